@@ -1,0 +1,92 @@
+"""One settings object for the whole service, read from ``VIDSCENE_*`` environment variables.
+
+It is built once at the edge (CLI, app factory, worker start) and passed down; nothing deep inside reads the
+environment, so tests can run several differently configured apps in one process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GiB = 1024**3
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIDSCENE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("vidscene-data"), description="Where the database, uploads and outputs live")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means SQLite in the data dir")
+    broker_url: str = Field(default="", description="Celery broker URL; empty means a SQLite broker in the data dir")
+    host: str = "127.0.0.1"
+    port: int = 5000
+
+    jwt_secret: str = Field(default="", description="HS256 secret; empty means generated once and kept in the data dir")
+    jwt_lifetime_seconds: int = 7 * 24 * 3600
+    login_rate_limit: str = Field(default="10/minute", description="failed logins allowed per username and per client")
+    max_upload_bytes: int = 4 * GiB
+    cors_origins: list[str] = ["*"]
+
+    embedded_worker: bool = Field(default=True, description="`serve` starts a local worker (embedded default)")
+    worker_concurrency: int = 1
+    worker_queues: list[str] = ["cpu", "gpu"]
+    lease_seconds: int = Field(default=60, description="a job whose heartbeat is older than this is re-delivered")
+    heartbeat_seconds: int = 10
+    reaper_interval_seconds: int = 15
+    max_attempts: int = Field(default=3, description="deliveries of one stage before the job is failed")
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    default_preset: Literal["preview", "standard", "quality"] = "preview"
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'vidscene.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return not self.broker_url
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, or one generated on first start and persisted with owner-only permissions.
+
+        A constant default would let anyone forge tokens for every installation; a per-process random one would
+        log everybody out on each restart and break multi-process deployments sharing the data dir.
+        """
+        if self.jwt_secret:
+            return self.jwt_secret
+        self.ensure_data_dir()
+        path = self.data_dir / "jwt-secret"
+        try:
+            existing = path.read_text().strip()
+            if existing:
+                return existing
+        except FileNotFoundError:
+            pass
+        secret = secrets.token_urlsafe(48)
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(secret)
+        try:
+            # link() fails if another process won the race; then use theirs.
+            path.hardlink_to(tmp)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path.read_text().strip()

@@ -1,0 +1,161 @@
+"""Tables: users, scenes, jobs (the state machine of a scene's processing) and outputs.
+
+Job state lives here and only here: Celery messages carry nothing but a job id, so a lost message, a
+duplicate delivery or a killed worker can always be reconciled against these rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone, PostgreSQL keeps it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored; use vidscene.db.models.utcnow()")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobState(enum.StrEnum):
+    queued = "queued"
+    processing = "processing"
+    done = "done"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.done, JobState.failed, JobState.cancelled)
+
+
+class Stage(enum.StrEnum):
+    """Pipeline stages in execution order; the public API groups them as sfm_list / nerf_list."""
+
+    frames = "frames"
+    sfm = "sfm"
+    train = "train"
+    export = "export"
+
+
+STAGE_ORDER: tuple[Stage, ...] = (Stage.frames, Stage.sfm, Stage.train, Stage.export)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    # Bumped on password change; tokens carry it, so older tokens stop working at once.
+    token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    scenes: Mapped[list[Scene]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class Scene(Base):
+    __tablename__ = "scenes"
+
+    # token_urlsafe(16): 128 random bits, URL-safe and unguessable.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    training_mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    output_types: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    save_iterations: Mapped[list[int]] = mapped_column(JSON, nullable=False)
+    total_iterations: Mapped[int] = mapped_column(Integer, nullable=False)
+    preset: Mapped[str] = mapped_column(String(16), nullable=False, default="preview")
+    # Upload file name inside the scene's storage folder, and what probing it found (codec, size, frames...).
+    video_filename: Mapped[str] = mapped_column(String(255), nullable=False)
+    video_info: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="scenes")
+    job: Mapped[Job] = relationship(back_populates="scene", cascade="all, delete-orphan", uselist=False,
+                                    passive_deletes=True)
+    outputs: Mapped[list[Output]] = relationship(back_populates="scene", cascade="all, delete-orphan",
+                                                 passive_deletes=True)
+
+    __table_args__ = (Index("ix_scenes_user_created", "user_id", "created_at"),)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, unique=True)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=JobState.queued.value, index=True)
+    # Stage being run (or next to run while queued); None before the first claim.
+    stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The last stage whose result is in storage: a re-delivered job resumes after it.
+    stage_done: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    current_position: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    current_size: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    eta_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    error_code: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stage_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    scene: Mapped[Scene] = relationship(back_populates="job")
+
+
+class Output(Base):
+    """A finished output file; the file is moved into place before this row is written."""
+
+    __tablename__ = "outputs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, index=True)
+    output_type: Mapped[str] = mapped_column(String(16), nullable=False)
+    iteration: Mapped[int] = mapped_column(Integer, nullable=False)
+    relpath: Mapped[str] = mapped_column(String(255), nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    scene: Mapped[Scene] = relationship(back_populates="outputs")
+
+    __table_args__ = (UniqueConstraint("scene_id", "output_type", "iteration", name="uq_output"),)
+
+
+class WorkerBeat(Base):
+    """Workers seen alive, for ``vidscene status``."""
+
+    __tablename__ = "worker_beats"
+
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    queues: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)

@@ -1,0 +1,159 @@
+"""Plain configuration objects for each stage, and the named presets users pick from.
+
+Each stage owns its dataclass; ``PipelineConfig.for_preset`` assembles them. Values are tuned for the 2-core
+CPU path in ``preview`` and for a CUDA GPU in ``quality``; see bench/RESULTS.md for what they achieve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+Preset = Literal["preview", "standard", "quality"]
+PRESETS: tuple[Preset, ...] = ("preview", "standard", "quality")
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class FramesConfig:
+    target_count: int = 80  # frames kept for SfM and training
+    max_long_side: int = 480  # working resolution (pixels on the long side); frames are never upscaled
+    candidates_per_frame: int = 4  # sample this many candidates per kept frame, keep the sharpest
+    thumbnail_size: int = 512
+    min_frames: int = 8  # fewer usable frames than this: fail with a clear message
+    max_decode_frames: int = 20_000  # stop decoding past this many frames (a 10 000-frame video is fine)
+
+    @classmethod
+    def for_preset(cls, preset: Preset) -> FramesConfig:
+        return {
+            "preview": cls(target_count=80, max_long_side=320),
+            "standard": cls(target_count=150, max_long_side=640),
+            "quality": cls(target_count=250, max_long_side=1280),
+        }[preset]
+
+
+@dataclass(frozen=True)
+class SfmConfig:
+    matcher: Literal["sequential", "exhaustive", "auto"] = "auto"  # auto: exhaustive for short clips
+    exhaustive_below: int = 40  # frames; below this exhaustive matching is cheap and most robust
+    sequential_overlap: int = 10
+    loop_detection: bool = False  # needs a vocabulary tree file; off unless one is configured
+    mapper: Literal["incremental", "global"] = "incremental"
+    min_num_inliers: int = 60  # see LAB-NOTES: lower values let repeated textures create false pairs
+    max_num_features: int = 4096
+    min_registered_fraction: float = 0.5
+    max_rotation_jump_deg: float = 30.0  # consecutive frames rotating more than this: a broken model
+    num_threads: int = -1
+
+    @classmethod
+    def for_preset(cls, preset: Preset) -> SfmConfig:
+        return {
+            "preview": cls(max_num_features=2048),
+            "standard": cls(max_num_features=4096),
+            "quality": cls(max_num_features=8192, exhaustive_below=80),
+        }[preset]
+
+
+@dataclass(frozen=True)
+class GaussianConfig:
+    """3DGS training; learning rates follow the paper, scaled for short CPU budgets (LAB-NOTES)."""
+
+    iterations: int = 3000
+    max_long_side: int = 240  # training resolution on the long side
+    sh_degree: int = 3
+    sh_degree_interval: int = 1000  # iterations between SH degree increases
+    lr_means: float = 1.6e-4 * 3
+    lr_means_final: float = 1.6e-6 * 3
+    lr_scales: float = 5e-3 * 3
+    lr_quats: float = 1e-3 * 3
+    lr_opacities: float = 5e-2 * 3
+    lr_sh0: float = 2.5e-3 * 3
+    lr_shN: float = 2.5e-3 / 20 * 3
+    ssim_lambda: float = 0.2
+    densify_start: int = 300
+    densify_stop: int = 2000
+    densify_every: int = 100
+    densify_grad_threshold: float = 2e-4
+    densify_size_threshold: float = 0.01  # fraction of scene extent splitting instead of cloning
+    prune_opacity: float = 0.005
+    opacity_reset_every: int = 3000
+    max_gaussians: int = 200_000
+    eval_every: int = 8  # every Nth frame is held out for evaluation
+    random_background: bool = False
+    seed: int = 0
+
+    @classmethod
+    def for_preset(cls, preset: Preset) -> GaussianConfig:
+        return {
+            "preview": cls(iterations=2000, max_long_side=240, max_gaussians=60_000, densify_stop=1500),
+            "standard": cls(iterations=7000, max_long_side=480, max_gaussians=300_000, densify_stop=5000),
+            "quality": cls(iterations=30000, max_long_side=1280, max_gaussians=3_000_000, densify_stop=15000,
+                           lr_means=1.6e-4, lr_means_final=1.6e-6, lr_scales=5e-3, lr_quats=1e-3,
+                           lr_opacities=5e-2, lr_sh0=2.5e-3, lr_shN=2.5e-3 / 20),
+        }[preset]
+
+
+@dataclass(frozen=True)
+class TensorfConfig:
+    iterations: int = 3000
+    max_long_side: int = 160
+    grid_start: int = 64  # voxels per axis at the start (cube root of the initial voxel count)
+    grid_final: int = 128
+    upsample_at: tuple[int, ...] = (500, 1000, 1500)
+    alpha_mask_at: tuple[int, ...] = (1000, 2000)
+    density_components: tuple[int, int, int] = (8, 8, 8)
+    appearance_components: tuple[int, int, int] = (24, 24, 24)
+    batch_rays: int = 2048
+    lr_grid: float = 0.02
+    lr_network: float = 1e-3
+    eval_every: int = 8
+    seed: int = 0
+
+    @classmethod
+    def for_preset(cls, preset: Preset) -> TensorfConfig:
+        return {
+            "preview": cls(),
+            "standard": cls(iterations=15000, max_long_side=320, grid_final=200, batch_rays=4096,
+                            upsample_at=(2000, 3000, 4000, 5500), alpha_mask_at=(2000, 4000),
+                            density_components=(16, 16, 16), appearance_components=(48, 48, 48)),
+            "quality": cls(iterations=30000, max_long_side=800, grid_start=128, grid_final=300, batch_rays=4096,
+                           upsample_at=(2000, 3000, 4000, 5500, 7000), alpha_mask_at=(2000, 4000),
+                           density_components=(16, 16, 16), appearance_components=(48, 48, 48)),
+        }[preset]
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    video_frames: int = 120
+    video_fps: int = 30
+    video_max_long_side: int = 480
+
+    @classmethod
+    def for_preset(cls, preset: Preset) -> ExportConfig:
+        return {
+            "preview": cls(video_frames=90, video_max_long_side=320),
+            "standard": cls(video_frames=150, video_max_long_side=640),
+            "quality": cls(video_frames=240, video_max_long_side=1280),
+        }[preset]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    preset: Preset = "preview"
+    device: Device = "auto"
+    frames: FramesConfig = field(default_factory=FramesConfig)
+    sfm: SfmConfig = field(default_factory=SfmConfig)
+    gaussian: GaussianConfig = field(default_factory=GaussianConfig)
+    tensorf: TensorfConfig = field(default_factory=TensorfConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+    @classmethod
+    def for_preset(cls, preset: Preset, device: Device = "auto") -> PipelineConfig:
+        return cls(preset=preset, device=device, frames=FramesConfig.for_preset(preset),
+                   sfm=SfmConfig.for_preset(preset), gaussian=GaussianConfig.for_preset(preset),
+                   tensorf=TensorfConfig.for_preset(preset), export=ExportConfig.for_preset(preset))
+
+    def with_iterations(self, total: int) -> PipelineConfig:
+        """Training length as the user asked, keeping the preset's schedule proportions sane."""
+        return replace(self, gaussian=replace(self.gaussian, iterations=total),
+                       tensorf=replace(self.tensorf, iterations=total))

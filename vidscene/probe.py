@@ -1,0 +1,77 @@
+"""Decide whether a file is a usable video by decoding it, not by trusting its name or container header.
+
+Shared by the API (to refuse non-videos with 415 before a job exists) and the frames stage. Kept out of
+``vidscene.pipeline`` so the API imports no pipeline code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import av.error
+
+
+class NotAVideoError(Exception):
+    """The file does not decode to video frames; ``str()`` is a sentence for the user."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    container: str
+    codec: str
+    width: int  # as displayed, after rotation metadata is applied
+    height: int
+    rotation: int  # degrees counter-clockwise the frames must be rotated for display
+    fps: float
+    duration_s: float
+    frame_count: int  # from the header, or estimated from duration x rate when the header has none
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Open ``path`` with FFmpeg (PyAV) and decode its first video frame.
+
+    Raises ``NotAVideoError`` for empty files, non-media files, media without a video stream and video
+    streams that yield no decodable frame.
+    """
+    if path.stat().st_size == 0:
+        raise NotAVideoError("The uploaded file is empty.")
+    try:
+        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise NotAVideoError("The uploaded file has no video stream.")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            first = None
+            for frame in container.decode(stream):
+                first = frame
+                break
+            if first is None:
+                raise NotAVideoError("The uploaded video contains no decodable frames.")
+            rotation = int(getattr(first, "rotation", 0) or 0) % 360
+            width, height = first.width, first.height
+            if rotation in (90, 270):
+                width, height = height, width
+            rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+            fps = float(rate) if rate else 0.0
+            duration = 0.0
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            frames = int(stream.frames or 0)
+            if frames <= 0 and fps > 0 and duration > 0:
+                frames = max(1, round(duration * fps))
+            return VideoInfo(container=container.format.name, codec=stream.codec_context.name, width=width,
+                             height=height, rotation=rotation, fps=fps, duration_s=duration,
+                             frame_count=max(frames, 1))
+    except NotAVideoError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise NotAVideoError("The uploaded file is not a video that can be decoded.") from exc

@@ -1,0 +1,90 @@
+"""Local-disk layout of a scene's files under ``<data_dir>/scenes/<scene_id>/``.
+
+Every writer puts a file in place with an atomic rename (see ``SceneFiles.publish``), so a reader that sees a
+path sees a whole file; a crash leaves at most a ``*.part`` file that the next run overwrites.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+# File extension of each output type, per training mode where they differ.
+OUTPUT_EXTENSIONS: dict[str, str] = {
+    "splat_cloud": ".splat",
+    "point_cloud": ".ply",
+    "video": ".mp4",
+    "model": ".ckpt",
+}
+
+
+@dataclass(frozen=True)
+class SceneFiles:
+    root: Path
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.root / "upload"
+
+    @property
+    def frames_dir(self) -> Path:
+        return self.root / "frames"
+
+    @property
+    def thumbnail(self) -> Path:
+        return self.root / "thumbnail.jpg"
+
+    @property
+    def sfm_dir(self) -> Path:
+        return self.root / "sfm"
+
+    @property
+    def train_dir(self) -> Path:
+        return self.root / "train"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.root / "outputs"
+
+    def output_path(self, output_type: str, iteration: int, extension: str | None = None) -> Path:
+        ext = extension or OUTPUT_EXTENSIONS[output_type]
+        return self.outputs_dir / output_type / f"{iteration}{ext}"
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class Storage:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.scenes_dir = data_dir / "scenes"
+        self.tmp_dir = data_dir / "tmp"
+
+    def scene(self, scene_id: str) -> SceneFiles:
+        if not scene_id or "/" in scene_id or scene_id.startswith("."):
+            raise ValueError(f"invalid scene id {scene_id!r}")
+        return SceneFiles(self.scenes_dir / scene_id)
+
+    def ensure(self) -> None:
+        self.scenes_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def free_bytes(self) -> int:
+        self.ensure()
+        return shutil.disk_usage(self.data_dir).free
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Move a finished temporary file into place atomically (same filesystem) and fsync the directory."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
