@@ -1,0 +1,1 @@
+"""Helpers for tests and benchmarks: synthetic videos with known ground-truth cameras."""

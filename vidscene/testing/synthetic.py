@@ -1,0 +1,392 @@
+"""Synthetic videos with known ground-truth cameras, for tests and benchmarks.
+
+A small textured room (floor, four walls, ceiling) with a few textured boxes on the floor is ray-cast with
+numpy along a known camera path and encoded with PyAV. Because every pixel comes from a non-repeating natural
+image (scikit-image's bundled samples, or procedural noise when scikit-image is absent), SIFT finds plenty of
+distinct matches, and repeated-texture ambiguities (LAB-NOTES) do not arise by construction.
+
+World frame of the ground truth: origin at the centre of the floor, world ``-y`` is up (the floor is the plane
+``y = 0`` and everything above it has negative ``y``), units are arbitrary ("metres" of a 12 x 12 room).
+Cameras follow ``vidscene.pipeline.cameras``: OpenCV axes, ``x_cam = R @ x_world + t``, pinhole intrinsics in
+pixels for the *displayed* (upright) frames, principal point at the image centre in COLMAP's convention (pixel
+centres at ``+0.5``). ``Camera.image_name`` is the frame index in the video, zero padded (``"00012"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from vidscene.pipeline.cameras import Camera
+
+log = logging.getLogger(__name__)
+
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+U8 = NDArray[np.uint8]
+
+ROOM_HALF = 6.0
+ROOM_HEIGHT = 4.0
+LOOK_AT = np.array([0.0, -0.5, 0.0])
+
+# Quality settings per encoder: high enough that compression artefacts do not dominate SfM accuracy.
+_CODEC_OPTIONS: dict[str, dict[str, str]] = {
+    "libx264": {"crf": "16", "preset": "veryfast"},
+    "libx265": {"crf": "18", "preset": "veryfast"},
+    "libvpx": {"crf": "8", "b": "4M", "deadline": "realtime", "cpu-used": "8"},
+    "libvpx-vp9": {"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"},
+    "mpeg4": {"qscale": "2"},
+    "mjpeg": {"q:v": "2"},
+}
+_PIX_FMT: dict[str, str] = {"mjpeg": "yuvj420p", "ffv1": "yuv444p"}
+
+
+@dataclass
+class SyntheticVideo:
+    """An encoded video and the true camera of every frame (display orientation, time order)."""
+
+    path: Path
+    cameras: list[Camera]
+    frame_times: list[float]  # seconds, presentation time of each frame
+
+    @property
+    def width(self) -> int:
+        return self.cameras[0].width
+
+    @property
+    def height(self) -> int:
+        return self.cameras[0].height
+
+
+@dataclass(frozen=True)
+class _Quad:
+    """An axis-aligned textured rectangle: ``coord[axis] == pos``, the other two coordinates within bounds."""
+
+    axis: int
+    pos: float
+    u_axis: int
+    u_range: tuple[float, float]
+    v_axis: int
+    v_range: tuple[float, float]
+    texture: int
+    shade: float
+
+
+class SyntheticScene:
+    """The textured room and boxes; ``render`` ray-casts one camera. Deterministic for a given seed."""
+
+    def __init__(self, seed: int = 0, texture_size: int = 512) -> None:
+        rng = np.random.default_rng(seed)
+        self.textures: list[F32] = []
+        self.quads: list[_Quad] = []
+        sources = _texture_sources(rng)
+        h, r = ROOM_HEIGHT, ROOM_HALF
+
+        def texture(size: int) -> int:
+            self.textures.append(_make_texture(sources, rng, size))
+            return len(self.textures) - 1
+
+        # Floor: a 2x2 mosaic of different images, so it is not one magnified picture.
+        for ix in range(2):
+            for iz in range(2):
+                xr = (-r + ix * r, ix * r)
+                zr = (-r + iz * r, iz * r)
+                self.quads.append(_Quad(1, 0.0, 0, xr, 2, zr, texture(texture_size), 1.0))
+        # Walls (two texture panels each) and ceiling.
+        for axis, other in ((0, 2), (2, 0)):
+            for sign in (-1.0, 1.0):
+                shade = 0.85 if axis == 0 else 0.7
+                for half in range(2):
+                    orng = (-r + half * r, half * r)
+                    tex = texture(texture_size)
+                    self.quads.append(_Quad(axis, sign * r, other, orng, 1, (-h, 0.0), tex, shade))
+        self.quads.append(_Quad(1, -h, 0, (-r, r), 2, (-r, r), texture(texture_size), 0.6))
+        # Boxes standing on the floor around the centre (x, z, half width x, height, half depth z).
+        boxes = [(-0.9, -0.6, 0.45, 1.1, 0.35), (0.8, -0.3, 0.35, 0.7, 0.5),
+                 (0.1, 0.9, 0.5, 0.5, 0.4), (-0.2, 0.0, 0.25, 1.6, 0.25)]
+        for bx, bz, sx, sy, sz in boxes:
+            self.quads.append(_Quad(1, -sy, 0, (bx - sx, bx + sx), 2, (bz - sz, bz + sz), texture(256), 1.0))
+            for sign in (-1.0, 1.0):
+                self.quads.append(_Quad(0, bx + sign * sx, 2, (bz - sz, bz + sz), 1, (-sy, 0.0),
+                                        texture(256), 0.8))
+                self.quads.append(_Quad(2, bz + sign * sz, 0, (bx - sx, bx + sx), 1, (-sy, 0.0),
+                                        texture(256), 0.65))
+
+    def render(self, camera: Camera, supersample: int = 2) -> U8:
+        """RGB image (height, width, 3) seen by ``camera``; ``supersample``^2 rays per pixel stop aliasing."""
+        s = max(1, supersample)
+        quad, u, v, _ = self._cast(camera, s)
+        out = np.zeros((quad.size, 3), dtype=np.float32)
+        for qi, q in enumerate(self.quads):
+            sel = np.nonzero(quad == qi)[0]
+            if sel.size:
+                out[sel] = _bilinear(self.textures[q.texture], u[sel], v[sel]) * q.shade
+        img = out.reshape(camera.height * s, camera.width * s, 3)
+        if s > 1:
+            img = img.reshape(camera.height, s, camera.width, s, 3).mean(axis=(1, 3))
+        return np.asarray(np.clip(img * 255.0 + 0.5, 0, 255), dtype=np.uint8)
+
+    def depth(self, camera: Camera) -> F32:
+        """Z-depth (along the optical axis) of the surface at each pixel centre, shape (height, width)."""
+        _, _, _, t = self._cast(camera, 1)
+        return t.reshape(camera.height, camera.width).astype(np.float32)
+
+    def _cast(self, camera: Camera, s: int) -> tuple[NDArray[np.int64], F64, F64, F64]:
+        """Nearest quad hit by each of the ``s`` x ``s`` rays per pixel: quad index, texture (u, v), z-depth.
+
+        Rays are cast through a camera-space direction with unit z, so the ray parameter is the z-depth.
+        """
+        w, h = camera.width * s, camera.height * s
+        us = (np.arange(w, dtype=np.float64) + 0.5) / s
+        vs = (np.arange(h, dtype=np.float64) + 0.5) / s
+        uu, vv = np.meshgrid(us, vs)
+        dirs_cam = np.stack([(uu - camera.cx) / camera.fx, (vv - camera.cy) / camera.fy, np.ones_like(uu)],
+                            axis=-1)
+        dirs = dirs_cam.reshape(-1, 3) @ camera.R  # R^T @ d for every row: camera -> world directions
+        origin = camera.center
+        n = dirs.shape[0]
+        best_t = np.full(n, np.inf)
+        best_q = np.full(n, -1, dtype=np.int64)
+        best_u = np.zeros(n)
+        best_v = np.zeros(n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for qi, q in enumerate(self.quads):
+                t = (q.pos - origin[q.axis]) / dirs[:, q.axis]
+                hu = origin[q.u_axis] + t * dirs[:, q.u_axis]
+                hv = origin[q.v_axis] + t * dirs[:, q.v_axis]
+                u = (hu - q.u_range[0]) / (q.u_range[1] - q.u_range[0])
+                v = (hv - q.v_range[0]) / (q.v_range[1] - q.v_range[0])
+                hit = (t > 1e-6) & (t < best_t) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
+                best_t[hit] = t[hit]
+                best_q[hit] = qi
+                best_u[hit] = u[hit]
+                best_v[hit] = v[hit]
+        return best_q, best_u, best_v, best_t
+
+
+def orbit_cameras(n_frames: int, width: int, height: int, *, orbit_degrees: float = 120.0,
+                  radius: float = 3.2, camera_height: float = 1.6, hfov_degrees: float = 60.0,
+                  start_degrees: float = 0.0, bob: float = 0.15) -> list[Camera]:
+    """Cameras moving along an arc around the room centre, each looking at ``LOOK_AT``.
+
+    ``bob`` moves the camera up and down a little (as a hand-held phone would), which also keeps the problem
+    away from the planar-motion degeneracy.
+    """
+    fx = (width / 2.0) / math.tan(math.radians(hfov_degrees) / 2.0)
+    cams = []
+    for i in range(n_frames):
+        a = math.radians(start_degrees + orbit_degrees * (i / max(1, n_frames - 1)))
+        y = -camera_height - bob * math.sin(2.0 * math.pi * i / max(1, n_frames - 1))
+        centre = np.array([radius * math.sin(a), y, -radius * math.cos(a)])
+        R = look_at_rotation(centre, LOOK_AT)
+        cams.append(Camera(width=width, height=height, fx=fx, fy=fx, cx=width / 2.0, cy=height / 2.0, R=R,
+                           t=-R @ centre, image_name=f"{i:05d}"))
+    return cams
+
+
+def look_at_rotation(centre: F64, target: F64) -> F64:
+    """World -> camera rotation of a y-down camera at ``centre`` looking at ``target`` with world -y up."""
+    z = target - centre
+    z = z / np.linalg.norm(z)
+    down = np.array([0.0, 1.0, 0.0])
+    x = np.cross(down, z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.stack([x, y, z]).astype(np.float64)
+
+
+def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
+                     seed: int = 0, codec: str = "libx264", orbit_degrees: float = 120.0,
+                     hfov_degrees: float = 60.0, supersample: int = 2, brightness: float = 1.0,
+                     blur_frames: Sequence[int] = (), blur_px: int = 9, rotation: int = 0,
+                     frame_times: Sequence[float] | None = None,
+                     codec_options: dict[str, str] | None = None) -> SyntheticVideo:
+    """Render and encode a camera orbit; returns the true camera of every frame.
+
+    ``width``/``height`` are the displayed (upright) size. ``brightness`` scales pixel values (a dark but
+    usable video at 0.15). ``blur_frames`` get a horizontal motion blur of ``blur_px`` pixels. ``rotation``
+    (0/90/180/270) stores the frames rotated and tags the stream with display rotation metadata, like a phone
+    does, so a correct decoder shows them upright again. ``frame_times`` (seconds, increasing) makes a
+    variable frame rate video. The container follows the file suffix (``.mp4``, ``.mkv``, ``.webm``...).
+    """
+    scene = SyntheticScene(seed)
+    start = float(np.random.default_rng(seed).uniform(0.0, 360.0))
+    cams = orbit_cameras(n_frames, width, height, orbit_degrees=orbit_degrees, hfov_degrees=hfov_degrees,
+                         start_degrees=start)
+    blurred = set(blur_frames)
+
+    def frame(i: int) -> U8:
+        img = scene.render(cams[i], supersample)
+        if i in blurred:
+            img = _motion_blur(img, blur_px)
+        if brightness != 1.0:
+            img = np.clip(img.astype(np.float32) * brightness + 0.5, 0, 255).astype(np.uint8)
+        return img
+
+    times = _encode(path, frame, n_frames, width, height, fps=fps, codec=codec, rotation=rotation,
+                    frame_times=frame_times, codec_options=codec_options)
+    return SyntheticVideo(path=path, cameras=cams, frame_times=times)
+
+
+def make_static_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
+                      seed: int = 0, codec: str = "libx264", noise: float = 2.0) -> Path:
+    """A textured view that never moves (a tripod shot): structure from motion must refuse it.
+
+    A little per-frame sensor noise keeps the frames from being bit-identical, as real ones never are.
+    """
+    scene = SyntheticScene(seed)
+    cam = orbit_cameras(1, width, height)[0]
+    base = scene.render(cam).astype(np.float32)
+    rng = np.random.default_rng(seed + 1)
+
+    def frame(_: int) -> U8:
+        return np.clip(base + rng.normal(0.0, noise, base.shape), 0, 255).astype(np.uint8)
+
+    _encode(path, frame, n_frames, width, height, fps=fps, codec=codec)
+    return path
+
+
+def make_black_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
+                     codec: str = "libx264", level: int = 0) -> Path:
+    """A video of one uniform grey level (0: black, lens cap on); the frames stage must refuse it."""
+    img = np.full((height, width, 3), level, dtype=np.uint8)
+    _encode(path, lambda _: img, n_frames, width, height, fps=fps, codec=codec)
+    return path
+
+
+def _encode(path: Path, frame: Callable[[int], U8], n_frames: int, width: int, height: int, *, fps: int,
+            codec: str, rotation: int = 0, frame_times: Sequence[float] | None = None,
+            codec_options: dict[str, str] | None = None) -> list[float]:
+    """Encode ``frame(i)`` for every i; returns the presentation times (seconds) actually written."""
+    if rotation % 90:
+        raise ValueError("rotation must be a multiple of 90 degrees")
+    rotation %= 360
+    if frame_times is not None and len(frame_times) != n_frames:
+        raise ValueError("frame_times needs one time per frame")
+    stored_w, stored_h = (height, width) if rotation in (90, 270) else (width, height)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pix_fmt = _PIX_FMT.get(codec, "yuv420p")
+    times: list[float] = []
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height = stored_w, stored_h
+        stream.pix_fmt = pix_fmt
+        stream.options = dict(_CODEC_OPTIONS.get(codec, {}) if codec_options is None else codec_options)
+        if frame_times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            # The display matrix says how to turn stored frames for display; we store the upright image turned
+            # the other way so that applying it restores the upright picture.
+            stream.set_display_rotation(rotation)
+        for i in range(n_frames):
+            img = frame(i)
+            if rotation:
+                img = np.ascontiguousarray(np.rot90(img, k=-rotation // 90))
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            if frame_times is not None:
+                vf.pts = round(frame_times[i] * 1000)
+                vf.time_base = Fraction(1, 1000)
+                times.append(vf.pts / 1000.0)
+            else:
+                vf.pts = i
+                vf.time_base = Fraction(1, fps)
+                times.append(i / fps)
+            for packet in stream.encode(vf):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return times
+
+
+def _bilinear(tex: F32, u: F64, v: F64) -> F32:
+    """Sample ``tex`` (h, w, 3) at normalised coordinates in [0, 1] with bilinear interpolation."""
+    th, tw = tex.shape[:2]
+    x = np.clip(u, 0.0, 1.0) * (tw - 1)
+    y = np.clip(v, 0.0, 1.0) * (th - 1)
+    x0 = np.minimum(x.astype(np.int64), tw - 2)
+    y0 = np.minimum(y.astype(np.int64), th - 2)
+    fx = (x - x0).astype(np.float32)[:, None]
+    fy = (y - y0).astype(np.float32)[:, None]
+    top = tex[y0, x0] * (1 - fx) + tex[y0, x0 + 1] * fx
+    bottom = tex[y0 + 1, x0] * (1 - fx) + tex[y0 + 1, x0 + 1] * fx
+    return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
+
+
+def _motion_blur(img: U8, length: int) -> U8:
+    """Horizontal box blur of ``length`` pixels: what a fast pan does to a frame."""
+    if length <= 1:
+        return img
+    pad = length // 2
+    f = np.pad(img.astype(np.float32), ((0, 0), (pad, length - 1 - pad), (0, 0)), mode="edge")
+    c = np.cumsum(np.pad(f, ((0, 0), (1, 0), (0, 0))), axis=1)
+    out = (c[:, length:] - c[:, :-length]) / length
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def _texture_sources(rng: np.random.Generator) -> list[F32]:
+    """Natural images in [0, 1] RGB: scikit-image's bundled samples, else procedural noise."""
+    images: list[F32] = []
+    try:
+        import skimage.data as data
+
+        names = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "cat",
+                 "brick", "grass", "gravel", "camera", "moon"]
+        for name in names:
+            try:
+                a = np.asarray(getattr(data, name)())
+            except Exception:  # a missing sample (offline, older version) is skipped
+                log.debug("skimage sample unavailable", extra={"sample": name})
+                continue
+            if a.ndim == 2:  # grey textures get a random tint so that they differ from each other
+                tint = rng.uniform(0.5, 1.0, 3).astype(np.float32)
+                images.append((a[..., None].astype(np.float32) / 255.0) * tint)
+            else:
+                images.append(a[..., :3].astype(np.float32) / 255.0)
+    except ImportError:
+        log.info("scikit-image not installed; synthetic scenes use procedural textures")
+    if len(images) < 4:
+        images.extend(_noise_texture(rng, 512) for _ in range(8))
+    return images
+
+
+def _noise_texture(rng: np.random.Generator, size: int) -> F32:
+    """Multi-octave coloured value noise plus random discs: blob-rich, never repeating."""
+    img = np.zeros((size, size, 3), dtype=np.float32)
+    for octave in range(1, 7):
+        cells = 2**octave + 1
+        grid = rng.uniform(0, 1, (cells, cells, 3)).astype(np.float32)
+        small = Image.fromarray((grid * 255).astype(np.uint8))
+        up = np.asarray(small.resize((size, size), Image.Resampling.BICUBIC))
+        img += up.astype(np.float32) / 255.0 / (1.5**octave)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for _ in range(60):
+        cx, cy, rad = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(3, size / 12)
+        img[(xx - cx) ** 2 + (yy - cy) ** 2 < rad**2] = rng.uniform(0, 1, 3)
+    img -= img.min()
+    return np.asarray(img / max(float(img.max()), 1e-6), dtype=np.float32)
+
+
+def _make_texture(sources: list[F32], rng: np.random.Generator, size: int) -> F32:
+    """A random crop of a random source, flipped and tinted, resized to ``size`` squared."""
+    src = sources[int(rng.integers(len(sources)))]
+    h, w = src.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.55, 1.0))
+    y0 = int(rng.integers(0, h - side + 1))
+    x0 = int(rng.integers(0, w - side + 1))
+    crop = src[y0:y0 + side, x0:x0 + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    tint = rng.uniform(0.75, 1.15, 3).astype(np.float32)
+    img8 = np.clip(crop * tint * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    resized = Image.fromarray(np.ascontiguousarray(img8)).resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(resized, dtype=np.float32) / 255.0
