@@ -1,0 +1,143 @@
+"""Differentiable rendering of 3D gaussians for one camera: the one entry point training and export use.
+
+Backends (all return the same :class:`RenderOutput`, with gradients for every input tensor):
+
+- ``"cuda"``: gsplat's fused CUDA kernels (optional extra ``vidscene[gpu]``), for GPU workers;
+- ``"cpu"``: PyTorch projection + numba tile rasterizer with a hand-written backward (``raster_cpu``);
+- ``"reference"``: PyTorch projection + dense PyTorch rasterizer; slow, any dtype, used to test the others;
+- ``"auto"``: ``"cuda"`` when CUDA and gsplat are usable and the tensors are on the GPU, else ``"cpu"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.gaussian.project import project_gaussians
+from vidscene.pipeline.gaussian.raster_reference import rasterize_reference
+from vidscene.pipeline.gaussian.sh import num_sh_bases, sh_to_rgb
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["auto", "cpu", "cuda", "reference"]
+
+
+@dataclass
+class RenderOutput:
+    image: Tensor  # (H, W, 3) linear colours composited over the background (not clamped to 1)
+    alpha: Tensor  # (H, W) accumulated opacity
+    depth: Tensor | None  # (H, W) expected camera-space z (0 where alpha == 0), None unless asked for
+    means2d: Tensor  # (N, 2) screen-space means in pixels
+    radii: Tensor  # (N,) int32 pixel radius of the footprint, 0 = culled in this view
+    width: int = 0
+    height: int = 0
+    # The tensor whose .grad autograd fills (gsplat's is (1, N, 2)); read through screen_grad_norm().
+    _grad_source: Tensor | None = field(default=None, repr=False)
+
+    @property
+    def visible(self) -> Tensor:
+        """(N,) bool: gaussians that may touch at least one pixel of this view."""
+        return self.radii > 0
+
+    def screen_grad_norm(self, *, ndc: bool = False) -> Tensor:
+        """(N,) norm of d loss / d means2d, valid after ``loss.backward()`` (zeros before, or if unused).
+
+        In pixels by default. ``ndc=True`` rescales to normalised device coordinates (x by W/2, y by H/2),
+        the unit in which the 3DGS densification threshold (2e-4) is defined; use that with paper thresholds.
+        """
+        source = self._grad_source if self._grad_source is not None else self.means2d
+        grad = source.grad
+        if grad is None:
+            return torch.zeros(self.means2d.shape[0], dtype=self.means2d.dtype, device=self.means2d.device)
+        grad = grad.reshape(-1, 2)
+        if ndc:
+            scale = torch.tensor([self.width / 2.0, self.height / 2.0], dtype=grad.dtype, device=grad.device)
+            grad = grad * scale
+        norm: Tensor = torch.linalg.vector_norm(grad, dim=-1)
+        return norm
+
+
+@cache
+def cuda_available() -> bool:
+    """Whether the gsplat CUDA path can run here (CUDA device present and gsplat importable)."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import gsplat  # noqa: F401  (probing the optional extra)
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_backend(backend: Backend, device: torch.device) -> Literal["cpu", "cuda", "reference"]:
+    if backend != "auto":
+        return backend
+    if device.type == "cuda" and cuda_available():
+        return "cuda"
+    # Interim: the numba rasterizer lands in the next commit; until then CPU rendering uses the reference.
+    return "reference"
+
+
+def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: Tensor, camera: Camera, *,
+           sh_degree: int, background: Tensor, backend: Backend = "auto",
+           with_depth: bool = False) -> RenderOutput:
+    """Render gaussians seen by ``camera``.
+
+    Args:
+        means: (N, 3) world positions.
+        quats: (N, 4) rotations as unnormalised quaternions, w first.
+        scales: (N, 3) standard deviations along the gaussian's axes (already activated, e.g. ``exp``'d).
+        opacities: (N,) in [0, 1] (already activated).
+        sh: (N, K, 3) SH coefficients, K = (max degree + 1)²; only the first (sh_degree + 1)² are used.
+        camera: pinhole camera (OpenCV axes, world -> camera ``R, t``); renders ``camera.width x height``.
+        sh_degree: SH degree in use (0..3), ramped up during training.
+        background: (3,) colour behind the gaussians (gradients flow to it if it requires grad).
+        backend: see the module docstring.
+        with_depth: also render the expected depth.
+
+    The screen-space gradient for densification: call ``out.screen_grad_norm()`` after ``backward()``.
+    """
+    n = means.shape[0]
+    expected = (("quats", quats, (n, 4)), ("scales", scales, (n, 3)), ("opacities", opacities, (n,)))
+    for name, tensor, shape in expected:
+        if tuple(tensor.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
+    if means.ndim != 2 or means.shape[1] != 3:
+        raise ValueError(f"means must have shape (N, 3), got {tuple(means.shape)}")
+    if sh.ndim != 3 or sh.shape[0] != n or sh.shape[2] != 3 or sh.shape[1] < num_sh_bases(sh_degree):
+        raise ValueError(f"sh must have shape (N, >= {num_sh_bases(sh_degree)}, 3), got {tuple(sh.shape)}")
+    chosen = resolve_backend(backend, means.device)
+    if chosen == "cuda":
+        from vidscene.pipeline.gaussian.raster_cuda import render_gsplat
+
+        return render_gsplat(means, quats, scales, opacities, sh, camera, sh_degree=sh_degree,
+                             background=background, with_depth=with_depth)
+    if means.device.type != "cpu":
+        raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
+
+    proj = project_gaussians(means, quats, scales, opacities, camera)
+    center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
+    colors = sh_to_rgb(sh, means, center, sh_degree)
+    features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
+    if chosen == "cpu":
+        from vidscene.pipeline.gaussian.raster_cpu import rasterize_cpu
+
+        feat, alpha = rasterize_cpu(proj.means2d, proj.conics, features, opacities, proj.depths, proj.visible,
+                                    proj.extents, camera.width, camera.height)
+    else:
+        feat, alpha = rasterize_reference(proj.means2d, proj.conics, features, opacities, proj.depths,
+                                          proj.visible, proj.extents, camera.width, camera.height)
+    image = feat[..., :3] + (1.0 - alpha)[..., None] * background.to(feat.dtype)
+    depth = None
+    if with_depth:
+        depth = torch.where(alpha > 1e-6, feat[..., 3] / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
+    if proj.means2d.requires_grad:
+        proj.means2d.retain_grad()
+    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
+                        width=camera.width, height=camera.height)
