@@ -74,7 +74,8 @@ class User(Base):
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
-    scenes: Mapped[list[Scene]] = relationship(back_populates="user", cascade="all, delete-orphan", passive_deletes=True)
+    scenes: Mapped[list[Scene]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                               passive_deletes=True)
 
 
 class Scene(Base):

@@ -8,8 +8,9 @@ from vidscene.db.models import Base
 from vidscene.db.session import make_engine
 
 config = context.config
-url = config.get_main_option("sqlalchemy.url")
-assert url, "vidscene.db.migrate sets sqlalchemy.url"
+url = config.get_main_option("sqlalchemy.url") or ""
+if not url:
+    raise RuntimeError("run migrations through vidscene.db.migrate, which sets sqlalchemy.url")
 
 
 def run_migrations_online() -> None:

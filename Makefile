@@ -1,0 +1,51 @@
+# Two entry points for a fresh machine (see README): `make run` and `make test`.
+# Everything else here is what those two need; each step is idempotent and skipped when already done.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install web chromium services lint typecheck pytest test-slow test-gpu bench clean
+
+run: install web
+	$(BIN)/vidscene serve
+
+test: install web chromium services lint typecheck pytest
+
+install: $(STAMP)
+
+# pip resolves torch==2.13.0 (CPU build) from local disk on these machines; see README "GPU install".
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+web:
+	bash scripts/build-web.sh
+
+chromium:
+	bash scripts/install-chromium.sh
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: install
+	$(BIN)/ruff check vidscene tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+# The default run: everything but tests marked slow or gpu (those run with `make test-slow` / `make test-gpu`).
+pytest: install
+	$(BIN)/python -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-slow: install web chromium services
+	$(BIN)/python -m pytest -m "slow and not gpu" $(PYTEST_ARGS)
+
+test-gpu: install
+	$(BIN)/python -m pytest -m gpu $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) vidscene/web/dist vidscene/web/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from vidscene.cli import app
+
+app()

@@ -1,0 +1,254 @@
+"""Command line: ``serve``, ``worker``, ``run VIDEO``, ``migrate``, ``status``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, cast
+
+import typer
+
+from vidscene.config import Settings
+from vidscene.logs import setup_logging
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
+log = logging.getLogger("vidscene.cli")
+
+
+def _parse_csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (also done by ``serve`` on start)."""
+    from vidscene.db.migrate import upgrade
+
+    setup_logging()
+    settings = Settings()
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (VIDSCENE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (VIDSCENE_PORT)")] = None,
+    worker: Annotated[bool | None, typer.Option("--worker/--no-worker",
+                                                help="start a local worker (VIDSCENE_EMBEDDED_WORKER)")] = None,
+) -> None:
+    """Serve the API and the web app; with the embedded defaults also run a local worker."""
+    import uvicorn
+
+    from vidscene.api.app import create_app
+    from vidscene.db.migrate import upgrade
+    from vidscene.db.models import Stage
+    from vidscene.db.session import make_engine, make_sessionmaker
+    from vidscene.jobs.celery_app import enqueue_stage, make_celery
+    from vidscene.jobs.reaper import Reaper
+
+    setup_logging()
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    if worker is not None:
+        settings.embedded_worker = worker
+    settings.ensure_data_dir()
+    upgrade(settings.resolved_database_url)
+    celery = make_celery(settings)
+    engine = make_engine(settings.resolved_database_url)
+    reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage))
+    reaper.start()
+    worker_proc = _start_embedded_worker() if settings.embedded_worker else None
+    api = create_app(settings, enqueue=lambda job_id: enqueue_stage(celery, job_id, Stage.frames))
+    log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
+    try:
+        uvicorn.run(api, host=settings.host, port=settings.port, log_config=None, proxy_headers=False)
+    finally:
+        reaper.stop()
+        if worker_proc is not None:
+            _stop_process(worker_proc)
+        engine.dispose()
+
+
+def _start_embedded_worker() -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "vidscene", "worker", "--parent-pid", str(os.getpid())]
+    log.info("starting embedded worker")
+    return subprocess.Popen(cmd, start_new_session=True)
+
+
+def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Warm shutdown first (the running stage's lease is released), then the process group is killed."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option("-Q", "--queues", help="queues to consume, comma separated")] = "",
+    concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="stages run in parallel")] = 0,
+    parent_pid: Annotated[int, typer.Option(hidden=True)] = 0,
+) -> None:
+    """Run a Celery worker that processes scene stages (and re-delivers jobs of dead workers)."""
+    import socket
+
+    from vidscene.db.migrate import upgrade
+    from vidscene.db.session import make_engine, make_sessionmaker
+    from vidscene.jobs.celery_app import enqueue_stage, make_celery
+    from vidscene.jobs.reaper import Reaper
+
+    setup_logging()
+    settings = Settings()
+    settings.ensure_data_dir()
+    if parent_pid == 0:
+        upgrade(settings.resolved_database_url)
+    qs = _parse_csv(queues) or settings.worker_queues
+    celery = make_celery(settings)
+    engine = make_engine(settings.resolved_database_url)
+    reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage),
+                    worker_queues=qs)
+    reaper.start()
+    if parent_pid:
+        _exit_with_parent(parent_pid)
+    argv = ["worker", "-Q", ",".join(qs), "-c", str(concurrency or settings.worker_concurrency),
+            "--loglevel", "INFO", "-n", f"vidscene-{os.getpid()}@{socket.gethostname()}"]
+    if settings.is_embedded_broker:
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    try:
+        celery.worker_main(argv)
+    finally:
+        reaper.stop()
+        engine.dispose()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """The embedded worker follows ``serve``: when serve dies (even by SIGKILL) the worker shuts down."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                log.warning("serve process %d is gone; stopping the embedded worker", parent_pid)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+@app.command()
+def run(
+    video: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="input video")],
+    out: Annotated[Path, typer.Option("--out", help="output directory")],
+    iterations: Annotated[int | None, typer.Option(help="total training iterations (default: preset's)")] = None,
+    save: Annotated[str, typer.Option(help="iterations to save, comma separated")] = "",
+    outputs: Annotated[str, typer.Option(help="output types, comma separated")] = "splat_cloud,point_cloud,video,model",
+    mode: Annotated[str, typer.Option(help="gaussian or tensorf")] = "gaussian",
+    preset: Annotated[str, typer.Option(help="preview, standard or quality")] = "preview",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
+) -> None:
+    """Run the whole pipeline on one video locally (no server, no database), with a progress bar per stage."""
+    from tqdm import tqdm
+
+    from vidscene.pipeline.config import PRESETS, Device, PipelineConfig
+    from vidscene.pipeline.errors import PipelineError
+    from vidscene.pipeline.scene import OUTPUT_TYPES, STAGES, SceneWork, TrainingMode
+    from vidscene.storage.local import SceneFiles
+
+    setup_logging("WARNING")
+    if mode not in OUTPUT_TYPES:
+        raise typer.BadParameter("must be gaussian or tensorf", param_hint="--mode")
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"must be one of {', '.join(PRESETS)}", param_hint="--preset")
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
+    config = PipelineConfig.for_preset(preset, device=cast(Device, device))
+    total = iterations or (config.gaussian.iterations if mode == "gaussian" else config.tensorf.iterations)
+    try:
+        save_its = [int(s) for s in _parse_csv(save)]
+        work = SceneWork.create(scene_id=out.name, video=video.resolve(), files=SceneFiles(out.resolve()),
+                                training_mode=cast(TrainingMode, mode), output_types=_parse_csv(outputs),
+                                save_iterations=save_its, total_iterations=total, config=config)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    work.files.create()
+    written: list[Path] = []
+    started = time.monotonic()
+    for name, stage in STAGES.items():
+        t0 = time.monotonic()
+        with tqdm(desc=f"{name:>6}", unit="step", dynamic_ncols=True) as bar:
+            def progress(position: int, total: int, message: str = "", _bar: tqdm = bar) -> None:
+                _bar.total = total
+                _bar.n = position
+                _bar.set_postfix_str(message[:60], refresh=False)
+                _bar.refresh()
+
+            try:
+                if name in ("train", "export"):
+                    stage(work, progress, lambda _t, _i, path: written.append(path))
+                else:
+                    stage(work, progress)
+            except PipelineError as exc:
+                typer.echo(f"\nfailed at {name}: {exc}", err=True)
+                raise typer.Exit(2) from exc
+        typer.echo(f"{name}: {time.monotonic() - t0:.1f} s")
+    typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
+    for path in sorted(set(written)):
+        typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
+
+
+@app.command()
+def status() -> None:
+    """Print the queue, the workers seen recently, and stuck or failed jobs."""
+    from sqlalchemy import select
+
+    from vidscene.db.models import Job, JobState, WorkerBeat, utcnow
+    from vidscene.db.session import make_engine, make_sessionmaker
+
+    settings = Settings()
+    engine = make_engine(settings.resolved_database_url)
+    now = utcnow()
+    with make_sessionmaker(engine)() as session:
+        active = session.scalars(select(Job).where(Job.state.in_(["queued", "processing"]))
+                                 .order_by(Job.created_at, Job.id)).all()
+        typer.echo(f"queue: {len(active)} unfinished job(s)")
+        for pos, job in enumerate(active):
+            stuck = job.lease_owner is not None and job.lease_expires_at is not None and job.lease_expires_at < now
+            typer.echo(f"  {pos:3d} scene={job.scene_id} state={job.state} stage={job.stage or '-'} "
+                       f"step={job.current_position}/{job.current_size} worker={job.lease_owner or '-'}"
+                       + ("  STUCK (lease expired)" if stuck else ""))
+        recent = now - timedelta(seconds=3 * settings.reaper_interval_seconds)
+        workers = session.scalars(select(WorkerBeat).order_by(WorkerBeat.seen_at.desc())).all()
+        typer.echo(f"workers: {sum(w.seen_at >= recent for w in workers)} alive")
+        for w in workers:
+            alive = "alive" if w.seen_at >= recent else f"last seen {int((now - w.seen_at).total_seconds())} s ago"
+            typer.echo(f"  {w.worker_id} queues={w.queues} {alive}")
+        failed = session.scalars(select(Job).where(Job.state == JobState.failed.value)
+                                 .order_by(Job.finished_at.desc()).limit(20)).all()
+        typer.echo(f"failed (latest {len(failed)}):")
+        for job in failed:
+            typer.echo(f"  scene={job.scene_id} stage={job.stage} reason={job.message}")
+    engine.dispose()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

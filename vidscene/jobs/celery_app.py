@@ -1,0 +1,88 @@
+"""Celery delivers job ids (one task per stage); the database decides whether a delivery may run.
+
+Settings for long jobs: late acks and ``reject_on_worker_lost`` so a killed worker's message is not lost,
+prefetch 1 so a worker never sits on a queue of stages it cannot start, one task per child process so
+training memory is returned to the system, and a visibility timeout above the longest stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Celery
+
+from vidscene.config import Settings
+from vidscene.db.models import STAGE_ORDER, Stage
+
+log = logging.getLogger(__name__)
+
+# Training wants the GPU machines when the deployment has them; the rest runs anywhere.
+STAGE_QUEUES: dict[Stage, str] = {Stage.frames: "cpu", Stage.sfm: "cpu", Stage.train: "gpu", Stage.export: "cpu"}
+VISIBILITY_TIMEOUT_S = 24 * 3600
+
+
+def task_name(stage: Stage) -> str:
+    return f"vidscene.stage.{stage.value}"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("vidscene", broker=settings.resolved_broker_url, set_as_current=False)
+    embedded = settings.is_embedded_broker
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_default_queue="cpu",
+        task_routes={task_name(s): {"queue": q} for s, q in STAGE_QUEUES.items()},
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S, "polling_interval": 0.5},
+        # The SQLite (kombu SQLAlchemy) transport has no fanout exchanges, which remote control and
+        # gossip need; worker liveness is tracked in the database instead (``vidscene status``).
+        worker_enable_remote_control=not embedded,
+        worker_send_task_events=False,
+        broker_heartbeat=0 if embedded else 60,
+    )
+    if embedded:
+        settings.ensure_data_dir()
+    _register_tasks(app, settings)
+    return app
+
+
+_contexts: dict[int, Any] = {}
+
+
+def _context(settings: Settings, app: Celery) -> Any:
+    """One ``WorkerContext`` per process: database engines must not cross a fork."""
+    from vidscene.jobs.runner import WorkerContext
+
+    pid = os.getpid()
+    ctx = _contexts.get(pid)
+    if ctx is None:
+        ctx = WorkerContext.create(settings, lambda job_id, stage: enqueue_stage(app, job_id, stage),
+                                   hard_exit_on_cancel=True)
+        _contexts.clear()
+        _contexts[pid] = ctx
+    return ctx
+
+
+def _register_tasks(app: Celery, settings: Settings) -> None:
+    for stage in STAGE_ORDER:
+        def run(job_id: int, _stage: Stage = stage) -> None:
+            from vidscene.jobs.runner import run_stage
+
+            run_stage(_context(settings, app), int(job_id), _stage)
+
+        app.task(name=task_name(stage), acks_late=True, reject_on_worker_lost=True)(run)
+
+
+def enqueue_stage(app: Celery, job_id: int, stage: Stage) -> None:
+    app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
+    log.info("enqueued", extra={"job": job_id, "stage": stage.value})

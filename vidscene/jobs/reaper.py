@@ -1,0 +1,68 @@
+"""Re-deliver jobs whose worker vanished, so no scene stays "processing" forever.
+
+Runs as a thread inside ``vidscene serve`` and inside every worker: any one of them suffices, and several
+at once are safe because ``state.expired_jobs`` pushes each job's expiry forward inside its transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidscene.config import Settings
+from vidscene.db.models import Stage, utcnow
+from vidscene.jobs import state
+
+log = logging.getLogger(__name__)
+
+# A job waiting for a stage is re-sent after this long: its message may have been lost with the broker.
+REQUEUE_WAITING_AFTER = timedelta(minutes=10)
+
+
+def reap_once(factory: sessionmaker[Session], settings: Settings, enqueue: Callable[[int, Stage], None],
+              *, requeue_waiting_after: timedelta = REQUEUE_WAITING_AFTER) -> int:
+    jobs = state.expired_jobs(factory, now=utcnow(), requeue_waiting_after=requeue_waiting_after,
+                              lease_seconds=settings.lease_seconds)
+    for job_id, stage in jobs:
+        enqueue(job_id, stage)
+    return len(jobs)
+
+
+class Reaper(threading.Thread):
+    def __init__(self, factory: sessionmaker[Session], settings: Settings, enqueue: Callable[[int, Stage], None],
+                 *, worker_queues: Sequence[str] = ()) -> None:
+        super().__init__(name="vidscene-reaper", daemon=True)
+        self.factory = factory
+        self.settings = settings
+        self.enqueue = enqueue
+        self.worker_queues = tuple(worker_queues)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            try:
+                if self.worker_queues:
+                    state.beat_worker(self.factory, self.worker_id, socket.gethostname(), os.getpid(),
+                                      self.worker_queues)
+                count = reap_once(self.factory, self.settings, self.enqueue)
+                if count:
+                    log.info("re-delivered %d job(s)", count)
+            except Exception:
+                log.warning("reaper pass failed", exc_info=True)
+            if self._stop_event.wait(self.settings.reaper_interval_seconds):
+                break
+        if self.worker_queues:
+            try:
+                state.forget_worker(self.factory, self.worker_id)
+            except Exception:
+                log.debug("could not remove worker beat", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop_event.set()

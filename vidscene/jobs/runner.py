@@ -1,0 +1,202 @@
+"""Run one stage of one job: claim it, drive the pipeline with a database-backed progress reporter, record
+its outputs, and hand over to the next stage.
+
+This is the only place where the pipeline meets the database; the pipeline itself sees a ``ProgressFn``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import cast
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidscene.config import Settings
+from vidscene.db.models import Scene, Stage
+from vidscene.db.session import make_engine, make_sessionmaker
+from vidscene.jobs import state
+from vidscene.pipeline.config import PipelineConfig, Preset
+from vidscene.pipeline.errors import PipelineError, StorageFullError
+from vidscene.pipeline.progress import Cancelled
+from vidscene.pipeline.scene import STAGES, SceneWork, TrainingMode
+from vidscene.storage.local import Storage
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[int, Stage], None]
+
+CANCEL_POLL_SECONDS = 1.0
+PROGRESS_WRITE_SECONDS = 1.0
+# A stage blocked in native code (a pycolmap call) cannot see Cancelled; past this grace the process exits.
+CANCEL_GRACE_SECONDS = 3.0
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process needs to run stages; built once per process (after fork)."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    storage: Storage
+    enqueue: Enqueue
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # True inside a Celery child process: a stage stuck in native code after cancellation ends the process.
+    hard_exit_on_cancel: bool = False
+
+    @classmethod
+    def create(cls, settings: Settings, enqueue: Enqueue, *, hard_exit_on_cancel: bool = False) -> WorkerContext:
+        engine = make_engine(settings.resolved_database_url)
+        return cls(settings=settings, engine=engine, factory=make_sessionmaker(engine),
+                   storage=Storage(settings.data_dir), enqueue=enqueue, hard_exit_on_cancel=hard_exit_on_cancel)
+
+
+class StageReporter:
+    """The ``ProgressFn`` handed to a stage, plus a watchdog thread that renews the lease and notices
+    cancellation (scene deleted) within about a second even while the stage makes no progress calls."""
+
+    def __init__(self, ctx: WorkerContext, job: state.ClaimedJob, on_abandon: Callable[[], None]) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._on_abandon = on_abandon
+        self._last_write = 0.0
+        self._started = time.monotonic()
+        self._stage_done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"job-{job.job_id}-watchdog", daemon=True)
+
+    def __enter__(self) -> StageReporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._stage_done.set()
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def __call__(self, position: int, total: int, message: str = "") -> None:
+        if self.lost.is_set():
+            raise Cancelled(f"job {self.job.job_id} is no longer ours")
+        now = time.monotonic()
+        if now - self._last_write < PROGRESS_WRITE_SECONDS and position < total:
+            return
+        self._last_write = now
+        elapsed = now - self._started
+        eta = int(elapsed / position * (total - position)) if position > 0 and total >= position else None
+        ok = state.report_progress(self.ctx.factory, self.job.job_id, self.ctx.worker_id, position=position,
+                                   size=total, message=message or f"{self.job.stage.value} {position}/{total}",
+                                   eta_seconds=eta)
+        if not ok:
+            self.lost.set()
+            raise Cancelled(f"job {self.job.job_id} is no longer ours")
+
+    def _watch(self) -> None:
+        settings = self.ctx.settings
+        last_beat = time.monotonic()
+        while not self._stop.wait(CANCEL_POLL_SECONDS):
+            try:
+                if time.monotonic() - last_beat >= settings.heartbeat_seconds:
+                    owned = state.heartbeat(self.ctx.factory, self.job.job_id, self.ctx.worker_id,
+                                            settings.lease_seconds)
+                    last_beat = time.monotonic()
+                else:
+                    owned = state.still_owned(self.ctx.factory, self.job.job_id, self.ctx.worker_id)
+            except Exception:  # a database hiccup must not kill the stage; the lease has slack
+                log.warning("heartbeat failed", exc_info=True, extra=self._extra())
+                continue
+            if not owned:
+                self.lost.set()
+                log.info("job cancelled or taken over; stopping stage", extra=self._extra())
+                if not self._stage_done.wait(CANCEL_GRACE_SECONDS) and self.ctx.hard_exit_on_cancel:
+                    log.warning("stage did not stop in time; ending the worker process", extra=self._extra())
+                    self._on_abandon()
+                    os._exit(3)
+                return
+
+    def _extra(self) -> dict[str, object]:
+        return {"scene": self.job.scene_id, "stage": self.job.stage.value, "job": self.job.job_id}
+
+
+def scene_work(ctx: WorkerContext, scene: Scene) -> SceneWork:
+    files = ctx.storage.scene(scene.id)
+    config = PipelineConfig.for_preset(cast(Preset, scene.preset), device=ctx.settings.device)
+    return SceneWork.create(scene_id=scene.id, video=files.upload_dir / scene.video_filename, files=files,
+                            training_mode=cast(TrainingMode, scene.training_mode), output_types=scene.output_types,
+                            save_iterations=scene.save_iterations, total_iterations=scene.total_iterations,
+                            config=config)
+
+
+def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
+    """Run ``stage`` of ``job_id`` if this delivery may (see ``state.claim``), then enqueue the next stage."""
+    claimed = state.claim(ctx.factory, job_id, stage, ctx.worker_id, ctx.settings.lease_seconds,
+                          max_attempts=ctx.settings.max_attempts)
+    if claimed is None:
+        log.info("stale or duplicate delivery ignored", extra={"job": job_id, "stage": stage.value})
+        return
+    extra = {"scene": claimed.scene_id, "stage": stage.value, "job": job_id, "attempt": claimed.attempts}
+    scene = state.scene_for_job(ctx.factory, job_id)
+    if scene is None:
+        return
+    work = scene_work(ctx, scene)
+
+    def cleanup_if_gone() -> None:
+        if not state.job_exists(ctx.factory, job_id):
+            work.files.remove()
+            log.info("scene deleted; files removed", extra=extra)
+
+    def on_output(output_type: str, iteration: int, path: Path) -> None:
+        if reporter.lost.is_set():
+            raise Cancelled("job cancelled")
+        state.record_output(ctx.factory, work.scene_id, output_type, iteration,
+                            str(path.relative_to(work.files.root)), path.stat().st_size)
+
+    log.info("stage started", extra=extra)
+    started = time.monotonic()
+    with StageReporter(ctx, claimed, cleanup_if_gone) as reporter:
+        try:
+            if stage in (Stage.train, Stage.export):
+                STAGES[stage.value](work, reporter, on_output)
+            else:
+                STAGES[stage.value](work, reporter)
+        except Cancelled:
+            cleanup_if_gone()
+            log.info("stage stopped: job cancelled", extra=extra)
+            return
+        except PipelineError as exc:
+            log.warning("stage failed: %s", exc, extra=extra)
+            state.fail(ctx.factory, job_id, ctx.worker_id, message=str(exc), code=exc.code)
+            return
+        except OSError as exc:
+            if exc.errno == 28:  # ENOSPC
+                err = StorageFullError("The server ran out of disk space while processing this scene.")
+                state.fail(ctx.factory, job_id, ctx.worker_id, message=str(err), code=err.code)
+            else:
+                log.exception("stage crashed", extra=extra)
+                state.fail(ctx.factory, job_id, ctx.worker_id,
+                           message=f"Processing failed unexpectedly during the {stage.value} stage.", code=1)
+            return
+        except Exception:
+            log.exception("stage crashed", extra=extra)
+            state.fail(ctx.factory, job_id, ctx.worker_id,
+                       message=f"Processing failed unexpectedly during the {stage.value} stage.", code=1)
+            return
+    following = state.complete_stage(ctx.factory, job_id, ctx.worker_id, stage)
+    log.info("stage finished in %.1f s", time.monotonic() - started, extra=extra)
+    if following is False:
+        cleanup_if_gone()
+        return
+    if following is None:
+        log.info("scene done", extra=extra)
+        return
+    ctx.enqueue(job_id, cast(Stage, following))

@@ -1,0 +1,143 @@
+"""The four stages of one scene, as plain functions over a scene's file layout.
+
+Both the job engine (one Celery task per stage, resumable) and ``vidscene run`` (everything in one process)
+drive a scene through these, so the two can never disagree about what a stage does or where it puts files.
+Each stage is idempotent: re-running a finished stage finds its result on disk and returns quickly, and a
+re-run training stage resumes from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.storage.local import SceneFiles
+
+log = logging.getLogger(__name__)
+
+TrainingMode = Literal["gaussian", "tensorf"]
+OUTPUT_TYPES: dict[str, tuple[str, ...]] = {
+    "gaussian": ("splat_cloud", "point_cloud", "video", "model"),
+    "tensorf": ("video", "model", "point_cloud"),
+}
+# File extension of each output per training mode (TensoRF checkpoints are ``.th`` as in its reference code).
+EXTENSIONS: dict[str, dict[str, str]] = {
+    "gaussian": {"splat_cloud": ".splat", "point_cloud": ".ply", "video": ".mp4", "model": ".ckpt"},
+    "tensorf": {"point_cloud": ".ply", "video": ".mp4", "model": ".th"},
+}
+
+OutputSink = Callable[[str, int, Path], None]
+"""Called with (output type, iteration, final path) once an output file is complete and in place."""
+
+
+def _ignore_output(output_type: str, iteration: int, path: Path) -> None:
+    """Default ``OutputSink``."""
+
+
+@dataclass(frozen=True)
+class SceneWork:
+    """Everything a stage needs to know about one scene; no database or HTTP objects."""
+
+    scene_id: str
+    video: Path
+    files: SceneFiles
+    training_mode: TrainingMode
+    output_types: tuple[str, ...]
+    save_iterations: tuple[int, ...]
+    config: PipelineConfig
+
+    @classmethod
+    def create(cls, *, scene_id: str, video: Path, files: SceneFiles, training_mode: TrainingMode,
+               output_types: Sequence[str], save_iterations: Sequence[int], total_iterations: int,
+               config: PipelineConfig) -> SceneWork:
+        unknown = [t for t in output_types if t not in OUTPUT_TYPES[training_mode]]
+        if unknown:
+            raise ValueError(f"output types {unknown} are not available for training mode {training_mode}")
+        iterations = tuple(sorted({int(i) for i in save_iterations if 0 < int(i) <= total_iterations}
+                                  | {total_iterations}))
+        return cls(scene_id=scene_id, video=video, files=files, training_mode=training_mode,
+                   output_types=tuple(dict.fromkeys(output_types)), save_iterations=iterations,
+                   config=config.with_iterations(total_iterations))
+
+    @property
+    def total_iterations(self) -> int:
+        cfg = self.config.gaussian if self.training_mode == "gaussian" else self.config.tensorf
+        return cfg.iterations
+
+    def output_path(self, output_type: str, iteration: int) -> Path:
+        return self.files.output_path(output_type, iteration, EXTENSIONS[self.training_mode][output_type])
+
+    def checkpoint_path(self, iteration: int) -> Path:
+        ext = EXTENSIONS[self.training_mode]["model"]
+        return self.files.train_dir / "checkpoints" / f"{iteration}{ext}"
+
+
+def run_frames(work: SceneWork, progress: ProgressFn = no_progress) -> None:
+    from vidscene.pipeline.frames import extract_frames
+
+    extract_frames(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
+
+
+def run_sfm(work: SceneWork, progress: ProgressFn = no_progress) -> None:
+    from vidscene.pipeline.sfm import reconstruct
+
+    if SceneData.exists(work.files.sfm_dir):
+        return
+    reconstruct(work.files.frames_dir, work.files.sfm_dir, work.config.sfm, progress)
+
+
+def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
+    """Train, exporting the requested outputs as each requested iteration is saved (users see early results)."""
+    scene = SceneData.load(work.files.sfm_dir)
+
+    def on_save(iteration: int, checkpoint: Path) -> None:
+        _export_iteration(work, scene, iteration, checkpoint, no_progress, on_output)
+
+    if work.training_mode == "gaussian":
+        from vidscene.pipeline.gaussian.train import train_gaussians
+
+        train_gaussians(scene, work.config.gaussian, work.files.train_dir, save_iterations=work.save_iterations,
+                        device=work.config.device, progress=progress, on_save=on_save)
+    else:
+        from vidscene.pipeline.tensorf.train import train_tensorf
+
+        train_tensorf(scene, work.config.tensorf, work.files.train_dir, save_iterations=work.save_iterations,
+                      device=work.config.device, progress=progress, on_save=on_save)
+
+
+def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
+    """Make sure every requested output exists for every saved iteration (after a crash between save and export)."""
+    scene = SceneData.load(work.files.sfm_dir)
+    for n, iteration in enumerate(work.save_iterations):
+        progress(n, len(work.save_iterations), f"exporting iteration {iteration}")
+        checkpoint = work.checkpoint_path(iteration)
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"checkpoint for iteration {iteration} is missing: {checkpoint}")
+        _export_iteration(work, scene, iteration, checkpoint, progress, on_output)
+    progress(len(work.save_iterations), len(work.save_iterations), "exported")
+
+
+def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpoint: Path, progress: ProgressFn,
+                      on_output: OutputSink) -> None:
+    requests = {t: work.output_path(t, iteration) for t in work.output_types}
+    missing = {t: p for t, p in requests.items() if not p.is_file()}
+    if missing:
+        if work.training_mode == "gaussian":
+            from vidscene.pipeline.gaussian.outputs import export_outputs
+        else:
+            from vidscene.pipeline.tensorf.outputs import export_outputs
+        log.info("exporting outputs", extra={"scene": work.scene_id, "stage": "export", "iteration": iteration,
+                                             "outputs": sorted(missing)})
+        export_outputs(checkpoint, scene, missing, work.config.export, device=work.config.device, progress=progress)
+    for output_type, path in requests.items():
+        on_output(output_type, iteration, path)
+
+
+STAGES: dict[str, Callable[..., None]] = {"frames": run_frames, "sfm": run_sfm, "train": run_train,
+                                          "export": run_export}
