@@ -43,7 +43,9 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S, "polling_interval": 0.5},
+        # kombu's SQLAlchemy transport hands its options to create_engine(); it has no visibility timeout.
+        broker_transport_options=({"connect_args": {"timeout": 30}} if embedded
+                                  else {"visibility_timeout": VISIBILITY_TIMEOUT_S}),
         # The SQLite (kombu SQLAlchemy) transport has no fanout exchanges, which remote control and
         # gossip need; worker liveness is tracked in the database instead (``vidscene status``).
         worker_enable_remote_control=not embedded,
