@@ -1,0 +1,160 @@
+"""Adaptive density control (3DGS): grow gaussians where the image is under-fitted, prune useless ones.
+
+Kept apart from the training loop, as gsplat's ``Strategy``: the loop calls ``step_pre_backward`` before and
+``step_post_backward`` after each optimisation step, and the strategy edits the parameters *and* the Adam state
+together, so moments of surviving gaussians are kept and new ones start from zero.
+
+Criteria (Kerbl et al. 2023): the mean screen-space positional gradient (in NDC units, threshold 2e-4) over
+the views in which a gaussian was visible flags under-reconstruction; small flagged gaussians are cloned,
+large ones split in two, sampled from their own distribution and shrunk by 1.6. Gaussians that became almost
+transparent are pruned, and after the first opacity reset also the ones that grew huge in the world.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from vidscene.pipeline.config import GaussianConfig
+from vidscene.pipeline.gaussian.model import Gaussians
+from vidscene.pipeline.gaussian.project import quats_to_rotmats
+from vidscene.pipeline.gaussian.render import RenderOutput
+
+logger = logging.getLogger(__name__)
+
+Optimizers = dict[str, torch.optim.Optimizer]
+
+SPLIT_SHRINK = 1.6
+RESET_OPACITY = 0.01
+HUGE_WORLD_FRACTION = 0.1  # a gaussian larger than this fraction of the scene extent is pruned (after a reset)
+
+
+@dataclass
+class RefineStats:
+    step: int
+    cloned: int
+    split: int
+    pruned: int
+    total: int
+
+
+def edit_gaussians(gaussians: Gaussians, optimizers: Optimizers, keep: Tensor, new: dict[str, Tensor]) -> None:
+    """Replace every parameter by ``cat(param[keep], new[name])``, and its Adam moments likewise (zeros for
+    the new rows), keeping each optimizer's step counter.
+    """
+    for name, old in gaussians.params.items():
+        added = new[name].detach().to(old.dtype)
+        param = torch.cat([old.detach()[keep], added]).requires_grad_(True)
+        opt = optimizers[name]
+        st = opt.state.pop(old, None)
+        opt.param_groups[0]["params"] = [param]
+        if st:
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in st:
+                    st[key] = torch.cat([st[key][keep], torch.zeros_like(added)])
+            opt.state[param] = st
+        gaussians.params[name] = param
+
+
+class DensifyStrategy:
+    """3DGS densification with a hard cap on the number of gaussians (``config.max_gaussians``)."""
+
+    def __init__(self, config: GaussianConfig, extent: float, generator: torch.Generator) -> None:
+        self.config = config
+        self.extent = extent
+        self.generator = generator
+
+    def initial_state(self, n: int, device: torch.device) -> dict[str, Tensor]:
+        return {"grad2d": torch.zeros(n, device=device), "count": torch.zeros(n, device=device)}
+
+    def step_pre_backward(self, step: int, out: RenderOutput) -> None:
+        """Nothing to do before backward: ``render`` already retains the screen-space gradient it reports."""
+
+    def step_post_backward(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
+                           step: int, out: RenderOutput) -> RefineStats | None:
+        """Accumulate gradient statistics of this view; at scheduled steps densify/prune and reset opacities.
+
+        Call it after ``optimizer.step()`` (the gradients of ``out`` are still readable then). ``step`` is
+        1-based. Returns what a refinement did, or ``None`` when none ran.
+        """
+        cfg = self.config
+        if step <= cfg.densify_stop:
+            visible = out.radii > 0
+            grad = out.screen_grad_norm(ndc=True).detach()
+            state["grad2d"][visible] += grad[visible].to(state["grad2d"].dtype)
+            state["count"][visible] += 1
+        stats = None
+        if cfg.densify_start < step <= cfg.densify_stop and step % cfg.densify_every == 0:
+            stats = self._refine(gaussians, optimizers, state, step)
+        if cfg.opacity_reset_every > 0 and step % cfg.opacity_reset_every == 0 and step < cfg.iterations:
+            self._reset_opacity(gaussians, optimizers)
+        return stats
+
+    def _refine(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
+                step: int) -> RefineStats:
+        cfg = self.config
+        p = gaussians.params
+        n = len(gaussians)
+        with torch.no_grad():
+            avg_grad = state["grad2d"] / state["count"].clamp_min(1)
+            scales = torch.exp(p["scales"])
+            max_scale = scales.max(dim=1).values
+            prune = torch.sigmoid(p["opacities"]) < cfg.prune_opacity
+            if cfg.opacity_reset_every > 0 and step > cfg.opacity_reset_every:
+                prune |= max_scale > HUGE_WORLD_FRACTION * self.extent
+            candidates = (avg_grad > cfg.densify_grad_threshold) & ~prune
+            budget = max(0, cfg.max_gaussians - (n - int(prune.sum())))
+            if int(candidates.sum()) > budget:
+                # Over the cap: grow only where the gradient says the image needs it most.
+                idx = torch.nonzero(candidates).squeeze(1)
+                top = torch.topk(avg_grad[idx], budget).indices if budget > 0 else idx[:0]
+                candidates = torch.zeros_like(candidates)
+                candidates[idx[top]] = True
+            small = max_scale <= cfg.densify_size_threshold * self.extent
+            clone = candidates & small
+            split = candidates & ~small
+
+            new: dict[str, Tensor] = {name: t.detach()[clone] for name, t in p.items()}
+            n_split = int(split.sum())
+            if n_split:
+                s = scales[split]
+                rot = quats_to_rotmats(p["quats"][split].detach())
+                noise = torch.randn((2, n_split, 3), generator=self.generator).to(s.device) * s
+                offsets = torch.einsum("nij,bnj->bni", rot, noise).reshape(-1, 3)
+                children: dict[str, Tensor] = {}
+                for name, t in p.items():
+                    rows = t.detach()[split]
+                    children[name] = rows.repeat(2, *([1] * (rows.ndim - 1)))
+                children["means"] = children["means"] + offsets
+                children["scales"] = children["scales"] - math.log(SPLIT_SHRINK)
+                new = {name: torch.cat([new[name], children[name]]) for name in p}
+            keep = ~(prune | split)
+            edit_gaussians(gaussians, optimizers, keep, new)
+        total = len(gaussians)
+        fresh = self.initial_state(total, gaussians.device)
+        state.update(fresh)
+        stats = RefineStats(step=step, cloned=int(clone.sum()), split=n_split, pruned=int(prune.sum()),
+                            total=total)
+        logger.debug("densified", extra={"step": step, "cloned": stats.cloned, "split": stats.split,
+                                         "pruned": stats.pruned, "total": total})
+        return stats
+
+    def _reset_opacity(self, gaussians: Gaussians, optimizers: Optimizers) -> None:
+        """Clamp opacities to 0.01 so floaters must earn their opacity back (or get pruned)."""
+        cap = math.log(RESET_OPACITY / (1 - RESET_OPACITY))
+        opacities = gaussians.params["opacities"]
+        with torch.no_grad():
+            opacities.clamp_(max=cap)
+        # Old moments would push the opacities straight back to where they were.
+        opt_state = optimizers["opacities"].state.get(opacities)
+        if opt_state:
+            opt_state["exp_avg"].zero_()
+            opt_state["exp_avg_sq"].zero_()
+
+    def state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in state.items()}
+

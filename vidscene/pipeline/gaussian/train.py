@@ -1,0 +1,356 @@
+"""3D Gaussian Splatting training: the loop, evaluation on held-out frames, checkpoints and resume.
+
+Shaped like gsplat's ``simple_trainer``: a plain config (``GaussianConfig``), a ``Runner`` holding the state of
+one run, and densification delegated to a strategy object with ``step_pre_backward``/``step_post_backward``
+hooks so the loop itself stays short.
+
+Checkpoints (``work_dir/checkpoints/{iteration}.ckpt`` at every requested iteration, plus
+``work_dir/resume.ckpt`` every minute or 500 iterations) hold everything needed to continue exactly: parameters,
+Adam moments, densification statistics, the random generator and the position in the view order. A killed
+worker's job therefore restarts at the iteration after its newest checkpoint, not at 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.config import GaussianConfig
+from vidscene.pipeline.errors import TrainingError
+from vidscene.pipeline.export import atomic_write_path
+from vidscene.pipeline.gaussian.loss import photometric_loss
+from vidscene.pipeline.gaussian.model import PARAM_NAMES, Gaussians, init_from_points, scene_extent
+from vidscene.pipeline.gaussian.render import cuda_available, render
+from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
+from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
+from vidscene.pipeline.progress import ProgressFn, no_progress
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "vidscene-gaussian"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_SUFFIX = ".ckpt"
+RESUME_FILE = "resume.ckpt"
+RESUME_EVERY_SECONDS = 60.0
+RESUME_EVERY_ITERATIONS = 500
+PROGRESS_EVERY_ITERATIONS = 10
+PROGRESS_EVERY_SECONDS = 1.0
+MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this many training views
+
+
+@dataclass
+class TrainResult:
+    """The final checkpoint and its quality: ``psnr``/``ssim``/``l1`` on held-out frames (``heldout`` = 1) or,
+    for very short captures with nothing held out, on training frames (``heldout`` = 0); ``n_gaussians``,
+    ``seconds`` (training wall time over all resumed runs) and ``s_per_it``.
+    """
+
+    iteration: int
+    checkpoint: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def checkpoint_path(work_dir: Path, iteration: int) -> Path:
+    return work_dir / CHECKPOINT_DIR / f"{iteration}{CHECKPOINT_SUFFIX}"
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a gaussian checkpoint (tensors, numbers, strings and dicts only: never unpickles code)."""
+    obj = torch.load(path, map_location=device, weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a vidscene gaussian checkpoint")
+    return obj
+
+
+def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
+    """``torch.save`` atomically (``.part`` then rename, fsynced): a crash never leaves half a checkpoint."""
+    with atomic_write_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
+    """The newest readable checkpoint (numbered or ``resume.ckpt``) at or below ``max_iteration``."""
+    candidates: list[tuple[int, Path]] = []
+    directory = work_dir / CHECKPOINT_DIR
+    if directory.is_dir():
+        for p in directory.iterdir():
+            if p.suffix == CHECKPOINT_SUFFIX and p.stem.isdigit() and int(p.stem) <= max_iteration:
+                candidates.append((int(p.stem), p))
+    resume = work_dir / RESUME_FILE
+    if resume.is_file():
+        try:
+            it = int(load_checkpoint(resume)["iteration"])
+        except Exception:  # a corrupt resume file must not block an older good checkpoint
+            logger.warning("ignoring unreadable resume checkpoint", extra={"path": str(resume)}, exc_info=True)
+        else:
+            if it <= max_iteration:
+                candidates.append((it, resume))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0], c[1].name != RESUME_FILE))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if cuda_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but CUDA is not available")
+    return torch.device(device)
+
+
+def _configure_cpu_threads() -> None:
+    """Use every core this process may run on (containers often allow fewer than ``os.cpu_count()``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
+
+
+def make_optimizers(gaussians: Gaussians, config: GaussianConfig, extent: float) -> Optimizers:
+    """One Adam per parameter (densification replaces them one by one). Position learning rate scales with
+    the scene extent so that it means the same in every reconstruction's units.
+    """
+    lrs = {"means": config.lr_means * extent, "scales": config.lr_scales, "quats": config.lr_quats,
+           "opacities": config.lr_opacities, "sh0": config.lr_sh0, "shN": config.lr_shN}
+    return {name: torch.optim.Adam([gaussians.params[name]], lr=lrs[name], eps=1e-15) for name in PARAM_NAMES}
+
+
+def means_lr(config: GaussianConfig, extent: float, step: int) -> float:
+    """Exponential decay from ``lr_means`` to ``lr_means_final`` (both times the extent) over the run."""
+    frac = min(max(step / max(config.iterations, 1), 0.0), 1.0)
+    lr0, lr1 = config.lr_means * extent, config.lr_means_final * extent
+    return math.exp(math.log(lr0) * (1 - frac) + math.log(lr1) * frac)
+
+
+def sh_degree_at(config: GaussianConfig, step: int) -> int:
+    """The SH degree used at 1-based ``step``: starts at 0, +1 every ``sh_degree_interval`` iterations."""
+    interval = max(config.sh_degree_interval, 1)
+    return min((step - 1) // interval, config.sh_degree)
+
+
+class Runner:
+    """One training run (fresh or resumed) of a scene into ``work_dir``."""
+
+    def __init__(self, scene: SceneData, config: GaussianConfig, work_dir: Path, device: torch.device) -> None:
+        self.config = config
+        self.work_dir = work_dir
+        self.device = device
+        self.cameras, images = load_training_images(scene, config.max_long_side)
+        self.images = images.to(device)
+        self.train_idx, self.eval_idx = split_train_eval(len(self.cameras), config.eval_every)
+        if not self.train_idx:
+            raise TrainingError("There are no frames to train on.")
+        self.extent = scene_extent(self.cameras)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.strategy = DensifyStrategy(config, self.extent, self.generator)
+        self.step = 0
+        self.seconds = 0.0
+        self.view_order = torch.empty(0, dtype=torch.long)
+        self.view_pos = 0
+        self.gaussians = init_from_points(scene.points, scene.colors, self.cameras, sh_degree=config.sh_degree,
+                                          generator=self.generator)
+        self.gaussians = Gaussians.from_state(self.gaussians.params, device, requires_grad=True)
+        self.optimizers = make_optimizers(self.gaussians, config, self.extent)
+        self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+
+    def checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "iteration": self.step,
+            "params": self.gaussians.state(),
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "strategy": self.strategy.state_dict(self.strategy_state),
+            "config": dataclasses.asdict(self.config),
+            "sh_degree": self.config.sh_degree,
+            "active_sh_degree": sh_degree_at(self.config, max(self.step, 1)),
+            "extent": self.extent,
+            "rng": self.generator.get_state(),
+            "view_order": self.view_order.clone(),
+            "view_pos": self.view_pos,
+            "seconds": self.seconds,
+            "metrics": dict(metrics or {}),
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.gaussians = Gaussians.from_state(ckpt["params"], self.device, requires_grad=True)
+        self.optimizers = make_optimizers(self.gaussians, self.config, self.extent)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(ckpt["optimizers"][name])
+        self.strategy_state = {k: v.to(self.device) for k, v in ckpt["strategy"].items()}
+        self.generator.set_state(ckpt["rng"])
+        self.view_order = ckpt["view_order"].to(torch.long).cpu()
+        self.view_pos = int(ckpt["view_pos"])
+        self.step = int(ckpt["iteration"])
+        self.seconds = float(ckpt.get("seconds", 0.0))
+
+    # -- training ----------------------------------------------------------------------------------------------
+
+    def next_view(self) -> int:
+        """Training views in a fresh random order every epoch (every view once before any repeats)."""
+        if self.view_pos >= self.view_order.numel():
+            self.view_order = torch.randperm(len(self.train_idx), generator=self.generator)
+            self.view_pos = 0
+        i = self.train_idx[int(self.view_order[self.view_pos])]
+        self.view_pos += 1
+        return i
+
+    def background(self) -> Tensor:
+        if self.config.random_background:
+            return torch.rand(3, generator=self.generator).to(self.device)
+        return torch.zeros(3, device=self.device)
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimisation step; returns ``(loss, mse)``. Raises ``TrainingError`` if the loss diverged."""
+        self.step += 1
+        step, cfg = self.step, self.config
+        self.optimizers["means"].param_groups[0]["lr"] = means_lr(cfg, self.extent, step)
+        view = self.next_view()
+        means, quats, scales, opacities, sh = self.gaussians.activated()
+        out = render(means, quats, scales, opacities, sh, self.cameras[view], sh_degree=sh_degree_at(cfg, step),
+                     background=self.background())
+        self.strategy.step_pre_backward(step, out)
+        target = self.images[view]
+        loss, _ = photometric_loss(out.image, target, cfg.ssim_lambda)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss)}).")
+        loss.backward()
+        for opt in self.optimizers.values():
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
+        if len(self.gaussians) == 0:
+            raise TrainingError("Training removed every gaussian; the scene could not be fitted.")
+        with torch.no_grad():
+            mse = float(torch.mean((out.image.detach().clamp(0, 1) - target) ** 2))
+        return float(loss.detach()), mse
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean PSNR/SSIM/L1 of the current model on the held-out frames (training frames if none)."""
+        heldout = bool(self.eval_idx)
+        views = self.eval_idx if heldout else self.train_idx[:: max(1, len(self.train_idx) // MAX_TRAIN_EVAL_VIEWS)]
+        means, quats, scales, opacities, sh = self.gaussians.activated()
+        degree = sh_degree_at(self.config, max(self.step, 1))
+        background = torch.zeros(3, device=self.device)
+        p, s, l1 = [], [], []
+        for i in views:
+            out = render(means.detach(), quats.detach(), scales.detach(), opacities.detach(), sh.detach(),
+                         self.cameras[i], sh_degree=degree, background=background)
+            img = out.image.clamp(0.0, 1.0).cpu()
+            gt = self.images[i].cpu()
+            p.append(psnr(img, gt))
+            s.append(ssim(img, gt))
+            l1.append(float((img - gt).abs().mean()))
+        n = max(len(views), 1)
+        return {"psnr": sum(p) / n, "ssim": sum(s) / n, "l1": sum(l1) / n, "heldout": float(heldout),
+                "eval_views": float(len(views))}
+
+
+def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *, save_iterations: Sequence[int],
+                    device: str = "auto", progress: ProgressFn = no_progress,
+                    on_save: Callable[[int, Path], None] | None = None) -> TrainResult:
+    """Train 3D gaussians on ``scene`` for ``config.iterations`` iterations, checkpointing as it goes.
+
+    Writes ``work_dir/checkpoints/{i}.ckpt`` for every ``i`` in ``save_iterations`` (values outside
+    ``1..config.iterations`` are ignored) and for ``config.iterations``, calling ``on_save(i, path)`` after each
+    is in place. Resumes from the newest checkpoint at or below ``config.iterations`` (continuing at the next
+    iteration with the same optimizer state); when the final checkpoint already exists it returns at once.
+
+    ``progress(iteration, config.iterations, message)`` is called at least every 10 iterations or second;
+    exceptions it raises (cancellation) propagate and leave the checkpoints written so far intact.
+
+    Raises ``TrainingError`` if training diverges or nothing can be fitted, ``StorageFullError`` if the disk
+    fills while checkpointing.
+    """
+    total = config.iterations
+    if total < 1:
+        raise ValueError("config.iterations must be at least 1")
+    final_path = checkpoint_path(work_dir, total)
+    log_extra: dict[str, Any] = {"stage": "train", "work_dir": str(work_dir)}
+    if final_path.is_file():
+        done = load_checkpoint(final_path)
+        logger.info("training already finished", extra=log_extra)
+        return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
+
+    save_at = sorted({i for i in save_iterations if 1 <= i <= total} | {total})
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        _configure_cpu_threads()
+    runner = Runner(scene, config, work_dir, dev)
+
+    found = find_resume_checkpoint(work_dir, total)
+    if found is not None:
+        it, path = found
+        runner.restore(load_checkpoint(path, dev))
+        logger.info("resuming training", extra={**log_extra, "iteration": it, "checkpoint": str(path)})
+    else:
+        logger.info("starting training", extra={**log_extra, "gaussians": len(runner.gaussians),
+                                                "views": len(runner.train_idx), "held_out": len(runner.eval_idx)})
+
+    start_step = runner.step
+    run_started = time.monotonic()
+    seconds_before = runner.seconds
+    last_resume_time, last_resume_step = run_started, runner.step
+    last_progress = 0.0
+    loss_ema: float | None = None
+    mse_ema: float | None = None
+    progress(runner.step, total, "starting" if runner.step == 0 else f"resuming at iteration {runner.step}")
+    while runner.step < total:
+        loss, mse = runner.train_step()
+        step = runner.step
+        loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
+        mse_ema = mse if mse_ema is None else 0.9 * mse_ema + 0.1 * mse
+        now = time.monotonic()
+        runner.seconds = seconds_before + (now - run_started)
+
+        if step in save_at:
+            metrics = _final_metrics(runner, start_step) if step == total else {}
+            path = checkpoint_path(work_dir, step)
+            save_checkpoint(runner.checkpoint(metrics), path)
+            last_resume_time, last_resume_step = now, step
+            logger.info("saved checkpoint", extra={**log_extra, "iteration": step, "gaussians": len(runner.gaussians),
+                                                   **metrics})
+            if on_save is not None:
+                on_save(step, path)
+        elif (now - last_resume_time >= RESUME_EVERY_SECONDS
+              or step - last_resume_step >= RESUME_EVERY_ITERATIONS):
+            save_checkpoint(runner.checkpoint(), work_dir / RESUME_FILE)
+            last_resume_time, last_resume_step = now, step
+
+        if step % PROGRESS_EVERY_ITERATIONS == 0 or now - last_progress >= PROGRESS_EVERY_SECONDS or step == total:
+            last_progress = now
+            train_psnr = -10.0 * math.log10(max(mse_ema, 1e-10))
+            progress(step, total, f"loss {loss_ema:.4f} psnr {train_psnr:.2f} gaussians {len(runner.gaussians)}")
+
+    (work_dir / RESUME_FILE).unlink(missing_ok=True)  # the final checkpoint supersedes it
+    done = load_checkpoint(final_path)
+    return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
+
+
+def _final_metrics(runner: Runner, start_step: int) -> dict[str, float]:
+    metrics = runner.evaluate()
+    metrics["n_gaussians"] = float(len(runner.gaussians))
+    metrics["seconds"] = runner.seconds
+    metrics["s_per_it"] = runner.seconds / max(runner.step, 1)
+    metrics["resumed_from"] = float(start_step)
+    return metrics
+
