@@ -1,0 +1,383 @@
+// Client for the public vidscene HTTP API (seed-api.txt + API-NOTES.md). The app uses nothing else: every
+// request here is one any other client could make.
+
+export const CHUNK_SIZE = 1024 * 1024; // the metadata route describes outputs in exactly 1 MiB chunks
+
+export type OutputType = "splat_cloud" | "point_cloud" | "video" | "model";
+export type TrainingMode = "gaussian" | "tensorf";
+export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
+
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+  }
+}
+
+// ---- session: the JWT lives in localStorage so a reload or a new tab stays logged in ----
+
+const TOKEN_KEY = "vidscene.token";
+const USERNAME_KEY = "vidscene.username";
+
+type SessionListener = () => void;
+const listeners = new Set<SessionListener>();
+
+function readStorage(key: string): string | null {
+  try {
+    return window.localStorage.getItem(key);
+  } catch {
+    return null; // storage disabled (private mode): the session lasts as long as the page
+  }
+}
+
+let memoryToken: string | null = readStorage(TOKEN_KEY);
+let memoryUsername: string | null = readStorage(USERNAME_KEY);
+
+export const session = {
+  get token(): string | null {
+    return memoryToken;
+  },
+  get username(): string | null {
+    return memoryUsername;
+  },
+  set(token: string, username: string): void {
+    memoryToken = token;
+    memoryUsername = username;
+    try {
+      window.localStorage.setItem(TOKEN_KEY, token);
+      window.localStorage.setItem(USERNAME_KEY, username);
+    } catch {
+      /* keep the in-memory copy */
+    }
+    listeners.forEach((fn) => fn());
+  },
+  clear(): void {
+    memoryToken = null;
+    memoryUsername = null;
+    try {
+      window.localStorage.removeItem(TOKEN_KEY);
+      window.localStorage.removeItem(USERNAME_KEY);
+    } catch {
+      /* nothing stored */
+    }
+    listeners.forEach((fn) => fn());
+  },
+  subscribe(fn: SessionListener): () => void {
+    listeners.add(fn);
+    return () => listeners.delete(fn);
+  },
+};
+
+// Another tab logging in or out changes localStorage; follow it so tabs never disagree about the user.
+window.addEventListener("storage", (event) => {
+  if (event.key !== TOKEN_KEY && event.key !== USERNAME_KEY && event.key !== null) return;
+  memoryToken = readStorage(TOKEN_KEY);
+  memoryUsername = readStorage(USERNAME_KEY);
+  listeners.forEach((fn) => fn());
+});
+
+// ---- low-level request helpers ----
+
+interface RequestOptions {
+  json?: unknown;
+  auth?: boolean;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** A 401 from a route that checks the current password means "wrong password", not "logged out". */
+  passwordChecked?: boolean;
+}
+
+function authHeaders(): Record<string, string> {
+  return memoryToken ? { Authorization: `Bearer ${memoryToken}` } : {};
+}
+
+async function errorFrom(res: Response): Promise<ApiError> {
+  let message = `${res.status} ${res.statusText || "error"}`;
+  try {
+    const body: unknown = await res.json();
+    if (body && typeof body === "object") {
+      const b = body as Record<string, unknown>;
+      const text = b.error ?? b.message ?? b.detail;
+      if (typeof text === "string" && text) message = text;
+    }
+  } catch {
+    /* not JSON: keep the status line */
+  }
+  return new ApiError(res.status, message);
+}
+
+function handleUnauthorized(status: number, options: RequestOptions): void {
+  if (status === 401 && options.auth !== false && !options.passwordChecked && memoryToken) {
+    session.clear(); // expired or revoked token: back to the login page
+  }
+}
+
+async function send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+  const headers: Record<string, string> = { ...(options.auth === false ? {} : authHeaders()), ...options.headers };
+  let body: string | undefined;
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(options.json);
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, { method, headers, body, signal: options.signal ?? null, cache: "no-store" });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
+  }
+  if (!res.ok) {
+    handleUnauthorized(res.status, options);
+    throw await errorFrom(res);
+  }
+  return res;
+}
+
+async function sendJson<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  const res = await send(method, path, options);
+  return (await res.json()) as T;
+}
+
+const enc = encodeURIComponent;
+
+// ---- accounts ----
+
+export async function register(username: string, password: string): Promise<void> {
+  await sendJson("POST", "/user/account/register", { json: { username, password }, auth: false });
+}
+
+export async function login(username: string, password: string): Promise<string> {
+  const body = await sendJson<{ jwtToken: string }>("POST", "/user/account/login", {
+    json: { username, password },
+    auth: false,
+  });
+  if (!body.jwtToken) throw new ApiError(500, "The server did not return a token.");
+  return body.jwtToken;
+}
+
+export async function updateUsername(password: string, newUsername: string): Promise<void> {
+  await sendJson("PATCH", "/user/account/update/username", {
+    json: { password, new_username: newUsername },
+    passwordChecked: true,
+  });
+}
+
+export async function updatePassword(oldPassword: string, newPassword: string): Promise<void> {
+  await sendJson("PATCH", "/user/account/update/password", {
+    json: { old_password: oldPassword, new_password: newPassword },
+    passwordChecked: true,
+  });
+}
+
+export async function deleteAccount(password: string): Promise<void> {
+  await sendJson("DELETE", "/user/account/delete", { json: { password }, passwordChecked: true });
+}
+
+// ---- scenes ----
+
+export interface Progress {
+  uuid: string;
+  status: number;
+  error: number;
+  message: string;
+  processing: boolean;
+  overall_position: number;
+  overall_size: number;
+  stage: string;
+  current_position: number;
+  current_size: number;
+  // Extras the server may add (API-NOTES): used when present.
+  state?: SceneState;
+  step?: string;
+  percent?: number;
+  eta_seconds?: number | null;
+}
+
+export interface ResourceInfo {
+  exists: boolean;
+  size: number;
+  chunks: number;
+  last_chunk_size: number;
+}
+
+export type Resources = Partial<Record<OutputType, Record<string, ResourceInfo>>>;
+
+export interface Metadata {
+  uuid: string;
+  resources: Resources;
+}
+
+export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
+  const body = await sendJson<{ resources: string[] }>("GET", "/user/scene/history", { signal });
+  return body.resources;
+}
+
+export async function sceneName(id: string, signal?: AbortSignal): Promise<string> {
+  const body = await sendJson<{ name: string }>("GET", `/user/scene/name/${enc(id)}`, { signal });
+  return body.name;
+}
+
+export async function sceneProgress(id: string, signal?: AbortSignal): Promise<Progress> {
+  return sendJson<Progress>("GET", `/user/scene/progress/${enc(id)}`, { signal });
+}
+
+export async function sceneMetadata(id: string, signal?: AbortSignal): Promise<Metadata> {
+  return sendJson<Metadata>("GET", `/user/scene/metadata/${enc(id)}`, { signal });
+}
+
+export async function sceneThumbnail(id: string, signal?: AbortSignal): Promise<Blob> {
+  const res = await send("GET", `/user/scene/thumbnail/${enc(id)}`, { signal });
+  return res.blob();
+}
+
+export async function deleteScene(id: string): Promise<void> {
+  await sendJson("DELETE", `/user/scene/delete/${enc(id)}`);
+}
+
+export interface NewSceneFields {
+  file: File;
+  trainingMode: TrainingMode;
+  outputTypes: OutputType[];
+  saveIterations: number[];
+  totalIterations: number;
+  sceneName: string;
+}
+
+export interface UploadHandle {
+  promise: Promise<{ id: string; message: string }>;
+  abort(): void;
+}
+
+/** Uploads with XMLHttpRequest because fetch() cannot report upload progress. */
+export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, total: number) => void): UploadHandle {
+  const form = new FormData();
+  form.append("training_mode", fields.trainingMode);
+  form.append("output_types", fields.outputTypes.join(","));
+  form.append("save_iterations", fields.saveIterations.join(","));
+  form.append("total_iterations", String(fields.totalIterations));
+  if (fields.sceneName) form.append("scene_name", fields.sceneName);
+  // The file goes last so the small fields are parsed before the (possibly huge) video streams in.
+  form.append("file", fields.file, fields.file.name);
+
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise<{ id: string; message: string }>((resolve, reject) => {
+    xhr.open("POST", "/user/scene/new");
+    const token = memoryToken;
+    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    xhr.responseType = "text";
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    };
+    xhr.onload = () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(xhr.responseText) as Record<string, unknown>;
+      } catch {
+        /* leave empty */
+      }
+      if (xhr.status >= 200 && xhr.status < 300 && typeof body.id === "string") {
+        resolve({ id: body.id, message: typeof body.message === "string" ? body.message : "" });
+        return;
+      }
+      if (xhr.status === 401 && memoryToken) session.clear();
+      const text = typeof body.error === "string" ? body.error : `Upload failed (${xhr.status} ${xhr.statusText})`;
+      reject(new ApiError(xhr.status, text));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "The upload was interrupted. Check your connection and try again."));
+    xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));
+    xhr.send(form);
+  });
+  return { promise, abort: () => xhr.abort() };
+}
+
+export interface DownloadedOutput {
+  blob: Blob;
+  fileName: string;
+}
+
+function fileNameFrom(disposition: string | null, fallback: string): string {
+  if (!disposition) return fallback;
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
+  if (star?.[1]) {
+    try {
+      return decodeURIComponent(star[1].trim());
+    } catch {
+      /* fall through */
+    }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
+  return plain?.[1]?.trim() || fallback;
+}
+
+export const OUTPUT_EXTENSIONS: Record<OutputType, string> = {
+  splat_cloud: ".splat",
+  point_cloud: ".ply",
+  video: ".mp4",
+  model: ".ckpt",
+};
+
+/**
+ * Downloads one output in the 1 MiB Range chunks the metadata route describes, so a large checkpoint never
+ * rides on one long request and the progress bar moves chunk by chunk.
+ */
+export async function downloadOutput(
+  sceneId: string,
+  type: OutputType,
+  iteration: string,
+  info: ResourceInfo,
+  onProgress: (received: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<DownloadedOutput> {
+  const url = `/user/scene/output/${enc(type)}/${enc(sceneId)}?iteration=${enc(iteration)}`;
+  const parts: ArrayBuffer[] = [];
+  let contentType = "application/octet-stream";
+  let fileName = `${sceneId}-${type}-${iteration}${OUTPUT_EXTENSIONS[type]}`;
+  let received = 0;
+  onProgress(0, info.size);
+  for (let i = 0; i < info.chunks; i++) {
+    const start = i * CHUNK_SIZE;
+    const length = i === info.chunks - 1 ? info.last_chunk_size : CHUNK_SIZE;
+    const end = start + length - 1;
+    const res = await send("GET", url, { headers: { Range: `bytes=${start}-${end}` }, signal });
+    const buf = await res.arrayBuffer();
+    if (res.status === 200 && info.chunks === 1 && buf.byteLength === info.size) {
+      // A server may answer a range covering the whole file with the whole file; that is still right.
+    } else if (res.status !== 206 || buf.byteLength !== length) {
+      throw new ApiError(res.status, `The server sent an unexpected chunk (${i + 1} of ${info.chunks}).`);
+    }
+    if (i === 0) {
+      contentType = res.headers.get("Content-Type") ?? contentType;
+      fileName = fileNameFrom(res.headers.get("Content-Disposition"), fileName);
+    }
+    parts.push(buf);
+    received += buf.byteLength;
+    onProgress(received, info.size);
+  }
+  return { blob: new Blob(parts, { type: contentType }), fileName };
+}
+
+// ---- derived views of progress ----
+
+export function stateOf(p: Progress): SceneState {
+  if (p.state) return p.state;
+  if (p.processing) return p.current_position > 0 || p.overall_position === 0 ? "processing" : "queued";
+  return p.error ? "failed" : "done";
+}
+
+export function isFinished(state: SceneState): boolean {
+  return state === "done" || state === "failed" || state === "cancelled";
+}
+
+/** Percent of the whole job, 0..100, from the server's `percent` or else from the stage counters. */
+export function percentOf(p: Progress): number {
+  const state = stateOf(p);
+  if (state === "done") return 100;
+  if (typeof p.percent === "number" && Number.isFinite(p.percent)) return Math.max(0, Math.min(100, p.percent));
+  if (state === "queued" || p.current_size <= 0) return 0;
+  const inStage = Math.max(0, Math.min(1, p.current_position / p.current_size));
+  // sfm_list is roughly the first fifth of a typical job; nerf_list the rest.
+  return p.stage === "nerf_list" ? 20 + 80 * inStage : 20 * inStage;
+}

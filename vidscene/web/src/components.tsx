@@ -1,0 +1,161 @@
+import type { ComponentChildren, JSX, TargetedInputEvent } from "preact";
+import { useEffect, useId, useRef } from "preact/hooks";
+
+/** Sets the tab title and moves focus to the page heading so screen readers announce the new page. */
+export function usePageTitle(title: string): (el: HTMLHeadingElement | null) => void {
+  useEffect(() => {
+    document.title = `${title} · vidscene`;
+  }, [title]);
+  return (el) => {
+    if (el && document.activeElement === document.body) el.focus({ preventScroll: true });
+  };
+}
+
+export function PageHeading({ title, children }: { title: string; children?: ComponentChildren }): JSX.Element {
+  const focusRef = usePageTitle(title);
+  return (
+    <div class="page-heading">
+      <h1 tabIndex={-1} ref={focusRef}>
+        {title}
+      </h1>
+      {children}
+    </div>
+  );
+}
+
+export function ErrorMessage({ message }: { message: string | null }): JSX.Element | null {
+  if (!message) return null;
+  return (
+    <p class="error" role="alert">
+      {message}
+    </p>
+  );
+}
+
+export function Notice({ message }: { message: string | null }): JSX.Element {
+  return (
+    <p class="notice" role="status" aria-live="polite">
+      {message ?? ""}
+    </p>
+  );
+}
+
+export function ProgressBar({
+  value,
+  label,
+  text,
+  tone,
+}: {
+  value: number | null; // 0..100, null for indeterminate
+  label: string;
+  text?: string;
+  tone?: "ok" | "bad" | "idle";
+}): JSX.Element {
+  const id = useId();
+  return (
+    <div class={`progress ${tone ? `progress-${tone}` : ""}`}>
+      <progress id={id} max={100} value={value ?? undefined} aria-label={label}>
+        {value === null ? "" : `${Math.round(value)}%`}
+      </progress>
+      {text !== undefined && (
+        <span class="progress-text" aria-hidden="true">
+          {text}
+        </span>
+      )}
+    </div>
+  );
+}
+
+export function TextField(props: {
+  label: string;
+  name: string;
+  value: string;
+  onInput: (value: string) => void;
+  type?: "text" | "password";
+  autoComplete?: string;
+  required?: boolean;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  hint?: string;
+  inputMode?: "numeric" | "text";
+}): JSX.Element {
+  const id = useId();
+  const hintId = `${id}-hint`;
+  const common = {
+    id,
+    name: props.name,
+    value: props.value,
+    autoComplete: props.autoComplete,
+    required: props.required,
+    minLength: props.minLength,
+    maxLength: props.maxLength,
+    "aria-describedby": props.hint ? hintId : undefined,
+    onInput: (e: TargetedInputEvent<HTMLInputElement>) => props.onInput(e.currentTarget.value),
+  };
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      {props.type === "password" ? (
+        <input type="password" {...common} />
+      ) : (
+        <input type="text" {...common} inputMode={props.inputMode} pattern={props.pattern} />
+      )}
+      {props.hint && (
+        <small id={hintId} class="hint">
+          {props.hint}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** A modal confirmation built on <dialog>: focus is trapped and Escape cancels, with no custom key code. */
+export function ConfirmDialog(props: {
+  open: boolean;
+  title: string;
+  children: ComponentChildren;
+  confirmLabel: string;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}): JSX.Element {
+  const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId();
+  useEffect(() => {
+    const dialog = ref.current;
+    if (!dialog) return;
+    if (props.open && !dialog.open) dialog.showModal();
+    if (!props.open && dialog.open) dialog.close();
+  }, [props.open]);
+  return (
+    <dialog
+      ref={ref}
+      aria-labelledby={titleId}
+      onCancel={(e) => {
+        e.preventDefault();
+        props.onCancel();
+      }}
+    >
+      <h2 id={titleId}>{props.title}</h2>
+      <div class="dialog-body">{props.children}</div>
+      <div class="actions">
+        <button type="button" class="secondary" onClick={props.onCancel} disabled={props.busy}>
+          Cancel
+        </button>
+        <button type="button" class="danger" onClick={props.onConfirm} disabled={props.busy}>
+          {props.busy ? "Working…" : props.confirmLabel}
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function isAbort(err: unknown): boolean {
+  return err instanceof DOMException && err.name === "AbortError";
+}

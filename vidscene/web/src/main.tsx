@@ -1,0 +1,117 @@
+import "./styles.css";
+
+import type { JSX } from "preact";
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+
+import { session } from "./api";
+import { AccountPage } from "./pages/Account";
+import { AuthPage } from "./pages/Auth";
+import { ScenePage } from "./pages/Scene";
+import { ScenesPage } from "./pages/Scenes";
+import { UploadPage } from "./pages/Upload";
+import type { Route } from "./router";
+import { navigate, useRoute } from "./router";
+
+function useLoggedIn(): boolean {
+  const [loggedIn, setLoggedIn] = useState(session.token !== null);
+  useEffect(() => session.subscribe(() => setLoggedIn(session.token !== null)), []);
+  return loggedIn;
+}
+
+function Header({ loggedIn, route }: { loggedIn: boolean; route: Route }): JSX.Element {
+  const current = (name: Route["name"]): "page" | undefined => (route.name === name ? "page" : undefined);
+  return (
+    <header class="topbar">
+      <a class="brand" href={loggedIn ? "#/" : "#/login"}>
+        <img src="/favicon.svg" alt="" width={28} height={28} />
+        <span>vidscene</span>
+      </a>
+      <nav aria-label="Main">
+        {loggedIn ? (
+          <ul>
+            <li>
+              <a href="#/" aria-current={current("scenes")}>Scenes</a>
+            </li>
+            <li>
+              <a href="#/new" aria-current={current("new")}>New scene</a>
+            </li>
+            <li>
+              <a href="#/account" aria-current={current("account")}>
+                Account<span class="visually-hidden"> ({session.username})</span>
+              </a>
+            </li>
+            <li>
+              <button
+                type="button"
+                class="link"
+                onClick={() => {
+                  session.clear();
+                  navigate({ name: "login" }, true);
+                }}
+              >
+                Log out
+              </button>
+            </li>
+          </ul>
+        ) : (
+          <ul>
+            <li>
+              <a href="#/login" aria-current={current("login")}>Log in</a>
+            </li>
+            <li>
+              <a href="#/register" aria-current={current("register")}>Register</a>
+            </li>
+          </ul>
+        )}
+      </nav>
+    </header>
+  );
+}
+
+function Page({ route, loggedIn }: { route: Route; loggedIn: boolean }): JSX.Element | null {
+  if (!loggedIn) {
+    return route.name === "register" ? <AuthPage mode="register" key="register" /> : <AuthPage mode="login" key="login" />;
+  }
+  switch (route.name) {
+    case "new":
+      return <UploadPage />;
+    case "account":
+      return <AccountPage />;
+    case "scene":
+      return <ScenePage id={route.id} key={route.id} />;
+    default:
+      return <ScenesPage />;
+  }
+}
+
+function App(): JSX.Element {
+  const route = useRoute();
+  const loggedIn = useLoggedIn();
+
+  // Keep the address bar honest: logged-out users sit on #/login, logged-in users never see the auth pages.
+  useEffect(() => {
+    if (!loggedIn && route.name !== "login" && route.name !== "register") navigate({ name: "login" }, true);
+    if (loggedIn && (route.name === "login" || route.name === "register" || route.name === "notFound")) {
+      navigate({ name: "scenes" }, true);
+    }
+  }, [loggedIn, route.name]);
+
+  return (
+    <>
+      <a class="skip-link" href="#main" onClick={(e) => {
+        e.preventDefault();
+        document.getElementById("main")?.focus();
+      }}>
+        Skip to content
+      </a>
+      <Header loggedIn={loggedIn} route={route} />
+      <main id="main" tabIndex={-1}>
+        <Page route={route} loggedIn={loggedIn} />
+      </main>
+    </>
+  );
+}
+
+const root = document.getElementById("app");
+if (root) render(<App />, root);

@@ -1,0 +1,190 @@
+import type { JSX } from "preact";
+import { useState } from "preact/hooks";
+
+import { deleteAccount, login, session, updatePassword, updateUsername } from "../api";
+import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, errorText } from "../components";
+import { navigate } from "../router";
+import { PASSWORD_MAX, passwordError, usernameError } from "../validate";
+
+/**
+ * After a change we log in again with the credentials just typed: a password change revokes every older
+ * token on the server, so the one in the browser would stop working on the next request.
+ */
+async function relogin(username: string, password: string): Promise<void> {
+  const token = await login(username, password);
+  session.set(token, username);
+}
+
+function UsernameForm(): JSX.Element {
+  const [newUsername, setNewUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function onSubmit(e: Event): Promise<void> {
+    e.preventDefault();
+    setError(null);
+    setNotice(null);
+    const name = newUsername.trim();
+    const problem = usernameError(name) ?? (password ? null : "Enter your current password.");
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    try {
+      await updateUsername(password, name);
+      await relogin(name, password);
+      setNewUsername("");
+      setPassword("");
+      setNotice(`Username changed to ${name}.`);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="card" onSubmit={onSubmit} noValidate aria-labelledby="username-heading">
+      <h2 id="username-heading">Change username</h2>
+      <TextField label="New username" name="new_username" value={newUsername} onInput={setNewUsername}
+        autoComplete="username" maxLength={64} required />
+      <TextField label="Current password" name="password" type="password" value={password} onInput={setPassword}
+        autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+      <ErrorMessage message={error} />
+      <Notice message={notice} />
+      <div class="actions">
+        <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change username"}</button>
+      </div>
+    </form>
+  );
+}
+
+function PasswordForm(): JSX.Element {
+  const [oldPassword, setOldPassword] = useState("");
+  const [newPassword, setNewPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function onSubmit(e: Event): Promise<void> {
+    e.preventDefault();
+    setError(null);
+    setNotice(null);
+    const problem =
+      (oldPassword ? null : "Enter your current password.") ??
+      passwordError(newPassword) ??
+      (newPassword !== confirm ? "The new passwords do not match." : null);
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    try {
+      await updatePassword(oldPassword, newPassword);
+      const username = session.username;
+      if (username) await relogin(username, newPassword);
+      setOldPassword("");
+      setNewPassword("");
+      setConfirm("");
+      setNotice("Password changed.");
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="card" onSubmit={onSubmit} noValidate aria-labelledby="password-heading">
+      <h2 id="password-heading">Change password</h2>
+      <TextField label="Current password" name="old_password" type="password" value={oldPassword}
+        onInput={setOldPassword} autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+      <TextField label="New password" name="new_password" type="password" value={newPassword}
+        onInput={setNewPassword} autoComplete="new-password" maxLength={PASSWORD_MAX} required
+        hint="At least 8 characters." />
+      <TextField label="Repeat new password" name="new_password2" type="password" value={confirm}
+        onInput={setConfirm} autoComplete="new-password" maxLength={PASSWORD_MAX} required />
+      <ErrorMessage message={error} />
+      <Notice message={notice} />
+      <div class="actions">
+        <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change password"}</button>
+      </div>
+    </form>
+  );
+}
+
+function DeleteForm(): JSX.Element {
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+
+  function onSubmit(e: Event): void {
+    e.preventDefault();
+    setError(null);
+    if (!password) {
+      setError("Enter your password to delete the account.");
+      return;
+    }
+    setConfirming(true);
+  }
+
+  async function onConfirm(): Promise<void> {
+    setBusy(true);
+    try {
+      await deleteAccount(password);
+      setConfirming(false);
+      session.clear();
+      navigate({ name: "register" }, true);
+    } catch (err) {
+      setConfirming(false);
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="card danger-zone" onSubmit={onSubmit} noValidate aria-labelledby="delete-heading">
+      <h2 id="delete-heading">Delete account</h2>
+      <p class="muted">This deletes your account and every scene, video and output in it. It cannot be undone.</p>
+      <TextField label="Password" name="delete_password" type="password" value={password} onInput={setPassword}
+        autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+      <ErrorMessage message={error} />
+      <div class="actions">
+        <button type="submit" class="danger">Delete account…</button>
+      </div>
+      <ConfirmDialog
+        open={confirming}
+        title="Delete your account?"
+        confirmLabel="Delete account"
+        busy={busy}
+        onConfirm={() => void onConfirm()}
+        onCancel={() => setConfirming(false)}
+      >
+        <p>All your scenes and files will be deleted for good.</p>
+      </ConfirmDialog>
+    </form>
+  );
+}
+
+export function AccountPage(): JSX.Element {
+  return (
+    <section class="account">
+      <PageHeading title="Account">
+        <p class="muted">
+          Logged in as <strong data-testid="current-username">{session.username ?? "?"}</strong>
+        </p>
+      </PageHeading>
+      <div class="grid-2">
+        <UsernameForm />
+        <PasswordForm />
+      </div>
+      <DeleteForm />
+    </section>
+  );
+}

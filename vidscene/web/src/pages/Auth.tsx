@@ -1,0 +1,106 @@
+import type { JSX } from "preact";
+import { useState } from "preact/hooks";
+
+import { login, register, session } from "../api";
+import { ErrorMessage, PageHeading, TextField, errorText } from "../components";
+import { navigate } from "../router";
+import { PASSWORD_MAX, PASSWORD_MIN, passwordError, usernameError } from "../validate";
+
+export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element {
+  const [username, setUsername] = useState("");
+  const [password, setPassword] = useState("");
+  const [confirm, setConfirm] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const isRegister = mode === "register";
+
+  async function onSubmit(e: Event): Promise<void> {
+    e.preventDefault();
+    setError(null);
+    const name = username.trim();
+    if (isRegister) {
+      const problem =
+        usernameError(name) ?? passwordError(password) ?? (password !== confirm ? "The passwords do not match." : null);
+      if (problem) {
+        setError(problem);
+        return;
+      }
+    } else if (!name || !password) {
+      setError("Enter your username and password.");
+      return;
+    }
+    setBusy(true);
+    try {
+      if (isRegister) await register(name, password);
+      const token = await login(name, password);
+      session.set(token, name);
+      navigate({ name: "scenes" }, true);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <section class="auth card narrow">
+      <PageHeading title={isRegister ? "Create an account" : "Log in"} />
+      <form onSubmit={onSubmit} noValidate aria-describedby="auth-intro">
+        <p id="auth-intro" class="muted">
+          {isRegister
+            ? "Pick a username (letters, digits, '_', '.', '-') and a password of at least 8 characters."
+            : "Log in to upload videos and see your scenes."}
+        </p>
+        <TextField
+          label="Username"
+          name="username"
+          value={username}
+          onInput={setUsername}
+          autoComplete="username"
+          required
+          minLength={isRegister ? 3 : undefined}
+          maxLength={64}
+        />
+        <TextField
+          label="Password"
+          name="password"
+          type="password"
+          value={password}
+          onInput={setPassword}
+          autoComplete={isRegister ? "new-password" : "current-password"}
+          required
+          minLength={isRegister ? PASSWORD_MIN : undefined}
+          maxLength={PASSWORD_MAX}
+        />
+        {isRegister && (
+          <TextField
+            label="Repeat password"
+            name="password2"
+            type="password"
+            value={confirm}
+            onInput={setConfirm}
+            autoComplete="new-password"
+            required
+          />
+        )}
+        <ErrorMessage message={error} />
+        <div class="actions">
+          <button type="submit" disabled={busy}>
+            {busy ? "Please wait…" : isRegister ? "Create account" : "Log in"}
+          </button>
+        </div>
+      </form>
+      <p class="switch">
+        {isRegister ? (
+          <>
+            Already have an account? <a href="#/login">Log in</a>
+          </>
+        ) : (
+          <>
+            New here? <a href="#/register">Create an account</a>
+          </>
+        )}
+      </p>
+    </section>
+  );
+}

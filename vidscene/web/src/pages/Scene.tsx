@@ -1,0 +1,476 @@
+import type { JSX } from "preact";
+import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
+
+import type { DownloadedOutput, Metadata, OutputType, Progress, ResourceInfo } from "../api";
+import {
+  ApiError,
+  deleteScene,
+  downloadOutput,
+  isFinished,
+  sceneMetadata,
+  sceneName,
+  sceneProgress,
+  stateOf,
+} from "../api";
+import { ConfirmDialog, ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import { formatBytes } from "../format";
+import { navigate } from "../router";
+import { OUTPUT_LABELS } from "../validate";
+import type { ControlMode, ViewerHandle } from "../viewer";
+import { SceneProgress, StateBadge, Thumbnail, thumbnailReady, usePolling } from "./Scenes";
+
+const POLL_MS = 2500;
+const OUTPUT_ORDER: OutputType[] = ["splat_cloud", "point_cloud", "video", "model"];
+
+type Cache = Map<string, Promise<DownloadedOutput>>;
+
+/** Existing files of one output type, keyed by iteration, in ascending iteration order. */
+function existing(meta: Metadata | null, type: OutputType): [string, ResourceInfo][] {
+  const entries = Object.entries(meta?.resources[type] ?? {}).filter(([, info]) => info.exists);
+  return entries.sort((a, b) => Number(a[0]) - Number(b[0]));
+}
+
+/** Fetches an output once per page: the viewer, the video player and a download button share the bytes. */
+function fetchOutput(
+  cache: Cache,
+  sceneId: string,
+  type: OutputType,
+  iteration: string,
+  info: ResourceInfo,
+  onProgress: (received: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<DownloadedOutput> {
+  const key = `${type}/${iteration}/${info.size}`;
+  const hit = cache.get(key);
+  if (hit) {
+    void hit.then(() => onProgress(info.size, info.size)).catch(() => undefined);
+    return hit;
+  }
+  const promise = downloadOutput(sceneId, type, iteration, info, onProgress, signal);
+  cache.set(key, promise);
+  promise.catch(() => cache.delete(key));
+  return promise;
+}
+
+function Viewer({
+  sceneId,
+  type,
+  iteration,
+  info,
+  cache,
+}: {
+  sceneId: string;
+  type: "splat_cloud" | "point_cloud";
+  iteration: string;
+  info: ResourceInfo;
+  cache: Cache;
+}): JSX.Element {
+  const container = useRef<HTMLDivElement>(null);
+  const handle = useRef<ViewerHandle | null>(null);
+  const [mode, setMode] = useState<ControlMode>("orbit");
+  const [loaded, setLoaded] = useState<number | null>(0);
+  const [status, setStatus] = useState<"loading" | "ready" | "error">("loading");
+  const [error, setError] = useState<string | null>(null);
+  const modeName = useId();
+  const modeRef = useRef(mode);
+  modeRef.current = mode;
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let cancelled = false;
+    setStatus("loading");
+    setError(null);
+    setLoaded(0);
+    (async () => {
+      const [{ blob }, viewer] = await Promise.all([
+        fetchOutput(cache, sceneId, type, iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : null),
+          controller.signal),
+        import("../viewer"),
+      ]);
+      if (cancelled || !container.current) return;
+      setLoaded(null);
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const h = await viewer.createViewer(container.current, bytes, type === "splat_cloud" ? "splat" : "ply",
+        modeRef.current);
+      if (cancelled) {
+        h.dispose();
+        return;
+      }
+      handle.current = h;
+      container.current.dataset.points = String(h.pointCount);
+      setStatus("ready");
+    })().catch((err: unknown) => {
+      if (cancelled || isAbort(err)) return;
+      setStatus("error");
+      setError(`Could not show the 3D view: ${errorText(err)}`);
+    });
+    return () => {
+      cancelled = true;
+      controller.abort();
+      handle.current?.dispose();
+      handle.current = null;
+    };
+  }, [sceneId, type, iteration, info.size]);
+
+  function pickMode(next: ControlMode): void {
+    setMode(next);
+    handle.current?.setMode(next);
+  }
+
+  return (
+    <section class="viewer card" aria-labelledby="viewer-heading">
+      <div class="section-head">
+        <h2 id="viewer-heading">3D view</h2>
+        <div class="viewer-tools">
+          <fieldset class="segmented">
+            <legend class="visually-hidden">Camera controls</legend>
+            {(["orbit", "fly"] as ControlMode[]).map((m) => (
+              <label key={m}>
+                <input type="radio" name={modeName} value={m} checked={mode === m} onChange={() => pickMode(m)} />
+                <span>{m === "orbit" ? "Orbit" : "Fly"}</span>
+              </label>
+            ))}
+          </fieldset>
+          <button type="button" class="secondary small" onClick={() => handle.current?.resetView()}
+            disabled={status !== "ready"}>
+            Reset view
+          </button>
+        </div>
+      </div>
+      <div class="viewer-stage" ref={container} data-status={status} data-testid="viewer">
+        {status === "loading" && (
+          <div class="viewer-overlay">
+            <ProgressBar value={loaded} label="Loading the 3D scene"
+              text={loaded === null ? "Preparing…" : `Loading ${Math.floor(loaded)}%`} />
+          </div>
+        )}
+      </div>
+      <ErrorMessage message={error} />
+      <p class="hint">
+        {mode === "orbit"
+          ? "Drag to orbit, right-drag or two fingers to pan, scroll or pinch to zoom. With the view focused, arrow keys pan."
+          : "Click the view, then W A S D to move, R F up and down, Q E to roll; drag to look around."}
+      </p>
+    </section>
+  );
+}
+
+function VideoPlayer({
+  sceneId,
+  iteration,
+  info,
+  cache,
+}: {
+  sceneId: string;
+  iteration: string;
+  info: ResourceInfo;
+  cache: Cache;
+}): JSX.Element {
+  const [url, setUrl] = useState<string | null>(null);
+  const [loaded, setLoaded] = useState(0);
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let objectUrl: string | null = null;
+    setUrl(null);
+    setError(null);
+    fetchOutput(cache, sceneId, "video", iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : 0),
+      controller.signal)
+      .then(({ blob }) => {
+        if (controller.signal.aborted) return;
+        objectUrl = URL.createObjectURL(blob);
+        setUrl(objectUrl);
+      })
+      .catch((err: unknown) => {
+        if (!isAbort(err)) setError(errorText(err));
+      });
+    return () => {
+      controller.abort();
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
+    };
+  }, [sceneId, iteration, info.size]);
+
+  return (
+    <section class="video card" aria-labelledby="video-heading">
+      <h2 id="video-heading">Rendered video</h2>
+      {url ? (
+        <video src={url} controls loop playsInline muted preload="metadata" aria-label={`Rendered video at iteration ${iteration}`} />
+      ) : (
+        !error && <ProgressBar value={loaded} label="Loading the video" text={`Loading ${Math.floor(loaded)}%`} />
+      )}
+      <ErrorMessage message={error} />
+    </section>
+  );
+}
+
+function DownloadButton({
+  sceneId,
+  type,
+  iteration,
+  info,
+  cache,
+}: {
+  sceneId: string;
+  type: OutputType;
+  iteration: string;
+  info: ResourceInfo;
+  cache: Cache;
+}): JSX.Element {
+  const [progress, setProgress] = useState<number | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function onClick(): Promise<void> {
+    setError(null);
+    setProgress(0);
+    try {
+      const { blob, fileName } = await fetchOutput(cache, sceneId, type, iteration, info, (r, t) =>
+        setProgress(t ? (100 * r) / t : 100),
+      );
+      const url = URL.createObjectURL(blob);
+      const a = document.createElement("a");
+      a.href = url;
+      a.download = fileName;
+      a.style.display = "none";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      // Give the browser time to start the save before the blob goes away.
+      window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      setProgress(100);
+    } catch (err) {
+      setProgress(null);
+      setError(errorText(err));
+    }
+  }
+
+  const busy = progress !== null && progress < 100;
+  const label = `${OUTPUT_LABELS[type]}, iteration ${iteration}`;
+  return (
+    <div class="download">
+      <button type="button" class="secondary small" onClick={() => void onClick()} disabled={busy}
+        aria-label={`Download ${label}`} data-output={type} data-iteration={iteration}>
+        {busy ? "Downloading…" : "Download"}
+      </button>
+      {progress !== null && (
+        <ProgressBar value={progress} label={`Download of ${label}`} text={`${Math.floor(progress)}%`}
+          tone={progress >= 100 ? "ok" : undefined} />
+      )}
+      {error && (
+        <span class="error-text" role="alert">
+          {error}
+        </span>
+      )}
+    </div>
+  );
+}
+
+function Downloads({ sceneId, meta, cache }: { sceneId: string; meta: Metadata; cache: Cache }): JSX.Element {
+  const rows = OUTPUT_ORDER.flatMap((type) =>
+    Object.entries(meta.resources[type] ?? {})
+      .sort((a, b) => Number(a[0]) - Number(b[0]))
+      .map(([iteration, info]) => ({ type, iteration, info })),
+  );
+  return (
+    <section class="downloads card" aria-labelledby="downloads-heading">
+      <h2 id="downloads-heading">Downloads</h2>
+      {rows.length === 0 ? (
+        <p class="muted">No outputs were requested.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Output</th>
+              <th scope="col">Iteration</th>
+              <th scope="col">Size</th>
+              <th scope="col">
+                <span class="visually-hidden">Download</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(({ type, iteration, info }) => (
+              <tr key={`${type}/${iteration}`}>
+                <td data-label="Output">{OUTPUT_LABELS[type]}</td>
+                <td data-label="Iteration">{Number(iteration).toLocaleString("en")}</td>
+                <td data-label="Size">{info.exists ? formatBytes(info.size) : "—"}</td>
+                <td>
+                  {info.exists ? (
+                    <DownloadButton sceneId={sceneId} type={type} iteration={iteration} info={info} cache={cache} />
+                  ) : (
+                    <span class="muted">Not ready yet</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
+export function ScenePage({ id }: { id: string }): JSX.Element {
+  const [name, setName] = useState<string | null>(null);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [meta, setMeta] = useState<Metadata | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [missing, setMissing] = useState(false);
+  const [iteration, setIteration] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
+  const cache = useRef<Cache>(new Map());
+  const nameRef = useRef<string | null>(null);
+  const pickerId = useId();
+
+  useEffect(() => {
+    cache.current = new Map();
+    nameRef.current = null;
+    setName(null);
+    setProgress(null);
+    setMeta(null);
+    setIteration(null);
+    setMissing(false);
+  }, [id]);
+
+  usePolling(
+    async (signal) => {
+      try {
+        const [n, p, m] = await Promise.all([
+          nameRef.current === null ? sceneName(id, signal) : Promise.resolve(nameRef.current),
+          sceneProgress(id, signal),
+          sceneMetadata(id, signal),
+        ]);
+        nameRef.current = n;
+        setName(n);
+        setProgress(p);
+        setMeta(m);
+        setError(null);
+        return !isFinished(stateOf(p));
+      } catch (err) {
+        if (isAbort(err)) throw err;
+        if (err instanceof ApiError && err.status === 404) {
+          setMissing(true);
+          return false;
+        }
+        setError(errorText(err));
+        return true;
+      }
+    },
+    POLL_MS,
+    [id],
+  );
+
+  const splats = existing(meta, "splat_cloud");
+  const plys = existing(meta, "point_cloud");
+  const videos = existing(meta, "video");
+  const iterations = useMemo(() => {
+    const all = new Set<string>([...splats, ...plys, ...videos].map(([it]) => it));
+    return [...all].sort((a, b) => Number(a) - Number(b));
+  }, [meta]);
+
+  // Follow the newest iteration until the user picks one.
+  const chosen = iteration !== null && iterations.includes(iteration) ? iteration : (iterations.at(-1) ?? null);
+  const splatAt = splats.find(([it]) => it === chosen);
+  const plyAt = plys.find(([it]) => it === chosen);
+  const videoAt = videos.find(([it]) => it === chosen);
+  const cloud: { type: "splat_cloud" | "point_cloud"; info: ResourceInfo } | null = splatAt
+    ? { type: "splat_cloud", info: splatAt[1] }
+    : plyAt
+      ? { type: "point_cloud", info: plyAt[1] }
+      : null;
+
+  async function onDelete(): Promise<void> {
+    setDeleting(true);
+    setDeleteError(null);
+    try {
+      await deleteScene(id);
+      setConfirming(false);
+      navigate({ name: "scenes" }, true);
+    } catch (err) {
+      setConfirming(false);
+      setDeleteError(errorText(err));
+    } finally {
+      setDeleting(false);
+    }
+  }
+
+  if (missing) {
+    return (
+      <section class="card narrow">
+        <PageHeading title="Scene not found" />
+        <p>This scene does not exist or was deleted.</p>
+        <p>
+          <a href="#/">Back to your scenes</a>
+        </p>
+      </section>
+    );
+  }
+
+  const state = progress ? stateOf(progress) : null;
+  return (
+    <section class="scene" data-scene-id={id}>
+      <p class="crumbs">
+        <a href="#/">← All scenes</a>
+      </p>
+      <PageHeading title={name ?? "Scene"}>
+        <div class="heading-tools">
+          {state && <StateBadge state={state} />}
+          <button type="button" class="danger small" onClick={() => setConfirming(true)}>
+            Delete scene…
+          </button>
+        </div>
+      </PageHeading>
+      <ErrorMessage message={error} />
+      <ErrorMessage message={deleteError} />
+
+      {progress && state !== "done" && (
+        <div class="card status-card">
+          <Thumbnail id={id} ready={thumbnailReady(progress)} alt={`First frame of ${name ?? "the scene"}`} />
+          <SceneProgress progress={progress} />
+        </div>
+      )}
+
+      {iterations.length > 0 && (
+        <div class="iteration-picker card">
+          <label for={pickerId}>Iteration</label>
+          <select id={pickerId} value={chosen ?? ""} onChange={(e) => setIteration(e.currentTarget.value)}>
+            {iterations.map((it) => (
+              <option value={it} key={it}>
+                {Number(it).toLocaleString("en")}
+                {it === iterations.at(-1) ? " (latest)" : ""}
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
+
+      <div class="scene-media">
+        {cloud && chosen && (
+          <Viewer sceneId={id} type={cloud.type} iteration={chosen} info={cloud.info} cache={cache.current} />
+        )}
+        {videoAt && chosen && <VideoPlayer sceneId={id} iteration={chosen} info={videoAt[1]} cache={cache.current} />}
+        {meta && !cloud && !videoAt && state === "done" && (
+          <p class="card muted">This scene has no 3D or video output to show at this iteration.</p>
+        )}
+      </div>
+
+      {meta && <Downloads sceneId={id} meta={meta} cache={cache.current} />}
+
+      <ConfirmDialog
+        open={confirming}
+        title="Delete this scene?"
+        confirmLabel="Delete scene"
+        busy={deleting}
+        onConfirm={() => void onDelete()}
+        onCancel={() => setConfirming(false)}
+      >
+        <p>
+          “{name ?? id}” and all its files will be deleted for good.
+          {state && !isFinished(state) ? " Processing will be stopped." : ""}
+        </p>
+      </ConfirmDialog>
+    </section>
+  );
+}

@@ -1,0 +1,220 @@
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import type { Progress, SceneState } from "../api";
+import { ApiError, isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api";
+import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import { STATE_LABELS, describeProgress } from "../format";
+import { href } from "../router";
+
+const PROGRESS_POLL_MS = 2000;
+const HISTORY_POLL_MS = 15000;
+
+export interface SceneSummary {
+  id: string;
+  name?: string;
+  progress?: Progress;
+}
+
+/** Whether the thumbnail exists yet: it is written when frames are extracted, and 404s before that. */
+export function thumbnailReady(p: Progress | undefined): boolean {
+  if (!p) return false;
+  const state = stateOf(p);
+  if (state === "done") return true;
+  if (state === "queued") return false;
+  if (p.step) return p.step !== "frames";
+  return p.stage === "nerf_list";
+}
+
+/** Runs `tick` now and then every `ms` while the tab is visible; the next tick waits for the last one. */
+export function usePolling(tick: (signal: AbortSignal) => Promise<boolean>, ms: number, deps: unknown[]): void {
+  useEffect(() => {
+    const controller = new AbortController();
+    let timer: number | undefined;
+    let stopped = false;
+    const run = async (): Promise<void> => {
+      if (stopped) return;
+      if (document.visibilityState === "visible") {
+        let keepGoing = true;
+        try {
+          keepGoing = await tick(controller.signal);
+        } catch (err) {
+          if (isAbort(err)) return;
+        }
+        if (!keepGoing || stopped) return;
+      }
+      timer = window.setTimeout(() => void run(), ms);
+    };
+    const onVisible = (): void => {
+      if (document.visibilityState === "visible" && !stopped) {
+        window.clearTimeout(timer);
+        void run();
+      }
+    };
+    document.addEventListener("visibilitychange", onVisible);
+    void run();
+    return () => {
+      stopped = true;
+      controller.abort();
+      window.clearTimeout(timer);
+      document.removeEventListener("visibilitychange", onVisible);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, deps);
+}
+
+export function Thumbnail({ id, ready, alt }: { id: string; ready: boolean; alt: string }): JSX.Element {
+  const [url, setUrl] = useState<string | null>(null);
+  useEffect(() => {
+    if (!ready || url) return;
+    const controller = new AbortController();
+    let objectUrl: string | null = null;
+    sceneThumbnail(id, controller.signal)
+      .then((blob) => {
+        objectUrl = URL.createObjectURL(blob);
+        setUrl(objectUrl);
+      })
+      .catch(() => {
+        /* keep the placeholder */
+      });
+    return () => controller.abort();
+  }, [id, ready]);
+  useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
+  return url ? (
+    <img class="thumb" src={url} alt={alt} loading="lazy" />
+  ) : (
+    <div class="thumb thumb-empty" aria-hidden="true">
+      <span>{ready ? "…" : "No preview yet"}</span>
+    </div>
+  );
+}
+
+export function StateBadge({ state }: { state: SceneState }): JSX.Element {
+  return <span class={`badge badge-${state}`}>{STATE_LABELS[state]}</span>;
+}
+
+export function SceneProgress({ progress }: { progress: Progress }): JSX.Element {
+  const state = stateOf(progress);
+  const pct = percentOf(progress);
+  const tone = state === "failed" || state === "cancelled" ? "bad" : state === "done" ? "ok" : undefined;
+  return (
+    <div class="scene-progress" data-state={state}>
+      <ProgressBar
+        value={state === "failed" || state === "cancelled" ? 100 : pct}
+        label={`Processing progress: ${STATE_LABELS[state]}`}
+        text={state === "done" ? "100%" : state === "failed" || state === "cancelled" ? "" : `${Math.floor(pct)}%`}
+        tone={tone}
+      />
+      <p class={`progress-line ${state === "failed" ? "error-text" : "muted"}`}>{describeProgress(progress)}</p>
+    </div>
+  );
+}
+
+function SceneCard({ scene }: { scene: SceneSummary }): JSX.Element {
+  const name = scene.name ?? "…";
+  const link = href({ name: "scene", id: scene.id });
+  return (
+    <li class="scene-card card" data-scene-id={scene.id}>
+      <a class="thumb-link" href={link} tabIndex={-1} aria-hidden="true">
+        <Thumbnail id={scene.id} ready={thumbnailReady(scene.progress)} alt="" />
+      </a>
+      <div class="scene-card-body">
+        <div class="scene-card-title">
+          <h2>
+            <a href={link}>{name}</a>
+          </h2>
+          {scene.progress && <StateBadge state={stateOf(scene.progress)} />}
+        </div>
+        {scene.progress ? <SceneProgress progress={scene.progress} /> : <p class="muted">Loading…</p>}
+      </div>
+    </li>
+  );
+}
+
+export function ScenesPage(): JSX.Element {
+  const [scenes, setScenes] = useState<SceneSummary[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const scenesRef = useRef<SceneSummary[]>([]);
+  const lastHistory = useRef(0);
+
+  function update(next: SceneSummary[]): void {
+    scenesRef.current = next;
+    setScenes(next);
+  }
+
+  usePolling(
+    async (signal) => {
+      const now = Date.now();
+      let current = scenesRef.current;
+      try {
+        if (lastHistory.current === 0 || now - lastHistory.current >= HISTORY_POLL_MS) {
+          const ids = await sceneHistory(signal);
+          lastHistory.current = now;
+          const known = new Map(current.map((s) => [s.id, s]));
+          // Newest first: the scene just uploaded is at the top.
+          current = [...ids].reverse().map((id) => known.get(id) ?? { id });
+          update(current);
+        }
+        const pending = current.filter((s) => !s.progress || !isFinished(stateOf(s.progress)) || !s.name);
+        const results = await Promise.all(
+          pending.map(async (s) => {
+            try {
+              const [name, progress] = await Promise.all([
+                s.name ? Promise.resolve(s.name) : sceneName(s.id, signal),
+                s.progress && isFinished(stateOf(s.progress)) ? Promise.resolve(s.progress) : sceneProgress(s.id, signal),
+              ]);
+              return { id: s.id, name, progress, gone: false };
+            } catch (err) {
+              if (err instanceof ApiError && err.status === 404) return { id: s.id, gone: true };
+              throw err;
+            }
+          }),
+        );
+        const byId = new Map(results.map((r) => [r.id, r]));
+        current = scenesRef.current
+          .filter((s) => !byId.get(s.id)?.gone)
+          .map((s) => {
+            const r = byId.get(s.id);
+            return r && !r.gone ? { id: s.id, name: r.name, progress: r.progress } : s;
+          });
+        update(current);
+        setError(null);
+      } catch (err) {
+        if (isAbort(err)) throw err;
+        setError(errorText(err));
+      }
+      return true;
+    },
+    PROGRESS_POLL_MS,
+    [],
+  );
+
+  return (
+    <section class="scenes">
+      <PageHeading title="Your scenes">
+        <a class="button" href="#/new">
+          New scene
+        </a>
+      </PageHeading>
+      <ErrorMessage message={error} />
+      {scenes === null ? (
+        <p class="muted" role="status">
+          Loading your scenes…
+        </p>
+      ) : scenes.length === 0 ? (
+        <div class="card empty">
+          <p>No scenes yet.</p>
+          <p>
+            <a href="#/new">Upload a video</a> to make your first one.
+          </p>
+        </div>
+      ) : (
+        <ul class="scene-list" aria-label="Scenes">
+          {scenes.map((s) => (
+            <SceneCard scene={s} key={s.id} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,230 @@
+// Interactive 3D viewer: Spark (three.js gaussian splat renderer) for .splat and 3DGS .ply files, and a plain
+// three.js point cloud for PLY files without gaussian attributes (TensoRF density points). Loaded lazily by
+// the scene page, so the ~3 MB renderer is only downloaded when a scene is opened.
+
+import * as THREE from "three";
+import { OrbitControls } from "three/examples/jsm/controls/OrbitControls.js";
+import { PLYLoader } from "three/examples/jsm/loaders/PLYLoader.js";
+import { SparkControls, SparkRenderer, SplatFileType, SplatMesh } from "@sparkjsdev/spark";
+
+export type ControlMode = "orbit" | "fly";
+export type ViewerFormat = "splat" | "ply";
+
+export interface ViewerHandle {
+  setMode(mode: ControlMode): void;
+  resetView(): void;
+  dispose(): void;
+  readonly pointCount: number;
+}
+
+interface Bounds {
+  center: THREE.Vector3;
+  radius: number;
+}
+
+/** True when a PLY header carries 3DGS gaussian attributes (scales and SH colours), not just points. */
+export function isGaussianPly(bytes: Uint8Array): boolean {
+  const head = new TextDecoder("latin1").decode(bytes.subarray(0, Math.min(bytes.length, 16384)));
+  const end = head.indexOf("end_header");
+  const header = end >= 0 ? head.slice(0, end) : head;
+  return /property\s+\w+\s+scale_0/.test(header) && /property\s+\w+\s+(f_dc_0|red)/.test(header);
+}
+
+/**
+ * Centre and size from the median and the 80th-percentile distance of the points: training leaves a few
+ * far-away floaters, and a plain bounding box would put the camera so far out that the scene is a dot.
+ */
+function robustBounds(points: Float32Array, count: number): Bounds {
+  if (count === 0) return { center: new THREE.Vector3(), radius: 1 };
+  const step = Math.max(1, Math.floor(count / 20000));
+  const xs: number[] = [];
+  const ys: number[] = [];
+  const zs: number[] = [];
+  for (let i = 0; i < count; i += step) {
+    xs.push(points[3 * i] ?? 0);
+    ys.push(points[3 * i + 1] ?? 0);
+    zs.push(points[3 * i + 2] ?? 0);
+  }
+  const median = (v: number[]): number => {
+    const s = [...v].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)] ?? 0;
+  };
+  const center = new THREE.Vector3(median(xs), median(ys), median(zs));
+  const dists = xs.map((x, i) => Math.hypot(x - center.x, (ys[i] ?? 0) - center.y, (zs[i] ?? 0) - center.z));
+  dists.sort((a, b) => a - b);
+  const radius = dists[Math.floor(dists.length * 0.8)] ?? 1;
+  return { center, radius: radius > 1e-6 ? radius : 1 };
+}
+
+function splatCenters(mesh: SplatMesh): { points: Float32Array; count: number } {
+  const count = mesh.packedSplats?.numSplats ?? 0;
+  const points = new Float32Array(count * 3);
+  let n = 0;
+  mesh.forEachSplat((index, center) => {
+    points[3 * index] = center.x;
+    points[3 * index + 1] = center.y;
+    points[3 * index + 2] = center.z;
+    n = Math.max(n, index + 1);
+  });
+  return { points, count: n };
+}
+
+export async function createViewer(
+  container: HTMLElement,
+  bytes: Uint8Array,
+  format: ViewerFormat,
+  initialMode: ControlMode = "orbit",
+): Promise<ViewerHandle> {
+  const renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
+  renderer.setPixelRatio(Math.min(window.devicePixelRatio, 2));
+  renderer.setClearColor(0x10131a, 1);
+  const canvas = renderer.domElement;
+  canvas.tabIndex = 0; // keyboard users focus the canvas to move the camera with the keys
+  canvas.className = "viewer-canvas";
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute(
+    "aria-label",
+    "3D view of the scene. Orbit: drag to rotate, right-drag or arrow keys to pan, scroll to zoom. " +
+      "Fly: W A S D to move, Q E to roll, drag to look around.",
+  );
+  container.appendChild(canvas);
+
+  const scene = new THREE.Scene();
+  const camera = new THREE.PerspectiveCamera(60, 1, 0.01, 1000);
+  // The pipeline's world has -y up (OpenCV camera convention); three.js draws +y up. Turning the content
+  // half a turn about x puts the scene the right way up without touching the data.
+  const content = new THREE.Group();
+  content.quaternion.set(1, 0, 0, 0);
+  scene.add(content);
+
+  let disposeContent: () => void;
+  let points: Float32Array;
+  let count: number;
+  if (format === "ply" && !isGaussianPly(bytes)) {
+    const geometry = new PLYLoader().parse(bytes.slice().buffer);
+    const position = geometry.getAttribute("position");
+    const hasColor = geometry.hasAttribute("color");
+    points = position.array instanceof Float32Array ? position.array : Float32Array.from(position.array);
+    count = position.count;
+    const bounds = robustBounds(points, count);
+    const material = new THREE.PointsMaterial({
+      size: bounds.radius / 150,
+      vertexColors: hasColor,
+      color: hasColor ? 0xffffff : 0x9ec5ff,
+    });
+    content.add(new THREE.Points(geometry, material));
+    disposeContent = () => {
+      geometry.dispose();
+      material.dispose();
+    };
+  } else {
+    const spark = new SparkRenderer({ renderer });
+    scene.add(spark);
+    const mesh = new SplatMesh({
+      fileBytes: bytes,
+      fileType: format === "splat" ? SplatFileType.SPLAT : SplatFileType.PLY,
+    });
+    await mesh.initialized;
+    content.add(mesh);
+    ({ points, count } = splatCenters(mesh));
+    disposeContent = () => {
+      mesh.dispose();
+      scene.remove(spark);
+    };
+  }
+
+  // Bounds in world space (after the flip applied by `content`).
+  const local = robustBounds(points, count);
+  content.updateMatrixWorld(true);
+  const bounds: Bounds = { center: local.center.clone().applyMatrix4(content.matrixWorld), radius: local.radius };
+  camera.near = Math.max(bounds.radius / 1000, 1e-4);
+  camera.far = bounds.radius * 1000;
+  camera.updateProjectionMatrix();
+
+  const orbit = new OrbitControls(camera, canvas);
+  orbit.enableDamping = true;
+  orbit.dampingFactor = 0.12;
+  orbit.keyPanSpeed = 12;
+  orbit.listenToKeyEvents(canvas);
+  const fly = new SparkControls({ canvas });
+  fly.fpsMovement.moveSpeed = bounds.radius * 0.6;
+
+  let mode: ControlMode = initialMode;
+
+  function resetView(): void {
+    const { center, radius } = bounds;
+    camera.position.set(center.x, center.y + radius * 0.5, center.z + radius * 2.2);
+    camera.up.set(0, 1, 0);
+    camera.lookAt(center);
+    orbit.target.copy(center);
+    orbit.update();
+  }
+
+  function setMode(next: ControlMode): void {
+    if (next === mode) return;
+    if (next === "orbit") {
+      // Orbit around the point the flying camera was looking at, at the distance of the scene centre.
+      const dist = Math.max(camera.position.distanceTo(bounds.center), bounds.radius * 0.2);
+      const forward = new THREE.Vector3();
+      camera.getWorldDirection(forward);
+      orbit.target.copy(camera.position).addScaledVector(forward, dist);
+      camera.up.set(0, 1, 0);
+      orbit.update();
+    }
+    mode = next;
+    applyMode();
+  }
+
+  function applyMode(): void {
+    orbit.enabled = mode === "orbit";
+    fly.pointerControls.enable = mode === "fly";
+    // Spark listens to keys on the whole document; only fly while the canvas has focus so typing elsewhere
+    // on the page never moves the camera.
+    fly.fpsMovement.enable = mode === "fly" && document.activeElement === canvas;
+  }
+
+  const onFocusChange = (): void => applyMode();
+  canvas.addEventListener("focus", onFocusChange);
+  canvas.addEventListener("blur", onFocusChange);
+
+  const resize = (): void => {
+    const w = Math.max(1, container.clientWidth);
+    const h = Math.max(1, container.clientHeight);
+    renderer.setSize(w, h, false);
+    camera.aspect = w / h;
+    camera.updateProjectionMatrix();
+  };
+  const observer = new ResizeObserver(resize);
+  observer.observe(container);
+  resize();
+  resetView();
+  applyMode();
+
+  renderer.setAnimationLoop(() => {
+    if (mode === "orbit") orbit.update();
+    else fly.update(camera);
+    renderer.render(scene, camera);
+  });
+
+  let disposed = false;
+  return {
+    setMode,
+    resetView,
+    pointCount: count,
+    dispose(): void {
+      if (disposed) return;
+      disposed = true;
+      renderer.setAnimationLoop(null);
+      observer.disconnect();
+      canvas.removeEventListener("focus", onFocusChange);
+      canvas.removeEventListener("blur", onFocusChange);
+      orbit.dispose();
+      fly.pointerControls.enable = false;
+      fly.fpsMovement.enable = false;
+      disposeContent();
+      renderer.dispose();
+      renderer.forceContextLoss();
+      canvas.remove();
+    },
+  };
+}
