@@ -208,15 +208,16 @@ def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frame
                      seed: int = 0, codec: str = "libx264", orbit_degrees: float = 120.0,
                      hfov_degrees: float = 60.0, supersample: int = 2, brightness: float = 1.0,
                      blur_frames: Sequence[int] = (), blur_px: int = 9, rotation: int = 0,
-                     frame_times: Sequence[float] | None = None,
-                     codec_options: dict[str, str] | None = None) -> SyntheticVideo:
+                     frame_times: Sequence[float] | None = None, codec_options: dict[str, str] | None = None,
+                     container_options: dict[str, str] | None = None) -> SyntheticVideo:
     """Render and encode a camera orbit; returns the true camera of every frame.
 
     ``width``/``height`` are the displayed (upright) size. ``brightness`` scales pixel values (a dark but
     usable video at 0.15). ``blur_frames`` get a horizontal motion blur of ``blur_px`` pixels. ``rotation``
     (0/90/180/270) stores the frames rotated and tags the stream with display rotation metadata, like a phone
     does, so a correct decoder shows them upright again. ``frame_times`` (seconds, increasing) makes a
-    variable frame rate video. The container follows the file suffix (``.mp4``, ``.mkv``, ``.webm``...).
+    variable frame rate video. The container follows the file suffix (``.mp4``, ``.mkv``, ``.webm``...);
+    ``container_options`` go to its muxer (``{"movflags": "faststart"}`` puts an MP4's index first).
     """
     scene = SyntheticScene(seed)
     start = float(np.random.default_rng(seed).uniform(0.0, 360.0))
@@ -233,7 +234,7 @@ def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frame
         return img
 
     times = _encode(path, frame, n_frames, width, height, fps=fps, codec=codec, rotation=rotation,
-                    frame_times=frame_times, codec_options=codec_options)
+                    frame_times=frame_times, codec_options=codec_options, container_options=container_options)
     return SyntheticVideo(path=path, cameras=cams, frame_times=times)
 
 
@@ -265,7 +266,8 @@ def make_black_video(path: Path, *, width: int = 160, height: int = 120, n_frame
 
 def _encode(path: Path, frame: Callable[[int], U8], n_frames: int, width: int, height: int, *, fps: int,
             codec: str, rotation: int = 0, frame_times: Sequence[float] | None = None,
-            codec_options: dict[str, str] | None = None) -> list[float]:
+            codec_options: dict[str, str] | None = None,
+            container_options: dict[str, str] | None = None) -> list[float]:
     """Encode ``frame(i)`` for every i; returns the presentation times (seconds) actually written."""
     if rotation % 90:
         raise ValueError("rotation must be a multiple of 90 degrees")
@@ -276,7 +278,7 @@ def _encode(path: Path, frame: Callable[[int], U8], n_frames: int, width: int, h
     path.parent.mkdir(parents=True, exist_ok=True)
     pix_fmt = _PIX_FMT.get(codec, "yuv420p")
     times: list[float] = []
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", options=container_options or {}) as container:
         stream = container.add_stream(codec, rate=fps)
         assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = stored_w, stored_h
