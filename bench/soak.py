@@ -1,0 +1,60 @@
+"""Soak benchmark for the job engine (run by hand): N scenes from U users queued at once on the embedded
+default (`vidscene serve` with its local worker); reports lost or stuck jobs and throughput.
+
+    .venv/bin/python bench/soak.py --scenes 20 --users 5 --iterations 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.e2e.harness import ApiClient, Cluster  # noqa: E402
+from vidscene.testing.synthetic import make_orbit_video  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenes", type=int, default=20)
+    parser.add_argument("--users", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="vidscene-soak-") as tmp:
+        tmp_path = Path(tmp)
+        video = make_orbit_video(tmp_path / "orbit.mp4", width=160, height=120, n_frames=36, fps=12, seed=3)
+        cluster = Cluster.create(tmp_path, extra_env={"VIDSCENE_LEASE_SECONDS": "60",
+                                                      "VIDSCENE_HEARTBEAT_SECONDS": "10"})
+        try:
+            cluster.serve(embedded_worker=True)
+            clients = [ApiClient(cluster.base_url, f"soak{u}") for u in range(args.users)]
+            started = time.monotonic()
+            scenes = [(clients[i % args.users], clients[i % args.users].upload(
+                video.path, outputs="splat_cloud,point_cloud", total=args.iterations, name=f"soak {i}"))
+                for i in range(args.scenes)]
+            upload_s = time.monotonic() - started
+            states: dict[str, int] = {}
+            finish_times = []
+            for client, scene_id in scenes:
+                final = client.wait(scene_id, timeout=max(1.0, args.timeout - (time.monotonic() - started)),
+                                    cluster=cluster)
+                states[final["state"]] = states.get(final["state"], 0) + 1
+                finish_times.append(time.monotonic() - started)
+            total = time.monotonic() - started
+            lost = sum(1 for c, s in scenes if c.http.get(f"/user/scene/progress/{s}").status_code != 200)
+            print(f"scenes={args.scenes} users={args.users} iterations={args.iterations}")
+            print(f"upload all: {upload_s:.1f} s; all finished after {total:.1f} s "
+                  f"({total / args.scenes:.1f} s per scene)")
+            print(f"final states: {states}; lost={lost}; stuck={args.scenes - sum(states.values())}")
+        finally:
+            cluster.stop()
+
+
+if __name__ == "__main__":
+    main()
