@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import ApiClient, Cluster  # noqa: E402
-from vidscene.testing.synthetic import make_orbit_video  # noqa: E402
+from tests.e2e.harness import ApiClient, Cluster
+from vidscene.testing.synthetic import make_orbit_video
 
 
 def main() -> None:

@@ -136,8 +136,9 @@ class ApiClient:
                save: str = "", total: int = 20, name: str = "test scene") -> str:
         with video.open("rb") as f:
             r = self.http.post("/user/scene/new", files={"file": (video.name, f, "video/mp4")},
-                               data={"training_mode": mode, "output_types": outputs, "save_iterations": save or str(total),
-                                     "total_iterations": str(total), "scene_name": name})
+                               data={"training_mode": mode, "output_types": outputs,
+                                     "save_iterations": save or str(total), "total_iterations": str(total),
+                                     "scene_name": name})
         assert r.status_code == 202, r.text
         return str(r.json()["id"])
 
