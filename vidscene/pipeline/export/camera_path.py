@@ -64,19 +64,24 @@ def slerp(q0: F64, q1: F64, u: float) -> F64:
 
 
 def _gaussian_smooth(values: F64, sigma: float) -> F64:
-    """Smooth rows of ``values`` along axis 0; edges are handled by renormalising the truncated kernel."""
+    """Smooth rows of ``values`` along axis 0 with a Gaussian of ``sigma`` rows.
+
+    The ends are padded by point reflection (``2 v[0] - v[k]``), which continues the local trend: the smoothed
+    path still starts and ends where the capture did instead of being pulled inwards.
+    """
     n = values.shape[0]
     if sigma <= 0 or n < 3:
         return values.copy()
-    radius = max(1, math.ceil(3 * sigma))
+    radius = min(max(1, math.ceil(3 * sigma)), n - 1)
     offsets = np.arange(-radius, radius + 1)
     kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-    out = np.empty_like(values)
-    for i in range(n):
-        idx = i + offsets
-        ok = (idx >= 0) & (idx < n)
-        w = kernel[ok]
-        out[i] = (w[:, None] * values[idx[ok]]).sum(axis=0) / w.sum()
+    kernel /= kernel.sum()
+    head = 2 * values[0] - values[radius:0:-1]
+    tail = 2 * values[-1] - values[-2:-radius - 2:-1]
+    padded = np.concatenate([head, values, tail])
+    out = np.zeros_like(values)
+    for j, w in enumerate(kernel):
+        out += w * padded[j:j + n]
     return out
 
 
