@@ -1,0 +1,106 @@
+"""Helpers shared by the API tests (importable, unlike fixtures in conftest.py)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from vidscene.config import Settings
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Api:
+    """A running app with helpers for the steps most tests share."""
+
+    client: TestClient
+    app: FastAPI
+    settings: Settings
+    enqueued: list[int] = field(default_factory=list)
+
+    def register(self, username: str | None = None, password: str = PASSWORD) -> str:
+        username = username or f"user_{secrets.token_hex(4)}"
+        resp = self.client.post("/user/account/register", json={"username": username, "password": password})
+        assert resp.status_code == 201, resp.text
+        return username
+
+    def login(self, username: str, password: str = PASSWORD) -> str:
+        resp = self.client.post("/user/account/login", json={"username": username, "password": password})
+        assert resp.status_code == 200, resp.text
+        token: str = resp.json()["jwtToken"]
+        return token
+
+    def user(self, password: str = PASSWORD) -> tuple[str, dict[str, str]]:
+        """Register a fresh user; return its name and Authorization headers."""
+        name = self.register(password=password)
+        return name, {"Authorization": f"Bearer {self.login(name, password)}"}
+
+    def new_scene(self, headers: dict[str, str], video: bytes, *, filename: str = "clip.mp4",
+                  **fields: str) -> Any:
+        data = {"training_mode": "gaussian", "output_types": "splat_cloud,video",
+                "save_iterations": "100", "total_iterations": "200", **fields}
+        return self.client.post("/user/scene/new", headers=headers, data=data,
+                                 files={"file": (filename, video, "application/octet-stream")})
+
+    def scene_id(self, headers: dict[str, str], video: bytes, **fields: str) -> str:
+        resp = self.new_scene(headers, video, **fields)
+        assert resp.status_code == 202, resp.text
+        scene_id: str = resp.json()["id"]
+        return scene_id
+
+
+def encode_video(path: Path, *, codec: str = "libx264", frames: int = 6, size: tuple[int, int] = (64, 48),
+                 container_format: str | None = None, pix_fmt: str = "yuv420p") -> Path:
+    """A tiny noise video encoded with PyAV (deterministic content, real container and codec)."""
+    rng = np.random.default_rng(0)
+    width, height = size
+    with av.open(str(path), mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=10)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        for index in range(frames):
+            image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, 10)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def encode_audio(path: Path) -> Path:
+    """A short sine WAV: valid media, but no video stream."""
+    with av.open(str(path), mode="w", format="wav") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        assert isinstance(stream, av.AudioStream)
+        samples = (np.sin(np.linspace(0, 200, 8000)) * 10000).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+def files_under(directory: Path) -> list[Path]:
+    """Every regular file below ``directory`` (the database files excluded)."""
+    if not directory.exists():
+        return []
+    return sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(("vidscene.db",
+                                                                                            "jwt-secret")))
+
+
+ApiFactory = Callable[..., Api]

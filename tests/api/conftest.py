@@ -1,0 +1,182 @@
+"""Fixtures for the API tests: the real app on SQLite and on PostgreSQL, users with tokens, tiny videos.
+
+Migrations run once per backend and session: SQLite tests copy a migrated template file, PostgreSQL tests
+share one randomly named database (dropped at the end) and truncate its tables after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its TestClient and warns (an error under this project's
+    # filterwarnings) when it falls back to httpx; httpx works the same for these tests.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.api.api_helpers import Api, ApiFactory, encode_audio, encode_video
+from vidscene.api import create_app, security
+from vidscene.config import Settings
+from vidscene.db.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats")
+
+
+def _unreachable(what: str, exc: Exception) -> None:
+    """In CI a missing service fails loudly; on a laptop it is a skip."""
+    message = f"{what} is not reachable: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with minimal cost parameters: the production ones (64 MiB, 3 passes) cost 0.1-0.5 s per hash
+    on the 2-core CI machine and dominate the run. test_security.py checks the production parameters."""
+    monkeypatch.setattr(security, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=64,
+                                                                        parallelism=1),)))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "vidscene.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    name = f"vidscene_api_test_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        _unreachable("PostgreSQL", exc)
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each supported backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "vidscene.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("pg_session_url")
+    _truncate(url)
+    try:
+        yield url
+    finally:
+        _truncate(url)
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """SQLite only, for the tests whose subject is not the database (memory, schema fuzzing)."""
+    path = tmp_path / "vidscene-sqlite.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "login_rate_limit": "5/minute",
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture
+def api_factory(tmp_path: Path, db_url: str) -> Iterator[ApiFactory]:
+    """Build an ``Api`` on this test's database; keyword arguments override ``Settings`` fields."""
+    clients: list[TestClient] = []
+
+    def build(*, enqueue: Callable[[int], None] | None = None, record: bool = True, **overrides: Any) -> Api:
+        settings = make_settings(tmp_path / f"data{len(clients)}", db_url, **overrides)
+        enqueued: list[int] = []
+        hook = enqueue if enqueue is not None else (enqueued.append if record else None)
+        app = create_app(settings, enqueue=hook)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return Api(client=client, app=app, settings=settings, enqueued=enqueued)
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(api_factory: ApiFactory) -> Api:
+    return api_factory()
+
+
+@pytest.fixture
+def auth(api: Api) -> dict[str, str]:
+    return api.user()[1]
+
+
+# ---- media --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def mp4_bytes(media_dir: Path) -> bytes:
+    return encode_video(media_dir / "tiny.mp4").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def mkv_bytes(media_dir: Path) -> bytes:
+    return encode_video(media_dir / "tiny.mkv", codec="mjpeg", pix_fmt="yuvj420p").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def webm_bytes(media_dir: Path) -> bytes:
+    return encode_video(media_dir / "tiny.webm", codec="libvpx-vp9").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def wav_bytes(media_dir: Path) -> bytes:
+    return encode_audio(media_dir / "tone.wav").read_bytes()

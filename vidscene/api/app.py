@@ -1,0 +1,136 @@
+"""The FastAPI application factory.
+
+The factory wires settings, database, storage and the job hand-off together and runs no migrations (the CLI
+does, before serving). ``enqueue`` is how the job engine plugs in: it receives a job id after the transaction
+that created the scene and its job has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match, Mount
+from starlette.types import Scope
+
+from vidscene import __version__ as _package_version
+from vidscene.api import accounts, scenes, system
+from vidscene.api.deps import AppContext, Enqueue
+from vidscene.api.errors import install_error_handlers
+from vidscene.api.ratelimit import LoginRateLimiter
+from vidscene.api.security import TokenCodec
+from vidscene.config import Settings
+from vidscene.db.session import make_engine, make_sessionmaker
+from vidscene.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+class _WebAppMount(Mount):
+    """The browser app at ``/``, except for paths an API route owns.
+
+    A mount at ``/`` fully matches every path, which would turn an API path called with the wrong method
+    into the web app's 404 instead of the API's JSON 405; it steps aside for those.
+    """
+
+    def __init__(self, directory: Path, api_routes: list[APIRoute]) -> None:
+        super().__init__("/", app=StaticFiles(directory=directory, html=True), name="web")
+        self._api_routes = api_routes
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if any(route.matches(scope)[0] != Match.NONE for route in self._api_routes):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
+    """FastAPI documents a 422 body for every parameterised route; this API answers 400 ``{"error"}``
+    instead (see errors.py), so the schema must say so or clients and schema checkers are misled."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if isinstance(operation, dict):
+                    operation.get("responses", {}).pop("422", None)
+        components = schema.get("components", {}).get("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI:
+    """Build the API for ``settings``; ``enqueue(job_id)`` is called after each new scene's commit.
+
+    The database must already be migrated (``vidscene.db.migrate.upgrade``). The engine is disposed when the
+    app shuts down.
+    """
+    settings.ensure_data_dir()
+    engine = make_engine(settings.resolved_database_url)
+    storage = Storage(settings.data_dir)
+    storage.ensure()
+    context = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        storage=storage,
+        tokens=TokenCodec(secret=settings.resolved_jwt_secret(), lifetime_seconds=settings.jwt_lifetime_seconds),
+        login_limiter=LoginRateLimiter(settings.login_rate_limit),
+        enqueue=enqueue,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="vidscene",
+        version=_package_version,
+        description="Turn a phone video into a 3D scene (3D Gaussian Splatting or TensoRF). "
+                    "Errors are JSON `{\"error\": \"...\"}`.",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.state.enqueue = enqueue
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Range"],
+        expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After"],
+        allow_credentials=False,  # bearer tokens, no cookies
+        max_age=600,
+    )
+    app.include_router(accounts.router)
+    app.include_router(scenes.router)
+    app.include_router(system.router)
+
+    api_routes = [route for route in app.routes if isinstance(route, APIRoute)]
+    if (WEB_DIST / "index.html").is_file():
+        app.router.routes.append(_WebAppMount(WEB_DIST, api_routes))
+    else:
+        @app.get("/", include_in_schema=False)
+        def root() -> JSONResponse:
+            return JSONResponse({"message": "vidscene API; the web app is not built. See /routes and /docs.",
+                                 "routes": "/routes", "openapi": "/openapi.json"})
+
+    def custom_openapi() -> dict[str, Any]:
+        return _openapi_without_422(app)
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
+    return app

@@ -1,0 +1,109 @@
+"""Dependencies that routes compose through ``Annotated`` aliases: settings, a database session, the user."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from vidscene.api.errors import NotAuthenticatedError
+from vidscene.api.ratelimit import LoginRateLimiter
+from vidscene.api.security import InvalidTokenError, TokenCodec
+from vidscene.config import Settings
+from vidscene.db.models import User
+from vidscene.storage import Storage
+
+Enqueue = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Everything a request needs from the app, typed (``app.state`` itself is an untyped bag)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    storage: Storage
+    tokens: TokenCodec
+    login_limiter: LoginRateLimiter
+    enqueue: Enqueue | None
+
+
+def get_context(request: Request) -> AppContext:
+    return cast(AppContext, request.app.state.context)
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_settings(context: ContextDep) -> Settings:
+    return context.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """One session per request; routes commit explicitly, anything uncommitted is rolled back on exit.
+
+    The ``function`` scope below closes it as soon as the route returns, so a long file download does not hold
+    a pooled connection (or, on SQLite, an open read snapshot that blocks WAL checkpoints).
+    """
+    with context.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="The `jwtToken` returned by `POST /user/account/login`.",
+)
+
+
+def get_current_user(
+    session: SessionDep,
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> User:
+    """The user the bearer token belongs to, if the token is valid and not revoked.
+
+    Deleted users and tokens minted before a password change (older ``token_version``) are refused.
+    """
+    if credentials is None:
+        raise NotAuthenticatedError("Missing bearer token in the Authorization header.")
+    try:
+        claims = context.tokens.decode(credentials.credentials)
+    except InvalidTokenError as exc:
+        raise NotAuthenticatedError(str(exc)) from exc
+    user = session.get(User, claims.user_id)
+    if user is None or user.token_version != claims.token_version:
+        raise NotAuthenticatedError("The token has been revoked; log in again.")
+    # End the read transaction now: routes that write start their own (see ``begin_write``), and on SQLite a
+    # read transaction left open would have to upgrade to a write lock, which fails under concurrent writers.
+    session.commit()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def begin_write(session: Session) -> None:
+    """Start a write transaction: ``BEGIN IMMEDIATE`` on SQLite so the write lock is taken up front.
+
+    A deferred SQLite transaction that reads and then writes fails at once (``SQLITE_BUSY_SNAPSHOT``) if a
+    worker committed in between; taking the lock first makes it wait for the busy timeout instead.
+    """
+    if session.in_transaction():
+        session.commit()
+    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def client_address(request: Request) -> str:
+    """The peer address as the server sees it (configure the proxy's forwarded headers in uvicorn)."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,433 @@
+"""``/user/scene/*``: upload a video as a new scene, follow its progress, list and download its outputs.
+
+Every lookup is by (scene id, owner): a scene of another user answers exactly like an unknown id, so ids
+cannot be probed. Nothing here imports the pipeline or the job engine; the job is handed over through the
+``enqueue`` callable given to ``create_app``, only after the transaction that created it has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionDep, begin_write
+from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.errors import BadRequestError, NotFoundError, SceneNotFoundError, UnsupportedMediaError
+from vidscene.api.schemas import (
+    OUTPUT_TYPES,
+    MessageOut,
+    OutputType,
+    ResourceInfo,
+    SceneCreated,
+    SceneHistory,
+    SceneMetadata,
+    SceneName,
+    SceneProgress,
+    error_responses,
+)
+from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
+from vidscene.db.models import Job, JobState, Output, Scene, Stage, User, utcnow
+from vidscene.probe import NotAVideoError, VideoInfo, probe_video
+from vidscene.storage import OUTPUT_EXTENSIONS, SceneFiles
+from vidscene.storage.local import publish
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/user/scene", tags=["scene"])
+
+CHUNK_BYTES = 1024 * 1024  # the web client downloads in 1 MiB Range requests driven by /metadata
+MAX_TOTAL_ITERATIONS = 30_000
+MAX_SCENE_NAME = 200
+DEFAULT_SCENE_NAME = "Untitled Scene"
+TRAINING_MODES = ("gaussian", "tensorf")
+OUTPUTS_BY_MODE: dict[str, tuple[str, ...]] = {
+    "gaussian": ("splat_cloud", "point_cloud", "video", "model"),
+    "tensorf": ("video", "model", "point_cloud"),
+}
+MEDIA_TYPES = {"video": "video/mp4"}
+SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
+# Share of the whole job each stage represents in ``percent``: rough CPU-preset timings, training dominates.
+STAGE_SPANS: dict[str, tuple[float, float]] = {
+    Stage.frames.value: (0.0, 10.0),
+    Stage.sfm.value: (10.0, 30.0),
+    Stage.train.value: (30.0, 95.0),
+    Stage.export.value: (95.0, 100.0),
+}
+UNFINISHED = (JobState.queued.value, JobState.processing.value)
+_DIGITS = re.compile(r"^[0-9]+$")
+_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
+
+# ---- creating a scene -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneRequest:
+    training_mode: str
+    output_types: list[str]
+    save_iterations: list[int]  # sorted, unique, always includes total_iterations
+    total_iterations: int
+    name: str
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise BadRequestError(f"Missing field: {name}.")
+    return value.strip()
+
+
+def _iteration(text: str, field: str, upper: int) -> int:
+    if not _DIGITS.fullmatch(text):
+        raise BadRequestError(f"Invalid {field}: {text!r} is not a whole number.")
+    value = int(text)
+    if not 1 <= value <= upper:
+        raise BadRequestError(f"Invalid {field}: {value} is outside 1..{upper}.")
+    return value
+
+
+def parse_scene_request(fields: dict[str, str]) -> SceneRequest:
+    """Validate the text fields of ``POST /user/scene/new``; ``BadRequestError`` names the field and value."""
+    mode = _required(fields, "training_mode")
+    if mode not in TRAINING_MODES:
+        raise BadRequestError(f"Invalid training_mode: {mode!r}; use 'gaussian' or 'tensorf'.")
+
+    output_types: list[str] = []
+    for raw in _required(fields, "output_types").split(","):
+        item = raw.strip()
+        if not item or item in output_types:
+            continue
+        if item not in OUTPUT_TYPES:
+            raise BadRequestError(f"Invalid output_types: unknown output type {item!r}.")
+        if item not in OUTPUTS_BY_MODE[mode]:
+            raise BadRequestError(f"Invalid output_types: {item!r} needs training_mode=gaussian.")
+        output_types.append(item)
+    if not output_types:
+        raise BadRequestError("Invalid output_types: name at least one output type.")
+
+    total = _iteration(_required(fields, "total_iterations"), "total_iterations", MAX_TOTAL_ITERATIONS)
+    saves = {total}
+    for raw in _required(fields, "save_iterations").split(","):
+        item = raw.strip()
+        if item:
+            saves.add(_iteration(item, "save_iterations", total))
+
+    name = (fields.get("scene_name") or "").strip() or DEFAULT_SCENE_NAME
+    if len(name) > MAX_SCENE_NAME:
+        raise BadRequestError(f"Invalid scene_name: at most {MAX_SCENE_NAME} characters.")
+    return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
+                        total_iterations=total, name=name)
+
+
+def _video_filename(info: VideoInfo) -> str:
+    """Name the stored upload after what probing found, never after the client's file name."""
+    for part in info.container.split(","):
+        if part in _CONTAINER_SUFFIXES:
+            return "video" + _CONTAINER_SUFFIXES[part]
+    return "video.bin"
+
+
+def _create_scene_rows(context: AppContext, user_id: int, req: SceneRequest, upload_path: Path,
+                       info: VideoInfo) -> tuple[str, int]:
+    """Move the upload into the new scene's folder, then insert scene + job in one transaction.
+
+    Runs in a worker thread. Any failure removes the scene's folder, so no file outlives a missing row.
+    """
+    scene_id = secrets.token_urlsafe(16)
+    files = context.storage.scene(scene_id)
+    filename = _video_filename(info)
+    try:
+        files.create()
+        publish(upload_path, files.upload_dir / filename)
+        with context.sessions() as session:
+            begin_write(session)
+            now = utcnow()
+            session.add(Scene(id=scene_id, user_id=user_id, name=req.name, training_mode=req.training_mode,
+                              output_types=req.output_types, save_iterations=req.save_iterations,
+                              total_iterations=req.total_iterations, preset=context.settings.default_preset,
+                              video_filename=filename, video_info=info.to_json(), created_at=now))
+            job = Job(scene_id=scene_id, state=JobState.queued.value, created_at=now, updated_at=now)
+            session.add(job)
+            session.commit()
+            return scene_id, job.id
+    except BaseException:
+        files.remove()
+        raise
+
+
+def _probe(path: Path) -> VideoInfo:
+    try:
+        return probe_video(path)
+    except NotAVideoError as exc:
+        raise UnsupportedMediaError(str(exc)) from exc
+
+
+def _multipart_openapi() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": [FILE_FIELD, "training_mode", "output_types", "save_iterations", "total_iterations"],
+        "properties": {
+            FILE_FIELD: {"type": "string", "format": "binary",
+                         "description": "The video (any container/codec FFmpeg decodes), decided by content"},
+            "training_mode": {"type": "string", "enum": list(TRAINING_MODES)},
+            "output_types": {**text, "description": "Comma-separated: splat_cloud, point_cloud, video, model",
+                             "example": "splat_cloud,video"},
+            "save_iterations": {**text, "description": "Comma-separated iterations (1..total_iterations)",
+                                "example": "1000,7000"},
+            "total_iterations": {**text, "pattern": "^[0-9]+$", "description": "1..30000", "example": "7000"},
+            "scene_name": {**text, "maxLength": MAX_SCENE_NAME},
+        },
+    }}}}}
+
+
+@router.post(
+    "/new",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SceneCreated,
+    summary="Upload a video and start processing it into a scene",
+    responses=error_responses(400, 401, 413, 415, 507),
+    openapi_extra=_multipart_openapi(),
+)
+async def create_scene(request: Request, user: CurrentUser, context: ContextDep) -> SceneCreated:
+    settings = context.settings
+    free = await anyio.to_thread.run_sync(context.storage.free_bytes)
+    upload: ReceivedUpload = await receive_upload(request, tmp_dir=context.storage.tmp_dir,
+                                                  max_file_bytes=settings.max_upload_bytes, free_bytes=free)
+    try:
+        req = parse_scene_request(upload.fields)
+        if upload.file_path is None:
+            raise BadRequestError(f"Missing field: {FILE_FIELD}.")
+        info = await anyio.to_thread.run_sync(_probe, upload.file_path)
+        scene_id, job_id = await anyio.to_thread.run_sync(
+            _create_scene_rows, context, user.id, req, upload.file_path, info)
+    finally:
+        upload.discard()  # already moved into place on success; removes the temporary file otherwise
+    logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,
+                                        "bytes": upload.file_size, "training_mode": req.training_mode})
+    if context.enqueue is not None:
+        try:
+            await anyio.to_thread.run_sync(context.enqueue, job_id)
+        except Exception:
+            # The job row is committed as queued; the engine's recovery of queued jobs delivers it later,
+            # so the upload is not failed (and the user not asked to send gigabytes again).
+            logger.exception("enqueue failed; job stays queued", extra={"scene_id": scene_id, "job_id": job_id})
+    return SceneCreated(id=scene_id,
+                        message="Video received and processing scene. Check back later for updates.")
+
+
+# ---- reading scenes -------------------------------------------------------------------------------------
+
+
+def own_scene(session: Session, user: User, scene_id: str) -> Scene:
+    scene = session.scalar(select(Scene).where(Scene.id == scene_id, Scene.user_id == user.id))
+    if scene is None:
+        raise SceneNotFoundError()
+    return scene
+
+
+def _output_file(files: SceneFiles, relpath: str) -> Path | None:
+    """The output's file if it exists inside the scene folder (a relpath can never point outside it)."""
+    root = files.root.resolve()
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def resource_info(size: int | None) -> ResourceInfo:
+    if size is None:
+        return ResourceInfo(exists=False, size=0, chunks=0, last_chunk_size=0)
+    chunks = math.ceil(size / CHUNK_BYTES)
+    return ResourceInfo(exists=True, size=size, chunks=chunks,
+                        last_chunk_size=size - (chunks - 1) * CHUNK_BYTES if chunks else 0)
+
+
+def _percent(job: Job) -> float:
+    if job.state == JobState.done.value:
+        return 100.0
+    span = STAGE_SPANS.get(job.stage or "")
+    if span is None:
+        return 0.0
+    fraction = min(1.0, job.current_position / job.current_size) if job.current_size > 0 else 0.0
+    return round(span[0] + (span[1] - span[0]) * fraction, 1)
+
+
+def scene_progress(session: Session, scene: Scene, job: Job) -> SceneProgress:
+    """The seed's progress fields plus ``state/step/percent/eta_seconds``.
+
+    ``overall_position`` is the 0-based place of this job among all unfinished (queued or processing) jobs
+    of every user, oldest first, and ``overall_size`` their count. A finished job is in no queue: it reports
+    position 0 and the current size, so a client's "n of m" display stays within bounds.
+    """
+    unfinished = Job.state.in_(UNFINISHED)
+    size = session.scalar(select(func.count()).select_from(Job).where(unfinished)) or 0
+    position = 0
+    if job.state in UNFINISHED:
+        position = session.scalar(select(func.count()).select_from(Job).where(
+            unfinished,
+            or_(Job.created_at < job.created_at, and_(Job.created_at == job.created_at, Job.id < job.id)),
+        )) or 0
+    state = job.state
+    error = 0
+    message = "Scene progress retrieved successfully"
+    if state == JobState.failed.value:
+        error = job.error_code or 1
+        message = job.message or "Processing failed."
+    elif state == JobState.cancelled.value:
+        message = job.message or "Processing was cancelled."
+    return SceneProgress(
+        uuid=scene.id,
+        status=200,
+        error=error,
+        message=message,
+        processing=state == JobState.processing.value,
+        overall_position=position,
+        overall_size=size,
+        stage="sfm_list" if (job.stage is None or job.stage in SFM_STAGES) else "nerf_list",
+        current_position=job.current_position,
+        current_size=job.current_size,
+        state=JobState(state).value,
+        step=job.stage,
+        percent=_percent(job),
+        eta_seconds=job.eta_seconds if state in UNFINISHED else None,
+    )
+
+
+_SCENE_ERRORS = error_responses(400, 401, 404)
+
+
+@router.get("/history", response_model=SceneHistory, summary="Ids of the user's scenes, oldest first",
+            responses=error_responses(401))
+def history(user: CurrentUser, session: SessionDep) -> SceneHistory:
+    ids = session.scalars(select(Scene.id).where(Scene.user_id == user.id).order_by(Scene.created_at, Scene.id))
+    return SceneHistory(resources=list(ids))
+
+
+@router.get("/name/{scene_id}", response_model=SceneName, summary="The scene's name", responses=_SCENE_ERRORS)
+def scene_name(scene_id: str, user: CurrentUser, session: SessionDep) -> SceneName:
+    return SceneName(name=own_scene(session, user, scene_id).name)
+
+
+@router.get("/progress/{scene_id}", response_model=SceneProgress, summary="Processing progress",
+            responses=_SCENE_ERRORS)
+def progress(scene_id: str, user: CurrentUser, session: SessionDep) -> SceneProgress:
+    scene = own_scene(session, user, scene_id)
+    job = session.scalar(select(Job).where(Job.scene_id == scene.id))
+    if job is None:  # only between a delete's commit and this read
+        raise SceneNotFoundError()
+    return scene_progress(session, scene, job)
+
+
+@router.get("/metadata/{scene_id}", response_model=SceneMetadata,
+            summary="Which outputs exist, their sizes and 1 MiB chunk counts", responses=_SCENE_ERRORS)
+def metadata(scene_id: str, user: CurrentUser, session: SessionDep, context: ContextDep) -> SceneMetadata:
+    scene = own_scene(session, user, scene_id)
+    files = context.storage.scene(scene.id)
+    rows = {(o.output_type, o.iteration): o.relpath
+            for o in session.scalars(select(Output).where(Output.scene_id == scene.id))}
+    iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
+    resources: dict[str, dict[str, ResourceInfo]] = {}
+    for output_type in scene.output_types:
+        entries: dict[str, ResourceInfo] = {}
+        for iteration in iterations:
+            relpath = rows.get((output_type, iteration))
+            path = _output_file(files, relpath) if relpath is not None else None
+            entries[str(iteration)] = resource_info(path.stat().st_size if path is not None else None)
+        resources[output_type] = entries
+    return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
+                         resources=resources)
+
+
+@router.get(
+    "/thumbnail/{scene_id}",
+    response_class=FileResponse,
+    summary="JPEG thumbnail (404 until frames are extracted)",
+    responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "The thumbnail"}, **_SCENE_ERRORS},
+)
+def thumbnail(scene_id: str, user: CurrentUser, session: SessionDep, context: ContextDep) -> FileResponse:
+    scene = own_scene(session, user, scene_id)
+    path = context.storage.scene(scene.id).thumbnail
+    try:
+        stat_result = path.stat()
+    except FileNotFoundError:
+        raise NotFoundError("The thumbnail is not ready yet.") from None
+    return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
+                        headers={"Cache-Control": "private, no-cache"})
+
+
+@router.get(
+    "/output/{output_type}/{scene_id}",
+    response_class=DownloadResponse,
+    summary="Download an output file (Range requests supported)",
+    responses={
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                          "video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+              "description": "The whole file"},
+        206: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                          "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+                          "multipart/byteranges": {"schema": {"type": "string", "format": "binary"}}},
+              "description": "The requested byte range(s)"},
+        **error_responses(400, 401, 404, 416),
+    },
+)
+def output(
+    output_type: OutputType,
+    scene_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
+    iteration: Annotated[int | None, Query(ge=1, le=MAX_TOTAL_ITERATIONS,
+                                           description="Default: the latest that exists")] = None,
+) -> DownloadResponse:
+    scene = own_scene(session, user, scene_id)
+    if output_type not in scene.output_types:
+        raise NotFoundError(f"This scene does not produce {output_type}.")
+    query = select(Output).where(Output.scene_id == scene.id, Output.output_type == output_type)
+    if iteration is not None:
+        query = query.where(Output.iteration == iteration)
+    files = context.storage.scene(scene.id)
+    for row in session.scalars(query.order_by(Output.iteration.desc())):
+        path = _output_file(files, row.relpath)
+        if path is None:
+            continue
+        extension = Path(row.relpath).suffix or OUTPUT_EXTENSIONS[output_type]
+        return DownloadResponse(
+            path,
+            media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
+            filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
+            stat_result=os.stat(path),
+        )
+    if iteration is not None:
+        raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
+    raise NotFoundError(f"No {output_type} output yet.")
+
+
+@router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",
+               responses=_SCENE_ERRORS)
+def delete_scene(scene_id: str, user: CurrentUser, session: SessionDep, context: ContextDep) -> MessageOut:
+    begin_write(session)
+    scene = session.scalar(select(Scene).where(Scene.id == scene_id, Scene.user_id == user.id)
+                           .with_for_update())
+    if scene is None:
+        raise SceneNotFoundError()
+    # The worker sees the job cancelled, or gone once the cascade commits, at its next progress report.
+    session.execute(update(Job).where(Job.scene_id == scene.id)
+                    .values(state=JobState.cancelled.value, finished_at=utcnow()))
+    session.execute(delete(Scene).where(Scene.id == scene.id))
+    session.commit()
+    context.storage.scene(scene.id).remove()
+    logger.info("scene deleted", extra={"scene_id": scene.id, "user_id": user.id})
+    return MessageOut(message="Scene deleted")

@@ -1,0 +1,90 @@
+"""Password hashing (Argon2id) and access tokens (JWT HS256 with a pinned algorithm).
+
+A token carries the user's ``token_version``; bumping that column (password change) or deleting the user
+revokes every token issued before, without a deny list.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+ALGORITHM = "HS256"
+TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name
+
+_hasher = PasswordHash((Argon2Hasher(),))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so a failed login costs the same time either way and
+    response timing does not reveal which usernames exist."""
+    return _hasher.hash("vidscene-timing-equaliser")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """True when ``password`` matches; ``password_hash=None`` (no such user) burns the same time and fails."""
+    if password_hash is None:
+        _hasher.verify(password, _dummy_hash())
+        return False
+    try:
+        return _hasher.verify(password, password_hash)
+    except Exception:  # a corrupt or foreign hash in the database must not become a 500 on login
+        return False
+
+
+class InvalidTokenError(Exception):
+    """The token is malformed, forged, expired or lacks a claim; ``str()`` says which for the client."""
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    token_version: int
+
+
+@dataclass(frozen=True)
+class TokenCodec:
+    secret: str
+    lifetime_seconds: int
+
+    def issue(self, *, user_id: int, token_version: int, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        payload = {
+            "sub": str(user_id),
+            "iat": issued,
+            "exp": issued + self.lifetime_seconds,
+            TOKEN_VERSION_CLAIM: token_version,
+        }
+        return jwt.encode(payload, self.secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> TokenClaims:
+        """Verify signature, algorithm (HS256 only: ``none`` and RS/HS confusion are refused) and expiry."""
+        try:
+            payload = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "iat", "exp", TOKEN_VERSION_CLAIM]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("The token has expired; log in again.") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError("The token is invalid.") from exc
+        try:
+            user_id = int(payload["sub"])
+            version = payload[TOKEN_VERSION_CLAIM]
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise TypeError("token version must be an integer")
+        except (TypeError, ValueError) as exc:
+            raise InvalidTokenError("The token is invalid.") from exc
+        return TokenClaims(user_id=user_id, token_version=version)

@@ -1,0 +1,246 @@
+"""Streaming ``multipart/form-data`` reception: the video goes to a temporary file chunk by chunk.
+
+FastAPI's ``UploadFile`` parses the whole body (spooling it) before the route runs and has no size limit;
+here the body is fed to python-multipart's push parser as it arrives, so memory stays flat for multi-GB
+videos, the size limit is enforced while streaming, and a full disk becomes a clean 507 with nothing left
+behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import anyio
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from vidscene.api.errors import BadRequestError, InsufficientStorageError, PayloadTooLargeError
+
+logger = logging.getLogger(__name__)
+
+FILE_FIELD = "file"
+MAX_FIELD_BYTES = 16 * 1024  # a text field (scene name, comma-separated lists) is never near this
+MAX_FIELDS = 32
+FORM_OVERHEAD_BYTES = 1024 * 1024  # allowance for boundaries, part headers and text fields in Content-Length
+MIN_FREE_BYTES = 64 * 1024 * 1024  # keep this much disk free for the database and running jobs
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+@dataclass
+class ReceivedUpload:
+    """Text fields and the temporary file of the ``file`` part; the caller owns (and must remove) the file."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file_path: Path | None = None
+    file_name: str | None = None
+    file_size: int = 0
+
+    def discard(self) -> None:
+        if self.file_path is not None:
+            self.file_path.unlink(missing_ok=True)
+            self.file_path = None
+
+
+def _is_disk_full(exc: OSError) -> bool:
+    return exc.errno in _DISK_FULL_ERRNOS
+
+
+def _check_free_space(free_bytes: int, needed: int) -> None:
+    if free_bytes - needed < MIN_FREE_BYTES:
+        logger.warning("upload refused: disk nearly full", extra={"free_bytes": free_bytes, "needed": needed})
+        raise InsufficientStorageError()
+
+
+class _PartCollector:
+    """python-multipart callbacks: file data is queued for the writer, text fields are kept (bounded)."""
+
+    def __init__(self, max_file_bytes: int) -> None:
+        self.max_file_bytes = max_file_bytes
+        self.result = ReceivedUpload()
+        self.pending: list[bytes] = []
+        self.finished = False
+        self.open_file_wanted = False
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._headers: dict[str, str] = {}
+        self._name: str | None = None
+        self._is_file = False
+        self._file_seen = False
+        self._field_value = bytearray()
+
+    def callbacks(self) -> dict[str, object]:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_end": self.on_end,
+        }
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._name = None
+        self._is_file = False
+        self._field_value = bytearray()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._header_field.decode("latin-1").strip().lower()] = self._header_value.decode("latin-1")
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        disposition, options = parse_options_header(self._headers.get("content-disposition"))
+        if disposition != b"form-data" or b"name" not in options:
+            raise BadRequestError("Every multipart part needs a Content-Disposition: form-data header with a name.")
+        self._name = options[b"name"].decode("utf-8", errors="replace")
+        if self._name == FILE_FIELD:
+            if self._file_seen:
+                raise BadRequestError("Send exactly one file.")
+            self._file_seen = True
+            self._is_file = True
+            self.open_file_wanted = True
+            filename = options.get(b"filename")
+            self.result.file_name = filename.decode("utf-8", errors="replace") if filename is not None else None
+        elif len(self.result.fields) >= MAX_FIELDS:
+            raise BadRequestError("Too many form fields.")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._is_file:
+            self.result.file_size += end - start
+            if self.result.file_size > self.max_file_bytes:
+                raise PayloadTooLargeError(f"The video is larger than the limit of {self.max_file_bytes} bytes.")
+            self.pending.append(bytes(data[start:end]))
+            return
+        self._field_value += data[start:end]
+        if len(self._field_value) > MAX_FIELD_BYTES:
+            raise BadRequestError(f"Field {self._name} is too long.")
+
+    def on_part_end(self) -> None:
+        if self._is_file or self._name is None:
+            return
+        if self._name in self.result.fields:
+            raise BadRequestError(f"Field {self._name} is given more than once.")
+        try:
+            self.result.fields[self._name] = self._field_value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadRequestError(f"Field {self._name} is not valid UTF-8.") from exc
+
+    def on_end(self) -> None:
+        self.finished = True
+
+
+async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int, free_bytes: int) -> ReceivedUpload:
+    """Parse the multipart body of ``request``, streaming the ``file`` part into a new file in ``tmp_dir``.
+
+    ``free_bytes`` is the free space of the data dir's filesystem, checked against the announced size.
+    Raises ``BadRequestError`` (not multipart, malformed, truncated), ``PayloadTooLargeError`` (announced or streamed
+    size over ``max_file_bytes``) and ``InsufficientStorageError`` (disk full, before or while writing); in every
+    failure the temporary file is already removed.
+    """
+    media, options = parse_options_header(request.headers.get("content-type"))
+    boundary = options.get(b"boundary")
+    if media != b"multipart/form-data" or not boundary:
+        raise BadRequestError("Send the scene as multipart/form-data with a file field.")
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit():
+        if int(announced) > max_file_bytes + FORM_OVERHEAD_BYTES:
+            raise PayloadTooLargeError(f"The video is larger than the limit of {max_file_bytes} bytes.")
+        _check_free_space(free_bytes, int(announced))
+    else:
+        _check_free_space(free_bytes, 0)
+
+    collector = _PartCollector(max_file_bytes)
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]  # TypedDict of callables
+    except ValueError as exc:
+        raise BadRequestError("Invalid multipart boundary.") from exc
+    upload = collector.result
+    handle: IO[bytes] | None = None
+    try:
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            try:
+                parser.write(chunk)
+            except MultipartParseError as exc:
+                raise BadRequestError("The multipart body is malformed.") from exc
+            if collector.open_file_wanted:
+                collector.open_file_wanted = False
+                handle = await anyio.to_thread.run_sync(_open_temp, tmp_dir)
+                upload.file_path = Path(handle.name)
+            if collector.pending:
+                assert handle is not None
+                data = b"".join(collector.pending)
+                collector.pending.clear()
+                await anyio.to_thread.run_sync(_write, handle, data)
+        parser.finalize()
+        if not collector.finished:
+            raise BadRequestError("The multipart body is incomplete.")
+        if handle is not None:
+            await anyio.to_thread.run_sync(_sync_and_close, handle)
+            handle = None
+    except ClientDisconnect as exc:
+        _abandon(handle, upload)
+        raise BadRequestError("The upload was interrupted.") from exc
+    except BaseException:
+        _abandon(handle, upload)
+        raise
+    return upload
+
+
+def _open_temp(tmp_dir: Path) -> IO[bytes]:
+    try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="upload-", suffix=".part", delete=False)
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise InsufficientStorageError() from exc
+        raise
+
+
+def _write(handle: IO[bytes], data: bytes) -> None:
+    try:
+        handle.write(data)
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise InsufficientStorageError() from exc
+        raise
+
+
+def _sync_and_close(handle: IO[bytes]) -> None:
+    """Flush to disk before the scene row exists: a crash after the commit must not lose the video."""
+    try:
+        handle.flush()
+        os.fsync(handle.fileno())
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise InsufficientStorageError() from exc
+        raise
+    finally:
+        handle.close()
+
+
+def _abandon(handle: IO[bytes] | None, upload: ReceivedUpload) -> None:
+    if handle is not None:
+        # A full disk can fail the final flush too; the file is removed below either way.
+        with contextlib.suppress(OSError):
+            handle.close()
+    upload.discard()
