@@ -231,7 +231,7 @@ class Runner:
         target = self.images[view]
         loss, _ = photometric_loss(out.image, target, cfg.ssim_lambda)
         if not torch.isfinite(loss):
-            raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss)}).")
+            raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss.detach())}).")
         loss.backward()
         for opt in self.optimizers.values():
             opt.step()
