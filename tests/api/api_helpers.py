@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -13,8 +14,10 @@ import av
 import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from vidscene.config import Settings
+from vidscene.db.session import make_engine, make_sessionmaker
 
 PASSWORD = "correct horse battery"
 
@@ -104,3 +107,14 @@ def files_under(directory: Path) -> list[Path]:
 
 
 ApiFactory = Callable[..., Api]
+
+
+@contextmanager
+def open_db(url: str) -> Iterator[Session]:
+    """A separate connection to the test database, as a worker or an operator would have."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()

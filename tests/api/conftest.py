@@ -117,7 +117,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "database_url": database_url,
-        "jwt_secret": "test-secret-" + "x" * 40,
+        "jwt_secret": "test-secret-" + "x" * 60,
         "login_rate_limit": "5/minute",
         **overrides,
     }

@@ -35,7 +35,7 @@ from vidscene.api.schemas import (
     UsernameUpdate,
     error_responses,
 )
-from vidscene.api.security import hash_password, verify_password
+from vidscene.api.security import hash_password, initial_token_version, verify_password
 from vidscene.db.models import Job, JobState, Scene, User, utcnow
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,8 @@ def register(body: Annotated[Credentials, Depends(body_of(Credentials))], sessio
         raise ConflictError("That username is taken.")
     password_hash = hash_password(body.password)
     begin_write(session)
-    session.add(User(username=body.username, password_hash=password_hash, token_version=0, created_at=utcnow()))
+    session.add(User(username=body.username, password_hash=password_hash, token_version=initial_token_version(),
+                     created_at=utcnow()))
     try:
         session.commit()
     except IntegrityError as exc:  # lost a race with a concurrent registration of the same name
@@ -173,7 +174,7 @@ def update_password(body: Annotated[PasswordUpdate, Depends(body_of(PasswordUpda
     new_hash = hash_password(body.new_password)
     fresh = _locked_user(session, user)
     fresh.password_hash = new_hash
-    fresh.token_version = fresh.token_version + 1
+    fresh.token_version = (fresh.token_version + 1) % 2**31
     session.commit()
     logger.info("password changed", extra={"user_id": user.id})
     return MessageOut(message="Password updated")

@@ -147,8 +147,10 @@ def _create_scene_rows(context: AppContext, user_id: int, req: SceneRequest, upl
     scene_id = secrets.token_urlsafe(16)
     files = context.storage.scene(scene_id)
     filename = _video_filename(info)
+    files.root.parent.mkdir(parents=True, exist_ok=True)
+    # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
+    files.root.mkdir()
     try:
-        files.create()
         publish(upload_path, files.upload_dir / filename)
         with context.sessions() as session:
             begin_write(session)
@@ -206,9 +208,9 @@ async def create_scene(request: Request, user: CurrentUser, context: ContextDep)
     upload: ReceivedUpload = await receive_upload(request, tmp_dir=context.storage.tmp_dir,
                                                   max_file_bytes=settings.max_upload_bytes, free_bytes=free)
     try:
-        req = parse_scene_request(upload.fields)
         if upload.file_path is None:
             raise BadRequestError(f"Missing field: {FILE_FIELD}.")
+        req = parse_scene_request(upload.fields)
         info = await anyio.to_thread.run_sync(_probe, upload.file_path)
         scene_id, job_id = await anyio.to_thread.run_sync(
             _create_scene_rows, context, user.id, req, upload.file_path, info)

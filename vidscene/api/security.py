@@ -7,6 +7,7 @@ revokes every token issued before, without a deny list.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -17,7 +18,23 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 ALGORITHM = "HS256"
 TOKEN_VERSION_CLAIM = "ver"  # noqa: S105 - a claim name
 
-_hasher = PasswordHash((Argon2Hasher(),))
+
+
+def production_hasher() -> PasswordHash:
+    """Argon2id with the argon2-cffi defaults (64 MiB, 3 passes, 4 lanes): RFC 9106's second recommendation."""
+    return PasswordHash((Argon2Hasher(),))
+
+
+_hasher = production_hasher()
+
+
+def initial_token_version() -> int:
+    """A random starting version for a new account.
+
+    SQLite may hand a deleted user's id to the next account; tokens of the deleted user carry its version,
+    which a random start makes (all but surely) different from the new account's.
+    """
+    return secrets.randbelow(2**30)
 
 
 @functools.cache

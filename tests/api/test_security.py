@@ -1,0 +1,123 @@
+"""Tokens: forged, tampered, expired, ``alg: none``, wrong secret, revoked; password hashing parameters."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from tests.api.api_helpers import PASSWORD, Api
+from vidscene.api import security
+from vidscene.api.security import TokenCodec
+
+PROTECTED = "/user/scene/history"
+
+
+def _b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims(token: str) -> dict[str, object]:
+    claims: dict[str, object] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+def _status(api: Api, token: str) -> tuple[int, dict[str, str]]:
+    resp = api.client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"})
+    return resp.status_code, resp.json()
+
+
+def test_token_claims(api: Api) -> None:
+    name = api.register()
+    claims = _claims(api.login(name))
+    assert set(claims) >= {"sub", "iat", "exp", "ver"}
+    assert isinstance(claims["exp"], int)
+    assert isinstance(claims["iat"], int)
+    assert claims["exp"] - claims["iat"] == api.settings.jwt_lifetime_seconds
+    assert jwt.get_unverified_header(api.login(name))["alg"] == "HS256"
+
+
+def test_missing_and_malformed_authorization(api: Api) -> None:
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"},
+                    {"Authorization": "Bearer not.a.jwt"}, {"Authorization": "Bearer "}):
+        resp = api.client.get(PROTECTED, headers=headers)
+        assert resp.status_code == 401, headers
+        assert set(resp.json()) == {"error"}
+        assert resp.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_forged_tokens_are_refused(api: Api) -> None:
+    name = api.register()
+    token = api.login(name)
+    claims = _claims(token)
+    header, payload, signature = token.split(".")
+    secret = api.settings.jwt_secret
+
+    tampered_payload = _b64({**claims, "sub": str(int(str(claims["sub"])) + 1)})
+    tampered = f"{header}.{tampered_payload}.{signature}"
+    flipped_sig = f"{header}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    alg_none = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}."
+    wrong_secret = jwt.encode(claims, "another-secret-" + "y" * 60, algorithm="HS256")
+    hs512 = jwt.encode(claims, secret, algorithm="HS512")
+    expired = jwt.encode({**claims, "iat": int(time.time()) - 100, "exp": int(time.time()) - 10}, secret,
+                         algorithm="HS256")
+    no_version = jwt.encode({k: v for k, v in claims.items() if k != "ver"}, secret, algorithm="HS256")
+    bad_sub = jwt.encode({**claims, "sub": "admin"}, secret, algorithm="HS256")
+    old_version = jwt.encode({**claims, "ver": 7}, secret, algorithm="HS256")
+
+    assert _status(api, token)[0] == 200
+    for forged in (tampered, flipped_sig, alg_none, wrong_secret, hs512, expired, no_version, bad_sub, old_version):
+        code, body = _status(api, forged)
+        assert code == 401, forged
+        assert set(body) == {"error"}
+    assert "expired" in _status(api, expired)[1]["error"]
+
+
+def test_token_dies_with_password_change_and_account_deletion(api: Api) -> None:
+    name, headers = api.user()
+    first = headers["Authorization"].split()[1]
+    second = api.login(name)
+    assert api.client.patch("/user/account/update/password", headers=headers,
+                            json={"old_password": PASSWORD, "new_password": "changed password"}).status_code == 200
+    assert _status(api, first)[0] == 401
+    assert _status(api, second)[0] == 401  # every token issued before the change, not only the one used
+    fresh = api.login(name, "changed password")
+    assert _status(api, fresh)[0] == 200
+    assert api.client.request("DELETE", "/user/account/delete", json={"password": "changed password"},
+                              headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+    assert _status(api, fresh)[0] == 401
+
+
+def test_deleted_users_token_does_not_work_for_a_new_account(api: Api) -> None:
+    name, headers = api.user()
+    token = headers["Authorization"].split()[1]
+    assert api.client.request("DELETE", "/user/account/delete", json={"password": PASSWORD},
+                              headers=headers).status_code == 200
+    # SQLite reuses the highest deleted rowid: the new account very likely gets the same id (same "sub")
+    api.register(name)
+    new_token = api.login(name)
+    assert _status(api, new_token)[0] == 200
+    assert _status(api, token)[0] == 401
+
+
+def test_token_codec_round_trip_and_expiry() -> None:
+    codec = TokenCodec(secret="s" * 48, lifetime_seconds=60)
+    token = codec.issue(user_id=42, token_version=3)
+    claims = codec.decode(token)
+    assert (claims.user_id, claims.token_version) == (42, 3)
+    old = codec.issue(user_id=42, token_version=3, now=time.time() - 61)
+    with pytest.raises(security.InvalidTokenError, match="expired"):
+        codec.decode(old)
+
+
+def test_production_password_hash_is_argon2id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # drop the cheap test hasher installed by conftest
+    digest = security.hash_password(PASSWORD)
+    assert digest.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert security.verify_password(PASSWORD, digest)
+    assert not security.verify_password("wrong password", digest)
+    assert not security.verify_password(PASSWORD, None)
+    assert not security.verify_password(PASSWORD, "not-a-hash")
