@@ -84,7 +84,11 @@ class SceneData:
     def save(self, directory: Path) -> None:
         """Write ``cameras.json`` and ``points.npz`` (atomic per file)."""
         directory.mkdir(parents=True, exist_ok=True)
-        doc = {"images_dir": str(self.images_dir), "cameras": [c.to_json() for c in self.cameras],
+        # Relative when the images live under ``directory``, so the data dir can be moved or mounted elsewhere.
+        images_dir = self.images_dir.absolute()
+        if images_dir.is_relative_to(directory.absolute()):
+            images_dir = images_dir.relative_to(directory.absolute())
+        doc = {"images_dir": str(images_dir), "cameras": [c.to_json() for c in self.cameras],
                "extras": self.extras}
         tmp = directory / (self.CAMERAS_FILE + ".part")
         tmp.write_text(json.dumps(doc, indent=1))
@@ -99,7 +103,10 @@ class SceneData:
         with np.load(directory / cls.POINTS_FILE) as z:
             points = z["points"].astype(np.float32)
             colors = z["colors"].astype(np.uint8)
-        return cls(cameras=[Camera.from_json(c) for c in doc["cameras"]], images_dir=Path(doc["images_dir"]),
+        images_dir = Path(doc["images_dir"])
+        if not images_dir.is_absolute():
+            images_dir = directory / images_dir
+        return cls(cameras=[Camera.from_json(c) for c in doc["cameras"]], images_dir=images_dir,
                    points=points, colors=colors, extras=doc.get("extras", {}))
 
     @classmethod

@@ -392,3 +392,40 @@ def _make_texture(sources: list[F32], rng: np.random.Generator, size: int) -> F3
     img8 = np.clip(crop * tint * 255.0 + 0.5, 0, 255).astype(np.uint8)
     resized = Image.fromarray(np.ascontiguousarray(img8)).resize((size, size), Image.Resampling.LANCZOS)
     return np.asarray(resized, dtype=np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class CameraErrors:
+    """How far reconstructed cameras are from the truth, after the best similarity alignment of centres."""
+
+    matched: int  # cameras compared (those whose image_name matched a true camera)
+    rotation_deg_mean: float
+    rotation_deg_max: float
+    position_rel_mean: float  # centre error as a fraction of the true trajectory's radius
+    focal_rel: float  # |f_est / f_true - 1|, focal lengths compared at the same image width
+
+
+def camera_errors(estimated: Sequence[Camera], truth: Sequence[Camera],
+                  name_of: Callable[[Camera], str] = lambda c: c.image_name) -> CameraErrors:
+    """Compare reconstructed cameras with true ones, paired by ``name_of(estimated) == truth.image_name``.
+
+    SfM recovers a scene only up to a similarity, so centres are aligned first (Umeyama), then rotations are
+    compared in the true frame.
+    """
+    from vidscene.pipeline.poses import rotation_angle_deg, umeyama
+
+    by_name = {c.image_name: c for c in truth}
+    pairs = [(e, by_name[name_of(e)]) for e in estimated if name_of(e) in by_name]
+    if len(pairs) < 3:
+        raise ValueError("need at least 3 matched cameras to align")
+    est_c = np.array([e.center for e, _ in pairs])
+    true_c = np.array([t.center for _, t in pairs])
+    sim = umeyama(est_c, true_c)
+    aligned = sim.apply_points(est_c)
+    radius = float(np.max(np.linalg.norm(true_c - true_c.mean(axis=0), axis=1)))
+    rot = [rotation_angle_deg(e.R @ sim.R.T, t.R) for e, t in pairs]
+    focal = [e.fx * (t.width / e.width) / t.fx - 1.0 for e, t in pairs]
+    return CameraErrors(matched=len(pairs), rotation_deg_mean=float(np.mean(rot)),
+                        rotation_deg_max=float(np.max(rot)),
+                        position_rel_mean=float(np.mean(np.linalg.norm(aligned - true_c, axis=1)) / radius),
+                        focal_rel=float(abs(np.mean(focal))))

@@ -1,0 +1,420 @@
+"""Structure from motion stage: posed, undistorted frames and a sparse point cloud, with pycolmap.
+
+Sub-steps: SIFT extraction (one shared camera, CPU), matching (sequential with overlap for videos,
+exhaustive for short clips), mapping (incremental by default, GLOMAP's global mapper on request), keeping the
+largest model, undistortion to pure pinhole cameras of the same size as the frames, then normalisation of
+the world frame (see ``poses.normalizing_similarity``: centred on the mean camera position, world ``-y`` up,
+cameras within radius 1).
+
+A model is refused with a ``ReconstructionError`` the user can act on when too few frames are placed, when the
+camera hardly moved, or when consecutive frames' rotations jump (the signature of a broken model that counts
+alone do not reveal, see LAB-NOTES).
+
+Files in ``work_dir``: ``images/`` (undistorted frames, names as given), ``cameras.json`` and ``points.npz``
+(``SceneData``), and ``colmap/`` (database and models, kept for inspection and re-runs).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import threading
+import time
+
+# Python's zlib must be loaded before pycolmap: pycolmap's binary exports its own statically linked zlib
+# symbols, and when it is the first to need zlib in the process, Pillow's PNG writer (and torch) later free
+# memory with the wrong allocator and the process aborts ("free(): invalid pointer"). Stdlib imports come
+# before third-party ones, so this line always runs first.
+import zlib  # noqa: F401
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pycolmap
+from numpy.typing import NDArray
+
+from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.config import SfmConfig
+from vidscene.pipeline.errors import ReconstructionError
+from vidscene.pipeline.frames import FramesResult
+from vidscene.pipeline.poses import normalizing_similarity, rotation_jumps_deg
+from vidscene.pipeline.progress import ProgressFn, no_progress
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+MIN_FRAMES = 3
+# Share of the total progress each sub-step accounts for (roughly their share of the time on a CPU).
+_STEPS = {"extract": (0, 300), "match": (300, 550), "map": (550, 950), "undistort": (950, 1000)}
+_TOTAL = 1000
+_POLL_S = 0.25
+MAX_POINT_ERROR_PX = 2.0
+MIN_BASELINE_RATIO = 0.01  # camera spread / scene depth below this: the camera did not really move
+
+
+def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
+                progress: ProgressFn = no_progress) -> SceneData:
+    """Pose the frames and build the sparse point cloud; writes ``work_dir`` as described in the module doc.
+
+    ``frames`` is the frames stage's result or a directory of images whose names sort in time order. The
+    returned ``SceneData`` holds the registered cameras in time order (pinhole, undistorted, normalised world
+    frame), the filtered points (float32) with their colours (uint8), and statistics in ``extras``.
+
+    Raises ``ReconstructionError`` (message for the user) when the frames cannot be reconstructed well
+    enough. Exceptions raised by ``progress`` (``Cancelled``) stop pycolmap at its next check and propagate.
+    """
+    started = time.perf_counter()
+    frames_dir, names = _frame_list(frames)
+    ctx = {"stage": "sfm", "work_dir": str(work_dir)}
+    if len(names) < MIN_FRAMES:
+        raise ReconstructionError(f"Only {len(names)} frames are available; at least {MIN_FRAMES} are needed to "
+                                  "reconstruct a scene.")
+    colmap_dir = work_dir / "colmap"
+    shutil.rmtree(colmap_dir, ignore_errors=True)  # a re-run starts clean: stale matches would be reused
+    colmap_dir.mkdir(parents=True)
+    database = colmap_dir / "database.db"
+    timings: dict[str, float] = {}
+    runner = _Runner(progress)
+
+    with _quiet_pycolmap():
+        # Extraction. SIFT's first octave upsamples the image: it finds the fine features small frames need,
+        # but quadruples the cost on frames that already have plenty of pixels.
+        t0 = time.perf_counter()
+        first_octave = -1 if max(_image_size(frames_dir / names[0])) < 400 else 0
+        extraction = pycolmap.FeatureExtractionOptions()
+        extraction.num_threads = config.num_threads
+        extraction.sift.max_num_features = config.max_num_features
+        extraction.sift.first_octave = first_octave
+        reader = pycolmap.ImageReaderOptions()
+        reader.camera_model = "SIMPLE_RADIAL"
+        runner.run("extract", f"Finding features in {len(names)} frames", lambda token: pycolmap.extract_features(
+            database, frames_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+            reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
+            cancellation_token=token))
+        timings["extract_s"] = time.perf_counter() - t0
+        keypoints = _keypoint_counts(database)
+        median_kp = float(np.median(keypoints)) if keypoints else 0.0
+
+        # Matching.
+        t0 = time.perf_counter()
+        matcher = config.matcher
+        if matcher == "auto":
+            matcher = "exhaustive" if len(names) < config.exhaustive_below else "sequential"
+        verification = pycolmap.TwoViewGeometryOptions()
+        # LAB-NOTES: 60 inliers stop repeated textures from creating false pairs. Small frames have few
+        # features in total, so there the bar is a share of what an image can possibly match.
+        min_inliers = max(15, min(config.min_num_inliers, int(0.15 * median_kp)))
+        verification.min_num_inliers = min_inliers
+        matching = pycolmap.FeatureMatchingOptions()
+        matching.num_threads = config.num_threads
+        if matcher == "exhaustive":
+            runner.run("match", "Matching every pair of frames", lambda token: pycolmap.match_exhaustive(
+                database, matching_options=matching, verification_options=verification,
+                device=pycolmap.Device.cpu, cancellation_token=token))
+        else:
+            pairing = pycolmap.SequentialPairingOptions()
+            pairing.overlap = config.sequential_overlap
+            pairing.num_threads = config.num_threads
+            if config.loop_detection:
+                log.warning("loop detection needs a vocabulary tree, which is not configured; skipped", extra=ctx)
+            runner.run("match", "Matching neighbouring frames", lambda token: pycolmap.match_sequential(
+                database, matching_options=matching, pairing_options=pairing, verification_options=verification,
+                device=pycolmap.Device.cpu, cancellation_token=token))
+        timings["match_s"] = time.perf_counter() - t0
+        verified_pairs = _verified_pairs(database)
+
+        # Mapping.
+        t0 = time.perf_counter()
+        sparse_dir = colmap_dir / "sparse"
+        sparse_dir.mkdir()
+        models = _map(runner, config, database, frames_dir, sparse_dir, len(names))
+        timings["map_s"] = time.perf_counter() - t0
+        model = max(models, key=lambda r: r.num_reg_images()) if models else None
+        registered = model.num_reg_images() if model is not None else 0
+        if model is None or registered < max(MIN_FRAMES, math.ceil(config.min_registered_fraction * len(names))):
+            raise ReconstructionError(
+                f"Only {registered} of {len(names)} frames could be placed in 3D: the camera must move around "
+                "the subject (not just turn on the spot), with steady, well-lit, textured views. Try filming "
+                "again, walking slowly around the subject.")
+
+        model_dir = colmap_dir / "model"
+        model_dir.mkdir()
+        model.write(model_dir)
+
+    # Undistortion to pinhole cameras.
+    t0 = time.perf_counter()
+    staged_images = colmap_dir / "undistorted"
+    cameras = _undistort(model, frames_dir, staged_images, progress)
+    timings["undistort_s"] = time.perf_counter() - t0
+
+    _check_rotation_continuity(cameras, names, config.max_rotation_jump_deg)
+    points, colors, point_stats = _filtered_points(model)
+    _check_baseline(cameras, points)
+
+    similarity = normalizing_similarity(cameras)
+    cameras = [similarity.apply_camera(c) for c in cameras]
+    points32 = similarity.apply_points(points).astype(np.float32)
+
+    images_dir = work_dir / "images"
+    shutil.rmtree(images_dir, ignore_errors=True)
+    staged_images.replace(images_dir)
+    jumps = rotation_jumps_deg(cameras)
+    extras: dict[str, Any] = {
+        "frames": len(names), "registered": registered, "models": len(models), "matcher": matcher,
+        "mapper": config.mapper, "min_num_inliers": min_inliers, "median_keypoints": median_kp,
+        "sift_first_octave": first_octave, "verified_pairs": verified_pairs,
+        "mean_reprojection_error_px": round(float(model.compute_mean_reprojection_error()), 4),
+        "max_rotation_step_deg": round(max(jumps), 3) if jumps else 0.0,
+        "points_raw": point_stats["raw"], "points_kept": len(points32),
+        "camera_model": "SIMPLE_RADIAL", "radial_k": round(float(model.cameras[1].params[-1]), 6)
+        if 1 in model.cameras else None,
+        "normalization": similarity.to_json(),
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    scene = SceneData(cameras=cameras, images_dir=images_dir, points=points32, colors=colors, extras=extras)
+    scene.save(work_dir)
+    progress(_TOTAL, _TOTAL, f"Placed {registered} of {len(names)} frames")
+    log.info("structure from motion done", extra={**ctx, **{k: v for k, v in extras.items()
+                                                             if k != "normalization"}})
+    return scene
+
+
+def _frame_list(frames: FramesResult | Path) -> tuple[Path, list[str]]:
+    if isinstance(frames, FramesResult):
+        return frames.frames_dir, list(frames.frame_names)
+    names = sorted(p.name for p in frames.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return frames, names
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+class _Runner:
+    """Runs one pycolmap call in a thread while this thread keeps reporting progress.
+
+    pycolmap releases the GIL, so the caller's progress callback (which may raise ``Cancelled``) runs every
+    ``_POLL_S`` seconds; when it raises, the pycolmap call is cancelled through its token and the exception
+    propagates once pycolmap has returned.
+    """
+
+    def __init__(self, progress: ProgressFn) -> None:
+        self.progress = progress
+        self.fraction = 0.0  # progress inside the current step, updated by callbacks (mapping)
+
+    def run(self, step: str, message: str, call: Callable[[pycolmap.CancellationToken], T]) -> T:
+        start, end = _STEPS[step]
+        self.fraction = 0.0
+        token = pycolmap.CancellationToken()
+        result: list[T] = []
+        error: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                result.append(call(token))
+            except BaseException as exc:  # handed over to the calling thread
+                error.append(exc)
+
+        thread = threading.Thread(target=target, name=f"pycolmap-{step}", daemon=True)
+        self.progress(start, _TOTAL, message)
+        thread.start()
+        try:
+            while thread.is_alive():
+                thread.join(_POLL_S)
+                self.progress(start + int((end - start) * min(1.0, self.fraction)), _TOTAL, message)
+        except BaseException:
+            token.cancel()
+            thread.join()  # pycolmap must not keep writing into work_dir after we return
+            raise
+        if error:
+            raise error[0]
+        if token.is_cancelled:
+            raise ReconstructionError("Structure from motion was interrupted.")
+        return result[0]
+
+
+def _map(runner: _Runner, config: SfmConfig, database: Path, frames_dir: Path, sparse_dir: Path,
+         n_frames: int) -> list[pycolmap.Reconstruction]:
+    if config.mapper == "global":
+        global_options = pycolmap.GlobalPipelineOptions()
+        global_options.num_threads = config.num_threads
+        global_options.random_seed = 0
+        # GLOMAP takes no cancellation token: a cancel is noticed when it returns.
+        result = runner.run("map", "Placing the cameras (global)", lambda _token: pycolmap.global_mapping(
+            database, frames_dir, sparse_dir, options=global_options))
+    else:
+        options = pycolmap.IncrementalPipelineOptions()
+        options.num_threads = config.num_threads
+        options.random_seed = 0
+        placed = [0]
+
+        def next_image() -> None:
+            placed[0] += 1
+            runner.fraction = placed[0] / n_frames
+
+        result = runner.run("map", "Placing the cameras", lambda token: pycolmap.incremental_mapping(
+            database, frames_dir, sparse_dir, options=options, next_image_callback=next_image,
+            cancellation_token=token))
+    return list(result.values())
+
+
+def _keypoint_counts(database: Path) -> list[int]:
+    db = pycolmap.Database.open(database)
+    try:
+        return [int(db.num_keypoints_for_image(image.image_id)) for image in db.read_all_images()]
+    finally:
+        db.close()
+
+
+def _verified_pairs(database: Path) -> int:
+    db = pycolmap.Database.open(database)
+    try:
+        return int(db.num_verified_image_pairs())
+    finally:
+        db.close()
+
+
+def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path,
+               progress: ProgressFn) -> list[Camera]:
+    """Resample every registered frame to a pinhole camera; returns the cameras in time (name) order.
+
+    The pinhole camera keeps the frame's size, principal point and focal length, zoomed in just enough that
+    every output pixel comes from inside the frame (no smeared borders with pincushion distortion). This is
+    cheaper than pycolmap's undistorter, keeps all frames the same size, and writes fast PNGs.
+    """
+    from PIL import Image
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    warps: dict[int, tuple[Camera, NDArray[np.float32], NDArray[np.float32]]] = {}
+    images = sorted((im for im in model.images.values() if im.has_pose), key=lambda im: im.name)
+    start, end = _STEPS["undistort"]
+    cameras = []
+    for n, image in enumerate(images):
+        if image.camera_id not in warps:
+            warps[image.camera_id] = _undistortion_map(model.cameras[image.camera_id])
+        intrinsics, map_x, map_y = warps[image.camera_id]
+        with Image.open(frames_dir / image.name) as im:
+            src = np.asarray(im.convert("RGB"))
+        out = _remap_bilinear(src, map_x, map_y)
+        Image.fromarray(out).save(out_dir / image.name, compress_level=1)
+        pose = image.cam_from_world()
+        cameras.append(replace(intrinsics, R=np.asarray(pose.rotation.matrix(), dtype=np.float64),
+                               t=np.asarray(pose.translation, dtype=np.float64), image_name=image.name))
+        progress(start + (end - start) * (n + 1) // len(images), _TOTAL, "Undistorting frames")
+    return cameras
+
+
+def _undistortion_map(cam: pycolmap.Camera) -> tuple[Camera, NDArray[np.float32], NDArray[np.float32]]:
+    """Pinhole intrinsics and, for each of its pixels, where to sample the distorted frame (array indices)."""
+    w, h = int(cam.width), int(cam.height)
+    f = float(cam.mean_focal_length())
+    cx, cy = float(cam.principal_point_x), float(cam.principal_point_y)
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
+    border = np.zeros((h, w), dtype=bool)
+    border[[0, -1], :] = True
+    border[:, [0, -1]] = True
+    zoom = 1.0
+    for _ in range(40):
+        fz = f * zoom
+        rays = np.stack([(u[border] - cx) / fz, (v[border] - cy) / fz, np.ones(int(border.sum()))], axis=1)
+        src = np.asarray(cam.img_from_cam(rays, check_cheirality=False))
+        outside = (src[:, 0] < -0.01) | (src[:, 0] > w + 0.01) | (src[:, 1] < -0.01) | (src[:, 1] > h + 0.01)
+        if not outside.any():
+            break
+        zoom *= 1.005
+    fz = f * zoom
+    rays = np.stack([((u - cx) / fz).ravel(), ((v - cy) / fz).ravel(), np.ones(w * h)], axis=1)
+    src = np.asarray(cam.img_from_cam(rays, check_cheirality=False)).reshape(h, w, 2) - 0.5
+    intrinsics = Camera(width=w, height=h, fx=fz, fy=fz, cx=cx, cy=cy, R=np.eye(3), t=np.zeros(3))
+    return intrinsics, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32)
+
+
+def _remap_bilinear(img: NDArray[np.uint8], map_x: NDArray[np.float32],
+                    map_y: NDArray[np.float32]) -> NDArray[np.uint8]:
+    h, w = img.shape[:2]
+    x = np.clip(map_x, 0, w - 1)
+    y = np.clip(map_y, 0, h - 1)
+    x0 = np.minimum(x.astype(np.int64), w - 2)
+    y0 = np.minimum(y.astype(np.int64), h - 2)
+    fx = (x - x0)[..., None]
+    fy = (y - y0)[..., None]
+    f = img.astype(np.float32)
+    top = f[y0, x0] * (1 - fx) + f[y0, x0 + 1] * fx
+    bottom = f[y0 + 1, x0] * (1 - fx) + f[y0 + 1, x0 + 1] * fx
+    return np.asarray(np.clip(top * (1 - fy) + bottom * fy + 0.5, 0, 255), dtype=np.uint8)
+
+
+def _check_rotation_continuity(cameras: list[Camera], names: list[str], max_jump_deg: float) -> None:
+    """Refuse a model whose consecutive frames turn implausibly far (a model split into inconsistent parts).
+
+    The allowance grows with the number of frames between two registered ones, since unregistered frames in
+    between leave a longer real interval.
+    """
+    position = {name: i for i, name in enumerate(names)}
+    for a, b, jump in zip(cameras, cameras[1:], rotation_jumps_deg(cameras), strict=False):
+        gap = max(1, position.get(b.image_name, 0) - position.get(a.image_name, 0))
+        if jump > max_jump_deg * gap:
+            raise ReconstructionError(
+                f"The 3D reconstruction is inconsistent: the camera appears to turn {jump:.0f} degrees between "
+                f"{a.image_name} and {b.image_name}. This happens with repetitive patterns, reflections or very "
+                "fast motion; please film again more slowly, with varied, textured surfaces in view.")
+
+
+def _filtered_points(model: pycolmap.Reconstruction) -> tuple[NDArray[np.float64], NDArray[np.uint8],
+                                                              dict[str, int]]:
+    """Points seen from at least 3 frames (2 when that leaves too few) with a small reprojection error."""
+    n = model.num_points3D()
+    xyz = np.empty((n, 3), dtype=np.float64)
+    rgb = np.empty((n, 3), dtype=np.uint8)
+    err = np.empty(n, dtype=np.float64)
+    track = np.empty(n, dtype=np.int64)
+    for i, p in enumerate(model.points3D.values()):
+        xyz[i] = p.xyz
+        rgb[i] = p.color
+        err[i] = p.error
+        track[i] = p.track.length()
+    good = err <= MAX_POINT_ERROR_PX
+    keep = good & (track >= 3)
+    if keep.sum() < 100:
+        keep = good & (track >= 2)
+    if keep.any():
+        # Gross outliers (points triangulated from nearly parallel rays) would stretch the scene bounds.
+        centre = np.median(xyz[keep], axis=0)
+        dist = np.linalg.norm(xyz - centre, axis=1)
+        keep &= dist <= 5.0 * np.percentile(dist[keep], 95)
+    return xyz[keep], rgb[keep], {"raw": n}
+
+
+def _check_baseline(cameras: list[Camera], points: NDArray[np.float64]) -> None:
+    """Refuse a tripod shot: cameras all in one spot give no depth even when pycolmap returns a model."""
+    if len(points) == 0:
+        raise ReconstructionError("No 3D points could be reconstructed: the scene needs visible texture and the "
+                                  "camera must move around it.")
+    centres = np.array([c.center for c in cameras])
+    spread = float(np.max(np.linalg.norm(centres - centres.mean(axis=0), axis=1)))
+    depth = float(np.median(np.linalg.norm(points - centres.mean(axis=0), axis=1)))
+    if depth <= 0 or spread / depth < MIN_BASELINE_RATIO:
+        raise ReconstructionError("The camera barely moved, so the scene's depth cannot be measured: walk around "
+                                  "the subject while filming instead of standing still or only turning.")
+
+
+@contextmanager
+def _quiet_pycolmap() -> Iterator[None]:
+    """pycolmap logs through glog straight to stderr; keep only its errors unless we are debugging."""
+    previous = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = 0 if log.isEnabledFor(logging.DEBUG) else 2
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = previous
+
