@@ -136,6 +136,8 @@ def login(body: Annotated[Credentials, Depends(body_of(Credentials))], session: 
     return TokenOut(jwtToken=context.tokens.issue(user_id=user.id, token_version=user.token_version))
 
 
+# ``user`` comes first in these signatures: dependencies resolve in order, so an unauthenticated request is
+# refused (401) before its body is read or validated.
 @router.patch(
     "/update/username",
     response_model=MessageOut,
@@ -143,7 +145,7 @@ def login(body: Annotated[Credentials, Depends(body_of(Credentials))], session: 
     responses=error_responses(400, 401, 409, 413, 429),
     openapi_extra=request_body_openapi(UsernameUpdate),
 )
-def update_username(body: Annotated[UsernameUpdate, Depends(body_of(UsernameUpdate))], user: CurrentUser,
+def update_username(user: CurrentUser, body: Annotated[UsernameUpdate, Depends(body_of(UsernameUpdate))],
                     session: SessionDep, context: ContextDep, request: Request) -> MessageOut:
     _check_username(body.new_username, "new_username")
     _confirm_password(context.login_limiter, request, user, body.password)
@@ -167,7 +169,7 @@ def update_username(body: Annotated[UsernameUpdate, Depends(body_of(UsernameUpda
     responses=error_responses(400, 401, 413, 429),
     openapi_extra=request_body_openapi(PasswordUpdate),
 )
-def update_password(body: Annotated[PasswordUpdate, Depends(body_of(PasswordUpdate))], user: CurrentUser,
+def update_password(user: CurrentUser, body: Annotated[PasswordUpdate, Depends(body_of(PasswordUpdate))],
                     session: SessionDep, context: ContextDep, request: Request) -> MessageOut:
     _check_password(body.new_password, "new_password")
     _confirm_password(context.login_limiter, request, user, body.old_password)
@@ -187,8 +189,9 @@ def update_password(body: Annotated[PasswordUpdate, Depends(body_of(PasswordUpda
     responses=error_responses(400, 401, 413, 429),
     openapi_extra=request_body_openapi(PasswordConfirmation),
 )
-def delete_account(body: Annotated[PasswordConfirmation, Depends(body_of(PasswordConfirmation))],
-                   user: CurrentUser, session: SessionDep, context: ContextDep, request: Request) -> MessageOut:
+def delete_account(user: CurrentUser,
+                   body: Annotated[PasswordConfirmation, Depends(body_of(PasswordConfirmation))],
+                   session: SessionDep, context: ContextDep, request: Request) -> MessageOut:
     _confirm_password(context.login_limiter, request, user, body.password)
     _locked_user(session, user)
     scene_ids = list(session.scalars(select(Scene.id).where(Scene.user_id == user.id)))

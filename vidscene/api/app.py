@@ -17,9 +17,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match, Mount
+from starlette.routing import Match, Mount, Router
 from starlette.types import Scope
 
 from vidscene import __version__ as _package_version
@@ -41,16 +40,18 @@ class _WebAppMount(Mount):
     """The browser app at ``/``, except for paths an API route owns.
 
     A mount at ``/`` fully matches every path, which would turn an API path called with the wrong method
-    into the web app's 404 instead of the API's JSON 405; it steps aside for those.
+    into the web app's 404 instead of the API's JSON 405; it steps aside whenever another route of the app
+    matches the path at all.
     """
 
-    def __init__(self, directory: Path, api_routes: list[APIRoute]) -> None:
+    def __init__(self, directory: Path, router: Router) -> None:
         super().__init__("/", app=StaticFiles(directory=directory, html=True), name="web")
-        self._api_routes = api_routes
+        self._router = router
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if any(route.matches(scope)[0] != Match.NONE for route in self._api_routes):
-            return Match.NONE, {}
+        for route in self._router.routes:
+            if route is not self and route.matches(scope)[0] != Match.NONE:
+                return Match.NONE, {}
         return super().matches(scope)
 
 
@@ -120,9 +121,8 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     app.include_router(scenes.router)
     app.include_router(system.router)
 
-    api_routes = [route for route in app.routes if isinstance(route, APIRoute)]
     if (WEB_DIST / "index.html").is_file():
-        app.router.routes.append(_WebAppMount(WEB_DIST, api_routes))
+        app.router.routes.append(_WebAppMount(WEB_DIST, app.router))
     else:
         @app.get("/", include_in_schema=False)
         def root() -> JSONResponse:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from vidscene.api.deps import get_current_user
-from vidscene.api.schemas import RouteInfo
+from vidscene.api.schemas import RouteInfo, error_responses
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=error_responses())
 
 
 def requires_auth(dependant: Dependant) -> bool:
@@ -27,13 +28,33 @@ def requires_auth(dependant: Dependant) -> bool:
     return False
 
 
-def route_table(routes: Iterable[object]) -> list[RouteInfo]:
+def iter_api_routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, set[str], APIRoute]]:
+    """``(path as served, methods, route)`` of every API route, those of included routers too.
+
+    FastAPI 0.16x keeps included routers as lazy ``_IncludedRouter`` entries (the prefix lives in a route
+    context, not in ``APIRoute.path``) and exposes ``iter_route_contexts`` to walk them; older releases copy
+    every route, prefixed, into ``app.routes``.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # pragma: no cover - FastAPI before lazy included routers
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route.path, set(route.methods or ()), route
+        return
+    for context in iter_route_contexts(routes):
+        original = context.original_route
+        if isinstance(original, APIRoute) and context.path is not None:
+            yield context.path, set(context.methods or original.methods or ()), original
+
+
+def route_table(routes: Sequence[BaseRoute]) -> list[RouteInfo]:
     table: list[RouteInfo] = []
-    for route in routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
+    for path, methods, route in iter_api_routes(routes):
+        if not route.include_in_schema:
             continue
         auth = requires_auth(route.dependant)
-        table.extend(RouteInfo(method=method, path=route.path, auth=auth) for method in sorted(route.methods or ()))
+        table.extend(RouteInfo(method=method, path=path, auth=auth) for method in sorted(methods))
     return table
 
 
