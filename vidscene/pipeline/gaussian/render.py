@@ -80,8 +80,7 @@ def resolve_backend(backend: Backend, device: torch.device) -> Literal["cpu", "c
         return backend
     if device.type == "cuda" and cuda_available():
         return "cuda"
-    # Interim: the numba rasterizer lands in the next commit; until then CPU rendering uses the reference.
-    return "reference"
+    return "cpu"
 
 
 def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: Tensor, camera: Camera, *,
@@ -121,7 +120,12 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
     if means.device.type != "cpu":
         raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
 
-    proj = project_gaussians(means, quats, scales, opacities, camera)
+    if chosen == "cpu":
+        from vidscene.pipeline.gaussian.raster_cpu import project_cpu
+
+        proj = project_cpu(means, quats, scales, opacities, camera)
+    else:
+        proj = project_gaussians(means, quats, scales, opacities, camera)
     center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
     colors = sh_to_rgb(sh, means, center, sh_degree)
     features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
