@@ -70,18 +70,41 @@ def rotation_aligning(a: F64, b: F64) -> F64:
     return np.asarray(np.eye(3) + vx + vx @ vx / (1.0 + c), dtype=np.float64)
 
 
+def estimate_up(cameras: list[Camera]) -> tuple[F64, str]:
+    """World "up" direction (unit vector) for these cameras, and which rule gave it.
+
+    The average camera up vector (``-R[1]``, cameras being y-down) is biased towards the subject whenever the
+    cameras all look down at it, as they do when circling an object (by about the camera pitch: 15-20
+    degrees). When the camera centres spread over a plane (an orbit, a walk around), that plane is level in
+    practice, so its normal is the better estimate; it is used when clearly defined and within 45 degrees
+    of the average camera up, which also gives it its sign.
+    """
+    mean_up = -np.mean([c.R[1] for c in cameras], axis=0)
+    norm = float(np.linalg.norm(mean_up))
+    if norm < 1e-9:  # the cameras disagree completely on up: keep SfM's orientation
+        return np.array([0.0, -1.0, 0.0]), "sfm"
+    mean_up /= norm
+    centres = np.array([c.center for c in cameras])
+    if len(centres) >= 4:
+        evals, evecs = np.linalg.eigh(np.cov((centres - centres.mean(axis=0)).T))  # ascending
+        planar = evals[1] > 0.02 * evals[2] and evals[0] < 0.3 * evals[1]
+        normal = evecs[:, 0] * (1.0 if float(evecs[:, 0] @ mean_up) >= 0 else -1.0)
+        if planar and float(normal @ mean_up) > math.cos(math.radians(45.0)):
+            return np.asarray(normal, dtype=np.float64), "camera_plane"
+    return np.asarray(mean_up, dtype=np.float64), "camera_up"
+
+
 def normalizing_similarity(cameras: list[Camera]) -> Similarity:
     """The world frame the pipeline promises (see ``cameras.py``).
 
-    Origin at the mean camera position; world ``-y`` along the average camera "up" (cameras are y-down, so
-    up is ``-R[1]`` in world coordinates), reached by the smallest rotation so the heading stays as SfM gave
-    it; scale such that the camera farthest from the origin is at distance 1.
+    Origin at the mean camera position; world ``-y`` along the estimated up direction (``estimate_up``),
+    reached by the smallest rotation so the heading stays as SfM gave it; scale such that the camera farthest
+    from the origin is at distance 1.
     """
     centres = np.array([c.center for c in cameras])
     mean = centres.mean(axis=0)
-    up = -np.mean([c.R[1] for c in cameras], axis=0)
-    # When the cameras disagree completely on "up" (their average cancels out) SfM's orientation is kept.
-    R = np.eye(3) if np.linalg.norm(up) < 1e-9 else rotation_aligning(up, np.array([0.0, -1.0, 0.0]))
+    up, _ = estimate_up(cameras)
+    R = rotation_aligning(up, np.array([0.0, -1.0, 0.0]))
     radius = float(np.max(np.linalg.norm(centres - mean, axis=1)))
     scale = 1.0 / radius if radius > 1e-12 else 1.0
     return Similarity(scale=scale, R=R, t=-scale * (R @ mean))

@@ -3,8 +3,8 @@
 Sub-steps: SIFT extraction (one shared camera, CPU), matching (sequential with overlap for videos,
 exhaustive for short clips), mapping (incremental by default, GLOMAP's global mapper on request), keeping the
 largest model, undistortion to pure pinhole cameras of the same size as the frames, then normalisation of
-the world frame (see ``poses.normalizing_similarity``: centred on the mean camera position, world ``-y`` up,
-cameras within radius 1).
+the world frame (see ``poses.normalizing_similarity``: centred on the mean camera position, world ``-y`` up
+(the level plane of the camera path when there is one, else the average camera up), cameras within radius 1).
 
 A model is refused with a ``ReconstructionError`` the user can act on when too few frames are placed, when the
 camera hardly moved, or when consecutive frames' rotations jump (the signature of a broken model that counts
@@ -41,7 +41,7 @@ from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import SfmConfig
 from vidscene.pipeline.errors import ReconstructionError
 from vidscene.pipeline.frames import FramesResult
-from vidscene.pipeline.poses import normalizing_similarity, rotation_jumps_deg
+from vidscene.pipeline.poses import estimate_up, normalizing_similarity, rotation_jumps_deg
 from vidscene.pipeline.progress import ProgressFn, no_progress
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
     _check_baseline(cameras, points)
 
     similarity = normalizing_similarity(cameras)
+    _, up_from = estimate_up(cameras)
     cameras = [similarity.apply_camera(c) for c in cameras]
     points32 = similarity.apply_points(points).astype(np.float32)
 
@@ -174,7 +175,7 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
         "points_raw": point_stats["raw"], "points_kept": len(points32),
         "camera_model": "SIMPLE_RADIAL", "radial_k": round(float(model.cameras[1].params[-1]), 6)
         if 1 in model.cameras else None,
-        "normalization": similarity.to_json(),
+        "normalization": {**similarity.to_json(), "up_from": up_from},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - started, 3),
     }

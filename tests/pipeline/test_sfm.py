@@ -1,0 +1,234 @@
+"""Structure from motion on synthetic orbits with known cameras, its refusals, and the pose helpers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.config import FramesConfig, SfmConfig
+from vidscene.pipeline.errors import ReconstructionError
+from vidscene.pipeline.frames import FramesResult, extract_frames
+from vidscene.pipeline.poses import (
+    Similarity,
+    estimate_up,
+    normalizing_similarity,
+    rotation_angle_deg,
+    rotation_jumps_deg,
+    umeyama,
+)
+from vidscene.pipeline.progress import Cancelled
+from vidscene.pipeline.sfm import _check_rotation_continuity, reconstruct
+from vidscene.testing.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
+
+
+@dataclass
+class Orbit:
+    frames: FramesResult
+    truth: list[Camera]  # true camera of each kept frame, named like the frame
+    scene: SceneData
+    progress: list[tuple[int, int, str]]
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def orbit(tmp_path_factory: pytest.TempPathFactory) -> Orbit:
+    root = tmp_path_factory.mktemp("sfm")
+    video = make_orbit_video(root / "orbit.mp4", n_frames=36, width=240, height=180, seed=1)
+    frames = extract_frames(video.path, root / "frames", root / "thumb.jpg",
+                            FramesConfig(target_count=36, max_long_side=240))
+    truth = [replace(video.cameras[i], image_name=name)
+             for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
+    calls: list[tuple[int, int, str]] = []
+    started = time.perf_counter()
+    scene = reconstruct(frames, root / "sfm", SfmConfig(matcher="sequential", num_threads=2),
+                        progress=lambda pos, total, msg="": calls.append((pos, total, msg)))
+    return Orbit(frames, truth, scene, calls, time.perf_counter() - started)
+
+
+def test_orbit_registers_every_frame_accurately(orbit: Orbit) -> None:
+    scene = orbit.scene
+    assert [c.image_name for c in scene.cameras] == orbit.frames.frame_names  # all placed, in time order
+    errors = camera_errors(scene.cameras, orbit.truth)
+    assert errors.rotation_deg_max < 1.0
+    assert errors.position_rel_mean < 0.02
+    assert errors.focal_rel < 0.03
+    assert scene.extras["registered"] == 36
+    assert scene.extras["mean_reprojection_error_px"] < 1.0
+    assert scene.extras["matcher"] == "sequential"
+    assert scene.extras["mapper"] == "incremental"
+    assert set(scene.extras["timings_s"]) == {"extract_s", "match_s", "map_s", "undistort_s"}
+
+
+def test_orbit_world_frame_is_normalised(orbit: Orbit) -> None:
+    cams = orbit.scene.cameras
+    centres = np.array([c.center for c in cams])
+    assert np.allclose(centres.mean(axis=0), 0.0, atol=1e-6)
+    assert np.max(np.linalg.norm(centres, axis=1)) == pytest.approx(1.0, abs=1e-6)
+    # The orbit is level, so its plane gives "up": the true vertical (the synthetic world's -y) is -y here.
+    assert orbit.scene.extras["normalization"]["up_from"] == "camera_plane"
+    sim = umeyama(centres, np.array([t.center for t in orbit.truth]))
+    true_up_here = sim.R.T @ np.array([0.0, -1.0, 0.0])
+    assert rotation_free_angle(true_up_here, np.array([0.0, -1.0, 0.0])) < 3.0
+
+
+def rotation_free_angle(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1, 1))))
+
+
+def test_orbit_points_and_images(orbit: Orbit, tmp_path: Path) -> None:
+    scene = orbit.scene
+    assert scene.points.dtype == np.float32
+    assert scene.colors.dtype == np.uint8
+    assert len(scene.points) > 500
+    assert scene.points.shape == scene.colors.shape
+    # Points lie in front of the cameras that see the scene centre, within a few camera radii.
+    assert np.percentile(np.linalg.norm(scene.points, axis=1), 95) < 8
+    cam = scene.cameras[len(scene.cameras) // 2]
+    depth = scene.points @ cam.R[2] + cam.t[2]
+    assert np.mean(depth > 0) > 0.9
+    # Undistorted pinhole images, one per camera, with the camera's size.
+    for c in scene.cameras[::7]:
+        with Image.open(scene.images_dir / c.image_name) as im:
+            assert im.size == (c.width, c.height)
+        assert c.fx == pytest.approx(c.fy)
+    # Stored and reloaded, from a moved directory too (images_dir is stored relative to it).
+    moved = tmp_path / "moved"
+    work_dir = scene.images_dir.parent
+    shutil.copytree(work_dir, moved)
+    loaded = SceneData.load(moved)
+    assert loaded.images_dir == moved / "images"
+    assert (loaded.images_dir / loaded.cameras[0].image_name).is_file()
+    assert np.allclose(loaded.cameras[3].R, scene.cameras[3].R)
+    assert np.array_equal(loaded.points, scene.points)
+
+
+def test_orbit_progress_reports_each_step(orbit: Orbit) -> None:
+    positions = [p for p, _, _ in orbit.progress]
+    assert positions == sorted(positions)
+    assert orbit.progress[-1][0] == orbit.progress[-1][1]
+    messages = {m for _, _, m in orbit.progress}
+    for word in ("features", "Matching", "Placing", "Undistorting"):
+        assert any(word in m for m in messages)
+
+
+def test_static_video_is_refused(tmp_path: Path) -> None:
+    video = make_static_video(tmp_path / "tripod.mp4", n_frames=12, width=160, height=120)
+    frames = extract_frames(video, tmp_path / "frames", tmp_path / "t.jpg", FramesConfig(target_count=12))
+    with pytest.raises(ReconstructionError, match="camera") as info:
+        reconstruct(frames, tmp_path / "sfm", SfmConfig(num_threads=2))
+    assert "of 12 frames" in str(info.value) or "barely moved" in str(info.value)
+    assert not SceneData.exists(tmp_path / "sfm")
+
+
+def test_too_few_frames_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "frames").mkdir()
+    Image.new("RGB", (32, 24)).save(tmp_path / "frames" / "frame_00000.png")
+    with pytest.raises(ReconstructionError, match="at least 3"):
+        reconstruct(tmp_path / "frames", tmp_path / "sfm", SfmConfig())
+
+
+def test_cancellation_stops_pycolmap(orbit: Orbit, tmp_path: Path) -> None:
+    started = time.perf_counter()
+
+    def cancel(position: int, total: int, message: str = "") -> None:
+        if time.perf_counter() - started > 0.2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        reconstruct(orbit.frames.frames_dir, tmp_path / "sfm", SfmConfig(num_threads=2), cancel)
+    assert not SceneData.exists(tmp_path / "sfm")
+    assert time.perf_counter() - started < max(5.0, orbit.seconds / 2)
+
+
+def test_pycolmap_import_does_not_break_png_or_torch(tmp_path: Path) -> None:
+    """Regression: pycolmap imported first used to make Pillow's PNG writer and torch abort the process."""
+    code = (
+        "import vidscene.pipeline.sfm\n"
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        f"Image.fromarray(np.random.randint(0, 255, (64, 64, 3), np.uint8)).save({str(tmp_path / 'a.png')!r})\n"
+        "import torch\n"
+        "import pycolmap\n"
+        f"pycolmap.extract_features({str(tmp_path / 'db.db')!r}, {str(tmp_path)!r}, device=pycolmap.Device.cpu)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_normalizing_similarity_keeps_projections() -> None:
+    cams = orbit_cameras(10, 160, 120, orbit_degrees=90, bob=0.0)
+    rng = np.random.default_rng(0)
+    # An arbitrary SfM frame: rotated, scaled and shifted away from the synthetic one.
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    arbitrary = Similarity(scale=7.0, R=q, t=np.array([3.0, -2.0, 10.0]))
+    cams = [arbitrary.apply_camera(c) for c in cams]
+    points = rng.uniform(-1, 1, (50, 3))
+    norm = normalizing_similarity(cams)
+    new_cams = [norm.apply_camera(c) for c in cams]
+    new_points = norm.apply_points(points)
+    for old, new in zip(cams, new_cams, strict=True):
+        pa = points @ old.R.T + old.t
+        pb = new_points @ new.R.T + new.t
+        assert np.allclose(pa[:, :2] / pa[:, 2:], pb[:, :2] / pb[:, 2:], atol=1e-9)
+    centres = np.array([c.center for c in new_cams])
+    assert np.allclose(centres.mean(axis=0), 0, atol=1e-9)
+    assert np.max(np.linalg.norm(centres, axis=1)) == pytest.approx(1.0)
+    # A level orbit: its plane's normal becomes -y, which is the synthetic world's true up.
+    true_up = arbitrary.R @ np.array([0.0, -1.0, 0.0])
+    assert np.allclose(norm.R @ true_up, [0, -1, 0], atol=1e-6)
+
+
+def test_up_falls_back_to_camera_up_on_a_straight_path() -> None:
+    cams = [replace(c, t=c.t + c.R @ np.array([0.2 * i, 0.0, 0.0])) for i, c in
+            enumerate([orbit_cameras(2, 160, 120, bob=0.0)[0]] * 6)]
+    up, source = estimate_up(cams)
+    assert source == "camera_up"
+    assert np.allclose(up, -cams[0].R[1])
+
+
+def test_umeyama_recovers_a_similarity() -> None:
+    rng = np.random.default_rng(1)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    truth = Similarity(scale=2.5, R=q, t=np.array([1.0, 2.0, 3.0]))
+    src = rng.normal(size=(20, 3))
+    est = umeyama(src, truth.apply_points(src))
+    assert est.scale == pytest.approx(2.5)
+    assert rotation_angle_deg(est.R, q) < 1e-6
+    assert np.allclose(est.t, truth.t)
+
+
+def test_rotation_jump_is_refused() -> None:
+    cams = orbit_cameras(6, 160, 120, orbit_degrees=20)
+    names = [c.image_name for c in cams]
+    _check_rotation_continuity(cams, names, 30.0)  # a smooth path passes
+    flipped = cams[:3] + [replace(c, R=c.R @ _rot_y(45.0)) for c in cams[3:]]
+    assert 40 < max(rotation_jumps_deg(flipped)) < 55
+    with pytest.raises(ReconstructionError, match="appears to turn"):
+        _check_rotation_continuity(flipped, names, 30.0)
+    # Two frames apart (one unplaced frame between them) the allowance doubles.
+    _check_rotation_continuity([flipped[2], flipped[3]], [names[2], "missing", names[3]], 30.0)
+
+
+def _rot_y(deg: float) -> np.ndarray:
+    a = np.radians(deg)
+    return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+
+@pytest.mark.slow
+def test_global_mapper_on_orbit(orbit: Orbit, tmp_path: Path) -> None:
+    scene = reconstruct(orbit.frames, tmp_path / "sfm", SfmConfig(mapper="global", matcher="sequential"))
+    assert scene.extras["mapper"] == "global"
+    errors = camera_errors(scene.cameras, orbit.truth)
+    assert errors.matched >= 34
+    assert errors.rotation_deg_max < 1.5
