@@ -1,0 +1,163 @@
+"""A 200+ MB upload to a real uvicorn server over loopback leaves the server's memory flat."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+import psutil
+import pytest
+
+from tests.api.api_helpers import PASSWORD
+
+MiB = 1024 * 1024
+VIDEO_BYTES_MIN = 200 * 1000 * 1000
+MAX_GROWTH = 64 * MiB
+SERVER = (
+    "import uvicorn\n"
+    "from vidscene.api import create_app\n"
+    "from vidscene.config import Settings\n"
+    "uvicorn.run(create_app(Settings()), host='127.0.0.1', port={port}, log_level='warning')\n"
+)
+
+
+def _big_video(path: Path) -> Path:
+    """Uncompressed noise frames in Matroska: writes at disk speed and decodes like any upload."""
+    width, height = 640, 480
+    frame_bytes = width * height * 3 // 2  # yuv420p
+    frames = VIDEO_BYTES_MIN // frame_bytes + 2
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 255, (height * 3 // 2, width * 2), dtype=np.uint8)
+    with av.open(str(path), mode="w", format="matroska") as container:
+        stream = container.add_stream("rawvideo", rate=25)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            shift = (index * 7) % width
+            planes = np.ascontiguousarray(base[:, shift:shift + width])
+            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame.pts = index
+            frame.time_base = Fraction(1, 25)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    assert path.stat().st_size >= VIDEO_BYTES_MIN
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, psutil.Process, Path]]:
+    port = _free_port()
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_DATABASE_URL": sqlite_url,
+           "VIDSCENE_JWT_SECRET": "memory-test-" + "z" * 60}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, "server exited"
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        yield base, psutil.Process(proc.pid), data_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _multipart(video: Path, boundary: str, fields: dict[str, str]) -> tuple[Iterator[bytes], int]:
+    head = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{video.name}"\r\n'
+         "Content-Type: video/x-matroska\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        with video.open("rb") as handle:
+            while chunk := handle.read(MiB):
+                yield chunk
+        yield tail
+
+    return body(), len(head) + video.stat().st_size + len(tail)
+
+
+def test_large_upload_keeps_server_memory_flat(server: tuple[str, psutil.Process, Path], tmp_path: Path,
+                                               mp4_bytes: bytes) -> None:
+    base, process, data_dir = server
+    video = _big_video(tmp_path / "big.mkv")
+    with httpx.Client(base_url=base, timeout=120) as client:
+        assert client.post("/user/account/register",
+                           json={"username": "heavy", "password": PASSWORD}).status_code == 201
+        token = client.post("/user/account/login", json={"username": "heavy", "password": PASSWORD}).json()[
+            "jwtToken"]
+        auth = {"Authorization": f"Bearer {token}"}
+        fields = {"training_mode": "gaussian", "output_types": "splat_cloud", "save_iterations": "10",
+                  "total_iterations": "10"}
+        # warm-up: the first upload imports and initialises everything an upload touches
+        warm = client.post("/user/scene/new", headers=auth, data=fields,
+                           files={"file": ("w.mp4", mp4_bytes, "video/mp4")})
+        assert warm.status_code == 202
+
+        baseline = process.memory_info().rss
+        peak = baseline
+        done = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, process.memory_info().rss)
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        boundary = "memtestboundary0123456789"
+        body, length = _multipart(video, boundary, fields)
+        started = time.monotonic()
+        try:
+            resp = client.post("/user/scene/new", content=body, headers={
+                **auth, "Content-Type": f"multipart/form-data; boundary={boundary}",
+                "Content-Length": str(length)})
+        finally:
+            done.set()
+            sampler.join()
+        elapsed = time.monotonic() - started
+        after = process.memory_info().rss
+
+    assert resp.status_code == 202, resp.text
+    growth = peak - baseline
+    print(f"upload {video.stat().st_size / MiB:.0f} MiB in {elapsed:.1f} s; server RSS baseline "
+          f"{baseline / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB (+{growth / MiB:.1f}), after {after / MiB:.0f} MiB; "
+          f"load {os.getloadavg()}")
+    assert growth < MAX_GROWTH
+    stored = list((data_dir / "scenes" / resp.json()["id"] / "upload").iterdir())
+    assert [p.stat().st_size for p in stored] == [video.stat().st_size]
+    assert list((data_dir / "tmp").iterdir()) == []
