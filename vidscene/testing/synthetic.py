@@ -140,37 +140,62 @@ class SyntheticScene:
         _, _, _, t = self._cast(camera, 1)
         return t.reshape(camera.height, camera.width).astype(np.float32)
 
-    def _cast(self, camera: Camera, s: int) -> tuple[NDArray[np.int64], F64, F64, F64]:
+    def _cast(self, camera: Camera, s: int) -> tuple[NDArray[np.int64], F32, F32, F32]:
         """Nearest quad hit by each of the ``s`` x ``s`` rays per pixel: quad index, texture (u, v), z-depth.
 
-        Rays are cast through a camera-space direction with unit z, so the ray parameter is the z-depth.
+        Rays are cast through a camera-space direction with unit z, so the ray parameter is the z-depth. Each
+        quad is only tested against the rays inside the bounding box of its projection, which makes boxes
+        (small on screen) almost free and skips whatever is behind the camera.
         """
         w, h = camera.width * s, camera.height * s
-        us = (np.arange(w, dtype=np.float64) + 0.5) / s
-        vs = (np.arange(h, dtype=np.float64) + 0.5) / s
-        uu, vv = np.meshgrid(us, vs)
-        dirs_cam = np.stack([(uu - camera.cx) / camera.fx, (vv - camera.cy) / camera.fy, np.ones_like(uu)],
-                            axis=-1)
-        dirs = dirs_cam.reshape(-1, 3) @ camera.R  # R^T @ d for every row: camera -> world directions
+        us = (np.arange(w, dtype=np.float32) + 0.5) / s
+        vs = (np.arange(h, dtype=np.float32) + 0.5) / s
+        dx = ((us - camera.cx) / camera.fx)[None, :]
+        dy = ((vs - camera.cy) / camera.fy)[:, None]
+        rt = camera.R.T.astype(np.float32)  # camera -> world for directions
+        dirs = [rt[k, 0] * dx + rt[k, 1] * dy + rt[k, 2] for k in range(3)]  # 3 x (h, w), world directions
         origin = camera.center
-        n = dirs.shape[0]
-        best_t = np.full(n, np.inf)
-        best_q = np.full(n, -1, dtype=np.int64)
-        best_u = np.zeros(n)
-        best_v = np.zeros(n)
+        best_t = np.full((h, w), np.inf, dtype=np.float32)
+        best_q = np.full((h, w), -1, dtype=np.int64)
+        best_u = np.zeros((h, w), dtype=np.float32)
+        best_v = np.zeros((h, w), dtype=np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
             for qi, q in enumerate(self.quads):
-                t = (q.pos - origin[q.axis]) / dirs[:, q.axis]
-                hu = origin[q.u_axis] + t * dirs[:, q.u_axis]
-                hv = origin[q.v_axis] + t * dirs[:, q.v_axis]
-                u = (hu - q.u_range[0]) / (q.u_range[1] - q.u_range[0])
-                v = (hv - q.v_range[0]) / (q.v_range[1] - q.v_range[0])
-                hit = (t > 1e-6) & (t < best_t) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
-                best_t[hit] = t[hit]
-                best_q[hit] = qi
-                best_u[hit] = u[hit]
-                best_v[hit] = v[hit]
-        return best_q, best_u, best_v, best_t
+                window = _screen_window(q, camera, s, w, h)
+                if window is None:
+                    continue
+                ys, xs = window
+                d_axis = dirs[q.axis][ys, xs]
+                t = (q.pos - origin[q.axis]) / d_axis
+                u = (origin[q.u_axis] + t * dirs[q.u_axis][ys, xs] - q.u_range[0]) / (q.u_range[1] - q.u_range[0])
+                v = (origin[q.v_axis] + t * dirs[q.v_axis][ys, xs] - q.v_range[0]) / (q.v_range[1] - q.v_range[0])
+                bt = best_t[ys, xs]
+                hit = (t > 1e-6) & (t < bt) & (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
+                bt[hit] = t[hit]
+                best_q[ys, xs][hit] = qi
+                best_u[ys, xs][hit] = u[hit]
+                best_v[ys, xs][hit] = v[hit]
+        return best_q.ravel(), best_u.ravel(), best_v.ravel(), best_t.ravel()
+
+
+def _screen_window(q: _Quad, camera: Camera, s: int, w: int, h: int) -> tuple[slice, slice] | None:
+    """Rows and columns (in the ``s``-times supersampled grid) that can see quad ``q``; None if none can."""
+    corners = np.zeros((4, 3))
+    corners[:, q.axis] = q.pos
+    corners[:, q.u_axis] = [q.u_range[0], q.u_range[1], q.u_range[1], q.u_range[0]]
+    corners[:, q.v_axis] = [q.v_range[0], q.v_range[0], q.v_range[1], q.v_range[1]]
+    pc = corners @ camera.R.T + camera.t
+    if np.all(pc[:, 2] <= 1e-6):
+        return None  # entirely behind the camera
+    if np.any(pc[:, 2] <= 1e-6):
+        return slice(0, h), slice(0, w)  # straddles the camera plane: test everything
+    px = (pc[:, 0] / pc[:, 2] * camera.fx + camera.cx) * s
+    py = (pc[:, 1] / pc[:, 2] * camera.fy + camera.cy) * s
+    x0, x1 = max(0, int(np.floor(px.min())) - 1), min(w, int(np.ceil(px.max())) + 1)
+    y0, y1 = max(0, int(np.floor(py.min())) - 1), min(h, int(np.ceil(py.max())) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return slice(y0, y1), slice(x0, x1)
 
 
 def orbit_cameras(n_frames: int, width: int, height: int, *, orbit_degrees: float = 120.0,
@@ -310,7 +335,7 @@ def _encode(path: Path, frame: Callable[[int], U8], n_frames: int, width: int, h
     return times
 
 
-def _bilinear(tex: F32, u: F64, v: F64) -> F32:
+def _bilinear(tex: F32, u: F32, v: F32) -> F32:
     """Sample ``tex`` (h, w, 3) at normalised coordinates in [0, 1] with bilinear interpolation."""
     th, tw = tex.shape[:2]
     x = np.clip(u, 0.0, 1.0) * (tw - 1)
