@@ -95,30 +95,51 @@ class GaussianConfig:
 
 @dataclass(frozen=True)
 class TensorfConfig:
-    iterations: int = 3000
-    max_long_side: int = 160
-    grid_start: int = 64  # voxels per axis at the start (cube root of the initial voxel count)
-    grid_final: int = 128
-    upsample_at: tuple[int, ...] = (500, 1000, 1500)
-    alpha_mask_at: tuple[int, ...] = (1000, 2000)
-    density_components: tuple[int, int, int] = (8, 8, 8)
-    appearance_components: tuple[int, int, int] = (24, 24, 24)
-    batch_rays: int = 2048
+    """TensoRF (VM decomposition) training; defaults follow the paper, presets shrink grid and batch for CPUs.
+
+    Schedule points (grid upsampling, alpha-mask updates) are fractions of ``iterations`` so that a user's
+    ``total_iterations`` keeps the coarse-to-fine schedule in proportion.
+    """
+
+    iterations: int = 30000
+    max_long_side: int = 800  # training resolution on the long side
+    grid_start: int = 128  # voxels per axis at the start (cube root of the initial voxel count)
+    grid_final: int = 300  # voxels per axis after the last upsample
+    upsample_fractions: tuple[float, ...] = (2000 / 30000, 3000 / 30000, 4000 / 30000, 5500 / 30000,
+                                             7000 / 30000)
+    alpha_mask_fractions: tuple[float, ...] = (2000 / 30000, 4000 / 30000)
+    density_components: tuple[int, int, int] = (16, 16, 16)
+    appearance_components: tuple[int, int, int] = (48, 48, 48)
+    appearance_dim: int = 27  # features fed to the appearance MLP
+    mlp_hidden: int = 128
+    feature_pe: int = 2  # positional-encoding frequencies on appearance features
+    view_pe: int = 2  # positional-encoding frequencies on view directions
+    batch_rays: int = 4096
+    step_ratio: float = 0.5  # ray-marching step in voxels
+    max_samples: int = 1024  # per ray, whatever the grid size
     lr_grid: float = 0.02
     lr_network: float = 1e-3
-    eval_every: int = 8
+    lr_decay_ratio: float = 0.1  # learning rates decay exponentially to this fraction at the last iteration
+    l1_weight_initial: float = 8e-5  # density sparsity, before the first alpha mask
+    l1_weight_rest: float = 4e-5
+    tv_weight_density: float = 0.0  # total variation on the density planes (helps real, sparse-view scenes)
+    tv_weight_appearance: float = 0.0
+    alpha_mask_threshold: float = 1e-4  # voxels whose opacity is below this are skipped while marching
+    density_shift: float = -10.0  # softplus shift so that a fresh grid starts nearly empty
+    distance_scale: float = 25.0
+    eval_every: int = 8  # every Nth frame is held out for evaluation
     seed: int = 0
 
     @classmethod
     def for_preset(cls, preset: Preset) -> TensorfConfig:
         return {
-            "preview": cls(),
-            "standard": cls(iterations=15000, max_long_side=320, grid_final=200, batch_rays=4096,
-                            upsample_at=(2000, 3000, 4000, 5500), alpha_mask_at=(2000, 4000),
-                            density_components=(16, 16, 16), appearance_components=(48, 48, 48)),
-            "quality": cls(iterations=30000, max_long_side=800, grid_start=128, grid_final=300, batch_rays=4096,
-                           upsample_at=(2000, 3000, 4000, 5500, 7000), alpha_mask_at=(2000, 4000),
-                           density_components=(16, 16, 16), appearance_components=(48, 48, 48)),
+            "preview": cls(iterations=2500, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
+                           upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2),
+                           density_components=(8, 8, 8), appearance_components=(16, 16, 16),
+                           mlp_hidden=64, step_ratio=1.0, max_samples=256),
+            "standard": cls(iterations=15000, max_long_side=480, grid_start=96, grid_final=220,
+                            upsample_fractions=(0.1, 0.16, 0.22, 0.3), alpha_mask_fractions=(0.1, 0.22)),
+            "quality": cls(),
         }[preset]
 
 

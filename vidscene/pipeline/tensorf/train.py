@@ -1,0 +1,279 @@
+"""TensoRF training: random rays from the training frames, coarse-to-fine grids, alpha-mask space skipping.
+
+The schedule is a pure function of the iteration number (learning rates decay exponentially; upsamples and
+alpha-mask updates happen at fixed fractions of ``iterations``), so a resumed run continues exactly where the
+checkpoint left off: the checkpoint holds the grid shape, box, alpha mask, optimizer state and random state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.config import TensorfConfig
+from vidscene.pipeline.errors import TrainingError
+from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
+from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.tensorf.bounds import scene_aabb
+from vidscene.pipeline.tensorf.model import (
+    AlphaMask,
+    FieldShape,
+    TensorVM,
+    compute_alpha_mask,
+    grid_size_for_voxels,
+    make_shape,
+    upsample_schedule,
+)
+from vidscene.pipeline.tensorf.render import (
+    CameraTensors,
+    RenderSettings,
+    render_image,
+    render_rays,
+    render_settings,
+)
+from vidscene.pipeline.training import (
+    RESUME_FILE,
+    TrainResult,
+    checkpoint_path,
+    find_resume_checkpoint,
+    load_checkpoint,
+    resolve_device,
+    save_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "vidscene-tensorf"
+CHECKPOINT_VERSION = 1
+RESUME_EVERY_S = 60.0
+PROGRESS_EVERY_IT = 10
+PROGRESS_EVERY_S = 1.0
+
+
+@dataclass
+class Schedule:
+    """Iterations at which the grid grows or the alpha mask is rebuilt, and the voxel counts to grow to."""
+
+    upsample: dict[int, int]  # iteration -> voxel count after upsampling
+    alpha_mask: list[int]
+
+    @classmethod
+    def for_config(cls, config: TensorfConfig) -> Schedule:
+        n = config.iterations
+        ups = sorted({max(1, round(f * n)) for f in config.upsample_fractions if 0.0 < f < 1.0})
+        voxels = upsample_schedule(config.grid_start, config.grid_final, len(ups))
+        masks = sorted({max(1, round(f * n)) for f in config.alpha_mask_fractions if 0.0 < f < 1.0})
+        return cls(upsample=dict(zip(ups, voxels, strict=True)), alpha_mask=masks)
+
+    def l1_weight(self, config: TensorfConfig, iteration: int) -> float:
+        """Stronger sparsity until the first alpha mask has carved out empty space, as in the paper."""
+        first = self.alpha_mask[0] if self.alpha_mask else math.inf
+        return config.l1_weight_initial if iteration <= first else config.l1_weight_rest
+
+
+def lr_scale(config: TensorfConfig, iteration: int) -> float:
+    """Exponential decay from 1 to ``lr_decay_ratio`` over the run (also right after a grid change)."""
+    return float(config.lr_decay_ratio ** (iteration / max(1, config.iterations)))
+
+
+def make_optimizer(model: TensorVM, config: TensorfConfig, iteration: int) -> torch.optim.Adam:
+    s = lr_scale(config, iteration)
+    return torch.optim.Adam([
+        {"params": model.grid_parameters(), "lr": config.lr_grid * s, "base_lr": config.lr_grid},
+        {"params": model.network_parameters(), "lr": config.lr_network * s, "base_lr": config.lr_network},
+    ], betas=(0.9, 0.99))
+
+
+def new_model(scene: SceneData, config: TensorfConfig, device: torch.device) -> TensorVM:
+    aabb = torch.tensor(scene_aabb(scene.cameras, scene.points), dtype=torch.float32)
+    grid = grid_size_for_voxels(aabb, config.grid_start**3)
+    shape = make_shape(aabb, grid, density_components=config.density_components,
+                       appearance_components=config.appearance_components, appearance_dim=config.appearance_dim,
+                       mlp_hidden=config.mlp_hidden, feature_pe=config.feature_pe, view_pe=config.view_pe,
+                       density_shift=config.density_shift, distance_scale=config.distance_scale)
+    return TensorVM(shape).to(device)
+
+
+@dataclass
+class LoadedModel:
+    """A model restored from a checkpoint, with what rendering needs."""
+
+    model: TensorVM
+    alpha_mask: AlphaMask | None
+    settings: RenderSettings
+    iteration: int
+    checkpoint: dict[str, Any]
+
+
+def load_model(path: Path, device: torch.device) -> LoadedModel:
+    """Rebuild the field (and alpha mask) saved in a tensorf checkpoint, ready to render or keep training."""
+    ckpt = load_checkpoint(path, device)
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a TensoRF checkpoint")
+    model = TensorVM(FieldShape.from_dict(ckpt["field"])).to(device)
+    model.load_state_dict(ckpt["model"])
+    mask_state = ckpt.get("alpha_mask")
+    mask = AlphaMask.from_state(mask_state).to(device) if mask_state is not None else None
+    r = ckpt["render"]
+    settings = render_settings(model, float(r["step_ratio"]), int(r["max_samples"]))
+    return LoadedModel(model, mask, settings, int(ckpt["iteration"]), ckpt)
+
+
+def _checkpoint(model: TensorVM, mask: AlphaMask | None, optimizer: torch.optim.Optimizer, config: TensorfConfig,
+                iteration: int, train_seconds: float, metrics: dict[str, float]) -> dict[str, Any]:
+    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "iteration": iteration,
+            "field": model.shape.to_dict(), "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "alpha_mask": mask.to_state() if mask is not None else None, "optimizer": optimizer.state_dict(),
+            "config": dataclasses.asdict(config), "rng": torch.get_rng_state(),
+            "render": {"step_ratio": config.step_ratio, "max_samples": config.max_samples},
+            "train_seconds": train_seconds, "metrics": metrics}
+
+
+@torch.no_grad()
+def evaluate(model: TensorVM, cameras: Sequence[Camera], images: torch.Tensor, settings: RenderSettings,
+             alpha_mask: AlphaMask | None) -> dict[str, float]:
+    """Mean PSNR/SSIM over the given frames (held-out ones in training)."""
+    if len(cameras) == 0:
+        return {}
+    psnrs, ssims = [], []
+    for cam, gt in zip(cameras, images, strict=True):
+        pred = render_image(model, cam, settings, alpha_mask=alpha_mask).cpu()
+        psnrs.append(psnr(pred, gt))
+        ssims.append(ssim(pred, gt))
+    return {"psnr": float(sum(psnrs) / len(psnrs)), "ssim": float(sum(ssims) / len(ssims))}
+
+
+def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, save_iterations: Sequence[int],
+                  device: str = "auto", progress: ProgressFn = no_progress,
+                  on_save: Callable[[int, Path], None] | None = None) -> TrainResult:
+    """Train a TensoRF model on ``scene`` and save ``work_dir/checkpoints/{iteration}.th`` for each requested
+    iteration (and always the last), calling ``on_save(iteration, path)`` after each.
+
+    Resumes from the newest checkpoint (or ``work_dir/resume.th``, written every minute) at or below
+    ``config.iterations``; returns at once if the final checkpoint exists. ``progress`` may raise to cancel.
+    Raises ``TrainingError`` when there is nothing to train on or the loss diverges.
+    """
+    started = time.monotonic()
+    dev = resolve_device(device)
+    total = config.iterations
+    if total < 1:
+        raise ValueError("iterations must be at least 1")
+    final_path = checkpoint_path(work_dir, total)
+    if final_path.is_file():
+        done = load_checkpoint(final_path)
+        return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
+    save_at = sorted({int(i) for i in save_iterations if 0 < int(i) <= total} | {total})
+    extra = {"stage": "train", "mode": "tensorf"}
+
+    progress(0, total, "loading frames")
+    cameras, images = load_training_images(scene, config.max_long_side)
+    train_idx, eval_idx = split_train_eval(len(cameras), config.eval_every)
+    if not train_idx:
+        raise TrainingError("There are no frames to train on.")
+    train_images = images[train_idx].to(dev)
+    train_cams = CameraTensors.from_cameras([cameras[i] for i in train_idx], dev)
+    height, width = images.shape[1], images.shape[2]
+    schedule = Schedule.for_config(config)
+
+    resume = find_resume_checkpoint(work_dir, total)
+    torch.manual_seed(config.seed)
+    mask: AlphaMask | None
+    if resume is not None:
+        loaded = load_model(resume[1], dev)
+        model, mask, start = loaded.model, loaded.alpha_mask, loaded.iteration
+        optimizer = make_optimizer(model, config, start)
+        optimizer.load_state_dict(loaded.checkpoint["optimizer"])
+        torch.set_rng_state(loaded.checkpoint["rng"])
+        train_seconds = float(loaded.checkpoint.get("train_seconds", 0.0))
+        log.info("resuming tensorf training", extra={**extra, "iteration": start, "path": str(resume[1])})
+    else:
+        model, mask, start = new_model(scene, config, dev), None, 0
+        optimizer = make_optimizer(model, config, 0)
+        train_seconds = 0.0
+        log.info("starting tensorf training", extra={**extra, "grid": model.grid_size,
+                                                     "aabb": model.aabb.tolist(), "frames": len(train_idx)})
+    settings = render_settings(model, config.step_ratio, config.max_samples)
+
+    n_train = len(train_idx)
+    last_progress = last_resume = time.monotonic()
+    loop_started, loop_start_it = time.monotonic(), start
+    for it in range(start + 1, total + 1):
+        scale = lr_scale(config, it)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * scale
+        # Rays are drawn on the CPU generator so a run is reproducible whatever the device.
+        frame = torch.randint(0, n_train, (config.batch_rays,)).to(dev)
+        u = torch.randint(0, width, (config.batch_rays,)).to(dev)
+        v = torch.randint(0, height, (config.batch_rays,)).to(dev)
+        origins, dirs = train_cams.rays(frame, u, v)
+        target = train_images[frame, v, u]
+        color, _, _ = render_rays(model, origins, dirs, settings, alpha_mask=mask, jitter=True)
+        mse = torch.mean((color - target) ** 2)
+        loss = mse + schedule.l1_weight(config, it) * model.density_l1()
+        if config.tv_weight_density > 0:
+            loss = loss + config.tv_weight_density * model.density_tv()
+        if config.tv_weight_appearance > 0:
+            loss = loss + config.tv_weight_appearance * model.appearance_tv()
+        if not torch.isfinite(loss):
+            raise TrainingError("Training diverged (the loss became NaN) and was stopped; "
+                                "try a shorter or lower-quality preset.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        changed = False
+        if it in schedule.alpha_mask:
+            mask, tight = compute_alpha_mask(model, settings.step, config.alpha_mask_threshold)
+            if it == schedule.alpha_mask[0]:
+                model.shrink(tight)
+            changed = True
+            log.info("alpha mask updated", extra={**extra, "iteration": it, "aabb": model.aabb.tolist(),
+                                                  "occupied": float(mask.occupied.float().mean())})
+        if it in schedule.upsample:
+            model.upsample(grid_size_for_voxels(model.aabb, schedule.upsample[it]))
+            changed = True
+            log.info("grid upsampled", extra={**extra, "iteration": it, "grid": model.grid_size})
+        if changed:
+            settings = render_settings(model, config.step_ratio, config.max_samples)
+            optimizer = make_optimizer(model, config, it)
+
+        now = time.monotonic()
+        if it in save_at and it != total:
+            path = checkpoint_path(work_dir, it)
+            save_checkpoint(_checkpoint(model, mask, optimizer, config, it, train_seconds + now - started, {}),
+                            path)
+            log.info("checkpoint saved", extra={**extra, "iteration": it, "path": str(path)})
+            if on_save is not None:
+                on_save(it, path)
+        elif now - last_resume >= RESUME_EVERY_S and it != total:
+            save_checkpoint(_checkpoint(model, mask, optimizer, config, it, train_seconds + now - started, {}),
+                            work_dir / RESUME_FILE)
+            last_resume = now
+        if it % PROGRESS_EVERY_IT == 0 or now - last_progress >= PROGRESS_EVERY_S or it == total:
+            batch_psnr = -10.0 * math.log10(max(float(mse.detach()), 1e-10))
+            progress(it, total, f"iteration {it}/{total}, PSNR {batch_psnr:.1f} dB")
+            last_progress = now
+
+    loop_seconds = time.monotonic() - loop_started
+    progress(total, total, "evaluating held-out frames")
+    metrics = evaluate(model, [cameras[i] for i in eval_idx], images[eval_idx], settings, mask)
+    train_seconds += time.monotonic() - started
+    iterations_run = total - loop_start_it
+    metrics.update({"seconds": train_seconds, "iterations_run": float(iterations_run),
+                    "s_per_it": loop_seconds / iterations_run if iterations_run else 0.0,
+                    "grid_voxels": float(math.prod(model.grid_size))})
+    save_checkpoint(_checkpoint(model, mask, optimizer, config, total, train_seconds, metrics), final_path)
+    (work_dir / RESUME_FILE).unlink(missing_ok=True)
+    log.info("tensorf training finished", extra={**extra, **metrics})
+    if on_save is not None:
+        on_save(total, final_path)
+    return TrainResult(iteration=total, checkpoint=final_path, metrics=metrics)
