@@ -231,3 +231,15 @@ def test_delete_account_removes_scenes_and_files(api: Api, mp4_bytes: bytes, db_
     # the name is free again
     api.register(name)
     assert other
+
+
+def test_register_crash_is_json_with_success_false(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidscene.api import accounts
+
+    def broken_hash(password: str) -> str:
+        raise RuntimeError("hasher exploded")
+
+    monkeypatch.setattr(accounts, "hash_password", broken_hash)
+    resp = api.client.post("/user/account/register", json={"username": "henry", "password": PASSWORD})
+    assert resp.status_code == 500
+    assert resp.json() == {"error": "Internal server error.", "success": False}

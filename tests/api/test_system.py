@@ -145,3 +145,12 @@ def test_web_app_is_served_without_shadowing_the_api(api_factory: ApiFactory, mo
     missing = api.client.get("/assets/missing.js")
     assert missing.status_code == 404
     assert missing.json() == {"error": "Not found."}
+
+
+def test_engine_is_disposed_on_shutdown(api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = api_factory()
+    calls: list[bool] = []
+    monkeypatch.setattr(api.app.state.context.engine, "dispose", lambda *a, **k: calls.append(True))
+    assert api.client.get("/health").status_code == 200
+    api.client.__exit__(None, None, None)
+    assert calls == [True]
