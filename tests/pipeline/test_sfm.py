@@ -26,7 +26,13 @@ from vidscene.pipeline.poses import (
     umeyama,
 )
 from vidscene.pipeline.progress import Cancelled
-from vidscene.pipeline.sfm import _check_rotation_continuity, reconstruct
+from vidscene.pipeline.sfm import (
+    _check_rotation_continuity,
+    _is_identity,
+    _remap_bilinear,
+    _undistortion_map,
+    reconstruct,
+)
 from vidscene.testing.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
 
 
@@ -232,3 +238,38 @@ def test_global_mapper_on_orbit(orbit: Orbit, tmp_path: Path) -> None:
     errors = camera_errors(scene.cameras, orbit.truth)
     assert errors.matched >= 34
     assert errors.rotation_deg_max < 1.5
+
+
+@pytest.mark.parametrize("k", [-0.08, 0.0, 0.08])
+def test_undistortion_map_matches_the_distorted_camera(k: float) -> None:
+    import pycolmap
+
+    cam = pycolmap.Camera(model="SIMPLE_RADIAL", width=200, height=150, params=[180.0, 100.0, 75.0, k])
+    pinhole, map_x, map_y = _undistortion_map(cam)
+    assert (pinhole.width, pinhole.height, pinhole.cx, pinhole.cy) == (200, 150, 100.0, 75.0)
+    assert pinhole.fx == pinhole.fy
+    assert pinhole.fx >= 180.0  # zoomed in (never out) so that no output pixel samples outside the frame
+    # Every output pixel samples from inside the frame.
+    assert map_x.min() >= -0.6
+    assert map_x.max() <= 199.6
+    assert map_y.min() >= -0.6
+    assert map_y.max() <= 149.6
+    # The ray through each output pixel centre, distorted by the SIMPLE_RADIAL model written out by hand,
+    # lands where the map samples the source frame.
+    iy, ix = np.mgrid[0:150:7, 0:200:9]
+    x = (ix + 0.5 - pinhole.cx) / pinhole.fx
+    y = (iy + 0.5 - pinhole.cy) / pinhole.fy
+    radial = 1.0 + k * (x * x + y * y)
+    assert np.allclose(map_x[iy, ix], 180.0 * x * radial + 100.0 - 0.5, atol=1e-3)
+    assert np.allclose(map_y[iy, ix], 180.0 * y * radial + 75.0 - 0.5, atol=1e-3)
+    if k == 0.0:
+        assert _is_identity(map_x, map_y)
+    else:
+        assert not _is_identity(map_x, map_y)
+
+
+def test_remap_bilinear_shifts_by_subpixel() -> None:
+    img = np.tile(np.arange(10, dtype=np.uint8)[None, :, None] * 20, (4, 1, 3))
+    map_y, map_x = np.mgrid[0:4, 0:10].astype(np.float32)
+    out = _remap_bilinear(img, map_x + 0.5, map_y)
+    assert out[0, 3, 0] == 70  # halfway between 60 and 80

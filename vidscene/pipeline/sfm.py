@@ -304,10 +304,13 @@ def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path,
         if image.camera_id not in warps:
             warps[image.camera_id] = _undistortion_map(model.cameras[image.camera_id])
         intrinsics, map_x, map_y = warps[image.camera_id]
-        with Image.open(frames_dir / image.name) as im:
-            src = np.asarray(im.convert("RGB"))
-        out = _remap_bilinear(src, map_x, map_y)
-        Image.fromarray(out).save(out_dir / image.name, compress_level=1)
+        if _is_identity(map_x, map_y):
+            # Distortion under 0.05 px everywhere: resampling would only blur the frame.
+            shutil.copyfile(frames_dir / image.name, out_dir / image.name)
+        else:
+            with Image.open(frames_dir / image.name) as im:
+                src = np.asarray(im.convert("RGB"))
+            Image.fromarray(_remap_bilinear(src, map_x, map_y)).save(out_dir / image.name, compress_level=1)
         pose = image.cam_from_world()
         cameras.append(replace(intrinsics, R=np.asarray(pose.rotation.matrix(), dtype=np.float64),
                                t=np.asarray(pose.translation, dtype=np.float64), image_name=image.name))
@@ -338,6 +341,13 @@ def _undistortion_map(cam: pycolmap.Camera) -> tuple[Camera, NDArray[np.float32]
     src = np.asarray(cam.img_from_cam(rays, check_cheirality=False)).reshape(h, w, 2) - 0.5
     intrinsics = Camera(width=w, height=h, fx=fz, fy=fz, cx=cx, cy=cy, R=np.eye(3), t=np.zeros(3))
     return intrinsics, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32)
+
+
+def _is_identity(map_x: NDArray[np.float32], map_y: NDArray[np.float32], tolerance_px: float = 0.05) -> bool:
+    h, w = map_x.shape
+    dx = np.abs(map_x - np.arange(w, dtype=np.float32)[None, :])
+    dy = np.abs(map_y - np.arange(h, dtype=np.float32)[:, None])
+    return float(max(dx.max(), dy.max())) < tolerance_px
 
 
 def _remap_bilinear(img: NDArray[np.uint8], map_x: NDArray[np.float32],
