@@ -13,10 +13,11 @@ import { UploadPage } from "./pages/Upload";
 import type { Route } from "./router";
 import { navigate, useRoute } from "./router";
 
+/** Re-renders on every session change (log in, log out, username change, another tab). */
 function useLoggedIn(): boolean {
-  const [loggedIn, setLoggedIn] = useState(session.token !== null);
-  useEffect(() => session.subscribe(() => setLoggedIn(session.token !== null)), []);
-  return loggedIn;
+  const [snapshot, setSnapshot] = useState({ token: session.token, username: session.username });
+  useEffect(() => session.subscribe(() => setSnapshot({ token: session.token, username: session.username })), []);
+  return snapshot.token !== null;
 }
 
 function Header({ loggedIn, route }: { loggedIn: boolean; route: Route }): JSX.Element {

@@ -8,6 +8,9 @@ import { PLYLoader } from "three/examples/jsm/loaders/PLYLoader.js";
 import { SparkControls, SparkRenderer, SplatFileType, SplatMesh } from "@sparkjsdev/spark";
 
 export type ControlMode = "orbit" | "fly";
+
+const SETTLE_MS = 2000; // keep drawing this long after the last camera change
+const SLOW_FRAME_MS = 60;
 export type ViewerFormat = "splat" | "ply";
 
 export interface ViewerHandle {
@@ -150,6 +153,10 @@ export async function createViewer(
   fly.fpsMovement.moveSpeed = bounds.radius * 0.6;
 
   let mode: ControlMode = initialMode;
+  let activeUntil = 0;
+  const wake = (): void => {
+    activeUntil = performance.now() + SETTLE_MS;
+  };
 
   function resetView(): void {
     const { center, radius } = bounds;
@@ -173,6 +180,7 @@ export async function createViewer(
     }
     mode = next;
     applyMode();
+    wake();
   }
 
   function applyMode(): void {
@@ -188,6 +196,7 @@ export async function createViewer(
   canvas.addEventListener("blur", onFocusChange);
 
   const resize = (): void => {
+    wake();
     const w = Math.max(1, container.clientWidth);
     const h = Math.max(1, container.clientHeight);
     renderer.setSize(w, h, false);
@@ -200,10 +209,49 @@ export async function createViewer(
   resetView();
   applyMode();
 
+  // Draw on demand: while the camera moves and for a short while after (Spark sorts splats in a worker and
+  // needs a few more frames to show the new order), then stop, so an idle view costs no CPU or battery.
+  orbit.addEventListener("change", wake);
+  canvas.addEventListener("pointerdown", wake);
+  canvas.addEventListener("wheel", wake, { passive: true });
+  canvas.addEventListener("keydown", wake);
+  // Orbit reports its own changes (with a threshold, so damping's endless tiny steps do not keep us busy);
+  // fly mode is watched here with a similar threshold relative to the scene size.
+  const lastPosition = camera.position.clone();
+  const lastQuaternion = camera.quaternion.clone();
+  const minMove = bounds.radius * 1e-5;
+  let frameMs = 0;
+  let lastFrameAt = 0;
   renderer.setAnimationLoop(() => {
-    if (mode === "orbit") orbit.update();
-    else fly.update(camera);
-    renderer.render(scene, camera);
+    if (mode === "orbit") {
+      orbit.update();
+    } else {
+      fly.update(camera);
+      if (
+        camera.position.distanceTo(lastPosition) > minMove ||
+        1 - Math.abs(camera.quaternion.dot(lastQuaternion)) > 1e-9
+      ) {
+        lastPosition.copy(camera.position);
+        lastQuaternion.copy(camera.quaternion);
+        wake();
+      }
+    }
+    const now = performance.now();
+    const active = now < activeUntil;
+    if (active) {
+      // The GPU work of a frame shows up as the time until the next animation frame, not inside render().
+      // Damping glides for dozens of frames; on a device that draws a frame per second (software GL) that
+      // is a long drift after every drag, so slow devices get direct, undamped controls.
+      if (lastFrameAt > 0) frameMs = 0.7 * frameMs + 0.3 * Math.min(now - lastFrameAt, 2000);
+      orbit.enableDamping = frameMs < SLOW_FRAME_MS;
+      renderer.render(scene, camera);
+      lastFrameAt = now;
+    } else {
+      lastFrameAt = 0;
+    }
+    // Lets tests (and anything else watching) know when the picture has settled.
+    const idle = active ? "false" : "true";
+    if (canvas.dataset.idle !== idle) canvas.dataset.idle = idle;
   });
 
   let disposed = false;
@@ -216,6 +264,10 @@ export async function createViewer(
       disposed = true;
       renderer.setAnimationLoop(null);
       observer.disconnect();
+      orbit.removeEventListener("change", wake);
+      canvas.removeEventListener("pointerdown", wake);
+      canvas.removeEventListener("wheel", wake);
+      canvas.removeEventListener("keydown", wake);
       canvas.removeEventListener("focus", onFocusChange);
       canvas.removeEventListener("blur", onFocusChange);
       orbit.dispose();

@@ -1,5 +1,5 @@
 import type { JSX } from "preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 
 import { deleteAccount, login, session, updatePassword, updateUsername } from "../api";
 import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, errorText } from "../components";
@@ -172,12 +172,19 @@ function DeleteForm(): JSX.Element {
   );
 }
 
+function useUsername(): string | null {
+  const [username, setUsername] = useState(session.username);
+  useEffect(() => session.subscribe(() => setUsername(session.username)), []);
+  return username;
+}
+
 export function AccountPage(): JSX.Element {
+  const username = useUsername();
   return (
     <section class="account">
       <PageHeading title="Account">
         <p class="muted">
-          Logged in as <strong data-testid="current-username">{session.username ?? "?"}</strong>
+          Logged in as <strong data-testid="current-username">{username ?? "?"}</strong>
         </p>
       </PageHeading>
       <div class="grid-2">

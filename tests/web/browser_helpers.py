@@ -1,0 +1,395 @@
+"""Helpers for the browser tests: the built web app, a real ``vidscene serve`` process on loopback with a
+temporary data dir, Debian's headless Chromium driven by Playwright, and helpers that seed finished scenes
+straight into the database and storage (so the pages can be checked without waiting for training)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from vidscene.db.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_DIST = REPO / "vidscene" / "web" / "dist"
+SCREENS = REPO / "bench" / "screens"
+CHROMIUM = Path(os.environ.get("VIDSCENE_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DESKTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "correct horse battery"
+
+
+def unavailable(message: str) -> None:
+    """A missing prerequisite fails in CI (``make test`` installs it) and skips on a laptop."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WebServer:
+    """One ``vidscene serve`` process; the API and the web app on the same origin, as users get them."""
+
+    data_dir: Path
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'vidscene.db'}"
+
+    def start(self, *, worker: bool) -> WebServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(self.database_url)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vidscene", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--worker" if worker else "--no-worker"],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vidscene serve exited early:\n{self.logs()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.3)
+        raise RuntimeError(f"vidscene serve not healthy after 90 s:\n{self.logs()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def logs(self, n: int = 80) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
+
+
+def make_server(tmp: Path, **extra_env: str) -> WebServer:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSCENE_")}
+    env.update({
+        "VIDSCENE_DATA_DIR": str(tmp / "data"),
+        "VIDSCENE_JWT_SECRET": "browser-test-secret-not-for-production-0123456789",
+        "VIDSCENE_LEASE_SECONDS": "20",
+        "VIDSCENE_HEARTBEAT_SECONDS": "2",
+        "VIDSCENE_REAPER_INTERVAL_SECONDS": "2",
+        "OMP_NUM_THREADS": "2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.update(extra_env)
+    return WebServer(data_dir=tmp / "data", env=env, log_path=tmp / "serve.log")
+
+
+class ConsoleLog:
+    """Console errors and uncaught exceptions of a page; the app must produce none on the happy path."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.expected: list[str] = []
+
+    def attach(self, page: Any) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def _on_console(self, msg: Any) -> None:
+        if msg.type == "error":
+            text = f"{msg.text} ({msg.location.get('url', '')})"
+            if any(fragment in text for fragment in self.expected):
+                return
+            self.errors.append(text)
+
+    def expect(self, fragment: str) -> None:
+        """Tolerate a console error containing ``fragment`` (Chromium logs every refused request)."""
+        self.expected.append(fragment)
+
+    def assert_clean(self) -> None:
+        assert self.errors == [], "console errors:\n" + "\n".join(self.errors)
+
+
+@dataclass
+class Browser:
+    page: Any
+    console: ConsoleLog
+    base_url: str
+    downloads_dir: Path
+
+    def goto(self, route: str = "#/") -> None:
+        self.page.goto(f"{self.base_url}/{route}")
+
+    def screenshot(self, name: str) -> None:
+        """Desktop and phone-sized screenshots of the current page under bench/screens/ (not committed)."""
+        SCREENS.mkdir(parents=True, exist_ok=True)
+        original = self.page.viewport_size
+        for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+            self.page.set_viewport_size(size)
+            self.page.wait_for_timeout(400)
+            self.page.screenshot(path=str(SCREENS / f"{name}-{label}.png"), full_page=True)
+            # A page that scrolls sideways on a phone is broken layout, whatever it looks like.
+            if label == "phone":
+                overflow = self.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, f"{name}: page is {overflow}px wider than a phone screen"
+        self.page.set_viewport_size(original)
+        self.page.wait_for_timeout(200)
+
+
+def open_browser(pw: Any, base_url: str, tmp_path: Path) -> Iterator[Browser]:
+    """A fresh profile per test (``--user-data-dir`` is what launch_persistent_context passes)."""
+    profile = tmp_path / "chromium-profile"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    context = pw.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+        viewport=DESKTOP, accept_downloads=True, downloads_path=str(downloads),
+    )
+    context.set_default_timeout(20_000)
+    page = context.pages[0] if context.pages else context.new_page()
+    console = ConsoleLog()
+    console.attach(page)
+    try:
+        yield Browser(page=page, console=console, base_url=base_url, downloads_dir=downloads)
+    finally:
+        context.close()
+
+
+# ---- API helpers (the tests' view of the truth) ----
+
+
+def api_login(base_url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=30)
+    r = client.post("/user/account/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.headers["Authorization"] = f"Bearer {r.json()['jwtToken']}"
+    return client
+
+
+def api_register(base_url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    r = httpx.post(f"{base_url}/user/account/register", json={"username": username, "password": password},
+                   timeout=30)
+    assert r.status_code == 201, r.text
+    return api_login(base_url, username, password)
+
+
+def unique_username(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(3)}"
+
+
+# ---- seeded outputs ----
+
+
+def make_splat(n: int, seed: int = 0) -> bytes:
+    """A real antimatter15 ``.splat``: a colourful ball of gaussians around the origin plus a floor.
+
+    32 bytes per gaussian: position 3 x f32, scale 3 x f32, RGBA u8, rotation quaternion (w, x, y, z) as
+    u8 ``q * 128 + 128``. Positions use the pipeline's world (-y up), so the floor is at +y.
+    """
+    rng = np.random.default_rng(seed)
+    n_ball = n * 3 // 4
+    n_floor = n - n_ball
+    direction = rng.normal(size=(n_ball, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    ball = direction * rng.uniform(0.9, 1.0, size=(n_ball, 1))
+    floor = np.column_stack([rng.uniform(-2.5, 2.5, n_floor), np.full(n_floor, 1.05), rng.uniform(-2.5, 2.5, n_floor)])
+    position = np.concatenate([ball, floor]).astype(np.float32)
+    scale = np.full((n, 3), 0.045, dtype=np.float32)
+    scale[n_ball:, 1] = 0.005
+    ball_rgb = np.clip(0.5 + 0.5 * direction, 0, 1) * 255
+    checker = ((np.floor(floor[:, 0] * 2) + np.floor(floor[:, 2] * 2)) % 2)[:, None]
+    floor_rgb = np.where(checker > 0, [[230, 230, 230]], [[60, 60, 70]])
+    rgba = np.concatenate([np.concatenate([ball_rgb, floor_rgb]), np.full((n, 1), 235)], axis=1)
+    quat = np.tile([1.0, 0.0, 0.0, 0.0], (n, 1))
+    rec = np.empty(n, dtype=[("p", "<f4", 3), ("s", "<f4", 3), ("c", "u1", 4), ("q", "u1", 4)])
+    rec["p"] = position
+    rec["s"] = scale
+    rec["c"] = np.clip(rgba, 0, 255).astype(np.uint8)
+    rec["q"] = np.clip(quat * 128 + 128, 0, 255).astype(np.uint8)
+    data = rec.tobytes()
+    assert len(data) == 32 * n
+    return data
+
+
+def make_point_ply(n: int, seed: int = 1) -> bytes:
+    """A plain coloured point cloud PLY (what a TensoRF scene exports), not gaussians."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(size=(n, 3)).astype(np.float32)
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)
+    colors = np.clip((0.5 + 0.5 * pts) * 255, 0, 255).astype(np.uint8)
+    rec = np.empty(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("r", "u1"), ("g", "u1"), ("b", "u1")])
+    rec["x"], rec["y"], rec["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+    rec["r"], rec["g"], rec["b"] = colors[:, 0], colors[:, 1], colors[:, 2]
+    header = "\n".join([
+        "ply", "format binary_little_endian 1.0", f"element vertex {n}",
+        "property float x", "property float y", "property float z",
+        "property uchar red", "property uchar green", "property uchar blue", "end_header",
+    ]) + "\n"
+    return header.encode("ascii") + rec.tobytes()
+
+
+def make_mp4(path: Path, frames: int = 24, size: tuple[int, int] = (160, 120)) -> None:
+    from vidscene.pipeline.export.video import write_mp4
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+
+    def frame(i: int) -> np.ndarray:
+        img = np.zeros((h, w, 3), dtype=np.uint8)
+        img[..., 0] = (xx * 255 // w + i * 8) % 256
+        img[..., 1] = yy * 255 // h
+        img[..., 2] = 128 + 100 * ((xx // 20 + yy // 20 + i) % 2)
+        return img
+
+    write_mp4((frame(i) for i in range(frames)), path, fps=12)
+
+
+def make_jpeg(path: Path) -> None:
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:180, 0:320]
+    img = np.stack([xx * 255 // 320, yy * 255 // 180, np.full_like(xx, 160)], axis=-1).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, quality=85)
+
+
+@dataclass(frozen=True)
+class SeededOutput:
+    output_type: str
+    iteration: int
+    data: bytes
+
+
+def seed_scene(server: WebServer, username: str, *, name: str, mode: str = "gaussian",
+               outputs: dict[str, dict[int, bytes]] | None = None, total_iterations: int = 1000,
+               save_iterations: tuple[int, ...] = (500, 1000), state: str = "done", stage: str | None = "export",
+               position: int = 0, size: int = 0, eta_seconds: int | None = None, message: str = "",
+               thumbnail: bool = True) -> str:
+    """Insert a scene with its job and outputs the way the job engine leaves them, and write the files."""
+    from sqlalchemy import select
+
+    from vidscene.db.models import Job, Output, Scene, User, utcnow
+    from vidscene.db.session import make_engine, make_sessionmaker, write_session
+    from vidscene.storage import Storage
+
+    outputs = outputs or {}
+    storage = Storage(server.data_dir)
+    scene_id = secrets.token_urlsafe(16)
+    files = storage.scene(scene_id)
+    files.create()
+    if thumbnail:
+        make_jpeg(files.thumbnail)
+    rows: list[tuple[str, int, str, int]] = []
+    for output_type, by_iteration in outputs.items():
+        for iteration, data in by_iteration.items():
+            path = files.output_path(output_type, iteration)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            rows.append((output_type, iteration, str(path.relative_to(files.root)), len(data)))
+    engine = make_engine(server.database_url)
+    try:
+        with write_session(make_sessionmaker(engine)) as session:
+            user = session.scalars(select(User).where(User.username == username)).one()
+            now = utcnow()
+            session.add(Scene(id=scene_id, user_id=user.id, name=name, training_mode=mode,
+                              output_types=list(outputs) or ["video"], save_iterations=list(save_iterations),
+                              total_iterations=total_iterations, preset="preview",
+                              video_filename="upload/video.mp4", video_info={}))
+            session.flush()
+            session.add(Job(scene_id=scene_id, state=state, stage=stage,
+                            stage_done="export" if state == "done" else None, current_position=position,
+                            current_size=size, eta_seconds=eta_seconds, message=message,
+                            error_code=1 if state == "failed" else 0,
+                            started_at=None if state == "queued" else now,
+                            finished_at=now if state in ("done", "failed", "cancelled") else None))
+            for output_type, iteration, relpath, nbytes in rows:
+                session.add(Output(scene_id=scene_id, output_type=output_type, iteration=iteration,
+                                   relpath=relpath, size=nbytes))
+    finally:
+        engine.dispose()
+    return scene_id
+
+
+def set_job_progress(server: WebServer, scene_id: str, **values: Any) -> None:
+    """Move a seeded job along, as a worker's heartbeat would."""
+    from sqlalchemy import update
+
+    from vidscene.db.models import Job
+    from vidscene.db.session import make_engine, make_sessionmaker, write_session
+
+    engine = make_engine(server.database_url)
+    try:
+        with write_session(make_sessionmaker(engine)) as session:
+            session.execute(update(Job).where(Job.scene_id == scene_id).values(**values))
+    finally:
+        engine.dispose()
+
+
+# ---- pixels ----
+
+
+def canvas_pixels(page: Any, selector: str = ".viewer-canvas") -> np.ndarray:
+    """What the viewer canvas shows, from a real screenshot of it (not a readback the app could fake)."""
+    import io
+
+    from PIL import Image
+
+    # The viewer draws on demand; wait until it has settled so the screenshot is of a still picture.
+    page.wait_for_selector(f"{selector}[data-idle=true]", timeout=30_000)
+    png = page.locator(selector).screenshot()
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def drawn_fraction(img: np.ndarray, background: tuple[int, int, int] = (0x10, 0x13, 0x1A)) -> float:
+    """Share of pixels that differ clearly from the viewer's clear colour."""
+    diff = np.abs(img - np.array(background, dtype=np.int16)).sum(axis=-1)
+    return float((diff > 40).mean())
+
+
+def wait_for_drawn_canvas(page: Any, minimum: float = 0.05, timeout: float = 30.0) -> np.ndarray:
+    page.wait_for_selector('[data-testid="viewer"][data-status="ready"]', timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    img = canvas_pixels(page)
+    while drawn_fraction(img) < minimum and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        img = canvas_pixels(page)
+    return img

@@ -1,0 +1,59 @@
+"""Fixtures for the browser tests: the built web app, a real ``vidscene serve`` process on loopback with a
+temporary data dir, and Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.browser_helpers import (
+    CHROMIUM,
+    REPO,
+    WEB_DIST,
+    Browser,
+    WebServer,
+    make_server,
+    open_browser,
+    unavailable,
+)
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The built app; built with the set-up script when missing (``make test`` has built it already)."""
+    if not (WEB_DIST / "index.html").is_file():
+        if shutil.which("npm") is None:
+            unavailable("the web app is not built and npm is missing (run scripts/build-web.sh)")
+        subprocess.run(["bash", str(REPO / "scripts" / "build-web.sh")], check=True, timeout=600)
+    return WEB_DIST
+
+
+@pytest.fixture(scope="module")
+def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    """The API and web app without a worker: uploads stay queued, finished scenes are seeded directly."""
+    srv = make_server(tmp_path_factory.mktemp("web-server")).start(worker=False)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (run scripts/install-chromium.sh)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture
+def browser(playwright_driver: Any, server: WebServer, tmp_path: Path) -> Iterator[Browser]:
+    """A fresh Chromium profile on the module's server; console errors are collected for each test."""
+    yield from open_browser(playwright_driver, server.base_url, tmp_path)
