@@ -141,7 +141,7 @@ def test_scene_list_live_progress_viewer_downloads_and_delete(browser: Browser, 
     # Downloads go through the metadata's 1 MiB chunks; the saved file equals the API's bytes.
     meta = api.get(f"/user/scene/metadata/{done_id}").json()["resources"]
     assert meta["model"]["1000"]["chunks"] == 2
-    page.get_by_text("Not ready yet").first.wait_for()  # the requested point cloud was never produced
+    page.get_by_text("Not produced").first.wait_for()  # the requested point cloud was never produced
     requested_ranges: list[str] = []
     page.on("request", lambda req: requested_ranges.append(req.headers.get("range", ""))
             if "/user/scene/output/model/" in req.url else None)

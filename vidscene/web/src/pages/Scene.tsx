@@ -195,7 +195,7 @@ function VideoPlayer({
     <section class="video card" aria-labelledby="video-heading">
       <h2 id="video-heading">Rendered video</h2>
       {url ? (
-        <video src={url} controls loop playsInline muted preload="metadata" aria-label={`Rendered video at iteration ${iteration}`} />
+        <video src={url} controls loop playsInline muted preload="auto" aria-label={`Rendered video at iteration ${iteration}`} />
       ) : (
         !error && <ProgressBar value={loaded} label="Loading the video" text={`Loading ${Math.floor(loaded)}%`} />
       )}
@@ -265,7 +265,12 @@ function DownloadButton({
   );
 }
 
-function Downloads({ sceneId, meta, cache }: { sceneId: string; meta: Metadata; cache: Cache }): JSX.Element {
+function Downloads({ sceneId, meta, cache, finished }: {
+  sceneId: string;
+  meta: Metadata;
+  cache: Cache;
+  finished: boolean;
+}): JSX.Element {
   const rows = OUTPUT_ORDER.flatMap((type) =>
     Object.entries(meta.resources[type] ?? {})
       .sort((a, b) => Number(a[0]) - Number(b[0]))
@@ -298,7 +303,7 @@ function Downloads({ sceneId, meta, cache }: { sceneId: string; meta: Metadata; 
                   {info.exists ? (
                     <DownloadButton sceneId={sceneId} type={type} iteration={iteration} info={info} cache={cache} />
                   ) : (
-                    <span class="muted">Not ready yet</span>
+                    <span class="muted">{finished ? "Not produced" : "Not ready yet"}</span>
                   )}
                 </td>
               </tr>
@@ -456,7 +461,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
         )}
       </div>
 
-      {meta && <Downloads sceneId={id} meta={meta} cache={cache.current} />}
+      {meta && <Downloads sceneId={id} meta={meta} cache={cache.current} finished={state !== null && isFinished(state)} />}
 
       <ConfirmDialog
         open={confirming}

@@ -1,0 +1,133 @@
+"""The upload form in a real browser: presets, client-side checks that mirror the server's, the server's own
+message when it refuses a file, the upload progress bar, and the scene it creates (kept queued: no worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.web.browser_helpers import (
+    PASSWORD,
+    Browser,
+    WebServer,
+    api_register,
+    make_mp4,
+    unique_username,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def test_upload_form_checks_presets_progress_and_server_errors(browser: Browser, server: WebServer,
+                                                               tmp_path: Path) -> None:
+    page = browser.page
+    username = unique_username("erin")
+    api = api_register(server.base_url, username)
+    browser.console.expect("status of 415")  # the deliberately fake video below
+
+    browser.goto("#/login")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="New scene").first.click()
+    page.get_by_role("heading", name="New scene").wait_for()
+    browser.screenshot("upload")
+
+    submit = page.get_by_role("button", name="Upload and start")
+    alert = page.get_by_role("alert")
+
+    # Presets fill the fields; editing a field switches to Custom.
+    page.get_by_role("radio", name="High quality").check()
+    page.locator("summary", has_text="Training settings").click()
+    assert page.get_by_label("Total iterations").input_value() == "30000"
+    assert page.get_by_label("Save at iterations").input_value() == "7000, 15000, 30000"
+    assert page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
+    page.get_by_role("radio", name="Quick preview").check()
+    assert page.get_by_label("Total iterations").input_value() == "2000"
+    assert not page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
+
+    # TensoRF has no splat cloud: the box is disabled and unticked.
+    page.get_by_label("Training mode").select_option("tensorf")
+    splat_box = page.get_by_role("checkbox", name="Splat cloud (.splat)")
+    assert splat_box.is_disabled() and not splat_box.is_checked()
+    assert page.get_by_role("radio", name="Custom").is_checked()
+    page.get_by_label("Training mode").select_option("gaussian")
+    assert not splat_box.is_disabled()
+    splat_box.check()
+
+    # Client-side checks, before any byte is sent.
+    submit.click()
+    alert.filter(has_text="Choose a video file").wait_for()
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not a video")
+    page.get_by_label("Video file").set_input_files(str(text_file))
+    submit.click()
+    alert.filter(has_text="does not look like a video").wait_for()
+
+    video = tmp_path / "walkaround.mp4"
+    make_mp4(video, frames=48, size=(320, 240))
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Total iterations").fill("100")
+    page.get_by_label("Save at iterations").fill("50, 200")
+    submit.click()
+    alert.filter(has_text="200 is not between 1 and the total (100)").wait_for()
+    page.get_by_label("Save at iterations").fill("50, x")
+    submit.click()
+    alert.filter(has_text='"x" is not a whole number').wait_for()
+    page.get_by_label("Total iterations").fill("40000")
+    page.get_by_label("Save at iterations").fill("50")
+    submit.click()
+    alert.filter(has_text="between 1 and 30000").wait_for()
+    page.get_by_label("Total iterations").fill("100")
+    page.get_by_label("Scene name (optional)").fill("x" * 201)
+    assert len(page.get_by_label("Scene name (optional)").input_value()) == 200  # maxlength stops the 201st
+    assert api.get("/user/scene/history").json()["resources"] == [], "nothing may have been uploaded yet"
+
+    # A file that passes the client's check but is no video: the server's message is shown.
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"\x00\x01 definitely not a video " * 500)
+    with fake.open("rb") as f:
+        refused = api.post("/user/scene/new", files={"file": ("fake.mp4", f, "video/mp4")},
+                           data={"training_mode": "gaussian", "output_types": "video", "save_iterations": "50",
+                                 "total_iterations": "100"})
+    assert refused.status_code == 415
+    page.get_by_label("Video file").set_input_files(str(fake))
+    page.get_by_label("Scene name (optional)").fill("Fake")
+    submit.click()
+    alert.filter(has_text=refused.json()["error"]).wait_for()
+
+    # A real upload, throttled so the progress bar is seen part-way.
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Walk around the bench")
+    page.get_by_role("checkbox", name="Point cloud (.ply)").check()
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 20, "downloadThroughput": -1,
+        "uploadThroughput": max(20_000, video.stat().st_size // 3),
+    })
+    submit.click()
+    bar = page.get_by_role("progressbar", name="Upload progress")
+    bar.wait_for()
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.upload-progress progress');"
+        " return p && p.value > 0 && p.value < 100; }", timeout=15_000)
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+    # The app goes to the new scene, which waits in the queue (this server has no worker).
+    page.get_by_role("heading", name="Walk around the bench").wait_for()
+    page.get_by_text("Waiting in queue").wait_for()
+    ids = api.get("/user/scene/history").json()["resources"]
+    assert len(ids) == 1
+    scene_id = ids[0]
+    assert page.url.endswith(f"#/scene/{scene_id}")
+    meta = api.get(f"/user/scene/metadata/{scene_id}").json()["resources"]
+    assert set(meta) == {"splat_cloud", "video", "point_cloud"}
+    assert set(meta["video"]) == {"50", "100"}
+    progress = api.get(f"/user/scene/progress/{scene_id}").json()
+    assert progress["state"] == "queued"
+    browser.screenshot("scene-queued")
+
+    browser.console.assert_clean()
