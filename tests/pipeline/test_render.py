@@ -13,9 +13,9 @@ import torch
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian import render
 from vidscene.pipeline.gaussian.project import project_gaussians
-from vidscene.pipeline.gaussian.raster_cpu import project_cpu
+from vidscene.pipeline.gaussian.raster_cpu import project_cpu, sh_colors_cpu
 from vidscene.pipeline.gaussian.render import Backend
-from vidscene.pipeline.gaussian.sh import C0, C1
+from vidscene.pipeline.gaussian.sh import C0, C1, sh_to_rgb
 
 Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -332,3 +332,30 @@ def test_bad_shapes_are_rejected() -> None:
     with pytest.raises(ValueError, match="sh"):
         render(params[0], params[1], params[2], params[3], params[4][:, :4], camera, sh_degree=3,
                background=torch.zeros(3))
+
+
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+def test_fused_sh_colours_match_pytorch_specification(degree: int) -> None:
+    """Values and gradients of every band, including colours clamped at 0 (no gradient there)."""
+    gen = torch.Generator().manual_seed(degree)
+    means = torch.randn(500, 3, generator=gen, dtype=torch.float64) * 2.0
+    sh = torch.randn(500, 16, 3, generator=gen, dtype=torch.float64)
+    centre = np.array([0.3, -0.2, -1.5])
+    weights = torch.randn(500, 3, generator=gen, dtype=torch.float64)
+    results = []
+    for fused in (False, True):
+        m, c = means.clone().requires_grad_(), sh.clone().requires_grad_()
+        colours = (sh_colors_cpu(c, m, centre, degree) if fused
+                   else sh_to_rgb(c, m, torch.as_tensor(centre), degree))
+        (colours * weights).sum().backward()
+        results.append((colours.detach(), m.grad, c.grad))
+    (spec, spec_gm, spec_gc), (mine, gm, gc) = results
+    assert (spec == 0).any()  # some colours are clamped
+    assert rel_err(mine, spec) < 1e-6
+    assert gc is not None and spec_gc is not None and rel_err(gc, spec_gc) < 1e-6
+    assert torch.all(gc[:, (degree + 1) ** 2:] == 0)
+    assert gm is not None
+    if degree == 0:
+        assert torch.all(gm == 0)
+    else:
+        assert spec_gm is not None and rel_err(gm, spec_gm) < 1e-5

@@ -22,6 +22,7 @@ not depend on the tiling and equals the dense reference rasterizer's up to float
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -44,6 +45,7 @@ from vidscene.pipeline.gaussian.project import (
     T_MIN,
     Projected,
 )
+from vidscene.pipeline.gaussian.sh import C0, C1, C2, C3
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ N_GRADS = 6 + N_CHANNELS  # d/d mean x, mean y, conic A, B, C, opacity, colour c
 # exp(-s) only matters while opacity * exp(-s) >= 1/255, i.e. s <= ln 255 ~ 5.54; clamping s keeps the
 # polynomial in range and still yields alpha < 1/255 beyond it.
 SIGMA_CLAMP = 6.0
+SH_CHUNK = 256  # gaussians per parallel work item in the SH kernels (one scratch array each)
+SH_C0 = C0
+SH_C1 = C1
+SH_C2 = C2
+SH_C3 = C3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -177,9 +184,13 @@ def _row_range(my: float, ey: float, oy: int) -> tuple[int, int]:
 def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_order: NDArray[np.int32],
                    means2d: NDArray[np.float32], conics: NDArray[np.float32], colors: NDArray[np.float32],
                    opacities: NDArray[np.float32], extents: NDArray[np.float32], width: int, height: int,
-                   tiles_x: int, out_feat: NDArray[np.float32], out_trans: NDArray[np.float32],
+                   tiles_x: int, background: Any, out_image: NDArray[np.float32], out_alpha: NDArray[np.float32],
+                   out_depth: NDArray[np.float32], out_trans: NDArray[np.float32],
                    out_last: NDArray[np.int32]) -> None:
-    """Front-to-back compositing per tile; fills features (H, W, 4), final transmittance and last index.
+    """Front-to-back compositing per tile.
+
+    Fills the image (H, W, 3) composited over ``background``, alpha, the alpha-weighted sum of channel 3
+    (depth), the final transmittance and the last contributor of every pixel.
 
     ``out_last`` is the position in ``ids`` of the last gaussian composited into each pixel (the tile's start
     minus one if none), which is where the backward pass starts walking back.
@@ -265,11 +276,13 @@ def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_orde
             x = ox + p % TILE
             y = oy + p // TILE
             if x < width and y < height:
-                out_feat[y, x, 0] = acc0[p]
-                out_feat[y, x, 1] = acc1[p]
-                out_feat[y, x, 2] = acc2[p]
-                out_feat[y, x, 3] = acc3[p]
-                out_trans[y, x] = trans[p]
+                t = trans[p]
+                out_image[y, x, 0] = acc0[p] + t * background[0]
+                out_image[y, x, 1] = acc1[p] + t * background[1]
+                out_image[y, x, 2] = acc2[p] + t * background[2]
+                out_depth[y, x] = acc3[p]
+                out_alpha[y, x] = one - t
+                out_trans[y, x] = t
                 out_last[y, x] = start + int(last[p])
 
 
@@ -277,10 +290,14 @@ def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_orde
 def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_order: NDArray[np.int32],
                     means2d: NDArray[np.float32], conics: NDArray[np.float32], colors: NDArray[np.float32],
                     opacities: NDArray[np.float32], extents: NDArray[np.float32], width: int, height: int,
-                    tiles_x: int, final_trans: NDArray[np.float32], last_index: NDArray[np.int32],
-                    grad_feat: NDArray[np.float32], grad_alpha: NDArray[np.float32],
+                    tiles_x: int, background: Any, final_trans: NDArray[np.float32],
+                    last_index: NDArray[np.int32], grad_image: NDArray[np.float32],
+                    grad_alpha: NDArray[np.float32], grad_depth: NDArray[np.float32], has_grad_depth: bool,
                     thread_grads: NDArray[np.float32]) -> None:
     """Back-to-front gradients per tile, summed into ``thread_grads[thread, gaussian, N_GRADS]``.
+
+    The background enters through the final transmittance: image = colour + T * background, so it adds
+    ``-grad_image . background`` to the gradient of alpha = 1 - T.
 
     Per pixel, walking back from the last contributor: ``T_i = T_{i+1} / (1 - a_i)``; ``R`` is the colour
     composited behind gaussian i (normalised by ``T_{i+1}``), so ``dC/da_i = T_i (c_i - R)`` and
@@ -328,11 +345,12 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
                 t_final[p] = final_trans[y, x]
                 last[p] = np.float32(last_index[y, x] - start)
                 k_max = max(k_max, last_index[y, x])
-                g0[p] = grad_feat[y, x, 0]
-                g1[p] = grad_feat[y, x, 1]
-                g2[p] = grad_feat[y, x, 2]
-                g3[p] = grad_feat[y, x, 3]
-                ga[p] = grad_alpha[y, x]
+                g0[p] = grad_image[y, x, 0]
+                g1[p] = grad_image[y, x, 1]
+                g2[p] = grad_image[y, x, 2]
+                g3[p] = grad_depth[y, x] if has_grad_depth else zero
+                ga[p] = grad_alpha[y, x] - (g0[p] * background[0] + g1[p] * background[1]
+                                            + g2[p] * background[2])
         for k in range(k_max, start - 1, -1):
             g = ids[k]
             mx = means2d[g, 0]
@@ -596,6 +614,125 @@ def _project_backward(means: NDArray[np.float32], quats: NDArray[np.float32], sc
         out_g_quats[i, 3] = (dz - qz * dot) / qn
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Colour from spherical harmonics (same basis as sh.py). In PyTorch the ~60 small ops of degree 3 plus their
+# backward cost more than the whole tile rasterizer on two busy cores; fused here they are a few microseconds
+# per thousand gaussians.
+
+
+@_serial_kernel
+def _sh_basis(degree: int, x: float, y: float, z: float, out: NDArray[np.float64]) -> None:
+    """Basis values and their x, y, z derivatives into rows 0..3 of ``out`` (4, 16).
+
+    Entries of bands above ``degree`` and structurally zero derivatives are never written, so a scratch
+    array zeroed once can be reused for every gaussian of the same degree.
+    """
+    b = out[0]
+    bx = out[1]
+    by = out[2]
+    bz = out[3]
+    b[0] = SH_C0
+    if degree >= 1:
+        b[1] = -SH_C1 * y
+        b[2] = SH_C1 * z
+        b[3] = -SH_C1 * x
+        by[1] = -SH_C1
+        bz[2] = SH_C1
+        bx[3] = -SH_C1
+    if degree >= 2:
+        xx, yy, zz = x * x, y * y, z * z
+        b[4] = SH_C2[0] * x * y
+        b[5] = SH_C2[1] * y * z
+        b[6] = SH_C2[2] * (2.0 * zz - xx - yy)
+        b[7] = SH_C2[3] * x * z
+        b[8] = SH_C2[4] * (xx - yy)
+        bx[4], by[4] = SH_C2[0] * y, SH_C2[0] * x
+        by[5], bz[5] = SH_C2[1] * z, SH_C2[1] * y
+        bx[6], by[6], bz[6] = -2.0 * SH_C2[2] * x, -2.0 * SH_C2[2] * y, 4.0 * SH_C2[2] * z
+        bx[7], bz[7] = SH_C2[3] * z, SH_C2[3] * x
+        bx[8], by[8] = 2.0 * SH_C2[4] * x, -2.0 * SH_C2[4] * y
+    if degree >= 3:
+        xx, yy, zz = x * x, y * y, z * z
+        b[9] = SH_C3[0] * y * (3.0 * xx - yy)
+        b[10] = SH_C3[1] * x * y * z
+        b[11] = SH_C3[2] * y * (4.0 * zz - xx - yy)
+        b[12] = SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy)
+        b[13] = SH_C3[4] * x * (4.0 * zz - xx - yy)
+        b[14] = SH_C3[5] * z * (xx - yy)
+        b[15] = SH_C3[6] * x * (xx - 3.0 * yy)
+        bx[9], by[9] = SH_C3[0] * 6.0 * x * y, SH_C3[0] * (3.0 * xx - 3.0 * yy)
+        bx[10], by[10], bz[10] = SH_C3[1] * y * z, SH_C3[1] * x * z, SH_C3[1] * x * y
+        bx[11], by[11], bz[11] = (-2.0 * SH_C3[2] * x * y, SH_C3[2] * (4.0 * zz - xx - 3.0 * yy),
+                                  8.0 * SH_C3[2] * y * z)
+        bx[12], by[12], bz[12] = (-6.0 * SH_C3[3] * x * z, -6.0 * SH_C3[3] * y * z,
+                                  SH_C3[3] * (6.0 * zz - 3.0 * xx - 3.0 * yy))
+        bx[13], by[13], bz[13] = (SH_C3[4] * (4.0 * zz - 3.0 * xx - yy), -2.0 * SH_C3[4] * x * y,
+                                  8.0 * SH_C3[4] * x * z)
+        bx[14], by[14], bz[14] = 2.0 * SH_C3[5] * x * z, -2.0 * SH_C3[5] * y * z, SH_C3[5] * (xx - yy)
+        bx[15], by[15] = SH_C3[6] * (3.0 * xx - 3.0 * yy), -6.0 * SH_C3[6] * x * y
+
+
+@_serial_kernel
+def _view_dir(means: Any, i: int, campos: Any) -> Any:
+    vx = float(means[i, 0]) - campos[0]
+    vy = float(means[i, 1]) - campos[1]
+    vz = float(means[i, 2]) - campos[2]
+    norm = max(np.sqrt(vx * vx + vy * vy + vz * vz), 1e-12)
+    return vx / norm, vy / norm, vz / norm, norm
+
+
+@_parallel_kernel
+def _sh_forward(sh: NDArray[np.float32], means: NDArray[np.float32], campos: Any, degree: int,
+                out_colors: NDArray[np.float32]) -> None:
+    n = sh.shape[0]
+    n_bases = (degree + 1) * (degree + 1)
+    for chunk in prange((n + SH_CHUNK - 1) // SH_CHUNK):
+        basis = np.zeros((4, 16))
+        b = basis[0]
+        for i in range(chunk * SH_CHUNK, min(n, (chunk + 1) * SH_CHUNK)):
+            x, y, z, _norm = _view_dir(means, i, campos)
+            _sh_basis(degree, x, y, z, basis)
+            for c in range(3):
+                acc = 0.0
+                for k in range(n_bases):
+                    acc += b[k] * sh[i, k, c]
+                out_colors[i, c] = max(acc + 0.5, 0.0)
+
+
+@_parallel_kernel
+def _sh_backward(sh: NDArray[np.float32], means: NDArray[np.float32], campos: Any, degree: int,
+                 g_colors: NDArray[np.float32], out_g_sh: NDArray[np.float32],
+                 out_g_means: NDArray[np.float32]) -> None:
+    n = sh.shape[0]
+    n_bases = (degree + 1) * (degree + 1)
+    for chunk in prange((n + SH_CHUNK - 1) // SH_CHUNK):
+        basis = np.zeros((4, 16))
+        for i in range(chunk * SH_CHUNK, min(n, (chunk + 1) * SH_CHUNK)):
+            x, y, z, norm = _view_dir(means, i, campos)
+            _sh_basis(degree, x, y, z, basis)
+            gdx = 0.0
+            gdy = 0.0
+            gdz = 0.0
+            for c in range(3):
+                raw = 0.0
+                for k in range(n_bases):
+                    raw += basis[0, k] * sh[i, k, c]
+                # clamp(min=0) after the +0.5 offset passes the gradient where its input is >= 0, as in PyTorch.
+                g = float(g_colors[i, c]) if raw + 0.5 >= 0.0 else 0.0
+                for k in range(n_bases):
+                    out_g_sh[i, k, c] = basis[0, k] * g
+                    coeff = sh[i, k, c] * g
+                    gdx += basis[1, k] * coeff
+                    gdy += basis[2, k] * coeff
+                    gdz += basis[3, k] * coeff
+            if degree > 0:
+                # Through the normalisation d = v / |v|.
+                dot = x * gdx + y * gdy + z * gdz
+                out_g_means[i, 0] = (gdx - x * dot) / norm
+                out_g_means[i, 1] = (gdy - y * dot) / norm
+                out_g_means[i, 2] = (gdz - z * dot) / norm
+
+
 def _f32(t: Tensor) -> NDArray[np.float32]:
     return np.ascontiguousarray(t.detach().to(torch.float32).numpy())
 
@@ -603,17 +740,19 @@ def _f32(t: Tensor) -> NDArray[np.float32]:
 class _RasterizeCPU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, means2d: Tensor, conics: Tensor, colors: Tensor, opacities: Tensor,
-                depths: Tensor, visible: Tensor, extents: Tensor, width: int, height: int) -> tuple[Tensor, Tensor]:
-        n, n_channels = colors.shape
-        if n_channels > N_CHANNELS:
-            raise ValueError(f"the CPU rasterizer composites at most {N_CHANNELS} channels, got {n_channels}")
+                depths: Tensor, background: Tensor, visible: Tensor, extents: Tensor, width: int, height: int,
+                with_depth: bool) -> tuple[Tensor, Tensor, Tensor]:
+        n = colors.shape[0]
         m2 = _f32(means2d)
         con = _f32(conics)
-        cols = np.zeros((n, N_CHANNELS), dtype=np.float32)
-        cols[:, :n_channels] = colors.detach().to(torch.float32).numpy()
+        dep = _f32(depths)
+        cols = np.empty((n, N_CHANNELS), dtype=np.float32)
+        cols[:, :3] = _f32(colors)
+        cols[:, 3] = dep if with_depth else 0.0
         opac = _f32(opacities)
+        bg = tuple(float(v) for v in background.detach().to(torch.float32).cpu())
         vis = np.flatnonzero(visible.detach().numpy())
-        order = vis[np.argsort(_f32(depths)[vis], kind="stable")].astype(np.int32)
+        order = vis[np.argsort(dep[vis], kind="stable")].astype(np.int32)
         ext2 = (2.0 * np.log(np.maximum(opac * 255.0, 1.0))).astype(np.float32)
         tiles_x = (width + TILE - 1) // TILE
         tiles_y = (height + TILE - 1) // TILE
@@ -621,45 +760,109 @@ class _RasterizeCPU(torch.autograd.Function):
         offsets, ids = _bin_tiles(order, m2, con, ext2, ext, tiles_x, tiles_y)
         # Expensive tiles first so that the threads' last chunks are short ones (better load balance).
         tile_order = np.argsort(-np.diff(offsets), kind="stable").astype(np.int32)
-        feat = np.zeros((height, width, N_CHANNELS), dtype=np.float32)
-        trans = np.ones((height, width), dtype=np.float32)
+        image = np.empty((height, width, 3), dtype=np.float32)
+        alpha = np.empty((height, width), dtype=np.float32)
+        depth = np.empty((height, width), dtype=np.float32)
+        trans = np.empty((height, width), dtype=np.float32)
         last = np.empty((height, width), dtype=np.int32)
-        _forward_tiles(offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, feat, trans,
-                       last)
-        state = (offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, trans, last, n_channels,
-                 means2d.dtype, conics.dtype, colors.dtype, opacities.dtype)
+        _forward_tiles(offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, image, alpha,
+                       depth, trans, last)
+        state = (offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, trans, last,
+                 with_depth, means2d.dtype, conics.dtype, colors.dtype, opacities.dtype, depths.dtype,
+                 background.dtype)
         # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
         ctx.kernel_state = state  # type: ignore[attr-defined]
         out_dtype = colors.dtype
-        return (torch.from_numpy(feat[..., :n_channels]).to(out_dtype),
-                torch.from_numpy(1.0 - trans).to(out_dtype))
+        depth_out = torch.from_numpy(depth).to(out_dtype) if with_depth else torch.zeros(0, dtype=out_dtype)
+        if not with_depth:
+            ctx.mark_non_differentiable(depth_out)
+        return torch.from_numpy(image).to(out_dtype), torch.from_numpy(alpha).to(out_dtype), depth_out
 
     @staticmethod
-    def backward(ctx: FunctionCtx, grad_feat: Tensor, grad_alpha: Tensor) -> tuple[Tensor | None, ...]:
-        (offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, trans, last, n_channels,
-         dt_means, dt_conics, dt_colors, dt_opac) = ctx.kernel_state  # type: ignore[attr-defined]
+    def backward(ctx: FunctionCtx, grad_image: Tensor, grad_alpha: Tensor,
+                 grad_depth: Tensor) -> tuple[Tensor | None, ...]:
+        (offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, trans, last, with_depth,
+         dt_means, dt_conics, dt_colors, dt_opac, dt_depths, dt_bg) = ctx.kernel_state  # type: ignore[attr-defined]
         n = m2.shape[0]
-        g_feat = np.zeros((height, width, N_CHANNELS), dtype=np.float32)
-        g_feat[..., :n_channels] = grad_feat.to(torch.float32).numpy()
+        g_image = _f32(grad_image)
         g_alpha = _f32(grad_alpha)
-        # get_thread_id() is bounded by the pool size, not by the current set_num_threads() value.
-        thread_grads = np.zeros((_POOL_THREADS, n, N_GRADS), dtype=np.float32)
-        _backward_tiles(offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, trans, last,
-                        g_feat, g_alpha, thread_grads)
+        has_grad_depth = bool(with_depth and grad_depth.numel() > 0)
+        g_depth = _f32(grad_depth) if has_grad_depth else np.zeros((1, 1), dtype=np.float32)
+        thread_grads = _thread_grad_buffer(n)
+        _backward_tiles(offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, trans, last,
+                        g_image, g_alpha, g_depth, has_grad_depth, thread_grads)
         grads = torch.from_numpy(thread_grads.sum(axis=0))
-        return (grads[:, 0:2].to(dt_means), grads[:, 2:5].to(dt_conics), grads[:, 6:6 + n_channels].to(dt_colors),
-                grads[:, 5].to(dt_opac), None, None, None, None, None)
+        g_bg = torch.from_numpy(np.einsum("hw,hwc->c", trans, g_image)).to(dt_bg)
+        g_depths = grads[:, 9].to(dt_depths) if with_depth else None
+        return (grads[:, 0:2].to(dt_means), grads[:, 2:5].to(dt_conics), grads[:, 6:9].to(dt_colors),
+                grads[:, 5].to(dt_opac), g_depths, g_bg, None, None, None, None, None)
+
+
+_scratch = threading.local()
+
+
+def _thread_grad_buffer(n: int) -> NDArray[np.float32]:
+    """Zeroed (pool threads, n, N_GRADS) buffer, reused between calls of the same Python thread.
+
+    Allocating it afresh every iteration costs page faults on every call (it is megabytes at 100k
+    gaussians); reusing it is safe because each Python thread has its own and backward passes of one thread
+    never overlap.
+    """
+    # get_thread_id() is bounded by the pool size, not by the current set_num_threads() value.
+    buf: NDArray[np.float32] | None = getattr(_scratch, "thread_grads", None)
+    if buf is None or buf.shape[1] < n:
+        buf = np.zeros((_POOL_THREADS, max(n, 1024), N_GRADS), dtype=np.float32)
+        _scratch.thread_grads = buf
+    view = buf[:, :n]
+    view.fill(0.0)
+    return view
 
 
 def rasterize_cpu(means2d: Tensor, conics: Tensor, colors: Tensor, opacities: Tensor, depths: Tensor,
-                  visible: Tensor, extents: Tensor, width: int, height: int) -> tuple[Tensor, Tensor]:
-    """Composite gaussians with the numba kernels; returns (features (H, W, C), alpha (H, W)).
+                  background: Tensor, visible: Tensor, extents: Tensor, width: int, height: int,
+                  with_depth: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """Composite gaussians with the numba kernels.
 
-    Same contract as ``raster_reference.rasterize_reference``; C <= 4. Gradients flow to means2d, conics,
-    colors and opacities. Threads: ``numba.set_num_threads`` (default: all cores).
+    Returns ``(image (H, W, 3) over background, alpha (H, W), depth)`` where depth is the alpha-weighted sum
+    of ``depths`` (H, W) when ``with_depth`` (divide by alpha for the expected depth), else an empty tensor.
+    Gradients flow to means2d, conics, colors, opacities, depths (with_depth) and background.
+    Threads: ``numba.set_num_threads`` (default: all cores).
     """
-    out: tuple[Tensor, Tensor] = _RasterizeCPU.apply(means2d, conics, colors, opacities, depths, visible,
-                                                     extents, width, height)
+    if colors.ndim != 2 or colors.shape[1] != 3:
+        raise ValueError(f"colors must have shape (N, 3), got {tuple(colors.shape)}")
+    out: tuple[Tensor, Tensor, Tensor] = _RasterizeCPU.apply(means2d, conics, colors, opacities, depths,
+                                                             background, visible, extents, width, height,
+                                                             with_depth)
+    return out
+
+
+class _SHColorsCPU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: FunctionCtx, sh: Tensor, means: Tensor, campos: tuple[float, float, float],
+                degree: int) -> Tensor:
+        sh_np = _f32(sh)
+        means_np = _f32(means)
+        colors = np.empty((sh.shape[0], 3), dtype=np.float32)
+        _sh_forward(sh_np, means_np, campos, degree, colors)
+        # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
+        ctx.kernel_state = (sh_np, means_np, campos, degree, sh.dtype, means.dtype)  # type: ignore[attr-defined]
+        return torch.from_numpy(colors).to(sh.dtype)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad_colors: Tensor) -> tuple[Tensor | None, ...]:
+        sh_np, means_np, campos, degree, dt_sh, dt_means = ctx.kernel_state  # type: ignore[attr-defined]
+        g_sh = np.zeros(sh_np.shape, dtype=np.float32)
+        g_means = np.zeros(means_np.shape, dtype=np.float32)
+        _sh_backward(sh_np, means_np, campos, degree, _f32(grad_colors), g_sh, g_means)
+        return torch.from_numpy(g_sh).to(dt_sh), torch.from_numpy(g_means).to(dt_means), None, None
+
+
+def sh_colors_cpu(sh: Tensor, means: Tensor, camera_center: NDArray[np.float64], degree: int) -> Tensor:
+    """Fused numba version of ``sh.sh_to_rgb`` (float32 inside), differentiable in ``sh`` and ``means``."""
+    if not 0 <= degree <= 3:
+        raise ValueError(f"SH degree must be 0..3, got {degree}")
+    campos = (float(camera_center[0]), float(camera_center[1]), float(camera_center[2]))
+    out: Tensor = _SHColorsCPU.apply(sh, means, campos, degree)
     return out
 
 

@@ -121,26 +121,25 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
 
     if chosen == "cpu":
-        from vidscene.pipeline.gaussian.raster_cpu import project_cpu
+        from vidscene.pipeline.gaussian.raster_cpu import project_cpu, rasterize_cpu, sh_colors_cpu
 
         proj = project_cpu(means, quats, scales, opacities, camera)
+        colors = sh_colors_cpu(sh, means, camera.center, sh_degree)
+        image, alpha, depth_sum = rasterize_cpu(proj.means2d, proj.conics, colors, opacities, proj.depths,
+                                                background.to(means.dtype), proj.visible, proj.extents,
+                                                camera.width, camera.height, with_depth)
     else:
         proj = project_gaussians(means, quats, scales, opacities, camera)
-    center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
-    colors = sh_to_rgb(sh, means, center, sh_degree)
-    features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
-    if chosen == "cpu":
-        from vidscene.pipeline.gaussian.raster_cpu import rasterize_cpu
-
-        feat, alpha = rasterize_cpu(proj.means2d, proj.conics, features, opacities, proj.depths, proj.visible,
-                                    proj.extents, camera.width, camera.height)
-    else:
+        center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
+        colors = sh_to_rgb(sh, means, center, sh_degree)
+        features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
         feat, alpha = rasterize_reference(proj.means2d, proj.conics, features, opacities, proj.depths,
                                           proj.visible, proj.extents, camera.width, camera.height)
-    image = feat[..., :3] + (1.0 - alpha)[..., None] * background.to(feat.dtype)
+        image = feat[..., :3] + (1.0 - alpha)[..., None] * background.to(feat.dtype)
+        depth_sum = feat[..., 3] if with_depth else feat.new_zeros(0)
     depth = None
     if with_depth:
-        depth = torch.where(alpha > 1e-6, feat[..., 3] / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
+        depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
     return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
