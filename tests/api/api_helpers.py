@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,13 +14,30 @@ from typing import Any
 import av
 import numpy as np
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+from starlette.exceptions import StarletteDeprecationWarning
+
+with warnings.catch_warnings():
+    # Starlette 1.x prefers the httpx2 package for its TestClient and warns (an error under this project's
+    # filterwarnings) when it falls back to httpx; httpx works the same for these tests.
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from fastapi.testclient import TestClient as TestClient  # re-exported for the test modules
 
 from vidscene.config import Settings
 from vidscene.db.session import make_engine, make_sessionmaker
 
 PASSWORD = "correct horse battery"
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "jwt_secret": "test-secret-" + "x" * 60,
+        "login_rate_limit": "5/minute",
+        **overrides,
+    }
+    return Settings(**values)
 
 
 @dataclass

@@ -9,27 +9,18 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.exceptions import StarletteDeprecationWarning
-
-with warnings.catch_warnings():
-    # Starlette 1.x prefers the httpx2 package for its TestClient and warns (an error under this project's
-    # filterwarnings) when it falls back to httpx; httpx works the same for these tests.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.api.api_helpers import Api, ApiFactory, encode_audio, encode_video
+from tests.api.api_helpers import Api, ApiFactory, TestClient, encode_audio, encode_video, make_settings
 from vidscene.api import create_app, security
-from vidscene.config import Settings
 from vidscene.db.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -111,17 +102,6 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
     path = tmp_path / "vidscene-sqlite.db"
     shutil.copyfile(sqlite_template, path)
     return f"sqlite:///{path}"
-
-
-def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "data_dir": data_dir,
-        "database_url": database_url,
-        "jwt_secret": "test-secret-" + "x" * 60,
-        "login_rate_limit": "5/minute",
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import errno
+import os
+import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from tests.api.api_helpers import Api, ApiFactory, files_under, open_db
+from tests.api.api_helpers import Api, ApiFactory, TestClient, files_under, open_db
 from vidscene.api import upload as upload_module
 from vidscene.db.models import Job, Scene
 from vidscene.storage import Storage
@@ -274,3 +277,20 @@ def test_failed_database_insert_removes_the_files(api: Api, auth: dict[str, str]
     assert list((api.settings.data_dir / "scenes").iterdir()) == []
     with open_db(db_url) as session:
         assert session.scalars(select(Scene)).all() == []
+
+
+def test_stale_temporary_uploads_are_removed_at_startup(api_factory: ApiFactory, tmp_path: Path) -> None:
+    api = api_factory()
+    tmp_dir = api.settings.data_dir / "tmp"
+    stale = tmp_dir / f"{upload_module.TEMP_PREFIX}old{upload_module.TEMP_SUFFIX}"
+    fresh = tmp_dir / f"{upload_module.TEMP_PREFIX}new{upload_module.TEMP_SUFFIX}"
+    other = tmp_dir / "frames-work.part"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"x")
+    old = time.time() - upload_module.STALE_UPLOAD_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    api.client.__exit__(None, None, None)
+    with TestClient(api.app):
+        pass
+    assert sorted(p.name for p in tmp_dir.iterdir()) == sorted([fresh.name, other.name])

@@ -5,7 +5,6 @@ Runs on SQLite only: what is under test is the HTTP contract, not the database.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from starlette.exceptions import StarletteDeprecationWarning
 
-from tests.api.conftest import make_settings
+from tests.api.api_helpers import TestClient, make_settings
 from vidscene.api import create_app
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 MAX_EXAMPLES = 25
 

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -27,6 +28,7 @@ from vidscene.api.deps import AppContext, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.ratelimit import LoginRateLimiter
 from vidscene.api.security import TokenCodec
+from vidscene.api.upload import remove_stale_uploads
 from vidscene.config import Settings
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import Storage
@@ -93,6 +95,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(remove_stale_uploads, storage.tmp_dir)
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -33,6 +34,9 @@ MAX_FIELDS = 32
 FORM_OVERHEAD_BYTES = 1024 * 1024  # allowance for boundaries, part headers and text fields in Content-Length
 MIN_FREE_BYTES = 64 * 1024 * 1024  # keep this much disk free for the database and running jobs
 _DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+TEMP_PREFIX = "upload-"
+TEMP_SUFFIX = ".part"
+STALE_UPLOAD_SECONDS = 24 * 3600  # far longer than any upload; a file this old has no writer left
 
 
 @dataclass
@@ -48,6 +52,25 @@ class ReceivedUpload:
         if self.file_path is not None:
             self.file_path.unlink(missing_ok=True)
             self.file_path = None
+
+
+def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SECONDS) -> int:
+    """Delete temporary upload files left by a crashed or killed server; returns how many were removed.
+
+    Only files older than ``older_than_s`` go: another API process sharing the data dir may be receiving one.
+    """
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for path in tmp_dir.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    if removed:
+        logger.info("removed stale temporary uploads", extra={"count": removed, "tmp_dir": str(tmp_dir)})
+    return removed
 
 
 def _is_disk_full(exc: OSError) -> bool:
@@ -209,7 +232,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
 def _open_temp(tmp_dir: Path) -> IO[bytes]:
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        return tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="upload-", suffix=".part", delete=False)
+        return tempfile.NamedTemporaryFile(dir=tmp_dir, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, delete=False)
     except OSError as exc:
         if _is_disk_full(exc):
             raise InsufficientStorageError() from exc
