@@ -253,6 +253,9 @@ def test_output_ranges(api: Api, auth: dict[str, str], scene: str, db_url: str) 
     assert resp.status_code == 400
     assert set(resp.json()) == {"error"}
 
+    resp = get("items=0-5")  # an unknown unit is ignored: the whole file
+    assert (resp.status_code, resp.content) == (200, data)
+
 
 def test_multi_chunk_download_reassembles_byte_for_byte(api: Api, auth: dict[str, str], scene: str,
                                                         db_url: str) -> None:

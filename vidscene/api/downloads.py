@@ -11,6 +11,7 @@ import json
 import re
 import unicodedata
 
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse
 from starlette.types import Message, Receive, Scope, Send
 
@@ -46,4 +47,8 @@ class DownloadResponse(FileResponse):
                 return  # the original plain-text body
             await send(message)
 
+        range_header = Headers(scope=scope).get("range")
+        if range_header is not None and not range_header.strip().lower().startswith("bytes="):
+            # RFC 9110 section 14.2: a range unit the server does not understand is ignored, not refused.
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]}
         await super().__call__(scope, receive, send_json_errors)
