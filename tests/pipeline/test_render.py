@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.gaussian import render
+from vidscene.pipeline.gaussian import precompile_cpu, render
 from vidscene.pipeline.gaussian.project import project_gaussians
 from vidscene.pipeline.gaussian.raster_cpu import project_cpu, sh_colors_cpu
 from vidscene.pipeline.gaussian.render import Backend
@@ -359,3 +359,7 @@ def test_fused_sh_colours_match_pytorch_specification(degree: int) -> None:
         assert torch.all(gm == 0)
     else:
         assert spec_gm is not None and rel_err(gm, spec_gm) < 1e-5
+
+
+def test_precompile_cpu_renders_a_scene() -> None:
+    assert precompile_cpu() > 0

@@ -388,13 +388,14 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
                 valid = (kf <= last[p]) & (al >= alpha_min)
                 vf = np.float32(valid)
                 om = one - al
+                inv_om = one / om
                 t_after = trans[p]
-                t_i = t_after / om
+                t_i = t_after * inv_om
                 w = al * t_i * vf
                 dot = (g0[p] * (col0 - r0[p]) + g1[p] * (col1 - r1[p]) + g2[p] * (col2 - r2[p])
                        + g3[p] * (col3 - r3[p]))
                 # Clamped alphas do not depend on opacity or position.
-                d_raw = (t_i * dot + ga[p] * t_final[p] / om) * vf * np.float32(raw < alpha_max)
+                d_raw = (t_i * dot + ga[p] * t_final[p] * inv_om) * vf * np.float32(raw < alpha_max)
                 s_c0 += w * g0[p]
                 s_c1 += w * g1[p]
                 s_c2 += w * g2[p]

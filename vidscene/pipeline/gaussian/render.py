@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -73,6 +74,27 @@ def cuda_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def precompile_cpu() -> float:
+    """Compile (or load from numba's on-disk cache) every CPU kernel by rendering a tiny scene; returns seconds.
+
+    The first CPU render in a fresh environment otherwise spends ~20-40 s in numba's JIT (2 s with a warm
+    cache); call this at worker start-up or image build time so that no training job pays for it.
+    """
+    import time
+
+    started = time.perf_counter()
+    camera = Camera(width=24, height=20, fx=20.0, fy=20.0, cx=12.0, cy=10.0, R=np.eye(3), t=np.zeros(3))
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.rand(8, 3, generator=gen) + torch.tensor([-0.5, -0.5, 2.0]), torch.randn(8, 4, generator=gen),
+              torch.rand(8, 3, generator=gen) * 0.2, torch.rand(8, generator=gen), torch.randn(8, 16, 3, generator=gen)]
+    leaves = [p.requires_grad_() for p in params]
+    out = render(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4], camera, sh_degree=3,
+                 background=torch.zeros(3), backend="cpu", with_depth=True)
+    assert out.depth is not None
+    (out.image.sum() + out.depth.sum()).backward()
+    return time.perf_counter() - started
 
 
 def resolve_backend(backend: Backend, device: torch.device) -> Literal["cpu", "cuda", "reference"]:
