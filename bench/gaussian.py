@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     _ensure_malloc_env()
 
-    from vidscene.pipeline.cameras import SceneData
+    from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.gaussian.outputs import export_outputs
@@ -81,13 +81,21 @@ def main() -> None:
 
     n_frames = round(args.seconds * args.fps)
     t0 = time.monotonic()
-    video = make_orbit_video(root / "orbit.mp4", width=args.width, height=args.height, n_frames=n_frames,
-                             fps=args.fps)
+    # Ray-casting the video takes minutes on a busy machine: keep it (and its true cameras) in the work dir.
+    stem = f"orbit_{args.width}x{args.height}_{n_frames}_{args.fps}"
+    video_path, cams_path = root / f"{stem}.mp4", root / f"{stem}.cameras.json"
+    if video_path.is_file() and cams_path.is_file():
+        true_cameras = [Camera.from_json(c) for c in json.loads(cams_path.read_text())]
+    else:
+        video = make_orbit_video(video_path, width=args.width, height=args.height, n_frames=n_frames,
+                                 fps=args.fps)
+        true_cameras = video.cameras
+        cams_path.write_text(json.dumps([c.to_json() for c in true_cameras]))
     figures["make_video_s"] = round(time.monotonic() - t0, 1)
     print(f"synthetic video: {n_frames} frames {args.width}x{args.height} in {figures['make_video_s']} s")
 
     started = time.monotonic()
-    frames = extract_frames(video.path, root / "frames", root / "thumb.jpg", config.frames)
+    frames = extract_frames(video_path, root / "frames", root / "thumb.jpg", config.frames)
     figures["frames_s"] = round(time.monotonic() - started, 1)
     print(f"frames: {len(frames.frame_names)} at {frames.width}x{frames.height} in {figures['frames_s']} s")
 
@@ -99,7 +107,7 @@ def main() -> None:
     else:
         import numpy as np
 
-        cams = [replace(video.cameras[i].scaled(frames.width, frames.height), image_name=name)
+        cams = [replace(true_cameras[i].scaled(frames.width, frames.height), image_name=name)
                 for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
         scene = SceneData(cameras=cams, images_dir=frames.frames_dir, points=np.zeros((0, 3), np.float32),
                           colors=np.zeros((0, 3), np.uint8))

@@ -22,7 +22,7 @@ from vidscene.pipeline.export.camera_path import quat_to_rotation, rotation_to_q
 from vidscene.pipeline.export.ply import gaussian_ply_properties, write_gaussian_ply, write_point_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
-from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
+from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map, ssim_mean
 
 SH_C0 = 0.28209479177387814
 
@@ -314,3 +314,18 @@ def test_metrics() -> None:
     b = (a + 0.1).clamp(0, 1)
     assert 15 < psnr(a, b) < 25
     assert ssim(a, torch.rand_like(a)) < 0.2
+
+
+def test_fused_ssim_matches_reference_value_and_gradient() -> None:
+    gen = torch.Generator().manual_seed(1)
+    target = torch.rand(1, 3, 20, 27, generator=gen)
+    start = (0.6 * target + 0.4 * torch.rand(1, 3, 20, 27, generator=gen)).requires_grad_(True)
+    fused = ssim_mean(start, target)
+    fused.backward()
+    assert start.grad is not None
+    reference_input = start.detach().double().requires_grad_(True)
+    reference = ssim_map(reference_input, target.double()).mean()
+    reference.backward()
+    assert reference_input.grad is not None
+    assert float(fused.detach()) == pytest.approx(float(reference.detach()), abs=1e-6)
+    torch.testing.assert_close(start.grad.double(), reference_input.grad, atol=1e-8, rtol=1e-4)

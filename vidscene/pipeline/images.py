@@ -8,11 +8,16 @@ from __future__ import annotations
 import logging
 import math
 from functools import lru_cache
+from typing import Any
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import prange
+from numpy.typing import NDArray
 from PIL import Image
+from torch import Tensor
 
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.errors import TrainingError
@@ -76,25 +81,155 @@ def split_train_eval(n: int, eval_every: int) -> tuple[list[int], list[int]]:
     return train, held
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+def psnr(a: Tensor, b: Tensor) -> float:
     """Peak signal-to-noise ratio in dB between two images with values in 0..1 (any matching shape)."""
     mse = float(torch.mean((a.detach().float() - b.detach().float()) ** 2))
     return float("inf") if mse <= 0 else -10.0 * math.log10(mse)
 
 
 @lru_cache(maxsize=8)
-def _gaussian_kernel_1d(size: int, sigma: float, dtype: torch.dtype, device: str) -> torch.Tensor:
+def _gaussian_kernel_1d(size: int, sigma: float, dtype: torch.dtype, device: str) -> Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
-def ssim_map(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _blur_plane_py(x: NDArray[np.float32], g: NDArray[np.float32], tmp: NDArray[np.float32],
+                   out: NDArray[np.float32]) -> None:
+    """Separable "same"-size blur of one (H, W) plane with zero padding (numba-compiled below)."""
+    h, w = x.shape
+    r = g.shape[0] // 2
+    for i in range(h):
+        for j in range(w):
+            acc = np.float32(0.0)
+            for jj in range(max(0, j - r), min(w, j + r + 1)):
+                acc += g[jj - j + r] * x[i, jj]
+            tmp[i, j] = acc
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = 0.0
+        for ii in range(max(0, i - r), min(h, i + r + 1)):
+            c = g[ii - i + r]
+            for j in range(w):
+                out[i, j] += c * tmp[ii, j]
+
+
+def _ssim_forward_py(a: NDArray[np.float32], b: NDArray[np.float32], g: NDArray[np.float32], c1: float,
+                     c2: float, d_mu: NDArray[np.float32], d_eaa: NDArray[np.float32],
+                     d_eab: NDArray[np.float32]) -> float:
+    """Sum of the SSIM map of planes ``a`` vs ``b`` (P, H, W); also the map's partial derivatives with respect
+    to the blurred statistics mu_a, E[a²], E[ab], which the backward pass blurs back onto the pixels."""
+    n_planes, h, w = a.shape
+    totals = np.zeros(n_planes)
+    for p in prange(n_planes):
+        tmp = np.empty((h, w), np.float32)
+        prod = np.empty((h, w), np.float32)
+        mu_a = np.empty((h, w), np.float32)
+        mu_b = np.empty((h, w), np.float32)
+        e_aa = np.empty((h, w), np.float32)
+        e_bb = np.empty((h, w), np.float32)
+        e_ab = np.empty((h, w), np.float32)
+        _blur_plane(a[p], g, tmp, mu_a)
+        _blur_plane(b[p], g, tmp, mu_b)
+        for i in range(h):
+            for j in range(w):
+                prod[i, j] = a[p, i, j] * a[p, i, j]
+        _blur_plane(prod, g, tmp, e_aa)
+        for i in range(h):
+            for j in range(w):
+                prod[i, j] = b[p, i, j] * b[p, i, j]
+        _blur_plane(prod, g, tmp, e_bb)
+        for i in range(h):
+            for j in range(w):
+                prod[i, j] = a[p, i, j] * b[p, i, j]
+        _blur_plane(prod, g, tmp, e_ab)
+        acc = 0.0
+        for i in range(h):
+            for j in range(w):
+                ma, mb = mu_a[i, j], mu_b[i, j]
+                a1 = 2 * ma * mb + c1
+                a2 = 2 * (e_ab[i, j] - ma * mb) + c2
+                b1 = ma * ma + mb * mb + c1
+                b2 = (e_aa[i, j] - ma * ma) + (e_bb[i, j] - mb * mb) + c2
+                inv = 1.0 / (b1 * b2)
+                s = a1 * a2 * inv
+                acc += s
+                d_mu[p, i, j] = 2 * mb * (a2 - a1) * inv - 2 * ma * s / b1 + 2 * ma * s / b2
+                d_eaa[p, i, j] = -s / b2
+                d_eab[p, i, j] = 2 * a1 * inv
+        totals[p] = acc
+    return float(totals.sum())
+
+
+def _ssim_backward_py(a: NDArray[np.float32], b: NDArray[np.float32], g: NDArray[np.float32],
+                      d_mu: NDArray[np.float32], d_eaa: NDArray[np.float32], d_eab: NDArray[np.float32],
+                      scale: float, grad: NDArray[np.float32]) -> None:
+    """d(scale * sum SSIM)/da. The blur with a symmetric kernel and zero padding is self-adjoint, so each
+    statistic's derivative map goes back through the same blur."""
+    n_planes, h, w = a.shape
+    for p in prange(n_planes):
+        tmp = np.empty((h, w), np.float32)
+        g_mu = np.empty((h, w), np.float32)
+        g_aa = np.empty((h, w), np.float32)
+        g_ab = np.empty((h, w), np.float32)
+        _blur_plane(d_mu[p], g, tmp, g_mu)
+        _blur_plane(d_eaa[p], g, tmp, g_aa)
+        _blur_plane(d_eab[p], g, tmp, g_ab)
+        for i in range(h):
+            for j in range(w):
+                grad[p, i, j] = scale * (g_mu[i, j] + 2 * a[p, i, j] * g_aa[i, j] + b[p, i, j] * g_ab[i, j])
+
+
+# numba compiles lazily on first call (about two seconds, then cached on disk), so importing stays cheap.
+_blur_plane = numba.njit(fastmath=True, cache=True)(_blur_plane_py)
+_ssim_forward = numba.njit(parallel=True, fastmath=True, cache=True)(_ssim_forward_py)
+_ssim_backward = numba.njit(parallel=True, fastmath=True, cache=True)(_ssim_backward_py)
+SSIM_C1, SSIM_C2 = 0.01**2, 0.03**2
+
+
+class _FusedSsim(torch.autograd.Function):
+    """Mean SSIM of CPU float32 images with fused numba kernels (the prediction gets gradients, the target
+    does not). Elementwise PyTorch on ~15 full-image temporaries per step cost more than rendering did."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor, b: Tensor, g: Tensor) -> Tensor:
+        shape = a.shape
+        an = np.ascontiguousarray(a.detach().reshape(-1, shape[-2], shape[-1]).numpy(), dtype=np.float32)
+        bn = np.ascontiguousarray(b.detach().reshape(-1, shape[-2], shape[-1]).numpy(), dtype=np.float32)
+        gn = np.ascontiguousarray(g.numpy(), dtype=np.float32)
+        d_mu, d_eaa, d_eab = np.empty_like(an), np.empty_like(an), np.empty_like(an)
+        total = _ssim_forward(an, bn, gn, SSIM_C1, SSIM_C2, d_mu, d_eaa, d_eab)
+        ctx.arrays = (an, bn, gn, d_mu, d_eaa, d_eab)
+        ctx.shape = shape
+        return torch.tensor(total / an.size, dtype=a.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor, None, None]:
+        an, bn, gn, d_mu, d_eaa, d_eab = ctx.arrays
+        grad = np.empty_like(an)
+        _ssim_backward(an, bn, gn, d_mu, d_eaa, d_eab, float(grad_out) / an.size, grad)
+        return torch.from_numpy(grad).reshape(ctx.shape), None, None
+
+
+def ssim_mean(a: Tensor, b: Tensor, *, window: int = 11, sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of ``(B, C, H, W)`` images in 0..1 as a scalar tensor, differentiable with respect to ``a``.
+
+    On the CPU (float32, ``b`` not requiring grad) it runs fused numba kernels, about 5x faster than the
+    PyTorch formulation; elsewhere it is ``ssim_map(a, b).mean()``.
+    """
+    if a.device.type == "cpu" and a.dtype == torch.float32 and b.dtype == torch.float32 and not b.requires_grad:
+        g = _gaussian_kernel_1d(window, sigma, torch.float32, "cpu")
+        out: Tensor = _FusedSsim.apply(a, b, g)
+        return out
+    return ssim_map(a, b, window=window, sigma=sigma).mean()
+
+
+def ssim_map(a: Tensor, b: Tensor, *, window: int = 11, sigma: float = 1.5) -> Tensor:
     """Per-pixel SSIM of ``(B, C, H, W)`` images in 0..1 (differentiable; used as a training loss).
 
-    The 11x11 Gaussian window (sigma 1.5) of Wang et al. is applied as two separable 1-D convolutions, which
-    is ~5x cheaper than the 2-D convolution on the CPU. Borders use zero padding ("same" size output), as the
-    3DGS reference implementation does.
+    The 11x11 Gaussian window (sigma 1.5) of Wang et al. is applied as two separable 1-D convolutions. Borders
+    use zero padding ("same" size output), as the 3DGS reference implementation does. ``ssim_mean`` is the
+    fast path for a scalar.
     """
     c = a.shape[1]
     g = _gaussian_kernel_1d(window, sigma, a.dtype, str(a.device))
@@ -111,9 +246,9 @@ def ssim_map(a: torch.Tensor, b: torch.Tensor, *, window: int = 11, sigma: float
     return ((2 * mu_ab + c1) * (2 * cov + c2)) / ((mu_aa + mu_bb + c1) * (var_a + var_b + c2))
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor) -> float:
+def ssim(a: Tensor, b: Tensor) -> float:
     """Mean SSIM between two ``(H, W, 3)`` images with values in 0..1 (evaluation metric, 1 = identical)."""
     x = a.detach().float().permute(2, 0, 1).unsqueeze(0)
     y = b.detach().float().permute(2, 0, 1).unsqueeze(0)
     with torch.no_grad():
-        return float(ssim_map(x, y).mean())
+        return float(ssim_mean(x, y))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from vidscene.pipeline.images import ssim_map
+from vidscene.pipeline.images import ssim_mean
 
 
 def photometric_loss(pred: Tensor, target: Tensor, ssim_lambda: float) -> tuple[Tensor, Tensor]:
@@ -18,5 +18,5 @@ def photometric_loss(pred: Tensor, target: Tensor, ssim_lambda: float) -> tuple[
         return l1, l1.detach()
     x = pred.permute(2, 0, 1).unsqueeze(0)
     y = target.permute(2, 0, 1).unsqueeze(0)
-    d_ssim = 1.0 - ssim_map(x, y).mean()
+    d_ssim = 1.0 - ssim_mean(x, y)
     return (1.0 - ssim_lambda) * l1 + ssim_lambda * d_ssim, l1.detach()

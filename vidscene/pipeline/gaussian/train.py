@@ -75,8 +75,13 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 
 
 def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` atomically (``.part`` then rename, fsynced): a crash never leaves half a checkpoint."""
-    with atomic_write_path(path) as tmp, open(tmp, "wb") as f:
+    """``torch.save`` atomically (``.part`` then rename, fsynced): a crash never leaves half a checkpoint.
+
+    Raises ``StorageFullError`` up front when the disk cannot hold it (parameters plus two Adam moments).
+    """
+    params = obj.get("params", {})
+    expected = 3 * sum(int(t.numel() * t.element_size()) for t in params.values())
+    with atomic_write_path(path, expected_bytes=expected) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
@@ -152,7 +157,9 @@ class Runner:
         self.work_dir = work_dir
         self.device = device
         self.cameras, images = load_training_images(scene, config.max_long_side)
-        self.images = images.to(device)
+        # Kept as uint8 (exactly the decoded values) and converted per step: a quarter of the memory, which
+        # matters for hundreds of full-HD frames on a GPU.
+        self.images = (images * 255.0).round_().to(torch.uint8).to(device)
         self.train_idx, self.eval_idx = split_train_eval(len(self.cameras), config.eval_every)
         if not self.train_idx:
             raise TrainingError("There are no frames to train on.")
@@ -213,6 +220,10 @@ class Runner:
         self.view_pos += 1
         return i
 
+    def image(self, index: int) -> Tensor:
+        """Ground-truth image ``index`` as (H, W, 3) float32 in 0..1 on the training device."""
+        return self.images[index].to(torch.float32) / 255.0
+
     def background(self) -> Tensor:
         if self.config.random_background:
             return torch.rand(3, generator=self.generator).to(self.device)
@@ -228,7 +239,7 @@ class Runner:
         out = render(means, quats, scales, opacities, sh, self.cameras[view], sh_degree=sh_degree_at(cfg, step),
                      background=self.background())
         self.strategy.step_pre_backward(step, out)
-        target = self.images[view]
+        target = self.image(view)
         loss, _ = photometric_loss(out.image, target, cfg.ssim_lambda)
         if not torch.isfinite(loss):
             raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss.detach())}).")
@@ -256,7 +267,7 @@ class Runner:
             out = render(means.detach(), quats.detach(), scales.detach(), opacities.detach(), sh.detach(),
                          self.cameras[i], sh_degree=degree, background=background)
             img = out.image.clamp(0.0, 1.0).cpu()
-            gt = self.images[i].cpu()
+            gt = self.image(i).cpu()
             p.append(psnr(img, gt))
             s.append(ssim(img, gt))
             l1.append(float((img - gt).abs().mean()))
