@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from playwright.sync_api import Page, ViewportSize
 
 from vidscene.db.migrate import upgrade
 
@@ -36,8 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 860}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
 
 
@@ -151,7 +152,7 @@ class ConsoleLog:
 
 @dataclass
 class Browser:
-    page: Any
+    page: Page
     console: ConsoleLog
     base_url: str
     downloads_dir: Path
@@ -162,7 +163,7 @@ class Browser:
     def screenshot(self, name: str) -> None:
         """Desktop and phone-sized screenshots of the current page under bench/screens/ (not committed)."""
         SCREENS.mkdir(parents=True, exist_ok=True)
-        original = self.page.viewport_size
+        original = self.page.viewport_size or DESKTOP
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             self.page.set_viewport_size(size)
             self.page.wait_for_timeout(400)

@@ -61,7 +61,13 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
     _submit_auth(browser, username, "not the password", "Log in")
     page.get_by_role("alert").filter(has_text=wrong.json()["error"]).wait_for()
 
-    _submit_auth(browser, username, PASSWORD, "Log in")
+    # Keyboard only: type, Tab to the next field, Enter submits.
+    page.get_by_label("Username", exact=True).fill("")
+    page.get_by_label("Username", exact=True).focus()
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
     page.get_by_role("heading", name="Your scenes").wait_for()
 
     # Change username: a wrong current password is refused by the server, the right one works.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import Locator
 
 from tests.web.browser_helpers import (
     PASSWORD,
@@ -41,7 +42,7 @@ def _log_in(browser: Browser, username: str) -> None:
     page.get_by_role("heading", name="Your scenes").wait_for()
 
 
-def _card(browser: Browser, scene_id: str):  # type: ignore[no-untyped-def]  # Playwright Locator
+def _card(browser: Browser, scene_id: str) -> Locator:
     return browser.page.locator(f'li.scene-card[data-scene-id="{scene_id}"]')
 
 
@@ -71,7 +72,7 @@ def test_scene_list_live_progress_viewer_downloads_and_delete(browser: Browser, 
     for scene_id in (done_id, running_id, queued_id, failed_id):
         _card(browser, scene_id).wait_for()
     done, running = _card(browser, done_id), _card(browser, running_id)
-    assert done.get_by_role("link", name="Garden bench").is_visible()
+    done.get_by_role("link", name="Garden bench").wait_for()
     done.locator(".badge", has_text="Done").wait_for()
     running.locator(".badge", has_text="Processing").wait_for()
     running.get_by_text("Training · 300 / 1000 · about 3 min left").wait_for()

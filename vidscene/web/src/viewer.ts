@@ -11,6 +11,7 @@ export type ControlMode = "orbit" | "fly";
 
 const SETTLE_MS = 2000; // keep drawing this long after the last camera change
 const SLOW_FRAME_MS = 60;
+const SURROUNDINGS_RADIUS = 1.5; // in the pipeline's normalised units, where the cameras lie within ~1
 export type ViewerFormat = "splat" | "ply";
 
 export interface ViewerHandle {
@@ -159,11 +160,20 @@ export async function createViewer(
   };
 
   function resetView(): void {
-    const { center, radius } = bounds;
-    camera.position.set(center.x, center.y + radius * 0.5, center.z + radius * 2.2);
     camera.up.set(0, 1, 0);
-    camera.lookAt(center);
-    orbit.target.copy(center);
+    if (bounds.radius > SURROUNDINGS_RADIUS) {
+      // A capture with its surroundings (walls, background) reaching well past the cameras: framing the
+      // whole cloud would show it from outside. The pipeline centres the world on the cameras and scales
+      // them to radius ~1 (vidscene/pipeline/cameras.py), so start where the cameras were, looking in.
+      const start = new THREE.Vector3(0, 0.35, 1).normalize();
+      camera.position.copy(start);
+      orbit.target.set(0, 0, 0);
+    } else {
+      const { center, radius } = bounds;
+      camera.position.set(center.x, center.y + radius * 0.5, center.z + radius * 2.2);
+      orbit.target.copy(center);
+    }
+    camera.lookAt(orbit.target);
     orbit.update();
   }
 

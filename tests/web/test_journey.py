@@ -1,0 +1,108 @@
+"""The whole journey in a browser with the real job engine: `vidscene serve` with its embedded worker turns a
+tiny generated video into outputs while the scene list shows progress, then the scene page draws the trained
+splat and a download matches the API's bytes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.browser_helpers import (
+    PASSWORD,
+    Browser,
+    WebServer,
+    api_login,
+    drawn_fraction,
+    make_server,
+    open_browser,
+    unique_username,
+    wait_for_drawn_canvas,
+)
+from vidscene.testing.synthetic import make_orbit_video
+
+pytestmark = pytest.mark.browser
+
+JOURNEY_TIMEOUT_S = 400  # the whole pipeline on 2 busy CPU cores; a typical run is far shorter
+
+
+@pytest.fixture
+def worker_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
+    srv = make_server(tmp_path / "srv").start(worker=True)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def journey_browser(playwright_driver: Any, worker_server: WebServer, tmp_path: Path) -> Iterator[Browser]:
+    yield from open_browser(playwright_driver, worker_server.base_url, tmp_path)
+
+
+def test_register_upload_watch_progress_view_and_download(journey_browser: Browser, worker_server: WebServer,
+                                                          tmp_path: Path) -> None:
+    browser, page = journey_browser, journey_browser.page
+    video = make_orbit_video(tmp_path / "orbit.mp4", width=160, height=120, n_frames=36, fps=12, seed=3).path
+
+    username = unique_username("fay")
+    browser.goto("#/register")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Repeat password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your scenes").wait_for()
+
+    page.get_by_role("link", name="New scene").first.click()
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Orbit")
+    page.locator("summary", has_text="Training settings").click()
+    page.get_by_label("Total iterations").fill("30")
+    page.get_by_label("Save at iterations").fill("10")
+    page.get_by_role("button", name="Upload and start").click()
+    page.get_by_role("heading", name="Orbit").wait_for()
+    api = api_login(worker_server.base_url, username)
+    (scene_id,) = api.get("/user/scene/history").json()["resources"]
+
+    # Watch it on the scene list: the bar moves and the card reaches Done without a reload.
+    page.get_by_role("link", name="All scenes").click()
+    card = page.locator(f'li.scene-card[data-scene-id="{scene_id}"]')
+    card.wait_for()
+    page.evaluate("window.__sameDocument = true")
+    seen: set[str] = set()
+    deadline = time.monotonic() + JOURNEY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        state = card.locator(".scene-progress").get_attribute("data-state") or ""
+        seen.add(f"{state}:{card.locator('progress').get_attribute('value')}")
+        if state in ("done", "failed", "cancelled"):
+            break
+        page.wait_for_timeout(1000)
+    final = api.get(f"/user/scene/progress/{scene_id}").json()
+    assert final["state"] == "done", f"{final}\n{worker_server.logs()}"
+    card.locator(".badge", has_text="Done").wait_for()
+    assert page.evaluate("window.__sameDocument === true")
+    assert any(s.startswith("processing:") for s in seen), f"progress never showed processing: {seen}"
+    percents = [float(s.split(":")[1]) for s in seen if s.startswith("processing:")]
+    assert len(set(percents)) >= 2, f"the bar should move while processing: {sorted(percents)}"
+    page.wait_for_function(
+        "id => { const img = document.querySelector(`li[data-scene-id='${id}'] img.thumb`);"
+        " return img && img.complete && img.naturalWidth > 0; }", arg=scene_id)
+    browser.screenshot("journey-scenes")
+
+    # The trained splat draws, and its download is the API's file.
+    card.get_by_role("link", name="Orbit").click()
+    img = wait_for_drawn_canvas(page, minimum=0.02)
+    assert drawn_fraction(img) > 0.02, "the trained scene drew nothing"
+    browser.screenshot("journey-scene")
+    meta = api.get(f"/user/scene/metadata/{scene_id}").json()["resources"]
+    assert meta["splat_cloud"]["30"]["exists"]
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="Download Splat cloud (.splat), iteration 30").click()
+    saved = Path(download_info.value.path()).read_bytes()
+    assert saved == api.get(f"/user/scene/output/splat_cloud/{scene_id}", params={"iteration": 30}).content
+    assert len(saved) == meta["splat_cloud"]["30"]["size"] and len(saved) % 32 == 0
+
+    browser.console.assert_clean()
