@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import av
 import numpy as np
@@ -35,13 +36,13 @@ from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
 WIDTH, HEIGHT, FRAMES = 32, 24, 16
 
 
-def tiny_config(iterations: int = 30) -> TensorfConfig:
+def tiny_config(iterations: int = 30, decoder: Literal["mlp", "sh"] = "mlp") -> TensorfConfig:
     """Small enough for a few seconds on a busy CPU, but with every schedule event inside the run."""
     return TensorfConfig(iterations=iterations, max_long_side=WIDTH, grid_start=16, grid_final=32,
                          upsample_fractions=(0.2, 0.6), alpha_mask_fractions=(0.3, 0.7),
                          density_components=(2, 2, 2), appearance_components=(4, 4, 4), appearance_dim=8,
                          mlp_hidden=16, batch_rays=256, step_ratio=1.0, max_samples=64, lr_grid=0.05,
-                         l1_weight_initial=0.0, l1_weight_rest=0.0, density_shift=-2.0)
+                         l1_weight_initial=0.0, l1_weight_rest=0.0, density_shift=-2.0, appearance_decoder=decoder)
 
 
 def _scene_from_renders(directory: Path, cameras: list[Camera], scene: SyntheticScene) -> SceneData:
@@ -247,7 +248,7 @@ def test_unknown_output_is_refused(scene: SceneData, tmp_path: Path) -> None:
 
 
 def test_resume_continues_exactly_and_finished_run_returns_at_once(scene: SceneData, tmp_path: Path) -> None:
-    config = tiny_config(30)
+    config = tiny_config(30, decoder="sh")
     straight = train_tensorf(scene, config, tmp_path / "a", save_iterations=[], device="cpu")
 
     def cancel_after_12(position: int, total: int, message: str = "") -> None:

@@ -110,6 +110,7 @@ class TensorfConfig:
     alpha_mask_fractions: tuple[float, ...] = (2000 / 30000, 4000 / 30000)
     density_components: tuple[int, int, int] = (16, 16, 16)
     appearance_components: tuple[int, int, int] = (48, 48, 48)
+    appearance_decoder: Literal["mlp", "sh"] = "mlp"  # sh: features are SH coefficients, no network (fast)
     appearance_dim: int = 27  # features fed to the appearance MLP
     mlp_hidden: int = 128
     feature_pe: int = 2  # positional-encoding frequencies on appearance features
@@ -133,10 +134,10 @@ class TensorfConfig:
     @classmethod
     def for_preset(cls, preset: Preset) -> TensorfConfig:
         return {
-            "preview": cls(iterations=2500, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
-                           upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2),
+            "preview": cls(iterations=2000, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
+                           upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2, 0.4),
                            density_components=(8, 8, 8), appearance_components=(16, 16, 16),
-                           mlp_hidden=64, step_ratio=1.0, max_samples=256),
+                           appearance_decoder="sh", step_ratio=1.5, max_samples=256),
             "standard": cls(iterations=15000, max_long_side=480, grid_start=96, grid_final=220,
                             upsample_fractions=(0.1, 0.16, 0.22, 0.3), alpha_mask_fractions=(0.1, 0.22)),
             "quality": cls(),

@@ -17,8 +17,8 @@ F64 = NDArray[np.float64]
 
 MAX_POINTS = 50_000
 MAX_CAMERAS = 60
-PERCENTILE = 1.0  # per-axis percentile cut at each end
-PADDING = 0.05  # fraction of the extent added on each side
+PERCENTILE = 0.5  # per-axis percentile cut at each end
+PADDING = 0.1  # fraction of the extent added on each side
 REACH = 4.0  # the box stays within this many camera-path radii of the cameras' centroid
 MIN_AXIS_FRACTION = 0.1  # no axis thinner than this fraction of the longest one
 
@@ -40,7 +40,7 @@ def _visible(points: F64, cameras: Sequence[Camera]) -> NDArray[np.bool_]:
 def scene_aabb(cameras: Sequence[Camera], points: NDArray[np.floating]) -> F64:
     """(2, 3) min/max corners in world units of the region worth modelling.
 
-    Uses SfM points seen by some camera, cut at the 1st/99th percentile per axis, padded by 5%, and kept within
+    Uses SfM points seen by some camera, cut at the 0.5th/99.5th percentile per axis, padded by 10%, and kept within
     ``REACH`` camera-path radii of the cameras; with fewer than 20 usable points, a box around the cameras.
     """
     if not cameras:

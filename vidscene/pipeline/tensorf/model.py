@@ -62,6 +62,28 @@ class AppearanceMLP(nn.Module):
         return torch.sigmoid(self.layers(torch.cat(parts, dim=-1)))
 
 
+SH_COEFFS = 9  # real spherical harmonics up to degree 2
+_SH_C0 = 0.28209479177387814
+_SH_C1 = 0.4886025119029199
+_SH_C2 = (1.0925484305920792, -1.0925484305920792, 0.31539156525252005, -1.0925484305920792, 0.5462742152960396)
+
+
+def sh_basis(d: Tensor) -> Tensor:
+    """Real SH basis up to degree 2 at unit directions (N, 3) -> (N, 9)."""
+    x, y, z = d.unbind(-1)
+    return torch.stack([torch.full_like(x, _SH_C0), -_SH_C1 * y, _SH_C1 * z, -_SH_C1 * x,
+                        _SH_C2[0] * x * y, _SH_C2[1] * y * z, _SH_C2[2] * (2 * z * z - x * x - y * y),
+                        _SH_C2[3] * x * z, _SH_C2[4] * (x * x - y * y)], dim=-1)
+
+
+class AppearanceSH(nn.Module):
+    """Reads appearance features as 3 x 9 SH coefficients: no network, a fraction of the MLP's cost on CPUs."""
+
+    def forward(self, features: Tensor, viewdirs: Tensor) -> Tensor:
+        coeffs = features.view(-1, 3, SH_COEFFS)
+        return torch.sigmoid((coeffs * sh_basis(viewdirs)[:, None, :]).sum(dim=-1))
+
+
 @dataclass(frozen=True)
 class FieldShape:
     """Everything needed to rebuild a ``TensorVM`` with matching parameter shapes before loading weights."""
@@ -76,13 +98,15 @@ class FieldShape:
     view_pe: int
     density_shift: float
     distance_scale: float
+    decoder: str = "mlp"  # "mlp" or "sh"
 
     def to_dict(self) -> dict[str, Any]:
         return {"aabb": [list(self.aabb[0]), list(self.aabb[1])], "grid_size": list(self.grid_size),
                 "density_components": list(self.density_components),
                 "appearance_components": list(self.appearance_components), "appearance_dim": self.appearance_dim,
                 "mlp_hidden": self.mlp_hidden, "feature_pe": self.feature_pe, "view_pe": self.view_pe,
-                "density_shift": self.density_shift, "distance_scale": self.distance_scale}
+                "density_shift": self.density_shift, "distance_scale": self.distance_scale,
+                "decoder": self.decoder}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FieldShape:
@@ -92,7 +116,8 @@ class FieldShape:
                    appearance_components=_ijk(d["appearance_components"]),
                    appearance_dim=int(d["appearance_dim"]), mlp_hidden=int(d["mlp_hidden"]),
                    feature_pe=int(d["feature_pe"]), view_pe=int(d["view_pe"]),
-                   density_shift=float(d["density_shift"]), distance_scale=float(d["distance_scale"]))
+                   density_shift=float(d["density_shift"]), distance_scale=float(d["distance_scale"]),
+                   decoder=str(d.get("decoder", "mlp")))
 
 
 def _xyz(v: Sequence[float]) -> tuple[float, float, float]:
@@ -119,8 +144,12 @@ class TensorVM(nn.Module):
         self.grid_size = list(shape.grid_size)
         self.density_planes, self.density_lines = self._make_vm(shape.density_components, self.grid_size)
         self.app_planes, self.app_lines = self._make_vm(shape.appearance_components, self.grid_size)
-        self.basis = nn.Linear(sum(shape.appearance_components), shape.appearance_dim, bias=False)
-        self.mlp = AppearanceMLP(shape.appearance_dim, shape.mlp_hidden, shape.feature_pe, shape.view_pe)
+        if shape.decoder not in ("mlp", "sh"):
+            raise ValueError(f"unknown appearance decoder {shape.decoder!r}")
+        app_dim = 3 * SH_COEFFS if shape.decoder == "sh" else shape.appearance_dim
+        self.basis = nn.Linear(sum(shape.appearance_components), app_dim, bias=False)
+        self.decoder: nn.Module = (AppearanceSH() if shape.decoder == "sh" else
+                               AppearanceMLP(app_dim, shape.mlp_hidden, shape.feature_pe, shape.view_pe))
         # Whatever a ray sees beyond the box: one learned colour (0.5 grey at the start).
         self.background_logit = nn.Parameter(torch.zeros(3))
         self._shape = shape
@@ -143,7 +172,8 @@ class TensorVM(nn.Module):
         return FieldShape(aabb=(_xyz(lo), _xyz(hi)), grid_size=_ijk(self.grid_size),
                           density_components=s.density_components, appearance_components=s.appearance_components,
                           appearance_dim=s.appearance_dim, mlp_hidden=s.mlp_hidden, feature_pe=s.feature_pe,
-                          view_pe=s.view_pe, density_shift=s.density_shift, distance_scale=s.distance_scale)
+                          view_pe=s.view_pe, density_shift=s.density_shift, distance_scale=s.distance_scale,
+                          decoder=s.decoder)
 
     @property
     def voxel_size(self) -> Tensor:
@@ -154,7 +184,7 @@ class TensorVM(nn.Module):
         return [*self.density_planes, *self.density_lines, *self.app_planes, *self.app_lines]
 
     def network_parameters(self) -> list[nn.Parameter]:
-        return [*self.basis.parameters(), *self.mlp.parameters(), self.background_logit]
+        return [*self.basis.parameters(), *self.decoder.parameters(), self.background_logit]
 
     def background(self) -> Tensor:
         return torch.sigmoid(self.background_logit)
@@ -195,7 +225,7 @@ class TensorVM(nn.Module):
 
     def color(self, xyz_normed: Tensor, viewdirs: Tensor) -> Tensor:
         """RGB in [0, 1] at N normalised points seen along unit directions ``viewdirs``: (N, 3)."""
-        rgb: Tensor = self.mlp(self.appearance_features(xyz_normed), viewdirs)
+        rgb: Tensor = self.decoder(self.appearance_features(xyz_normed), viewdirs)
         return rgb
 
     # --- regularisers ---------------------------------------------------------------------------------------------
@@ -319,13 +349,13 @@ def compute_alpha_mask(model: TensorVM, step: float, threshold: float, *,
 
 def make_shape(aabb: Tensor, grid_size: Sequence[int], *, density_components: Sequence[int],
                appearance_components: Sequence[int], appearance_dim: int, mlp_hidden: int, feature_pe: int,
-               view_pe: int, density_shift: float, distance_scale: float) -> FieldShape:
+               view_pe: int, density_shift: float, distance_scale: float, decoder: str = "mlp") -> FieldShape:
     lo, hi = aabb.tolist()
     return FieldShape(aabb=(_xyz(lo), _xyz(hi)), grid_size=_ijk(grid_size),
                       density_components=_ijk(density_components),
                       appearance_components=_ijk(appearance_components), appearance_dim=appearance_dim,
                       mlp_hidden=mlp_hidden, feature_pe=feature_pe, view_pe=view_pe, density_shift=density_shift,
-                      distance_scale=distance_scale)
+                      distance_scale=distance_scale, decoder=decoder)
 
 
 def upsample_schedule(grid_start: int, grid_final: int, steps: int) -> list[int]:

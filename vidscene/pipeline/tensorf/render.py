@@ -132,7 +132,7 @@ def render_rays(model: TensorVM, origins: Tensor, dirs: Tensor, settings: Render
 
 @torch.no_grad()
 def render_image(model: TensorVM, camera: Camera, settings: RenderSettings, *,
-                 alpha_mask: AlphaMask | None = None, chunk: int = 8192) -> Tensor:
+                 alpha_mask: AlphaMask | None = None, chunk: int = 2048) -> Tensor:
     """A full frame (H, W, 3) in [0, 1] on the model's device."""
     device = model.aabb.device
     origins, dirs = camera_rays(camera, device)

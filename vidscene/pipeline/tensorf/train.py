@@ -99,7 +99,8 @@ def new_model(scene: SceneData, config: TensorfConfig, device: torch.device) -> 
     shape = make_shape(aabb, grid, density_components=config.density_components,
                        appearance_components=config.appearance_components, appearance_dim=config.appearance_dim,
                        mlp_hidden=config.mlp_hidden, feature_pe=config.feature_pe, view_pe=config.view_pe,
-                       density_shift=config.density_shift, distance_scale=config.distance_scale)
+                       density_shift=config.density_shift, distance_scale=config.distance_scale,
+                       decoder=config.appearance_decoder)
     return TensorVM(shape).to(device)
 
 

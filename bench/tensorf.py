@@ -1,0 +1,167 @@
+"""Benchmark: TensoRF on the synthetic orbit video, end to end (frames -> SfM -> train -> export).
+
+Prints seconds per stage, s/iteration, held-out PSNR/SSIM, grid size, peak RSS and the load average (the
+development machines are shared: figures without the load are meaningless).
+
+    python bench/tensorf.py                          # preview preset, 10 s 480x360 video, SfM poses
+    python bench/tensorf.py --poses truth            # skip SfM: true cameras, points from true depth
+    python bench/tensorf.py --device cuda --preset quality   # the paper's budget on a GPU
+
+The script re-executes itself with the allocator settings the worker uses (LAB-NOTES) and with
+``OMP_WAIT_POLICY=PASSIVE``: on a CPU shared with other work, spinning OpenMP threads made small PyTorch
+kernels 30x slower here. ``--work-dir`` keeps the video, frames and SfM result for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+BENCH_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "1073741824",
+             "MALLOC_TOP_PAD_": "268435456", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def _ensure_env() -> None:
+    if any(k not in os.environ for k in BENCH_ENV) and not os.environ.get("VIDSCENE_BENCH_NO_REEXEC"):
+        env = {**BENCH_ENV, **os.environ, "VIDSCENE_BENCH_NO_REEXEC": "1"}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)  # noqa: S606 - fixed argv, no shell
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="preview", choices=["preview", "standard", "quality"])
+    parser.add_argument("--poses", default="sfm", choices=["sfm", "truth"])
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--seconds", type=float, default=10.0, help="video length")
+    parser.add_argument("--fps", type=int, default=12)
+    parser.add_argument("--iterations", type=int, help="override the preset's iteration count")
+    parser.add_argument("--max-long-side", type=int, help="override the training resolution")
+    parser.add_argument("--grid-final", type=int, help="override the final grid (voxels per axis)")
+    parser.add_argument("--batch-rays", type=int)
+    parser.add_argument("--threads", type=int, help="torch intra-op threads (default: PyTorch's choice)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--work-dir", type=Path, help="keep files here (default: a temporary directory)")
+    parser.add_argument("--no-video", action="store_true", help="skip rendering the output video")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+    _ensure_env()
+
+    import numpy as np
+    import torch
+
+    from vidscene.pipeline.cameras import Camera, SceneData
+    from vidscene.pipeline.config import PipelineConfig
+    from vidscene.pipeline.frames import extract_frames
+    from vidscene.pipeline.tensorf.outputs import export_outputs
+    from vidscene.pipeline.tensorf.train import train_tensorf
+    from vidscene.testing.synthetic import SyntheticScene, make_orbit_video
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = PipelineConfig.for_preset(args.preset, device=args.device)
+    cfg = config.tensorf
+    if args.iterations:
+        cfg = replace(cfg, iterations=args.iterations)
+    if args.max_long_side:
+        cfg = replace(cfg, max_long_side=args.max_long_side)
+    if args.grid_final:
+        cfg = replace(cfg, grid_final=args.grid_final)
+    if args.batch_rays:
+        cfg = replace(cfg, batch_rays=args.batch_rays)
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-tensorf-") if args.work_dir is None else None
+    root = args.work_dir or Path(tmp.name if tmp else ".")
+    root.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, object] = {"preset": args.preset, "poses": args.poses, "config": cfg.__dict__,
+                                  "threads": torch.get_num_threads()}
+    last = [time.monotonic()]
+
+    def progress(position: int, total: int, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] > 15 or position == total:
+            print(f"  {position}/{total} {message}", flush=True)
+            last[0] = now
+
+    n_frames = round(args.seconds * args.fps)
+    t0 = time.monotonic()
+    stem = f"orbit_{args.width}x{args.height}_{n_frames}_{args.fps}"
+    video_path, cams_path = root / f"{stem}.mp4", root / f"{stem}.cameras.json"
+    if video_path.is_file() and cams_path.is_file():
+        true_cameras = [Camera.from_json(c) for c in json.loads(cams_path.read_text())]
+    else:
+        video = make_orbit_video(video_path, width=args.width, height=args.height, n_frames=n_frames, fps=args.fps)
+        true_cameras = video.cameras
+        cams_path.write_text(json.dumps([c.to_json() for c in true_cameras]))
+    figures["make_video_s"] = round(time.monotonic() - t0, 1)
+    print(f"synthetic video: {n_frames} frames {args.width}x{args.height} in {figures['make_video_s']} s", flush=True)
+
+    started = time.monotonic()
+    frames = extract_frames(video_path, root / "frames", root / "thumb.jpg", config.frames)
+    figures["frames_s"] = round(time.monotonic() - started, 1)
+    print(f"frames: {len(frames.frame_names)} at {frames.width}x{frames.height} in {figures['frames_s']} s")
+
+    t = time.monotonic()
+    sfm_dir = root / f"sfm_{args.poses}"
+    if SceneData.exists(sfm_dir):
+        scene = SceneData.load(sfm_dir)
+    elif args.poses == "sfm":
+        from vidscene.pipeline.sfm import reconstruct
+
+        scene = reconstruct(frames, sfm_dir, config.sfm)
+    else:
+        cams = [replace(true_cameras[i].scaled(frames.width, frames.height), image_name=name)
+                for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
+        # Stand-in for SfM's sparse points: true surface points under random pixels of every 4th frame.
+        synthetic, rng, pts = SyntheticScene(0), np.random.default_rng(0), []
+        for cam in cams[::4]:
+            small = cam.scaled(cam.width // 4, cam.height // 4)
+            depth = synthetic.depth(small)
+            v, u = rng.integers(0, small.height, 200), rng.integers(0, small.width, 200)
+            z = depth[v, u]
+            x_cam = np.stack([(u + 0.5 - small.cx) / small.fx * z, (v + 0.5 - small.cy) / small.fy * z, z], -1)
+            pts.append((x_cam - small.t) @ small.R)
+        points = np.concatenate(pts).astype(np.float32)
+        scene = SceneData(cameras=cams, images_dir=frames.frames_dir, points=points,
+                          colors=np.full(points.shape, 128, np.uint8))
+    figures["sfm_s"] = round(time.monotonic() - t, 1)
+    figures["sfm_points"] = int(scene.points.shape[0])
+    print(f"poses ({args.poses}): {len(scene.cameras)} cameras, {scene.points.shape[0]} points "
+          f"in {figures['sfm_s']} s", flush=True)
+
+    t = time.monotonic()
+    result = train_tensorf(scene, cfg, root / "train", save_iterations=[], device=args.device, progress=progress)
+    figures["train_s"] = round(time.monotonic() - t, 1)
+    figures["metrics"] = result.metrics
+    m = result.metrics
+    print(f"train: {cfg.iterations} it at long side {cfg.max_long_side} in {figures['train_s']} s "
+          f"({m['s_per_it']:.3f} s/it), grid {int(m['grid_voxels'])} voxels, "
+          f"held-out PSNR {m.get('psnr', float('nan')):.2f} dB SSIM {m.get('ssim', float('nan')):.3f}",
+          flush=True)
+
+    t = time.monotonic()
+    requests = {"point_cloud": root / "out" / "scene.ply", "model": root / "out" / "scene.th"}
+    if not args.no_video:
+        requests["video"] = root / "out" / "scene.mp4"
+    export_outputs(result.checkpoint, scene, requests, config.export, device=args.device)
+    figures["export_s"] = round(time.monotonic() - t, 1)
+    figures["total_s"] = round(time.monotonic() - started, 1)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"export: {figures['export_s']} s; end to end (frames..export): {figures['total_s']} s; "
+          f"peak RSS {figures['peak_rss_mb']} MB; load average {figures['loadavg']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
