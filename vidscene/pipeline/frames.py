@@ -317,7 +317,8 @@ def _decode_candidates(video: Path, timeline: _Timeline, group_of: dict[int, int
                         extra={**ctx, "error": str(exc)})
     if decoded == 0:
         raise VideoError("The video contains no decodable frames.")
-    if decoded < n_total and not truncated:
+    # A frame or two fewer than packets is normal (leading B-frames of an open GOP are dropped).
+    if decoded < 0.97 * n_total - 1 and not truncated:
         truncated = True
         log.warning("video ended after %d of %d frames; using what was decoded", decoded, n_total, extra=ctx)
     return decoded, size, rotation, truncated
