@@ -135,6 +135,27 @@ def test_static_video_is_refused(tmp_path: Path) -> None:
     assert not SceneData.exists(tmp_path / "sfm")
 
 
+def test_dark_video_reconstructs(tmp_path: Path) -> None:
+    """SIFT's absolute threshold is scaled by brightness, so an underexposed video still gets its features."""
+    video = make_orbit_video(tmp_path / "dark.mp4", n_frames=30, width=200, height=150, seed=2, brightness=0.15)
+    frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "t.jpg",
+                            FramesConfig(target_count=30, max_long_side=200))
+    truth = [replace(video.cameras[i], image_name=name)
+             for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
+    scene = reconstruct(frames, tmp_path / "sfm", SfmConfig(matcher="sequential", num_threads=2))
+    assert scene.extras["brightness_p99"] < 60
+    assert scene.extras["registered"] >= 27
+    assert camera_errors(scene.cameras, truth).rotation_deg_max < 2.0
+
+
+def test_featureless_frames_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "frames").mkdir()
+    for i in range(6):
+        Image.new("RGB", (64, 48), (120 + i, 120, 120)).save(tmp_path / "frames" / f"frame_{i:05d}.png")
+    with pytest.raises(ReconstructionError, match="Too few distinct details"):
+        reconstruct(tmp_path / "frames", tmp_path / "sfm", SfmConfig(num_threads=2))
+
+
 def test_too_few_frames_are_refused(tmp_path: Path) -> None:
     (tmp_path / "frames").mkdir()
     Image.new("RGB", (32, 24)).save(tmp_path / "frames" / "frame_00000.png")

@@ -55,6 +55,8 @@ _STEPS = {"extract": (0, 300), "match": (300, 550), "map": (550, 950), "undistor
 _TOTAL = 1000
 _POLL_S = 0.25
 MAX_POINT_ERROR_PX = 2.0
+MIN_MEDIAN_KEYPOINTS = 40  # fewer SIFT features per frame than this cannot give a usable model
+BRIGHT_LEVEL = 200.0  # 99th percentile grey level of a normally exposed frame, for SIFT's threshold
 MIN_BASELINE_RATIO = 0.01  # camera spread / scene depth below this: the camera did not really move
 
 
@@ -91,6 +93,11 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
         extraction.num_threads = config.num_threads
         extraction.sift.max_num_features = config.max_num_features
         extraction.sift.first_octave = first_octave
+        # SIFT's peak threshold is absolute, so a dark video yields almost no features. Lowering it in
+        # proportion to the frames' brightness is the same as stretching their contrast first (the descriptor
+        # and edge tests are contrast invariant), without writing brightened copies.
+        brightness = _bright_level(frames_dir, names)
+        extraction.sift.peak_threshold *= min(1.0, max(brightness, 8.0) / BRIGHT_LEVEL)
         reader = pycolmap.ImageReaderOptions()
         reader.camera_model = "SIMPLE_RADIAL"
         runner.run("extract", f"Finding features in {len(names)} frames", lambda token: pycolmap.extract_features(
@@ -100,6 +107,10 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
         timings["extract_s"] = time.perf_counter() - t0
         keypoints = _keypoint_counts(database)
         median_kp = float(np.median(keypoints)) if keypoints else 0.0
+        if median_kp < MIN_MEDIAN_KEYPOINTS:
+            raise ReconstructionError(
+                f"Too few distinct details were found in the frames (typically {median_kp:.0f} per frame): the "
+                "video is too blurred, too dark, or shows plain surfaces. Film a textured, well-lit scene.")
 
         # Matching.
         t0 = time.perf_counter()
@@ -169,7 +180,8 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
     extras: dict[str, Any] = {
         "frames": len(names), "registered": registered, "models": len(models), "matcher": matcher,
         "mapper": config.mapper, "min_num_inliers": min_inliers, "median_keypoints": median_kp,
-        "sift_first_octave": first_octave, "verified_pairs": verified_pairs,
+        "sift_first_octave": first_octave, "sift_peak_threshold": round(extraction.sift.peak_threshold, 6),
+        "brightness_p99": round(brightness, 1), "verified_pairs": verified_pairs,
         "mean_reprojection_error_px": round(float(model.compute_mean_reprojection_error()), 4),
         "max_rotation_step_deg": round(max(jumps), 3) if jumps else 0.0,
         "points_raw": point_stats["raw"], "points_kept": len(points32),
@@ -199,6 +211,17 @@ def _image_size(path: Path) -> tuple[int, int]:
 
     with Image.open(path) as im:
         return im.size
+
+
+def _bright_level(frames_dir: Path, names: list[str], samples: int = 8) -> float:
+    """Median over a few frames of their 99th percentile grey level (0-255): how bright the highlights are."""
+    from PIL import Image
+
+    levels = []
+    for name in names[:: max(1, len(names) // samples)][:samples]:
+        with Image.open(frames_dir / name) as im:
+            levels.append(float(np.percentile(np.asarray(im.convert("L")), 99)))
+    return float(np.median(levels))
 
 
 class _Runner:
