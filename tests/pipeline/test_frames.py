@@ -205,3 +205,37 @@ def test_sharpness_orders_blur() -> None:
     soft = (crisp + np.roll(crisp, 1, 1) + np.roll(crisp, 2, 1) + np.roll(crisp, 3, 1)) / 4
     assert sharpness(crisp) > 3 * sharpness(soft)
     assert sharpness(np.zeros((16, 16), np.float32)) == 0.0
+
+
+@pytest.mark.slow
+def test_long_video_is_streamed_in_bounded_memory(tmp_path: Path) -> None:
+    """10 000 frames: every one is decoded, only candidates are converted, and memory does not grow with length."""
+    import tracemalloc
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "long.mp4"
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for i in range(10_000):
+            frame = av.VideoFrame.from_ndarray(np.roll(base, i % 128, axis=1), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    tracemalloc.start()
+    try:
+        result = _extract(path, tmp_path, target_count=40, max_long_side=128)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(result.frame_names) == 40
+    assert result.stats["decoded_frames"] == 10_000
+    assert result.stats["candidates"] == 160
+    assert peak < 20 * 2**20  # a few frames' worth, not 10 000 x 37 kB (370 MB)
