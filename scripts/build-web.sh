@@ -7,7 +7,8 @@ set -euo pipefail
 WEB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../vidscene/web" && pwd)"
 cd "$WEB_DIR"
 
-STAMP=dist/.build-stamp
+# Vite writes dist/index.html last, after emptying dist: its age is the age of the whole build.
+STAMP=dist/index.html
 INPUTS=(package.json package-lock.json index.html vite.config.ts tsconfig.json src public)
 
 if ! command -v npm >/dev/null 2>&1; then
@@ -16,7 +17,7 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 
 # Up to date when the stamp exists and no input is newer than it.
-if [[ -f "$STAMP" && -f dist/index.html ]]; then
+if [[ -f "$STAMP" ]]; then
     newer="$(find "${INPUTS[@]}" -newer "$STAMP" -print -quit 2>/dev/null || true)"
     if [[ -z "$newer" ]]; then
         echo "web app is up to date (vidscene/web/dist)"
@@ -30,5 +31,4 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 npm run --silent build
-touch "$STAMP"
 echo "built the web app into vidscene/web/dist"

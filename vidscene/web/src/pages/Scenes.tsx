@@ -59,7 +59,6 @@ export function usePolling(tick: (signal: AbortSignal) => Promise<boolean>, ms: 
       window.clearTimeout(timer);
       document.removeEventListener("visibilitychange", onVisible);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
 }
 
