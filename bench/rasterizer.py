@@ -9,6 +9,11 @@ Run by hand (not a test)::
 The scene imitates what training sees after SfM initialisation: gaussians on a few surfaces (back wall, floor,
 side wall, clutter) filling the view from 1.5 to 6 units away, sized from the point spacing like 3DGS's
 nearest-neighbour initialisation so that the surfaces are covered, with random rotations and opacities.
+
+OpenMP threads (shared by PyTorch and numba, which load the same libgomp) spin after every parallel region
+by default; on a loaded 2-core machine that spinning costs 2-3x. The benchmark therefore sets
+``OMP_WAIT_POLICY=PASSIVE`` before importing torch, as training processes should; ``--omp-spin`` keeps the
+default to measure the difference.
 """
 
 from __future__ import annotations
@@ -18,8 +23,13 @@ import math
 import os
 import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable
+
+# Must happen before torch loads libgomp; see the module docstring.
+if "--omp-spin" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch
@@ -71,17 +81,23 @@ def make_scene(n: int, seed: int = 0, sh_degree: int = 3) -> Scene:
     return pts, quats, scales, opacities, sh
 
 
-def timed(fn: Callable[[], None], repeats: int, warmup: int) -> list[float]:
+def timed(fn: Callable[[], None], repeats: int, warmup: int) -> tuple[list[float], list[float]]:
+    """Wall-clock and process CPU seconds (all threads) per call.
+
+    On a shared machine the wall clock mostly measures the other users; CPU time says what the work itself
+    costs (divided by the thread count it approximates the wall time on an idle machine).
+    """
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return wall, cpu
 
 
 def bench_case(n: int, width: int, height: int, backend: Backend, device: str, repeats: int) -> str:
@@ -108,12 +124,13 @@ def bench_case(n: int, width: int, height: int, backend: Backend, device: str, r
     fwd = timed(forward, repeats, warmup=2)
     fb = timed(forward_backward, repeats, warmup=2)
 
-    def stats(ts: list[float]) -> str:
-        ts_ms = sorted(t * 1000.0 for t in ts)
+    def stats(times: tuple[list[float], list[float]]) -> str:
+        ts_ms = sorted(t * 1000.0 for t in times[0])
         p90 = ts_ms[min(len(ts_ms) - 1, math.ceil(0.9 * len(ts_ms)) - 1)]
-        return f"median {statistics.median(ts_ms):7.1f} ms  p90 {p90:7.1f} ms"
+        cpu_ms = statistics.median(t * 1000.0 for t in times[1])
+        return f"median {statistics.median(ts_ms):6.1f} p90 {p90:6.1f} cpu {cpu_ms:6.1f} ms"
 
-    return (f"{width}x{height} n={n:6d} visible={visible:6d} mean alpha={coverage:.2f} | "
+    return (f"{width}x{height} n={n:6d} visible={visible:6d} alpha={coverage:.2f} | "
             f"fwd {stats(fwd)} | fwd+bwd {stats(fb)}")
 
 
@@ -124,6 +141,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--sizes", default="", help="comma-separated WxH list, e.g. 320x240")
     parser.add_argument("--counts", default="7600,20000")
+    parser.add_argument("--omp-spin", action="store_true", help="leave OMP_WAIT_POLICY unset (threads spin)")
     args = parser.parse_args()
 
     import numba
@@ -142,7 +160,8 @@ def main() -> None:
         print(f"first call (JIT compile or cache load): {time.perf_counter() - t0:.1f} s")
     print(f"backend={backend} numba threads={numba.get_num_threads()} (NUMBA_NUM_THREADS="
           f"{numba.config.NUMBA_NUM_THREADS}, layer={numba.threading_layer()}) "  # type: ignore[attr-defined]
-          f"torch threads={torch.get_num_threads()} cpus={os.cpu_count()}")
+          f"torch threads={torch.get_num_threads()} cpus={os.cpu_count()} "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for width, height in sizes:
         for n in counts:
