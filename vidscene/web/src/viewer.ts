@@ -89,7 +89,7 @@ export async function createViewer(
   canvas.setAttribute(
     "aria-label",
     "3D view of the scene. Orbit: drag to rotate, right-drag or arrow keys to pan, scroll to zoom. " +
-      "Fly: W A S D to move, Q E to roll, drag to look around.",
+      "Fly: W A S D or arrow keys to move, E and Q to rise and sink, drag to look around.",
   );
   container.appendChild(canvas);
 
@@ -201,6 +201,12 @@ export async function createViewer(
     fly.fpsMovement.enable = mode === "fly" && document.activeElement === canvas;
   }
 
+  // In fly mode the arrow and page keys move the camera; keep them from also scrolling the page.
+  const flyKeys = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "PageUp", "PageDown", "Home", "End"]);
+  const onKeyDown = (event: KeyboardEvent): void => {
+    if (mode === "fly" && flyKeys.has(event.code)) event.preventDefault();
+  };
+  canvas.addEventListener("keydown", onKeyDown);
   const onFocusChange = (): void => applyMode();
   canvas.addEventListener("focus", onFocusChange);
   canvas.addEventListener("blur", onFocusChange);
@@ -278,6 +284,7 @@ export async function createViewer(
       canvas.removeEventListener("pointerdown", wake);
       canvas.removeEventListener("wheel", wake);
       canvas.removeEventListener("keydown", wake);
+      canvas.removeEventListener("keydown", onKeyDown);
       canvas.removeEventListener("focus", onFocusChange);
       canvas.removeEventListener("blur", onFocusChange);
       orbit.dispose();

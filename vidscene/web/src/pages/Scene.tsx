@@ -149,7 +149,7 @@ function Viewer({
       <p class="hint">
         {mode === "orbit"
           ? "Drag to orbit, right-drag or two fingers to pan, scroll or pinch to zoom. With the view focused, arrow keys pan."
-          : "Click the view, then W A S D to move, R F up and down, Q E to roll; drag to look around."}
+          : "Click the view, then W A S D or the arrow keys to move, E and Q to rise and sink; drag to look around."}
       </p>
     </section>
   );
