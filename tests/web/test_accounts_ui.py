@@ -3,10 +3,12 @@ password, delete the account; client-side checks and the server's own error mess
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
-from tests.web.browser_helpers import PASSWORD, Browser, WebServer, unique_username
+from tests.web.browser_helpers import PASSWORD, Browser, WebServer, api_register, unique_username
 
 pytestmark = pytest.mark.browser
 
@@ -24,6 +26,7 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
     page = browser.page
     # Chromium logs each refused request (the wrong passwords below) as a console error.
     browser.console.expect("status of 401")
+    browser.console.expect("status of 409")
     username = unique_username("alice")
 
     browser.goto("#/register")
@@ -80,7 +83,13 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
     form.get_by_label("Current password").fill("wrong password!")
     form.get_by_role("button", name="Change username").click()
     form.get_by_role("alert").wait_for()
+    taken = unique_username("taken")
+    api_register(server.base_url, taken)
+    form.get_by_label("New username").fill(taken)
     form.get_by_label("Current password").fill(PASSWORD)
+    form.get_by_role("button", name="Change username").click()
+    form.get_by_role("alert").filter(has_text=re.compile("taken|exists|use", re.IGNORECASE)).wait_for()
+    form.get_by_label("New username").fill(new_username)
     form.get_by_role("button", name="Change username").click()
     form.get_by_text(f"Username changed to {new_username}.").wait_for()
     assert page.get_by_test_id("current-username").inner_text() == new_username
@@ -127,4 +136,19 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
     assert httpx.post(f"{server.base_url}/user/account/login",
                       json={"username": new_username, "password": new_password}).status_code == 401
 
+    browser.console.assert_clean()
+
+
+def test_expired_or_revoked_token_returns_to_login(browser: Browser, server: WebServer) -> None:
+    """A token the server no longer accepts (expired, password changed elsewhere) logs the browser out."""
+    page = browser.page
+    browser.console.expect("status of 401")
+    browser.goto("#/login")
+    page.evaluate("""() => { localStorage.setItem('vidscene.token', 'not.a.valid-token');
+                             localStorage.setItem('vidscene.username', 'ghost'); }""")
+    page.evaluate("window.location.hash = '#/'")
+    page.reload()  # a fresh start of the app with the bad token in storage
+    page.get_by_role("heading", name="Log in").wait_for()
+    page.wait_for_function("localStorage.getItem('vidscene.token') === null")
+    assert page.url.endswith("#/login")
     browser.console.assert_clean()
