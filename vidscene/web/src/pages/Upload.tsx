@@ -39,6 +39,7 @@ export function UploadPage(): JSX.Element {
   const [total, setTotal] = useState(String(first.totalIterations));
   const [save, setSave] = useState(first.saveIterations.join(", "));
   const [error, setError] = useState<string | null>(null);
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const [sent, setSent] = useState<{ loaded: number; total: number } | null>(null);
   const upload = useRef<UploadHandle | null>(null);
 
@@ -177,7 +178,10 @@ export function UploadPage(): JSX.Element {
                 name="preset"
                 value="custom"
                 checked={preset === "custom"}
-                onChange={() => setPreset("custom")}
+                onChange={() => {
+                  setPreset("custom");
+                  setSettingsOpen(true);
+                }}
               />
               <span class="preset-label">Custom</span>
               <small class="hint">Set the fields below yourself.</small>
@@ -185,7 +189,7 @@ export function UploadPage(): JSX.Element {
           </div>
         </fieldset>
 
-        <details class="settings" open={preset === "custom"}>
+        <details class="settings" open={settingsOpen} onToggle={(e) => setSettingsOpen(e.currentTarget.open)}>
           <summary>Training settings</summary>
           <fieldset disabled={uploading}>
             <legend class="visually-hidden">Training settings</legend>
@@ -267,7 +271,11 @@ export function UploadPage(): JSX.Element {
             <ProgressBar
               value={pct}
               label="Upload progress"
-              text={`${Math.floor(pct)}% · ${formatBytes(sent.loaded)} of ${formatBytes(sent.total)}`}
+              text={
+                sent.loaded >= sent.total
+                  ? "Uploaded; the server is checking the video…"
+                  : `${Math.floor(pct)}% · ${formatBytes(sent.loaded)} of ${formatBytes(sent.total)}`
+              }
             />
           </div>
         )}
