@@ -35,7 +35,7 @@ export const PRESETS: Preset[] = [
   {
     id: "quality",
     label: "High quality",
-    hint: "Full 30 000 iterations; needs a GPU and time.",
+    hint: "The full training schedule; needs a GPU and time.",
     trainingMode: "gaussian",
     outputTypes: ["splat_cloud", "point_cloud", "video", "model"],
     totalIterations: 30000,
