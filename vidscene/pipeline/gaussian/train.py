@@ -203,7 +203,7 @@ class Runner:
         for name, opt in self.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
         self.strategy_state = {k: v.to(self.device) for k, v in ckpt["strategy"].items()}
-        self.generator.set_state(ckpt["rng"])
+        self.generator.set_state(ckpt["rng"].cpu())  # the generator lives on the CPU whatever the device
         self.view_order = ckpt["view_order"].to(torch.long).cpu()
         self.view_pos = int(ckpt["view_pos"])
         self.step = int(ckpt["iteration"])
