@@ -56,6 +56,12 @@ N_GRADS = 6 + N_CHANNELS  # d/d mean x, mean y, conic A, B, C, opacity, colour c
 # exp(-s) only matters while opacity * exp(-s) >= 1/255, i.e. s <= ln 255 ~ 5.54; clamping s keeps the
 # polynomial in range and still yields alpha < 1/255 beyond it.
 SIGMA_CLAMP = 6.0
+# Row offsets (in pixels) of the per-tile scratch arrays of the forward (_F_*) and backward (_B_*) kernels.
+_F_PX, _F_PY, _F_TRANS, _F_LIVE, _F_LAST, _F_ACC0, _F_ACC1, _F_ACC2, _F_ACC3 = (i * TILE_PIXELS for i in range(9))
+_F_ROWS = 9
+(_B_PX, _B_PY, _B_LAST, _B_G0, _B_G1, _B_G2, _B_G3, _B_GA, _B_TFINAL, _B_TRANS, _B_R0, _B_R1, _B_R2,
+ _B_R3) = (i * TILE_PIXELS for i in range(14))
+_B_ROWS = 14
 SH_CHUNK = 256  # gaussians per parallel work item in the SH kernels (one scratch array each)
 SH_C0 = C0
 SH_C1 = C1
@@ -69,13 +75,18 @@ _thread_id = numba.get_thread_id  # type: ignore[attr-defined]
 _POOL_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
 
 
+# error_model="numpy": Python semantics would check every float division for zero, and that branch keeps
+# LLVM from vectorising the backward pixel loop (14x slower). Divisions here never see zero by construction.
+_JIT_OPTIONS: dict[str, Any] = {"cache": True, "fastmath": True, "nogil": True, "error_model": "numpy"}
+
+
 def _parallel_kernel(fn: F) -> F:
     """numba's decorators are untyped; this keeps the kernels' signatures visible to mypy."""
-    return cast(F, numba.njit(parallel=True, cache=True, fastmath=True, nogil=True)(fn))
+    return cast(F, numba.njit(parallel=True, **_JIT_OPTIONS)(fn))
 
 
 def _serial_kernel(fn: F) -> F:
-    return cast(F, numba.njit(cache=True, fastmath=True, nogil=True)(fn))
+    return cast(F, numba.njit(**_JIT_OPTIONS)(fn))
 
 
 @_serial_kernel
@@ -173,11 +184,20 @@ def _bin_tiles(order: NDArray[np.int32], means2d: NDArray[np.float32], conics: N
 
 @_serial_kernel
 def _row_range(my: float, ey: float, oy: int) -> tuple[int, int]:
-    """Rows of a tile (0..15) whose pixel centres lie within the footprint's vertical extent."""
+    """Rows of a tile (0..15) covering the pixel centres within the footprint's vertical extent.
+
+    The range is widened to whole pairs of rows: LLVM vectorises the pixel loop 32 floats at a time and runs
+    any remainder as scalar code, which costs more than evaluating the extra row (whose alphas fall below
+    1/255 and are skipped anyway). Measured: 40% less time per gaussian-tile.
+    """
     slack = np.float32(0.01) + ey * np.float32(1e-4)
     r0 = int(np.ceil(min(max(my - ey - slack - oy - np.float32(0.5), np.float32(-1.0)), np.float32(TILE))))
     r1 = int(np.floor(min(max(my + ey + slack - oy - np.float32(0.5), np.float32(-1.0)), np.float32(TILE))))
-    return max(r0, 0), min(r1, TILE - 1)
+    r0 = max(r0, 0)
+    r1 = min(r1, TILE - 1)
+    if r1 < r0:
+        return 0, -1
+    return r0 & ~1, r1 | 1
 
 
 @_parallel_kernel
@@ -190,10 +210,11 @@ def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_orde
     """Front-to-back compositing per tile.
 
     Fills the image (H, W, 3) composited over ``background``, alpha, the alpha-weighted sum of channel 3
-    (depth), the final transmittance and the last contributor of every pixel.
+    (depth), the final transmittance and the last contributor of every pixel (its position in ``ids``; the
+    tile's start minus one if none), where the backward pass starts walking back.
 
-    ``out_last`` is the position in ``ids`` of the last gaussian composited into each pixel (the tile's start
-    minus one if none), which is where the backward pass starts walking back.
+    All per-pixel state of a tile lives in one scratch array (rows of 256 at the ``_F_*`` offsets): with a
+    single base pointer LLVM vectorises the pixel loop without runtime aliasing checks.
     """
     alpha_max = np.float32(ALPHA_MAX)
     alpha_min = np.float32(ALPHA_MIN)
@@ -210,25 +231,19 @@ def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_orde
         oy = ty * TILE
         start = offsets[tile]
         end = offsets[tile + 1]
-        px = np.empty(TILE_PIXELS, dtype=np.float32)
-        py = np.empty(TILE_PIXELS, dtype=np.float32)
-        trans = np.ones(TILE_PIXELS, dtype=np.float32)
-        live = np.zeros(TILE_PIXELS, dtype=np.float32)
-        # Index of the last contributor relative to `start`, as a float so that the pixel loop stays in one
-        # vector type (exact: tile lists are far shorter than 2**24).
-        last = np.full(TILE_PIXELS, -1.0, dtype=np.float32)
-        acc0 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        acc1 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        acc2 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        acc3 = np.zeros(TILE_PIXELS, dtype=np.float32)
+        st = np.zeros(_F_ROWS * TILE_PIXELS, dtype=np.float32)
         n_live = 0
         for p in range(TILE_PIXELS):
             x = ox + p % TILE
             y = oy + p // TILE
-            px[p] = x + 0.5
-            py[p] = y + 0.5
+            st[_F_PX + p] = x + 0.5
+            st[_F_PY + p] = y + 0.5
+            st[_F_TRANS + p] = one
+            # Index of the last contributor relative to `start`, as a float so that the pixel loop stays in
+            # one vector type (exact: tile lists are far shorter than 2**24).
+            st[_F_LAST + p] = -one
             if x < width and y < height:
-                live[p] = one
+                st[_F_LIVE + p] = one
                 n_live += 1
         for k in range(start, end):
             if n_live == 0:
@@ -252,38 +267,38 @@ def _forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_orde
                 # The mask proves p >= 0 to LLVM, which drops numba's negative-index fix-up; without it the
                 # loop does not vectorise (20x slower).
                 p = (base + q) & (TILE_PIXELS - 1)
-                dx = px[p] - mx
-                dy = py[p] - my
+                dx = st[_F_PX + p] - mx
+                dy = st[_F_PY + p] - my
                 s = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
                 s = min(max(s, zero), sigma_clamp)
                 al = min(op * _exp_neg(s), alpha_max)
-                t = trans[p]
+                t = st[_F_TRANS + p]
                 nt = t * (one - al)
-                counts = (al >= alpha_min) & (live[p] > zero)
+                counts = (al >= alpha_min) & (st[_F_LIVE + p] > zero)
                 ok = counts & (nt >= t_min)
                 ends = counts & (nt < t_min)
                 w = (al * t) * np.float32(ok)
-                acc0[p] += w * col0
-                acc1[p] += w * col1
-                acc2[p] += w * col2
-                acc3[p] += w * col3
-                trans[p] = nt if ok else t
-                last[p] = kf if ok else last[p]
-                live[p] = live[p] * (one - np.float32(ends))
+                st[_F_ACC0 + p] += w * col0
+                st[_F_ACC1 + p] += w * col1
+                st[_F_ACC2 + p] += w * col2
+                st[_F_ACC3 + p] += w * col3
+                st[_F_TRANS + p] = nt if ok else t
+                st[_F_LAST + p] = kf if ok else st[_F_LAST + p]
+                st[_F_LIVE + p] = st[_F_LIVE + p] * (one - np.float32(ends))
                 died += np.float32(ends)
             n_live -= int(died)
         for p in range(TILE_PIXELS):
             x = ox + p % TILE
             y = oy + p // TILE
             if x < width and y < height:
-                t = trans[p]
-                out_image[y, x, 0] = acc0[p] + t * background[0]
-                out_image[y, x, 1] = acc1[p] + t * background[1]
-                out_image[y, x, 2] = acc2[p] + t * background[2]
-                out_depth[y, x] = acc3[p]
+                t = st[_F_TRANS + p]
+                out_image[y, x, 0] = st[_F_ACC0 + p] + t * background[0]
+                out_image[y, x, 1] = st[_F_ACC1 + p] + t * background[1]
+                out_image[y, x, 2] = st[_F_ACC2 + p] + t * background[2]
+                out_depth[y, x] = st[_F_ACC3 + p]
                 out_alpha[y, x] = one - t
                 out_trans[y, x] = t
-                out_last[y, x] = start + int(last[p])
+                out_last[y, x] = start + int(st[_F_LAST + p])
 
 
 @_parallel_kernel
@@ -296,12 +311,11 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
                     thread_grads: NDArray[np.float32]) -> None:
     """Back-to-front gradients per tile, summed into ``thread_grads[thread, gaussian, N_GRADS]``.
 
-    The background enters through the final transmittance: image = colour + T * background, so it adds
-    ``-grad_image . background`` to the gradient of alpha = 1 - T.
-
     Per pixel, walking back from the last contributor: ``T_i = T_{i+1} / (1 - a_i)``; ``R`` is the colour
     composited behind gaussian i (normalised by ``T_{i+1}``), so ``dC/da_i = T_i (c_i - R)`` and
-    ``d alpha_pixel / d a_i = T_final / (1 - a_i)``.
+    ``d alpha_pixel / d a_i = T_final / (1 - a_i)``. The background enters through the final transmittance:
+    image = colour + T * background, so it adds ``-grad_image . background`` to the gradient of alpha = 1 - T.
+    Per-pixel state lives in one scratch array as in ``_forward_tiles``.
     """
     alpha_max = np.float32(ALPHA_MAX)
     alpha_min = np.float32(ALPHA_MIN)
@@ -320,37 +334,29 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
         end = offsets[tile + 1]
         if end == start:
             continue
-        px = np.empty(TILE_PIXELS, dtype=np.float32)
-        py = np.empty(TILE_PIXELS, dtype=np.float32)
-        trans = np.ones(TILE_PIXELS, dtype=np.float32)
-        t_final = np.ones(TILE_PIXELS, dtype=np.float32)
-        last = np.full(TILE_PIXELS, -1.0, dtype=np.float32)
-        g0 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        g1 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        g2 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        g3 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        ga = np.zeros(TILE_PIXELS, dtype=np.float32)
-        r0 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        r1 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        r2 = np.zeros(TILE_PIXELS, dtype=np.float32)
-        r3 = np.zeros(TILE_PIXELS, dtype=np.float32)
+        st = np.zeros(_B_ROWS * TILE_PIXELS, dtype=np.float32)
         k_max = start - 1
         for p in range(TILE_PIXELS):
             x = ox + p % TILE
             y = oy + p // TILE
-            px[p] = x + 0.5
-            py[p] = y + 0.5
+            st[_B_PX + p] = x + 0.5
+            st[_B_PY + p] = y + 0.5
+            st[_B_TRANS + p] = one
+            st[_B_TFINAL + p] = one
+            st[_B_LAST + p] = -one
             if x < width and y < height:
-                trans[p] = final_trans[y, x]
-                t_final[p] = final_trans[y, x]
-                last[p] = np.float32(last_index[y, x] - start)
+                st[_B_TRANS + p] = final_trans[y, x]
+                st[_B_TFINAL + p] = final_trans[y, x]
+                st[_B_LAST + p] = np.float32(last_index[y, x] - start)
                 k_max = max(k_max, last_index[y, x])
-                g0[p] = grad_image[y, x, 0]
-                g1[p] = grad_image[y, x, 1]
-                g2[p] = grad_image[y, x, 2]
-                g3[p] = grad_depth[y, x] if has_grad_depth else zero
-                ga[p] = grad_alpha[y, x] - (g0[p] * background[0] + g1[p] * background[1]
-                                            + g2[p] * background[2])
+                g0 = grad_image[y, x, 0]
+                g1 = grad_image[y, x, 1]
+                g2 = grad_image[y, x, 2]
+                st[_B_G0 + p] = g0
+                st[_B_G1 + p] = g1
+                st[_B_G2 + p] = g2
+                st[_B_G3 + p] = grad_depth[y, x] if has_grad_depth else zero
+                st[_B_GA + p] = grad_alpha[y, x] - (g0 * background[0] + g1 * background[1] + g2 * background[2])
         for k in range(k_max, start - 1, -1):
             g = ids[k]
             mx = means2d[g, 0]
@@ -378,28 +384,36 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
             base = row0 * TILE
             for q in range((row1 - row0 + 1) * TILE):
                 p = (base + q) & (TILE_PIXELS - 1)  # see _forward_tiles
-                dx = px[p] - mx
-                dy = py[p] - my
+                dx = st[_B_PX + p] - mx
+                dy = st[_B_PY + p] - my
                 s = half * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
                 s = min(max(s, zero), sigma_clamp)
                 e = _exp_neg(s)
                 raw = op * e
                 al = min(raw, alpha_max)
-                valid = (kf <= last[p]) & (al >= alpha_min)
+                valid = (kf <= st[_B_LAST + p]) & (al >= alpha_min)
                 vf = np.float32(valid)
                 om = one - al
                 inv_om = one / om
-                t_after = trans[p]
+                t_after = st[_B_TRANS + p]
                 t_i = t_after * inv_om
                 w = al * t_i * vf
-                dot = (g0[p] * (col0 - r0[p]) + g1[p] * (col1 - r1[p]) + g2[p] * (col2 - r2[p])
-                       + g3[p] * (col3 - r3[p]))
+                g0 = st[_B_G0 + p]
+                g1 = st[_B_G1 + p]
+                g2 = st[_B_G2 + p]
+                g3 = st[_B_G3 + p]
+                r0 = st[_B_R0 + p]
+                r1 = st[_B_R1 + p]
+                r2 = st[_B_R2 + p]
+                r3 = st[_B_R3 + p]
+                dot = g0 * (col0 - r0) + g1 * (col1 - r1) + g2 * (col2 - r2) + g3 * (col3 - r3)
                 # Clamped alphas do not depend on opacity or position.
-                d_raw = (t_i * dot + ga[p] * t_final[p] * inv_om) * vf * np.float32(raw < alpha_max)
-                s_c0 += w * g0[p]
-                s_c1 += w * g1[p]
-                s_c2 += w * g2[p]
-                s_c3 += w * g3[p]
+                d_raw = ((t_i * dot + st[_B_GA + p] * st[_B_TFINAL + p] * inv_om) * vf
+                         * np.float32(raw < alpha_max))
+                s_c0 += w * g0
+                s_c1 += w * g1
+                s_c2 += w * g2
+                s_c3 += w * g3
                 s_op += e * d_raw
                 d_sigma = -raw * d_raw
                 s_ca += d_sigma * half * dx * dx
@@ -409,11 +423,11 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
                 s_my -= d_sigma * (cb * dx + cc * dy)
                 a_v = al * vf
                 om_v = one - a_v
-                r0[p] = a_v * col0 + om_v * r0[p]
-                r1[p] = a_v * col1 + om_v * r1[p]
-                r2[p] = a_v * col2 + om_v * r2[p]
-                r3[p] = a_v * col3 + om_v * r3[p]
-                trans[p] = t_i if valid else t_after
+                st[_B_R0 + p] = a_v * col0 + om_v * r0
+                st[_B_R1 + p] = a_v * col1 + om_v * r1
+                st[_B_R2 + p] = a_v * col2 + om_v * r2
+                st[_B_R3 + p] = a_v * col3 + om_v * r3
+                st[_B_TRANS + p] = t_i if valid else t_after
             thread_grads[tid, g, 0] += s_mx
             thread_grads[tid, g, 1] += s_my
             thread_grads[tid, g, 2] += s_ca
