@@ -84,6 +84,17 @@ def test_upload_form_checks_presets_progress_and_server_errors(browser: Browser,
     assert len(page.get_by_label("Scene name (optional)").input_value()) == 200  # maxlength stops the 201st
     assert api.get("/user/scene/history").json()["resources"] == [], "nothing may have been uploaded yet"
 
+    # What the client refuses, the server refuses too (the checks mirror each other).
+    valid = {"training_mode": "gaussian", "output_types": "video", "save_iterations": "50",
+             "total_iterations": "100", "scene_name": "ok"}
+    for bad in ({"save_iterations": "50, 200"}, {"save_iterations": "50, x"}, {"total_iterations": "40000"},
+                {"total_iterations": "0"}, {"scene_name": "x" * 201},
+                {"training_mode": "tensorf", "output_types": "splat_cloud"}, {"output_types": "pictures"}):
+        with video.open("rb") as f:
+            r = api.post("/user/scene/new", files={"file": ("walkaround.mp4", f, "video/mp4")},
+                         data={**valid, **bad})
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+
     # A file that passes the client's check but is no video: the server's message is shown.
     fake = tmp_path / "fake.mp4"
     fake.write_bytes(b"\x00\x01 definitely not a video " * 500)
