@@ -363,3 +363,17 @@ def test_fused_sh_colours_match_pytorch_specification(degree: int) -> None:
 
 def test_precompile_cpu_renders_a_scene() -> None:
     assert precompile_cpu() > 0
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_non_finite_gaussians_are_culled(backend: Backend) -> None:
+    """A diverged gaussian (NaN or infinite parameters) must not poison the image of the others."""
+    camera = Camera(width=32, height=24, fx=30.0, fy=30.0, cx=16.0, cy=12.0, R=np.eye(3), t=np.zeros(3))
+    nan, inf = float("nan"), float("inf")
+    means = torch.tensor([[0.0, 0.0, 2.0], [nan, 0.0, 2.0], [0.0, 0.0, inf], [0.1, 0.1, 2.0]])
+    scales = torch.full((4, 3), 0.1)
+    scales[3, 0] = nan
+    out = render(means, torch.tensor([[1.0, 0, 0, 0]] * 4), scales, torch.full((4,), 0.5), torch.zeros(4, 1, 3),
+                 camera, sh_degree=0, background=torch.zeros(3), backend=backend)
+    assert out.radii.tolist()[1:] == [0, 0, 0] and out.radii[0] > 0
+    assert torch.isfinite(out.image).all() and out.alpha.max() > 0.4

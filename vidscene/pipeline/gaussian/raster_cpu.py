@@ -89,6 +89,20 @@ def _serial_kernel(fn: F) -> F:
     return cast(F, numba.njit(**_JIT_OPTIONS)(fn))
 
 
+# The per-gaussian kernels (projection, SH) are cheap and decide visibility, so they keep IEEE semantics:
+# under fastmath, isfinite() and comparisons with NaN may be folded away, and a diverged gaussian with NaN
+# parameters must be culled, not rasterised.
+_STRICT_OPTIONS: dict[str, Any] = {**_JIT_OPTIONS, "fastmath": False}
+
+
+def _parallel_strict_kernel(fn: F) -> F:
+    return cast(F, numba.njit(parallel=True, **_STRICT_OPTIONS)(fn))
+
+
+def _serial_strict_kernel(fn: F) -> F:
+    return cast(F, numba.njit(**_STRICT_OPTIONS)(fn))
+
+
 @_serial_kernel
 def _exp_neg(s: np.float32) -> np.float32:
     """exp(-s) for 0 <= s <= SIGMA_CLAMP: Taylor polynomial of exp(-s/16), then squared four times."""
@@ -447,7 +461,7 @@ def _backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_ord
 # 3x3 matrices are row-major 9-tuples so that nothing is allocated per gaussian.
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _mat3_mul(a: Any, b: Any) -> Any:
     return (a[0] * b[0] + a[1] * b[3] + a[2] * b[6], a[0] * b[1] + a[1] * b[4] + a[2] * b[7],
             a[0] * b[2] + a[1] * b[5] + a[2] * b[8],
@@ -457,12 +471,12 @@ def _mat3_mul(a: Any, b: Any) -> Any:
             a[6] * b[2] + a[7] * b[5] + a[8] * b[8])
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _mat3_t(a: Any) -> Any:
     return (a[0], a[3], a[6], a[1], a[4], a[7], a[2], a[5], a[8])
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _quat_rotmat(qw: float, qx: float, qy: float, qz: float) -> Any:
     """Rotation matrix of a *normalised* quaternion (w, x, y, z)."""
     return (1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy - qw * qz), 2.0 * (qx * qz + qw * qy),
@@ -470,7 +484,7 @@ def _quat_rotmat(qw: float, qx: float, qy: float, qz: float) -> Any:
             2.0 * (qx * qz - qw * qy), 2.0 * (qy * qz + qw * qx), 1.0 - 2.0 * (qx * qx + qy * qy))
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _project_one(means: Any, quats: Any, scales: Any, i: int, cam: Any) -> Any:
     """Shared forward math of one gaussian; returns every intermediate the backward pass needs."""
     # cam = (R row-major x9, t x3, fx, fy, cx, cy, lim_x_neg, lim_x_pos, lim_y_neg, lim_y_pos)
@@ -512,7 +526,7 @@ def _project_one(means: Any, quats: Any, scales: Any, i: int, cam: Any) -> Any:
             (qw, qx, qy, qz, qn))
 
 
-@_parallel_kernel
+@_parallel_strict_kernel
 def _project_forward(means: NDArray[np.float32], quats: NDArray[np.float32], scales: NDArray[np.float32],
                      opacities: NDArray[np.float32], cam: Any, width: int, height: int,
                      out_means2d: NDArray[np.float32], out_conics: NDArray[np.float32],
@@ -543,7 +557,7 @@ def _project_forward(means: NDArray[np.float32], quats: NDArray[np.float32], sca
         out_radii[i] = int(np.ceil(max(ex, ey))) if visible else 0
 
 
-@_parallel_kernel
+@_parallel_strict_kernel
 def _project_backward(means: NDArray[np.float32], quats: NDArray[np.float32], scales: NDArray[np.float32],
                       radii: NDArray[np.int32], cam: Any, g_means2d: NDArray[np.float32],
                       g_conics: NDArray[np.float32], g_depths: NDArray[np.float32],
@@ -635,7 +649,7 @@ def _project_backward(means: NDArray[np.float32], quats: NDArray[np.float32], sc
 # per thousand gaussians.
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _sh_basis(degree: int, x: float, y: float, z: float, out: NDArray[np.float64]) -> None:
     """Basis values and their x, y, z derivatives into rows 0..3 of ``out`` (4, 16).
 
@@ -687,7 +701,7 @@ def _sh_basis(degree: int, x: float, y: float, z: float, out: NDArray[np.float64
         bx[15], by[15] = SH_C3[6] * (3.0 * xx - 3.0 * yy), -6.0 * SH_C3[6] * x * y
 
 
-@_serial_kernel
+@_serial_strict_kernel
 def _view_dir(means: Any, i: int, campos: Any) -> Any:
     vx = float(means[i, 0]) - campos[0]
     vy = float(means[i, 1]) - campos[1]
@@ -696,7 +710,7 @@ def _view_dir(means: Any, i: int, campos: Any) -> Any:
     return vx / norm, vy / norm, vz / norm, norm
 
 
-@_parallel_kernel
+@_parallel_strict_kernel
 def _sh_forward(sh: NDArray[np.float32], means: NDArray[np.float32], campos: Any, degree: int,
                 out_colors: NDArray[np.float32]) -> None:
     n = sh.shape[0]
@@ -714,7 +728,7 @@ def _sh_forward(sh: NDArray[np.float32], means: NDArray[np.float32], campos: Any
                 out_colors[i, c] = max(acc + 0.5, 0.0)
 
 
-@_parallel_kernel
+@_parallel_strict_kernel
 def _sh_backward(sh: NDArray[np.float32], means: NDArray[np.float32], campos: Any, degree: int,
                  g_colors: NDArray[np.float32], out_g_sh: NDArray[np.float32],
                  out_g_means: NDArray[np.float32]) -> None:
