@@ -137,14 +137,14 @@ def test_static_video_is_refused(tmp_path: Path) -> None:
 
 def test_dark_video_reconstructs(tmp_path: Path) -> None:
     """SIFT's absolute threshold is scaled by brightness, so an underexposed video still gets its features."""
-    video = make_orbit_video(tmp_path / "dark.mp4", n_frames=30, width=200, height=150, seed=2, brightness=0.15)
+    video = make_orbit_video(tmp_path / "dark.mp4", n_frames=24, width=200, height=150, seed=2, brightness=0.15)
     frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "t.jpg",
-                            FramesConfig(target_count=30, max_long_side=200))
+                            FramesConfig(target_count=24, max_long_side=200))
     truth = [replace(video.cameras[i], image_name=name)
              for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
     scene = reconstruct(frames, tmp_path / "sfm", SfmConfig(matcher="sequential", num_threads=2))
     assert scene.extras["brightness_p99"] < 60
-    assert scene.extras["registered"] >= 27
+    assert scene.extras["registered"] >= 22
     assert camera_errors(scene.cameras, truth).rotation_deg_max < 2.0
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shutil
 import threading
 import time
@@ -28,6 +29,7 @@ import time
 # before third-party ones, so this line always runs first.
 import zlib  # noqa: F401
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -161,7 +163,7 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
     # Undistortion to pinhole cameras.
     t0 = time.perf_counter()
     staged_images = colmap_dir / "undistorted"
-    cameras = _undistort(model, frames_dir, staged_images, progress)
+    cameras = _undistort(model, frames_dir, staged_images, progress, config.num_threads)
     timings["undistort_s"] = time.perf_counter() - t0
 
     _check_rotation_continuity(cameras, names, config.max_rotation_jump_deg)
@@ -316,8 +318,8 @@ def _verified_pairs(database: Path) -> int:
         db.close()
 
 
-def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path,
-               progress: ProgressFn) -> list[Camera]:
+def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path, progress: ProgressFn,
+               threads: int) -> list[Camera]:
     """Resample every registered frame to a pinhole camera; returns the cameras in time (name) order.
 
     The pinhole camera keeps the frame's size, principal point and focal length, zoomed in just enough that
@@ -327,25 +329,31 @@ def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path,
     from PIL import Image
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    warps: dict[int, tuple[Camera, NDArray[np.float32], NDArray[np.float32]]] = {}
     images = sorted((im for im in model.images.values() if im.has_pose), key=lambda im: im.name)
-    start, end = _STEPS["undistort"]
-    cameras = []
-    for n, image in enumerate(images):
-        if image.camera_id not in warps:
-            warps[image.camera_id] = _undistortion_map(model.cameras[image.camera_id])
-        intrinsics, map_x, map_y = warps[image.camera_id]
+    warps = {cid: _undistortion_map(model.cameras[cid]) for cid in {im.camera_id for im in images}}
+
+    def undistort_one(name: str, camera_id: int) -> None:
+        _, map_x, map_y = warps[camera_id]
         if _is_identity(map_x, map_y):
             # Distortion under 0.05 px everywhere: resampling would only blur the frame.
-            shutil.copyfile(frames_dir / image.name, out_dir / image.name)
-        else:
-            with Image.open(frames_dir / image.name) as im:
-                src = np.asarray(im.convert("RGB"))
-            Image.fromarray(_remap_bilinear(src, map_x, map_y)).save(out_dir / image.name, compress_level=1)
+            shutil.copyfile(frames_dir / name, out_dir / name)
+            return
+        with Image.open(frames_dir / name) as im:
+            src = np.asarray(im.convert("RGB"))
+        Image.fromarray(_remap_bilinear(src, map_x, map_y)).save(out_dir / name, compress_level=1)
+
+    start, end = _STEPS["undistort"]
+    # numpy and Pillow release the GIL while they work, so threads use every core.
+    with ThreadPoolExecutor(max_workers=threads if threads > 0 else (os.cpu_count() or 1)) as pool:
+        jobs = [pool.submit(undistort_one, im.name, im.camera_id) for im in images]
+        for n, job in enumerate(jobs):
+            job.result()
+            progress(start + (end - start) * (n + 1) // len(images), _TOTAL, "Undistorting frames")
+    cameras = []
+    for image in images:
         pose = image.cam_from_world()
-        cameras.append(replace(intrinsics, R=np.asarray(pose.rotation.matrix(), dtype=np.float64),
+        cameras.append(replace(warps[image.camera_id][0], R=np.asarray(pose.rotation.matrix(), dtype=np.float64),
                                t=np.asarray(pose.translation, dtype=np.float64), image_name=image.name))
-        progress(start + (end - start) * (n + 1) // len(images), _TOTAL, "Undistorting frames")
     return cameras
 
 
