@@ -57,11 +57,13 @@ class Proc:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def tail(self, n: int = 60) -> str:
+    def tail(self, n: int = 80) -> str:
+        """The last lines of the process's log, without the access log (progress polling floods it)."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+            lines = self.log_path.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return ""
+        return "\n".join([line for line in lines if "uvicorn.access" not in line][-n:])
 
 
 @dataclass
