@@ -3,9 +3,21 @@
 Backends (all return the same :class:`RenderOutput`, with gradients for every input tensor):
 
 - ``"cuda"``: gsplat's fused CUDA kernels (optional extra ``vidscene[gpu]``), for GPU workers;
-- ``"cpu"``: PyTorch projection + numba tile rasterizer with a hand-written backward (``raster_cpu``);
-- ``"reference"``: PyTorch projection + dense PyTorch rasterizer; slow, any dtype, used to test the others;
+- ``"cpu"``: numba kernels with hand-written backward passes (``raster_cpu``): projection, SH colours and a
+  16x16 tile rasterizer;
+- ``"reference"``: PyTorch projection + dense PyTorch rasterizer; slow, any dtype, the specification the
+  other two are tested against;
 - ``"auto"``: ``"cuda"`` when CUDA and gsplat are usable and the tensors are on the GPU, else ``"cpu"``.
+
+Running the CPU backend well (see bench/rasterizer.py for figures):
+
+- Threads: ``numba.set_num_threads`` (default: every core). PyTorch and numba load the same libgomp, whose
+  threads spin after each parallel region; on a shared machine set ``OMP_WAIT_POLICY=PASSIVE`` in the
+  environment of the process *before torch is imported* (2-3x faster under load, no cost when idle).
+- The first CPU render in a fresh environment JIT-compiles the kernels (15-40 s; ~1-2 s when numba's
+  on-disk cache is warm). Call :func:`precompile_cpu` at worker start or image build time.
+- Memory per call is small: per-pixel buffers of the image, a (threads, N, 10) float32 gradient buffer
+  and the tile lists (4 bytes per gaussian-tile intersection).
 """
 
 from __future__ import annotations
