@@ -157,7 +157,9 @@ def test_rerun_after_completion_returns_without_training(scene: SceneData, strai
 
 
 def test_killed_run_resumes_at_next_iteration_with_optimizer_state(scene: SceneData, straight_run: Run,
-                                                                   tmp_path: Path) -> None:
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(train_module, "PROGRESS_EVERY_ITERATIONS", 1)  # stop exactly at iteration 15
     positions: list[int] = []
     with pytest.raises(Cancelled):
         train_gaussians(scene, CONFIG, tmp_path, save_iterations=SAVE, device="cpu",
@@ -187,17 +189,16 @@ def test_resume_uses_the_newer_periodic_resume_file(scene: SceneData, tmp_path: 
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = replace(CONFIG, iterations=16)
     monkeypatch.setattr(train_module, "RESUME_EVERY_ITERATIONS", 4)
-    reached: list[int] = []
+    monkeypatch.setattr(train_module, "PROGRESS_EVERY_ITERATIONS", 1)
     with pytest.raises(Cancelled):
         train_gaussians(scene, cfg, tmp_path, save_iterations=[6], device="cpu",
-                        progress=_recorder(reached, [], stop_at=11))
-    # Checkpoint at 6, then resume.ckpt every 4 iterations (10, 14); progress stops the run at 11..15.
-    periodic = int(load_checkpoint(tmp_path / RESUME_FILE)["iteration"])
-    assert periodic in (10, 14)
+                        progress=_recorder([], [], stop_at=13))
+    # Checkpoint at 6, then resume.ckpt every 4 iterations: 10; the run stops at 13.
+    assert load_checkpoint(tmp_path / RESUME_FILE)["iteration"] == 10
     positions: list[int] = []
     train_gaussians(scene, cfg, tmp_path, save_iterations=[6], device="cpu",
                     progress=_recorder(positions, []))
-    assert positions[:2] == [periodic, periodic + 1]
+    assert positions[:2] == [10, 11]
     assert not (tmp_path / RESUME_FILE).exists()
 
 

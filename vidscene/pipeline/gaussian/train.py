@@ -18,7 +18,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.training import TrainResult as TrainResult  # re-exported: one result type for both trainers
 
 logger = logging.getLogger(__name__)
 
@@ -48,18 +48,6 @@ RESUME_EVERY_ITERATIONS = 500
 PROGRESS_EVERY_ITERATIONS = 10
 PROGRESS_EVERY_SECONDS = 1.0
 MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this many training views
-
-
-@dataclass
-class TrainResult:
-    """The final checkpoint and its quality: ``psnr``/``ssim``/``l1`` on held-out frames (``heldout`` = 1) or,
-    for very short captures with nothing held out, on training frames (``heldout`` = 0); ``n_gaussians``,
-    ``seconds`` (training wall time over all resumed runs) and ``s_per_it``.
-    """
-
-    iteration: int
-    checkpoint: Path
-    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def checkpoint_path(work_dir: Path, iteration: int) -> Path:
@@ -280,6 +268,10 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
                     device: str = "auto", progress: ProgressFn = no_progress,
                     on_save: Callable[[int, Path], None] | None = None) -> TrainResult:
     """Train 3D gaussians on ``scene`` for ``config.iterations`` iterations, checkpointing as it goes.
+
+    The result's metrics are ``psnr``/``ssim``/``l1`` on the held-out frames (``heldout`` = 1; for captures too
+    short to hold any out, on training frames with ``heldout`` = 0), ``n_gaussians``, ``seconds`` (training
+    wall time summed over resumed runs), ``s_per_it`` and ``resumed_from``.
 
     Writes ``work_dir/checkpoints/{i}.ckpt`` for every ``i`` in ``save_iterations`` (values outside
     ``1..config.iterations`` are ignored) and for ``config.iterations``, calling ``on_save(i, path)`` after each
