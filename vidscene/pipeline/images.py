@@ -96,15 +96,22 @@ def _gaussian_kernel_1d(size: int, sigma: float, dtype: torch.dtype, device: str
 
 def _blur_plane_py(x: NDArray[np.float32], g: NDArray[np.float32], tmp: NDArray[np.float32],
                    out: NDArray[np.float32]) -> None:
-    """Separable "same"-size blur of one (H, W) plane with zero padding (numba-compiled below)."""
+    """Separable "same"-size blur of one (H, W) plane with zero padding (numba-compiled below).
+
+    Both passes keep the pixel index innermost over contiguous memory so LLVM vectorises them.
+    """
     h, w = x.shape
-    r = g.shape[0] // 2
+    taps = g.shape[0]
+    r = taps // 2
+    row = np.zeros(w + 2 * r, np.float32)
     for i in range(h):
         for j in range(w):
-            acc = np.float32(0.0)
-            for jj in range(max(0, j - r), min(w, j + r + 1)):
-                acc += g[jj - j + r] * x[i, jj]
-            tmp[i, j] = acc
+            row[r + j] = x[i, j]
+            tmp[i, j] = 0.0
+        for k in range(taps):
+            c = g[k]
+            for j in range(w):
+                tmp[i, j] += c * row[j + k]
     for i in range(h):
         for j in range(w):
             out[i, j] = 0.0
