@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 BENCH_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "1073741824",
              "MALLOC_TOP_PAD_": "268435456", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -46,23 +47,23 @@ def main() -> None:
     parser.add_argument("--max-long-side", type=int, help="override the training resolution")
     parser.add_argument("--grid-final", type=int, help="override the final grid (voxels per axis)")
     parser.add_argument("--batch-rays", type=int)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                        help="set a TensorfConfig field, e.g. --set step_ratio=1.0 --set 'alpha_mask_fractions=[0.1]'")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: PyTorch's choice)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--work-dir", type=Path, help="keep files here (default: a temporary directory)")
+    parser.add_argument("--scene", type=Path, help="train on a saved SceneData directory (skips video, frames, SfM)")
     parser.add_argument("--no-video", action="store_true", help="skip rendering the output video")
+    parser.add_argument("--no-export", action="store_true", help="stop after training")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
     _ensure_env()
 
-    import numpy as np
     import torch
 
-    from vidscene.pipeline.cameras import Camera, SceneData
+    from vidscene.pipeline.cameras import SceneData
     from vidscene.pipeline.config import PipelineConfig
-    from vidscene.pipeline.frames import extract_frames
-    from vidscene.pipeline.tensorf.outputs import export_outputs
     from vidscene.pipeline.tensorf.train import train_tensorf
-    from vidscene.testing.synthetic import SyntheticScene, make_orbit_video
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,6 +77,10 @@ def main() -> None:
         cfg = replace(cfg, grid_final=args.grid_final)
     if args.batch_rays:
         cfg = replace(cfg, batch_rays=args.batch_rays)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        parsed = json.loads(value)
+        cfg = replace(cfg, **{key: tuple(parsed) if isinstance(parsed, list) else parsed})  # type: ignore[arg-type]  # values are checked by use
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-tensorf-") if args.work_dir is None else None
     root = args.work_dir or Path(tmp.name if tmp else ".")
@@ -90,6 +95,51 @@ def main() -> None:
             print(f"  {position}/{total} {message}", flush=True)
             last[0] = now
 
+    started = time.monotonic()
+    scene = SceneData.load(args.scene) if args.scene is not None else _prepare_scene(args, root, config, figures)
+    figures["sfm_points"] = int(scene.points.shape[0])
+
+    t = time.monotonic()
+    result = train_tensorf(scene, cfg, root / "train", save_iterations=[], device=args.device, progress=progress)
+    figures["train_s"] = round(time.monotonic() - t, 1)
+    figures["metrics"] = result.metrics
+    m = result.metrics
+    print(f"train: {cfg.iterations} it at long side {cfg.max_long_side} in {figures['train_s']} s "
+          f"({m['s_per_it']:.3f} s/it), grid {int(m['grid_voxels'])} voxels, "
+          f"held-out PSNR {m.get('psnr', float('nan')):.2f} dB SSIM {m.get('ssim', float('nan')):.3f}",
+          flush=True)
+
+    if not args.no_export:
+        from vidscene.pipeline.tensorf.outputs import export_outputs
+
+        t = time.monotonic()
+        requests = {"point_cloud": root / "out" / "scene.ply", "model": root / "out" / "scene.th"}
+        if not args.no_video:
+            requests["video"] = root / "out" / "scene.mp4"
+        export_outputs(result.checkpoint, scene, requests, config.export, device=args.device)
+        figures["export_s"] = round(time.monotonic() - t, 1)
+    figures["total_s"] = round(time.monotonic() - started, 1)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if torch.cuda.is_available():
+        figures["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"export: {figures.get('export_s')} s; end to end (frames..export): {figures['total_s']} s; "
+          f"peak RSS {figures['peak_rss_mb']} MB; peak CUDA {figures.get('peak_cuda_mb')} MB; "
+          f"load average {figures['loadavg']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: dict[str, object]) -> Any:
+    """Synthetic video -> frames -> SfM (or true poses), cached in ``root`` for the next run."""
+    import numpy as np
+
+    from vidscene.pipeline.cameras import Camera, SceneData
+    from vidscene.pipeline.frames import extract_frames
+    from vidscene.testing.synthetic import SyntheticScene, make_orbit_video
+
     n_frames = round(args.seconds * args.fps)
     t0 = time.monotonic()
     stem = f"orbit_{args.width}x{args.height}_{n_frames}_{args.fps}"
@@ -103,9 +153,9 @@ def main() -> None:
     figures["make_video_s"] = round(time.monotonic() - t0, 1)
     print(f"synthetic video: {n_frames} frames {args.width}x{args.height} in {figures['make_video_s']} s", flush=True)
 
-    started = time.monotonic()
+    t = time.monotonic()
     frames = extract_frames(video_path, root / "frames", root / "thumb.jpg", config.frames)
-    figures["frames_s"] = round(time.monotonic() - started, 1)
+    figures["frames_s"] = round(time.monotonic() - t, 1)
     print(f"frames: {len(frames.frame_names)} at {frames.width}x{frames.height} in {figures['frames_s']} s")
 
     t = time.monotonic()
@@ -135,32 +185,7 @@ def main() -> None:
     figures["sfm_points"] = int(scene.points.shape[0])
     print(f"poses ({args.poses}): {len(scene.cameras)} cameras, {scene.points.shape[0]} points "
           f"in {figures['sfm_s']} s", flush=True)
-
-    t = time.monotonic()
-    result = train_tensorf(scene, cfg, root / "train", save_iterations=[], device=args.device, progress=progress)
-    figures["train_s"] = round(time.monotonic() - t, 1)
-    figures["metrics"] = result.metrics
-    m = result.metrics
-    print(f"train: {cfg.iterations} it at long side {cfg.max_long_side} in {figures['train_s']} s "
-          f"({m['s_per_it']:.3f} s/it), grid {int(m['grid_voxels'])} voxels, "
-          f"held-out PSNR {m.get('psnr', float('nan')):.2f} dB SSIM {m.get('ssim', float('nan')):.3f}",
-          flush=True)
-
-    t = time.monotonic()
-    requests = {"point_cloud": root / "out" / "scene.ply", "model": root / "out" / "scene.th"}
-    if not args.no_video:
-        requests["video"] = root / "out" / "scene.mp4"
-    export_outputs(result.checkpoint, scene, requests, config.export, device=args.device)
-    figures["export_s"] = round(time.monotonic() - t, 1)
-    figures["total_s"] = round(time.monotonic() - started, 1)
-    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"export: {figures['export_s']} s; end to end (frames..export): {figures['total_s']} s; "
-          f"peak RSS {figures['peak_rss_mb']} MB; load average {figures['loadavg']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1, default=str))
-    if tmp is not None:
-        tmp.cleanup()
+    return scene
 
 
 if __name__ == "__main__":

@@ -159,6 +159,32 @@ def test_render_rays_matches_analytic_transmittance() -> None:
     assert float(depth[0]) == pytest.approx(expected_depth, abs=1e-2)
 
 
+def test_early_terminating_renderer_matches_training_renderer() -> None:
+    torch.manual_seed(0)
+    shape = FieldShape(aabb=((-1, -1, -1), (1, 1, 1)), grid_size=(12, 12, 12), density_components=(2, 2, 2),
+                       appearance_components=(3, 3, 3), appearance_dim=6, mlp_hidden=8, feature_pe=1, view_pe=1,
+                       density_shift=0.0, distance_scale=1.0)
+    model = TensorVM(shape)
+    with torch.no_grad():
+        for p in model.density_planes:
+            p.mul_(30.0)  # a mix of thin and opaque rays, so some terminate early and some do not
+    origins = torch.randn(64, 3) * 0.2 + torch.tensor([0.0, 0.0, -3.0])
+    dirs = torch.nn.functional.normalize(torch.randn(64, 3) * 0.2 + torch.tensor([0.0, 0.0, 1.0]), dim=-1)
+    settings = RenderSettings(step=0.02, n_samples=200)
+    with torch.no_grad():
+        unmasked = render_rays(model, origins, dirs, settings)
+        mask, _ = compute_alpha_mask(model, step=0.02, threshold=1e-4)
+    with torch.enable_grad():
+        training = render_rays(model, origins, dirs, settings, alpha_mask=mask)
+    with torch.no_grad():
+        terminating = render_rays(model, origins, dirs, settings, alpha_mask=mask)
+    acc = training[1].detach()
+    assert float(acc.min()) < 0.5 < float(acc.max())
+    for a, b in zip(training, terminating, strict=True):
+        assert torch.allclose(a.detach(), b, atol=2e-3)
+    assert torch.allclose(unmasked[0], terminating[0], atol=2e-3)
+
+
 def test_alpha_mask_keeps_dense_region_and_shrink_preserves_field() -> None:
     torch.manual_seed(0)
     shape = FieldShape(aabb=((-1, -1, -1), (1, 1, 1)), grid_size=(17, 17, 17), density_components=(2, 2, 2),
@@ -248,7 +274,7 @@ def test_unknown_output_is_refused(scene: SceneData, tmp_path: Path) -> None:
 
 
 def test_resume_continues_exactly_and_finished_run_returns_at_once(scene: SceneData, tmp_path: Path) -> None:
-    config = tiny_config(30, decoder="sh")
+    config = replace(tiny_config(30, decoder="sh"), eval_every=0)  # no held-out rendering: faster
     straight = train_tensorf(scene, config, tmp_path / "a", save_iterations=[], device="cpu")
 
     def cancel_after_12(position: int, total: int, message: str = "") -> None:
