@@ -12,7 +12,7 @@ import torch
 
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian import precompile_cpu, render
-from vidscene.pipeline.gaussian.project import project_gaussians
+from vidscene.pipeline.gaussian.project import footprint_extent, project_gaussians
 from vidscene.pipeline.gaussian.raster_cpu import project_cpu, sh_colors_cpu
 from vidscene.pipeline.gaussian.render import Backend
 from vidscene.pipeline.gaussian.sh import C0, C1, sh_to_rgb
@@ -170,7 +170,8 @@ def test_single_gaussian_pixels_match_hand_computation() -> None:
             expected = a * colour + (1 - a) * background if a >= 1 / 255 else background
             torch.testing.assert_close(out.image[y, x], expected, atol=2e-6, rtol=1e-5)
             assert out.alpha[y, x].item() == pytest.approx(a if a >= 1 / 255 else 0.0, abs=2e-6)
-        assert out.radii[0].item() == math.ceil(math.sqrt(2 * math.log(255 * opacity)) * math.sqrt(var))
+        assert footprint_extent(opacity) == pytest.approx(math.sqrt(2 * math.log(255 * opacity)))
+        assert out.radii[0].item() == math.ceil(footprint_extent(opacity) * math.sqrt(var))
 
 
 def test_saturated_stack_terminates_and_clamps_alpha() -> None:
