@@ -161,7 +161,7 @@ def test_render_rays_matches_analytic_transmittance() -> None:
 
 def test_early_terminating_renderer_matches_training_renderer() -> None:
     torch.manual_seed(0)
-    shape = FieldShape(aabb=((-1, -1, -1), (1, 1, 1)), grid_size=(12, 12, 12), density_components=(2, 2, 2),
+    shape = FieldShape(aabb=((-1, -1, -1), (1, 1, 1)), grid_size=(12, 9, 7), density_components=(2, 2, 2),
                        appearance_components=(3, 3, 3), appearance_dim=6, mlp_hidden=8, feature_pe=1, view_pe=1,
                        density_shift=0.0, distance_scale=1.0)
     model = TensorVM(shape)
@@ -178,6 +178,12 @@ def test_early_terminating_renderer_matches_training_renderer() -> None:
         training = render_rays(model, origins, dirs, settings, alpha_mask=mask)
     with torch.no_grad():
         terminating = render_rays(model, origins, dirs, settings, alpha_mask=mask)
+        cached = render_rays(model, origins, dirs, settings, alpha_mask=mask, density_volume=model.density_volume())
+        probe = torch.rand(500, 3) * 2 - 1
+        assert torch.allclose(model.density_from_volume(model.density_volume(), probe), model.density(probe),
+                              rtol=1e-4, atol=1e-5)
+    for a, b in zip(terminating, cached, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
     acc = training[1].detach()
     assert float(acc.min()) < 0.5 < float(acc.max())
     for a, b in zip(training, terminating, strict=True):

@@ -68,10 +68,13 @@ def write_video(loaded: LoadedModel, scene: SceneData, path: Path, config: Expor
     width, height = video_size(scene, config.video_max_long_side)
     path_cams = smooth_camera_path(scene.cameras, config.video_frames, width=width, height=height)
 
+    volume = loaded.model.density_volume()
+
     def frames() -> Iterator[NDArray[np.uint8]]:
         for k, cam in enumerate(path_cams):
             progress(k, len(path_cams), f"rendering video frame {k + 1}/{len(path_cams)}")
-            img = render_image(loaded.model, cam, loaded.settings, alpha_mask=loaded.alpha_mask)
+            img = render_image(loaded.model, cam, loaded.settings, alpha_mask=loaded.alpha_mask,
+                               density_volume=volume)
             yield (img.cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
         progress(len(path_cams), len(path_cams), "encoding video")
 

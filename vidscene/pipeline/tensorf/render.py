@@ -93,16 +93,18 @@ def render_settings(model: TensorVM, step_ratio: float, max_samples: int) -> Ren
 
 
 def render_rays(model: TensorVM, origins: Tensor, dirs: Tensor, settings: RenderSettings, *,
-                alpha_mask: AlphaMask | None = None, jitter: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+                alpha_mask: AlphaMask | None = None, jitter: bool = False,
+                density_volume: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Colour (B, 3), opacity (B,) and expected depth (B,) along rays (world units, unit ``dirs``).
 
     Samples are evenly spaced from where each ray enters the box; only samples inside the box (and inside
     the alpha mask, when given) evaluate density, and only those with a visible weight evaluate colour, which
     is where the time goes. ``jitter`` shifts each ray's samples by a random fraction of a step (training).
-    Without autograd (rendering) rays are marched in segments and dropped once nearly opaque.
+    Without autograd (rendering) rays are marched in segments and dropped once nearly opaque, and density
+    comes from ``density_volume`` (``model.density_volume()``) when one is given.
     """
     if not torch.is_grad_enabled() and not jitter:
-        return _render_rays_terminating(model, origins, dirs, settings, alpha_mask)
+        return _render_rays_terminating(model, origins, dirs, settings, alpha_mask, density_volume)
     near, far = ray_box_interval(origins, dirs, model.aabb)
     near = near.clamp(min=0.0)
     offsets = torch.arange(settings.n_samples, device=origins.device, dtype=origins.dtype)[None, :]
@@ -138,7 +140,8 @@ SEGMENT = 32  # samples marched per step of the early-terminating renderer
 
 
 def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, settings: RenderSettings,
-                             alpha_mask: AlphaMask | None) -> tuple[Tensor, Tensor, Tensor]:
+                             alpha_mask: AlphaMask | None,
+                             density_volume: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """``render_rays`` for inference: the same samples and weights, marched ``SEGMENT`` samples at a time, with
     each ray dropped once its transmittance falls below ``TERMINATE_TRANSMITTANCE`` or it leaves the box (the
     dropped remainder goes to the background, an error below 1e-3)."""
@@ -162,7 +165,9 @@ def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, set
             valid = valid.masked_scatter(valid, alpha_mask.contains(points[valid]))
         tau = torch.zeros_like(t)
         if bool(valid.any()):
-            sigma = model.density(model.normalize(points[valid]))
+            normed = model.normalize(points[valid])
+            sigma = (model.density(normed) if density_volume is None
+                     else model.density_from_volume(density_volume, normed))
             tau = tau.masked_scatter(valid, sigma * model.distance_scale * settings.step)
         before = optical_depth[active, None] + torch.cumsum(tau, dim=1) - tau
         weights = torch.exp(-before) * (1.0 - torch.exp(-tau))
@@ -183,12 +188,14 @@ def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, set
 
 @torch.no_grad()
 def render_image(model: TensorVM, camera: Camera, settings: RenderSettings, *,
-                 alpha_mask: AlphaMask | None = None, chunk: int = 2048) -> Tensor:
-    """A full frame (H, W, 3) in [0, 1] on the model's device."""
+                 alpha_mask: AlphaMask | None = None, chunk: int = 2048,
+                 density_volume: Tensor | None = None) -> Tensor:
+    """A full frame (H, W, 3) in [0, 1] on the model's device (pass ``model.density_volume()`` when rendering
+    many frames: it is exact and several times faster)."""
     device = model.aabb.device
     origins, dirs = camera_rays(camera, device)
     out = torch.empty(origins.shape[0], 3, device=device)
     for s in range(0, origins.shape[0], chunk):
         out[s : s + chunk] = render_rays(model, origins[s : s + chunk], dirs[s : s + chunk], settings,
-                                         alpha_mask=alpha_mask)[0]
+                                         alpha_mask=alpha_mask, density_volume=density_volume)[0]
     return out.clamp(0.0, 1.0).view(camera.height, camera.width, 3)

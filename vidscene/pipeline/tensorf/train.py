@@ -146,8 +146,9 @@ def evaluate(model: TensorVM, cameras: Sequence[Camera], images: torch.Tensor, s
     if len(cameras) == 0:
         return {}
     psnrs, ssims = [], []
+    volume = model.density_volume()
     for cam, gt in zip(cameras, images, strict=True):
-        pred = render_image(model, cam, settings, alpha_mask=alpha_mask).cpu()
+        pred = render_image(model, cam, settings, alpha_mask=alpha_mask, density_volume=volume).cpu()
         psnrs.append(psnr(pred, gt))
         ssims.append(ssim(pred, gt))
     return {"psnr": float(sum(psnrs) / len(psnrs)), "ssim": float(sum(ssims) / len(ssims))}
