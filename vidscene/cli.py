@@ -21,6 +21,20 @@ from vidscene.logs import setup_logging
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
 log = logging.getLogger("vidscene.cli")
 
+# Process environment for heavy work, read by the C runtimes at start-up (so set before the process starts):
+# OpenMP threads that spin between parallel regions made CPU training 2-3x slower on a loaded machine, and
+# large glibc malloc thresholds avoid the slow page faults measured on these VMs (LAB-NOTES, ~25%).
+WORK_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": "1073741824",
+            "MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "268435456"}
+
+
+def _reexec_with_work_env() -> None:
+    """Restart this command with ``WORK_ENV`` unless it is already set (explicit values are kept)."""
+    missing = {k: v for k, v in WORK_ENV.items() if k not in os.environ}
+    if missing and not os.environ.get("VIDSCENE_NO_REEXEC"):
+        env = {**os.environ, **missing, "VIDSCENE_NO_REEXEC": "1"}
+        os.execve(sys.executable, [sys.executable, "-m", "vidscene", *sys.argv[1:]], env)  # noqa: S606
+
 
 def _parse_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
@@ -84,7 +98,7 @@ def serve(
 def _start_embedded_worker() -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "vidscene", "worker", "--parent-pid", str(os.getpid())]
     log.info("starting embedded worker")
-    return subprocess.Popen(cmd, start_new_session=True)
+    return subprocess.Popen(cmd, start_new_session=True, env={**WORK_ENV, **os.environ})
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
@@ -108,6 +122,8 @@ def worker(
     """Run a Celery worker that processes scene stages (and re-delivers jobs of dead workers)."""
     import socket
 
+    _reexec_with_work_env()
+
     from vidscene.db.migrate import upgrade
     from vidscene.db.session import make_engine, make_sessionmaker
     from vidscene.jobs.celery_app import enqueue_stage, make_celery
@@ -126,6 +142,8 @@ def worker(
     reaper.start()
     if parent_pid:
         _exit_with_parent(parent_pid)
+    if "gpu" in qs and settings.device != "cuda":
+        _warm_cpu_kernels()
     argv = ["worker", "-Q", ",".join(qs), "-c", str(concurrency or settings.worker_concurrency),
             "--loglevel", "INFO", "-n", f"vidscene-{os.getpid()}@{socket.gethostname()}"]
     if settings.is_embedded_broker:
@@ -135,6 +153,21 @@ def worker(
     finally:
         reaper.stop()
         engine.dispose()
+
+
+def _warm_cpu_kernels() -> None:
+    """Compile the CPU rasterizer's numba kernels into their on-disk cache before taking work.
+
+    Done in a throw-away process: compiling here would start numba's thread pool in the Celery parent,
+    which is not safe to fork, while each forked stage process then loads the cached kernels in a second
+    or two instead of compiling for 20-40 s inside a user's job.
+    """
+    code = "from vidscene.pipeline.gaussian.render import precompile_cpu; print(f'{precompile_cpu():.1f}')"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, check=True)
+        log.info("CPU rasterizer kernels ready in %s s", done.stdout.strip())
+    except (subprocess.SubprocessError, OSError) as exc:
+        log.warning("could not precompile the CPU rasterizer (training will compile it): %s", exc)
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -163,6 +196,7 @@ def run(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
 ) -> None:
     """Run the whole pipeline on one video locally (no server, no database), with a progress bar per stage."""
+    _reexec_with_work_env()
     from tqdm import tqdm
 
     from vidscene.pipeline.config import PRESETS, Device, PipelineConfig
