@@ -302,3 +302,29 @@ def test_densify_respects_the_cap() -> None:
     state = {"grad2d": torch.tensor([1.0, 2.0, 1.0, 0.5]), "count": torch.ones(4)}
     strategy._refine(g, opts, state, step=10)
     assert len(g) <= 4
+
+
+@pytest.mark.slow
+def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Path) -> None:
+    """The whole chain this stage sits in: video -> frames -> SfM -> training -> export, held-out quality."""
+    from vidscene.pipeline.config import FramesConfig, SfmConfig
+    from vidscene.pipeline.frames import extract_frames
+    from vidscene.pipeline.sfm import reconstruct
+    from vidscene.testing.synthetic import make_orbit_video
+
+    video = make_orbit_video(tmp_path / "orbit.mp4", width=240, height=180, n_frames=48, fps=12)
+    frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "thumb.jpg",
+                            FramesConfig(target_count=40, max_long_side=240))
+    scene = reconstruct(frames, tmp_path / "sfm", SfmConfig())
+    cfg = replace(GaussianConfig.for_preset("preview"), iterations=600, max_long_side=160, densify_start=100,
+                  densify_stop=450, max_gaussians=15_000)
+    result = train_gaussians(scene, cfg, tmp_path / "train", save_iterations=[300], device="cpu")
+    assert result.metrics["heldout"] == 1.0
+    assert result.metrics["psnr"] >= 25.0
+    assert result.metrics["ssim"] >= 0.75
+    out = tmp_path / "out"
+    requests = {"splat_cloud": out / "s.splat", "point_cloud": out / "p.ply", "video": out / "v.mp4",
+                "model": out / "m.ckpt"}
+    export_outputs(result.checkpoint, scene, requests, ExportConfig(video_frames=30, video_max_long_side=160),
+                   device="cpu")
+    assert all(p.stat().st_size > 0 for p in requests.values())
