@@ -147,11 +147,16 @@ def test_training_improves_and_saves_requested_checkpoints(scene: SceneData, str
 
 
 def test_rerun_after_completion_returns_without_training(scene: SceneData, straight_run: Run) -> None:
+    reported: list[tuple[int, int]] = []
+
     def must_not_train(position: int, total: int, message: str = "") -> None:
-        raise AssertionError("training ran again")
+        reported.append((position, total))
+        if position != total:
+            raise AssertionError("training ran again")
 
     again = train_gaussians(scene, CONFIG, straight_run.work_dir, save_iterations=SAVE, device="cpu",
                             progress=must_not_train)
+    assert reported == [(30, 30)]
     assert again.metrics == straight_run.result.metrics
     assert again.checkpoint == straight_run.result.checkpoint
 

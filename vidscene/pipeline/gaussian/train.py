@@ -292,6 +292,7 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
     if final_path.is_file():
         done = load_checkpoint(final_path)
         logger.info("training already finished", extra=log_extra)
+        progress(total, total, "already trained")
         return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
 
     save_at = sorted({i for i in save_iterations if 1 <= i <= total} | {total})
