@@ -255,7 +255,7 @@ def test_knn_mean_distance_on_a_grid() -> None:
 
 def test_init_tops_up_sparse_points(scene: SceneData) -> None:
     g = init_from_points(scene.points[:10], scene.colors[:10], scene.cameras, sh_degree=2,
-                         generator=torch.Generator().manual_seed(0), min_points=50)
+                         generator=torch.Generator().manual_seed(0), min_points=40, random_points=50)
     assert len(g) == 50
     assert g.params["shN"].shape == (50, 8, 3)
     assert torch.allclose(torch.sigmoid(g.params["opacities"]), torch.tensor(0.1))

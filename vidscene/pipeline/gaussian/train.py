@@ -29,7 +29,13 @@ from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.export import atomic_write_path
 from vidscene.pipeline.gaussian.loss import photometric_loss
-from vidscene.pipeline.gaussian.model import PARAM_NAMES, Gaussians, init_from_points, scene_extent
+from vidscene.pipeline.gaussian.model import (
+    PARAM_NAMES,
+    RANDOM_INIT_POINTS,
+    Gaussians,
+    init_from_points,
+    scene_extent,
+)
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
@@ -158,8 +164,10 @@ class Runner:
         self.seconds = 0.0
         self.view_order = torch.empty(0, dtype=torch.long)
         self.view_pos = 0
+        # Random top-up for sparse SfM output stays within half the cap so densification keeps room to work.
         self.gaussians = init_from_points(scene.points, scene.colors, self.cameras, sh_degree=config.sh_degree,
-                                          generator=self.generator)
+                                          generator=self.generator,
+                                          random_points=min(RANDOM_INIT_POINTS, config.max_gaussians // 2))
         self.gaussians = Gaussians.from_state(self.gaussians.params, device, requires_grad=True)
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
         self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
