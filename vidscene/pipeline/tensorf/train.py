@@ -117,11 +117,14 @@ class LoadedModel:
 
 def load_model(path: Path, device: torch.device) -> LoadedModel:
     """Rebuild the field (and alpha mask) saved in a tensorf checkpoint, ready to render or keep training."""
-    ckpt = load_checkpoint(path, device)
+    # Read onto the CPU: the optimizer state then follows each parameter to its device when loaded, while
+    # Adam's step counters and the random state stay CPU tensors as PyTorch requires.
+    ckpt = load_checkpoint(path, "cpu")
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a TensoRF checkpoint")
-    model = TensorVM(FieldShape.from_dict(ckpt["field"])).to(device)
+    model = TensorVM(FieldShape.from_dict(ckpt["field"]))
     model.load_state_dict(ckpt["model"])
+    model = model.to(device)
     mask_state = ckpt.get("alpha_mask")
     mask = AlphaMask.from_state(mask_state).to(device) if mask_state is not None else None
     r = ckpt["render"]
