@@ -321,3 +321,27 @@ def test_diverging_loss_raises_training_error(scene: SceneData, tmp_path: Path) 
     with pytest.raises(TrainingError, match="diverged"):
         train_tensorf(scene, replace(tiny_config(5), lr_grid=float("nan")), tmp_path, save_iterations=[],
                       device="cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_train_cancel_resume_and_render(scene: SceneData, tmp_path: Path) -> None:
+    config = replace(tiny_config(30, decoder="mlp"), eval_every=0)
+
+    def cancel_after_12(position: int, total: int, message: str = "") -> None:
+        if position >= 12:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        train_tensorf(scene, config, tmp_path, save_iterations=[10], device="cuda", progress=cancel_after_12)
+    result = train_tensorf(scene, config, tmp_path, save_iterations=[10], device="cuda")
+    loaded = load_model(result.checkpoint, torch.device("cuda"))
+    assert loaded.model.aabb.is_cuda
+    assert loaded.iteration == 30
+    cam = scene.cameras[0]
+    with torch.no_grad():
+        origins, dirs = camera_rays(cam, torch.device("cuda"))
+        color, acc, _ = render_rays(loaded.model, origins, dirs, loaded.settings, alpha_mask=loaded.alpha_mask,
+                                    density_volume=loaded.model.density_volume())
+    assert color.shape == (cam.width * cam.height, 3)
+    assert bool(torch.isfinite(color).all()) and bool(((acc >= 0) & (acc <= 1 + 1e-5)).all())
