@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from vidscene.pipeline.export import atomic_write_path
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
+# Each trainer names its files with its own suffix (gaussian ``.ckpt``, TensoRF ``.th`` as in its reference code).
+DEFAULT_SUFFIX = ".th"
 RESUME_FILE = "resume.th"
-_CHECKPOINT_NAME = re.compile(r"^(\d+)\.th$")
 
 
 @dataclass
@@ -40,19 +43,28 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def checkpoint_path(work_dir: Path, iteration: int) -> Path:
-    return work_dir / CHECKPOINT_DIR / f"{iteration}.th"
+def checkpoint_path(work_dir: Path, iteration: int, suffix: str = DEFAULT_SUFFIX) -> Path:
+    return work_dir / CHECKPOINT_DIR / f"{iteration}{suffix}"
 
 
 def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to ``path`` atomically: the file either holds the whole checkpoint or does not exist."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
+    """``torch.save`` to ``path`` atomically (``.part``, fsync, rename): the file holds the whole checkpoint or
+    does not exist. Raises ``StorageFullError`` up front when the disk cannot hold the tensors it contains."""
+    expected = _tensor_bytes(obj)
+    with atomic_write_path(path, expected_bytes=expected) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
-    tmp.replace(path)
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return int(obj.numel() * obj.element_size())
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -63,29 +75,30 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return obj
 
 
-def saved_iterations(work_dir: Path) -> dict[int, Path]:
-    """Iteration -> path for every complete ``checkpoints/{iteration}.th`` under ``work_dir``."""
+def saved_iterations(work_dir: Path, suffix: str = DEFAULT_SUFFIX) -> dict[int, Path]:
+    """Iteration -> path for every complete ``checkpoints/{iteration}{suffix}`` under ``work_dir``."""
     found: dict[int, Path] = {}
     directory = work_dir / CHECKPOINT_DIR
     if directory.is_dir():
         for p in directory.iterdir():
-            m = _CHECKPOINT_NAME.match(p.name)
-            if m and p.is_file():
-                found[int(m.group(1))] = p
+            if p.suffix == suffix and p.stem.isdigit() and p.is_file():
+                found[int(p.stem)] = p
     return found
 
 
-def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
-    """The newest checkpoint (a saved iteration or ``resume.th``) at or below ``max_iteration``, if any.
+def find_resume_checkpoint(work_dir: Path, max_iteration: int, *, suffix: str = DEFAULT_SUFFIX,
+                           resume_file: str = RESUME_FILE,
+                           load: Callable[[Path], dict[str, Any]] = load_checkpoint) -> tuple[int, Path] | None:
+    """The newest checkpoint (a saved iteration or the periodic resume file) at or below ``max_iteration``.
 
-    ``resume.th`` must hold an integer ``iteration`` key; it is read only to learn that number. A checkpoint
+    The resume file must hold an integer ``iteration`` key; it is read only to learn that number. A checkpoint
     that cannot be read is skipped with a warning rather than failing the job: an older one still works.
     """
-    candidates = [(it, p) for it, p in saved_iterations(work_dir).items() if it <= max_iteration]
-    resume = work_dir / RESUME_FILE
+    candidates = [(it, p) for it, p in saved_iterations(work_dir, suffix).items() if it <= max_iteration]
+    resume = work_dir / resume_file
     if resume.is_file():
         try:
-            it = int(load_checkpoint(resume)["iteration"])
+            it = int(load(resume)["iteration"])
         except Exception:  # a corrupt file must not block resuming from a good one
             log.warning("ignoring unreadable resume checkpoint", extra={"path": str(resume)}, exc_info=True)
         else:
@@ -93,5 +106,5 @@ def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Pat
                 candidates.append((it, resume))
     if not candidates:
         return None
-    # Prefer a numbered checkpoint over resume.th at the same iteration (it is the one users download).
-    return max(candidates, key=lambda c: (c[0], c[1].name != RESUME_FILE))
+    # Prefer a numbered checkpoint over the resume file at the same iteration (it is the one users download).
+    return max(candidates, key=lambda c: (c[0], c[1].name != resume_file))

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidscene.pipeline import training
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
-from vidscene.pipeline.export import atomic_write_path
 from vidscene.pipeline.gaussian.loss import photometric_loss
 from vidscene.pipeline.gaussian.model import (
     PARAM_NAMES,
@@ -41,12 +41,12 @@ from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training import TrainResult as TrainResult  # re-exported: one result type for both trainers
+from vidscene.pipeline.training import save_checkpoint
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "vidscene-gaussian"
 CHECKPOINT_VERSION = 1
-CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
 RESUME_FILE = "resume.ckpt"
 RESUME_EVERY_SECONDS = 60.0
@@ -57,50 +57,21 @@ MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this man
 
 
 def checkpoint_path(work_dir: Path, iteration: int) -> Path:
-    return work_dir / CHECKPOINT_DIR / f"{iteration}{CHECKPOINT_SUFFIX}"
+    return training.checkpoint_path(work_dir, iteration, CHECKPOINT_SUFFIX)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Read a gaussian checkpoint (tensors, numbers, strings and dicts only: never unpickles code)."""
-    obj = torch.load(path, map_location=device, weights_only=True)
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
+    obj = training.load_checkpoint(path, device)
+    if obj.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a vidscene gaussian checkpoint")
     return obj
 
 
-def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` atomically (``.part`` then rename, fsynced): a crash never leaves half a checkpoint.
-
-    Raises ``StorageFullError`` up front when the disk cannot hold it (parameters plus two Adam moments).
-    """
-    params = obj.get("params", {})
-    expected = 3 * sum(int(t.numel() * t.element_size()) for t in params.values())
-    with atomic_write_path(path, expected_bytes=expected) as tmp, open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
     """The newest readable checkpoint (numbered or ``resume.ckpt``) at or below ``max_iteration``."""
-    candidates: list[tuple[int, Path]] = []
-    directory = work_dir / CHECKPOINT_DIR
-    if directory.is_dir():
-        for p in directory.iterdir():
-            if p.suffix == CHECKPOINT_SUFFIX and p.stem.isdigit() and int(p.stem) <= max_iteration:
-                candidates.append((int(p.stem), p))
-    resume = work_dir / RESUME_FILE
-    if resume.is_file():
-        try:
-            it = int(load_checkpoint(resume)["iteration"])
-        except Exception:  # a corrupt resume file must not block an older good checkpoint
-            logger.warning("ignoring unreadable resume checkpoint", extra={"path": str(resume)}, exc_info=True)
-        else:
-            if it <= max_iteration:
-                candidates.append((it, resume))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: (c[0], c[1].name != RESUME_FILE))
+    return training.find_resume_checkpoint(work_dir, max_iteration, suffix=CHECKPOINT_SUFFIX,
+                                           resume_file=RESUME_FILE, load=load_checkpoint)
 
 
 def resolve_device(device: str) -> torch.device:
