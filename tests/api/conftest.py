@@ -6,8 +6,6 @@ share one randomly named database (dropped at the end) and truncate its tables a
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,22 +15,13 @@ import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.api.api_helpers import Api, ApiFactory, TestClient, encode_audio, encode_video, make_settings
+from tests.support import temporary_postgres_database
 from vidscene.api import create_app, security
 from vidscene.db.migrate import upgrade
 
-PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats")
-
-
-def _unreachable(what: str, exc: Exception) -> None:
-    """In CI a missing service fails loudly; on a laptop it is a skip."""
-    message = f"{what} is not reachable: {exc}"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
@@ -52,22 +41,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_session_url() -> Iterator[str]:
-    name = f"vidscene_api_test_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        _unreachable("PostgreSQL", exc)
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
+    with temporary_postgres_database("vidscene_api_test") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _truncate(url: str) -> None:

@@ -1,0 +1,41 @@
+"""Helpers shared by the conftest files: the local services tests use, and how a missing one is reported."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def unreachable(what: str, exc: Exception) -> None:
+    """In CI a missing service is a failure (``.ci/run`` starts them); on a laptop it is a skip."""
+    message = f"{what} is not reachable: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextmanager
+def temporary_postgres_database(prefix: str) -> Iterator[str]:
+    """Create a randomly named PostgreSQL database, yield its URL, drop it (even with open connections)."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        unreachable("PostgreSQL", exc)
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
