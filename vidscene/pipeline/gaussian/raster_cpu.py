@@ -68,8 +68,8 @@ SH_CHUNK = 256  # gaussians per parallel work item in the SH kernels (one scratc
 F = TypeVar("F", bound=Callable[..., Any])
 
 # numba ships partial type information that does not list these; both exist in numba >= 0.57.
-_thread_id = numba.get_thread_id  # type: ignore[attr-defined]
-_POOL_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+_thread_id = numba.get_thread_id  # type: ignore[attr-defined]  # missing from numba's stubs
+_POOL_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # missing from numba's stubs
 
 
 # error_model="numpy": Python semantics would check every float division for zero, and that branch keeps
@@ -790,7 +790,7 @@ class _RasterizeCPU(torch.autograd.Function):
                  with_depth, means2d.dtype, conics.dtype, colors.dtype, opacities.dtype, depths.dtype,
                  background.dtype)
         # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
-        ctx.kernel_state = state  # type: ignore[attr-defined]
+        ctx.kernel_state = state  # type: ignore[attr-defined]  # autograd ctx: state for backward
         out_dtype = colors.dtype
         depth_out = torch.from_numpy(depth).to(out_dtype) if with_depth else torch.zeros(0, dtype=out_dtype)
         if not with_depth:
@@ -801,7 +801,7 @@ class _RasterizeCPU(torch.autograd.Function):
     def backward(ctx: FunctionCtx, grad_image: Tensor, grad_alpha: Tensor,
                  grad_depth: Tensor) -> tuple[Tensor | None, ...]:
         (offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, trans, last, with_depth,
-         dt_means, dt_conics, dt_colors, dt_opac, dt_depths, dt_bg) = ctx.kernel_state  # type: ignore[attr-defined]
+         dt_means, dt_conics, dt_colors, dt_opac, dt_depths, dt_bg) = ctx.kernel_state  # type: ignore[attr-defined]  # autograd ctx: state kept for backward
         n = m2.shape[0]
         g_image = _f32(grad_image)
         g_alpha = _f32(grad_alpha)
@@ -875,12 +875,12 @@ class _SHColorsCPU(torch.autograd.Function):
         colors = np.empty((sh.shape[0], 3), dtype=np.float32)
         _sh_forward(sh_np, means_np, campos, degree, colors)
         # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
-        ctx.kernel_state = (sh_np, means_np, campos, degree, sh.dtype, means.dtype)  # type: ignore[attr-defined]
+        ctx.kernel_state = (sh_np, means_np, campos, degree, sh.dtype, means.dtype)  # type: ignore[attr-defined]  # autograd ctx: state for backward
         return torch.from_numpy(colors).to(sh.dtype)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad_colors: Tensor) -> tuple[Tensor | None, ...]:
-        sh_np, means_np, campos, degree, dt_sh, dt_means = ctx.kernel_state  # type: ignore[attr-defined]
+        sh_np, means_np, campos, degree, dt_sh, dt_means = ctx.kernel_state  # type: ignore[attr-defined]  # autograd ctx: state kept for backward
         g_sh = np.zeros(sh_np.shape, dtype=np.float32)
         g_means = np.zeros(means_np.shape, dtype=np.float32)
         _sh_backward(sh_np, means_np, campos, degree, _f32(grad_colors), g_sh, g_means)
@@ -920,7 +920,7 @@ class _ProjectCPU(torch.autograd.Function):
         _project_forward(mn, qt, sc, _f32(opacities), cam, camera.width, camera.height, means2d, conics, depths,
                          extents, radii)
         # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
-        ctx.kernel_state = (mn, qt, sc, radii, cam, means.dtype, quats.dtype,  # type: ignore[attr-defined]
+        ctx.kernel_state = (mn, qt, sc, radii, cam, means.dtype, quats.dtype,  # type: ignore[attr-defined]  # autograd ctx: state for backward
                             scales.dtype)
         out_radii = torch.from_numpy(radii)
         out_extents = torch.from_numpy(extents)
@@ -932,7 +932,7 @@ class _ProjectCPU(torch.autograd.Function):
     @staticmethod
     def backward(ctx: FunctionCtx, g_means2d: Tensor, g_conics: Tensor, g_depths: Tensor, _g_extents: Tensor,
                  _g_radii: Tensor) -> tuple[Tensor | None, ...]:
-        mn, qt, sc, radii, cam, dt_means, dt_quats, dt_scales = ctx.kernel_state  # type: ignore[attr-defined]
+        mn, qt, sc, radii, cam, dt_means, dt_quats, dt_scales = ctx.kernel_state  # type: ignore[attr-defined]  # autograd ctx: state kept for backward
         n = mn.shape[0]
         g_means = np.zeros((n, 3), dtype=np.float32)
         g_quats = np.zeros((n, 4), dtype=np.float32)
