@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     jwt_secret: str = Field(default="", description="HS256 secret; empty means generated once and kept in the data dir")
     jwt_lifetime_seconds: int = 7 * 24 * 3600
     login_rate_limit: str = Field(default="10/minute", description="failed logins allowed per username and per client")
+    rate_limit_storage: str = Field(default="memory://",
+                                    description="where failed-login counters live; e.g. redis://host:6379/1 so "
+                                                "that several API processes share them")
     max_upload_bytes: int = 4 * GiB
     cors_origins: list[str] = ["*"]
 

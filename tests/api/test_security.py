@@ -121,3 +121,19 @@ def test_production_password_hash_is_argon2id(monkeypatch: pytest.MonkeyPatch) -
     assert not security.verify_password("wrong password", digest)
     assert not security.verify_password(PASSWORD, None)
     assert not security.verify_password(PASSWORD, "not-a-hash")
+
+
+def test_login_counters_shared_through_redis(redis_url: str) -> None:
+    """With ``VIDSCENE_RATE_LIMIT_STORAGE=redis://...`` every API process sees the same failed-login counts."""
+    import redis as redis_client
+
+    from vidscene.api.ratelimit import LoginRateLimiter
+
+    url = redis_url.rsplit("/", 1)[0] + "/6"
+    redis_client.Redis.from_url(url).flushdb()
+    first, second = (LoginRateLimiter("3/minute", storage_uri=url) for _ in range(2))
+    for _ in range(3):
+        first.record_failure("mallory", "10.0.0.1")
+    assert second.retry_after("mallory", "10.0.0.9") is not None  # same username, other process and client
+    assert second.retry_after("alice", "10.0.0.9") is None
+    redis_client.Redis.from_url(url).flushdb()

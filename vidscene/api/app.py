@@ -89,7 +89,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         sessions=make_sessionmaker(engine),
         storage=storage,
         tokens=TokenCodec(secret=settings.resolved_jwt_secret(), lifetime_seconds=settings.jwt_lifetime_seconds),
-        login_limiter=LoginRateLimiter(settings.login_rate_limit),
+        login_limiter=LoginRateLimiter(settings.login_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
     )
 
