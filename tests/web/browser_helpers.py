@@ -4,16 +4,11 @@ straight into the database and storage (so the pages can be checked without wait
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +17,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, ViewportSize
 
+from tests.e2e.harness import Cluster
 from vidscene.db.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,25 +45,23 @@ def unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class WebServer:
-    """One ``vidscene serve`` process; the API and the web app on the same origin, as users get them."""
+    """One ``vidscene serve`` process; the API and the web app on the same origin, as users get them.
 
-    data_dir: Path
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
+    A thin layer over the end-to-end harness's ``Cluster`` (process group, health wait, logs), adding the
+    migrated database that the seeding helpers write into before the server starts.
+    """
+
+    cluster: Cluster
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.cluster.base_url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cluster.data_dir
 
     @property
     def database_url(self) -> str:
@@ -76,52 +70,20 @@ class WebServer:
     def start(self, *, worker: bool) -> WebServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.database_url)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vidscene", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--worker" if worker else "--no-worker"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO,
-            )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vidscene serve exited early:\n{self.logs()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.3)
-        raise RuntimeError(f"vidscene serve not healthy after 90 s:\n{self.logs()}")
+        self.cluster.serve(embedded_worker=worker)
+        return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=20)
+        self.cluster.stop()
 
-    def logs(self, n: int = 80) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except FileNotFoundError:
-            return ""
+    def logs(self) -> str:
+        return self.cluster.logs()
 
 
 def make_server(tmp: Path, **extra_env: str) -> WebServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VIDSCENE_")}
-    env.update({
-        "VIDSCENE_DATA_DIR": str(tmp / "data"),
-        "VIDSCENE_JWT_SECRET": "browser-test-secret-not-for-production-0123456789",
-        "VIDSCENE_LEASE_SECONDS": "20",
-        "VIDSCENE_HEARTBEAT_SECONDS": "2",
-        "VIDSCENE_REAPER_INTERVAL_SECONDS": "2",
-        "OMP_NUM_THREADS": "2",
-        "PYTHONUNBUFFERED": "1",
-    })
-    env.update(extra_env)
-    return WebServer(data_dir=tmp / "data", env=env, log_path=tmp / "serve.log")
+    env = {"VIDSCENE_JWT_SECRET": "browser-test-secret-not-for-production-0123456789",
+           "VIDSCENE_LEASE_SECONDS": "20", **extra_env}
+    return WebServer(Cluster.create(tmp, extra_env=env))
 
 
 class ConsoleLog:
