@@ -83,22 +83,59 @@ def serve(
     engine = make_engine(settings.resolved_database_url)
     reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage))
     reaper.start()
-    worker_proc = _start_embedded_worker() if settings.embedded_worker else None
+    embedded = EmbeddedWorker() if settings.embedded_worker else None
+    if embedded is not None:
+        embedded.start()
     api = create_app(settings, enqueue=lambda job_id: enqueue_stage(celery, job_id, Stage.frames))
     log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_config=None, proxy_headers=False)
     finally:
         reaper.stop()
-        if worker_proc is not None:
-            _stop_process(worker_proc)
+        if embedded is not None:
+            embedded.stop()
         engine.dispose()
 
 
-def _start_embedded_worker() -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "vidscene", "worker", "--parent-pid", str(os.getpid())]
-    log.info("starting embedded worker")
-    return subprocess.Popen(cmd, start_new_session=True, env={**WORK_ENV, **os.environ})
+class EmbeddedWorker(threading.Thread):
+    """The local worker of the embedded default, kept alive by ``serve``.
+
+    If the worker process dies (killed, out of memory), it is started again after a short back-off; the
+    reaper re-delivers the stage it was running once that stage's lease expires, so the scene resumes.
+    """
+
+    RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+    def __init__(self) -> None:
+        super().__init__(name="embedded-worker", daemon=True)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "vidscene", "worker", "--parent-pid", str(os.getpid())]
+        return subprocess.Popen(cmd, start_new_session=True, env={**WORK_ENV, **os.environ})
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            log.info("starting embedded worker")
+            started = time.monotonic()
+            self.proc = self._spawn()
+            code = self.proc.wait()
+            if self._stopping.is_set():
+                return
+            # A worker that ran for a while before dying gets restarted at once; one that keeps dying backs off.
+            failures = 0 if time.monotonic() - started > 60 else failures + 1
+            delay = self.RESTART_BACKOFF_S[min(failures, len(self.RESTART_BACKOFF_S) - 1)]
+            log.warning("embedded worker exited with %s; restarting in %.0f s", code, delay)
+            if self._stopping.wait(delay):
+                return
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self.proc is not None:
+            _stop_process(self.proc)
+        self.join(timeout=5)
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:

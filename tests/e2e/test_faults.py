@@ -85,3 +85,25 @@ def test_unregistrable_video_fails_clearly_and_next_job_runs(cluster: Cluster, o
     assert failed["state"] == "failed" and failed["error"] != 0
     assert "frames" in failed["message"] or "camera" in failed["message"], failed
     assert client.wait(good, timeout=300, cluster=cluster)["state"] == "done"
+
+
+def test_embedded_worker_killed_is_restarted_and_scene_finishes(cluster: Cluster,
+                                                                orbit_video: SyntheticVideo) -> None:
+    import os
+
+    import psutil
+
+    server = cluster.serve(embedded_worker=True)
+    client = ApiClient(cluster.base_url, "frank")
+    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=300)
+    client.wait(scene_id, until=_training_at(60), timeout=600, cluster=cluster)
+    assert server.proc is not None
+    workers = [p for p in psutil.Process(server.proc.pid).children() if "worker" in p.cmdline()]
+    assert len(workers) == 1
+    os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its pool child, mid-training
+    final = client.wait(scene_id, timeout=600, cluster=cluster)
+    assert final["state"] == "done", (final, cluster.logs())
+    log = server.log_path.read_text()
+    assert "embedded worker exited" in log
+    resumed = re.search(r"resuming training.*iteration=(\d+)", log)
+    assert resumed and int(resumed.group(1)) >= 40, server.tail()
