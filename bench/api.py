@@ -1,15 +1,36 @@
-"""HTTP API benchmark (run by hand) against a real uvicorn server on loopback, SQLite embedded default:
-streamed upload throughput and server memory, login cost (production Argon2id), polling latency of
-progress/metadata, and ranged 1 MiB chunk download throughput.
+"""HTTP API benchmark (run by hand, not in CI) against ``vidscene serve`` on loopback, with nginx as the ceiling.
 
-    .venv/bin/python bench/api.py --upload-mib 256 --download-mib 32 --polls 200
+What it measures, in order, on one data directory with the embedded SQLite defaults:
+
+- login cost (production Argon2id) and single-client polling latency of ``progress``/``metadata``;
+- a streamed multipart upload of a real ``--big-mib`` video (uncompressed Matroska) with peak server RSS;
+- ``--clients`` concurrent clients hammering ``progress`` and ``metadata`` (wrk, a separate process, so the
+  Python client is not the bottleneck), and the same clients paced like the web app's poll loop;
+- 1 MiB ``Range`` chunk downloads (what the web app does) and whole-file downloads of the same file;
+- the same upload (WebDAV ``PUT``) and downloads against nginx on loopback, and the vidscene/nginx ratios.
+
+    .venv/bin/python bench/api.py --big-mib 1024 --clients 200 --duration 20
+
+Needs ``curl``; ``wrk`` and ``nginx`` are used when present (Debian: ``apt-get install wrk nginx``; the bench
+starts its own nginx with a temporary configuration and stops it). Without wrk the concurrent clients are an
+asyncio httpx load generator in this process (said in the output); ``--skip-nginx`` leaves out the ceiling.
+On a small machine the load generator competes with the server for the CPU, so the CPU count and the load
+average are part of the output.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import grp
 import json
+import math
 import os
+import pwd
+import random
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -17,9 +38,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from types import TracebackType
 
 import av
 import httpx
@@ -28,19 +49,72 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidscene.db.migrate import upgrade
 from vidscene.db.models import Output
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import Storage
 
 MiB = 1024 * 1024
-SERVER = (
-    "import uvicorn\n"
-    "from vidscene.api import create_app\n"
-    "from vidscene.config import Settings\n"
-    "uvicorn.run(create_app(Settings()), host='127.0.0.1', port={port}, log_level='warning')\n"
-)
 PASSWORD = "benchmark password"
+# The scene page of the web app polls progress and metadata together every 2.5 s (vidscene/web Scene.tsx).
+WEB_POLL_S = 2.5
+UPLOAD_FIELDS = {"training_mode": "gaussian", "output_types": "splat_cloud", "save_iterations": "100",
+                 "total_iterations": "100"}
+TARGET_P99_MS = 50.0
+TARGET_RATIO = 0.5
+STALL_S = 2.0
+
+# Paced clients: each connection alternates progress and metadata with half the web poll interval between
+# requests (so each does both routes once per interval), jittered so that the connections do not march in step.
+PACED_LUA = """
+local paths = {"%(progress)s", "%(metadata)s"}
+local half_ms = %(half_ms)d
+local counter = 0
+local n = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(id * 7919)
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", paths[(n %% 2) + 1])
+end
+function delay()
+  return math.random(math.floor(half_ms / 2), math.floor(half_ms * 3 / 2))
+end
+"""
+
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 1;
+user {user} {group};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {prefix}/access.log;
+    sendfile on;
+    tcp_nopush on;
+    default_type application/octet-stream;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            root {root};
+            dav_methods PUT;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }}
+    }}
+}}
+"""
 
 
 def raw_video(path: Path, mib: int) -> Path:
@@ -70,56 +144,381 @@ def free_port() -> int:
         return port
 
 
-def multipart(video: Path, boundary: str, fields: dict[str, str]) -> tuple[Iterator[bytes], int]:
-    head = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                    for k, v in fields.items())
-    head += f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="v.mkv"\r\n\r\n'.encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s") from None
+            time.sleep(0.2)
 
-    def body() -> Iterator[bytes]:
-        yield head
-        with video.open("rb") as handle:
-            while chunk := handle.read(MiB):
-                yield chunk
-        yield tail
 
-    return body(), len(head) + video.stat().st_size + len(tail)
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2),
-            "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 2)}
+    nearest_rank = max(0, math.ceil(0.99 * len(ordered)) - 1)
+    return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p99_ms": round(ordered[nearest_rank] * 1000, 2)}
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class PeakRss:
+    """Samples the resident set of a process and its children every 20 ms while the block runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.baseline = self.peak = self.rss()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def rss(self) -> int:
+        total = 0
+        for proc in [self.process, *self.process.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += proc.memory_info().rss
+        return total
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.02):
+            self.peak = max(self.peak, self.rss())
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.peak = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.rss())
+
+    def summary(self) -> dict[str, float]:
+        return {"server_rss_mib": round(self.baseline / MiB, 1), "server_peak_rss_mib": round(self.peak / MiB, 1),
+                "server_rss_growth_mib": round((self.peak - self.baseline) / MiB, 1)}
+
+
+def curl(args: list[str]) -> tuple[int, float, str]:
+    """Runs curl (a separate, fast client process) and returns HTTP status, seconds in total and the body."""
+    with tempfile.NamedTemporaryFile(prefix="vidscene-bench-curl-") as body:
+        out = subprocess.run(["curl", "-sS", "-o", body.name, "-w", "%{http_code} %{time_total}", "-H", "Expect:",
+                              *args], check=True, capture_output=True, text=True).stdout.split()
+        return int(out[0]), float(out[1]), Path(body.name).read_text(errors="replace")
+
+
+def throughput(nbytes: int, seconds: float) -> dict[str, float]:
+    return {"mib": round(nbytes / MiB, 1), "seconds": round(seconds, 3), "mib_per_s": round(nbytes / MiB / seconds, 1)}
+
+
+def ranged_download(url: str, size: int, headers: dict[str, str]) -> dict[str, float]:
+    """Sequential 1 MiB ``Range`` requests on one keep-alive connection, like the web app's downloader."""
+    received = 0
+    with httpx.Client(headers=headers, timeout=120) as client:
+        started = time.perf_counter()
+        for start in range(0, size, MiB):
+            resp = client.get(url, headers={"Range": f"bytes={start}-{min(start + MiB, size) - 1}"})
+            if resp.status_code != 206:
+                raise RuntimeError(f"{url}: Range request answered {resp.status_code}")
+            received += len(resp.content)
+        elapsed = time.perf_counter() - started
+    if received != size:
+        raise RuntimeError(f"{url}: received {received} bytes of {size}")
+    return throughput(size, elapsed)
+
+
+def whole_download(url: str, size: int, headers: dict[str, str]) -> dict[str, float]:
+    args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
+    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+                          *args, url], check=True, capture_output=True, text=True).stdout.split()
+    if out[0] != "200" or int(out[1]) != size:
+        raise RuntimeError(f"{url}: status {out[0]}, {out[1]} bytes of {size}")
+    return throughput(size, float(out[2]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# concurrent clients
+
+_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk duration {text!r}")
+    return float(match[1]) * _UNIT_S[match[2]]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    """requests/s, p50/p99 and error counts from ``wrk --latency`` output (wrk 4)."""
+    result: dict[str, float] = {}
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)\s*$", output, re.M)
+        if match is None:
+            raise ValueError(f"no {pct}% latency in wrk output:\n{output}")
+        result[key] = round(_seconds(match[1]) * 1000, 2)
+    match = re.search(r"^\s+(\d+) requests in ([\d.]+\w+),", output, re.M)
+    if match is None:
+        raise ValueError(f"no request count in wrk output:\n{output}")
+    result["requests"] = int(match[1])
+    result["seconds"] = round(_seconds(match[2]), 2)
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    result["requests_per_s"] = float(rate[1]) if rate else 0.0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["non_2xx"] = int(non2xx[1]) if non2xx else 0
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result["socket_errors"] = sum(int(x) for x in sockets.groups()) if sockets else 0
+    result["timeouts"] = int(sockets[4]) if sockets else 0
+    return result
+
+
+def run_wrk(url: str, token: str, clients: int, duration: int, script: str | None = None) -> dict[str, float]:
+    # A timeout longer than the run keeps slow answers in the latency histogram instead of dropping them.
+    cmd = ["wrk", "-c", str(clients), "-t", "2", "-d", f"{duration}s", "--latency", "--timeout", f"{duration + 10}s",
+           "-H", f"Authorization: Bearer {token}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="vidscene-bench-") as lua:
+        if script is not None:
+            lua.write(script)
+            lua.flush()
+            cmd += ["-s", lua.name]
+        output = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
+    return parse_wrk(output)
+
+
+async def _httpx_load(urls: list[str], token: str, clients: int, duration: float,
+                      pause_s: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60) as client:
+        deadline = time.perf_counter() + duration
+
+        async def one(seed: int) -> None:
+            nonlocal errors
+            rng = random.Random(seed)
+            n = seed
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    ok = (await client.get(urls[n % len(urls)])).status_code < 400
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - started)
+                errors += not ok
+                n += 1
+                if pause_s:
+                    await asyncio.sleep(rng.uniform(pause_s / 2, pause_s * 3 / 2))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(clients)))
+        elapsed = time.perf_counter() - started
+    return {**percentiles(latencies), "requests": len(latencies), "seconds": round(elapsed, 2),
+            "requests_per_s": round(len(latencies) / elapsed, 1), "non_2xx": errors, "socket_errors": 0,
+            "timeouts": 0}
+
+
+def settle(url: str, token: str, limit_s: float = 900.0) -> float:
+    """Seconds until the server answers ``url`` again within a second (it may still be working off a backlog)."""
+    started = time.perf_counter()
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as client:
+        while time.perf_counter() - started < limit_s:
+            try:
+                if client.get(url, timeout=1.0).status_code == 200:
+                    return round(time.perf_counter() - started, 1)
+            except httpx.TimeoutException:
+                pass
+            time.sleep(1.0)
+    raise RuntimeError(f"the server did not recover within {limit_s:.0f} s")
+
+
+def _cpu_seconds(server: psutil.Process) -> float:
+    times = server.cpu_times()
+    return float(times.user + times.system)
+
+
+def concurrent_polls(base: str, scene_id: str, token: str, clients: int, duration: int, use_wrk: bool,
+                     server: psutil.Process) -> dict[str, dict[str, float]]:
+    """Flat-out runs per route, then a run paced like the web app; each with the server's CPU per request."""
+    progress = f"/user/scene/progress/{scene_id}"
+    metadata = f"/user/scene/metadata/{scene_id}"
+    half_ms = int(WEB_POLL_S * 1000 / 2)
+    results: dict[str, dict[str, float]] = {}
+    for name, path in (("progress", progress), ("metadata", metadata)):
+        settle(base + progress, token)
+        cpu = _cpu_seconds(server)
+        if use_wrk:
+            results[name] = run_wrk(base + path, token, clients, duration)
+        else:
+            results[name] = asyncio.run(_httpx_load([base + path], token, clients, duration, 0.0))
+        results[name]["server_cpu_ms_per_request"] = round(
+            (_cpu_seconds(server) - cpu) * 1000 / max(1, results[name]["requests"]), 3)
+        results[name]["load_average_after"] = load()[0]
+        results[name]["drain_s"] = settle(base + progress, token)
+    cpu = _cpu_seconds(server)
+    if use_wrk:
+        script = PACED_LUA % {"progress": progress, "metadata": metadata, "half_ms": half_ms}
+        results["paced_web_poll"] = run_wrk(base + progress, token, clients, duration, script)
+    else:
+        results["paced_web_poll"] = asyncio.run(
+            _httpx_load([base + progress, base + metadata], token, clients, duration, half_ms / 1000))
+    results["paced_web_poll"]["server_cpu_ms_per_request"] = round(
+        (_cpu_seconds(server) - cpu) * 1000 / max(1, results["paced_web_poll"]["requests"]), 3)
+    results["paced_web_poll"]["load_average_after"] = load()[0]
+    results["paced_web_poll"]["drain_s"] = settle(base + progress, token)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# nginx ceiling
+
+
+def run_nginx(tmp: Path, video: Path, size: int) -> dict[str, dict[str, float]]:
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        raise RuntimeError("nginx not found (Debian: apt-get install nginx), or pass --skip-nginx")
+    prefix, root = tmp / "nginx", tmp / "www"
+    for folder in (prefix, root / "put"):
+        folder.mkdir(parents=True)
+    os.link(video, root / video.name)  # the very file vidscene serves, on the same disk
+    port = free_port()
+    account = pwd.getpwuid(os.getuid())
+    conf = prefix / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(user=account.pw_name, group=grp.getgrgid(account.pw_gid).gr_name,
+                                      prefix=prefix, port=port, root=root))
+    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")])
+    results: dict[str, dict[str, float]] = {}
+    try:
+        wait_for_port(port, proc, "nginx")
+        base = f"http://127.0.0.1:{port}"
+        target = root / "put" / video.name
+        with PeakRss(proc.pid) as rss:
+            status, seconds, body = curl(["-T", str(video), f"{base}/put/{video.name}"])
+        if status not in (201, 204) or target.stat().st_size != size:
+            raise RuntimeError(f"nginx PUT answered {status}: {body[:200]}")
+        # vidscene fsyncs every upload before answering; nginx does not, so also give nginx + fsync.
+        started = time.perf_counter()
+        with target.open("rb") as handle:
+            os.fsync(handle.fileno())
+        synced = seconds + time.perf_counter() - started
+        results["upload"] = {**throughput(size, seconds), "nginx_rss_mib": round(rss.peak / MiB, 1)}
+        results["upload_fsync"] = throughput(size, synced)
+        target.unlink()
+        results["ranged_download"] = ranged_download(f"{base}/{video.name}", size, {})
+        results["whole_download"] = whole_download(f"{base}/{video.name}", size, {})
+    except Exception:
+        log = prefix / "error.log"
+        if log.exists():
+            print(log.read_text()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        stop(proc)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def server_errors(log: Path) -> dict[str, int]:
+    """Distinct exception lines in the server's log (e.g. pool timeouts under load), with their counts."""
+    counts: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        match = re.match(r"^(\w+(?:\.\w+)*(?:Error|Exception|Timeout)): (.{0,160})", line)
+        if match is not None:
+            key = match[1] + ": " + re.sub(r"[0-9a-f]{8,}|\d+", "N", match[2])
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def verdicts(results: dict[str, dict[str, dict[str, float]]], clients: int) -> tuple[list[str], dict[str, float]]:
+    """One line per issue target with MET/NOT MET, and the vidscene/nginx throughput ratios."""
+    lines = []
+    ratios: dict[str, float] = {}
+    conc = results["concurrent"]
+    for key, label in (("progress", f"progress, {clients} clients flat out"),
+                       ("metadata", f"metadata, {clients} clients flat out"),
+                       ("paced_web_poll", f"progress+metadata, {clients} clients polling every {WEB_POLL_S} s")):
+        run = conc[key]
+        errors = run["non_2xx"] + run["socket_errors"]
+        # wrk does not count requests still unanswered when it stops; a server that needs long to answer
+        # again afterwards was stalled, whatever the (few) answered requests looked like.
+        stalled = run["requests"] == 0 or run["drain_s"] > STALL_S
+        met = not stalled and errors == 0 and run["p99_ms"] < TARGET_P99_MS
+        lines.append(f"{label}: {run['requests_per_s']:.0f} req/s, p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms, "
+                     f"{errors:.0f} errors" + (f", STALLED ({run['requests']:.0f} answered, {run['drain_s']} s "
+                                               "to answer again after the run)" if stalled else "")
+                     + f" -> {'MET' if met else 'NOT MET'} (target p99 < {TARGET_P99_MS:.0f} ms, zero errors)")
+    if "nginx" in results:
+        for key, label in (("upload", "upload"), ("ranged_download", "1 MiB Range download"),
+                           ("whole_download", "whole-file download")):
+            ours, theirs = results["vidscene"][key]["mib_per_s"], results["nginx"][key]["mib_per_s"]
+            ratio = ours / theirs
+            ratios[key] = round(ratio, 3)
+            lines.append(f"{label}: vidscene {ours} MiB/s, nginx {theirs} MiB/s, ratio {ratio:.2f} -> "
+                         f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'} (target >= {TARGET_RATIO})")
+        ours, theirs = results["vidscene"]["upload"]["mib_per_s"], results["nginx"]["upload_fsync"]["mib_per_s"]
+        ratios["upload_vs_nginx_fsync"] = round(ours / theirs, 3)
+        lines.append(f"upload vs nginx PUT + fsync (vidscene fsyncs uploads): nginx {theirs} MiB/s, "
+                     f"ratio {ours / theirs:.2f}")
+    return lines, ratios
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--upload-mib", type=int, default=256)
-    parser.add_argument("--download-mib", type=int, default=32)
-    parser.add_argument("--polls", type=int, default=200)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--big-mib", type=int, default=1024, help="size of the uploaded/downloaded video")
+    parser.add_argument("--clients", type=int, default=200, help="concurrent polling clients")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each concurrent polling run")
+    parser.add_argument("--polls", type=int, default=200, help="single-client polls per route")
     parser.add_argument("--logins", type=int, default=10)
+    parser.add_argument("--skip-nginx", action="store_true", help="leave out the nginx ceiling")
+    parser.add_argument("--httpx-load", action="store_true",
+                        help="generate the concurrent load with asyncio httpx even where wrk is installed")
+    parser.add_argument("--tmp-dir", type=Path, default=None, help="where the video and data go (default: TMPDIR)")
     args = parser.parse_args()
+    if shutil.which("curl") is None:
+        parser.error("curl is needed for the upload and whole-file download figures")
+    use_wrk = shutil.which("wrk") is not None and not args.httpx_load
+    if not use_wrk and not args.httpx_load:
+        print("wrk not found: the concurrent clients are an asyncio httpx load generator in this process, which "
+              "is slower than wrk and may be the bottleneck", file=sys.stderr)
 
-    with tempfile.TemporaryDirectory(prefix="vidscene-bench-api-") as tmp:
+    results: dict[str, dict[str, dict[str, float]]] = {"vidscene": {}}
+    machine: dict[str, object] = {"cpus": os.cpu_count(), "load_average_start": load(),
+                                  "load_generator": "wrk" if use_wrk else "httpx asyncio in the bench process"}
+    with tempfile.TemporaryDirectory(prefix="vidscene-bench-api-", dir=args.tmp_dir) as tmp:
         tmp_path = Path(tmp)
         data_dir = tmp_path / "data"
-        db_url = f"sqlite:///{tmp_path / 'vidscene.db'}"
-        upgrade(db_url)
+        started = time.perf_counter()
+        video = raw_video(tmp_path / "big.mkv", args.big_mib)
+        size = video.stat().st_size
+        machine["video_write_s"] = round(time.perf_counter() - started, 1)
         port = free_port()
-        env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_DATABASE_URL": db_url,
-               "VIDSCENE_JWT_SECRET": "bench-" + "k" * 64, "VIDSCENE_LOGIN_RATE_LIMIT": "100000/minute"}
-        proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
-        results: dict[str, object] = {}
+        env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_JWT_SECRET": "bench-" + "k" * 64,
+               "VIDSCENE_LOGIN_RATE_LIMIT": "100000/minute"}
+        server_log = tmp_path / "server.log"
+        with server_log.open("wb") as log_file:
+            # Exactly what a user runs: one uvicorn process, access log on, no embedded worker (none is needed to
+            # accept uploads, and a worker would compete for the CPU).
+            proc = subprocess.Popen([sys.executable, "-m", "vidscene", "serve", "--no-worker", "--host", "127.0.0.1",
+                                     "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
         try:
+            wait_for_port(port, proc, "vidscene serve")
             base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            server = psutil.Process(proc.pid)
-            video = raw_video(tmp_path / "big.mkv", args.upload_mib)
+            ours = results["vidscene"]
             with httpx.Client(base_url=base, timeout=600) as client:
                 client.post("/user/account/register", json={"username": "bench", "password": PASSWORD})
                 login_times = []
@@ -128,35 +527,18 @@ def main() -> None:
                     token = client.post("/user/account/login",
                                         json={"username": "bench", "password": PASSWORD}).json()["jwtToken"]
                     login_times.append(time.perf_counter() - started)
-                results["login"] = percentiles(login_times)
-                client.headers["Authorization"] = f"Bearer {token}"
+                ours["login"] = percentiles(login_times)
+                auth = {"Authorization": f"Bearer {token}"}
+                client.headers.update(auth)
 
-                fields = {"training_mode": "gaussian", "output_types": "splat_cloud", "save_iterations": "100",
-                          "total_iterations": "100"}
-                rss_before = server.memory_info().rss
-                peak = rss_before
-                done = threading.Event()
-
-                def sample() -> None:
-                    nonlocal peak
-                    while not done.is_set():
-                        peak = max(peak, server.memory_info().rss)
-                        time.sleep(0.02)
-
-                sampler = threading.Thread(target=sample)
-                sampler.start()
-                body, length = multipart(video, "benchboundary", fields)
-                started = time.perf_counter()
-                resp = client.post("/user/scene/new", content=body, headers={
-                    "Content-Type": "multipart/form-data; boundary=benchboundary", "Content-Length": str(length)})
-                upload_s = time.perf_counter() - started
-                done.set()
-                sampler.join()
-                resp.raise_for_status()
-                scene_id = resp.json()["id"]
-                results["upload"] = {"mib": round(video.stat().st_size / MiB, 1), "seconds": round(upload_s, 2),
-                                     "mib_per_s": round(video.stat().st_size / MiB / upload_s, 1),
-                                     "server_rss_growth_mib": round((peak - rss_before) / MiB, 1)}
+                fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
+                with PeakRss(proc.pid) as rss:
+                    status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",
+                                                  "-H", f"Authorization: Bearer {token}", f"{base}/user/scene/new"])
+                if status != 202:
+                    raise RuntimeError(f"upload answered {status}: {body[:300]}")
+                scene_id = json.loads(body)["id"]
+                ours["upload"] = {**throughput(size, seconds), **rss.summary()}
 
                 for route in ("progress", "metadata"):
                     times = []
@@ -164,34 +546,53 @@ def main() -> None:
                         started = time.perf_counter()
                         client.get(f"/user/scene/{route}/{scene_id}").raise_for_status()
                         times.append(time.perf_counter() - started)
-                    results[route] = percentiles(times)
+                    ours[f"{route}_one_client"] = percentiles(times)
 
+                # The output is the uploaded video itself, hard-linked: the same bytes nginx serves.
                 files = Storage(data_dir).scene(scene_id)
                 out = files.output_path("splat_cloud", 100)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(os.urandom(args.download_mib * MiB))
-                engine = make_engine(db_url)
+                os.link(video, out)
+                engine = make_engine(f"sqlite:///{data_dir / 'vidscene.db'}")
                 with make_sessionmaker(engine)() as session:
                     session.add(Output(scene_id=scene_id, output_type="splat_cloud", iteration=100,
-                                       relpath=str(out.relative_to(files.root)), size=out.stat().st_size))
+                                       relpath=str(out.relative_to(files.root)), size=size))
                     session.commit()
                 engine.dispose()
-                chunks = client.get(f"/user/scene/metadata/{scene_id}").json()["resources"]["splat_cloud"]["100"]
-                started = time.perf_counter()
-                received = 0
-                for index in range(chunks["chunks"]):
-                    resp = client.get(f"/user/scene/output/splat_cloud/{scene_id}",
-                                      headers={"Range": f"bytes={index * MiB}-{(index + 1) * MiB - 1}"})
-                    received += len(resp.content)
-                download_s = time.perf_counter() - started
-                assert received == args.download_mib * MiB
-                results["ranged_download"] = {"mib": args.download_mib, "seconds": round(download_s, 2),
-                                              "mib_per_s": round(args.download_mib / download_s, 1)}
+                resp = client.get(f"/user/scene/metadata/{scene_id}")
+                resp.raise_for_status()
+                info = resp.json()["resources"]["splat_cloud"]["100"]
+                assert info["chunks"] == -(-size // MiB), info
+            url = f"{base}/user/scene/output/splat_cloud/{scene_id}?iteration=100"
+            with PeakRss(proc.pid) as rss:
+                ours["ranged_download"] = ranged_download(url, size, auth)
+            ours["ranged_download"].update(rss.summary())
+            with PeakRss(proc.pid) as rss:
+                ours["whole_download"] = whole_download(url, size, auth)
+            ours["whole_download"].update(rss.summary())
+
+            # Last, because a server that falls over under this load can take minutes to drain what is queued.
+            with PeakRss(proc.pid) as rss:
+                results["concurrent"] = concurrent_polls(base, scene_id, token, args.clients, args.duration,
+                                                         use_wrk, psutil.Process(proc.pid))
+            results["concurrent"]["server_memory"] = rss.summary()
+        except Exception:
+            print(server_log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-        results["load_average"] = [round(x, 2) for x in os.getloadavg()]
-        print(json.dumps(results, indent=2))
+            stop(proc)
+            errors = server_errors(server_log)
+            machine["server_log_errors"] = sum(errors.values())
+            if errors:
+                machine["server_log_error_kinds"] = errors
+        if not args.skip_nginx:
+            results["nginx"] = run_nginx(tmp_path, video, size)
+    machine["load_average_end"] = load()
+    summary, ratios = verdicts(results, args.clients)
+    print(json.dumps({"machine": machine, **results, "ratios": ratios}, indent=2))
+    print("\n".join(summary))
+    if machine.get("server_log_errors"):
+        print(f"server log: {machine['server_log_errors']} exceptions: {machine.get('server_log_error_kinds')}")
 
 
 if __name__ == "__main__":
