@@ -11,7 +11,14 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vidscene.api.deps import ContextDep, CurrentUser, SessionDep, begin_write, client_address
+from vidscene.api.deps import (
+    ContextDep,
+    CurrentUser,
+    SessionDep,
+    SessionReleasingRoute,
+    begin_write,
+    client_address,
+)
 from vidscene.api.errors import (
     ERROR_EXTRA_STATE_KEY,
     BadRequestError,
@@ -40,7 +47,7 @@ from vidscene.db.models import Job, JobState, Scene, User, utcnow
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/user/account", tags=["account"])
+router = APIRouter(prefix="/user/account", tags=["account"], route_class=SessionReleasingRoute)
 
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
 WRONG_PASSWORD = "Wrong password."  # noqa: S105 - an error message, not a credential

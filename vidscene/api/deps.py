@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,31 +37,64 @@ class AppContext:
     enqueue: Enqueue | None
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     return cast(AppContext, request.app.state.context)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
-def get_settings(context: ContextDep) -> Settings:
+async def get_settings(context: ContextDep) -> Settings:
     return context.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_session(context: ContextDep) -> Iterator[Session]:
+async def get_session(context: ContextDep) -> AsyncIterator[Session]:
     """One session per request; routes commit explicitly, anything uncommitted is rolled back on exit.
 
     The ``function`` scope below closes it as soon as the route returns, so a long file download does not hold
     a pooled connection (or, on SQLite, an open read snapshot that blocks WAL checkpoints).
+
+    It is an *async* dependency: creating a session does no I/O, and closing it on the event loop needs no
+    worker thread. No request may hold a pooled connection while it waits for a worker thread, or under
+    200 concurrent clients every thread ends up waiting for a connection held by a request that waits for a
+    thread, and the server stalls until the pool times out (measured with bench/api.py). So
+    ``get_current_user`` ends its transaction, and ``SessionReleasingRoute`` closes the session inside the
+    route's own thread, before FastAPI validates the response in another.
     """
-    with context.sessions() as session:
+    session = context.sessions()
+    try:
         yield session
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+def _release_sessions_after(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return endpoint(*args, **kwargs)
+        finally:
+            for value in kwargs.values():
+                if isinstance(value, Session):
+                    value.close()  # returns the connection now; objects already loaded stay readable
+
+    return run
+
+
+class SessionReleasingRoute(APIRoute):
+    """Sync endpoints give their database connection back before leaving their worker thread (see
+    ``get_session``); FastAPI reads the wrapped signature, so dependencies and OpenAPI are unchanged."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _release_sessions_after(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

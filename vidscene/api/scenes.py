@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionDep, begin_write
+from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionDep, SessionReleasingRoute, begin_write
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError, NotFoundError, SceneNotFoundError, UnsupportedMediaError
 from vidscene.api.schemas import (
@@ -45,7 +45,7 @@ from vidscene.storage.local import publish
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/user/scene", tags=["scene"])
+router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionReleasingRoute)
 
 CHUNK_BYTES = 1024 * 1024  # the web client downloads in 1 MiB Range requests driven by /metadata
 MAX_TOTAL_ITERATIONS = 30_000
