@@ -7,7 +7,7 @@ Prints seconds per stage, s/iteration, held-out PSNR/SSIM, gaussian count, peak 
     python bench/gaussian.py --poses truth         # skip SfM: ground-truth cameras, random initial points
     python bench/gaussian.py --iterations 600 --max-long-side 160
 
-Run with the allocator and OpenMP settings the worker should use (see RUNTIME_ENV); the script re-executes
+Run with the allocator and OpenMP settings the worker uses (vidscene.work_env.WORK_ENV); the script re-executes
 itself with them when they are missing.
 """
 
@@ -23,16 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-# OMP_WAIT_POLICY=PASSIVE: PyTorch's and numba's OpenMP pools otherwise spin-wait against each other; on a
-# 2-core machine that cost 3-4x in wall time per training step (measured: 0.18 vs 0.02 CPU-s/step).
-RUNTIME_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "1073741824",
-               "MALLOC_TOP_PAD_": "268435456", "OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def _ensure_runtime_env() -> None:
-    if any(k not in os.environ for k in RUNTIME_ENV) and not os.environ.get("VIDSCENE_BENCH_NO_REEXEC"):
-        env = {**os.environ, **RUNTIME_ENV, "VIDSCENE_BENCH_NO_REEXEC": "1"}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)  # noqa: S606 - fixed argv, no shell
+from vidscene.work_env import reexec_with_work_env
 
 
 def main() -> None:
@@ -51,7 +42,7 @@ def main() -> None:
     parser.add_argument("--no-video", action="store_true", help="skip rendering the output video")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
-    _ensure_runtime_env()
+    reexec_with_work_env(sys.argv)
 
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.config import PipelineConfig

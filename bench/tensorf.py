@@ -25,14 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-BENCH_ENV = {"MALLOC_MMAP_THRESHOLD_": "1073741824", "MALLOC_TRIM_THRESHOLD_": "1073741824",
-             "MALLOC_TOP_PAD_": "268435456", "OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def _ensure_env() -> None:
-    if any(k not in os.environ for k in BENCH_ENV) and not os.environ.get("VIDSCENE_BENCH_NO_REEXEC"):
-        env = {**BENCH_ENV, **os.environ, "VIDSCENE_BENCH_NO_REEXEC": "1"}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)  # noqa: S606 - fixed argv, no shell
+from vidscene.work_env import reexec_with_work_env
 
 
 def main() -> None:
@@ -57,7 +50,7 @@ def main() -> None:
     parser.add_argument("--no-export", action="store_true", help="stop after training")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
-    _ensure_env()
+    reexec_with_work_env(sys.argv)
 
     import torch
 

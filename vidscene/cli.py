@@ -17,23 +17,14 @@ import typer
 
 from vidscene.config import Settings
 from vidscene.logs import setup_logging
+from vidscene.work_env import WORK_ENV, reexec_with_work_env
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
 log = logging.getLogger("vidscene.cli")
 
-# Process environment for heavy work, read by the C runtimes at start-up (so set before the process starts):
-# OpenMP threads that spin between parallel regions made CPU training 2-3x slower on a loaded machine, and
-# large glibc malloc thresholds avoid the slow page faults measured on these VMs (LAB-NOTES, ~25%).
-WORK_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "MALLOC_MMAP_THRESHOLD_": "1073741824",
-            "MALLOC_TRIM_THRESHOLD_": "1073741824", "MALLOC_TOP_PAD_": "268435456"}
-
-
 def _reexec_with_work_env() -> None:
-    """Restart this command with ``WORK_ENV`` unless it is already set (explicit values are kept)."""
-    missing = {k: v for k, v in WORK_ENV.items() if k not in os.environ}
-    if missing and not os.environ.get("VIDSCENE_NO_REEXEC"):
-        env = {**os.environ, **missing, "VIDSCENE_NO_REEXEC": "1"}
-        os.execve(sys.executable, [sys.executable, "-m", "vidscene", *sys.argv[1:]], env)  # noqa: S606
+    """Restart this command with ``WORK_ENV`` unless it is already set (see ``vidscene.work_env``)."""
+    reexec_with_work_env(["-m", "vidscene", *sys.argv[1:]])
 
 
 def _parse_csv(value: str) -> list[str]:
