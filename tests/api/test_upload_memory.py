@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ import psutil
 import pytest
 
 from tests.api.api_helpers import PASSWORD
+from tests.e2e.harness import free_port
 
 MiB = 1024 * 1024
 VIDEO_BYTES_MIN = 200 * 1000 * 1000
@@ -56,16 +56,9 @@ def _big_video(path: Path) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, psutil.Process, Path]]:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "data"
     env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_DATABASE_URL": sqlite_url,
            "VIDSCENE_JWT_SECRET": "memory-test-" + "z" * 60}
