@@ -23,6 +23,7 @@ from vidscene.pipeline.export.ply import gaussian_ply_properties, write_gaussian
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map, ssim_mean
+from vidscene.testing.synthetic import look_at_rotation
 
 SH_C0 = 0.28209479177387814
 
@@ -203,11 +204,8 @@ def test_mp4_failure_leaves_no_file(tmp_path: Path) -> None:
 # -- camera path --------------------------------------------------------------------------------------------------
 
 def _look_at(center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = -center / np.linalg.norm(center)
-    x = np.cross(z, [0.0, -1.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
+    """World -> camera (R, t) of a camera at ``center`` looking at the origin."""
+    R = look_at_rotation(np.asarray(center, dtype=np.float64), np.zeros(3))
     return R, -R @ center
 
 

@@ -38,6 +38,7 @@ from vidscene.pipeline.gaussian.train import (
     train_gaussians,
 )
 from vidscene.pipeline.progress import Cancelled
+from vidscene.testing.synthetic import look_at_rotation
 
 CONFIG = replace(GaussianConfig(), iterations=30, max_long_side=64, sh_degree=1, sh_degree_interval=10,
                  densify_start=5, densify_every=5, densify_stop=25, max_gaussians=2000, eval_every=4)
@@ -45,11 +46,8 @@ SAVE = [10, 20]
 
 
 def _look_at(center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = -center / np.linalg.norm(center)
-    x = np.cross(z, [0.0, -1.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    R = np.stack([x, y, z])
+    """World -> camera (R, t) of a camera at ``center`` looking at the origin."""
+    R = look_at_rotation(np.asarray(center, dtype=np.float64), np.zeros(3))
     return R, -R @ center
 
 
