@@ -6,22 +6,24 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene.api.errors import NotAuthenticatedError
 from vidscene.api.ratelimit import LoginRateLimiter
-from vidscene.api.security import InvalidTokenError, TokenCodec
+from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec
 from vidscene.config import Settings
 from vidscene.db.models import User
 from vidscene.storage import Storage
 
 Enqueue = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,30 +98,64 @@ class SessionReleasingRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
 
 
+async def read_in_thread(context: AppContext, read: Callable[[Connection], T]) -> T:
+    """Run ``read`` on a pooled connection in one worker-thread hop; the connection is back in the pool
+    (its transaction rolled back) before the hop returns.
+
+    The polled routes (progress, metadata, output chunks) are async and do all their database work here: a
+    sync route costs three thread hops per request (dependency, endpoint, response validation), which
+    dominated their cost under 200 polling clients (bench/api.py).
+    """
+
+    def run() -> T:
+        with context.engine.connect() as conn:
+            return read(conn)
+
+    return await anyio.to_thread.run_sync(run)
+
+
 bearer_scheme = HTTPBearer(
     auto_error=False,
     description="The `jwtToken` returned by `POST /user/account/login`.",
 )
 
 
-def get_current_user(
-    session: SessionDep,
+async def get_token_claims(
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
-    """The user the bearer token belongs to, if the token is valid and not revoked.
+) -> TokenClaims:
+    """The bearer token's verified claims; whether the token was revoked needs the database (see below).
 
-    Deleted users and tokens minted before a password change (older ``token_version``) are refused.
+    Verifying an HS256 signature takes microseconds, so it runs on the event loop: read routes then check
+    revocation in the same query that finds the scene (``owned_scene``), one worker-thread hop per request.
     """
     if credentials is None:
         raise NotAuthenticatedError("Missing bearer token in the Authorization header.")
     try:
-        claims = context.tokens.decode(credentials.credentials)
+        return context.tokens.decode(credentials.credentials)
     except InvalidTokenError as exc:
         raise NotAuthenticatedError(str(exc)) from exc
+
+
+TokenDep = Annotated[TokenClaims, Depends(get_token_claims)]
+
+
+def revoked_token_error() -> NotAuthenticatedError:
+    return NotAuthenticatedError("The token has been revoked; log in again.")
+
+
+def active_user(session: Session, claims: TokenClaims) -> User:
+    """The token's user, refusing deleted users and tokens minted before a password change (an older
+    ``token_version``)."""
     user = session.get(User, claims.user_id)
     if user is None or user.token_version != claims.token_version:
-        raise NotAuthenticatedError("The token has been revoked; log in again.")
+        raise revoked_token_error()
+    return user
+
+
+def get_current_user(session: SessionDep, claims: TokenDep) -> User:
+    """The user the bearer token belongs to, if the token is valid and not revoked."""
+    user = active_user(session, claims)
     # End the read transaction now: routes that write start their own (see ``begin_write``), and on SQLite a
     # read transaction left open would have to upgrade to a write lock, which fails under concurrent writers.
     session.commit()

@@ -12,17 +12,28 @@ import math
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import FileResponse
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, Select, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy.orm import aliased
 
-from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionDep, SessionReleasingRoute, begin_write
+from vidscene.api.deps import (
+    AppContext,
+    ContextDep,
+    CurrentUser,
+    SessionDep,
+    SessionReleasingRoute,
+    TokenDep,
+    begin_write,
+    read_in_thread,
+    revoked_token_error,
+)
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError, NotFoundError, SceneNotFoundError, UnsupportedMediaError
 from vidscene.api.schemas import (
@@ -37,6 +48,7 @@ from vidscene.api.schemas import (
     SceneProgress,
     error_responses,
 )
+from vidscene.api.security import TokenClaims
 from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
 from vidscene.db.models import Job, JobState, Output, Scene, Stage, User, utcnow
 from vidscene.probe import NotAVideoError, VideoInfo, probe_video
@@ -232,20 +244,48 @@ async def create_scene(request: Request, user: CurrentUser, context: ContextDep)
 # ---- reading scenes -------------------------------------------------------------------------------------
 
 
-def own_scene(session: Session, user: User, scene_id: str) -> Scene:
-    scene = session.scalar(select(Scene).where(Scene.id == scene_id, Scene.user_id == user.id))
-    if scene is None:
-        raise SceneNotFoundError()
-    return scene
+# The read routes run these statements on every poll and every 1 MiB chunk, so they are built once (building
+# a statement with joins and aliases costs more than running it on SQLite) and run on a plain connection
+# that selects columns, not ORM objects (half the cost of a session). Bind them with ``owner_params``.
+OWNED_SCENE = (
+    select(Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations)
+    .join(User, User.id == Scene.user_id)
+    .where(Scene.id == bindparam("scene_id"), User.id == bindparam("user_id"),
+           User.token_version == bindparam("token_version"))
+)
+"""The scene if the token's user owns it and the token is not revoked: ownership, revocation and the lookup
+in one query, so a polled route costs one round trip."""
 
 
-def _output_file(files: SceneFiles, relpath: str) -> Path | None:
-    """The output's file if it exists inside the scene folder (a relpath can never point outside it)."""
-    root = files.root.resolve()
-    path = (root / relpath).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+def owner_params(claims: TokenClaims, scene_id: str, **extra: object) -> dict[str, object]:
+    return {"scene_id": scene_id, "user_id": claims.user_id, "token_version": claims.token_version, **extra}
+
+
+def scene_missing(conn: Connection, claims: TokenClaims) -> Exception:
+    """Why ``OWNED_SCENE`` found nothing: a revoked token (401) or an unknown or foreign scene (404), which
+    must look the same to the caller."""
+    version = conn.scalar(select(User.token_version).where(User.id == claims.user_id))
+    if version is None or version != claims.token_version:
+        return revoked_token_error()
+    return SceneNotFoundError()
+
+
+def _output_file(files: SceneFiles, relpath: str) -> tuple[Path, os.stat_result] | None:
+    """The output's file and its status, if it is a regular file inside the scene folder.
+
+    Relative paths are written by the pipeline; one that is absolute or climbs out with ``..`` is refused
+    anyway. The check is lexical (no ``resolve()``: the scene folder holds no symbolic links), because it
+    runs on every chunk request.
+    """
+    parts = PurePosixPath(relpath).parts
+    if not parts or parts[0] == "/" or ".." in parts:
         return None
-    return path
+    path = files.root.joinpath(*parts)
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (path, status) if stat.S_ISREG(status.st_mode) else None
 
 
 def resource_info(size: int | None) -> ResourceInfo:
@@ -256,100 +296,142 @@ def resource_info(size: int | None) -> ResourceInfo:
                         last_chunk_size=size - (chunks - 1) * CHUNK_BYTES if chunks else 0)
 
 
-def _percent(job: Job) -> float:
-    if job.state == JobState.done.value:
+def _percent(state: str, stage: str | None, position: int, size: int) -> float:
+    if state == JobState.done.value:
         return 100.0
-    span = STAGE_SPANS.get(job.stage or "")
+    span = STAGE_SPANS.get(stage or "")
     if span is None:
         return 0.0
-    fraction = min(1.0, job.current_position / job.current_size) if job.current_size > 0 else 0.0
+    fraction = min(1.0, position / size) if size > 0 else 0.0
     return round(span[0] + (span[1] - span[0]) * fraction, 1)
 
 
-def scene_progress(session: Session, scene: Scene, job: Job) -> SceneProgress:
-    """The seed's progress fields plus ``state/step/percent/eta_seconds``.
+def _progress_statement() -> Select[Any]:
+    """The scene, its job, and the queue: all unfinished (queued or processing) jobs of every user, and
+    those of them ahead of this job (older, the id breaking ties)."""
+    everyone, earlier = aliased(Job), aliased(Job)
+    queue_size = select(func.count()).select_from(everyone).where(everyone.state.in_(UNFINISHED))
+    ahead = select(func.count()).select_from(earlier).where(
+        earlier.state.in_(UNFINISHED),
+        or_(earlier.created_at < Job.created_at, and_(earlier.created_at == Job.created_at, earlier.id < Job.id)),
+    )
+    return (OWNED_SCENE.join(Job, Job.scene_id == Scene.id)
+            .add_columns(Job.state, Job.stage, Job.current_position, Job.current_size, Job.eta_seconds,
+                         Job.message, Job.error_code,
+                         queue_size.correlate(None).scalar_subquery().label("queue_size"),
+                         ahead.correlate(Job).scalar_subquery().label("ahead")))
 
-    ``overall_position`` is the 0-based place of this job among all unfinished (queued or processing) jobs
-    of every user, oldest first, and ``overall_size`` their count. A finished job is in no queue: it reports
-    position 0 and the current size, so a client's "n of m" display stays within bounds.
+
+PROGRESS = _progress_statement()
+METADATA = (OWNED_SCENE.outerjoin(Output, Output.scene_id == Scene.id)
+            .add_columns(Output.output_type, Output.iteration, Output.relpath))
+_OUTPUT_OF_TYPE = and_(Output.scene_id == Scene.id, Output.output_type == bindparam("output_type"))
+OUTPUTS = (OWNED_SCENE.outerjoin(Output, _OUTPUT_OF_TYPE)
+           .add_columns(Output.iteration, Output.relpath).order_by(Output.iteration.desc()))
+OUTPUT_AT = (OWNED_SCENE.outerjoin(Output, and_(_OUTPUT_OF_TYPE, Output.iteration == bindparam("iteration")))
+             .add_columns(Output.iteration, Output.relpath))
+
+
+def scene_progress(row: Row[Any]) -> SceneProgress:
+    """The seed's progress fields plus ``state/step/percent/eta_seconds``, from a ``PROGRESS`` row.
+
+    ``overall_position`` is the 0-based place of this job among all unfinished jobs, ``overall_size`` their
+    count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
+    display stays within bounds.
     """
-    unfinished = Job.state.in_(UNFINISHED)
-    size = session.scalar(select(func.count()).select_from(Job).where(unfinished)) or 0
-    position = 0
-    if job.state in UNFINISHED:
-        position = session.scalar(select(func.count()).select_from(Job).where(
-            unfinished,
-            or_(Job.created_at < job.created_at, and_(Job.created_at == job.created_at, Job.id < job.id)),
-        )) or 0
-    state = job.state
+    state: str = row.state
     error = 0
     message = "Scene progress retrieved successfully"
     if state == JobState.failed.value:
-        error = job.error_code or 1
-        message = job.message or "Processing failed."
+        error = row.error_code or 1
+        message = row.message or "Processing failed."
     elif state == JobState.cancelled.value:
-        message = job.message or "Processing was cancelled."
+        message = row.message or "Processing was cancelled."
     return SceneProgress(
-        uuid=scene.id,
+        uuid=row.id,
         status=200,
         error=error,
         message=message,
         processing=state == JobState.processing.value,
-        overall_position=position,
-        overall_size=size,
-        stage="sfm_list" if (job.stage is None or job.stage in SFM_STAGES) else "nerf_list",
-        current_position=job.current_position,
-        current_size=job.current_size,
+        overall_position=(row.ahead or 0) if state in UNFINISHED else 0,
+        overall_size=row.queue_size or 0,
+        stage="sfm_list" if (row.stage is None or row.stage in SFM_STAGES) else "nerf_list",
+        current_position=row.current_position,
+        current_size=row.current_size,
         state=JobState(state).value,
-        step=job.stage,
-        percent=_percent(job),
-        eta_seconds=job.eta_seconds if state in UNFINISHED else None,
+        step=row.stage,
+        percent=_percent(state, row.stage, row.current_position, row.current_size),
+        eta_seconds=row.eta_seconds if state in UNFINISHED else None,
     )
 
 
 _SCENE_ERRORS = error_responses(400, 401, 404)
 
+# The read routes below are async and do their database and file-system work in one worker-thread hop
+# (``read_in_thread``): clients poll progress and metadata every few seconds and fetch outputs in 1 MiB
+# chunks, so per-request overhead is what limits how many of them one process serves.
+
 
 @router.get("/history", response_model=SceneHistory, summary="Ids of the user's scenes, oldest first",
             responses=error_responses(401))
-def history(user: CurrentUser, session: SessionDep) -> SceneHistory:
-    ids = session.scalars(select(Scene.id).where(Scene.user_id == user.id).order_by(Scene.created_at, Scene.id))
-    return SceneHistory(resources=list(ids))
+async def history(claims: TokenDep, context: ContextDep) -> SceneHistory:
+    def read(conn: Connection) -> SceneHistory:
+        version = conn.scalar(select(User.token_version).where(User.id == claims.user_id))
+        if version is None or version != claims.token_version:
+            raise revoked_token_error()
+        ids = conn.scalars(select(Scene.id).where(Scene.user_id == claims.user_id)
+                           .order_by(Scene.created_at, Scene.id))
+        return SceneHistory(resources=list(ids))
+
+    return await read_in_thread(context, read)
 
 
 @router.get("/name/{scene_id}", response_model=SceneName, summary="The scene's name", responses=_SCENE_ERRORS)
-def scene_name(scene_id: str, user: CurrentUser, session: SessionDep) -> SceneName:
-    return SceneName(name=own_scene(session, user, scene_id).name)
+async def scene_name(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneName:
+    def read(conn: Connection) -> SceneName:
+        scene = conn.execute(OWNED_SCENE, owner_params(claims, scene_id)).one_or_none()
+        if scene is None:
+            raise scene_missing(conn, claims)
+        return SceneName(name=scene.name)
+
+    return await read_in_thread(context, read)
 
 
 @router.get("/progress/{scene_id}", response_model=SceneProgress, summary="Processing progress",
             responses=_SCENE_ERRORS)
-def progress(scene_id: str, user: CurrentUser, session: SessionDep) -> SceneProgress:
-    scene = own_scene(session, user, scene_id)
-    job = session.scalar(select(Job).where(Job.scene_id == scene.id))
-    if job is None:  # only between a delete's commit and this read
-        raise SceneNotFoundError()
-    return scene_progress(session, scene, job)
+async def progress(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneProgress:
+    def read(conn: Connection) -> SceneProgress:
+        row = conn.execute(PROGRESS, owner_params(claims, scene_id)).one_or_none()
+        if row is None:  # also between a delete's commit and this read, when the job is already gone
+            raise scene_missing(conn, claims)
+        return scene_progress(row)
+
+    return await read_in_thread(context, read)
 
 
 @router.get("/metadata/{scene_id}", response_model=SceneMetadata,
             summary="Which outputs exist, their sizes and 1 MiB chunk counts", responses=_SCENE_ERRORS)
-def metadata(scene_id: str, user: CurrentUser, session: SessionDep, context: ContextDep) -> SceneMetadata:
-    scene = own_scene(session, user, scene_id)
-    files = context.storage.scene(scene.id)
-    rows = {(o.output_type, o.iteration): o.relpath
-            for o in session.scalars(select(Output).where(Output.scene_id == scene.id))}
-    iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
-    resources: dict[str, dict[str, ResourceInfo]] = {}
-    for output_type in scene.output_types:
-        entries: dict[str, ResourceInfo] = {}
-        for iteration in iterations:
-            relpath = rows.get((output_type, iteration))
-            path = _output_file(files, relpath) if relpath is not None else None
-            entries[str(iteration)] = resource_info(path.stat().st_size if path is not None else None)
-        resources[output_type] = entries
-    return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
-                         resources=resources)
+async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetadata:
+    def read(conn: Connection) -> SceneMetadata:
+        rows = conn.execute(METADATA, owner_params(claims, scene_id)).all()
+        if not rows:
+            raise scene_missing(conn, claims)
+        scene = rows[0]
+        relpaths = {(row.output_type, row.iteration): row.relpath for row in rows if row.relpath is not None}
+        files = context.storage.scene(scene.id)
+        iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
+        resources: dict[str, dict[str, ResourceInfo]] = {}
+        for output_type in scene.output_types:
+            entries: dict[str, ResourceInfo] = {}
+            for iteration in iterations:
+                relpath = relpaths.get((output_type, iteration))
+                found = _output_file(files, relpath) if relpath is not None else None
+                entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
+            resources[output_type] = entries
+        return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
+                             resources=resources)
+
+    return await read_in_thread(context, read)
 
 
 @router.get(
@@ -359,15 +441,20 @@ def metadata(scene_id: str, user: CurrentUser, session: SessionDep, context: Con
     responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
                      "description": "The thumbnail"}, **_SCENE_ERRORS},
 )
-def thumbnail(scene_id: str, user: CurrentUser, session: SessionDep, context: ContextDep) -> FileResponse:
-    scene = own_scene(session, user, scene_id)
-    path = context.storage.scene(scene.id).thumbnail
-    try:
-        stat_result = path.stat()
-    except FileNotFoundError:
-        raise NotFoundError("The thumbnail is not ready yet.") from None
-    return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
-                        headers={"Cache-Control": "private, no-cache"})
+async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> FileResponse:
+    def read(conn: Connection) -> FileResponse:
+        scene = conn.execute(OWNED_SCENE, owner_params(claims, scene_id)).one_or_none()
+        if scene is None:
+            raise scene_missing(conn, claims)
+        path = context.storage.scene(scene.id).thumbnail
+        try:
+            stat_result = path.stat()
+        except FileNotFoundError:
+            raise NotFoundError("The thumbnail is not ready yet.") from None
+        return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
+                            headers={"Cache-Control": "private, no-cache"})
+
+    return await read_in_thread(context, read)
 
 
 @router.get(
@@ -385,36 +472,43 @@ def thumbnail(scene_id: str, user: CurrentUser, session: SessionDep, context: Co
         **error_responses(400, 401, 404, 416),
     },
 )
-def output(
+async def output(
     output_type: OutputType,
     scene_id: str,
-    user: CurrentUser,
-    session: SessionDep,
+    claims: TokenDep,
     context: ContextDep,
     iteration: Annotated[int | None, Query(ge=1, le=MAX_TOTAL_ITERATIONS,
                                            description="Default: the latest that exists")] = None,
 ) -> DownloadResponse:
-    scene = own_scene(session, user, scene_id)
-    if output_type not in scene.output_types:
-        raise NotFoundError(f"This scene does not produce {output_type}.")
-    query = select(Output).where(Output.scene_id == scene.id, Output.output_type == output_type)
-    if iteration is not None:
-        query = query.where(Output.iteration == iteration)
-    files = context.storage.scene(scene.id)
-    for row in session.scalars(query.order_by(Output.iteration.desc())):
-        path = _output_file(files, row.relpath)
-        if path is None:
-            continue
-        extension = Path(row.relpath).suffix or OUTPUT_EXTENSIONS[output_type]
-        return DownloadResponse(
-            path,
-            media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
-            filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
-            stat_result=os.stat(path),
-        )
-    if iteration is not None:
-        raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
-    raise NotFoundError(f"No {output_type} output yet.")
+    def read(conn: Connection) -> DownloadResponse:
+        if iteration is None:
+            rows = conn.execute(OUTPUTS, owner_params(claims, scene_id, output_type=output_type)).all()
+        else:
+            rows = conn.execute(OUTPUT_AT, owner_params(claims, scene_id, output_type=output_type,
+                                                        iteration=iteration)).all()
+        if not rows:
+            raise scene_missing(conn, claims)
+        scene = rows[0]
+        if output_type not in scene.output_types:
+            raise NotFoundError(f"This scene does not produce {output_type}.")
+        files = context.storage.scene(scene.id)
+        for row in rows:
+            found = _output_file(files, row.relpath) if row.relpath is not None else None
+            if found is None:
+                continue
+            path, stat_result = found
+            extension = path.suffix or OUTPUT_EXTENSIONS[output_type]
+            return DownloadResponse(
+                path,
+                media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
+                filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
+                stat_result=stat_result,
+            )
+        if iteration is not None:
+            raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
+        raise NotFoundError(f"No {output_type} output yet.")
+
+    return await read_in_thread(context, read)
 
 
 @router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",

@@ -10,19 +10,19 @@ from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from vidscene.api.deps import get_current_user
+from vidscene.api.deps import get_token_claims
 from vidscene.api.schemas import RouteInfo, error_responses
 
 router = APIRouter(tags=["system"], responses=error_responses())
 
 
 def requires_auth(dependant: Dependant) -> bool:
-    """Whether the route (transitively) depends on the bearer-token user; read from the dependency graph so
+    """Whether the route (transitively) depends on the bearer token; read from the dependency graph so
     ``/routes`` cannot drift from what the routes really enforce."""
     stack = list(dependant.dependencies)
     while stack:
         dep = stack.pop()
-        if dep.call is get_current_user:
+        if dep.call is get_token_claims:
             return True
         stack.extend(dep.dependencies)
     return False
