@@ -2,12 +2,16 @@
 
 What it measures, in order, on one data directory with the embedded SQLite defaults:
 
-- login cost (production Argon2id) and single-client polling latency of ``progress``/``metadata``;
-- a streamed multipart upload of a real ``--big-mib`` video (uncompressed Matroska) with peak server RSS;
+- login cost (production Argon2id);
+- streamed multipart uploads of a real ``--big-mib`` video (uncompressed Matroska) with peak server RSS,
+  alternating with the same upload (WebDAV ``PUT``) to nginx, ``--rounds`` times, each after a ``sync``;
+- single-client polling latency of ``progress``/``metadata``;
+- 1 MiB ``Range`` chunk downloads (what the web app does) and whole-file downloads of the same file, again
+  alternating with nginx serving the same file;
 - ``--clients`` concurrent clients hammering ``progress`` and ``metadata`` (wrk, a separate process, so the
-  Python client is not the bottleneck), and the same clients paced like the web app's poll loop;
-- 1 MiB ``Range`` chunk downloads (what the web app does) and whole-file downloads of the same file;
-- the same upload (WebDAV ``PUT``) and downloads against nginx on loopback, and the vidscene/nginx ratios.
+  Python client is not the bottleneck), and the same clients paced like the web app's poll loop.
+
+Transfers report the median round and the range; the ratios are vidscene's median over nginx's.
 
     .venv/bin/python bench/api.py --big-mib 1024 --clients 200 --duration 20
 
@@ -387,47 +391,55 @@ def concurrent_polls(base: str, scene_id: str, token: str, clients: int, duratio
 # nginx ceiling
 
 
-def run_nginx(tmp: Path, video: Path, size: int) -> dict[str, dict[str, float]]:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        raise RuntimeError("nginx not found (Debian: apt-get install nginx), or pass --skip-nginx")
-    prefix, root = tmp / "nginx", tmp / "www"
-    for folder in (prefix, root / "put"):
-        folder.mkdir(parents=True)
-    os.link(video, root / video.name)  # the very file vidscene serves, on the same disk
-    port = free_port()
-    account = pwd.getpwuid(os.getuid())
-    conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(user=account.pw_name, group=grp.getgrgid(account.pw_gid).gr_name,
-                                      prefix=prefix, port=port, root=root))
-    proc = subprocess.Popen([nginx, "-c", str(conf), "-p", str(prefix), "-e", str(prefix / "error.log")])
-    results: dict[str, dict[str, float]] = {}
-    try:
-        wait_for_port(port, proc, "nginx")
-        base = f"http://127.0.0.1:{port}"
-        target = root / "put" / video.name
-        with PeakRss(proc.pid) as rss:
-            status, seconds, body = curl(["-T", str(video), f"{base}/put/{video.name}"])
+class Nginx:
+    """Debian's nginx on its own loopback port, serving (and accepting ``PUT`` of) files next to ``video``."""
+
+    def __init__(self, tmp: Path, video: Path) -> None:
+        binary = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        if binary is None:
+            raise RuntimeError("nginx not found (Debian: apt-get install nginx), or pass --skip-nginx")
+        self.prefix, self.root = tmp / "nginx", tmp / "www"
+        for folder in (self.prefix, self.root / "put"):
+            folder.mkdir(parents=True)
+        os.link(video, self.root / video.name)  # the very file vidscene serves, on the same disk
+        self.video = video
+        port = free_port()
+        account = pwd.getpwuid(os.getuid())
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=account.pw_name, group=grp.getgrgid(account.pw_gid).gr_name,
+                                          prefix=self.prefix, port=port, root=self.root))
+        self.proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(self.prefix),
+                                      "-e", str(self.prefix / "error.log")])
+        self.base = f"http://127.0.0.1:{port}"
+        self.url = f"{self.base}/{video.name}"
+        wait_for_port(port, self.proc, "nginx")
+
+    def upload(self, size: int) -> tuple[dict[str, float], dict[str, float]]:
+        """One ``PUT`` of the video: (throughput, throughput including an fsync like vidscene's)."""
+        target = self.root / "put" / self.video.name
+        with PeakRss(self.proc.pid) as rss:
+            status, seconds, body = curl(["-T", str(self.video), f"{self.base}/put/{self.video.name}"])
         if status not in (201, 204) or target.stat().st_size != size:
             raise RuntimeError(f"nginx PUT answered {status}: {body[:200]}")
-        # vidscene fsyncs every upload before answering; nginx does not, so also give nginx + fsync.
         started = time.perf_counter()
         with target.open("rb") as handle:
             os.fsync(handle.fileno())
         synced = seconds + time.perf_counter() - started
-        results["upload"] = {**throughput(size, seconds), "nginx_rss_mib": round(rss.peak / MiB, 1)}
-        results["upload_fsync"] = throughput(size, synced)
         target.unlink()
-        results["ranged_download"] = ranged_download(f"{base}/{video.name}", size, {})
-        results["whole_download"] = whole_download(f"{base}/{video.name}", size, {})
-    except Exception:
-        log = prefix / "error.log"
-        if log.exists():
+        return {**throughput(size, seconds), "nginx_rss_mib": round(rss.peak / MiB, 1)}, throughput(size, synced)
+
+    def close(self, failed: bool) -> None:
+        log = self.prefix / "error.log"
+        if failed and log.exists():
             print(log.read_text()[-3000:], file=sys.stderr)
-        raise
-    finally:
-        stop(proc)
-    return results
+        stop(self.proc)
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median throughput, and the range over all runs."""
+    ordered = sorted(runs, key=lambda run: run["mib_per_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "runs": len(runs), "min_mib_per_s": ordered[0]["mib_per_s"],
+            "max_mib_per_s": ordered[-1]["mib_per_s"]}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -484,6 +496,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds of each concurrent polling run")
     parser.add_argument("--polls", type=int, default=200, help="single-client polls per route")
     parser.add_argument("--logins", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="transfer rounds (vidscene and nginx alternate; the median round is reported)")
     parser.add_argument("--skip-nginx", action="store_true", help="leave out the nginx ceiling")
     parser.add_argument("--httpx-load", action="store_true",
                         help="generate the concurrent load with asyncio httpx even where wrk is installed")
@@ -498,7 +512,8 @@ def main() -> None:
 
     results: dict[str, dict[str, dict[str, float]]] = {"vidscene": {}}
     machine: dict[str, object] = {"cpus": os.cpu_count(), "load_average_start": load(),
-                                  "load_generator": "wrk" if use_wrk else "httpx asyncio in the bench process"}
+                                  "load_generator": "wrk" if use_wrk else "httpx asyncio in the bench process",
+                                  "rounds": args.rounds}
     with tempfile.TemporaryDirectory(prefix="vidscene-bench-api-", dir=args.tmp_dir) as tmp:
         tmp_path = Path(tmp)
         data_dir = tmp_path / "data"
@@ -515,8 +530,13 @@ def main() -> None:
             # accept uploads, and a worker would compete for the CPU).
             proc = subprocess.Popen([sys.executable, "-m", "vidscene", "serve", "--no-worker", "--host", "127.0.0.1",
                                      "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        nginx: Nginx | None = None
+        failed = True
         try:
             wait_for_port(port, proc, "vidscene serve")
+            if not args.skip_nginx:
+                nginx = Nginx(tmp_path, video)
+                results["nginx"] = {}
             base = f"http://127.0.0.1:{port}"
             ours = results["vidscene"]
             with httpx.Client(base_url=base, timeout=600) as client:
@@ -531,14 +551,33 @@ def main() -> None:
                 auth = {"Authorization": f"Bearer {token}"}
                 client.headers.update(auth)
 
+                # Uploads alternate between the two servers, each after a sync, so that neither pays for the
+                # other's (or the video writer's) dirty pages: the figures otherwise swing by 2x.
                 fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
-                with PeakRss(proc.pid) as rss:
-                    status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",
-                                                  "-H", f"Authorization: Bearer {token}", f"{base}/user/scene/new"])
-                if status != 202:
-                    raise RuntimeError(f"upload answered {status}: {body[:300]}")
-                scene_id = json.loads(body)["id"]
-                ours["upload"] = {**throughput(size, seconds), **rss.summary()}
+                upload_runs: dict[str, list[dict[str, float]]] = {"vidscene": [], "nginx": [], "nginx_fsync": []}
+                scene_id = ""
+                for round_index in range(args.rounds):
+                    os.sync()
+                    with PeakRss(proc.pid) as rss:
+                        status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",
+                                                      "-H", f"Authorization: Bearer {token}",
+                                                      f"{base}/user/scene/new"])
+                    if status != 202:
+                        raise RuntimeError(f"upload answered {status}: {body[:300]}")
+                    upload_runs["vidscene"].append({**throughput(size, seconds), **rss.summary()})
+                    if round_index == 0:
+                        scene_id = json.loads(body)["id"]
+                    else:
+                        client.delete(f"/user/scene/delete/{json.loads(body)['id']}").raise_for_status()
+                    if nginx is not None:
+                        os.sync()
+                        plain, synced = nginx.upload(size)
+                        upload_runs["nginx"].append(plain)
+                        upload_runs["nginx_fsync"].append(synced)
+                ours["upload"] = median_run(upload_runs["vidscene"])
+                if nginx is not None:
+                    results["nginx"]["upload"] = median_run(upload_runs["nginx"])
+                    results["nginx"]["upload_fsync"] = median_run(upload_runs["nginx_fsync"])
 
                 for route in ("progress", "metadata"):
                     times = []
@@ -564,29 +603,37 @@ def main() -> None:
                 info = resp.json()["resources"]["splat_cloud"]["100"]
                 assert info["chunks"] == -(-size // MiB), info
             url = f"{base}/user/scene/output/splat_cloud/{scene_id}?iteration=100"
-            with PeakRss(proc.pid) as rss:
-                ours["ranged_download"] = ranged_download(url, size, auth)
-            ours["ranged_download"].update(rss.summary())
-            with PeakRss(proc.pid) as rss:
-                ours["whole_download"] = whole_download(url, size, auth)
-            ours["whole_download"].update(rss.summary())
+            download_runs: dict[str, dict[str, list[dict[str, float]]]] = {
+                "vidscene": {"ranged_download": [], "whole_download": []},
+                "nginx": {"ranged_download": [], "whole_download": []}}
+            for _ in range(args.rounds):
+                for kind, fetch in (("ranged_download", ranged_download), ("whole_download", whole_download)):
+                    with PeakRss(proc.pid) as rss:
+                        download_runs["vidscene"][kind].append({**fetch(url, size, auth), **rss.summary()})
+                    if nginx is not None:
+                        download_runs["nginx"][kind].append(fetch(nginx.url, size, {}))
+            for server_name, kinds in download_runs.items():
+                for kind, runs in kinds.items():
+                    if runs:
+                        results[server_name][kind] = median_run(runs)
 
             # Last, because a server that falls over under this load can take minutes to drain what is queued.
             with PeakRss(proc.pid) as rss:
                 results["concurrent"] = concurrent_polls(base, scene_id, token, args.clients, args.duration,
                                                          use_wrk, psutil.Process(proc.pid))
             results["concurrent"]["server_memory"] = rss.summary()
+            failed = False
         except Exception:
             print(server_log.read_text(errors="replace")[-3000:], file=sys.stderr)
             raise
         finally:
+            if nginx is not None:
+                nginx.close(failed)
             stop(proc)
             errors = server_errors(server_log)
             machine["server_log_errors"] = sum(errors.values())
             if errors:
                 machine["server_log_error_kinds"] = errors
-        if not args.skip_nginx:
-            results["nginx"] = run_nginx(tmp_path, video, size)
     machine["load_average_end"] = load()
     summary, ratios = verdicts(results, args.clients)
     print(json.dumps({"machine": machine, **results, "ratios": ratios}, indent=2))

@@ -194,6 +194,18 @@ def test_output_latest_and_by_iteration(api: Api, auth: dict[str, str], scene: s
     assert api.client.get(f"{base}?iteration=200", headers=auth).status_code == 404
 
 
+@pytest.mark.parametrize("relpath", ["../../vidscene.db", "/etc/passwd", "outputs/../../../vidscene.db", "outputs"])
+def test_output_rows_pointing_outside_the_scene_or_at_a_folder_are_not_served(
+        api: Api, auth: dict[str, str], scene: str, db_url: str, relpath: str) -> None:
+    with open_db(db_url) as session:
+        session.add(Output(scene_id=scene, output_type="video", iteration=100, relpath=relpath, size=1))
+        session.commit()
+    Storage(api.settings.data_dir).scene(scene).outputs_dir.mkdir(parents=True, exist_ok=True)
+    assert api.client.get(f"/user/scene/output/video/{scene}", headers=auth).status_code == 404
+    info = api.client.get(f"/user/scene/metadata/{scene}", headers=auth).json()["resources"]["video"]["100"]
+    assert info == {"exists": False, "size": 0, "chunks": 0, "last_chunk_size": 0}
+
+
 @pytest.mark.parametrize(("path", "status"), [
     ("/user/scene/output/mesh/{id}", 400),          # unknown type
     ("/user/scene/output/model/{id}", 404),         # not requested for this scene

@@ -91,6 +91,21 @@ def test_token_dies_with_password_change_and_account_deletion(api: Api) -> None:
     assert _status(api, fresh)[0] == 401
 
 
+@pytest.mark.parametrize("route", ["name", "progress", "metadata", "thumbnail", "output/video"])
+def test_revoked_token_is_401_on_scene_reads_not_404(api: Api, mp4_bytes: bytes, route: str) -> None:
+    """The read routes check revocation inside the scene query: a miss must still tell 401 from 404."""
+    name, headers = api.user()
+    scene = api.scene_id(headers, mp4_bytes, output_types="video")
+    assert api.client.get(f"/user/scene/{route}/{scene}", headers=headers).status_code in (200, 404)
+    assert api.client.patch("/user/account/update/password", headers=headers,
+                            json={"old_password": PASSWORD, "new_password": "changed password"}).status_code == 200
+    resp = api.client.get(f"/user/scene/{route}/{scene}", headers=headers)
+    assert resp.status_code == 401
+    assert "revoked" in resp.json()["error"]
+    fresh = {"Authorization": f"Bearer {api.login(name, 'changed password')}"}
+    assert api.client.get(f"/user/scene/{route}/not-a-scene", headers=fresh).status_code == 404
+
+
 def test_deleted_users_token_does_not_work_for_a_new_account(api: Api) -> None:
     name, headers = api.user()
     token = headers["Authorization"].split()[1]

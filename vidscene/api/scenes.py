@@ -477,6 +477,7 @@ async def output(
     scene_id: str,
     claims: TokenDep,
     context: ContextDep,
+    request: Request,
     iteration: Annotated[int | None, Query(ge=1, le=MAX_TOTAL_ITERATIONS,
                                            description="Default: the latest that exists")] = None,
 ) -> DownloadResponse:
@@ -498,12 +499,15 @@ async def output(
                 continue
             path, stat_result = found
             extension = path.suffix or OUTPUT_EXTENSIONS[output_type]
-            return DownloadResponse(
+            response = DownloadResponse(
                 path,
                 media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
                 filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
                 stat_result=stat_result,
             )
+            if request.method == "GET":
+                response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
+            return response
         if iteration is not None:
             raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
         raise NotFoundError(f"No {output_type} output yet.")

@@ -11,6 +11,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# As many pooled SQLite connections as the API has worker threads (anyio's default limit), so 200 polling
+# clients do not open and close an overflow connection, with its PRAGMAs, on most requests. They are opened
+# only when that many are in use at once, and cost little: the file is local and shared.
+SQLITE_POOL_SIZE = 40
 
 
 def normalise_url(url: str) -> str:
@@ -24,6 +28,8 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if "poolclass" not in kwargs and make_url(url).database not in (None, "", ":memory:"):
+            kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                **kwargs)
         _configure_sqlite(engine)
