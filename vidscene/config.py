@@ -33,6 +33,10 @@ class Settings(BaseSettings):
                                                 "that several API processes share them")
     max_upload_bytes: int = 4 * GiB
     cors_origins: list[str] = ["*"]
+    api_db_threads: int = Field(default=0, ge=0,
+                                description="threads running the polled routes' queries; 0 means one per CPU "
+                                            "(more only add lock contention in one process; raise it for a "
+                                            "database far away on the network)")
 
     embedded_worker: bool = Field(default=True, description="`serve` starts a local worker (embedded default)")
     worker_concurrency: int = 1

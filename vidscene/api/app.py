@@ -8,7 +8,9 @@ that created the scene and its job has committed.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -91,6 +93,8 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         tokens=TokenCodec(secret=settings.resolved_jwt_secret(), lifetime_seconds=settings.jwt_lifetime_seconds),
         login_limiter=LoginRateLimiter(settings.login_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
+        db_threads=ThreadPoolExecutor(max_workers=settings.api_db_threads or os.cpu_count() or 1,
+                                      thread_name_prefix="vidscene-db"),
     )
 
     @asynccontextmanager
@@ -99,6 +103,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         try:
             yield
         finally:
+            context.db_threads.shutdown(wait=True)
             engine.dispose()
 
     app = FastAPI(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -37,6 +38,7 @@ class AppContext:
     tokens: TokenCodec
     login_limiter: LoginRateLimiter
     enqueue: Enqueue | None
+    db_threads: ThreadPoolExecutor
 
 
 async def get_context(request: Request) -> AppContext:
@@ -99,19 +101,21 @@ class SessionReleasingRoute(APIRoute):
 
 
 async def read_in_thread(context: AppContext, read: Callable[[Connection], T]) -> T:
-    """Run ``read`` on a pooled connection in one worker-thread hop; the connection is back in the pool
-    (its transaction rolled back) before the hop returns.
+    """Run ``read`` on a pooled connection in one hop to the ``db_threads`` pool; the connection is back in
+    the pool (its transaction rolled back) before the hop returns.
 
     The polled routes (progress, metadata, output chunks) are async and do all their database work here: a
-    sync route costs three thread hops per request (dependency, endpoint, response validation), which
-    dominated their cost under 200 polling clients (bench/api.py).
+    sync route costs three thread hops per request (dependency, endpoint, response validation). The pool is
+    small (one thread per CPU by default) because more threads than cores only fight over the GIL: with
+    200 clients polling flat out, anyio's 40 threads answered 800 requests/s with some waiting over 2 s,
+    two threads 1180 requests/s with p99 at 1.5x the median (bench/api.py, 2 cores).
     """
 
     def run() -> T:
         with context.engine.connect() as conn:
             return read(conn)
 
-    return await anyio.to_thread.run_sync(run)
+    return await asyncio.get_running_loop().run_in_executor(context.db_threads, run)
 
 
 bearer_scheme = HTTPBearer(
@@ -127,7 +131,7 @@ async def get_token_claims(
     """The bearer token's verified claims; whether the token was revoked needs the database (see below).
 
     Verifying an HS256 signature takes microseconds, so it runs on the event loop: read routes then check
-    revocation in the same query that finds the scene (``owned_scene``), one worker-thread hop per request.
+    revocation in the same query that finds the scene (``scenes.OWNED_SCENE``): one worker-thread hop.
     """
     if credentials is None:
         raise NotAuthenticatedError("Missing bearer token in the Authorization header.")
@@ -144,18 +148,12 @@ def revoked_token_error() -> NotAuthenticatedError:
     return NotAuthenticatedError("The token has been revoked; log in again.")
 
 
-def active_user(session: Session, claims: TokenClaims) -> User:
-    """The token's user, refusing deleted users and tokens minted before a password change (an older
-    ``token_version``)."""
+def get_current_user(session: SessionDep, claims: TokenDep) -> User:
+    """The user the bearer token belongs to, refusing deleted users and tokens minted before a password
+    change (an older ``token_version``)."""
     user = session.get(User, claims.user_id)
     if user is None or user.token_version != claims.token_version:
         raise revoked_token_error()
-    return user
-
-
-def get_current_user(session: SessionDep, claims: TokenDep) -> User:
-    """The user the bearer token belongs to, if the token is valid and not revoked."""
-    user = active_user(session, claims)
     # End the read transaction now: routes that write start their own (see ``begin_write``), and on SQLite a
     # read transaction left open would have to upgrade to a write lock, which fails under concurrent writers.
     session.commit()

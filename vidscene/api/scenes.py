@@ -261,13 +261,16 @@ def owner_params(claims: TokenClaims, scene_id: str, **extra: object) -> dict[st
     return {"scene_id": scene_id, "user_id": claims.user_id, "token_version": claims.token_version, **extra}
 
 
+def token_revoked(conn: Connection, claims: TokenClaims) -> bool:
+    """Whether the token's user is gone or changed the password since (``token_version``)."""
+    version = conn.scalar(select(User.token_version).where(User.id == claims.user_id))
+    return version is None or version != claims.token_version
+
+
 def scene_missing(conn: Connection, claims: TokenClaims) -> Exception:
     """Why ``OWNED_SCENE`` found nothing: a revoked token (401) or an unknown or foreign scene (404), which
     must look the same to the caller."""
-    version = conn.scalar(select(User.token_version).where(User.id == claims.user_id))
-    if version is None or version != claims.token_version:
-        return revoked_token_error()
-    return SceneNotFoundError()
+    return revoked_token_error() if token_revoked(conn, claims) else SceneNotFoundError()
 
 
 def _output_file(files: SceneFiles, relpath: str) -> tuple[Path, os.stat_result] | None:
@@ -376,8 +379,7 @@ _SCENE_ERRORS = error_responses(400, 401, 404)
             responses=error_responses(401))
 async def history(claims: TokenDep, context: ContextDep) -> SceneHistory:
     def read(conn: Connection) -> SceneHistory:
-        version = conn.scalar(select(User.token_version).where(User.id == claims.user_id))
-        if version is None or version != claims.token_version:
+        if token_revoked(conn, claims):
             raise revoked_token_error()
         ids = conn.scalars(select(Scene.id).where(Scene.user_id == claims.user_id)
                            .order_by(Scene.created_at, Scene.id))
