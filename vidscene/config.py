@@ -33,6 +33,9 @@ class Settings(BaseSettings):
                                                 "that several API processes share them")
     max_upload_bytes: int = 4 * GiB
     cors_origins: list[str] = ["*"]
+    otel: bool = Field(default=False,
+                       description="FastAPI's native OpenTelemetry spans, metrics and logs, for where an OpenTelemetry "
+                                   "SDK is configured (off: the per-request provider check costs ~5% of a request)")
     api_db_threads: int = Field(default=0, ge=0,
                                 description="threads running the polled routes' queries; 0 means one per CPU "
                                             "(more only add lock contention in one process; raise it for a "

@@ -112,6 +112,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         description="Turn a phone video into a 3D scene (3D Gaussian Splatting or TensoRF). "
                     "Errors are JSON `{\"error\": \"...\"}`.",
         lifespan=lifespan,
+        telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.context = context
     app.state.enqueue = enqueue
