@@ -145,6 +145,7 @@ def test_a_preloaded_chunk_is_sent_without_another_read(data_file: tuple[Path, b
     [(b"range", b"bytes=0-2097151")],                       # longer than one read
     [(b"range", b"bytes=0-10"), (b"if-range", b'"other"')],  # If-Range decides later
     [(b"range", b"items=0-10")],                            # a unit the server ignores
+    [(b"range", b"bytes =0-10")],                           # not quite "bytes=": ignored as well
     [(b"range", b"bytes=99999999-")],                       # unsatisfiable: 416
 ])
 def test_preload_leaves_everything_else_to_the_response(data_file: tuple[Path, bytes],
@@ -156,3 +157,14 @@ def test_preload_leaves_everything_else_to_the_response(data_file: tuple[Path, b
     assert response._preloaded is None
     plain = serve(path, request)
     assert serve(path, request, preload=True)[0]["status"] == plain[0]["status"]
+
+
+@pytest.mark.parametrize("range_header", [b"bytes=0-0", b"bytes=1048576-2097151", b"bytes=-1000", b"bytes=5242880-"])
+def test_a_preloaded_chunk_answers_exactly_like_the_plain_response(data_file: tuple[Path, bytes],
+                                                                    range_header: bytes) -> None:
+    path, _ = data_file
+    request = scope(headers=[(b"range", range_header)])
+    plain, preloaded = serve(path, request), serve(path, request, preload=True)
+    assert preloaded[0]["status"] == plain[0]["status"] == 206
+    assert sorted(preloaded[0]["headers"]) == sorted(plain[0]["headers"])
+    assert body_of(preloaded) == body_of(plain)

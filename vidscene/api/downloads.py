@@ -32,6 +32,13 @@ def safe_filename(stem: str, extension: str) -> str:
     return f"{cleaned}{extension}"
 
 
+def understood_range(headers: Headers) -> str | None:
+    """The ``Range`` header if its unit is bytes: RFC 9110 section 14.2 says a range unit the server does not
+    understand is ignored (the whole file is sent), not refused."""
+    value = headers.get("range")
+    return value if value is not None and value.strip().lower().startswith("bytes=") else None
+
+
 def read_at(path: str | os.PathLike[str], offset: int, size: int) -> bytes:
     """``size`` bytes at ``offset``: open, read and close in one call, so one worker-thread hop serves a chunk
     and no file descriptor stays open across a cancelled transfer."""
@@ -59,7 +66,7 @@ class DownloadResponse(FileResponse):
     """
 
     chunk_size = 1024 * 1024  # memory held per download in flight
-    _preloaded: tuple[int, int, bytes] | None = None
+    _preloaded: tuple[int, int, int, bytes] | None = None  # start, end, file size, bytes
 
     def preload(self, request_headers: Headers) -> None:
         """Read the body now if the request asks for one range of at most ``chunk_size`` bytes.
@@ -67,7 +74,7 @@ class DownloadResponse(FileResponse):
         Call it in the worker thread that found the file: a 1 MiB chunk request then costs one thread hop in
         all. Anything else (no range, several ranges, ``If-Range``, a bad range) is left to ``__call__``.
         """
-        range_header = request_headers.get("range")
+        range_header = understood_range(request_headers)
         if self.stat_result is None or range_header is None or "if-range" in request_headers:
             return
         try:
@@ -76,9 +83,18 @@ class DownloadResponse(FileResponse):
             return
         if len(ranges) == 1 and 0 < ranges[0][1] - ranges[0][0] <= self.chunk_size:
             start, end = ranges[0]
-            self._preloaded = (start, end, read_at(self.path, start, end - start))
+            self._preloaded = (start, end, self.stat_result.st_size, read_at(self.path, start, end - start))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._preloaded is not None and scope["method"] == "GET":
+            # ``preload`` already decided what Starlette would: one satisfiable range, no If-Range.
+            start, end, file_size, body = self._preloaded
+            response_headers = MutableHeaders(raw=list(self.raw_headers))
+            response_headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
+            response_headers["content-length"] = str(end - start)
+            await send({"type": "http.response.start", "status": 206, "headers": response_headers.raw})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         rewriting = False
 
         async def send_json_errors(message: Message) -> None:
@@ -97,9 +113,8 @@ class DownloadResponse(FileResponse):
             await send(message)
 
         headers = scope["headers"]
-        range_header = Headers(scope=scope).get("range")
-        if range_header is not None and not range_header.strip().lower().startswith("bytes="):
-            # RFC 9110 section 14.2: a range unit the server does not understand is ignored, not refused.
+        request_headers = Headers(scope=scope)
+        if "range" in request_headers and understood_range(request_headers) is None:
             headers = [(k, v) for k, v in headers if k.lower() != b"range"]
         self._receive = receive
         # ASGI 2.4 tells Starlette not to watch for disconnects itself: the body methods below do.
@@ -132,12 +147,7 @@ class DownloadResponse(FileResponse):
     async def _send_span(self, send: Send, start: int, end: int) -> None:
         """Bytes ``[start, end)`` as body messages of at most ``chunk_size``, the last one closing the body."""
         if end - start <= self.chunk_size:
-            if self._preloaded is not None and self._preloaded[:2] == (start, end):
-                chunk = self._preloaded[2]
-            elif end > start:
-                chunk = await anyio.to_thread.run_sync(read_at, self.path, start, end - start)
-            else:
-                chunk = b""
+            chunk = await anyio.to_thread.run_sync(read_at, self.path, start, end - start) if end > start else b""
             await send({"type": "http.response.body", "body": chunk, "more_body": False})
             return
         async with self._ended_by_disconnect():
