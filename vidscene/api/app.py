@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from starlette.types import Scope
 
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, system
-from vidscene.api.deps import AppContext, Enqueue
+from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.ratelimit import LoginRateLimiter
 from vidscene.api.security import TokenCodec
@@ -93,8 +92,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         tokens=TokenCodec(secret=settings.resolved_jwt_secret(), lifetime_seconds=settings.jwt_lifetime_seconds),
         login_limiter=LoginRateLimiter(settings.login_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
-        db_threads=ThreadPoolExecutor(max_workers=settings.api_db_threads or os.cpu_count() or 1,
-                                      thread_name_prefix="vidscene-db"),
+        db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
     )
 
     @asynccontextmanager
@@ -103,7 +101,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         try:
             yield
         finally:
-            context.db_threads.shutdown(wait=True)
+            context.db_threads.shutdown()
             engine.dispose()
 
     app = FastAPI(

@@ -27,6 +27,25 @@ Enqueue = Callable[[int], None]
 T = TypeVar("T")
 
 
+class DbThreads:
+    """The small thread pool of ``read_in_thread``, created on first use and ended with the app's lifespan
+    (an app whose lifespan runs again, as in tests, gets a new one)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._pool: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="vidscene-db")
+        return self._pool
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
 @dataclass(frozen=True)
 class AppContext:
     """Everything a request needs from the app, typed (``app.state`` itself is an untyped bag)."""
@@ -38,7 +57,7 @@ class AppContext:
     tokens: TokenCodec
     login_limiter: LoginRateLimiter
     enqueue: Enqueue | None
-    db_threads: ThreadPoolExecutor
+    db_threads: DbThreads
 
 
 async def get_context(request: Request) -> AppContext:
@@ -115,7 +134,7 @@ async def read_in_thread(context: AppContext, read: Callable[[Connection], T]) -
         with context.engine.connect() as conn:
             return read(conn)
 
-    return await asyncio.get_running_loop().run_in_executor(context.db_threads, run)
+    return await asyncio.get_running_loop().run_in_executor(context.db_threads.executor(), run)
 
 
 bearer_scheme = HTTPBearer(
