@@ -128,6 +128,28 @@ def test_token_codec_round_trip_and_expiry() -> None:
         codec.decode(old)
 
 
+def test_a_remembered_token_still_expires() -> None:
+    codec = TokenCodec(secret="s" * 48, lifetime_seconds=60)
+    token = codec.issue(user_id=7, token_version=1, now=time.time() - 59)  # about a second left
+    assert codec.decode(token).user_id == 7  # verified once, now remembered
+    time.sleep(2.0)
+    with pytest.raises(security.InvalidTokenError, match="expired"):
+        codec.decode(token)
+
+
+def test_token_memory_is_bounded_and_keeps_no_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(security, "VERIFIED_TOKENS_KEPT", 3)
+    codec = TokenCodec(secret="s" * 48, lifetime_seconds=60)
+    tokens = [codec.issue(user_id=i, token_version=1) for i in range(5)]
+    assert [codec.decode(t).user_id for t in tokens] == list(range(5))
+    assert len(codec._verified) == 3
+    forged = TokenCodec(secret="x" * 48, lifetime_seconds=60).issue(user_id=1, token_version=1)
+    for _ in range(2):  # refused every time, not only before it could have been remembered
+        with pytest.raises(security.InvalidTokenError):
+            codec.decode(forged)
+    assert forged not in codec._verified
+
+
 def test_production_password_hash_is_argon2id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()  # drop the cheap test hasher installed by conftest
     digest = security.hash_password(PASSWORD)

@@ -25,6 +25,7 @@ from starlette.types import Scope
 
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, system
+from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.ratelimit import LoginRateLimiter
@@ -124,6 +125,8 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         allow_credentials=False,  # bearer tokens, no cookies
         max_age=600,
     )
+    # Outermost of the app's own middleware: the web client's 1 MiB chunks skip the rest (see chunks.py).
+    app.add_middleware(ChunkFastPath, context=context)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
     app.include_router(system.router)

@@ -68,6 +68,10 @@ class DownloadResponse(FileResponse):
     chunk_size = 1024 * 1024  # memory held per download in flight
     _preloaded: tuple[int, int, int, bytes] | None = None  # start, end, file size, bytes
 
+    @property
+    def preloaded(self) -> bool:
+        return self._preloaded is not None
+
     def preload(self, request_headers: Headers) -> None:
         """Read the body now if the request asks for one range of at most ``chunk_size`` bytes.
 

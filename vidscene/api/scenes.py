@@ -459,6 +459,40 @@ async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> Fil
     return await read_in_thread(context, read)
 
 
+def find_output(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
+                iteration: int | None) -> DownloadResponse:
+    """The response for the latest (or the given) iteration of an output; raises the API error otherwise.
+
+    Shared by the output route and ``chunks.ChunkFastPath``, so both find exactly the same file.
+    """
+    if iteration is None:
+        rows = conn.execute(OUTPUTS, owner_params(claims, scene_id, output_type=output_type)).all()
+    else:
+        rows = conn.execute(OUTPUT_AT, owner_params(claims, scene_id, output_type=output_type,
+                                                    iteration=iteration)).all()
+    if not rows:
+        raise scene_missing(conn, claims)
+    scene = rows[0]
+    if output_type not in scene.output_types:
+        raise NotFoundError(f"This scene does not produce {output_type}.")
+    files = context.storage.scene(scene.id)
+    for row in rows:
+        found = _output_file(files, row.relpath) if row.relpath is not None else None
+        if found is None:
+            continue
+        path, stat_result = found
+        extension = path.suffix or OUTPUT_EXTENSIONS[output_type]
+        return DownloadResponse(
+            path,
+            media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
+            filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
+            stat_result=stat_result,
+        )
+    if iteration is not None:
+        raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
+    raise NotFoundError(f"No {output_type} output yet.")
+
+
 @router.get(
     "/output/{output_type}/{scene_id}",
     response_class=DownloadResponse,
@@ -484,35 +518,10 @@ async def output(
                                            description="Default: the latest that exists")] = None,
 ) -> DownloadResponse:
     def read(conn: Connection) -> DownloadResponse:
-        if iteration is None:
-            rows = conn.execute(OUTPUTS, owner_params(claims, scene_id, output_type=output_type)).all()
-        else:
-            rows = conn.execute(OUTPUT_AT, owner_params(claims, scene_id, output_type=output_type,
-                                                        iteration=iteration)).all()
-        if not rows:
-            raise scene_missing(conn, claims)
-        scene = rows[0]
-        if output_type not in scene.output_types:
-            raise NotFoundError(f"This scene does not produce {output_type}.")
-        files = context.storage.scene(scene.id)
-        for row in rows:
-            found = _output_file(files, row.relpath) if row.relpath is not None else None
-            if found is None:
-                continue
-            path, stat_result = found
-            extension = path.suffix or OUTPUT_EXTENSIONS[output_type]
-            response = DownloadResponse(
-                path,
-                media_type=MEDIA_TYPES.get(output_type, "application/octet-stream"),
-                filename=safe_filename(f"{scene.name}-{output_type}-{row.iteration}", extension),
-                stat_result=stat_result,
-            )
-            if request.method == "GET":
-                response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
-            return response
-        if iteration is not None:
-            raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
-        raise NotFoundError(f"No {output_type} output yet.")
+        response = find_output(conn, context, claims, scene_id, output_type, iteration)
+        if request.method == "GET":
+            response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
+        return response
 
     return await read_in_thread(context, read)
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import secrets
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 from pwdlib import PasswordHash
@@ -69,10 +70,24 @@ class TokenClaims:
     token_version: int
 
 
+VERIFIED_TOKENS_KEPT = 4096
+
+
 @dataclass(frozen=True)
 class TokenCodec:
+    """Issues and verifies tokens.
+
+    Verified tokens are remembered (up to ``VERIFIED_TOKENS_KEPT``, until their ``exp``): a client sends the
+    same token with every poll and every 1 MiB chunk, and PyJWT's verification was the largest single cost
+    of a chunk request. Only the signature work is skipped; expiry is checked on every use, and revocation is
+    a database check that does not depend on this.
+    """
+
     secret: str
     lifetime_seconds: int
+    _verified: dict[str, tuple[TokenClaims, float]] = field(default_factory=dict, init=False, repr=False,
+                                                            compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def issue(self, *, user_id: int, token_version: int, now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
@@ -86,6 +101,22 @@ class TokenCodec:
 
     def decode(self, token: str) -> TokenClaims:
         """Verify signature, algorithm (HS256 only: ``none`` and RS/HS confusion are refused) and expiry."""
+        with self._lock:
+            known = self._verified.get(token)
+        if known is not None:
+            claims, expires = known
+            if time.time() < expires:
+                return claims
+            with self._lock:
+                self._verified.pop(token, None)
+        claims, expires = self._verify(token)
+        with self._lock:
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.pop(next(iter(self._verified)))  # the oldest entry
+            self._verified[token] = (claims, expires)
+        return claims
+
+    def _verify(self, token: str) -> tuple[TokenClaims, float]:
         try:
             payload = jwt.decode(
                 token,
@@ -104,4 +135,4 @@ class TokenCodec:
                 raise TypeError("token version must be an integer")
         except (TypeError, ValueError) as exc:
             raise InvalidTokenError("The token is invalid.") from exc
-        return TokenClaims(user_id=user_id, token_version=version)
+        return TokenClaims(user_id=user_id, token_version=version), float(payload["exp"])

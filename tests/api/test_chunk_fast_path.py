@@ -1,0 +1,132 @@
+"""The chunk fast path (vidscene.api.chunks) answers exactly like the output route, or leaves the answer to it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import anyio
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from tests.api.api_helpers import PASSWORD, Api, TestClient
+from tests.api.test_scene_read import add_output
+from vidscene.api.chunks import ChunkFastPath
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def chunked(api: Api, auth: dict[str, str], mp4_bytes: bytes, db_url: str) -> tuple[str, bytes]:
+    scene = api.scene_id(auth, mp4_bytes, output_types="splat_cloud,video", save_iterations="100",
+                         total_iterations="200")
+    data = os.urandom(2 * MiB + 77)
+    add_output(api, db_url, scene, "splat_cloud", 100, data)
+    add_output(api, db_url, scene, "splat_cloud", 200, data[::-1])
+    return scene, data
+
+
+def without_fast_path(api: Api) -> TestClient:
+    """The same app (same database and files) with the fast path taken out of its middleware."""
+    api.app.user_middleware = [m for m in api.app.user_middleware if m.cls is not ChunkFastPath]  # type: ignore[comparison-overlap]
+    api.app.middleware_stack = None  # rebuilt from user_middleware on the next request
+    return TestClient(api.app, raise_server_exceptions=False)
+
+
+def answer(client: TestClient, url: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    resp = client.get(url, headers=headers)
+    body, content_type = resp.content, resp.headers.get("content-type", "")
+    if content_type.startswith("multipart/byteranges; boundary="):  # random per answer
+        boundary = content_type.rpartition("=")[2]
+        body = body.replace(boundary.encode(), b"BOUNDARY")
+        content_type = "multipart/byteranges; boundary=BOUNDARY"
+    kept = sorted((k, content_type if k == "content-type" else v)
+                  for k, v in resp.headers.items() if k not in ("date", "server"))
+    return resp.status_code, kept, body
+
+
+CASES: list[tuple[str, str, dict[str, str]]] = [
+    # (path after /user/scene/output/, query, extra headers)
+    ("splat_cloud/{id}", "?iteration=100", {"Range": "bytes=0-1048575"}),
+    ("splat_cloud/{id}", "?iteration=100", {"Range": "bytes=2097152-"}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=-10"}),                       # the latest iteration
+    ("splat_cloud/{id}", "?iteration=200", {"Range": "bytes=5-5"}),
+    ("splat_cloud/{id}", "?iteration=300", {"Range": "bytes=0-9"}),          # no such iteration: 404
+    ("splat_cloud/{id}", "?iteration=0", {"Range": "bytes=0-9"}),            # out of bounds: 400
+    ("splat_cloud/{id}", "?iteration=0100", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "?iteration=abc", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "?iteration=100&x=1", {"Range": "bytes=0-9"}),
+    ("video/{id}", "", {"Range": "bytes=0-9"}),                              # requested, not produced yet
+    ("model/{id}", "", {"Range": "bytes=0-9"}),                              # not requested for the scene
+    ("mesh/{id}", "", {"Range": "bytes=0-9"}),                               # unknown type: 400
+    ("splat_cloud/not-a-scene", "", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-2097151"}),                  # over one chunk
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-1,5-6"}),                    # multipart/byteranges
+    ("splat_cloud/{id}", "", {"Range": "bytes=99999999-"}),                  # 416
+    ("splat_cloud/{id}", "", {"Range": "bytes=x-y"}),                        # malformed: 400
+    ("splat_cloud/{id}", "", {"Range": "items=0-9"}),                        # unknown unit: whole file
+    ("splat_cloud/{id}", "", {}),                                            # no range: whole file
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "If-Range": '"nope"'}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Origin": "https://elsewhere.example"}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": "Bearer not.a.token"}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": "Basic dXNlcjpwdw=="}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": ""}),
+]
+
+
+def test_same_answers_with_and_without_the_fast_path(api: Api, auth: dict[str, str],
+                                                     chunked: tuple[str, bytes]) -> None:
+    scene, _ = chunked
+    _, stranger = api.user()
+    requests = [(f"/user/scene/output/{path.format(id=scene)}{query}", {**auth, **extra})
+                for path, query, extra in CASES]
+    requests.append((f"/user/scene/output/splat_cloud/{scene}", {**stranger, "Range": "bytes=0-9"}))
+    fast = [answer(api.client, url, headers) for url, headers in requests]
+    plain_client = without_fast_path(api)
+    plain = [answer(plain_client, url, headers) for url, headers in requests]
+    for (url, headers), got, expected in zip(requests, fast, plain, strict=True):
+        assert got == expected, (url, headers)
+    statuses = {status for status, _, _ in plain}
+    assert {200, 206, 400, 401, 404, 416} <= statuses  # the cases reach every kind of answer
+
+
+def test_a_revoked_token_gets_the_routes_401(api: Api, mp4_bytes: bytes, db_url: str) -> None:
+    _, headers = api.user()
+    scene = api.scene_id(headers, mp4_bytes, output_types="splat_cloud")
+    add_output(api, db_url, scene, "splat_cloud", 100, b"x" * 100)
+    url = f"/user/scene/output/splat_cloud/{scene}"
+    assert api.client.get(url, headers={**headers, "Range": "bytes=0-9"}).status_code == 206
+    assert api.client.patch("/user/account/update/password", headers=headers,
+                            json={"old_password": PASSWORD, "new_password": "changed password"}).status_code == 200
+    resp = api.client.get(url, headers={**headers, "Range": "bytes=0-9"})
+    assert resp.status_code == 401
+    assert "revoked" in resp.json()["error"]
+
+
+def test_a_plain_chunk_never_reaches_the_app(api: Api, auth: dict[str, str], chunked: tuple[str, bytes]) -> None:
+    scene, data = chunked
+
+    async def app_must_not_run(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError(f"reached the app: {scope['path']}")
+
+    fast_path = ChunkFastPath(app_must_not_run, api.app.state.context)
+    sent: list[Message] = []
+
+    async def main() -> None:
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope: dict[str, Any] = {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": f"/user/scene/output/splat_cloud/{scene}",
+            "raw_path": b"", "query_string": b"iteration=100", "root_path": "",
+            "headers": [(b"authorization", auth["Authorization"].encode()), (b"range", b"bytes=1048576-2097151")],
+            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        await fast_path(scope, receive, send)
+
+    anyio.run(main)
+    assert sent[0]["status"] == 206
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == data[MiB:2 * MiB]
