@@ -21,6 +21,7 @@ from vidscene.api.ratelimit import LoginRateLimiter
 from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec
 from vidscene.config import Settings
 from vidscene.db.models import User
+from vidscene.db.session import read_connection
 from vidscene.storage import Storage
 
 Enqueue = Callable[[int], None]
@@ -131,7 +132,7 @@ async def read_in_thread(context: AppContext, read: Callable[[Connection], T]) -
     """
 
     def run() -> T:
-        with context.engine.connect() as conn:
+        with read_connection(context.engine) as conn:
             return read(conn)
 
     return await asyncio.get_running_loop().run_in_executor(context.db_threads.executor(), run)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,8 +56,19 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        # ``sqlite_begin=None`` (see ``read_connection``): no BEGIN, each statement is its own transaction.
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_connection(engine: Engine) -> Connection:
+    """A connection for reads that are one statement each, used as a context manager.
+
+    On SQLite it opens no transaction (a single statement is consistent on its own), which saves the BEGIN
+    and ROLLBACK round trips of every poll; elsewhere it is a plain connection.
+    """
+    return engine.connect().execution_options(sqlite_begin=None)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
