@@ -11,11 +11,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import anyio
 import av
 import numpy as np
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 from starlette.exceptions import StarletteDeprecationWarning
+from starlette.types import ASGIApp, Message
 
 with warnings.catch_warnings():
     # Starlette 1.x prefers the httpx2 package for its TestClient and warns (an error under this project's
@@ -136,3 +138,28 @@ def open_db(url: str) -> Iterator[Session]:
             yield session
     finally:
         engine.dispose()
+
+
+def asgi_scope(method: str = "GET", path: str = "/", query: bytes = b"",
+               headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    """An HTTP scope as uvicorn builds it, for calling ASGI pieces directly."""
+    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
+            "root_path": "", "headers": headers or [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+
+
+def call_asgi(app: ASGIApp, scope: dict[str, Any]) -> list[Message]:
+    """Run one request without a body through ``app``; returns what it sent."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def main() -> None:
+        await app(scope, receive, send)
+
+    anyio.run(main)
+    return sent

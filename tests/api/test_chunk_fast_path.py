@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
-import anyio
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from tests.api.api_helpers import PASSWORD, Api, TestClient
+from tests.api.api_helpers import PASSWORD, Api, TestClient, asgi_scope, call_asgi
 from tests.api.test_scene_read import add_output
 from vidscene.api.chunks import ChunkFastPath
 
@@ -110,23 +108,8 @@ def test_a_plain_chunk_never_reaches_the_app(api: Api, auth: dict[str, str], chu
         raise AssertionError(f"reached the app: {scope['path']}")
 
     fast_path = ChunkFastPath(app_must_not_run, api.app.state.context)
-    sent: list[Message] = []
-
-    async def main() -> None:
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        scope: dict[str, Any] = {
-            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": f"/user/scene/output/splat_cloud/{scene}",
-            "raw_path": b"", "query_string": b"iteration=100", "root_path": "",
-            "headers": [(b"authorization", auth["Authorization"].encode()), (b"range", b"bytes=1048576-2097151")],
-            "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
-        await fast_path(scope, receive, send)
-
-    anyio.run(main)
+    sent = call_asgi(fast_path, asgi_scope(
+        "GET", f"/user/scene/output/splat_cloud/{scene}", b"iteration=100",
+        [(b"authorization", auth["Authorization"].encode()), (b"range", b"bytes=1048576-2097151")]))
     assert sent[0]["status"] == 206
     assert b"".join(m.get("body", b"") for m in sent[1:]) == data[MiB:2 * MiB]

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from starlette.datastructures import Headers
 from starlette.types import Message
 
+from tests.api.api_helpers import asgi_scope, call_asgi
 from vidscene.api import downloads
 from vidscene.api.downloads import DownloadResponse, read_at
 
 MiB = 1024 * 1024
 
 
-def scope(method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, object]:
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"",
-            "headers": headers or [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+def scope(method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+    return asgi_scope(method, headers=headers)
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def data_file(tmp_path: Path) -> tuple[Path, bytes]:
     return path, data
 
 
-def serve(path: Path, request: dict[str, object], *, disconnect_after: int | None = None,
+def serve(path: Path, request: dict[str, Any], *, disconnect_after: int | None = None,
           preload: bool = False) -> list[Message]:
     """Run one response; the client disconnects once it has received ``disconnect_after`` body messages."""
     sent: list[Message] = []
@@ -124,18 +124,7 @@ def test_a_preloaded_chunk_is_sent_without_another_read(data_file: tuple[Path, b
         raise AssertionError("read again")
 
     monkeypatch.setattr(downloads, "read_at", no_more_reads)
-    sent: list[Message] = []
-
-    async def main() -> None:
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        await response(request, receive, send)
-
-    anyio.run(main)
+    sent = call_asgi(response, request)
     assert sent[0]["status"] == 206
     assert body_of(sent) == data[-1000:]
 
