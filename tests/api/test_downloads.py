@@ -157,3 +157,12 @@ def test_a_preloaded_chunk_answers_exactly_like_the_plain_response(data_file: tu
     assert preloaded[0]["status"] == plain[0]["status"] == 206
     assert sorted(preloaded[0]["headers"]) == sorted(plain[0]["headers"])
     assert body_of(preloaded) == body_of(plain)
+
+
+def test_preload_of_a_file_removed_since_its_stat_leaves_the_answer_to_the_response(
+        data_file: tuple[Path, bytes]) -> None:
+    path, _ = data_file
+    response = DownloadResponse(path, media_type="application/octet-stream", stat_result=os.stat(path))
+    path.unlink()
+    response.preload(Headers(scope=scope(headers=[(b"range", b"bytes=0-9")])))
+    assert not response.preloaded

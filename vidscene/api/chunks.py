@@ -32,6 +32,8 @@ PREFIX = "/user/scene/output/"
 
 
 class ChunkFastPath:
+    """ASGI middleware: see the module docstring for what it answers and what it leaves to the app."""
+
     def __init__(self, app: ASGIApp, context: AppContext) -> None:
         self.app = app
         self.context = context

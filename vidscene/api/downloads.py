@@ -87,7 +87,11 @@ class DownloadResponse(FileResponse):
             return
         if len(ranges) == 1 and 0 < ranges[0][1] - ranges[0][0] <= self.chunk_size:
             start, end = ranges[0]
-            self._preloaded = (start, end, self.stat_result.st_size, read_at(self.path, start, end - start))
+            try:
+                data = read_at(self.path, start, end - start)
+            except (OSError, RuntimeError):
+                return  # removed or cut since its stat (a scene deleted meanwhile): the normal path decides
+            self._preloaded = (start, end, self.stat_result.st_size, data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._preloaded is not None and scope["method"] == "GET":
