@@ -127,3 +127,26 @@ def test_record_output_is_idempotent(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         rows = session.scalars(select(Output)).all()
         assert [(r.output_type, r.iteration, r.size) for r in rows] == [("splat_cloud", 10, 64)]
+
+
+def _done_through(factory: sessionmaker[Session], job_id: int, stage: Stage) -> None:
+    """Run the job's stages up to and including ``stage``."""
+    for current in state.STAGE_ORDER[:state.STAGE_ORDER.index(stage) + 1]:
+        assert state.claim(factory, job_id, current, W1, 60, max_attempts=3) is not None
+        state.complete_stage(factory, job_id, W1, current)
+
+
+def test_oldest_waiting_job_on_a_queue(factory: sessionmaker[Session]) -> None:
+    old, middle, new = (add_scene(factory, f"scene-{i}") for i in range(3))
+    cpu = [Stage.frames, Stage.sfm, Stage.export]
+    assert state.oldest_waiting(factory, cpu, before_job=new) == (old, Stage.frames)
+    assert state.oldest_waiting(factory, cpu, before_job=old) is None  # nothing older than the oldest
+    _done_through(factory, old, Stage.sfm)  # old now waits for training: not a cpu stage
+    assert state.oldest_waiting(factory, cpu, before_job=new) == (middle, Stage.frames)
+    assert state.oldest_waiting(factory, [Stage.train], before_job=new) == (old, Stage.train)
+    assert state.claim(factory, middle, Stage.frames, W2, 60, max_attempts=3) is not None  # leased: not waiting
+    assert state.oldest_waiting(factory, cpu, before_job=new) is None
+    with factory() as session:
+        session.execute(update(Job).where(Job.id == old).values(state=JobState.cancelled.value))
+        session.commit()
+    assert state.oldest_waiting(factory, [Stage.train], before_job=new) is None

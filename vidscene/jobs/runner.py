@@ -24,6 +24,7 @@ from vidscene.config import Settings
 from vidscene.db.models import Scene, Stage
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.jobs import state
+from vidscene.jobs.celery_app import STAGE_QUEUES
 from vidscene.pipeline.config import PipelineConfig, Preset
 from vidscene.pipeline.errors import PipelineError, StorageFullError
 from vidscene.pipeline.progress import Cancelled
@@ -137,13 +138,34 @@ def scene_work(ctx: WorkerContext, scene: Scene) -> SceneWork:
                             config=config)
 
 
+def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.ClaimedJob | None:
+    """Claim the oldest waiting job's stage on this delivery's queue, else the delivered one.
+
+    The broker hands out stages first in, first out: with 20 scenes queued, every scene would move one stage
+    at a time and the first upload would finish with the last. Whichever message a worker gets, it runs the
+    oldest scene's next stage instead and sends the delivered stage again, so there is still one message for
+    every waiting stage (the older job's own message turns stale; ``claim`` ignores it when it arrives).
+    """
+    queue = STAGE_QUEUES[stage]
+    older = state.oldest_waiting(ctx.factory, [s for s, q in STAGE_QUEUES.items() if q == queue], before_job=job_id)
+    if older is not None:
+        claimed = state.claim(ctx.factory, *older, ctx.worker_id, ctx.settings.lease_seconds,
+                              max_attempts=ctx.settings.max_attempts)
+        if claimed is not None:
+            ctx.enqueue(job_id, stage)
+            log.info("older scene first", extra={"job": older[0], "stage": older[1].value, "deferred_job": job_id})
+            return claimed
+    return state.claim(ctx.factory, job_id, stage, ctx.worker_id, ctx.settings.lease_seconds,
+                       max_attempts=ctx.settings.max_attempts)
+
+
 def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
-    """Run ``stage`` of ``job_id`` if this delivery may (see ``state.claim``), then enqueue the next stage."""
-    claimed = state.claim(ctx.factory, job_id, stage, ctx.worker_id, ctx.settings.lease_seconds,
-                          max_attempts=ctx.settings.max_attempts)
+    """Run a stage (see ``_claim_oldest_first``) if this delivery may (``state.claim``), then enqueue the next."""
+    claimed = _claim_oldest_first(ctx, job_id, stage)
     if claimed is None:
         log.info("stale or duplicate delivery ignored", extra={"job": job_id, "stage": stage.value})
         return
+    job_id, stage = claimed.job_id, claimed.stage
     extra = {"scene": claimed.scene_id, "stage": stage.value, "job": job_id, "attempt": claimed.attempts}
     scene = state.scene_for_job(ctx.factory, job_id)
     if scene is None:

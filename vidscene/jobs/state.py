@@ -86,6 +86,36 @@ def claim(factory: sessionmaker[Session], job_id: int, stage: Stage, worker_id: 
         return ClaimedJob(job_id=job.id, scene_id=job.scene_id, stage=stage, attempts=attempts)
 
 
+def oldest_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
+                   before_job: int) -> tuple[int, Stage] | None:
+    """The oldest unfinished job created before ``before_job`` that waits for one of ``stages`` (nobody holds
+    a live lease on it), with that stage; None if there is none.
+
+    Stages are delivered first in, first out, so without this a long queue moves every scene one stage at a
+    time and the first upload finishes with the last; see ``runner.run_stage``.
+    """
+    now = utcnow()
+    waits_for = [Job.stage_done.is_(None) if stage == STAGE_ORDER[0]
+                 else Job.stage_done == STAGE_ORDER[STAGE_ORDER.index(stage) - 1].value for stage in stages]
+    with factory() as session:
+        delivered = session.execute(select(Job.created_at, Job.id).where(Job.id == before_job)).one_or_none()
+        if delivered is None:
+            return None
+        row = session.execute(
+            select(Job.id, Job.stage_done).where(
+                Job.state.in_(ACTIVE_STATES),
+                or_(*waits_for),
+                or_(Job.lease_owner.is_(None), Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+                or_(Job.created_at < delivered.created_at,
+                    and_(Job.created_at == delivered.created_at, Job.id < delivered.id)),
+            ).order_by(Job.created_at, Job.id).limit(1)
+        ).one_or_none()
+    if row is None:
+        return None
+    stage = next_stage(row.stage_done)
+    return (row.id, stage) if stage is not None else None
+
+
 def _owned(job_id: int, worker_id: str) -> ColumnElement[bool]:
     return and_(Job.id == job_id, Job.lease_owner == worker_id, Job.state == JobState.processing.value)
 
