@@ -7,6 +7,7 @@ default (`vidscene serve` with its local worker); reports lost or stuck jobs and
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -52,6 +53,9 @@ def main() -> None:
             print(f"upload all: {upload_s:.1f} s; all finished after {total:.1f} s "
                   f"({total / args.scenes:.1f} s per scene)")
             print(f"final states: {states}; lost={lost}; stuck={args.scenes - sum(states.values())}")
+            # Observed in upload order, so a scene's time is when it and every older scene were done.
+            print(f"scenes done (upload order) after: first {finish_times[0]:.1f} s, "
+                  f"median {statistics.median(finish_times):.1f} s, last {finish_times[-1]:.1f} s")
         finally:
             cluster.stop()
 
