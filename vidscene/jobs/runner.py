@@ -146,17 +146,19 @@ def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.
     oldest scene's next stage instead and sends the delivered stage again, so there is still one message for
     every waiting stage (the older job's own message turns stale; ``claim`` ignores it when it arrives).
     """
+    def claim(job: int, job_stage: Stage) -> state.ClaimedJob | None:
+        return state.claim(ctx.factory, job, job_stage, ctx.worker_id, ctx.settings.lease_seconds,
+                           max_attempts=ctx.settings.max_attempts)
+
     queue = STAGE_QUEUES[stage]
     older = state.oldest_waiting(ctx.factory, [s for s, q in STAGE_QUEUES.items() if q == queue], before_job=job_id)
     if older is not None:
-        claimed = state.claim(ctx.factory, *older, ctx.worker_id, ctx.settings.lease_seconds,
-                              max_attempts=ctx.settings.max_attempts)
+        claimed = claim(*older)
         if claimed is not None:
             ctx.enqueue(job_id, stage)
             log.info("older scene first", extra={"job": older[0], "stage": older[1].value, "deferred_job": job_id})
             return claimed
-    return state.claim(ctx.factory, job_id, stage, ctx.worker_id, ctx.settings.lease_seconds,
-                       max_attempts=ctx.settings.max_attempts)
+    return claim(job_id, stage)
 
 
 def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:

@@ -42,6 +42,17 @@ class ClaimedJob:
     attempts: int
 
 
+def _waits_for(stage: Stage) -> ColumnElement[bool]:
+    """The job's next stage is ``stage``: the one before it is its last finished stage."""
+    if stage == STAGE_ORDER[0]:
+        return Job.stage_done.is_(None)
+    return Job.stage_done == STAGE_ORDER[STAGE_ORDER.index(stage) - 1].value
+
+
+def _lease_free(now: datetime) -> ColumnElement[bool]:
+    return or_(Job.lease_owner.is_(None), Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
+
+
 def claim(factory: sessionmaker[Session], job_id: int, stage: Stage, worker_id: str, lease_seconds: int,
           *, max_attempts: int) -> ClaimedJob | None:
     """Take the lease on ``job_id`` to run ``stage``; None when this delivery is stale or a duplicate.
@@ -50,14 +61,8 @@ def claim(factory: sessionmaker[Session], job_id: int, stage: Stage, worker_id: 
     live lease. A stage that keeps killing its worker (out of memory, say) is failed after ``max_attempts``.
     """
     now = utcnow()
-    expected_done = None if stage == STAGE_ORDER[0] else STAGE_ORDER[STAGE_ORDER.index(stage) - 1].value
     with write_session(factory) as session:
-        condition = and_(
-            Job.id == job_id,
-            Job.state.in_(ACTIVE_STATES),
-            Job.stage_done.is_(None) if expected_done is None else Job.stage_done == expected_done,
-            or_(Job.lease_owner.is_(None), Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
-        )
+        condition = and_(Job.id == job_id, Job.state.in_(ACTIVE_STATES), _waits_for(stage), _lease_free(now))
         job = session.scalars(select(Job).where(condition).with_for_update()).first()
         if job is None:
             return None
@@ -95,8 +100,6 @@ def oldest_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
     time and the first upload finishes with the last; see ``runner.run_stage``.
     """
     now = utcnow()
-    waits_for = [Job.stage_done.is_(None) if stage == STAGE_ORDER[0]
-                 else Job.stage_done == STAGE_ORDER[STAGE_ORDER.index(stage) - 1].value for stage in stages]
     with factory() as session:
         delivered = session.execute(select(Job.created_at, Job.id).where(Job.id == before_job)).one_or_none()
         if delivered is None:
@@ -104,8 +107,8 @@ def oldest_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
         row = session.execute(
             select(Job.id, Job.stage_done).where(
                 Job.state.in_(ACTIVE_STATES),
-                or_(*waits_for),
-                or_(Job.lease_owner.is_(None), Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+                or_(*(_waits_for(stage) for stage in stages)),
+                _lease_free(now),
                 or_(Job.created_at < delivered.created_at,
                     and_(Job.created_at == delivered.created_at, Job.id < delivered.id)),
             ).order_by(Job.created_at, Job.id).limit(1)
