@@ -97,10 +97,7 @@ class DownloadResponse(FileResponse):
         if self._preloaded is not None and scope["method"] == "GET":
             # ``preload`` already decided what Starlette would: one satisfiable range, no If-Range.
             start, end, file_size, body = self._preloaded
-            response_headers = MutableHeaders(raw=list(self.raw_headers))
-            response_headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
-            response_headers["content-length"] = str(end - start)
-            await send({"type": "http.response.start", "status": 206, "headers": response_headers.raw})
+            await send(self._range_start(start, end, file_size))
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         rewriting = False
@@ -141,11 +138,15 @@ class DownloadResponse(FileResponse):
         if send_header_only:
             await super()._handle_single_range(send, start, end, file_size, send_header_only)
             return
+        await send(self._range_start(start, end, file_size))
+        await self._send_span(send, start, end)
+
+    def _range_start(self, start: int, end: int, file_size: int) -> Message:
+        """The 206 start of a single-range answer for bytes ``[start, end)``."""
         headers = MutableHeaders(raw=list(self.raw_headers))
         headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
         headers["content-length"] = str(end - start)
-        await send({"type": "http.response.start", "status": 206, "headers": headers.raw})
-        await self._send_span(send, start, end)
+        return {"type": "http.response.start", "status": 206, "headers": headers.raw}
 
     async def _handle_multiple_ranges(self, send: Send, ranges: list[tuple[int, int]], file_size: int,
                                       send_header_only: bool) -> None:
