@@ -15,6 +15,7 @@ from typing import Annotated, cast
 
 import typer
 
+from vidscene import catalogue
 from vidscene.config import Settings
 from vidscene.logs import setup_logging
 from vidscene.work_env import WORK_ENV, reexec_with_work_env
@@ -218,33 +219,35 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="output directory")],
     iterations: Annotated[int | None, typer.Option(help="total training iterations (default: preset's)")] = None,
     save: Annotated[str, typer.Option(help="iterations to save, comma separated")] = "",
-    outputs: Annotated[str, typer.Option(help="output types, comma separated")] = "splat_cloud,point_cloud,video,model",
-    mode: Annotated[str, typer.Option(help="gaussian or tensorf")] = "gaussian",
-    preset: Annotated[str, typer.Option(help="preview, standard or quality")] = "preview",
+    outputs: Annotated[str, typer.Option(help="output types, comma separated (default: all the mode makes)")] = "",
+    mode: Annotated[str, typer.Option(help=" or ".join(catalogue.TRAINING_MODES))] = "gaussian",
+    preset: Annotated[str, typer.Option(help=", ".join(catalogue.PRESETS))] = catalogue.DEFAULT_PRESET,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "auto",
 ) -> None:
     """Run the whole pipeline on one video locally (no server, no database), with a progress bar per stage."""
     _reexec_with_work_env()
     from tqdm import tqdm
 
-    from vidscene.pipeline.config import PRESETS, Device, PipelineConfig
+    from vidscene.pipeline.config import Device, PipelineConfig
     from vidscene.pipeline.errors import PipelineError
-    from vidscene.pipeline.scene import OUTPUT_TYPES, STAGES, SceneWork, TrainingMode
+    from vidscene.pipeline.methods import method
+    from vidscene.pipeline.scene import STAGES, SceneWork
     from vidscene.storage.local import SceneFiles
 
     setup_logging("WARNING")
-    if mode not in OUTPUT_TYPES:
-        raise typer.BadParameter("must be gaussian or tensorf", param_hint="--mode")
-    if preset not in PRESETS:
-        raise typer.BadParameter(f"must be one of {', '.join(PRESETS)}", param_hint="--preset")
+    if mode not in catalogue.TRAINING_MODES:
+        raise typer.BadParameter(f"must be one of {', '.join(catalogue.TRAINING_MODES)}", param_hint="--mode")
+    if preset not in catalogue.PRESETS:
+        raise typer.BadParameter(f"must be one of {', '.join(catalogue.PRESETS)}", param_hint="--preset")
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
     config = PipelineConfig.for_preset(preset, device=cast(Device, device))
-    total = iterations or (config.gaussian.iterations if mode == "gaussian" else config.tensorf.iterations)
+    total = iterations or method(mode).settings(config).iterations
     try:
         save_its = [int(s) for s in _parse_csv(save)]
         work = SceneWork.create(scene_id=out.name, video=video.resolve(), files=SceneFiles(out.resolve()),
-                                training_mode=cast(TrainingMode, mode), output_types=_parse_csv(outputs),
+                                training_mode=mode,
+                                output_types=_parse_csv(outputs) or catalogue.TRAINING_MODES[mode].outputs,
                                 save_iterations=save_its, total_iterations=total, config=config)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc

@@ -234,7 +234,7 @@ def test_delete_account_removes_scenes_and_files(api: Api, mp4_bytes: bytes, db_
 
 
 def test_register_crash_is_json_with_success_false(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vidscene.api import accounts
+    from vidscene.api.accounts import service as accounts
 
     def broken_hash(password: str) -> str:
         raise RuntimeError("hasher exploded")

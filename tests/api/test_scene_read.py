@@ -139,7 +139,7 @@ def test_metadata(api: Api, auth: dict[str, str], scene: str, db_url: str) -> No
 
 
 def test_metadata_chunk_arithmetic() -> None:
-    from vidscene.api.scenes import resource_info
+    from vidscene.api.scenes.service import resource_info
 
     for size in (1, 1000, MiB - 1, MiB, MiB + 1, 5 * MiB, 7 * MiB + 3):
         info = resource_info(size)

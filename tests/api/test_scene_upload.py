@@ -248,7 +248,7 @@ def test_enqueue_runs_after_commit(api_factory: ApiFactory, mp4_bytes: bytes, db
     api.scene_id(auth, mp4_bytes)
     assert len(seen) == 1
     assert seen[0][1] == "queued"
-    assert api.app.state.enqueue is enqueue
+    assert api.app.state.context.enqueue is enqueue
 
 
 def test_enqueue_failure_keeps_the_queued_job(api_factory: ApiFactory, mp4_bytes: bytes, db_url: str) -> None:
@@ -266,10 +266,10 @@ def test_enqueue_failure_keeps_the_queued_job(api_factory: ApiFactory, mp4_bytes
 
 def test_failed_database_insert_removes_the_files(api: Api, auth: dict[str, str], mp4_bytes: bytes,
                                                   monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
-    from vidscene.api import scenes
+    from vidscene.api.scenes import repository
 
     # a naive timestamp makes the insert itself fail, after the video was moved into the scene folder
-    monkeypatch.setattr(scenes, "utcnow", lambda: datetime(2020, 1, 1))
+    monkeypatch.setattr(repository, "utcnow", lambda: datetime(2020, 1, 1))
     resp = api.new_scene(auth, mp4_bytes)
     assert resp.status_code == 500
     assert resp.json() == {"error": "Internal server error."}

@@ -23,6 +23,7 @@ EXPECTED_ROUTES = {
     ("GET", "/user/scene/output/{output_type}/{scene_id}", True),
     ("GET", "/user/scene/history", True),
     ("DELETE", "/user/scene/delete/{scene_id}", True),
+    ("GET", "/user/scene/options", False),
     ("GET", "/routes", False),
     ("GET", "/health", False),
 }

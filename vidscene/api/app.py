@@ -114,7 +114,6 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.context = context
-    app.state.enqueue = enqueue
     install_error_handlers(app)
     app.add_middleware(
         CORSMiddleware,

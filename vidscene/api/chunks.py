@@ -10,7 +10,7 @@ unchanged:
 - a bearer token that verifies, one satisfiable ``bytes`` range of at most 1 MiB, no ``If-Range``;
 - no ``Origin`` header (a cross-origin request needs the CORS middleware's headers).
 
-It finds the file with the route's own ``scenes.find_output`` and answers with the route's own
+It finds the file with the route's own ``endpoints.output_response`` and answers with the route's own
 ``DownloadResponse``, so the bytes and headers are the same; any error (bad token, unknown scene, no such
 output) falls through to the route, which produces the documented error answer.
 """
@@ -24,9 +24,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from vidscene.api.deps import AppContext, read_in_thread
 from vidscene.api.downloads import DownloadResponse, understood_range
 from vidscene.api.errors import APIError
-from vidscene.api.scenes import MAX_TOTAL_ITERATIONS, find_output
-from vidscene.api.schemas import OUTPUT_TYPES
+from vidscene.api.scenes.endpoints import output_response
 from vidscene.api.security import InvalidTokenError, TokenClaims
+from vidscene.catalogue import MAX_TOTAL_ITERATIONS, OUTPUT_TYPES
 
 PREFIX = "/user/scene/output/"
 
@@ -67,7 +67,7 @@ class ChunkFastPath:
 
         def read(conn: Connection) -> DownloadResponse | None:
             try:
-                response = find_output(conn, self.context, claims, scene_id, output_type, iteration)
+                response = output_response(conn, self.context, claims, scene_id, output_type, iteration)
             except APIError:
                 return None
             response.preload(headers)

@@ -7,6 +7,7 @@ import functools
 import inspect
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
@@ -21,7 +22,7 @@ from vidscene.api.ratelimit import LoginRateLimiter
 from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec
 from vidscene.config import Settings
 from vidscene.db.models import User
-from vidscene.db.session import read_connection
+from vidscene.db.session import read_connection, write_session
 from vidscene.storage import Storage
 
 Enqueue = Callable[[int], None]
@@ -60,19 +61,21 @@ class AppContext:
     enqueue: Enqueue | None
     db_threads: DbThreads
 
+    def unit_of_work(self) -> AbstractContextManager[Session]:
+        """A write transaction that commits when the block ends (rolls back on an exception): the one place
+        a request's writes commit. Services receive this method and never commit themselves; routes enqueue
+        jobs only after it closed."""
+        return write_session(self.sessions)
+
+
+UnitOfWork = Callable[[], AbstractContextManager[Session]]
+
 
 async def get_context(request: Request) -> AppContext:
     return cast(AppContext, request.app.state.context)
 
 
 ContextDep = Annotated[AppContext, Depends(get_context)]
-
-
-async def get_settings(context: ContextDep) -> Settings:
-    return context.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def get_session(context: ContextDep) -> AsyncIterator[Session]:
@@ -174,24 +177,14 @@ def get_current_user(session: SessionDep, claims: TokenDep) -> User:
     user = session.get(User, claims.user_id)
     if user is None or user.token_version != claims.token_version:
         raise revoked_token_error()
-    # End the read transaction now: routes that write start their own (see ``begin_write``), and on SQLite a
-    # read transaction left open would have to upgrade to a write lock, which fails under concurrent writers.
+    # End the read transaction now: writes go through their own unit of work (``AppContext.unit_of_work``),
+    # and on SQLite a read transaction left open would have to upgrade to a write lock, which fails under
+    # concurrent writers.
     session.commit()
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-def begin_write(session: Session) -> None:
-    """Start a write transaction: ``BEGIN IMMEDIATE`` on SQLite so the write lock is taken up front.
-
-    A deferred SQLite transaction that reads and then writes fails at once (``SQLITE_BUSY_SNAPSHOT``) if a
-    worker committed in between; taking the lock first makes it wait for the busy timeout instead.
-    """
-    if session.in_transaction():
-        session.commit()
-    session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 def client_address(request: Request) -> str:

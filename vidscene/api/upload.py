@@ -9,7 +9,6 @@ behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import tempfile
@@ -25,6 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from vidscene.api.errors import BadRequestError, InsufficientStorageError, PayloadTooLargeError
+from vidscene.storage import is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ MAX_FIELD_BYTES = 16 * 1024  # a text field (scene name, comma-separated lists) 
 MAX_FIELDS = 32
 FORM_OVERHEAD_BYTES = 1024 * 1024  # allowance for boundaries, part headers and text fields in Content-Length
 MIN_FREE_BYTES = 64 * 1024 * 1024  # keep this much disk free for the database and running jobs
-_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 TEMP_PREFIX = "upload-"
 TEMP_SUFFIX = ".part"
 STALE_UPLOAD_SECONDS = 24 * 3600  # far longer than any upload; a file this old has no writer left
@@ -73,10 +72,6 @@ def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SE
     if removed:
         logger.info("removed stale temporary uploads", extra={"count": removed, "tmp_dir": str(tmp_dir)})
     return removed
-
-
-def _is_disk_full(exc: OSError) -> bool:
-    return exc.errno in _DISK_FULL_ERRNOS
 
 
 def _check_free_space(free_bytes: int, needed: int) -> None:
@@ -251,7 +246,7 @@ def _open_temp(tmp_dir: Path) -> IO[bytes]:
         return tempfile.NamedTemporaryFile(dir=tmp_dir, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, delete=False,
                                            buffering=0)
     except OSError as exc:
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             raise InsufficientStorageError() from exc
         raise
 
@@ -263,7 +258,7 @@ def _write(handle: IO[bytes], pieces: list[memoryview]) -> None:
                 written = handle.write(piece)  # an unbuffered file may write less than asked
                 piece = piece[written:]
     except OSError as exc:
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             raise InsufficientStorageError() from exc
         raise
 
@@ -274,7 +269,7 @@ def _sync_and_close(handle: IO[bytes]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     except OSError as exc:
-        if _is_disk_full(exc):
+        if is_disk_full(exc):
             raise InsufficientStorageError() from exc
         raise
     finally:

@@ -47,10 +47,6 @@ class JobState(enum.StrEnum):
     failed = "failed"
     cancelled = "cancelled"
 
-    @property
-    def finished(self) -> bool:
-        return self in (JobState.done, JobState.failed, JobState.cancelled)
-
 
 class Stage(enum.StrEnum):
     """Pipeline stages in execution order; the public API groups them as sfm_list / nerf_list."""
@@ -62,6 +58,9 @@ class Stage(enum.StrEnum):
 
 
 STAGE_ORDER: tuple[Stage, ...] = (Stage.frames, Stage.sfm, Stage.train, Stage.export)
+# The broker queue of each stage: training wants the GPU machines when the deployment has them, the rest runs
+# anywhere. The job runner (oldest scene first on a queue) and the Celery adapter (routing) both read it.
+STAGE_QUEUES: dict[Stage, str] = {Stage.frames: "cpu", Stage.sfm: "cpu", Stage.train: "gpu", Stage.export: "cpu"}
 
 
 class User(Base):

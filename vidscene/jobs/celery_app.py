@@ -14,12 +14,10 @@ from typing import Any
 from celery import Celery
 
 from vidscene.config import Settings
-from vidscene.db.models import STAGE_ORDER, Stage
+from vidscene.db.models import STAGE_ORDER, STAGE_QUEUES, Stage
 
 log = logging.getLogger(__name__)
 
-# Training wants the GPU machines when the deployment has them; the rest runs anywhere.
-STAGE_QUEUES: dict[Stage, str] = {Stage.frames: "cpu", Stage.sfm: "cpu", Stage.train: "gpu", Stage.export: "cpu"}
 VISIBILITY_TIMEOUT_S = 24 * 3600
 
 

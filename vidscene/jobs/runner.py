@@ -21,15 +21,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene.config import Settings
-from vidscene.db.models import Scene, Stage
+from vidscene.db.models import STAGE_QUEUES, Scene, Stage
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.jobs import state
-from vidscene.jobs.celery_app import STAGE_QUEUES
-from vidscene.pipeline.config import PipelineConfig, Preset
+from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.errors import PipelineError, StorageFullError
 from vidscene.pipeline.progress import Cancelled
-from vidscene.pipeline.scene import STAGES, SceneWork, TrainingMode
-from vidscene.storage.local import Storage
+from vidscene.pipeline.scene import STAGES, SceneWork
+from vidscene.storage import Storage, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +130,9 @@ class StageReporter:
 
 def scene_work(ctx: WorkerContext, scene: Scene) -> SceneWork:
     files = ctx.storage.scene(scene.id)
-    config = PipelineConfig.for_preset(cast(Preset, scene.preset), device=ctx.settings.device)
+    config = PipelineConfig.for_preset(scene.preset, device=ctx.settings.device)
     return SceneWork.create(scene_id=scene.id, video=files.upload_dir / scene.video_filename, files=files,
-                            training_mode=cast(TrainingMode, scene.training_mode), output_types=scene.output_types,
+                            training_mode=scene.training_mode, output_types=scene.output_types,
                             save_iterations=scene.save_iterations, total_iterations=scene.total_iterations,
                             config=config)
 
@@ -202,7 +201,7 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
             state.fail(ctx.factory, job_id, ctx.worker_id, message=str(exc), code=exc.code)
             return
         except OSError as exc:
-            if exc.errno == 28:  # ENOSPC
+            if is_disk_full(exc):
                 err = StorageFullError("The server ran out of disk space while processing this scene.")
                 state.fail(ctx.factory, job_id, ctx.worker_id, message=str(err), code=err.code)
             else:

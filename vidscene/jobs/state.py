@@ -179,10 +179,19 @@ def fail(factory: sessionmaker[Session], job_id: int, worker_id: str, *, message
         return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
 
 
-def release(factory: sessionmaker[Session], job_id: int, worker_id: str) -> None:
-    """Give the lease back without finishing (worker shutting down): the reaper re-delivers at once."""
-    with write_session(factory) as session:
-        session.execute(update(Job).where(_owned(job_id, worker_id)).values(lease_expires_at=utcnow()))
+def delete_scenes(session: Session, scene_ids: Sequence[str]) -> None:
+    """Cancel the scenes' jobs and delete the scenes' rows, inside the caller's write transaction.
+
+    The one cancel-then-delete of the service (deleting a scene, deleting an account): a worker running one
+    of these jobs sees it cancelled, or gone once the cascade commits, at its next progress report or
+    watchdog poll, stops within about a second and removes what it was writing. The files are the caller's
+    to remove after the commit.
+    """
+    if not scene_ids:
+        return
+    session.execute(update(Job).where(Job.scene_id.in_(scene_ids))
+                    .values(state=JobState.cancelled.value, finished_at=utcnow()))
+    session.execute(delete(Scene).where(Scene.id.in_(scene_ids)))
 
 
 def job_exists(factory: sessionmaker[Session], job_id: int) -> bool:

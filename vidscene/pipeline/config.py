@@ -9,9 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-Preset = Literal["preview", "standard", "quality"]
-PRESETS: tuple[Preset, ...] = ("preview", "standard", "quality")
+from vidscene import catalogue
+
+Preset = str  # a name in ``catalogue.PRESETS``
+PRESETS: tuple[str, ...] = tuple(catalogue.PRESETS)
 Device = Literal["auto", "cpu", "cuda"]
+
+
+def _budget(preset: str, mode: str) -> int:
+    """The preset's default training length for ``mode``: one number, in the catalogue."""
+    return catalogue.PRESETS[preset].iterations[mode]
 
 
 @dataclass(frozen=True)
@@ -84,16 +91,17 @@ class GaussianConfig:
 
     @classmethod
     def for_preset(cls, preset: Preset) -> GaussianConfig:
-        return {
+        shapes = {
             # bench/gaussian.py (10 s 480x360 orbit, SfM poses, 2 cores at load ~8): 2000 it / 60k gaussians gave
             # 34.9 dB held-out in 308 s of training; these settings 34.0 dB in 106 s (163 s end to end).
-            "preview": cls(iterations=1500, max_long_side=240, max_gaussians=30_000, densify_start=200,
+            "preview": cls(max_long_side=240, max_gaussians=30_000, densify_start=200,
                            densify_stop=1000, sh_degree_interval=500),
-            "standard": cls(iterations=7000, max_long_side=480, max_gaussians=300_000, densify_stop=5000),
-            "quality": cls(iterations=30000, max_long_side=1280, max_gaussians=3_000_000, densify_stop=15000,
+            "standard": cls(max_long_side=480, max_gaussians=300_000, densify_stop=5000),
+            "quality": cls(max_long_side=1280, max_gaussians=3_000_000, densify_stop=15000,
                            lr_means=1.6e-4, lr_means_final=1.6e-6, lr_scales=5e-3, lr_quats=1e-3,
                            lr_opacities=5e-2, lr_sh0=2.5e-3, lr_shN=2.5e-3 / 20),
-        }[preset]
+        }
+        return replace(shapes[preset], iterations=_budget(preset, "gaussian"))
 
 
 @dataclass(frozen=True)
@@ -138,15 +146,16 @@ class TensorfConfig:
 
     @classmethod
     def for_preset(cls, preset: Preset) -> TensorfConfig:
-        return {
-            "preview": cls(iterations=2000, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
+        shapes = {
+            "preview": cls(max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
                            upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2, 0.4),
                            density_components=(8, 8, 8), appearance_components=(16, 16, 16),
                            appearance_decoder="sh", step_ratio=1.5, max_samples=256),
-            "standard": cls(iterations=15000, max_long_side=480, grid_start=96, grid_final=220,
+            "standard": cls(max_long_side=480, grid_start=96, grid_final=220,
                             upsample_fractions=(0.1, 0.16, 0.22, 0.3), alpha_mask_fractions=(0.1, 0.22)),
             "quality": cls(),
-        }[preset]
+        }
+        return replace(shapes[preset], iterations=_budget(preset, "tensorf"))
 
 
 @dataclass(frozen=True)

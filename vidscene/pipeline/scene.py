@@ -12,25 +12,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.methods import Method, method
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.storage.local import SceneFiles
 
 log = logging.getLogger(__name__)
-
-TrainingMode = Literal["gaussian", "tensorf"]
-OUTPUT_TYPES: dict[str, tuple[str, ...]] = {
-    "gaussian": ("splat_cloud", "point_cloud", "video", "model"),
-    "tensorf": ("video", "model", "point_cloud"),
-}
-# File extension of each output per training mode (TensoRF checkpoints are ``.th`` as in its reference code).
-EXTENSIONS: dict[str, dict[str, str]] = {
-    "gaussian": {"splat_cloud": ".splat", "point_cloud": ".ply", "video": ".mp4", "model": ".ckpt"},
-    "tensorf": {"point_cloud": ".ply", "video": ".mp4", "model": ".th"},
-}
 
 OutputSink = Callable[[str, int, Path], None]
 """Called with (output type, iteration, final path) once an output file is complete and in place."""
@@ -47,16 +37,18 @@ class SceneWork:
     scene_id: str
     video: Path
     files: SceneFiles
-    training_mode: TrainingMode
+    training_mode: str  # a name in ``catalogue.TRAINING_MODES`` (and so in ``methods.METHODS``)
     output_types: tuple[str, ...]
     save_iterations: tuple[int, ...]
     config: PipelineConfig
 
     @classmethod
-    def create(cls, *, scene_id: str, video: Path, files: SceneFiles, training_mode: TrainingMode,
+    def create(cls, *, scene_id: str, video: Path, files: SceneFiles, training_mode: str,
                output_types: Sequence[str], save_iterations: Sequence[int], total_iterations: int,
                config: PipelineConfig) -> SceneWork:
-        unknown = [t for t in output_types if t not in OUTPUT_TYPES[training_mode]]
+        """Raises ``ValueError`` (``methods.UnknownModeError`` for the mode) for anything the catalogue lacks."""
+        method(training_mode)
+        unknown = [t for t in output_types if t not in catalogue.TRAINING_MODES[training_mode].outputs]
         if unknown:
             raise ValueError(f"output types {unknown} are not available for training mode {training_mode}")
         iterations = tuple(sorted({int(i) for i in save_iterations if 0 < int(i) <= total_iterations}
@@ -66,16 +58,19 @@ class SceneWork:
                    config=config.with_iterations(total_iterations))
 
     @property
+    def method(self) -> Method:
+        return method(self.training_mode)
+
+    @property
     def total_iterations(self) -> int:
-        cfg = self.config.gaussian if self.training_mode == "gaussian" else self.config.tensorf
-        return cfg.iterations
+        return self.method.settings(self.config).iterations
 
     def output_path(self, output_type: str, iteration: int) -> Path:
-        return self.files.output_path(output_type, iteration, EXTENSIONS[self.training_mode][output_type])
+        extension = catalogue.OUTPUT_TYPES[output_type].extension(self.training_mode)
+        return self.files.output_path(output_type, iteration, extension)
 
     def checkpoint_path(self, iteration: int) -> Path:
-        ext = EXTENSIONS[self.training_mode]["model"]
-        return self.files.train_dir / "checkpoints" / f"{iteration}{ext}"
+        return self.files.train_dir / "checkpoints" / f"{iteration}{self.method.checkpoint_extension()}"
 
 
 def run_frames(work: SceneWork, progress: ProgressFn = no_progress) -> None:
@@ -99,16 +94,8 @@ def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: Ou
     def on_save(iteration: int, checkpoint: Path) -> None:
         _export_iteration(work, scene, iteration, checkpoint, no_progress, on_output)
 
-    if work.training_mode == "gaussian":
-        from vidscene.pipeline.gaussian.train import train_gaussians
-
-        train_gaussians(scene, work.config.gaussian, work.files.train_dir, save_iterations=work.save_iterations,
-                        device=work.config.device, progress=progress, on_save=on_save)
-    else:
-        from vidscene.pipeline.tensorf.train import train_tensorf
-
-        train_tensorf(scene, work.config.tensorf, work.files.train_dir, save_iterations=work.save_iterations,
-                      device=work.config.device, progress=progress, on_save=on_save)
+    work.method.train(scene, work.config, work.files.train_dir, save_iterations=work.save_iterations,
+                      progress=progress, on_save=on_save)
 
 
 def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
@@ -128,13 +115,9 @@ def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpo
     requests = {t: work.output_path(t, iteration) for t in work.output_types}
     missing = {t: p for t, p in requests.items() if not p.is_file()}
     if missing:
-        if work.training_mode == "gaussian":
-            from vidscene.pipeline.gaussian.outputs import export_outputs
-        else:
-            from vidscene.pipeline.tensorf.outputs import export_outputs
         log.info("exporting outputs", extra={"scene": work.scene_id, "stage": "export", "iteration": iteration,
                                              "outputs": sorted(missing)})
-        export_outputs(checkpoint, scene, missing, work.config.export, device=work.config.device, progress=progress)
+        work.method.export(checkpoint, scene, missing, work.config, progress=progress)
     for output_type, path in requests.items():
         on_output(output_type, iteration, path)
 

@@ -1,5 +1,5 @@
 """Where a scene's files live. Local directory layout by default."""
 
-from vidscene.storage.local import OUTPUT_EXTENSIONS, SceneFiles, Storage
+from vidscene.storage.local import SceneFiles, Storage, is_disk_full, publish
 
-__all__ = ["OUTPUT_EXTENSIONS", "SceneFiles", "Storage"]
+__all__ = ["SceneFiles", "Storage", "is_disk_full", "publish"]

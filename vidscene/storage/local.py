@@ -6,18 +6,14 @@ path sees a whole file; a crash leaves at most a ``*.part`` file that the next r
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# File extension of each output type, per training mode where they differ.
-OUTPUT_EXTENSIONS: dict[str, str] = {
-    "splat_cloud": ".splat",
-    "point_cloud": ".ply",
-    "video": ".mp4",
-    "model": ".ckpt",
-}
+from vidscene import catalogue
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,9 @@ class SceneFiles:
         return self.root / "outputs"
 
     def output_path(self, output_type: str, iteration: int, extension: str | None = None) -> Path:
-        ext = extension or OUTPUT_EXTENSIONS[output_type]
+        """Where an output lives; ``extension`` is the one the scene's training mode gives it in the catalogue
+        (default: the output type's first)."""
+        ext = extension or next(iter(catalogue.OUTPUT_TYPES[output_type].extensions.values()))
         return self.outputs_dir / output_type / f"{iteration}{ext}"
 
     def create(self) -> None:
@@ -70,6 +68,11 @@ class Storage:
             raise ValueError(f"invalid scene id {scene_id!r}")
         return SceneFiles(self.scenes_dir / scene_id)
 
+    def remove_scenes(self, scene_ids: Iterable[str]) -> None:
+        """The scenes' folders, after their rows are gone (a worker still writing one removes what it adds)."""
+        for scene_id in scene_ids:
+            self.scene(scene_id).remove()
+
     def ensure(self) -> None:
         self.scenes_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +80,17 @@ class Storage:
     def free_bytes(self) -> int:
         self.ensure()
         return shutil.disk_usage(self.data_dir).free
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an error means the disk (or the user's quota) is full: the one test every layer uses.
+
+    Read from ``errno`` rather than the type: FFmpeg's errors (PyAV) carry one without being ``OSError``.
+    """
+    return getattr(exc, "errno", None) in _DISK_FULL_ERRNOS
 
 
 def publish(tmp: Path, final: Path) -> None:

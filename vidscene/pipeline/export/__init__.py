@@ -7,13 +7,12 @@ Every writer goes through ``atomic_write_path`` so a reader never sees half a fi
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 from vidscene.pipeline.errors import StorageFullError
+from vidscene.storage import is_disk_full, publish
 
 # Keep this much room free beyond the estimated size: filling the disk to the last byte breaks the database
 # and every other job sharing it.
@@ -38,7 +37,7 @@ def ensure_free_space(directory: Path, needed_bytes: int) -> None:
 
 @contextlib.contextmanager
 def atomic_write_path(path: Path, *, expected_bytes: int = 0) -> Iterator[Path]:
-    """Yield a ``.part`` path to write; on success rename it to ``path``, on any failure delete it.
+    """Yield a ``.part`` path to write; on success put it in place (``storage.publish``), on any failure delete it.
 
     ``OSError(ENOSPC/EDQUOT)`` raised inside the block becomes ``StorageFullError``.
     """
@@ -48,10 +47,10 @@ def atomic_write_path(path: Path, *, expected_bytes: int = 0) -> Iterator[Path]:
     tmp = part_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if is_disk_full(exc):
             raise StorageFullError("The server ran out of disk space while writing results.") from exc
         raise
     except BaseException:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 
 from vidscene.pipeline.errors import StorageFullError
 from vidscene.pipeline.export import atomic_write_path
+from vidscene.storage import is_disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def write_mp4(frames: Iterable[np.ndarray], path: Path, *, fps: int, crf: int = 
                 for packet in stream.encode(None):
                     container.mux(packet)
         except av.FFmpegError as exc:
-            if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            if is_disk_full(exc):
                 raise StorageFullError("The server ran out of disk space while writing the video.") from exc
             raise
     logger.info("wrote video", extra={"path": str(path), "frames": count, "fps": fps})

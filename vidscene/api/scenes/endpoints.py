@@ -1,0 +1,179 @@
+"""``/user/scene/*``: upload a video as a new scene, follow its progress, list and download its outputs.
+
+HTTP only: parameters in, the service's answer out. The read routes are async and do their database and
+file-system work in one worker-thread hop (``read_in_thread``): clients poll progress and metadata every
+few seconds and fetch outputs in 1 MiB chunks, so per-request overhead is what limits how many of them one
+process serves. Nothing here imports the pipeline or the job engine; a new job is handed over through the
+``enqueue`` callable given to ``create_app``, only after the transaction that created it has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import FileResponse
+from sqlalchemy import Connection
+
+from vidscene import catalogue
+from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionReleasingRoute, TokenDep, read_in_thread
+from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.errors import BadRequestError
+from vidscene.api.scenes import service
+from vidscene.api.scenes.schemas import (
+    SceneCreated,
+    SceneHistory,
+    SceneMetadata,
+    SceneName,
+    SceneOptions,
+    SceneProgress,
+    upload_form_openapi,
+)
+from vidscene.api.schemas import MessageOut, error_responses
+from vidscene.api.security import TokenClaims
+from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionReleasingRoute)
+
+_SCENE_ERRORS = error_responses(400, 401, 404)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA_TYPES = sorted({o.media_type for o in catalogue.OUTPUT_TYPES.values()})
+
+
+@router.get("/options", response_model=SceneOptions, summary="Training modes, output types, presets and limits",
+            responses=error_responses())
+async def options(context: ContextDep) -> dict[str, Any]:
+    """The catalogue the server validates uploads against; the web app builds its form from it."""
+    return catalogue.describe(default_preset=context.settings.default_preset,
+                              max_upload_bytes=context.settings.max_upload_bytes)
+
+
+@router.post(
+    "/new",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SceneCreated,
+    summary="Upload a video and start processing it into a scene",
+    responses=error_responses(400, 401, 413, 415, 507),
+    openapi_extra=upload_form_openapi(),
+)
+async def create_scene(request: Request, user: CurrentUser, context: ContextDep) -> SceneCreated:
+    settings = context.settings
+    free = await anyio.to_thread.run_sync(context.storage.free_bytes)
+    upload: ReceivedUpload = await receive_upload(request, tmp_dir=context.storage.tmp_dir,
+                                                  max_file_bytes=settings.max_upload_bytes, free_bytes=free)
+    try:
+        if upload.file_path is None:
+            raise BadRequestError(f"Missing field: {FILE_FIELD}.")
+        req = service.parse_scene_request(upload.fields)
+        info = await anyio.to_thread.run_sync(service.probe, upload.file_path)
+        scene_id, job_id = await anyio.to_thread.run_sync(partial(
+            service.create_scene, context.unit_of_work, context.storage, user_id=user.id,
+            request=req, preset=settings.default_preset, upload_path=upload.file_path, info=info))
+    finally:
+        upload.discard()  # already moved into place on success; removes the temporary file otherwise
+    logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,
+                                        "bytes": upload.file_size, "training_mode": req.training_mode})
+    if context.enqueue is not None:
+        try:
+            await anyio.to_thread.run_sync(context.enqueue, job_id)
+        except Exception:
+            # The job row is committed as queued; the engine's recovery of queued jobs delivers it later,
+            # so the upload is not failed (and the user not asked to send gigabytes again).
+            logger.exception("enqueue failed; job stays queued", extra={"scene_id": scene_id, "job_id": job_id})
+    return SceneCreated(id=scene_id,
+                        message="Video received and processing scene. Check back later for updates.")
+
+
+@router.get("/history", response_model=SceneHistory, summary="Ids of the user's scenes, oldest first",
+            responses=error_responses(401))
+async def history(claims: TokenDep, context: ContextDep) -> SceneHistory:
+    ids = await read_in_thread(context, partial(service.history, claims=claims))
+    return SceneHistory(resources=ids)
+
+
+@router.get("/name/{scene_id}", response_model=SceneName, summary="The scene's name", responses=_SCENE_ERRORS)
+async def scene_name(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneName:
+    scene = await read_in_thread(context, partial(service.owned_scene, claims=claims, scene_id=scene_id))
+    return SceneName(name=scene.name)
+
+
+@router.get("/progress/{scene_id}", response_model=SceneProgress, summary="Processing progress",
+            responses=_SCENE_ERRORS)
+async def progress(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneProgress:
+    return await read_in_thread(context, partial(service.progress, claims=claims, scene_id=scene_id))
+
+
+@router.get("/metadata/{scene_id}", response_model=SceneMetadata,
+            summary="Which outputs exist, their sizes and 1 MiB chunk counts", responses=_SCENE_ERRORS)
+async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetadata:
+    return await read_in_thread(context, partial(service.metadata, storage=context.storage, claims=claims,
+                                                 scene_id=scene_id))
+
+
+@router.get(
+    "/thumbnail/{scene_id}",
+    response_class=FileResponse,
+    summary="JPEG thumbnail (404 until frames are extracted)",
+    responses={200: {"content": {"image/jpeg": _BINARY}, "description": "The thumbnail"}, **_SCENE_ERRORS},
+)
+async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> FileResponse:
+    path, stat_result = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
+                                                              claims=claims, scene_id=scene_id))
+    return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
+                        headers={"Cache-Control": "private, no-cache"})
+
+
+def output_response(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
+                    iteration: int | None) -> DownloadResponse:
+    """The download of the latest (or the given) iteration of an output; raises the API error otherwise.
+
+    Shared by the output route and ``chunks.ChunkFastPath``, so both find exactly the same file.
+    """
+    found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration)
+    return DownloadResponse(found.path, media_type=found.media_type, stat_result=found.stat_result,
+                            filename=safe_filename(found.filename_stem, found.extension))
+
+
+@router.get(
+    "/output/{output_type}/{scene_id}",
+    response_class=DownloadResponse,
+    summary="Download an output file (Range requests supported)",
+    responses={
+        200: {"content": dict.fromkeys(_MEDIA_TYPES, _BINARY), "description": "The whole file"},
+        206: {"content": {**dict.fromkeys(_MEDIA_TYPES, _BINARY), "multipart/byteranges": _BINARY},
+              "description": "The requested byte range(s)"},
+        **error_responses(400, 401, 404, 416),
+    },
+)
+async def output(
+    output_type: Annotated[str, Path(json_schema_extra={"enum": list(catalogue.OUTPUT_TYPES)})],
+    scene_id: str,
+    claims: TokenDep,
+    context: ContextDep,
+    request: Request,
+    iteration: Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS,
+                                           description="Default: the latest that exists")] = None,
+) -> DownloadResponse:
+    if output_type not in catalogue.OUTPUT_TYPES:
+        raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
+
+    def read(conn: Connection) -> DownloadResponse:
+        response = output_response(conn, context, claims, scene_id, output_type, iteration)
+        if request.method == "GET":
+            response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
+        return response
+
+    return await read_in_thread(context, read)
+
+
+@router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",
+               responses=_SCENE_ERRORS)
+def delete_scene(scene_id: str, user: CurrentUser, context: ContextDep) -> MessageOut:
+    service.delete_scene(context.unit_of_work, context.storage, user_id=user.id, scene_id=scene_id)
+    logger.info("scene deleted", extra={"scene_id": scene_id, "user_id": user.id})
+    return MessageOut(message="Scene deleted")

@@ -1,0 +1,113 @@
+"""Bodies of the scene routes, so /openapi.json documents every success shape (and the upload form)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from vidscene import catalogue
+from vidscene.api.upload import FILE_FIELD
+
+
+class SceneCreated(BaseModel):
+    id: str
+    message: str
+
+
+class SceneName(BaseModel):
+    name: str
+
+
+class SceneHistory(BaseModel):
+    resources: list[str] = Field(description="Scene ids of the user, oldest first")
+
+
+class SceneProgress(BaseModel):
+    uuid: str = Field(description="The scene id")
+    status: int = 200
+    error: int = Field(description="0, or a non-zero code when processing failed")
+    message: str
+    processing: bool = Field(description="True only while a worker is running the job")
+    overall_position: int = Field(description="0-based place among all unfinished scenes (0 once finished)")
+    overall_size: int = Field(description="Number of unfinished scenes of all users")
+    stage: Literal["sfm_list", "nerf_list"]
+    current_position: int = Field(description="Step counter inside the stage (e.g. the training iteration)")
+    current_size: int
+    state: Literal["queued", "processing", "done", "failed", "cancelled"]
+    step: str | None = Field(description="Pipeline step: frames, sfm, train or export")
+    percent: float = Field(description="Overall completion estimate, 0-100")
+    eta_seconds: int | None = Field(description="Estimated seconds until done, when known")
+
+
+class ResourceInfo(BaseModel):
+    exists: bool
+    size: int = Field(description="Bytes")
+    chunks: int = Field(description=f"ceil(size / {catalogue.CHUNK_BYTES})")
+    last_chunk_size: int
+
+
+class SceneMetadata(BaseModel):
+    uuid: str
+    status: int = 200
+    error: int = 0
+    message: str
+    resources: dict[str, dict[str, ResourceInfo]] = Field(
+        description="output type -> iteration (as a string) -> file information")
+
+
+# ---- the catalogue (GET /user/scene/options) -----------------------------------------------------------
+
+
+class ModeOption(BaseModel):
+    name: str
+    label: str
+    description: str
+    outputs: list[str] = Field(description="Output types this mode can produce")
+    default_outputs: list[str]
+
+
+class OutputOption(BaseModel):
+    name: str
+    label: str
+    description: str
+    media_type: str
+    extensions: dict[str, str] = Field(description="training mode -> file extension (only modes that make it)")
+
+
+class PresetOption(BaseModel):
+    name: str
+    label: str
+    description: str
+    iterations: dict[str, int] = Field(description="training mode -> default total_iterations")
+    save_iterations: dict[str, list[int]] = Field(description="training mode -> default save_iterations")
+
+
+class SceneOptions(BaseModel):
+    training_modes: list[ModeOption]
+    output_types: list[OutputOption]
+    presets: list[PresetOption]
+    default_preset: str
+    limits: dict[str, int | str] = Field(description="max_total_iterations, max_scene_name, chunk_bytes, ...")
+
+
+def upload_form_openapi() -> dict[str, Any]:
+    """``openapi_extra`` for ``POST /user/scene/new``: the multipart form the route parses itself."""
+    text = {"type": "string"}
+    outputs = ", ".join(catalogue.OUTPUT_TYPES)
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": [FILE_FIELD, "training_mode", "output_types", "save_iterations", "total_iterations"],
+        "properties": {
+            FILE_FIELD: {"type": "string", "format": "binary",
+                         "description": "The video (any container/codec FFmpeg decodes), decided by content"},
+            "training_mode": {"type": "string", "enum": list(catalogue.TRAINING_MODES)},
+            "output_types": {**text, "description": f"Comma-separated: {outputs}",
+                             "example": ",".join(catalogue.TRAINING_MODES["gaussian"].default_outputs)},
+            "save_iterations": {**text, "description": "Comma-separated iterations (1..total_iterations)",
+                                "example": "1000,7000"},
+            "total_iterations": {**text, "pattern": "^[0-9]+$",
+                                 "description": f"1..{catalogue.MAX_TOTAL_ITERATIONS}", "example": "7000"},
+            "scene_name": {**text, "maxLength": catalogue.MAX_SCENE_NAME},
+        },
+    }}}}}

@@ -1,0 +1,324 @@
+"""The rules of the scene routes: what an upload must say, what progress and metadata report, which file an
+output download is, and what a delete cancels. No HTTP here, and no commit: the routes hold the unit of
+work (``db.session.write_session``) that commits, and hand this module a session or a connection.
+
+Every lookup is by (scene id, owner): a scene of another user answers exactly like an unknown id, so ids
+cannot be probed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from vidscene import catalogue
+from vidscene.api.deps import UnitOfWork, revoked_token_error
+from vidscene.api.errors import BadRequestError, NotFoundError, SceneNotFoundError, UnsupportedMediaError
+from vidscene.api.scenes import repository
+from vidscene.api.scenes.schemas import ResourceInfo, SceneMetadata, SceneProgress
+from vidscene.api.security import TokenClaims
+from vidscene.db.models import JobState, Stage
+from vidscene.jobs import state
+from vidscene.probe import NotAVideoError, VideoInfo, probe_video
+from vidscene.storage import SceneFiles, Storage, publish
+
+SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
+# Share of the whole job each stage represents in ``percent``: rough CPU-preset timings, training dominates.
+STAGE_SPANS: dict[str, tuple[float, float]] = {
+    Stage.frames.value: (0.0, 10.0),
+    Stage.sfm.value: (10.0, 30.0),
+    Stage.train.value: (30.0, 95.0),
+    Stage.export.value: (95.0, 100.0),
+}
+_DIGITS = re.compile(r"^[0-9]+$")
+_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
+
+
+# ---- creating a scene -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneRequest:
+    training_mode: str
+    output_types: list[str]
+    save_iterations: list[int]  # sorted, unique, always includes total_iterations
+    total_iterations: int
+    name: str
+
+
+def _required(fields: dict[str, str], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise BadRequestError(f"Missing field: {name}.")
+    return value.strip()
+
+
+def _iteration(text: str, field: str, upper: int) -> int:
+    if not _DIGITS.fullmatch(text):
+        raise BadRequestError(f"Invalid {field}: {text!r} is not a whole number.")
+    value = int(text)
+    if not 1 <= value <= upper:
+        raise BadRequestError(f"Invalid {field}: {value} is outside 1..{upper}.")
+    return value
+
+
+def _modes_making(output_type: str) -> str:
+    return " or ".join(f"training_mode={m}" for m in catalogue.OUTPUT_TYPES[output_type].modes)
+
+
+def parse_scene_request(fields: dict[str, str]) -> SceneRequest:
+    """Validate the text fields of ``POST /user/scene/new``; ``BadRequestError`` names the field and value."""
+    mode = _required(fields, "training_mode")
+    if mode not in catalogue.TRAINING_MODES:
+        choices = " or ".join(repr(m) for m in catalogue.TRAINING_MODES)
+        raise BadRequestError(f"Invalid training_mode: {mode!r}; use {choices}.")
+    allowed = catalogue.TRAINING_MODES[mode].outputs
+
+    output_types: list[str] = []
+    for raw in _required(fields, "output_types").split(","):
+        item = raw.strip()
+        if not item or item in output_types:
+            continue
+        if item not in catalogue.OUTPUT_TYPES:
+            raise BadRequestError(f"Invalid output_types: unknown output type {item!r}.")
+        if item not in allowed:
+            raise BadRequestError(f"Invalid output_types: {item!r} needs {_modes_making(item)}.")
+        output_types.append(item)
+    if not output_types:
+        raise BadRequestError("Invalid output_types: name at least one output type.")
+
+    total = _iteration(_required(fields, "total_iterations"), "total_iterations", catalogue.MAX_TOTAL_ITERATIONS)
+    saves = {total}
+    for raw in _required(fields, "save_iterations").split(","):
+        item = raw.strip()
+        if item:
+            saves.add(_iteration(item, "save_iterations", total))
+
+    name = (fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME
+    if len(name) > catalogue.MAX_SCENE_NAME:
+        raise BadRequestError(f"Invalid scene_name: at most {catalogue.MAX_SCENE_NAME} characters.")
+    return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
+                        total_iterations=total, name=name)
+
+
+def probe(path: Path) -> VideoInfo:
+    try:
+        return probe_video(path)
+    except NotAVideoError as exc:
+        raise UnsupportedMediaError(str(exc)) from exc
+
+
+def _video_filename(info: VideoInfo) -> str:
+    """Name the stored upload after what probing found, never after the client's file name."""
+    for part in info.container.split(","):
+        if part in _CONTAINER_SUFFIXES:
+            return "video" + _CONTAINER_SUFFIXES[part]
+    return "video.bin"
+
+
+def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, request: SceneRequest,
+                 preset: str, upload_path: Path, info: VideoInfo) -> tuple[str, int]:
+    """Move the upload into a new scene's folder and add the scene with its queued job; (scene id, job id).
+
+    Blocking (run it in a worker thread). Any failure removes the scene's folder, so no file outlives a
+    missing row. The caller enqueues the job only after this returns: the rows are committed by then.
+    """
+    scene_id = secrets.token_urlsafe(16)
+    files = storage.scene(scene_id)
+    filename = _video_filename(info)
+    files.root.parent.mkdir(parents=True, exist_ok=True)
+    # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
+    files.root.mkdir()
+    try:
+        publish(upload_path, files.upload_dir / filename)
+        with unit_of_work() as session:
+            job_id = repository.insert_scene(
+                session, scene_id=scene_id, user_id=user_id, name=request.name,
+                training_mode=request.training_mode, output_types=request.output_types,
+                save_iterations=request.save_iterations, total_iterations=request.total_iterations,
+                preset=preset, video_filename=filename, video_info=info.to_json())
+        return scene_id, job_id
+    except BaseException:
+        files.remove()
+        raise
+
+
+# ---- deleting -------------------------------------------------------------------------------------------
+
+
+def delete_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, scene_id: str) -> None:
+    """Cancel the user's scene and delete its rows, then (after the commit) its files."""
+    with unit_of_work() as session:
+        found = repository.lock_owned_scene(session, user_id, scene_id)
+        if found is None:
+            raise SceneNotFoundError()
+        state.delete_scenes(session, [found])
+    storage.remove_scenes([found])
+
+
+# ---- reading --------------------------------------------------------------------------------------------
+
+
+def scene_missing(conn: Connection, claims: TokenClaims) -> Exception:
+    """Why an owned-scene query found nothing: a revoked token (401) or an unknown or foreign scene (404),
+    which must look the same to the caller."""
+    return revoked_token_error() if repository.token_revoked(conn, claims) else SceneNotFoundError()
+
+
+def history(conn: Connection, claims: TokenClaims) -> list[str]:
+    if repository.token_revoked(conn, claims):
+        raise revoked_token_error()
+    return repository.scene_ids_of(conn, claims.user_id)
+
+
+def owned_scene(conn: Connection, claims: TokenClaims, scene_id: str) -> Row[Any]:
+    scene = repository.owned_scene(conn, claims, scene_id)
+    if scene is None:
+        raise scene_missing(conn, claims)
+    return scene
+
+
+def output_file(files: SceneFiles, relpath: str) -> tuple[Path, os.stat_result] | None:
+    """The output's file and its status, if it is a regular file inside the scene folder.
+
+    Relative paths are written by the pipeline; one that is absolute or climbs out with ``..`` is refused
+    anyway. The check is lexical (no ``resolve()``: the scene folder holds no symbolic links), because it
+    runs on every chunk request.
+    """
+    parts = PurePosixPath(relpath).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return None
+    path = files.root.joinpath(*parts)
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (path, status) if stat.S_ISREG(status.st_mode) else None
+
+
+def resource_info(size: int | None) -> ResourceInfo:
+    if size is None:
+        return ResourceInfo(exists=False, size=0, chunks=0, last_chunk_size=0)
+    chunks = math.ceil(size / catalogue.CHUNK_BYTES)
+    return ResourceInfo(exists=True, size=size, chunks=chunks,
+                        last_chunk_size=size - (chunks - 1) * catalogue.CHUNK_BYTES if chunks else 0)
+
+
+def _percent(job_state: str, stage: str | None, position: int, size: int) -> float:
+    if job_state == JobState.done.value:
+        return 100.0
+    span = STAGE_SPANS.get(stage or "")
+    if span is None:
+        return 0.0
+    fraction = min(1.0, position / size) if size > 0 else 0.0
+    return round(span[0] + (span[1] - span[0]) * fraction, 1)
+
+
+def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgress:
+    """The seed's progress fields plus ``state/step/percent/eta_seconds``.
+
+    ``overall_position`` is the 0-based place of this job among all unfinished jobs, ``overall_size`` their
+    count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
+    display stays within bounds.
+    """
+    row = repository.progress_row(conn, claims, scene_id)
+    if row is None:  # also between a delete's commit and this read, when the job is already gone
+        raise scene_missing(conn, claims)
+    job_state: str = row.state
+    error = 0
+    message = "Scene progress retrieved successfully"
+    if job_state == JobState.failed.value:
+        error = row.error_code or 1
+        message = row.message or "Processing failed."
+    elif job_state == JobState.cancelled.value:
+        message = row.message or "Processing was cancelled."
+    unfinished = job_state in repository.UNFINISHED
+    return SceneProgress(
+        uuid=row.id,
+        status=200,
+        error=error,
+        message=message,
+        processing=job_state == JobState.processing.value,
+        overall_position=(row.ahead or 0) if unfinished else 0,
+        overall_size=row.queue_size or 0,
+        stage="sfm_list" if (row.stage is None or row.stage in SFM_STAGES) else "nerf_list",
+        current_position=row.current_position,
+        current_size=row.current_size,
+        state=JobState(job_state).value,
+        step=row.stage,
+        percent=_percent(job_state, row.stage, row.current_position, row.current_size),
+        eta_seconds=row.eta_seconds if unfinished else None,
+    )
+
+
+def metadata(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneMetadata:
+    """One entry per requested output and saved iteration; files not there (yet) read ``exists: false``."""
+    rows = repository.metadata_rows(conn, claims, scene_id)
+    if not rows:
+        raise scene_missing(conn, claims)
+    scene = rows[0]
+    relpaths = {(row.output_type, row.iteration): row.relpath for row in rows if row.relpath is not None}
+    files = storage.scene(scene.id)
+    iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
+    resources: dict[str, dict[str, ResourceInfo]] = {}
+    for output_type in scene.output_types:
+        entries: dict[str, ResourceInfo] = {}
+        for iteration in iterations:
+            relpath = relpaths.get((output_type, iteration))
+            found = output_file(files, relpath) if relpath is not None else None
+            entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
+        resources[output_type] = entries
+    return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
+                         resources=resources)
+
+
+def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
+    scene = owned_scene(conn, claims, scene_id)
+    path = storage.scene(scene.id).thumbnail
+    try:
+        return path, path.stat()
+    except FileNotFoundError:
+        raise NotFoundError("The thumbnail is not ready yet.") from None
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """An output to send: where it is, what it is, and the file name the client should save it under."""
+
+    path: Path
+    stat_result: os.stat_result
+    media_type: str
+    filename_stem: str
+    extension: str
+
+
+def find_output(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str, output_type: str,
+                iteration: int | None) -> OutputFile:
+    """The latest (or the given) iteration of an output; raises the API error otherwise."""
+    rows = repository.output_rows(conn, claims, scene_id, output_type, iteration)
+    if not rows:
+        raise scene_missing(conn, claims)
+    scene = rows[0]
+    if output_type not in scene.output_types:
+        raise NotFoundError(f"This scene does not produce {output_type}.")
+    files = storage.scene(scene.id)
+    kind = catalogue.OUTPUT_TYPES[output_type]
+    for row in rows:
+        found = output_file(files, row.relpath) if row.relpath is not None else None
+        if found is None:
+            continue
+        path, stat_result = found
+        return OutputFile(path=path, stat_result=stat_result, media_type=kind.media_type,
+                          filename_stem=f"{scene.name}-{output_type}-{row.iteration}",
+                          extension=path.suffix or kind.extension(scene.training_mode))
+    if iteration is not None:
+        raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
+    raise NotFoundError(f"No {output_type} output yet.")

@@ -1,0 +1,166 @@
+"""The service's vocabulary: training modes, output types, presets and limits, each named once.
+
+Every layer imports these names from here (the API to validate uploads and document them, the pipeline to
+pick file extensions and writers, storage to lay out files, the CLI for its options), and the API serves the
+whole catalogue at ``GET /user/scene/options`` so that the web app builds its form, its checks and its
+download table from the server's own answer. A new output type or preset is one entry here plus the code
+that produces it; anything asked for that is not here is refused at the edge, before a job exists.
+
+This module imports nothing from the rest of vidscene, so any module may depend on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+# ---- limits ---------------------------------------------------------------------------------------------
+
+MAX_TOTAL_ITERATIONS = 30_000
+MAX_SCENE_NAME = 200
+DEFAULT_SCENE_NAME = "Untitled Scene"
+CHUNK_BYTES = 1024 * 1024  # metadata's chunk counts; the web client downloads in 1 MiB Range requests
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,64}$"
+USERNAME_MIN = 3
+USERNAME_MAX = 64
+PASSWORD_MIN = 8
+PASSWORD_MAX = 1024
+
+
+# ---- output types ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputType:
+    """A kind of file a scene can produce.
+
+    ``extensions`` maps each training mode that makes this output to the file extension it has in that mode
+    (TensoRF checkpoints are ``.th`` as in its reference code, gaussian ones ``.ckpt``); a mode missing from it
+    cannot produce the output.
+    """
+
+    name: str
+    label: str
+    description: str
+    media_type: str
+    extensions: Mapping[str, str]
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return tuple(self.extensions)
+
+    def extension(self, mode: str) -> str:
+        return self.extensions[mode]
+
+
+_OUTPUT_TYPES = (
+    OutputType("splat_cloud", "Splat cloud",
+               "antimatter15 .splat (32 bytes a gaussian): loads in most web viewers",
+               "application/octet-stream", MappingProxyType({"gaussian": ".splat"})),
+    OutputType("point_cloud", "Point cloud",
+               "binary PLY: the standard 3DGS file (gaussian), or the density points with colour (TensoRF)",
+               "application/octet-stream", MappingProxyType({"gaussian": ".ply", "tensorf": ".ply"})),
+    OutputType("video", "Rendered video", "H.264 MP4 along the capture path", "video/mp4",
+               MappingProxyType({"gaussian": ".mp4", "tensorf": ".mp4"})),
+    OutputType("model", "Checkpoint", "the trained model; training can resume from it",
+               "application/octet-stream", MappingProxyType({"gaussian": ".ckpt", "tensorf": ".th"})),
+)
+OUTPUT_TYPES: Mapping[str, OutputType] = MappingProxyType({o.name: o for o in _OUTPUT_TYPES})
+
+
+# ---- training modes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingMode:
+    name: str
+    label: str
+    description: str
+    default_outputs: tuple[str, ...]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output types this mode can produce, in catalogue order."""
+        return tuple(o.name for o in _OUTPUT_TYPES if self.name in o.extensions)
+
+
+_TRAINING_MODES = (
+    TrainingMode("gaussian", "Gaussian splatting", "3D Gaussian Splatting: sharp, fast to view in a browser",
+                 default_outputs=("splat_cloud", "video")),
+    TrainingMode("tensorf", "TensoRF", "a radiance field (TensoRF, VM decomposition): a video and density points",
+                 default_outputs=("video", "point_cloud")),
+)
+TRAINING_MODES: Mapping[str, TrainingMode] = MappingProxyType({m.name: m for m in _TRAINING_MODES})
+
+
+# ---- presets --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named quality level: how many frames at what size, and the training budget of each mode.
+
+    ``iterations`` is the default ``total_iterations`` per training mode (the pipeline's schedules are tuned to
+    it); ``save_fractions`` places the extra saved iterations as fractions of the total, so a person sees an
+    early result.
+    """
+
+    name: str
+    label: str
+    description: str
+    iterations: Mapping[str, int]
+    save_fractions: tuple[float, ...] = field(default=())
+
+    def save_iterations(self, mode: str, total: int | None = None) -> tuple[int, ...]:
+        total = total or self.iterations[mode]
+        return tuple(sorted({max(1, round(total * f)) for f in self.save_fractions} | {total}))
+
+
+_PRESETS = (
+    Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
+           MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,)),
+    Preset("standard", "Standard", "more frames at a higher resolution; best with a GPU",
+           MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,)),
+    Preset("quality", "High quality", "the papers' full schedules at up to 1280 px; needs a GPU",
+           MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5)),
+)
+PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
+DEFAULT_PRESET = "preview"
+
+
+def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | None = None) -> dict[str, Any]:
+    """The whole catalogue as JSON-ready data (the body of ``GET /user/scene/options``)."""
+    limits: dict[str, Any] = {
+        "max_total_iterations": MAX_TOTAL_ITERATIONS,
+        "max_scene_name": MAX_SCENE_NAME,
+        "default_scene_name": DEFAULT_SCENE_NAME,
+        "chunk_bytes": CHUNK_BYTES,
+        "username_pattern": USERNAME_PATTERN,
+        "username_min": USERNAME_MIN,
+        "username_max": USERNAME_MAX,
+        "password_min": PASSWORD_MIN,
+        "password_max": PASSWORD_MAX,
+    }
+    if max_upload_bytes is not None:
+        limits["max_upload_bytes"] = max_upload_bytes
+    return {
+        "training_modes": [
+            {"name": m.name, "label": m.label, "description": m.description, "outputs": list(m.outputs),
+             "default_outputs": list(m.default_outputs)}
+            for m in _TRAINING_MODES
+        ],
+        "output_types": [
+            {"name": o.name, "label": o.label, "description": o.description, "media_type": o.media_type,
+             "extensions": dict(o.extensions)}
+            for o in _OUTPUT_TYPES
+        ],
+        "presets": [
+            {"name": p.name, "label": p.label, "description": p.description, "iterations": dict(p.iterations),
+             "save_iterations": {mode: list(p.save_iterations(mode)) for mode in p.iterations}}
+            for p in _PRESETS
+        ],
+        "default_preset": default_preset,
+        "limits": limits,
+    }
