@@ -104,7 +104,7 @@ class Preset:
 
     ``iterations`` is the default ``total_iterations`` per training mode (the pipeline's schedules are tuned to
     it); ``save_fractions`` places the extra saved iterations as fractions of the total, so a person sees an
-    early result.
+    early result; ``outputs`` are the output types a form ticks for it (those the chosen mode makes).
     """
 
     name: str
@@ -112,6 +112,10 @@ class Preset:
     description: str
     iterations: Mapping[str, int]
     save_fractions: tuple[float, ...] = field(default=())
+    outputs: tuple[str, ...] = field(default=())
+
+    def outputs_for(self, mode: str) -> tuple[str, ...]:
+        return tuple(o for o in self.outputs if mode in OUTPUT_TYPES[o].extensions)
 
     def save_iterations(self, mode: str, total: int | None = None) -> tuple[int, ...]:
         total = total or self.iterations[mode]
@@ -120,11 +124,14 @@ class Preset:
 
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
-           MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,)),
+           MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,),
+           outputs=("splat_cloud", "video")),
     Preset("standard", "Standard", "more frames at a higher resolution; best with a GPU",
-           MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,)),
+           MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,),
+           outputs=("splat_cloud", "point_cloud", "video")),
     Preset("quality", "High quality", "the papers' full schedules at up to 1280 px; needs a GPU",
-           MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5)),
+           MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5),
+           outputs=("splat_cloud", "point_cloud", "video", "model")),
 )
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
 DEFAULT_PRESET = "preview"
@@ -158,7 +165,8 @@ def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | No
         ],
         "presets": [
             {"name": p.name, "label": p.label, "description": p.description, "iterations": dict(p.iterations),
-             "save_iterations": {mode: list(p.save_iterations(mode)) for mode in p.iterations}}
+             "save_iterations": {mode: list(p.save_iterations(mode)) for mode in p.iterations},
+             "outputs": {mode: list(p.outputs_for(mode)) for mode in p.iterations}}
             for p in _PRESETS
         ],
         "default_preset": default_preset,

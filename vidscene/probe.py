@@ -1,7 +1,7 @@
 """Decide whether a file is a usable video by decoding it, not by trusting its name or container header.
 
-Shared by the API (to refuse non-videos with 415 before a job exists) and the frames stage. Kept out of
-``vidscene.pipeline`` so the API imports no pipeline code.
+Used by the API to refuse non-videos with 415 before a job exists (the frames stage then decodes the whole
+file with its own checks). Kept out of ``vidscene.pipeline`` so the API imports no pipeline code.
 """
 
 from __future__ import annotations

@@ -81,6 +81,7 @@ class PresetOption(BaseModel):
     description: str
     iterations: dict[str, int] = Field(description="training mode -> default total_iterations")
     save_iterations: dict[str, list[int]] = Field(description="training mode -> default save_iterations")
+    outputs: dict[str, list[str]] = Field(description="training mode -> output types ticked by default")
 
 
 class SceneOptions(BaseModel):
