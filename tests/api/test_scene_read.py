@@ -75,7 +75,8 @@ def test_progress_through_the_states(api: Api, auth: dict[str, str], mp4_bytes: 
     assert queued["uuid"] == third
     assert (queued["status"], queued["error"]) == (200, 0)
     assert queued["message"] == "Scene progress retrieved successfully"
-    assert (queued["state"], queued["processing"], queued["stage"]) == ("queued", False, "sfm_list")
+    # queued is still processing for the seed's clients, which poll until processing is false
+    assert (queued["state"], queued["processing"], queued["stage"]) == ("queued", True, "sfm_list")
     assert (queued["overall_position"], queued["overall_size"]) == (2, 3)
     assert queued["percent"] == 0
 
@@ -100,6 +101,7 @@ def test_progress_through_the_states(api: Api, auth: dict[str, str], mp4_bytes: 
     assert (body["overall_position"], body["overall_size"]) == (0, 2)
     assert progress(second)["overall_position"] == 0
     assert progress(third)["overall_position"] == 1
+    assert progress(third)["processing"] is True  # one scene still ahead of it
 
     set_job(db_url, second, state="failed", stage="sfm", error_code=3,
             message="Structure from motion could not place enough frames.")
@@ -107,6 +109,9 @@ def test_progress_through_the_states(api: Api, auth: dict[str, str], mp4_bytes: 
     assert (body["state"], body["error"], body["processing"]) == ("failed", 3, False)
     assert body["message"] == "Structure from motion could not place enough frames."
     assert (body["overall_position"], body["overall_size"]) == (0, 1)
+
+    set_job(db_url, third, state="cancelled")
+    assert (progress(third)["state"], progress(third)["processing"]) == ("cancelled", False)
 
 
 def test_progress_orders_by_creation_across_users(api: Api, auth: dict[str, str], mp4_bytes: bytes,

@@ -28,7 +28,8 @@ class SceneProgress(BaseModel):
     status: int = 200
     error: int = Field(description="0, or a non-zero code when processing failed")
     message: str
-    processing: bool = Field(description="True only while a worker is running the job")
+    processing: bool = Field(description="True while the scene is queued or being processed; false once it is "
+                                         "done, failed or cancelled")
     overall_position: int = Field(description="0-based place among all unfinished scenes (0 once finished)")
     overall_size: int = Field(description="Number of unfinished scenes of all users")
     stage: Literal["sfm_list", "nerf_list"]

@@ -246,7 +246,9 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
         status=200,
         error=error,
         message=message,
-        processing=job_state == JobState.processing.value,
+        # The seed's clients poll until ``processing`` is false and then show the scene as finished, so it is
+        # true while the scene waits in the queue too (the seed's own example: true at position 3 of 10).
+        processing=unfinished,
         overall_position=(row.ahead or 0) if unfinished else 0,
         overall_size=row.queue_size or 0,
         stage="sfm_list" if (row.stage is None or row.stage in SFM_STAGES) else "nerf_list",
