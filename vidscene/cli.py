@@ -28,6 +28,11 @@ def _reexec_with_work_env() -> None:
     reexec_with_work_env(["-m", "vidscene", *sys.argv[1:]])
 
 
+def _private_files() -> None:
+    """Everything this process writes (frames, outputs, the broker's file) is its owner's alone."""
+    os.umask(0o077)
+
+
 def _parse_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -37,6 +42,7 @@ def migrate() -> None:
     """Create or upgrade the database schema (also done by ``serve`` on start)."""
     from vidscene.db.migrate import upgrade
 
+    _private_files()
     setup_logging()
     settings = Settings()
     settings.ensure_data_dir()
@@ -61,6 +67,7 @@ def serve(
     from vidscene.jobs.celery_app import enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
 
+    _private_files()
     setup_logging()
     settings = Settings()
     if host is not None:
@@ -158,6 +165,7 @@ def worker(
     from vidscene.jobs.celery_app import enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
 
+    _private_files()
     setup_logging()
     settings = Settings()
     settings.ensure_data_dir()
@@ -234,6 +242,7 @@ def run(
     from vidscene.pipeline.scene import STAGES, SceneWork
     from vidscene.storage.local import SceneFiles
 
+    _private_files()
     setup_logging("WARNING")
     if mode not in catalogue.TRAINING_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(catalogue.TRAINING_MODES)}", param_hint="--mode")

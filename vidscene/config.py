@@ -6,6 +6,7 @@ environment, so tests can run several differently configured apps in one process
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -70,7 +71,12 @@ class Settings(BaseSettings):
         return not self.broker_url
 
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create the data dir readable by its owner only: it holds the password hashes and people's videos.
+        A data dir of ours left with wider permissions by an older version is tightened."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = self.data_dir.stat()
+        if status.st_uid == os.geteuid() and status.st_mode & 0o077:
+            self.data_dir.chmod(0o700)
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, or one generated on first start and persisted with owner-only permissions.

@@ -14,6 +14,17 @@ from typing import Any
 import av
 import av.error
 
+# The only demuxers FFmpeg may pick, and the only protocol it may use: an upload probed by content could
+# otherwise be an HLS playlist or an ffconcat list naming other local files (or URLs) that FFmpeg would
+# open, or a still image (png_pipe, image2) that "decodes" to one frame.
+ALLOWED_DEMUXERS = ("mov", "mp4", "3gp", "matroska", "webm", "avi", "mpegts", "mpeg")
+_OPEN_OPTIONS = {"format_whitelist": ",".join(ALLOWED_DEMUXERS), "protocol_whitelist": "file"}
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """``av.open`` limited to the video containers above and to plain local files; FFmpeg errors propagate."""
+    return av.open(str(path), mode="r", metadata_errors="ignore", container_options=_OPEN_OPTIONS)
+
 
 class NotAVideoError(Exception):
     """The file does not decode to video frames; ``str()`` is a sentence for the user."""
@@ -37,13 +48,13 @@ class VideoInfo:
 def probe_video(path: Path) -> VideoInfo:
     """Open ``path`` with FFmpeg (PyAV) and decode its first video frame.
 
-    Raises ``NotAVideoError`` for empty files, non-media files, media without a video stream and video
-    streams that yield no decodable frame.
+    Raises ``NotAVideoError`` for empty files, non-media files, containers outside ``ALLOWED_DEMUXERS``
+    (images, playlists), media without a video stream and video streams that yield no decodable frame.
     """
     if path.stat().st_size == 0:
         raise NotAVideoError("The uploaded file is empty.")
     try:
-        with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        with open_video(path) as container:
             if not container.streams.video:
                 raise NotAVideoError("The uploaded file has no video stream.")
             stream = container.streams.video[0]

@@ -16,7 +16,6 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -28,6 +27,7 @@ from vidscene.api import accounts, scenes, system
 from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
+from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
 from vidscene.api.ratelimit import LoginRateLimiter
 from vidscene.api.security import TokenCodec
 from vidscene.api.upload import remove_stale_uploads
@@ -111,12 +111,14 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         description="Turn a phone video into a 3D scene (3D Gaussian Splatting or TensoRF). "
                     "Errors are JSON `{\"error\": \"...\"}`.",
         lifespan=lifespan,
+        # A slash-redirect builds its Location from the client's Host header; a wrong path is a JSON 404.
+        redirect_slashes=False,
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.context = context
     install_error_handlers(app)
     app.add_middleware(
-        CORSMiddleware,
+        JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Range"],
@@ -124,8 +126,9 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         allow_credentials=False,  # bearer tokens, no cookies
         max_age=600,
     )
-    # Outermost of the app's own middleware: the web client's 1 MiB chunks skip the rest (see chunks.py).
+    # The web client's 1 MiB chunks skip the rest (see chunks.py); every answer gets the security headers.
     app.add_middleware(ChunkFastPath, context=context)
+    app.add_middleware(SecurityHeaders)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
     app.include_router(system.router)

@@ -133,6 +133,10 @@ class TokenCodec:
             version = payload[TOKEN_VERSION_CLAIM]
             if not isinstance(version, int) or isinstance(version, bool):
                 raise TypeError("token version must be an integer")
+            # Ids and versions the database can hold (a 64-bit id, a 31-bit version, see update_password);
+            # anything else, even signed with the real secret, must not reach a query and overflow there.
+            if not (0 <= user_id < 2**63 and 0 <= version < 2**31):
+                raise ValueError("claim out of range")
         except (TypeError, ValueError) as exc:
             raise InvalidTokenError("The token is invalid.") from exc
         return TokenClaims(user_id=user_id, token_version=version), float(payload["exp"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -28,13 +30,28 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        if "poolclass" not in kwargs and make_url(url).database not in (None, "", ":memory:"):
-            kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
+        database = make_url(url).database
+        if database not in (None, "", ":memory:"):
+            _create_private(Path(database))
+            if "poolclass" not in kwargs:
+                kwargs.setdefault("pool_size", SQLITE_POOL_SIZE)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
                                **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _create_private(path: Path) -> None:
+    """Create the SQLite file owner-only before SQLite does (it would use the umask, 0644 by default); its
+    ``-wal`` and ``-shm`` files take the same mode. The file holds the password hashes, so one of ours
+    found readable by others is tightened."""
+    if not path.parent.is_dir():
+        return  # SQLite will say so when it connects
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600))
+    status = path.stat()
+    if status.st_uid == os.geteuid() and status.st_mode & 0o077:  # made by an older version: tighten it
+        path.chmod(0o600)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -33,6 +33,7 @@ from PIL import Image
 from vidscene.pipeline.config import FramesConfig
 from vidscene.pipeline.errors import VideoError
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.probe import open_video
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class _Timeline:
 
 def _open(video: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(video), mode="r", metadata_errors="ignore")
+        return open_video(video)
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise VideoError("The file could not be read as a video.") from exc
 

@@ -51,7 +51,7 @@ class SceneFiles:
         return self.outputs_dir / output_type / f"{iteration}{ext}"
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -74,8 +74,8 @@ class Storage:
             self.scene(scene_id).remove()
 
     def ensure(self) -> None:
-        self.scenes_dir.mkdir(parents=True, exist_ok=True)
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.scenes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def free_bytes(self) -> int:
         self.ensure()
@@ -95,7 +95,7 @@ def is_disk_full(exc: BaseException) -> bool:
 
 def publish(tmp: Path, final: Path) -> None:
     """Move a finished temporary file into place atomically (same filesystem) and fsync the directory."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.replace(tmp, final)
     fd = os.open(final.parent, os.O_RDONLY)
     try:

@@ -93,6 +93,12 @@ def scene_ids_of(conn: Connection, user_id: int) -> list[str]:
     return list(conn.scalars(HISTORY, {"user_id": user_id}))
 
 
+def lock_user(session: Session, user_id: int) -> bool:
+    """Whether the user still exists, holding its row (PostgreSQL) until the transaction ends, so an account
+    deleted while one of its uploads was arriving cannot lose the race to the insert."""
+    return session.scalar(select(User.id).where(User.id == user_id).with_for_update()) is not None
+
+
 def insert_scene(session: Session, *, scene_id: str, user_id: int, name: str, training_mode: str,
                  output_types: list[str], save_iterations: list[int], total_iterations: int, preset: str,
                  video_filename: str, video_info: dict[str, Any]) -> int:

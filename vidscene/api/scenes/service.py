@@ -21,7 +21,13 @@ from sqlalchemy import Connection, Row
 
 from vidscene import catalogue
 from vidscene.api.deps import UnitOfWork, revoked_token_error
-from vidscene.api.errors import BadRequestError, NotFoundError, SceneNotFoundError, UnsupportedMediaError
+from vidscene.api.errors import (
+    BadRequestError,
+    NotAuthenticatedError,
+    NotFoundError,
+    SceneNotFoundError,
+    UnsupportedMediaError,
+)
 from vidscene.api.scenes import repository
 from vidscene.api.scenes.schemas import ResourceInfo, SceneMetadata, SceneProgress
 from vidscene.api.security import TokenClaims
@@ -63,7 +69,9 @@ def _required(fields: dict[str, str], name: str) -> str:
 
 def _iteration(text: str, field: str, upper: int) -> int:
     if not _DIGITS.fullmatch(text):
-        raise BadRequestError(f"Invalid {field}: {text!r} is not a whole number.")
+        raise BadRequestError(f"Invalid {field}: {text[:20]!r} is not a whole number.")
+    if len(text.lstrip("0")) > len(str(upper)):  # never int() thousands of digits (Python refuses past 4300)
+        raise BadRequestError(f"Invalid {field}: {text[:20]}... is outside 1..{upper}.")
     value = int(text)
     if not 1 <= value <= upper:
         raise BadRequestError(f"Invalid {field}: {value} is outside 1..{upper}.")
@@ -134,12 +142,14 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     scene_id = secrets.token_urlsafe(16)
     files = storage.scene(scene_id)
     filename = _video_filename(info)
-    files.root.parent.mkdir(parents=True, exist_ok=True)
+    storage.ensure()
     # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
-    files.root.mkdir()
+    files.root.mkdir(mode=0o700)
     try:
         publish(upload_path, files.upload_dir / filename)
         with unit_of_work() as session:
+            if not repository.lock_user(session, user_id):
+                raise NotAuthenticatedError("The account was deleted while the video was uploading.")
             job_id = repository.insert_scene(
                 session, scene_id=scene_id, user_id=user_id, name=request.name,
                 training_mode=request.training_mode, output_types=request.output_types,

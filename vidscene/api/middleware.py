@@ -1,0 +1,47 @@
+"""The app's own ASGI middleware: CORS whose refusals are JSON, and the headers every answer carries."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS handling, with a refused preflight answered ``{"error": ...}`` like every other error
+    (Starlette answers it in plain text, which clients that parse ``error`` cannot read)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        return JSONResponse({"error": f"{bytes(response.body).decode('latin-1')}."}, status_code=response.status_code,
+                            headers=headers)
+
+
+class SecurityHeaders:
+    """``X-Content-Type-Options: nosniff`` on every answer (a download is never sniffed into a page), and
+    ``Cache-Control: no-store`` on answers that carry a token, which no cache may keep."""
+
+    NO_STORE_PATHS = frozenset({"/user/account/login"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        no_store = scope["path"] in self.NO_STORE_PATHS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Content-Type-Options"] = "nosniff"
+                if no_store:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
