@@ -34,10 +34,12 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)  # psnr, ssim (held-out), seconds, s_per_it, ...
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for ``cuda`` on a machine without it is a configuration bug."""
+def resolve_device(device: str, *, cuda_usable: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
+    """``auto`` picks CUDA when ``cuda_usable()`` says the method can run there (the gaussian renderer also
+    needs gsplat, so it passes its own probe); asking for ``cuda`` on a machine without CUDA is a
+    configuration bug and raises ``RuntimeError``."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if cuda_usable() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but CUDA is not available")
     return torch.device(device)

@@ -22,10 +22,11 @@ from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.model import Gaussians
-from vidscene.pipeline.gaussian.render import render
-from vidscene.pipeline.gaussian.train import load_checkpoint, resolve_device
+from vidscene.pipeline.gaussian.render import cuda_available, render
+from vidscene.pipeline.gaussian.train import load_checkpoint
 from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 
     if "video" in requests:
         path = requests["video"]
-        dev = resolve_device(device)
+        dev = resolve_device(device, cuda_usable=cuda_available)
         ensure_free_space(path.parent, 256 * 1024 * video_frames)  # generous: H.264 at these sizes is ~20 KB/frame
 
         def counted() -> Iterator[np.ndarray]:

@@ -41,7 +41,7 @@ from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training import TrainResult as TrainResult  # re-exported: one result type for both trainers
-from vidscene.pipeline.training import save_checkpoint
+from vidscene.pipeline.training import resolve_device, save_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,6 @@ def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Pat
     """The newest readable checkpoint (numbered or ``resume.ckpt``) at or below ``max_iteration``."""
     return training.find_resume_checkpoint(work_dir, max_iteration, suffix=CHECKPOINT_SUFFIX,
                                            resume_file=RESUME_FILE, load=load_checkpoint)
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if cuda_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but CUDA is not available")
-    return torch.device(device)
 
 
 def _configure_cpu_threads() -> None:
@@ -275,7 +267,7 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
         return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
 
     save_at = sorted({i for i in save_iterations if 1 <= i <= total} | {total})
-    dev = resolve_device(device)
+    dev = resolve_device(device, cuda_usable=cuda_available)  # the CPU renderer is used when gsplat is missing
     if dev.type == "cpu":
         _configure_cpu_threads()
     runner = Runner(scene, config, work_dir, dev)
