@@ -7,7 +7,6 @@ becomes ``StorageFullError`` with the partial file removed.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import torch
 
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
-from vidscene.pipeline.export import atomic_write_path, ensure_free_space
+from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
 from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
@@ -66,7 +65,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
             write_gaussian_ply(path, arrays["means"], arrays["scales"], arrays["quats"], arrays["opacities"],
                                gaussians.sh_numpy())
         elif output_type == "model":
-            _copy_atomic(checkpoint, path)
+            copy_file_atomic(checkpoint, path)
         else:
             continue  # the video last: it is the slow one, the small files are useful sooner
         done += 1
@@ -104,9 +103,3 @@ def _render_path(gaussians: Gaussians, scene: SceneData, config: ExportConfig, s
             out = render(means, quats, scales, opacities, sh, cam, sh_degree=sh_degree, background=background)
             img = (out.image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
             yield img
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    size = src.stat().st_size
-    with atomic_write_path(dst, expected_bytes=size) as tmp:  # turns ENOSPC into StorageFullError
-        shutil.copyfile(src, tmp)
