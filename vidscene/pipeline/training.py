@@ -1,5 +1,7 @@
 """Pieces both trainers (gaussian and tensorf) share: the result record, atomic checkpoints, resume lookup.
 
+The loop that writes the checkpoints is ``train_loop``.
+
 Checkpoints are ``torch.save`` files written to ``<name>.part`` and renamed, so a worker killed mid-write never
 leaves a truncated checkpoint that a resumed job would then trip over.
 """
@@ -34,10 +36,12 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)  # psnr, ssim (held-out), seconds, s_per_it, ...
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for ``cuda`` on a machine without it is a configuration bug."""
+def resolve_device(device: str, *, cuda_usable: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
+    """``auto`` picks CUDA when ``cuda_usable()`` says the method can run there (the gaussian renderer also
+    needs gsplat, so it passes its own probe); asking for ``cuda`` on a machine without CUDA is a
+    configuration bug and raises ``RuntimeError``."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if cuda_usable() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but CUDA is not available")
     return torch.device(device)
@@ -108,3 +112,23 @@ def find_resume_checkpoint(work_dir: Path, max_iteration: int, *, suffix: str = 
         return None
     # Prefer a numbered checkpoint over the resume file at the same iteration (it is the one users download).
     return max(candidates, key=lambda c: (c[0], c[1].name != resume_file))
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """One training method's checkpoint names under a work dir and the reader that checks its format.
+
+    Numbered checkpoints are ``checkpoints/{iteration}{suffix}``; ``resume_file`` is the periodic one.
+    """
+
+    suffix: str = DEFAULT_SUFFIX
+    resume_file: str = RESUME_FILE
+    load: Callable[[Path], dict[str, Any]] = load_checkpoint
+
+    def path(self, work_dir: Path, iteration: int) -> Path:
+        return checkpoint_path(work_dir, iteration, self.suffix)
+
+    def find_resume(self, work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
+        """See ``find_resume_checkpoint``."""
+        return find_resume_checkpoint(work_dir, max_iteration, suffix=self.suffix, resume_file=self.resume_file,
+                                      load=self.load)

@@ -56,3 +56,9 @@ def atomic_write_path(path: Path, *, expected_bytes: int = 0) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def copy_file_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through ``atomic_write_path`` (the downloadable model is its checkpoint file)."""
+    with atomic_write_path(dst, expected_bytes=src.stat().st_size) as tmp:
+        shutil.copyfile(src, tmp)

@@ -7,7 +7,6 @@ becomes ``StorageFullError`` with the partial file removed.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -16,16 +15,17 @@ import torch
 
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
-from vidscene.pipeline.export import atomic_write_path, ensure_free_space
+from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
 from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.model import Gaussians
-from vidscene.pipeline.gaussian.render import render
-from vidscene.pipeline.gaussian.train import load_checkpoint, resolve_device
+from vidscene.pipeline.gaussian.render import cuda_available, render
+from vidscene.pipeline.gaussian.train import load_checkpoint
 from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
             write_gaussian_ply(path, arrays["means"], arrays["scales"], arrays["quats"], arrays["opacities"],
                                gaussians.sh_numpy())
         elif output_type == "model":
-            _copy_atomic(checkpoint, path)
+            copy_file_atomic(checkpoint, path)
         else:
             continue  # the video last: it is the slow one, the small files are useful sooner
         done += 1
@@ -74,7 +74,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 
     if "video" in requests:
         path = requests["video"]
-        dev = resolve_device(device)
+        dev = resolve_device(device, cuda_usable=cuda_available)
         ensure_free_space(path.parent, 256 * 1024 * video_frames)  # generous: H.264 at these sizes is ~20 KB/frame
 
         def counted() -> Iterator[np.ndarray]:
@@ -103,9 +103,3 @@ def _render_path(gaussians: Gaussians, scene: SceneData, config: ExportConfig, s
             out = render(means, quats, scales, opacities, sh, cam, sh_degree=sh_degree, background=background)
             img = (out.image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
             yield img
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    size = src.stat().st_size
-    with atomic_write_path(dst, expected_bytes=size) as tmp:  # turns ENOSPC into StorageFullError
-        shutil.copyfile(src, tmp)

@@ -9,24 +9,18 @@ the depth normalisation behave exactly as on the CPU path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import Tensor
 
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.project import EPS2D, FAR_PLANE, NEAR_PLANE
-
-if TYPE_CHECKING:
-    from vidscene.pipeline.gaussian.render import RenderOutput
+from vidscene.pipeline.gaussian.render_output import RenderOutput
 
 
 def render_gsplat(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: Tensor,
                   camera: Camera, *, sh_degree: int, background: Tensor, with_depth: bool) -> RenderOutput:
     """Render with ``gsplat.rasterization``; same contract as ``render(..., backend="cuda")``."""
     import gsplat  # optional extra, imported only on GPU workers
-
-    from vidscene.pipeline.gaussian.render import RenderOutput
 
     if means.device.type != "cuda":
         raise ValueError(f"the cuda backend needs CUDA tensors, got {means.device}")

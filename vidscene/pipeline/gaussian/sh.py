@@ -26,10 +26,6 @@ def rgb_to_sh0(rgb: Tensor) -> Tensor:
     return (rgb - 0.5) / C0
 
 
-def sh0_to_rgb(sh0: Tensor) -> Tensor:
-    return sh0 * C0 + 0.5
-
-
 def eval_sh(degree: int, sh: Tensor, dirs: Tensor) -> Tensor:
     """Evaluate SH at unit directions.
 

@@ -22,7 +22,7 @@ from torch import Tensor
 from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.project import quats_to_rotmats
-from vidscene.pipeline.gaussian.render import RenderOutput
+from vidscene.pipeline.gaussian.render_output import RenderOutput
 
 logger = logging.getLogger(__name__)
 

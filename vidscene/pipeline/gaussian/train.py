@@ -1,8 +1,9 @@
-"""3D Gaussian Splatting training: the loop, evaluation on held-out frames, checkpoints and resume.
+"""3D Gaussian Splatting training: the optimisation step, evaluation on held-out frames, checkpoints and resume.
 
 Shaped like gsplat's ``simple_trainer``: a plain config (``GaussianConfig``), a ``Runner`` holding the state of
 one run, and densification delegated to a strategy object with ``step_pre_backward``/``step_post_backward``
-hooks so the loop itself stays short.
+hooks so the step itself stays short. The loop around it (save points, resume file, progress) is the one
+``train_loop.TrainLoop`` runs for every method.
 
 Checkpoints (``work_dir/checkpoints/{iteration}.ckpt`` at every requested iteration, plus
 ``work_dir/resume.ckpt`` every minute or 500 iterations) hold everything needed to continue exactly: parameters,
@@ -17,14 +18,14 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from vidscene.pipeline import training
+from vidscene.pipeline import train_loop, training
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
@@ -40,8 +41,9 @@ from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.train_loop import Cadence, TrainLoop
 from vidscene.pipeline.training import TrainResult as TrainResult  # re-exported: one result type for both trainers
-from vidscene.pipeline.training import save_checkpoint
+from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +51,11 @@ CHECKPOINT_FORMAT = "vidscene-gaussian"
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUFFIX = ".ckpt"
 RESUME_FILE = "resume.ckpt"
-RESUME_EVERY_SECONDS = 60.0
+# Read at each call (tests shorten them). Besides every minute, gaussian runs write the resume file every
+# RESUME_EVERY_ITERATIONS iterations.
 RESUME_EVERY_ITERATIONS = 500
-PROGRESS_EVERY_ITERATIONS = 10
-PROGRESS_EVERY_SECONDS = 1.0
+PROGRESS_EVERY_ITERATIONS = train_loop.PROGRESS_EVERY_ITERATIONS
 MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this many training views
-
-
-def checkpoint_path(work_dir: Path, iteration: int) -> Path:
-    return training.checkpoint_path(work_dir, iteration, CHECKPOINT_SUFFIX)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -68,18 +66,12 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     return obj
 
 
-def find_resume_checkpoint(work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
-    """The newest readable checkpoint (numbered or ``resume.ckpt``) at or below ``max_iteration``."""
-    return training.find_resume_checkpoint(work_dir, max_iteration, suffix=CHECKPOINT_SUFFIX,
-                                           resume_file=RESUME_FILE, load=load_checkpoint)
+CHECKPOINT_FILES = training.CheckpointFiles(suffix=CHECKPOINT_SUFFIX, resume_file=RESUME_FILE,
+                                            load=load_checkpoint)
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if cuda_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was requested but CUDA is not available")
-    return torch.device(device)
+def checkpoint_path(work_dir: Path, iteration: int) -> Path:
+    return CHECKPOINT_FILES.path(work_dir, iteration)
 
 
 def _configure_cpu_threads() -> None:
@@ -264,76 +256,63 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
     fills while checkpointing.
     """
     total = config.iterations
-    if total < 1:
-        raise ValueError("config.iterations must be at least 1")
-    final_path = checkpoint_path(work_dir, total)
-    log_extra: dict[str, Any] = {"stage": "train", "work_dir": str(work_dir)}
-    if final_path.is_file():
-        done = load_checkpoint(final_path)
-        logger.info("training already finished", extra=log_extra)
+    loop = TrainLoop(work_dir, CHECKPOINT_FILES, total, mode="gaussian", save_iterations=save_iterations,
+                     progress=progress, on_save=on_save,
+                     cadence=Cadence(resume_every_iterations=RESUME_EVERY_ITERATIONS,
+                                     progress_every_iterations=PROGRESS_EVERY_ITERATIONS))
+    done = loop.finished()
+    if done is not None:
         progress(total, total, "already trained")
-        return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
+        return done
 
-    save_at = sorted({i for i in save_iterations if 1 <= i <= total} | {total})
-    dev = resolve_device(device)
+    dev = resolve_device(device, cuda_usable=cuda_available)  # the CPU renderer is used when gsplat is missing
     if dev.type == "cpu":
         _configure_cpu_threads()
     runner = Runner(scene, config, work_dir, dev)
 
-    found = find_resume_checkpoint(work_dir, total)
+    found = loop.resume_point()
     if found is not None:
         it, path = found
         runner.restore(load_checkpoint(path, dev))
-        logger.info("resuming training", extra={**log_extra, "iteration": it, "checkpoint": str(path)})
+        logger.info("resuming training", extra={**loop.log_extra, "iteration": it, "checkpoint": str(path)})
     else:
-        logger.info("starting training", extra={**log_extra, "gaussians": len(runner.gaussians),
+        logger.info("starting training", extra={**loop.log_extra, "gaussians": len(runner.gaussians),
                                                 "views": len(runner.train_idx), "held_out": len(runner.eval_idx)})
-
-    start_step = runner.step
-    run_started = time.monotonic()
-    seconds_before = runner.seconds
-    last_resume_time, last_resume_step = run_started, runner.step
-    last_progress = 0.0
-    loss_ema: float | None = None
-    mse_ema: float | None = None
+    hooks = _LoopHooks(runner)
     progress(runner.step, total, "starting" if runner.step == 0 else f"resuming at iteration {runner.step}")
-    while runner.step < total:
-        loss, mse = runner.train_step()
-        step = runner.step
-        loss_ema = loss if loss_ema is None else 0.9 * loss_ema + 0.1 * loss
-        mse_ema = mse if mse_ema is None else 0.9 * mse_ema + 0.1 * mse
-        now = time.monotonic()
-        runner.seconds = seconds_before + (now - run_started)
-
-        if step in save_at:
-            metrics = _final_metrics(runner, start_step) if step == total else {}
-            path = checkpoint_path(work_dir, step)
-            save_checkpoint(runner.checkpoint(metrics), path)
-            last_resume_time, last_resume_step = now, step
-            logger.info("saved checkpoint", extra={**log_extra, "iteration": step, "gaussians": len(runner.gaussians),
-                                                   **metrics})
-            if on_save is not None:
-                on_save(step, path)
-        elif (now - last_resume_time >= RESUME_EVERY_SECONDS
-              or step - last_resume_step >= RESUME_EVERY_ITERATIONS):
-            save_checkpoint(runner.checkpoint(), work_dir / RESUME_FILE)
-            last_resume_time, last_resume_step = now, step
-
-        if step % PROGRESS_EVERY_ITERATIONS == 0 or now - last_progress >= PROGRESS_EVERY_SECONDS or step == total:
-            last_progress = now
-            train_psnr = -10.0 * math.log10(max(mse_ema, 1e-10))
-            progress(step, total, f"loss {loss_ema:.4f} psnr {train_psnr:.2f} gaussians {len(runner.gaussians)}")
-
-    (work_dir / RESUME_FILE).unlink(missing_ok=True)  # the final checkpoint supersedes it
-    done = load_checkpoint(final_path)
-    return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
+    return loop.run(hooks, start=runner.step)
 
 
-def _final_metrics(runner: Runner, start_step: int) -> dict[str, float]:
-    metrics = runner.evaluate()
-    metrics["n_gaussians"] = float(len(runner.gaussians))
-    metrics["seconds"] = runner.seconds
-    metrics["s_per_it"] = runner.seconds / max(runner.step, 1)
-    metrics["resumed_from"] = float(start_step)
-    return metrics
+class _LoopHooks:
+    """A ``Runner`` as the shared loop drives it: smoothed loss for progress, wall time summed over resumes."""
 
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.start_step = runner.step
+        self.started = time.monotonic()
+        self.seconds_before = runner.seconds
+        self.loss_ema: float | None = None
+        self.mse_ema: float | None = None
+
+    def run_iteration(self, iteration: int) -> None:
+        loss, mse = self.runner.train_step()
+        assert self.runner.step == iteration, "the loop and the runner disagree on the iteration"
+        self.loss_ema = loss if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * loss
+        self.mse_ema = mse if self.mse_ema is None else 0.9 * self.mse_ema + 0.1 * mse
+        self.runner.seconds = self.seconds_before + (time.monotonic() - self.started)
+
+    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+        return self.runner.checkpoint(dict(metrics))
+
+    def final_metrics(self) -> dict[str, float]:
+        metrics = self.runner.evaluate()
+        metrics["n_gaussians"] = float(len(self.runner.gaussians))
+        metrics["seconds"] = self.runner.seconds
+        metrics["s_per_it"] = self.runner.seconds / max(self.runner.step, 1)
+        metrics["resumed_from"] = float(self.start_step)
+        return metrics
+
+    def progress_message(self, iteration: int) -> str:
+        loss_ema, mse_ema = self.loss_ema or 0.0, self.mse_ema or 0.0  # set by the iteration just run
+        train_psnr = -10.0 * math.log10(max(mse_ema, 1e-10))
+        return f"loss {loss_ema:.4f} psnr {train_psnr:.2f} gaussians {len(self.runner.gaussians)}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from plyfile import PlyData, PlyElement
 
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
-from vidscene.pipeline.export import atomic_write_path
+from vidscene.pipeline.export import atomic_write_path, copy_file_atomic
 from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.images import training_size
@@ -43,8 +42,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
     if unknown:
         raise ValueError(f"tensorf cannot export {unknown}")
     if "model" in requests:
-        with atomic_write_path(requests["model"], expected_bytes=checkpoint.stat().st_size) as tmp:
-            shutil.copyfile(checkpoint, tmp)
+        copy_file_atomic(checkpoint, requests["model"])
     if not set(requests) - {"model"}:
         return
     dev = resolve_device(device)

@@ -3,6 +3,7 @@
 The schedule is a pure function of the iteration number (learning rates decay exponentially; upsamples and
 alpha-mask updates happen at fixed fractions of ``iterations``), so a resumed run continues exactly where the
 checkpoint left off: the checkpoint holds the grid shape, box, alpha mask, optimizer state and random state.
+The loop around the step (save points, resume file, progress) is the shared ``train_loop.TrainLoop``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,23 +41,16 @@ from vidscene.pipeline.tensorf.render import (
     render_rays,
     render_settings,
 )
-from vidscene.pipeline.training import (
-    RESUME_FILE,
-    TrainResult,
-    checkpoint_path,
-    find_resume_checkpoint,
-    load_checkpoint,
-    resolve_device,
-    save_checkpoint,
-)
+from vidscene.pipeline.train_loop import TrainLoop
+from vidscene.pipeline.training import CheckpointFiles, TrainResult, load_checkpoint, resolve_device
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "vidscene-tensorf"
 CHECKPOINT_VERSION = 1
-RESUME_EVERY_S = 60.0
-PROGRESS_EVERY_IT = 10
-PROGRESS_EVERY_S = 1.0
+# TensoRF keeps the shared defaults: ``.th`` files (as in its reference code), ``resume.th``, format checked
+# by ``load_model``.
+CHECKPOINT_FILES = CheckpointFiles()
 
 
 @dataclass
@@ -170,26 +164,19 @@ def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, sa
     started = time.monotonic()
     dev = resolve_device(device)
     total = config.iterations
-    if total < 1:
-        raise ValueError("iterations must be at least 1")
-    final_path = checkpoint_path(work_dir, total)
-    if final_path.is_file():
-        done = load_checkpoint(final_path)
-        return TrainResult(iteration=total, checkpoint=final_path, metrics=dict(done.get("metrics", {})))
-    save_at = sorted({int(i) for i in save_iterations if 0 < int(i) <= total} | {total})
-    extra = {"stage": "train", "mode": "tensorf"}
+    loop = TrainLoop(work_dir, CHECKPOINT_FILES, total, mode="tensorf", save_iterations=save_iterations,
+                     progress=progress, on_save=on_save)
+    done = loop.finished()
+    if done is not None:
+        return done
 
     progress(0, total, "loading frames")
     cameras, images = load_training_images(scene, config.max_long_side)
     train_idx, eval_idx = split_train_eval(len(cameras), config.eval_every)
     if not train_idx:
         raise TrainingError("There are no frames to train on.")
-    train_images = images[train_idx].to(dev)
-    train_cams = CameraTensors.from_cameras([cameras[i] for i in train_idx], dev)
-    height, width = images.shape[1], images.shape[2]
-    schedule = Schedule.for_config(config)
 
-    resume = find_resume_checkpoint(work_dir, total)
+    resume = loop.resume_point()
     torch.manual_seed(config.seed)
     mask: AlphaMask | None
     if resume is not None:
@@ -199,31 +186,67 @@ def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, sa
         optimizer.load_state_dict(loaded.checkpoint["optimizer"])
         torch.set_rng_state(loaded.checkpoint["rng"])
         train_seconds = float(loaded.checkpoint.get("train_seconds", 0.0))
-        log.info("resuming tensorf training", extra={**extra, "iteration": start, "path": str(resume[1])})
+        log.info("resuming tensorf training", extra={**loop.log_extra, "iteration": start, "path": str(resume[1])})
     else:
         model, mask, start = new_model(scene, config, dev), None, 0
         optimizer = make_optimizer(model, config, 0)
         train_seconds = 0.0
-        log.info("starting tensorf training", extra={**extra, "grid": model.grid_size,
+        log.info("starting tensorf training", extra={**loop.log_extra, "grid": model.grid_size,
                                                      "aabb": model.aabb.tolist(), "frames": len(train_idx)})
-    settings = render_settings(model, config.step_ratio, config.max_samples)
+    run = _TensorfRun(config, model, mask, optimizer, device=dev, cameras=cameras, images=images,
+                      train_idx=train_idx, eval_idx=eval_idx, start=start, started=started,
+                      train_seconds=train_seconds, log_extra=loop.log_extra)
+    result = loop.run(run, start=start)
+    log.info("tensorf training finished", extra={**loop.log_extra, **result.metrics})
+    return result
 
-    n_train = len(train_idx)
-    last_progress = last_resume = time.monotonic()
-    loop_started, loop_start_it = time.monotonic(), start
-    for it in range(start + 1, total + 1):
-        scale = lr_scale(config, it)
-        for group in optimizer.param_groups:
+
+class _TensorfRun:
+    """One run's field, alpha mask, optimizer and schedule, stepped by the shared loop.
+
+    Wall time (``train_seconds``) counts from the start of ``train_tensorf`` (frame loading included) and sums
+    over resumed runs; ``s_per_it`` covers this run's iterations only.
+    """
+
+    def __init__(self, config: TensorfConfig, model: TensorVM, mask: AlphaMask | None,
+                 optimizer: torch.optim.Adam, *, device: torch.device, cameras: Sequence[Camera],
+                 images: torch.Tensor,
+                 train_idx: list[int], eval_idx: list[int], start: int, started: float, train_seconds: float,
+                 log_extra: dict[str, Any]) -> None:
+        self.config = config
+        self.model = model
+        self.mask = mask
+        self.optimizer = optimizer
+        self.settings = render_settings(model, config.step_ratio, config.max_samples)
+        self.schedule = Schedule.for_config(config)
+        self.device = device
+        self.train_images = images[train_idx].to(device)
+        self.train_cams = CameraTensors.from_cameras([cameras[i] for i in train_idx], device)
+        self.n_train = len(train_idx)
+        self.height, self.width = images.shape[1], images.shape[2]
+        self.cameras, self.images, self.eval_idx = cameras, images, eval_idx
+        self.start = start
+        self.started = started
+        self.seconds_before = train_seconds
+        self.train_seconds = train_seconds
+        self.loop_started = time.monotonic()
+        self.log_extra = log_extra
+        self.mse: torch.Tensor | None = None
+
+    def run_iteration(self, iteration: int) -> None:
+        config, model, dev = self.config, self.model, self.device
+        scale = lr_scale(config, iteration)
+        for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
         # Rays are drawn on the CPU generator so a run is reproducible whatever the device.
-        frame = torch.randint(0, n_train, (config.batch_rays,)).to(dev)
-        u = torch.randint(0, width, (config.batch_rays,)).to(dev)
-        v = torch.randint(0, height, (config.batch_rays,)).to(dev)
-        origins, dirs = train_cams.rays(frame, u, v)
-        target = train_images[frame, v, u]
-        color, _, _ = render_rays(model, origins, dirs, settings, alpha_mask=mask, jitter=True)
+        frame = torch.randint(0, self.n_train, (config.batch_rays,)).to(dev)
+        u = torch.randint(0, self.width, (config.batch_rays,)).to(dev)
+        v = torch.randint(0, self.height, (config.batch_rays,)).to(dev)
+        origins, dirs = self.train_cams.rays(frame, u, v)
+        target = self.train_images[frame, v, u]
+        color, _, _ = render_rays(model, origins, dirs, self.settings, alpha_mask=self.mask, jitter=True)
         mse = torch.mean((color - target) ** 2)
-        loss = mse + schedule.l1_weight(config, it) * model.density_l1()
+        loss = mse + self.schedule.l1_weight(config, iteration) * model.density_l1()
         if config.tv_weight_density > 0:
             loss = loss + config.tv_weight_density * model.density_tv()
         if config.tv_weight_appearance > 0:
@@ -231,54 +254,48 @@ def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, sa
         if not torch.isfinite(loss):
             raise TrainingError("Training diverged (the loss became NaN) and was stopped; "
                                 "try a shorter or lower-quality preset.")
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
+        self.mse = mse.detach()
+        self._follow_schedule(iteration)
+        self.train_seconds = self.seconds_before + time.monotonic() - self.started
 
+    def _follow_schedule(self, iteration: int) -> None:
+        """Rebuild the alpha mask or grow the grid where the schedule says; both need a new optimizer."""
+        config, model, extra = self.config, self.model, self.log_extra
         changed = False
-        if it in schedule.alpha_mask:
-            mask, tight = compute_alpha_mask(model, settings.step, config.alpha_mask_threshold)
-            if it == schedule.alpha_mask[0]:
+        if iteration in self.schedule.alpha_mask:
+            self.mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
+            if iteration == self.schedule.alpha_mask[0]:
                 model.shrink(tight)
             changed = True
-            log.info("alpha mask updated", extra={**extra, "iteration": it, "aabb": model.aabb.tolist(),
-                                                  "occupied": float(mask.occupied.float().mean())})
-        if it in schedule.upsample:
-            model.upsample(grid_size_for_voxels(model.aabb, schedule.upsample[it]))
+            log.info("alpha mask updated", extra={**extra, "iteration": iteration, "aabb": model.aabb.tolist(),
+                                                  "occupied": float(self.mask.occupied.float().mean())})
+        if iteration in self.schedule.upsample:
+            model.upsample(grid_size_for_voxels(model.aabb, self.schedule.upsample[iteration]))
             changed = True
-            log.info("grid upsampled", extra={**extra, "iteration": it, "grid": model.grid_size})
+            log.info("grid upsampled", extra={**extra, "iteration": iteration, "grid": model.grid_size})
         if changed:
-            settings = render_settings(model, config.step_ratio, config.max_samples)
-            optimizer = make_optimizer(model, config, it)
+            self.settings = render_settings(model, config.step_ratio, config.max_samples)
+            self.optimizer = make_optimizer(model, config, iteration)
 
-        now = time.monotonic()
-        if it in save_at and it != total:
-            path = checkpoint_path(work_dir, it)
-            save_checkpoint(_checkpoint(model, mask, optimizer, config, it, train_seconds + now - started, {}),
-                            path)
-            log.info("checkpoint saved", extra={**extra, "iteration": it, "path": str(path)})
-            if on_save is not None:
-                on_save(it, path)
-        elif now - last_resume >= RESUME_EVERY_S and it != total:
-            save_checkpoint(_checkpoint(model, mask, optimizer, config, it, train_seconds + now - started, {}),
-                            work_dir / RESUME_FILE)
-            last_resume = now
-        if it % PROGRESS_EVERY_IT == 0 or now - last_progress >= PROGRESS_EVERY_S or it == total:
-            batch_psnr = -10.0 * math.log10(max(float(mse.detach()), 1e-10))
-            progress(it, total, f"iteration {it}/{total}, PSNR {batch_psnr:.1f} dB")
-            last_progress = now
+    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
+        return _checkpoint(self.model, self.mask, self.optimizer, self.config, iteration, self.train_seconds,
+                           dict(metrics))
 
-    loop_seconds = time.monotonic() - loop_started
-    progress(total, total, "evaluating held-out frames")
-    metrics = evaluate(model, [cameras[i] for i in eval_idx], images[eval_idx], settings, mask)
-    train_seconds += time.monotonic() - started
-    iterations_run = total - loop_start_it
-    metrics.update({"seconds": train_seconds, "iterations_run": float(iterations_run),
-                    "s_per_it": loop_seconds / iterations_run if iterations_run else 0.0,
-                    "grid_voxels": float(math.prod(model.grid_size))})
-    save_checkpoint(_checkpoint(model, mask, optimizer, config, total, train_seconds, metrics), final_path)
-    (work_dir / RESUME_FILE).unlink(missing_ok=True)
-    log.info("tensorf training finished", extra={**extra, **metrics})
-    if on_save is not None:
-        on_save(total, final_path)
-    return TrainResult(iteration=total, checkpoint=final_path, metrics=metrics)
+    def final_metrics(self) -> dict[str, float]:
+        loop_seconds = time.monotonic() - self.loop_started
+        metrics = evaluate(self.model, [self.cameras[i] for i in self.eval_idx], self.images[self.eval_idx],
+                           self.settings, self.mask)
+        self.train_seconds = self.seconds_before + time.monotonic() - self.started
+        iterations_run = self.config.iterations - self.start
+        metrics.update({"seconds": self.train_seconds, "iterations_run": float(iterations_run),
+                        "s_per_it": loop_seconds / iterations_run if iterations_run else 0.0,
+                        "grid_voxels": float(math.prod(self.model.grid_size))})
+        return metrics
+
+    def progress_message(self, iteration: int) -> str:
+        mse = float(self.mse) if self.mse is not None else 0.0  # set by the iteration just run
+        batch_psnr = -10.0 * math.log10(max(mse, 1e-10))
+        return f"iteration {iteration}/{self.config.iterations}, PSNR {batch_psnr:.1f} dB"
