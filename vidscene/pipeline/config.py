@@ -103,6 +103,26 @@ class GaussianConfig:
         }
         return replace(shapes[preset], iterations=_budget(preset, "gaussian"))
 
+    def scaled_to(self, total: int) -> GaussianConfig:
+        """The same schedule over ``total`` iterations instead of ``self.iterations``.
+
+        Every step count scales by the same factor (as gsplat's ``adjust_steps``): densification start, stop
+        and interval, SH degree steps, opacity resets. Keeping the preset's numbers for another length would
+        either never densify (a short run ends before ``densify_start``) or stop densifying after a few
+        percent (a long one). The learning rates already decay over ``iterations``.
+        """
+        if total == self.iterations:
+            return self
+        factor = total / self.iterations
+
+        def steps(n: int) -> int:
+            return max(1, round(n * factor))
+
+        start, stop = steps(self.densify_start), steps(self.densify_stop)
+        return replace(self, iterations=total, densify_start=start, densify_stop=max(stop, start + 1),
+                       densify_every=steps(self.densify_every), sh_degree_interval=steps(self.sh_degree_interval),
+                       opacity_reset_every=steps(self.opacity_reset_every) if self.opacity_reset_every > 0 else 0)
+
 
 @dataclass(frozen=True)
 class TensorfConfig:
@@ -190,6 +210,6 @@ class PipelineConfig:
                    tensorf=TensorfConfig.for_preset(preset), export=ExportConfig.for_preset(preset))
 
     def with_iterations(self, total: int) -> PipelineConfig:
-        """Training length as the user asked, keeping the preset's schedule proportions sane."""
-        return replace(self, gaussian=replace(self.gaussian, iterations=total),
-                       tensorf=replace(self.tensorf, iterations=total))
+        """Training length as the user asked, the preset's whole schedule scaled to it (TensoRF's schedule
+        points are fractions of its iterations already)."""
+        return replace(self, gaussian=self.gaussian.scaled_to(total), tensorf=replace(self.tensorf, iterations=total))

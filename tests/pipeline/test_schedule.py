@@ -1,0 +1,51 @@
+"""A run of any length gets the preset's whole schedule, scaled (issue: a custom count never densified, or
+stopped densifying after 3%)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.pipeline.test_train_gaussian import make_tiny_scene
+from vidscene import catalogue
+from vidscene.pipeline.config import GaussianConfig, PipelineConfig
+from vidscene.pipeline.gaussian.train import RANDOM_INIT_POINTS, train_gaussians
+
+
+@pytest.mark.parametrize("preset", list(catalogue.PRESETS))
+@pytest.mark.parametrize("total", [300, 1000, 30000])
+def test_the_schedule_keeps_its_proportions(preset: str, total: int) -> None:
+    base = GaussianConfig.for_preset(preset)
+    scaled = PipelineConfig.for_preset(preset).with_iterations(total).gaussian
+    assert scaled.iterations == total
+    for name in ("densify_start", "densify_stop", "sh_degree_interval"):
+        assert getattr(scaled, name) / total == pytest.approx(getattr(base, name) / base.iterations, abs=0.01), name
+    assert 1 <= scaled.densify_start < scaled.densify_stop
+    assert scaled.densify_every >= 1
+    # a short run still densifies over the same share of its length, several times
+    assert (scaled.densify_stop - scaled.densify_start) // scaled.densify_every >= 5
+    # and reaches the SH degree the preset reaches
+    assert scaled.sh_degree_interval * scaled.sh_degree / total == pytest.approx(
+        base.sh_degree_interval * base.sh_degree / base.iterations, abs=0.02)
+
+
+def test_the_preset_length_is_the_preset_itself() -> None:
+    config = PipelineConfig.for_preset("standard")
+    assert config.with_iterations(config.gaussian.iterations).gaussian == config.gaussian
+    # the learning-rate decay and everything else not counted in steps is unchanged
+    short = config.with_iterations(300).gaussian
+    assert (short.lr_means, short.lr_means_final, short.max_gaussians) == (
+        config.gaussian.lr_means, config.gaussian.lr_means_final, config.gaussian.max_gaussians)
+
+
+def test_a_300_iteration_standard_run_densifies(tmp_path: Path) -> None:
+    """Before the schedule scaled, 300 iterations of ``standard`` (densify_start 500) never densified."""
+    scene = make_tiny_scene(tmp_path / "scene", n=150)
+    config = PipelineConfig.for_preset("standard").with_iterations(300).gaussian
+    assert config.densify_start < 300
+    result = train_gaussians(scene, replace(config, max_long_side=64), tmp_path / "work", save_iterations=[],
+                             device="cpu")
+    initial = max(len(scene.points), min(RANDOM_INIT_POINTS, config.max_gaussians // 2))  # the trainer's init
+    assert result.metrics["n_gaussians"] > 2 * initial, result.metrics  # unscaled: exactly the initial count
