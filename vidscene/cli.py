@@ -62,8 +62,8 @@ def serve(
 
     from vidscene.api.app import create_app
     from vidscene.db.migrate import upgrade
-    from vidscene.db.models import Stage
     from vidscene.db.session import make_engine, make_sessionmaker
+    from vidscene.jobs import state
     from vidscene.jobs.celery_app import enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
 
@@ -80,12 +80,15 @@ def serve(
     upgrade(settings.resolved_database_url)
     celery = make_celery(settings)
     engine = make_engine(settings.resolved_database_url)
-    reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage))
+    factory = make_sessionmaker(engine)
+    reaper = Reaper(factory, settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage))
     reaper.start()
     embedded = EmbeddedWorker() if settings.embedded_worker else None
     if embedded is not None:
         embedded.start()
-    api = create_app(settings, enqueue=lambda job_id: enqueue_stage(celery, job_id, Stage.frames))
+    # A new scene waits for its frames; a retried one may wait for training (its poses kept).
+    api = create_app(settings, enqueue=lambda job_id: enqueue_stage(celery, job_id,
+                                                                    state.pending_stage(factory, job_id)))
     log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_config=None, proxy_headers=False)

@@ -11,8 +11,10 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vidscene import catalogue
 
 GiB = 1024**3
 
@@ -51,7 +53,15 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, description="deliveries of one stage before the job is failed")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    default_preset: Literal["preview", "standard", "quality"] = "preview"
+    default_preset: str = Field(default=catalogue.DEFAULT_PRESET,
+                                description="preset of uploads that name none (a name in vidscene.catalogue)")
+
+    @field_validator("default_preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in catalogue.PRESETS:
+            raise ValueError(f"unknown preset {value!r}; use one of {', '.join(catalogue.PRESETS)}")
+        return value
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

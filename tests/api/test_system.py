@@ -24,6 +24,8 @@ EXPECTED_ROUTES = {
     ("GET", "/user/scene/history", True),
     ("DELETE", "/user/scene/delete/{scene_id}", True),
     ("GET", "/user/scene/options", False),
+    ("PATCH", "/user/scene/name/{scene_id}", True),
+    ("POST", "/user/scene/retry/{scene_id}", True),
     ("GET", "/routes", False),
     ("GET", "/health", False),
 }

@@ -85,3 +85,36 @@ def body_of(model: type[M]) -> Callable[[Request], Awaitable[M]]:
 
     parse.__name__ = f"parse_{model.__name__}"
     return parse
+
+
+MAX_FORM_FIELDS = 32
+MAX_FIELD_BYTES = 16 * 1024
+
+
+def _as_text(name: str, value: Any) -> str:
+    """A JSON member as the form field it stands for: numbers as digits, lists comma-separated."""
+    if isinstance(value, bool):
+        raise BadRequestError(f"Invalid {name}: not a text, a number or a list.")
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+        return ",".join(str(v) for v in value)
+    raise BadRequestError(f"Invalid {name}: not a text, a number or a list.")
+
+
+async def text_fields(request: Request) -> dict[str, str]:
+    """The text fields of a small form in any of the three encodings an upload form may be re-sent in:
+    ``multipart/form-data`` (without a file), ``application/x-www-form-urlencoded`` or a JSON object."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_FORM_BODY_BYTES:
+            raise PayloadTooLargeError("The request body is too large.")
+        try:
+            form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES)
+        except Exception as exc:  # Starlette raises its HTTPException or a parser error for a bad body
+            raise BadRequestError("The form body could not be read (a file is not expected here).") from exc
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    data = _decode(request.headers.get("content-type", ""), await _read_limited(request))
+    return {str(key): _as_text(str(key), value) for key, value in data.items()}
+

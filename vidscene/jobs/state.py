@@ -179,6 +179,36 @@ def fail(factory: sessionmaker[Session], job_id: int, worker_id: str, *, message
         return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
 
 
+def restart(session: Session, job: Job, *, keep_through: Stage | None) -> None:
+    """Queue a finished job again, inside the caller's write transaction: a retry with other settings.
+
+    ``keep_through`` is the last stage whose result stays valid (``sfm`` when the frames and camera poses
+    can be reused), or None to start from the frames. The job goes to the back of the queue. Only a job
+    that is done or failed may restart: one still queued or running belongs to the engine.
+    """
+    if job.state in ACTIVE_STATES:
+        raise ValueError(f"job {job.id} is still {job.state}")
+    now = utcnow()
+    following = next_stage(keep_through.value if keep_through is not None else None)
+    job.state = JobState.queued.value
+    job.stage_done = keep_through.value if keep_through is not None else None
+    job.stage = following.value if following is not None and keep_through is not None else None
+    job.current_position = job.current_size = job.attempts = job.error_code = 0
+    job.eta_seconds = None
+    job.message = f"Waiting for {(following or STAGE_ORDER[0]).value}"
+    job.lease_owner = job.lease_expires_at = job.heartbeat_at = None
+    job.stage_started_at = job.started_at = job.finished_at = None
+    job.created_at = job.updated_at = now
+    session.execute(delete(Output).where(Output.scene_id == job.scene_id))
+
+
+def pending_stage(factory: sessionmaker[Session], job_id: int) -> Stage:
+    """The stage a new or restarted job waits for (what to enqueue for it)."""
+    with factory() as session:
+        done = session.scalar(select(Job.stage_done).where(Job.id == job_id))
+    return next_stage(done) or STAGE_ORDER[0]
+
+
 def delete_scenes(session: Session, scene_ids: Sequence[str]) -> None:
     """Cancel the scenes' jobs and delete the scenes' rows, inside the caller's write transaction.
 

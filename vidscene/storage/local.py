@@ -50,6 +50,15 @@ class SceneFiles:
         ext = extension or next(iter(catalogue.OUTPUT_TYPES[output_type].extensions.values()))
         return self.outputs_dir / output_type / f"{iteration}{ext}"
 
+    def remove_results(self, *, keep_poses: bool) -> None:
+        """Drop what training and export made (and the frames and poses unless ``keep_poses``) so a retried
+        job starts clean; the upload and the thumbnail stay."""
+        folders = [self.train_dir, self.outputs_dir]
+        if not keep_poses:
+            folders += [self.frames_dir, self.sfm_dir]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def create(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
 

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import FileResponse
 from sqlalchemy import Connection
 
@@ -22,6 +22,7 @@ from vidscene import catalogue
 from vidscene.api.deps import AppContext, ContextDep, CurrentUser, SessionReleasingRoute, TokenDep, read_in_thread
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError
+from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
 from vidscene.api.scenes.schemas import (
     SceneCreated,
@@ -30,6 +31,7 @@ from vidscene.api.scenes.schemas import (
     SceneName,
     SceneOptions,
     SceneProgress,
+    retry_form_openapi,
     upload_form_openapi,
 )
 from vidscene.api.schemas import MessageOut, error_responses
@@ -69,24 +71,30 @@ async def create_scene(request: Request, user: CurrentUser, context: ContextDep)
     try:
         if upload.file_path is None:
             raise BadRequestError(f"Missing field: {FILE_FIELD}.")
-        req = service.parse_scene_request(upload.fields)
+        req = service.parse_scene_request(upload.fields, default_preset=settings.default_preset)
         info = await anyio.to_thread.run_sync(service.probe, upload.file_path)
         scene_id, job_id = await anyio.to_thread.run_sync(partial(
             service.create_scene, context.unit_of_work, context.storage, user_id=user.id,
-            request=req, preset=settings.default_preset, upload_path=upload.file_path, info=info))
+            request=req, upload_path=upload.file_path, info=info))
     finally:
         upload.discard()  # already moved into place on success; removes the temporary file otherwise
     logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,
                                         "bytes": upload.file_size, "training_mode": req.training_mode})
-    if context.enqueue is not None:
-        try:
-            await anyio.to_thread.run_sync(context.enqueue, job_id)
-        except Exception:
-            # The job row is committed as queued; the engine's recovery of queued jobs delivers it later,
-            # so the upload is not failed (and the user not asked to send gigabytes again).
-            logger.exception("enqueue failed; job stays queued", extra={"scene_id": scene_id, "job_id": job_id})
+    await _enqueue(context, scene_id, job_id)
     return SceneCreated(id=scene_id,
                         message="Video received and processing scene. Check back later for updates.")
+
+
+async def _enqueue(context: AppContext, scene_id: str, job_id: int) -> None:
+    """Hand a committed job to the engine. A failure is logged, not answered: the job row is committed as
+    queued and the engine's recovery of queued jobs delivers it later, so the user is not asked to send
+    gigabytes again."""
+    if context.enqueue is None:
+        return
+    try:
+        await anyio.to_thread.run_sync(context.enqueue, job_id)
+    except Exception:
+        logger.exception("enqueue failed; job stays queued", extra={"scene_id": scene_id, "job_id": job_id})
 
 
 @router.get("/history", response_model=SceneHistory, summary="Ids of the user's scenes, oldest first",
@@ -169,6 +177,32 @@ async def output(
         return response
 
     return await read_in_thread(context, read)
+
+
+@router.patch("/name/{scene_id}", response_model=SceneName, summary="Rename the scene",
+              responses=_SCENE_ERRORS, openapi_extra=request_body_openapi(SceneName))
+def rename_scene(scene_id: str, user: CurrentUser, body: Annotated[SceneName, Depends(body_of(SceneName))],
+                 context: ContextDep) -> SceneName:
+    name = service.rename_scene(context.unit_of_work, user_id=user.id, scene_id=scene_id, name=body.name)
+    return SceneName(name=name)
+
+
+@router.post(
+    "/retry/{scene_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SceneCreated,
+    summary="Process the scene's video again with other settings (the upload's fields, without the file)",
+    responses=error_responses(400, 401, 404, 409, 413),
+    openapi_extra=retry_form_openapi(),
+)
+async def retry_scene(scene_id: str, request: Request, user: CurrentUser, context: ContextDep) -> SceneCreated:
+    fields = await text_fields(request)
+    job_id = await anyio.to_thread.run_sync(partial(
+        service.retry_scene, context.unit_of_work, context.storage, user_id=user.id, scene_id=scene_id,
+        fields=fields, default_preset=context.settings.default_preset))
+    logger.info("scene retried", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id})
+    await _enqueue(context, scene_id, job_id)
+    return SceneCreated(id=scene_id, message="Processing the scene again with the new settings.")
 
 
 @router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",

@@ -9,7 +9,7 @@ revocation and the lookup are one query, so a polled route costs one round trip.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -20,14 +20,15 @@ from vidscene.jobs import state
 
 UNFINISHED = state.ACTIVE_STATES
 
-OWNED_SCENE: Select[Any] = (
-    select(  # type: ignore[assignment]  # the column tuple type is not needed downstream: rows are read by name
-Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
-           Scene.training_mode)
+_SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
+                  Scene.training_mode, Scene.preset)
+# Typed as Select[Any]: the routes read rows by column name, the 7-tuple type would only be noise.
+OWNED_SCENE: Select[Any] = cast(Select[Any], (
+    select(*_SCENE_COLUMNS)
     .join(User, User.id == Scene.user_id)
     .where(Scene.id == bindparam("scene_id"), User.id == bindparam("user_id"),
            User.token_version == bindparam("token_version"))
-)
+))
 """The scene if the token's user owns it and the token is not revoked."""
 
 
@@ -112,6 +113,11 @@ def insert_scene(session: Session, *, scene_id: str, user_id: int, name: str, tr
     session.add(job)
     session.flush()
     return job.id
+
+
+def lock_owned_scene_row(session: Session, user_id: int, scene_id: str) -> Scene | None:
+    """The user's scene (with its job reachable as ``scene.job``), locked for the transaction (PostgreSQL)."""
+    return session.scalar(select(Scene).where(Scene.id == scene_id, Scene.user_id == user_id).with_for_update())
 
 
 def lock_owned_scene(session: Session, user_id: int, scene_id: str) -> str | None:

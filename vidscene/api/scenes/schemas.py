@@ -39,6 +39,7 @@ class SceneProgress(BaseModel):
     step: str | None = Field(description="Pipeline step: frames, sfm, train or export")
     percent: float = Field(description="Overall completion estimate, 0-100")
     eta_seconds: int | None = Field(description="Estimated seconds until done, when known")
+    preset: str = Field(description="The quality preset the scene is processed with (GET /user/scene/options)")
 
 
 class ResourceInfo(BaseModel):
@@ -55,6 +56,8 @@ class SceneMetadata(BaseModel):
     message: str
     resources: dict[str, dict[str, ResourceInfo]] = Field(
         description="output type -> iteration (as a string) -> file information")
+    training_mode: str = Field(description="gaussian or tensorf (file extensions follow it)")
+    preset: str
 
 
 # ---- the catalogue (GET /user/scene/options) -----------------------------------------------------------
@@ -93,23 +96,38 @@ class SceneOptions(BaseModel):
     limits: dict[str, int | str] = Field(description="max_total_iterations, max_scene_name, chunk_bytes, ...")
 
 
-def upload_form_openapi() -> dict[str, Any]:
-    """``openapi_extra`` for ``POST /user/scene/new``: the multipart form the route parses itself."""
+def _form_fields() -> dict[str, Any]:
     text = {"type": "string"}
     outputs = ", ".join(catalogue.OUTPUT_TYPES)
+    return {
+        "training_mode": {"type": "string", "enum": list(catalogue.TRAINING_MODES)},
+        "output_types": {**text, "description": f"Comma-separated: {outputs}",
+                         "example": ",".join(catalogue.TRAINING_MODES["gaussian"].default_outputs)},
+        "save_iterations": {**text, "description": "Comma-separated iterations (1..total_iterations)",
+                            "example": "1000,7000"},
+        "total_iterations": {**text, "pattern": "^[0-9]+$",
+                             "description": f"1..{catalogue.MAX_TOTAL_ITERATIONS}", "example": "7000"},
+        "scene_name": {**text, "maxLength": catalogue.MAX_SCENE_NAME},
+        "preset": {"type": "string", "enum": list(catalogue.PRESETS),
+                   "description": "Quality preset (default: the server's); its schedule scales to "
+                                  "total_iterations"},
+    }
+
+
+_REQUIRED_FIELDS = ["training_mode", "output_types", "save_iterations", "total_iterations"]
+
+
+def upload_form_openapi() -> dict[str, Any]:
+    """``openapi_extra`` for ``POST /user/scene/new``: the multipart form the route parses itself."""
+    file = {"type": "string", "format": "binary",
+            "description": "The video (any container/codec FFmpeg decodes), decided by content"}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object",
-        "required": [FILE_FIELD, "training_mode", "output_types", "save_iterations", "total_iterations"],
-        "properties": {
-            FILE_FIELD: {"type": "string", "format": "binary",
-                         "description": "The video (any container/codec FFmpeg decodes), decided by content"},
-            "training_mode": {"type": "string", "enum": list(catalogue.TRAINING_MODES)},
-            "output_types": {**text, "description": f"Comma-separated: {outputs}",
-                             "example": ",".join(catalogue.TRAINING_MODES["gaussian"].default_outputs)},
-            "save_iterations": {**text, "description": "Comma-separated iterations (1..total_iterations)",
-                                "example": "1000,7000"},
-            "total_iterations": {**text, "pattern": "^[0-9]+$",
-                                 "description": f"1..{catalogue.MAX_TOTAL_ITERATIONS}", "example": "7000"},
-            "scene_name": {**text, "maxLength": catalogue.MAX_SCENE_NAME},
-        },
-    }}}}}
+        "type": "object", "required": [FILE_FIELD, *_REQUIRED_FIELDS],
+        "properties": {FILE_FIELD: file, **_form_fields()}}}}}}
+
+
+def retry_form_openapi() -> dict[str, Any]:
+    """``openapi_extra`` for ``POST /user/scene/retry/{id}``: the upload's fields, in any form encoding."""
+    schema = {"type": "object", "required": _REQUIRED_FIELDS, "properties": _form_fields()}
+    media = ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
+    return {"requestBody": {"required": True, "content": {m: {"schema": schema} for m in media}}}

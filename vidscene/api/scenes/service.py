@@ -23,6 +23,7 @@ from vidscene import catalogue
 from vidscene.api.deps import UnitOfWork, revoked_token_error
 from vidscene.api.errors import (
     BadRequestError,
+    ConflictError,
     NotAuthenticatedError,
     NotFoundError,
     SceneNotFoundError,
@@ -58,6 +59,7 @@ class SceneRequest:
     save_iterations: list[int]  # sorted, unique, always includes total_iterations
     total_iterations: int
     name: str
+    preset: str
 
 
 def _required(fields: dict[str, str], name: str) -> str:
@@ -82,8 +84,9 @@ def _modes_making(output_type: str) -> str:
     return " or ".join(f"training_mode={m}" for m in catalogue.OUTPUT_TYPES[output_type].modes)
 
 
-def parse_scene_request(fields: dict[str, str]) -> SceneRequest:
-    """Validate the text fields of ``POST /user/scene/new``; ``BadRequestError`` names the field and value."""
+def parse_scene_request(fields: dict[str, str], *, default_preset: str = catalogue.DEFAULT_PRESET) -> SceneRequest:
+    """Validate the text fields of ``POST /user/scene/new`` (and of a retry); ``BadRequestError`` names the
+    field and value. ``preset`` is optional (the server's default preset)."""
     mode = _required(fields, "training_mode")
     if mode not in catalogue.TRAINING_MODES:
         choices = " or ".join(repr(m) for m in catalogue.TRAINING_MODES)
@@ -110,11 +113,19 @@ def parse_scene_request(fields: dict[str, str]) -> SceneRequest:
         if item:
             saves.add(_iteration(item, "save_iterations", total))
 
-    name = (fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME
-    if len(name) > catalogue.MAX_SCENE_NAME:
-        raise BadRequestError(f"Invalid scene_name: at most {catalogue.MAX_SCENE_NAME} characters.")
+    name = check_scene_name((fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME)
+    preset = (fields.get("preset") or "").strip() or default_preset
+    if preset not in catalogue.PRESETS:
+        choices = ", ".join(repr(p) for p in catalogue.PRESETS)
+        raise BadRequestError(f"Invalid preset: {preset[:40]!r}; use one of {choices}.")
     return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
-                        total_iterations=total, name=name)
+                        total_iterations=total, name=name, preset=preset)
+
+
+def check_scene_name(name: str, field: str = "scene_name") -> str:
+    if len(name) > catalogue.MAX_SCENE_NAME:
+        raise BadRequestError(f"Invalid {field}: at most {catalogue.MAX_SCENE_NAME} characters.")
+    return name
 
 
 def probe(path: Path) -> VideoInfo:
@@ -133,7 +144,7 @@ def _video_filename(info: VideoInfo) -> str:
 
 
 def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, request: SceneRequest,
-                 preset: str, upload_path: Path, info: VideoInfo) -> tuple[str, int]:
+                 upload_path: Path, info: VideoInfo) -> tuple[str, int]:
     """Move the upload into a new scene's folder and add the scene with its queued job; (scene id, job id).
 
     Blocking (run it in a worker thread). Any failure removes the scene's folder, so no file outlives a
@@ -154,11 +165,60 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
                 session, scene_id=scene_id, user_id=user_id, name=request.name,
                 training_mode=request.training_mode, output_types=request.output_types,
                 save_iterations=request.save_iterations, total_iterations=request.total_iterations,
-                preset=preset, video_filename=filename, video_info=info.to_json())
+                preset=request.preset, video_filename=filename, video_info=info.to_json())
         return scene_id, job_id
     except BaseException:
         files.remove()
         raise
+
+
+# ---- changing a scene -----------------------------------------------------------------------------------
+
+
+def rename_scene(unit_of_work: UnitOfWork, *, user_id: int, scene_id: str, name: str) -> str:
+    """The new name (trimmed), stored; 400 for an empty or too long one, 404 for a scene not the user's."""
+    cleaned = check_scene_name(name.strip(), "name")
+    if not cleaned:
+        raise BadRequestError("Invalid name: give the scene a name.")
+    with unit_of_work() as session:
+        scene = repository.lock_owned_scene_row(session, user_id, scene_id)
+        if scene is None:
+            raise SceneNotFoundError()
+        scene.name = cleaned
+    return cleaned
+
+
+def retry_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, scene_id: str,
+                fields: dict[str, str], default_preset: str) -> int:
+    """Process a finished or failed scene's upload again with new settings; returns the job id to enqueue.
+
+    The same fields as an upload, without the file (``scene_name`` keeps the old name when absent). When the
+    preset is unchanged and the camera poses were found, the frames and poses are kept and the job starts at
+    training: retrying with more iterations or other outputs costs no second SfM. A scene still queued or
+    processing is refused (409): its job belongs to a worker.
+    """
+    with unit_of_work() as session:
+        scene = repository.lock_owned_scene_row(session, user_id, scene_id)
+        if scene is None:
+            raise SceneNotFoundError()
+        request = parse_scene_request({"scene_name": scene.name, **fields}, default_preset=default_preset)
+        job = scene.job
+        if job.state in repository.UNFINISHED:
+            raise ConflictError("The scene is still being processed; wait for it to finish, or delete it.")
+        poses_done = job.stage_done in (Stage.sfm.value, Stage.train.value, Stage.export.value)
+        keep_poses = poses_done and request.preset == scene.preset
+        # Files first, inside the transaction: if the commit then fails, the rows still describe a finished
+        # scene whose outputs read "exists: false", which is honest; the other order could let a worker
+        # start on files about to be removed.
+        storage.scene(scene.id).remove_results(keep_poses=keep_poses)
+        state.restart(session, job, keep_through=Stage.sfm if keep_poses else None)
+        scene.name = request.name
+        scene.training_mode = request.training_mode
+        scene.output_types = request.output_types
+        scene.save_iterations = request.save_iterations
+        scene.total_iterations = request.total_iterations
+        scene.preset = request.preset
+        return job.id
 
 
 # ---- deleting -------------------------------------------------------------------------------------------
@@ -268,6 +328,7 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
         step=row.stage,
         percent=_percent(job_state, row.stage, row.current_position, row.current_size),
         eta_seconds=row.eta_seconds if unfinished else None,
+        preset=row.preset,
     )
 
 
@@ -289,7 +350,7 @@ def metadata(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: 
             entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
         resources[output_type] = entries
     return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
-                         resources=resources)
+                         resources=resources, training_mode=scene.training_mode, preset=scene.preset)
 
 
 def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
