@@ -65,8 +65,9 @@ def test_rename(api: Api, auth: dict[str, str], mp4_bytes: bytes, encoding: str)
     assert api.client.get(f"/user/scene/name/{scene}", headers=auth).json() == {"name": "Kitchen, take 2"}
 
 
-@pytest.mark.parametrize(("body", "fragment"), [({"name": "   "}, "Invalid name"), ({"name": "x" * 201}, "Invalid name"),
-                                                ({}, "Missing field: name"), ({"name": 5}, "Invalid name")])
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({"name": "   "}, "Invalid name"), ({"name": "x" * 201}, "Invalid name"), ({}, "Missing field: name"),
+    ({"name": 5}, "Invalid name")])
 def test_rename_validation(api: Api, auth: dict[str, str], mp4_bytes: bytes, body: dict[str, Any],
                            fragment: str) -> None:
     scene = api.scene_id(auth, mp4_bytes, scene_name="kept")
