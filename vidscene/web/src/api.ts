@@ -1,8 +1,6 @@
 // Client for the public vidscene HTTP API (seed-api.txt + API-NOTES.md). The app uses nothing else: every
 // request here is one any other client could make.
 
-export const CHUNK_SIZE = 1024 * 1024; // the metadata route describes outputs in exactly 1 MiB chunks
-
 export type OutputType = "splat_cloud" | "point_cloud" | "video" | "model";
 export type TrainingMode = "gaussian" | "tensorf";
 export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
@@ -203,7 +201,8 @@ export interface ResourceInfo {
   last_chunk_size: number;
 }
 
-export type Resources = Partial<Record<OutputType, Record<string, ResourceInfo>>>;
+/** Output type name (one of the options' `output_types`) -> iteration (as a string) -> file. */
+export type Resources = Record<string, Record<string, ResourceInfo>>;
 
 export interface Metadata {
   uuid: string;
@@ -434,11 +433,12 @@ export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, t
 
 export interface DownloadedOutput {
   blob: Blob;
-  fileName: string;
+  /** The server's name for the file (Content-Disposition), or null when it sent none. */
+  fileName: string | null;
 }
 
-function fileNameFrom(disposition: string | null, fallback: string): string {
-  if (!disposition) return fallback;
+function fileNameFrom(disposition: string | null): string | null {
+  if (!disposition) return null;
   const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
   if (star?.[1]) {
     try {
@@ -448,37 +448,44 @@ function fileNameFrom(disposition: string | null, fallback: string): string {
     }
   }
   const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
-  return plain?.[1]?.trim() || fallback;
+  return plain?.[1]?.trim() || null;
 }
 
-export const OUTPUT_EXTENSIONS: Record<OutputType, string> = {
-  splat_cloud: ".splat",
-  point_cloud: ".ply",
-  video: ".mp4",
-  model: ".ckpt",
-};
+/**
+ * The size of every chunk but the last, from the metadata's own numbers (size = (chunks - 1) * chunk + last),
+ * so the Range requests are exactly the chunks the server described.
+ */
+function chunkBytesOf(info: ResourceInfo): number {
+  if (info.chunks <= 1) return info.size;
+  const chunk = (info.size - info.last_chunk_size) / (info.chunks - 1);
+  if (!Number.isInteger(chunk) || chunk <= 0 || info.last_chunk_size <= 0 || info.last_chunk_size > chunk) {
+    throw new ApiError(0, "The server described this file's chunks inconsistently.");
+  }
+  return chunk;
+}
 
 /**
- * Downloads one output in the 1 MiB Range chunks the metadata route describes, so a large checkpoint never
- * rides on one long request and the progress bar moves chunk by chunk.
+ * Downloads one output in the Range chunks the metadata route describes (1 MiB each), so a large checkpoint
+ * never rides on one long request and the progress bar moves chunk by chunk.
  */
 export async function downloadOutput(
   sceneId: string,
-  type: OutputType,
+  type: string,
   iteration: string,
   info: ResourceInfo,
   onProgress: (received: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<DownloadedOutput> {
   const url = `/user/scene/output/${enc(type)}/${enc(sceneId)}?iteration=${enc(iteration)}`;
+  const chunkBytes = chunkBytesOf(info);
   const parts: ArrayBuffer[] = [];
   let contentType = "application/octet-stream";
-  let fileName = `${sceneId}-${type}-${iteration}${OUTPUT_EXTENSIONS[type]}`;
+  let fileName: string | null = null;
   let received = 0;
   onProgress(0, info.size);
   for (let i = 0; i < info.chunks; i++) {
-    const start = i * CHUNK_SIZE;
-    const length = i === info.chunks - 1 ? info.last_chunk_size : CHUNK_SIZE;
+    const start = i * chunkBytes;
+    const length = i === info.chunks - 1 ? info.last_chunk_size : chunkBytes;
     const end = start + length - 1;
     const res = await send("GET", url, { headers: { Range: `bytes=${start}-${end}` }, signal });
     const buf = await res.arrayBuffer();
@@ -489,7 +496,7 @@ export async function downloadOutput(
     }
     if (i === 0) {
       contentType = res.headers.get("Content-Type") ?? contentType;
-      fileName = fileNameFrom(res.headers.get("Content-Disposition"), fileName);
+      fileName = fileNameFrom(res.headers.get("Content-Disposition"));
     }
     parts.push(buf);
     received += buf.byteLength;
