@@ -44,7 +44,9 @@ def test_upload_form_checks_presets_progress_and_server_errors(browser: Browser,
     assert page.get_by_label("Save at iterations").input_value() == "7000, 15000, 30000"
     assert page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
     page.get_by_role("radio", name="Quick preview").check()
-    assert page.get_by_label("Total iterations").input_value() == "2000"
+    # The server's preview budget for gaussian training (GET /user/scene/options), no longer a copy of its own.
+    assert page.get_by_label("Total iterations").input_value() == "1500"
+    assert page.get_by_label("Save at iterations").input_value() == "750, 1500"
     assert not page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
 
     # TensoRF has no splat cloud: the box is disabled and unticked.

@@ -1,8 +1,6 @@
 // Client for the public vidscene HTTP API (seed-api.txt + API-NOTES.md). The app uses nothing else: every
 // request here is one any other client could make.
 
-export type OutputType = "splat_cloud" | "point_cloud" | "video" | "model";
-export type TrainingMode = "gaussian" | "tensorf";
 export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
 
 export class ApiError extends Error {
@@ -377,8 +375,9 @@ export function sceneOptions(): Promise<SceneOptions> {
 
 export interface NewSceneFields {
   file: File;
-  trainingMode: TrainingMode;
-  outputTypes: OutputType[];
+  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
+  trainingMode: string;
+  outputTypes: string[];
   saveIterations: number[];
   totalIterations: number;
   sceneName: string;
