@@ -1,11 +1,15 @@
 """The upload form in a real browser: presets, client-side checks that mirror the server's, the server's own
-message when it refuses a file, the upload progress bar, and the scene it creates (kept queued: no worker)."""
+message when it refuses a file, the upload progress bar, and the scene it creates (kept queued: no worker);
+and that the form is built from the server's options (GET /user/scene/options), or says why it cannot be."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from playwright.sync_api import Route
 
 from tests.web.browser_helpers import (
     PASSWORD,
@@ -44,7 +48,9 @@ def test_upload_form_checks_presets_progress_and_server_errors(browser: Browser,
     assert page.get_by_label("Save at iterations").input_value() == "7000, 15000, 30000"
     assert page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
     page.get_by_role("radio", name="Quick preview").check()
-    assert page.get_by_label("Total iterations").input_value() == "2000"
+    # The server's preview budget for gaussian training (GET /user/scene/options), no longer a copy of its own.
+    assert page.get_by_label("Total iterations").input_value() == "1500"
+    assert page.get_by_label("Save at iterations").input_value() == "750, 1500"
     assert not page.get_by_role("checkbox", name="Checkpoint (.ckpt)").is_checked()
 
     # TensoRF has no splat cloud: the box is disabled and unticked.
@@ -140,5 +146,87 @@ def test_upload_form_checks_presets_progress_and_server_errors(browser: Browser,
     progress = api.get(f"/user/scene/progress/{scene_id}").json()
     assert progress["state"] == "queued"
     browser.screenshot("scene-queued")
+
+    browser.console.assert_clean()
+
+
+def _open_new_scene(browser: Browser, username: str) -> None:
+    page = browser.page
+    browser.goto("#/login")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="New scene").first.click()
+    page.get_by_role("heading", name="New scene").wait_for()
+
+
+def test_upload_form_is_built_from_the_servers_options(browser: Browser, server: WebServer) -> None:
+    """Every mode, output and preset the server lists is in the form with the server's labels, extensions and
+    numbers, and a mode offers exactly the outputs the server says it makes."""
+    page = browser.page
+    options: dict[str, Any] = httpx.get(f"{server.base_url}/user/scene/options", timeout=30).json()
+    outputs = {o["name"]: o for o in options["output_types"]}
+    limits = options["limits"]
+    username = unique_username("gus")
+    api_register(server.base_url, username)
+    _open_new_scene(browser, username)
+    page.locator("summary", has_text="Training settings").click()
+
+    default = next(p for p in options["presets"] if p["name"] == options["default_preset"])
+    assert page.get_by_role("radio", name=default["label"]).is_checked()
+    assert page.get_by_label("Total iterations").get_attribute("max") == str(limits["max_total_iterations"])
+    scene_name = page.get_by_label("Scene name (optional)")
+    assert scene_name.get_attribute("maxlength") == str(limits["max_scene_name"])
+    assert scene_name.get_attribute("placeholder") == limits["default_scene_name"]
+
+    mode_select = page.get_by_label("Training mode")
+    assert mode_select.locator("option").evaluate_all("els => els.map(e => [e.value, e.textContent])") == [
+        [m["name"], m["label"]] for m in options["training_modes"]]
+    boxes = page.locator("input[name=output_types]")
+    assert boxes.evaluate_all("els => els.map(e => e.value)") == list(outputs)
+    for mode in options["training_modes"]:
+        name = mode["name"]
+        mode_select.select_option(name)
+        assert boxes.evaluate_all("els => els.filter(e => !e.disabled).map(e => e.value)") == mode["outputs"]
+        for output in mode["outputs"]:
+            label = f"{outputs[output]['label']} ({outputs[output]['extensions'][name]})"
+            assert page.get_by_role("checkbox", name=label, exact=True).is_enabled(), label
+        for preset in options["presets"]:
+            page.get_by_role("radio", name=preset["label"]).check()
+            card = page.locator("label.preset", has_text=preset["label"])
+            card.get_by_text(f"{preset['iterations'][name]:,} iterations").wait_for()
+            card.get_by_text(preset["description"]).wait_for()
+            assert mode_select.input_value() == name, "a preset fills in the chosen mode, it does not change it"
+            assert page.get_by_label("Total iterations").input_value() == str(preset["iterations"][name])
+            assert page.get_by_label("Save at iterations").input_value() == ", ".join(
+                str(i) for i in preset["save_iterations"][name])
+            ticked = boxes.evaluate_all("els => els.filter(e => e.checked).map(e => e.value)")
+            assert sorted(ticked) == sorted(preset["outputs"][name]), (name, preset["name"])
+
+    browser.console.assert_clean()
+
+
+def test_upload_form_says_when_the_options_cannot_be_loaded(browser: Browser, server: WebServer) -> None:
+    """Without the server's options there is no form to build: the page says so, and "Try again" asks again."""
+    page = browser.page
+    browser.console.expect("status of 503")
+    username = unique_username("hal")
+    api_register(server.base_url, username)
+
+    def refuse(route: Route) -> None:
+        route.fulfill(status=503, json={"error": "The catalogue is offline."})
+
+    page.route("**/user/scene/options", refuse)
+    _open_new_scene(browser, username)
+    page.get_by_role("alert").filter(
+        has_text="Could not load the training options from the server: The catalogue is offline.").wait_for()
+    assert page.get_by_label("Training mode").count() == 0, "no form may be built from guesses"
+    browser.screenshot("upload-options-unavailable")
+
+    page.unroute("**/user/scene/options")
+    page.get_by_role("button", name="Try again").click()
+    page.get_by_label("Video file").wait_for()
+    assert page.get_by_role("radio", name="Quick preview").is_checked()
+    assert page.get_by_role("alert").count() == 0
 
     browser.console.assert_clean()

@@ -1,10 +1,6 @@
 // Client for the public vidscene HTTP API (seed-api.txt + API-NOTES.md). The app uses nothing else: every
 // request here is one any other client could make.
 
-export const CHUNK_SIZE = 1024 * 1024; // the metadata route describes outputs in exactly 1 MiB chunks
-
-export type OutputType = "splat_cloud" | "point_cloud" | "video" | "model";
-export type TrainingMode = "gaussian" | "tensorf";
 export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
 
 export class ApiError extends Error {
@@ -203,7 +199,8 @@ export interface ResourceInfo {
   last_chunk_size: number;
 }
 
-export type Resources = Partial<Record<OutputType, Record<string, ResourceInfo>>>;
+/** Output type name (one of the options' `output_types`) -> iteration (as a string) -> file. */
+export type Resources = Record<string, Record<string, ResourceInfo>>;
 
 export interface Metadata {
   uuid: string;
@@ -237,10 +234,150 @@ export async function deleteScene(id: string): Promise<void> {
   await sendJson("DELETE", `/user/scene/delete/${enc(id)}`);
 }
 
+// ---- the server's catalogue: training modes, output types, presets and limits ----
+
+export interface TrainingModeOption {
+  name: string;
+  label: string;
+  description: string;
+  /** Names of the output types this mode can produce, in catalogue order. */
+  outputs: string[];
+  default_outputs: string[];
+}
+
+export interface OutputTypeOption {
+  name: string;
+  label: string;
+  description: string;
+  media_type: string;
+  /** Training mode name -> file extension (with its dot), for the modes that produce this output only. */
+  extensions: Record<string, string>;
+}
+
+export interface PresetOption {
+  name: string;
+  label: string;
+  description: string;
+  /** Each keyed by training mode name: the form's total_iterations, save_iterations and ticked outputs. */
+  iterations: Record<string, number>;
+  save_iterations: Record<string, number[]>;
+  outputs: Record<string, string[]>;
+}
+
+export interface OptionLimits {
+  max_total_iterations: number;
+  max_scene_name: number;
+  default_scene_name: string;
+  chunk_bytes: number;
+  username_pattern: string;
+  username_min: number;
+  username_max: number;
+  password_min: number;
+  password_max: number;
+  /** Only when the server caps the size of an upload. */
+  max_upload_bytes?: number | undefined;
+}
+
+/** The body of GET /user/scene/options: what the server accepts, and so what the app offers. */
+export interface SceneOptions {
+  training_modes: TrainingModeOption[];
+  output_types: OutputTypeOption[];
+  presets: PresetOption[];
+  default_preset: string;
+  limits: OptionLimits;
+}
+
+// The options drive the whole upload form, so their shape is checked once here rather than trusted by a cast:
+// a server that answers something else gets one clear message instead of a form that breaks field by field.
+type Check<T> = (value: unknown, where: string) => T;
+
+function malformed(where: string): never {
+  throw new Error(`The server's scene options are malformed (${where}).`);
+}
+
+function objectAt(value: unknown, where: string): Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) malformed(where);
+  return value as Record<string, unknown>;
+}
+
+const text: Check<string> = (v, w) => (typeof v === "string" ? v : malformed(w));
+const whole: Check<number> = (v, w) => (typeof v === "number" && Number.isInteger(v) ? v : malformed(w));
+
+function optional<T>(item: Check<T>): Check<T | undefined> {
+  return (v, w) => (v === undefined ? undefined : item(v, w));
+}
+
+function listOf<T>(item: Check<T>, { nonEmpty = false } = {}): Check<T[]> {
+  return (v, w) => {
+    if (!Array.isArray(v) || (nonEmpty && v.length === 0)) malformed(w);
+    return v.map((x, i) => item(x, `${w}[${i}]`));
+  };
+}
+
+function byName<T>(item: Check<T>): Check<Record<string, T>> {
+  return (v, w) => Object.fromEntries(Object.entries(objectAt(v, w)).map(([k, x]) => [k, item(x, `${w}.${k}`)]));
+}
+
+function shape<T>(fields: { [K in keyof T]-?: Check<T[K]> }): Check<T> {
+  return (v, w) => {
+    const o = objectAt(v, w);
+    const out = {} as T;
+    for (const key in fields) out[key] = fields[key](o[key], `${w}.${key}`);
+    return out;
+  };
+}
+
+const checkOptions: Check<SceneOptions> = shape<SceneOptions>({
+  training_modes: listOf(
+    shape<TrainingModeOption>({
+      name: text, label: text, description: text, outputs: listOf(text), default_outputs: listOf(text),
+    }),
+    { nonEmpty: true },
+  ),
+  output_types: listOf(
+    shape<OutputTypeOption>({ name: text, label: text, description: text, media_type: text, extensions: byName(text) }),
+    { nonEmpty: true },
+  ),
+  presets: listOf(
+    shape<PresetOption>({
+      name: text, label: text, description: text, iterations: byName(whole), save_iterations: byName(listOf(whole)),
+      outputs: byName(listOf(text)),
+    }),
+  ),
+  default_preset: text,
+  limits: shape<OptionLimits>({
+    max_total_iterations: whole, max_scene_name: whole, default_scene_name: text, chunk_bytes: whole,
+    username_pattern: text, username_min: whole, username_max: whole, password_min: whole, password_max: whole,
+    max_upload_bytes: optional(whole),
+  }),
+});
+
+let optionsRequest: Promise<SceneOptions> | null = null;
+
+/**
+ * GET /user/scene/options (no login needed), asked once per page load and shared by every page; a failed
+ * request is forgotten, so calling again (a "Try again" button) asks the server again.
+ */
+export function sceneOptions(): Promise<SceneOptions> {
+  if (optionsRequest) return optionsRequest;
+  const request = send("GET", "/user/scene/options", { auth: false })
+    .then((res) => res.json() as Promise<unknown>)
+    .then((body) => checkOptions(body, "body"), (err: unknown) => {
+      if (err instanceof SyntaxError) throw new Error("The server's scene options are not JSON.");
+      throw err;
+    });
+  optionsRequest = request;
+  request.catch(() => {
+    if (optionsRequest === request) optionsRequest = null;
+  });
+  return request;
+}
+
 export interface NewSceneFields {
   file: File;
-  trainingMode: TrainingMode;
-  outputTypes: OutputType[];
+  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
+  trainingMode: string;
+  outputTypes: string[];
   saveIterations: number[];
   totalIterations: number;
   sceneName: string;
@@ -295,11 +432,12 @@ export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, t
 
 export interface DownloadedOutput {
   blob: Blob;
-  fileName: string;
+  /** The server's name for the file (Content-Disposition), or null when it sent none. */
+  fileName: string | null;
 }
 
-function fileNameFrom(disposition: string | null, fallback: string): string {
-  if (!disposition) return fallback;
+function fileNameFrom(disposition: string | null): string | null {
+  if (!disposition) return null;
   const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition);
   if (star?.[1]) {
     try {
@@ -309,37 +447,44 @@ function fileNameFrom(disposition: string | null, fallback: string): string {
     }
   }
   const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
-  return plain?.[1]?.trim() || fallback;
+  return plain?.[1]?.trim() || null;
 }
 
-export const OUTPUT_EXTENSIONS: Record<OutputType, string> = {
-  splat_cloud: ".splat",
-  point_cloud: ".ply",
-  video: ".mp4",
-  model: ".ckpt",
-};
+/**
+ * The size of every chunk but the last, from the metadata's own numbers (size = (chunks - 1) * chunk + last),
+ * so the Range requests are exactly the chunks the server described.
+ */
+function chunkBytesOf(info: ResourceInfo): number {
+  if (info.chunks <= 1) return info.size;
+  const chunk = (info.size - info.last_chunk_size) / (info.chunks - 1);
+  if (!Number.isInteger(chunk) || chunk <= 0 || info.last_chunk_size <= 0 || info.last_chunk_size > chunk) {
+    throw new ApiError(0, "The server described this file's chunks inconsistently.");
+  }
+  return chunk;
+}
 
 /**
- * Downloads one output in the 1 MiB Range chunks the metadata route describes, so a large checkpoint never
- * rides on one long request and the progress bar moves chunk by chunk.
+ * Downloads one output in the Range chunks the metadata route describes (1 MiB each), so a large checkpoint
+ * never rides on one long request and the progress bar moves chunk by chunk.
  */
 export async function downloadOutput(
   sceneId: string,
-  type: OutputType,
+  type: string,
   iteration: string,
   info: ResourceInfo,
   onProgress: (received: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<DownloadedOutput> {
   const url = `/user/scene/output/${enc(type)}/${enc(sceneId)}?iteration=${enc(iteration)}`;
+  const chunkBytes = chunkBytesOf(info);
   const parts: ArrayBuffer[] = [];
   let contentType = "application/octet-stream";
-  let fileName = `${sceneId}-${type}-${iteration}${OUTPUT_EXTENSIONS[type]}`;
+  let fileName: string | null = null;
   let received = 0;
   onProgress(0, info.size);
   for (let i = 0; i < info.chunks; i++) {
-    const start = i * CHUNK_SIZE;
-    const length = i === info.chunks - 1 ? info.last_chunk_size : CHUNK_SIZE;
+    const start = i * chunkBytes;
+    const length = i === info.chunks - 1 ? info.last_chunk_size : chunkBytes;
     const end = start + length - 1;
     const res = await send("GET", url, { headers: { Range: `bytes=${start}-${end}` }, signal });
     const buf = await res.arrayBuffer();
@@ -350,7 +495,7 @@ export async function downloadOutput(
     }
     if (i === 0) {
       contentType = res.headers.get("Content-Type") ?? contentType;
-      fileName = fileNameFrom(res.headers.get("Content-Disposition"), fileName);
+      fileName = fileNameFrom(res.headers.get("Content-Disposition"));
     }
     parts.push(buf);
     received += buf.byteLength;

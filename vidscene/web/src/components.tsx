@@ -32,6 +32,24 @@ export function ErrorMessage({ message }: { message: string | null }): JSX.Eleme
   );
 }
 
+/** What a page shows instead of a part built from the server's options when they could not be loaded. */
+export function OptionsUnavailable({ what, error, onRetry }: {
+  what: string;
+  error: string;
+  onRetry: () => void;
+}): JSX.Element {
+  return (
+    <div class="options-unavailable">
+      <ErrorMessage message={`Could not load ${what} from the server: ${error}`} />
+      <div class="actions">
+        <button type="button" class="secondary" onClick={onRetry}>
+          Try again
+        </button>
+      </div>
+    </div>
+  );
+}
+
 export function Notice({ message }: { message: string | null }): JSX.Element {
   return (
     <p class="notice" role="status" aria-live="polite">

@@ -4,7 +4,7 @@ import type { JSX } from "preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { session } from "./api";
+import { sceneOptions, session } from "./api";
 import { AccountPage } from "./pages/Account";
 import { AuthPage } from "./pages/Auth";
 import { ScenePage } from "./pages/Scene";
@@ -113,6 +113,10 @@ function App(): JSX.Element {
     </>
   );
 }
+
+// Every page but the scene list builds on the server's options: ask for them while the first page renders.
+// A failure here is only logged by the browser; the page that needs them shows it and can try again.
+sceneOptions().catch(() => undefined);
 
 const root = document.getElementById("app");
 if (root) render(<App />, root);

@@ -1,44 +1,50 @@
-// Client-side checks that mirror the server's rules (API-NOTES.md), so most mistakes are caught before a
-// multi-gigabyte upload starts. The server stays the authority: whatever it refuses, its message is shown.
+// Client-side checks against the server's own rules (the limits and modes of GET /user/scene/options), so most
+// mistakes are caught before a multi-gigabyte upload starts. The server stays the authority: whatever it
+// refuses, its message is shown.
 
-import type { OutputType, TrainingMode } from "./api";
-
-export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,64}$/;
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 1024;
-export const SCENE_NAME_MAX = 200;
-export const ITERATIONS_MAX = 30000;
-
-export const OUTPUTS_BY_MODE: Record<TrainingMode, OutputType[]> = {
-  gaussian: ["splat_cloud", "point_cloud", "video", "model"],
-  tensorf: ["video", "model", "point_cloud"],
-};
-
-export const OUTPUT_LABELS: Record<OutputType, string> = {
-  splat_cloud: "Splat cloud (.splat)",
-  point_cloud: "Point cloud (.ply)",
-  video: "Rendered video (.mp4)",
-  model: "Checkpoint (.ckpt)",
-};
+import type { OptionLimits, SceneOptions } from "./api";
+import { modeNamed, outputNamed } from "./catalogue";
+import { formatBytes } from "./format";
 
 const VIDEO_EXTENSIONS = [".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".3gp", ".mpg", ".mpeg", ".ts"];
 
-export function usernameError(username: string): string | null {
-  if (username.length < 3 || username.length > 64) return "Username must be 3 to 64 characters long.";
-  if (!USERNAME_RE.test(username)) return "Username may only use letters, digits, '_', '.' and '-'.";
+/** The server's pattern as a JS RegExp, or null if it uses syntax JS lacks (then only the server checks). */
+function usernamePattern(limits: OptionLimits): RegExp | null {
+  try {
+    return new RegExp(limits.username_pattern);
+  } catch {
+    return null;
+  }
+}
+
+export function usernameError(username: string, limits: OptionLimits): string | null {
+  const { username_min: min, username_max: max } = limits;
+  if (username.length < min || username.length > max) return `Username must be ${min} to ${max} characters long.`;
+  // The wording describes the server's pattern as it is today; the check itself uses the pattern it sends.
+  if (usernamePattern(limits)?.test(username) === false) {
+    return "Username may only use letters, digits, '_', '.' and '-'.";
+  }
   return null;
 }
 
-export function passwordError(password: string): string | null {
-  if (password.length < PASSWORD_MIN) return `Password must be at least ${PASSWORD_MIN} characters long.`;
-  if (password.length > PASSWORD_MAX) return `Password must be at most ${PASSWORD_MAX} characters long.`;
+export function passwordError(password: string, limits: OptionLimits): string | null {
+  if (password.length < limits.password_min) {
+    return `Password must be at least ${limits.password_min} characters long.`;
+  }
+  if (password.length > limits.password_max) {
+    return `Password must be at most ${limits.password_max} characters long.`;
+  }
   return null;
 }
 
-/** Only refuses files that clearly are not videos; the server decides by probing the content. */
-export function videoFileError(file: File | null): string | null {
+/** Only refuses files that clearly are not videos (or are over the server's size limit); the server decides
+ * by probing the content. */
+export function videoFileError(file: File | null, limits: OptionLimits): string | null {
   if (!file) return "Choose a video file to upload.";
   if (file.size === 0) return "The chosen file is empty.";
+  if (limits.max_upload_bytes !== undefined && file.size > limits.max_upload_bytes) {
+    return `"${file.name}" is ${formatBytes(file.size)}; the server accepts at most ${formatBytes(limits.max_upload_bytes)}.`;
+  }
   const name = file.name.toLowerCase();
   const looksLikeVideo = file.type.startsWith("video/") || VIDEO_EXTENSIONS.some((ext) => name.endsWith(ext));
   if (!looksLikeVideo && file.type !== "" && file.type !== "application/octet-stream") {
@@ -47,15 +53,17 @@ export function videoFileError(file: File | null): string | null {
   return null;
 }
 
-export function sceneNameError(name: string): string | null {
-  return name.length > SCENE_NAME_MAX ? `Scene name must be at most ${SCENE_NAME_MAX} characters.` : null;
+export function sceneNameError(name: string, limits: OptionLimits): string | null {
+  const max = limits.max_scene_name;
+  return name.length > max ? `Scene name must be at most ${max} characters.` : null;
 }
 
-export function parseTotalIterations(text: string): { value: number } | { error: string } {
+export function parseTotalIterations(text: string, limits: OptionLimits): { value: number } | { error: string } {
   const t = text.trim();
   if (!/^\d+$/.test(t)) return { error: "Total iterations must be a whole number." };
   const value = Number(t);
-  if (value < 1 || value > ITERATIONS_MAX) return { error: `Total iterations must be between 1 and ${ITERATIONS_MAX}.` };
+  const max = limits.max_total_iterations;
+  if (value < 1 || value > max) return { error: `Total iterations must be between 1 and ${max}.` };
   return { value };
 }
 
@@ -76,8 +84,12 @@ export function parseSaveIterations(text: string, total: number): { value: numbe
   return { value: [...values].sort((a, b) => a - b) };
 }
 
-export function outputTypesError(mode: TrainingMode, types: OutputType[]): string | null {
+/** The mode must be one the server offers, and every output one that mode makes. */
+export function outputTypesError(options: SceneOptions, mode: string, types: readonly string[]): string | null {
+  const training = modeNamed(options, mode);
+  if (!training) return `The server does not offer the training mode "${mode}".`;
   if (types.length === 0) return "Pick at least one output.";
-  const bad = types.find((t) => !OUTPUTS_BY_MODE[mode].includes(t));
-  return bad ? `${OUTPUT_LABELS[bad]} is not available with ${mode} training.` : null;
+  const bad = types.find((t) => !training.outputs.includes(t));
+  if (bad === undefined) return null;
+  return `${outputNamed(options, bad)?.label ?? bad} is not available with ${training.label} training.`;
 }

@@ -2,9 +2,10 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { deleteAccount, login, session, updatePassword, updateUsername } from "../api";
+import { limitsForChecks, useLimits } from "../catalogue";
 import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, errorText } from "../components";
 import { navigate } from "../router";
-import { PASSWORD_MAX, passwordError, usernameError } from "../validate";
+import { passwordError, usernameError } from "../validate";
 
 /**
  * After a change we log in again with the credentials just typed: a password change revokes every older
@@ -16,6 +17,7 @@ async function relogin(username: string, password: string): Promise<void> {
 }
 
 function UsernameForm(): JSX.Element {
+  const limits = useLimits();
   const [newUsername, setNewUsername] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -27,7 +29,9 @@ function UsernameForm(): JSX.Element {
     setError(null);
     setNotice(null);
     const name = newUsername.trim();
-    const problem = usernameError(name) ?? (password ? null : "Enter your current password.");
+    const checks = await limitsForChecks();
+    const problem =
+      (checks ? usernameError(name, checks) : null) ?? (password ? null : "Enter your current password.");
     if (problem) {
       setError(problem);
       return;
@@ -50,9 +54,9 @@ function UsernameForm(): JSX.Element {
     <form class="card" onSubmit={onSubmit} noValidate aria-labelledby="username-heading">
       <h2 id="username-heading">Change username</h2>
       <TextField label="New username" name="new_username" value={newUsername} onInput={setNewUsername}
-        autoComplete="username" maxLength={64} required />
+        autoComplete="username" maxLength={limits?.username_max} required />
       <TextField label="Current password" name="password" type="password" value={password} onInput={setPassword}
-        autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+        autoComplete="current-password" maxLength={limits?.password_max} required />
       <ErrorMessage message={error} />
       <Notice message={notice} />
       <div class="actions">
@@ -63,6 +67,7 @@ function UsernameForm(): JSX.Element {
 }
 
 function PasswordForm(): JSX.Element {
+  const limits = useLimits();
   const [oldPassword, setOldPassword] = useState("");
   const [newPassword, setNewPassword] = useState("");
   const [confirm, setConfirm] = useState("");
@@ -74,9 +79,10 @@ function PasswordForm(): JSX.Element {
     e.preventDefault();
     setError(null);
     setNotice(null);
+    const checks = await limitsForChecks();
     const problem =
       (oldPassword ? null : "Enter your current password.") ??
-      passwordError(newPassword) ??
+      (checks ? passwordError(newPassword, checks) : null) ??
       (newPassword !== confirm ? "The new passwords do not match." : null);
     if (problem) {
       setError(problem);
@@ -102,12 +108,12 @@ function PasswordForm(): JSX.Element {
     <form class="card" onSubmit={onSubmit} noValidate aria-labelledby="password-heading">
       <h2 id="password-heading">Change password</h2>
       <TextField label="Current password" name="old_password" type="password" value={oldPassword}
-        onInput={setOldPassword} autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+        onInput={setOldPassword} autoComplete="current-password" maxLength={limits?.password_max} required />
       <TextField label="New password" name="new_password" type="password" value={newPassword}
-        onInput={setNewPassword} autoComplete="new-password" maxLength={PASSWORD_MAX} required
-        hint="At least 8 characters." />
+        onInput={setNewPassword} autoComplete="new-password" maxLength={limits?.password_max} required
+        hint={limits ? `At least ${limits.password_min} characters.` : undefined} />
       <TextField label="Repeat new password" name="new_password2" type="password" value={confirm}
-        onInput={setConfirm} autoComplete="new-password" maxLength={PASSWORD_MAX} required />
+        onInput={setConfirm} autoComplete="new-password" maxLength={limits?.password_max} required />
       <ErrorMessage message={error} />
       <Notice message={notice} />
       <div class="actions">
@@ -118,6 +124,7 @@ function PasswordForm(): JSX.Element {
 }
 
 function DeleteForm(): JSX.Element {
+  const limits = useLimits();
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [confirming, setConfirming] = useState(false);
@@ -153,7 +160,7 @@ function DeleteForm(): JSX.Element {
       <h2 id="delete-heading">Delete account</h2>
       <p class="muted">This deletes your account and every scene, video and output in it. It cannot be undone.</p>
       <TextField label="Password" name="delete_password" type="password" value={password} onInput={setPassword}
-        autoComplete="current-password" maxLength={PASSWORD_MAX} required />
+        autoComplete="current-password" maxLength={limits?.password_max} required />
       <ErrorMessage message={error} />
       <div class="actions">
         <button type="submit" class="danger">Delete account…</button>

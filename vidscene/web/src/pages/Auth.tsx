@@ -2,9 +2,10 @@ import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
 import { login, register, session } from "../api";
+import { limitsForChecks, useLimits } from "../catalogue";
 import { ErrorMessage, PageHeading, TextField, errorText } from "../components";
 import { navigate } from "../router";
-import { PASSWORD_MAX, PASSWORD_MIN, passwordError, usernameError } from "../validate";
+import { passwordError, usernameError } from "../validate";
 
 export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element {
   const [username, setUsername] = useState("");
@@ -13,14 +14,17 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const isRegister = mode === "register";
+  const limits = useLimits();
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
     setError(null);
     const name = username.trim();
     if (isRegister) {
+      const checks = await limitsForChecks();
       const problem =
-        usernameError(name) ?? passwordError(password) ?? (password !== confirm ? "The passwords do not match." : null);
+        (checks ? (usernameError(name, checks) ?? passwordError(password, checks)) : null) ??
+        (password !== confirm ? "The passwords do not match." : null);
       if (problem) {
         setError(problem);
         return;
@@ -48,7 +52,9 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
       <form onSubmit={onSubmit} noValidate aria-describedby="auth-intro">
         <p id="auth-intro" class="muted">
           {isRegister
-            ? "Pick a username (letters, digits, '_', '.', '-') and a password of at least 8 characters."
+            ? `Pick a username (letters, digits, '_', '.', '-') and a password${
+                limits ? ` of at least ${limits.password_min} characters` : ""
+              }.`
             : "Log in to upload videos and see your scenes."}
         </p>
         <TextField
@@ -58,8 +64,8 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
           onInput={setUsername}
           autoComplete="username"
           required
-          minLength={isRegister ? 3 : undefined}
-          maxLength={64}
+          minLength={isRegister ? limits?.username_min : undefined}
+          maxLength={limits?.username_max}
         />
         <TextField
           label="Password"
@@ -69,8 +75,8 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
           onInput={setPassword}
           autoComplete={isRegister ? "new-password" : "current-password"}
           required
-          minLength={isRegister ? PASSWORD_MIN : undefined}
-          maxLength={PASSWORD_MAX}
+          minLength={isRegister ? limits?.password_min : undefined}
+          maxLength={limits?.password_max}
         />
         {isRegister && (
           <TextField

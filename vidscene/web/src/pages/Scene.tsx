@@ -1,7 +1,7 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
 
-import type { DownloadedOutput, Metadata, OutputType, Progress, ResourceInfo } from "../api";
+import type { DownloadedOutput, Metadata, Progress, ResourceInfo, SceneOptions } from "../api";
 import {
   ApiError,
   deleteScene,
@@ -12,20 +12,28 @@ import {
   sceneProgress,
   stateOf,
 } from "../api";
-import { ConfirmDialog, ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import type { OptionsState } from "../catalogue";
+import { modesMaking, outputExtension, outputLabel, outputNamed, useSceneOptions } from "../catalogue";
+import {
+  ConfirmDialog,
+  ErrorMessage,
+  OptionsUnavailable,
+  PageHeading,
+  ProgressBar,
+  errorText,
+  isAbort,
+} from "../components";
 import { formatBytes } from "../format";
 import { navigate } from "../router";
-import { OUTPUT_LABELS } from "../validate";
 import type { ControlMode, ViewerHandle } from "../viewer";
 import { SceneProgress, StateBadge, Thumbnail, thumbnailReady, usePolling } from "./Scenes";
 
 const POLL_MS = 2500;
-const OUTPUT_ORDER: OutputType[] = ["splat_cloud", "point_cloud", "video", "model"];
 
 type Cache = Map<string, Promise<DownloadedOutput>>;
 
 /** Existing files of one output type, keyed by iteration, in ascending iteration order. */
-function existing(meta: Metadata | null, type: OutputType): [string, ResourceInfo][] {
+function existing(meta: Metadata | null, type: string): [string, ResourceInfo][] {
   const entries = Object.entries(meta?.resources[type] ?? {}).filter(([, info]) => info.exists);
   return entries.sort((a, b) => Number(a[0]) - Number(b[0]));
 }
@@ -34,7 +42,7 @@ function existing(meta: Metadata | null, type: OutputType): [string, ResourceInf
 function fetchOutput(
   cache: Cache,
   sceneId: string,
-  type: OutputType,
+  type: string,
   iteration: string,
   info: ResourceInfo,
   onProgress: (received: number, total: number) => void,
@@ -207,12 +215,18 @@ function VideoPlayer({
 function DownloadButton({
   sceneId,
   type,
+  label: outputText,
+  extension,
   iteration,
   info,
   cache,
 }: {
   sceneId: string;
-  type: OutputType;
+  type: string;
+  /** The output's label with its extension, as the table shows it. */
+  label: string;
+  /** For the file name when the server sends none. */
+  extension: string;
   iteration: string;
   info: ResourceInfo;
   cache: Cache;
@@ -230,7 +244,7 @@ function DownloadButton({
       const url = URL.createObjectURL(blob);
       const a = document.createElement("a");
       a.href = url;
-      a.download = fileName;
+      a.download = fileName ?? `${sceneId}-${type}-${iteration}${extension}`;
       a.style.display = "none";
       document.body.appendChild(a);
       a.click();
@@ -245,7 +259,7 @@ function DownloadButton({
   }
 
   const busy = progress !== null && progress < 100;
-  const label = `${OUTPUT_LABELS[type]}, iteration ${iteration}`;
+  const label = `${outputText}, iteration ${iteration}`;
   return (
     <div class="download">
       <button type="button" class="secondary small" onClick={() => void onClick()} disabled={busy}
@@ -265,17 +279,54 @@ function DownloadButton({
   );
 }
 
-function Downloads({ sceneId, meta, cache, finished }: {
+interface DownloadRow {
+  type: string;
+  label: string;
+  extension: string;
+  iteration: string;
+  info: ResourceInfo;
+}
+
+/** One row per file, output types in the catalogue's order (any it does not name last, by their name). */
+function downloadRows(options: SceneOptions, meta: Metadata): DownloadRow[] {
+  const types = Object.keys(meta.resources);
+  const modes = modesMaking(options, types);
+  const rank = (type: string): number => {
+    const i = options.output_types.findIndex((o) => o.name === type);
+    return i < 0 ? options.output_types.length : i;
+  };
+  return types
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .flatMap((type) => {
+      const output = outputNamed(options, type);
+      const label = output ? outputLabel(output, modes) : type;
+      const extension = output ? outputExtension(output, modes) : "";
+      return Object.entries(meta.resources[type] ?? {})
+        .sort((a, b) => Number(a[0]) - Number(b[0]))
+        .map(([iteration, info]) => ({ type, label, extension, iteration, info }));
+    });
+}
+
+function Downloads({ sceneId, meta, options, cache, finished }: {
   sceneId: string;
   meta: Metadata;
+  options: OptionsState;
   cache: Cache;
   finished: boolean;
 }): JSX.Element {
-  const rows = OUTPUT_ORDER.flatMap((type) =>
-    Object.entries(meta.resources[type] ?? {})
-      .sort((a, b) => Number(a[0]) - Number(b[0]))
-      .map(([iteration, info]) => ({ type, iteration, info })),
-  );
+  if (options.status !== "ready") {
+    return (
+      <section class="downloads card" aria-labelledby="downloads-heading">
+        <h2 id="downloads-heading">Downloads</h2>
+        {options.status === "error" ? (
+          <OptionsUnavailable what="the list of output types" error={options.error} onRetry={options.retry} />
+        ) : (
+          <p class="muted" role="status">Loading…</p>
+        )}
+      </section>
+    );
+  }
+  const rows = downloadRows(options.options, meta);
   return (
     <section class="downloads card" aria-labelledby="downloads-heading">
       <h2 id="downloads-heading">Downloads</h2>
@@ -294,14 +345,15 @@ function Downloads({ sceneId, meta, cache, finished }: {
             </tr>
           </thead>
           <tbody>
-            {rows.map(({ type, iteration, info }) => (
+            {rows.map(({ type, label, extension, iteration, info }) => (
               <tr key={`${type}/${iteration}`}>
-                <td data-label="Output">{OUTPUT_LABELS[type]}</td>
+                <td data-label="Output">{label}</td>
                 <td data-label="Iteration">{Number(iteration).toLocaleString("en")}</td>
                 <td data-label="Size">{info.exists ? formatBytes(info.size) : "—"}</td>
                 <td>
                   {info.exists ? (
-                    <DownloadButton sceneId={sceneId} type={type} iteration={iteration} info={info} cache={cache} />
+                    <DownloadButton sceneId={sceneId} type={type} label={label} extension={extension}
+                      iteration={iteration} info={info} cache={cache} />
                   ) : (
                     <span class="muted">{finished ? "Not produced" : "Not ready yet"}</span>
                   )}
@@ -328,6 +380,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const cache = useRef<Cache>(new Map());
   const nameRef = useRef<string | null>(null);
   const pickerId = useId();
+  const options = useSceneOptions();
 
   useEffect(() => {
     cache.current = new Map();
@@ -461,7 +514,10 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
         )}
       </div>
 
-      {meta && <Downloads sceneId={id} meta={meta} cache={cache.current} finished={state !== null && isFinished(state)} />}
+      {meta && (
+        <Downloads sceneId={id} meta={meta} options={options} cache={cache.current}
+          finished={state !== null && isFinished(state)} />
+      )}
 
       <ConfirmDialog
         open={confirming}
