@@ -159,3 +159,43 @@ def test_data_dir_database_and_scene_folders_are_private(api: Api, auth: dict[st
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     for path in (data_dir / "scenes" / scene).rglob("*"):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_bad_fields_before_the_file_are_refused_before_the_body_is_read(api: Api, auth: dict[str, str]) -> None:
+    """A real server on loopback: the headers, the fields and the start of a 'multi-GB' file are sent, and
+    the 400 must come back while the client still holds the rest of the body."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from tests.e2e.harness import free_port
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = 50
+        while not server.started and deadline:
+            threading.Event().wait(0.1)
+            deadline -= 1
+        boundary = "vidsceneboundary"
+        fields = {"training_mode": "nerf", "output_types": "video", "total_iterations": "10", "save_iterations": ""}
+        head = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                       for k, v in fields.items())
+        head += f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+        announced = 3 * 1024**3
+        request = (f"POST /user/scene/new HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth['Authorization']}\r\n"
+                   f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                   f"Content-Length: {announced}\r\n\r\n{head}").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(request + b"\0" * (64 * 1024))
+            answer = sock.recv(65536).decode("latin-1")
+        assert answer.startswith("HTTP/1.1 400"), answer[:200]
+        assert "Invalid training_mode" in answer
+        assert files_under(api.settings.data_dir / "tmp") == []
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -173,10 +174,14 @@ class _PartCollector:
         self.finished = True
 
 
-async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int, free_bytes: int) -> ReceivedUpload:
+async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int, free_bytes: int,
+                         check_fields: Callable[[dict[str, str]], None] | None = None) -> ReceivedUpload:
     """Parse the multipart body of ``request``, streaming the ``file`` part into a new file in ``tmp_dir``.
 
     ``free_bytes`` is the free space of the data dir's filesystem, checked against the announced size.
+    ``check_fields`` sees the text fields that came before the file, when the file part begins: a field it
+    refuses (by raising) is answered before the multi-GB body is read. Browsers and the seed's client send
+    the fields first.
     Raises ``BadRequestError`` (not multipart, malformed, truncated), ``PayloadTooLargeError`` (announced or streamed
     size over ``max_file_bytes``) and ``InsufficientStorageError`` (disk full, before or while writing); in every
     failure the temporary file is already removed.
@@ -218,6 +223,8 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
                 raise BadRequestError("The multipart body is malformed.") from exc
             if collector.open_file_wanted:
                 collector.open_file_wanted = False
+                if check_fields is not None:
+                    check_fields(dict(upload.fields))
                 handle = await anyio.to_thread.run_sync(_open_temp, tmp_dir)
                 upload.file_path = Path(handle.name)
             if collector.pending_bytes >= WRITE_BATCH_BYTES:

@@ -114,7 +114,7 @@ def _form_fields() -> dict[str, Any]:
     }
 
 
-_REQUIRED_FIELDS = ["training_mode", "output_types", "save_iterations", "total_iterations"]
+REQUIRED_FIELDS = ("training_mode", "output_types", "save_iterations", "total_iterations")  # of the upload form
 
 
 def upload_form_openapi() -> dict[str, Any]:
@@ -122,12 +122,12 @@ def upload_form_openapi() -> dict[str, Any]:
     file = {"type": "string", "format": "binary",
             "description": "The video (any container/codec FFmpeg decodes), decided by content"}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": [FILE_FIELD, *_REQUIRED_FIELDS],
+        "type": "object", "required": [FILE_FIELD, *REQUIRED_FIELDS],
         "properties": {FILE_FIELD: file, **_form_fields()}}}}}}
 
 
 def retry_form_openapi() -> dict[str, Any]:
     """``openapi_extra`` for ``POST /user/scene/retry/{id}``: the upload's fields, in any form encoding."""
-    schema = {"type": "object", "required": _REQUIRED_FIELDS, "properties": _form_fields()}
+    schema = {"type": "object", "required": list(REQUIRED_FIELDS), "properties": _form_fields()}
     media = ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
     return {"requestBody": {"required": True, "content": {m: {"schema": schema} for m in media}}}

@@ -30,7 +30,7 @@ from vidscene.api.errors import (
     UnsupportedMediaError,
 )
 from vidscene.api.scenes import repository
-from vidscene.api.scenes.schemas import ResourceInfo, SceneMetadata, SceneProgress
+from vidscene.api.scenes.schemas import REQUIRED_FIELDS, ResourceInfo, SceneMetadata, SceneProgress
 from vidscene.api.security import TokenClaims
 from vidscene.db.models import JobState, Stage
 from vidscene.jobs import state
@@ -82,6 +82,15 @@ def _iteration(text: str, field: str, upper: int) -> int:
 
 def _modes_making(output_type: str) -> str:
     return " or ".join(f"training_mode={m}" for m in catalogue.OUTPUT_TYPES[output_type].modes)
+
+
+def check_early_fields(fields: dict[str, str], *, default_preset: str) -> None:
+    """Refuse bad fields that arrived before the file, so a multi-GB upload is not read in full for a 400.
+
+    Only once every required field is there: fields may also follow the file (then they are judged at
+    the end, as a whole)."""
+    if all(name in fields for name in REQUIRED_FIELDS):
+        parse_scene_request(fields, default_preset=default_preset)
 
 
 def parse_scene_request(fields: dict[str, str], *, default_preset: str = catalogue.DEFAULT_PRESET) -> SceneRequest:
