@@ -30,7 +30,15 @@ class Settings(BaseSettings):
 
     jwt_secret: str = Field(default="", description="HS256 secret; empty means generated once and kept in the data dir")
     jwt_lifetime_seconds: int = 7 * 24 * 3600
-    login_rate_limit: str = Field(default="10/minute", description="failed logins allowed per username and per client")
+    login_rate_limit: str = Field(default="10/minute",
+                                  description="failed logins allowed per (username, client) and per client")
+    login_username_rate_limit: str = Field(default="100/hour",
+                                           description="failed logins per username from clients that never logged "
+                                                       "in to it (a slower back-off against spread-out guessing)")
+    register_rate_limit: str = Field(default="30/hour", description="registrations allowed per client")
+    forwarded_allow_ips: str = Field(default="",
+                                     description="reverse proxies (comma-separated addresses, or *) whose "
+                                                 "X-Forwarded-For names the client; empty: none")
     rate_limit_storage: str = Field(default="memory://",
                                     description="where failed-login counters live; e.g. redis://host:6379/1 so "
                                                 "that several API processes share them")

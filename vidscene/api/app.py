@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount, Router
 from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, system
@@ -28,7 +29,7 @@ from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
-from vidscene.api.ratelimit import LoginRateLimiter
+from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec
 from vidscene.api.upload import remove_stale_uploads
 from vidscene.config import Settings
@@ -91,7 +92,9 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         sessions=make_sessionmaker(engine),
         storage=storage,
         tokens=TokenCodec(secret=settings.resolved_jwt_secret(), lifetime_seconds=settings.jwt_lifetime_seconds),
-        login_limiter=LoginRateLimiter(settings.login_rate_limit, storage_uri=settings.rate_limit_storage),
+        login_limiter=LoginRateLimiter(settings.login_rate_limit, username_limit=settings.login_username_rate_limit,
+                                       storage_uri=settings.rate_limit_storage),
+        register_limiter=RegistrationRateLimiter(settings.register_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
         db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
     )
@@ -129,6 +132,10 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     # The web client's 1 MiB chunks skip the rest (see chunks.py); every answer gets the security headers.
     app.add_middleware(ChunkFastPath, context=context)
     app.add_middleware(SecurityHeaders)
+    if settings.forwarded_allow_ips:
+        # Outermost: the client address every throttle and log line sees is the one the trusted proxy
+        # forwarded for; X-Forwarded-For from anyone else is ignored.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
     app.include_router(system.router)

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene.api.errors import NotAuthenticatedError
-from vidscene.api.ratelimit import LoginRateLimiter
+from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec
 from vidscene.config import Settings
 from vidscene.db.models import User
@@ -58,6 +58,7 @@ class AppContext:
     storage: Storage
     tokens: TokenCodec
     login_limiter: LoginRateLimiter
+    register_limiter: RegistrationRateLimiter
     enqueue: Enqueue | None
     db_threads: DbThreads
 
@@ -188,5 +189,6 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 def client_address(request: Request) -> str:
-    """The peer address as the server sees it (configure the proxy's forwarded headers in uvicorn)."""
+    """The peer address; behind a reverse proxy listed in ``VIDSCENE_FORWARDED_ALLOW_IPS`` the client it
+    forwarded for (``X-Forwarded-For``, see ``create_app``)."""
     return request.client.host if request.client else "unknown"

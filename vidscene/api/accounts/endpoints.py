@@ -39,13 +39,14 @@ def _mark_register_errors(request: Request) -> None:
     status_code=status.HTTP_201_CREATED,
     response_model=SuccessOut,
     summary="Create an account",
-    responses=error_responses(400, 409, 413, model=RegisterErrorBody),
+    responses=error_responses(400, 409, 413, 429, model=RegisterErrorBody),
     openapi_extra=request_body_openapi(Credentials),
     dependencies=[Depends(_mark_register_errors)],
 )
 def register(body: Annotated[Credentials, Depends(body_of(Credentials))], session: SessionDep,
-             context: ContextDep) -> SuccessOut:
-    service.register(session, context.unit_of_work, username=body.username, password=body.password)
+             context: ContextDep, request: Request) -> SuccessOut:
+    service.register(session, context.unit_of_work, context.register_limiter, username=body.username,
+                     password=body.password, client=client_address(request))
     logger.info("user registered", extra={"username": body.username})
     return SuccessOut()
 

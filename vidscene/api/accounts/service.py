@@ -18,7 +18,7 @@ from vidscene import catalogue
 from vidscene.api.accounts import repository
 from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import BadRequestError, ConflictError, NotAuthenticatedError, TooManyRequestsError
-from vidscene.api.ratelimit import LoginRateLimiter
+from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec, hash_password, initial_token_version, verify_password
 from vidscene.db.models import User
 from vidscene.jobs import state
@@ -43,9 +43,13 @@ def check_password(password: str, field: str) -> None:
                               "characters.")
 
 
-def register(session: Session, unit_of_work: UnitOfWork, *, username: str, password: str) -> None:
+def register(session: Session, unit_of_work: UnitOfWork, limiter: RegistrationRateLimiter, *, username: str,
+             password: str, client: str) -> None:
     check_username(username, "username")
     check_password(password, "password")
+    retry = limiter.acquire(client)
+    if retry is not None:
+        raise TooManyRequestsError("Too many new accounts from this address; try again later.", retry_after=retry)
     if repository.username_taken(session, username):  # before paying for a hash
         raise ConflictError(USERNAME_TAKEN)
     password_hash = hash_password(password)
@@ -68,7 +72,7 @@ def login(session: Session, limiter: LoginRateLimiter, tokens: TokenCodec, *, us
     if not verify_password(password, user.password_hash if user else None) or user is None:
         limiter.record_failure(username, client)
         raise NotAuthenticatedError("Invalid username or password.")
-    limiter.record_success(username)
+    limiter.record_success(username, client)
     return tokens.issue(user_id=user.id, token_version=user.token_version)
 
 
