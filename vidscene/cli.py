@@ -141,7 +141,8 @@ class EmbeddedWorker(threading.Thread):
 
 
 def _stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    """Warm shutdown first (the running stage's lease is released), then the process group is killed."""
+    """Warm shutdown first (a stage may finish within ``grace``), then the process group is killed; a
+    killed stage's lease expires and the reaper re-delivers it."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -210,15 +211,27 @@ def _warm_cpu_kernels() -> None:
         log.warning("could not precompile the CPU rasterizer (training will compile it): %s", exc)
 
 
+ORPHAN_GRACE_S = 3.0
+
+
 def _exit_with_parent(parent_pid: int) -> None:
-    """The embedded worker follows ``serve``: when serve dies (even by SIGKILL) the worker shuts down."""
+    """The embedded worker follows ``serve``: when serve dies (even by SIGKILL) the worker stops at once.
+
+    Not a warm shutdown, which lets the running stage finish: for a training stage that is minutes of work
+    for a server that is gone. A cold shutdown (SIGQUIT) first; a pool child busy in native code may not
+    notice it, so after a short grace the worker's whole process group (its own session, see
+    ``EmbeddedWorker``) is killed. The stage's lease then expires and the next ``serve`` re-delivers it;
+    training resumes from its last checkpoint.
+    """
 
     def watch() -> None:
         while True:
             time.sleep(1.0)
             if os.getppid() != parent_pid:
-                log.warning("serve process %d is gone; stopping the embedded worker", parent_pid)
-                os.kill(os.getpid(), signal.SIGTERM)
+                log.warning("serve process %d is gone; stopping the embedded worker now", parent_pid)
+                os.kill(os.getpid(), signal.SIGQUIT)
+                time.sleep(ORPHAN_GRACE_S)
+                os.killpg(os.getpgrp(), signal.SIGKILL)
                 return
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()

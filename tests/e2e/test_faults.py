@@ -107,3 +107,31 @@ def test_embedded_worker_killed_is_restarted_and_scene_finishes(cluster: Cluster
     assert "embedded worker exited" in log
     resumed = re.search(r"resuming training.*iteration=(\d+)", log)
     assert resumed and int(resumed.group(1)) >= 40, server.tail()
+
+
+def test_embedded_worker_stops_soon_after_serve_dies_and_the_scene_resumes(cluster: Cluster,
+                                                                           orbit_video: SyntheticVideo) -> None:
+    """serve killed by SIGKILL mid-training: its worker must not train on for minutes for a server that is gone
+    (it used to finish the running stage first); the next serve resumes the scene from its checkpoint."""
+    import psutil
+
+    server = cluster.serve(embedded_worker=True)
+    client = ApiClient(cluster.base_url, "gwen")
+    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=4000)
+    client.wait(scene_id, until=_training_at(60), timeout=600, cluster=cluster)
+    assert server.proc is not None
+    worker = next(p for p in psutil.Process(server.proc.pid).children() if "worker" in p.cmdline())
+    family = [worker, *worker.children(recursive=True)]
+    server.kill(signal.SIGKILL)
+    killed_at = time.monotonic()
+    _, alive = psutil.wait_procs(family, timeout=10)
+    assert not alive, f"still running {time.monotonic() - killed_at:.0f} s after serve died: {alive}"
+    restarted = cluster.serve(embedded_worker=True)
+    # the stage is delivered again and training resumes from a checkpoint (>= 40), not from 0
+    deadline = time.monotonic() + 300
+    resumed = None
+    while resumed is None and time.monotonic() < deadline:
+        resumed = re.search(r"resuming training.*iteration=(\d+)", restarted.log_path.read_text())
+        time.sleep(1)
+    assert resumed and int(resumed.group(1)) >= 40, restarted.tail()
+    assert client.progress(scene_id)["state"] == "processing"
