@@ -150,3 +150,29 @@ def test_oldest_waiting_job_on_a_queue(factory: sessionmaker[Session]) -> None:
         session.execute(update(Job).where(Job.id == old).values(state=JobState.cancelled.value))
         session.commit()
     assert state.oldest_waiting(factory, [Stage.train], before_job=new) is None
+
+
+def test_a_stage_whose_message_was_lost_is_sent_again_once_the_engine_idles(factory: sessionmaker[Session]) -> None:
+    """Issue 13.13: a lost stage message cost the reaper's 10-minute bound; now seconds once workers idle."""
+    lost = add_scene(factory, "lost")
+    later = add_scene(factory, "later")
+    now = utcnow()
+    idle, seen = timedelta(seconds=30), timedelta(seconds=45)
+    with factory() as session:
+        session.execute(update(Job).values(updated_at=now - timedelta(seconds=60)))
+        session.commit()
+    # no live worker consumes the queue: nothing to gain from a message nobody reads
+    assert state.stalled_job(factory, now=now, idle_after=idle, worker_seen_after=seen) is None
+    state.beat_worker(factory, "w:1", "w", 1, ["cpu", "gpu"])
+    # a stage is running somewhere: its worker will take the next message, nothing is lost yet
+    assert state.claim(factory, later, Stage.frames, W1, 60, max_attempts=3) is not None
+    assert state.stalled_job(factory, now=utcnow(), idle_after=idle, worker_seen_after=seen) is None
+    assert state.complete_stage(factory, later, W1, Stage.frames) is Stage.sfm
+    # everything idle, 'lost' waited a minute for its frames: the oldest waiting stage is sent again, once
+    now = utcnow()
+    assert state.stalled_job(factory, now=now + timedelta(seconds=1), idle_after=idle,
+                             worker_seen_after=seen) == (lost, Stage.frames)
+    assert state.stalled_job(factory, now=now + timedelta(seconds=2), idle_after=idle, worker_seen_after=seen) is None
+    # after another idle period it is sent again (the oldest first, though 'later' waits too by then)
+    assert state.stalled_job(factory, now=now + timedelta(seconds=40), idle_after=idle,
+                             worker_seen_after=timedelta(hours=1)) == (lost, Stage.frames)

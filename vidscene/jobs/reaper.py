@@ -27,8 +27,15 @@ REQUEUE_WAITING_AFTER = timedelta(minutes=10)
 
 def reap_once(factory: sessionmaker[Session], settings: Settings, enqueue: Callable[[int, Stage], None],
               *, requeue_waiting_after: timedelta = REQUEUE_WAITING_AFTER) -> int:
-    jobs = state.expired_jobs(factory, now=utcnow(), requeue_waiting_after=requeue_waiting_after,
+    """Re-send expired leases and long-waiting stages, and a stage left without a message while the engine
+    idles (``state.stalled_job``); returns how many were sent."""
+    now = utcnow()
+    jobs = state.expired_jobs(factory, now=now, requeue_waiting_after=requeue_waiting_after,
                               lease_seconds=settings.lease_seconds)
+    stalled = state.stalled_job(factory, now=now, idle_after=timedelta(seconds=settings.requeue_idle_seconds),
+                                worker_seen_after=timedelta(seconds=3 * settings.reaper_interval_seconds))
+    if stalled is not None and stalled[0] not in {job_id for job_id, _ in jobs}:
+        jobs.append(stalled)
     for job_id, stage in jobs:
         enqueue(job_id, stage)
     return len(jobs)

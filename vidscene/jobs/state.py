@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidscene.db.models import STAGE_ORDER, Job, JobState, Output, Scene, Stage, WorkerBeat, utcnow
+from vidscene.db.models import STAGE_ORDER, STAGE_QUEUES, Job, JobState, Output, Scene, Stage, WorkerBeat, utcnow
 from vidscene.db.session import write_session
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,43 @@ def expired_jobs(factory: sessionmaker[Session], *, now: datetime, requeue_waiti
             job.updated_at = now
             out.append((job.id, stage))
     return out
+
+
+def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: timedelta,
+                worker_seen_after: timedelta) -> tuple[int, Stage] | None:
+    """A job to re-send because its stage message was lost: None unless the engine is idle while work waits.
+
+    Every waiting stage has one message in the broker, and whichever message a worker gets runs the oldest
+    waiting stage of its queue (``runner._claim_oldest_first``); so a lost message shows as workers with
+    nothing to run (no live lease anywhere) while a job has waited ``idle_after``. Then the oldest such job,
+    on a queue some live worker consumes, is sent again and its clock restarted, so the re-send costs seconds,
+    happens once per ``idle_after`` at most, and is harmless if the message was only late (``claim`` lets one
+    delivery run).
+    """
+    with write_session(factory) as session:
+        running = session.scalar(select(Job.id).where(
+            Job.state == JobState.processing.value, Job.lease_owner.is_not(None), Job.lease_expires_at >= now,
+        ).limit(1))
+        if running is not None:
+            return None
+        beats = session.scalars(select(WorkerBeat.queues).where(WorkerBeat.seen_at >= now - worker_seen_after))
+        consumed = {queue for queues in beats for queue in queues.split(",") if queue}
+        stages = [stage for stage, queue in STAGE_QUEUES.items() if queue in consumed]
+        if not stages:
+            return None
+        job = session.scalars(select(Job).where(
+            Job.state.in_(ACTIVE_STATES), or_(*(_waits_for(stage) for stage in stages)), _lease_free(now),
+            Job.updated_at < now - idle_after,
+        ).order_by(Job.created_at, Job.id).limit(1).with_for_update()).first()
+        if job is None:
+            return None
+        stage = next_stage(job.stage_done)
+        if stage is None:
+            return None
+        job.updated_at = now
+        log.warning("engine idle while a stage waits: sending it again", extra={"scene": job.scene_id,
+                                                                               "stage": stage.value})
+        return job.id, stage
 
 
 def record_output(factory: sessionmaker[Session], scene_id: str, output_type: str, iteration: int, relpath: str,
