@@ -46,6 +46,7 @@ class OutputType:
     description: str
     media_type: str
     extensions: Mapping[str, str]
+    public: bool = True  # may be served through a share link (a checkpoint never is)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -65,7 +66,7 @@ _OUTPUT_TYPES = (
     OutputType("video", "Rendered video", "H.264 MP4 along the capture path", "video/mp4",
                MappingProxyType({"gaussian": ".mp4", "tensorf": ".mp4"})),
     OutputType("model", "Checkpoint", "the trained model; training can resume from it",
-               "application/octet-stream", MappingProxyType({"gaussian": ".ckpt", "tensorf": ".th"})),
+               "application/octet-stream", MappingProxyType({"gaussian": ".ckpt", "tensorf": ".th"}), public=False),
 )
 OUTPUT_TYPES: Mapping[str, OutputType] = MappingProxyType({o.name: o for o in _OUTPUT_TYPES})
 
@@ -160,7 +161,7 @@ def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | No
         ],
         "output_types": [
             {"name": o.name, "label": o.label, "description": o.description, "media_type": o.media_type,
-             "extensions": dict(o.extensions)}
+             "extensions": dict(o.extensions), "public": o.public}
             for o in _OUTPUT_TYPES
         ],
         "presets": [

@@ -26,6 +26,12 @@ EXPECTED_ROUTES = {
     ("GET", "/user/scene/options", False),
     ("PATCH", "/user/scene/name/{scene_id}", True),
     ("POST", "/user/scene/retry/{scene_id}", True),
+    ("POST", "/user/scene/share/{scene_id}", True),
+    ("GET", "/user/scene/shares/{scene_id}", True),
+    ("DELETE", "/user/scene/share/{scene_id}/{token}", True),
+    ("GET", "/public/{token}/metadata", False),
+    ("GET", "/public/{token}/output/{output_type}", False),
+    ("GET", "/s/{token}", False),
     ("GET", "/routes", False),
     ("GET", "/health", False),
 }

@@ -24,7 +24,7 @@ from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
-from vidscene.api import accounts, scenes, system
+from vidscene.api import accounts, scenes, shares, system
 from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         register_limiter=RegistrationRateLimiter(settings.register_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
         db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
+        web_dist=WEB_DIST,
     )
 
     @asynccontextmanager
@@ -138,6 +139,8 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
+    app.include_router(shares.owner_router)
+    app.include_router(shares.public_router)
     app.include_router(system.router)
 
     if (WEB_DIST / "index.html").is_file():

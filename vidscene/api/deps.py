@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
@@ -61,6 +62,7 @@ class AppContext:
     register_limiter: RegistrationRateLimiter
     enqueue: Enqueue | None
     db_threads: DbThreads
+    web_dist: Path  # the built browser app (pages such as the share page are its index.html)
 
     def unit_of_work(self) -> AbstractContextManager[Session]:
         """A write transaction that commits when the block ends (rolls back on an exception): the one place

@@ -22,8 +22,9 @@ class JsonCORSMiddleware(CORSMiddleware):
 
 
 class SecurityHeaders:
-    """``X-Content-Type-Options: nosniff`` on every answer (a download is never sniffed into a page), and
-    ``Cache-Control: no-store`` on answers that carry a token, which no cache may keep."""
+    """``X-Content-Type-Options: nosniff`` on every answer (a download is never sniffed into a page),
+    ``Cache-Control: no-store`` on answers that carry a token, which no cache may keep, and no framing by
+    other sites (clickjacking) unless the answer says otherwise (the share page may be embedded)."""
 
     NO_STORE_PATHS = frozenset({"/user/account/login"})
 
@@ -40,6 +41,9 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+                    headers["X-Frame-Options"] = "DENY"
                 if no_store:
                     headers["Cache-Control"] = "no-store"
             await send(message)

@@ -99,6 +99,8 @@ class Scene(Base):
                                     passive_deletes=True)
     outputs: Mapped[list[Output]] = relationship(back_populates="scene", cascade="all, delete-orphan",
                                                  passive_deletes=True)
+    shares: Mapped[list[Share]] = relationship(back_populates="scene", cascade="all, delete-orphan",
+                                               passive_deletes=True)
 
     __table_args__ = (Index("ix_scenes_user_created", "user_id", "created_at"),)
 
@@ -147,6 +149,23 @@ class Output(Base):
     scene: Mapped[Scene] = relationship(back_populates="outputs")
 
     __table_args__ = (UniqueConstraint("scene_id", "output_type", "iteration", name="uq_output"),)
+
+
+class Share(Base):
+    """A read-only public link to one scene: whoever has the token sees its viewer outputs, nothing else.
+
+    Revoking deletes the row; deleting the scene deletes its shares (cascade), so a dead link is a 404.
+    """
+
+    __tablename__ = "shares"
+
+    # token_urlsafe(24): 192 random bits, 32 URL-safe characters.
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    scene: Mapped[Scene] = relationship(back_populates="shares")
 
 
 class WorkerBeat(Base):

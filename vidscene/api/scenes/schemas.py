@@ -56,6 +56,7 @@ class SceneMetadata(BaseModel):
     message: str
     resources: dict[str, dict[str, ResourceInfo]] = Field(
         description="output type -> iteration (as a string) -> file information")
+    name: str = Field(description="The scene's name")
     training_mode: str = Field(description="gaussian or tensorf (file extensions follow it)")
     preset: str
 
@@ -77,6 +78,7 @@ class OutputOption(BaseModel):
     description: str
     media_type: str
     extensions: dict[str, str] = Field(description="training mode -> file extension (only modes that make it)")
+    public: bool = Field(description="Whether a share link serves it")
 
 
 class PresetOption(BaseModel):

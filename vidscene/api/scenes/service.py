@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -346,20 +347,28 @@ def metadata(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: 
     rows = repository.metadata_rows(conn, claims, scene_id)
     if not rows:
         raise scene_missing(conn, claims)
+    return metadata_of(rows, storage, uuid=rows[0].id)
+
+
+def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public_only: bool = False) -> SceneMetadata:
+    """The metadata answer from a scene's ``METADATA``-shaped rows (one per output, or one with none)."""
     scene = rows[0]
     relpaths = {(row.output_type, row.iteration): row.relpath for row in rows if row.relpath is not None}
     files = storage.scene(scene.id)
     iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
     resources: dict[str, dict[str, ResourceInfo]] = {}
     for output_type in scene.output_types:
+        if public_only and not catalogue.OUTPUT_TYPES[output_type].public:
+            continue
         entries: dict[str, ResourceInfo] = {}
         for iteration in iterations:
             relpath = relpaths.get((output_type, iteration))
             found = output_file(files, relpath) if relpath is not None else None
             entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
         resources[output_type] = entries
-    return SceneMetadata(uuid=scene.id, status=200, error=0, message="Scene metadata retrieved successfully",
-                         resources=resources, training_mode=scene.training_mode, preset=scene.preset)
+    return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
+                         resources=resources, name=scene.name, training_mode=scene.training_mode,
+                         preset=scene.preset)
 
 
 def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
@@ -388,6 +397,11 @@ def find_output(conn: Connection, storage: Storage, claims: TokenClaims, scene_i
     rows = repository.output_rows(conn, claims, scene_id, output_type, iteration)
     if not rows:
         raise scene_missing(conn, claims)
+    return output_of(rows, storage, output_type, iteration)
+
+
+def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iteration: int | None) -> OutputFile:
+    """The file to send from a scene's ``OUTPUTS``/``OUTPUT_AT``-shaped rows (newest first)."""
     scene = rows[0]
     if output_type not in scene.output_types:
         raise NotFoundError(f"This scene does not produce {output_type}.")
