@@ -56,6 +56,9 @@ class OutputType:
 
 
 _OUTPUT_TYPES = (
+    OutputType("spz", "SPZ",
+               "Niantic .spz (version 3, about 10x smaller than the .ply): the compact file for web viewers",
+               "application/octet-stream", MappingProxyType({"gaussian": ".spz"})),
     OutputType("splat_cloud", "Splat cloud",
                "antimatter15 .splat (32 bytes a gaussian): loads in most web viewers",
                "application/octet-stream", MappingProxyType({"gaussian": ".splat"})),

@@ -1,4 +1,5 @@
-"""Turn a gaussian checkpoint into the files users download: ``.splat``, ``.ply``, ``.mp4`` and the model.
+"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.mp4`` and the
+model.
 
 Each output is written atomically (``.part`` then rename) so the API never serves half a file, and a full disk
 becomes ``StorageFullError`` with the partial file removed. ``FILE_WRITERS`` maps every output type but the
@@ -25,6 +26,7 @@ from vidscene.pipeline.export import atomic_write_path, ensure_free_space
 from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
+from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import render
@@ -60,11 +62,16 @@ def _point_cloud(path: Path, m: ExportedModel) -> None:
     write_gaussian_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh)
 
 
+def _spz(path: Path, m: ExportedModel) -> None:
+    write_spz(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
+
+
 def _model(path: Path, m: ExportedModel) -> None:
     _copy_atomic(m.checkpoint, path)
 
 
 FILE_WRITERS: Mapping[str, Callable[[Path, ExportedModel], None]] = MappingProxyType({
+    "spz": _spz,
     "splat_cloud": _splat_cloud,
     "point_cloud": _point_cloud,
     "model": _model,
@@ -78,9 +85,10 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
                    device: str = "auto", progress: ProgressFn = no_progress) -> None:
     """Write every requested output of the model in ``checkpoint``.
 
-    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. The video follows a
-    smoothed version of the capture path (``scene.cameras``) at no more than ``config.video_max_long_side``
-    pixels. ``progress`` counts rendered video frames plus one step per
+    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. The SPZ keeps the SH
+    bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of them. The video
+    follows a smoothed version of the capture path (``scene.cameras``) at no more than
+    ``config.video_max_long_side`` pixels. ``progress`` counts rendered video frames plus one step per
     other output. Raises ``ValueError`` for an unknown output type (before writing anything) and
     ``StorageFullError`` when the disk is full.
     """
