@@ -65,6 +65,10 @@ _OUTPUT_TYPES = (
     OutputType("point_cloud", "Point cloud",
                "binary PLY: the standard 3DGS file (gaussian), or the density points with colour (TensoRF)",
                "application/octet-stream", MappingProxyType({"gaussian": ".ply", "tensorf": ".ply"})),
+    # SuperSplat trusts a *.compressed.ply to be in Morton order already (and skips its own sort): the name says so.
+    OutputType("compressed_ply", "Compressed PLY",
+               "PlayCanvas compressed PLY (about 4x smaller than the .ply): opens in SuperSplat and PlayCanvas",
+               "application/octet-stream", MappingProxyType({"gaussian": ".compressed.ply"})),
     OutputType("video", "Rendered video", "H.264 MP4 along the capture path", "video/mp4",
                MappingProxyType({"gaussian": ".mp4", "tensorf": ".mp4"})),
     OutputType("model", "Checkpoint", "the trained model; training can resume from it",

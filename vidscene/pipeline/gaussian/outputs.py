@@ -1,5 +1,5 @@
-"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.mp4`` and the
-model.
+"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.compressed.ply``,
+``.mp4`` and the model.
 
 Each output is written atomically (``.part`` then rename) so the API never serves half a file, and a full disk
 becomes ``StorageFullError`` with the partial file removed. ``FILE_WRITERS`` maps every output type but the
@@ -24,6 +24,7 @@ from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import atomic_write_path, ensure_free_space
 from vidscene.pipeline.export.camera_path import smooth_camera_path
+from vidscene.pipeline.export.compressed_ply import write_compressed_ply
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
@@ -66,6 +67,10 @@ def _spz(path: Path, m: ExportedModel) -> None:
     write_spz(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
 
 
+def _compressed_ply(path: Path, m: ExportedModel) -> None:
+    write_compressed_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
+
+
 def _model(path: Path, m: ExportedModel) -> None:
     _copy_atomic(m.checkpoint, path)
 
@@ -74,6 +79,7 @@ FILE_WRITERS: Mapping[str, Callable[[Path, ExportedModel], None]] = MappingProxy
     "spz": _spz,
     "splat_cloud": _splat_cloud,
     "point_cloud": _point_cloud,
+    "compressed_ply": _compressed_ply,
     "model": _model,
 })
 OUTPUT_TYPES = (*FILE_WRITERS, "video")  # the video is rendered, not written from the arrays: see export_outputs
@@ -85,8 +91,8 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
                    device: str = "auto", progress: ProgressFn = no_progress) -> None:
     """Write every requested output of the model in ``checkpoint``.
 
-    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. The SPZ keeps the SH
-    bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of them. The video
+    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. SPZ and compressed PLY
+    keep the SH bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of them. The video
     follows a smoothed version of the capture path (``scene.cameras``) at no more than
     ``config.video_max_long_side`` pixels. ``progress`` counts rendered video frames plus one step per
     other output. Raises ``ValueError`` for an unknown output type (before writing anything) and
