@@ -95,7 +95,7 @@ class TrainingMode:
 
 _TRAINING_MODES = (
     TrainingMode("gaussian", "Gaussian splatting", "3D Gaussian Splatting: sharp, fast to view in a browser",
-                 default_outputs=("splat_cloud", "video")),
+                 default_outputs=("spz", "splat_cloud", "video")),
     TrainingMode("tensorf", "TensoRF", "a radiance field (TensoRF, VM decomposition): a video and density points",
                  default_outputs=("video", "point_cloud")),
 )
@@ -132,13 +132,13 @@ class Preset:
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
            MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,),
-           outputs=("splat_cloud", "video")),
+           outputs=("spz", "splat_cloud", "video")),
     Preset("standard", "Standard", "more frames at a higher resolution; best with a GPU",
            MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,),
-           outputs=("splat_cloud", "point_cloud", "video")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video")),
     Preset("quality", "High quality", "the papers' full schedules at up to 1280 px; needs a GPU",
            MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5),
-           outputs=("splat_cloud", "point_cloud", "video", "model")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video", "model")),
 )
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
 DEFAULT_PRESET = "preview"
