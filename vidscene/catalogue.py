@@ -57,12 +57,19 @@ class OutputType:
 
 
 _OUTPUT_TYPES = (
+    OutputType("spz", "SPZ",
+               "Niantic .spz (version 3, about 10x smaller than the .ply): the compact file for web viewers",
+               "application/octet-stream", MappingProxyType({"gaussian": ".spz"})),
     OutputType("splat_cloud", "Splat cloud",
                "antimatter15 .splat (32 bytes a gaussian): loads in most web viewers",
                "application/octet-stream", MappingProxyType({"gaussian": ".splat"})),
     OutputType("point_cloud", "Point cloud",
                "binary PLY: the standard 3DGS file (gaussian), or the density points with colour (TensoRF)",
                "application/octet-stream", MappingProxyType({"gaussian": ".ply", "tensorf": ".ply"})),
+    # SuperSplat trusts a *.compressed.ply to be in Morton order already (and skips its own sort): the name says so.
+    OutputType("compressed_ply", "Compressed PLY",
+               "PlayCanvas compressed PLY (about 4x smaller than the .ply): opens in SuperSplat and PlayCanvas",
+               "application/octet-stream", MappingProxyType({"gaussian": ".compressed.ply"})),
     OutputType("video", "Rendered video", "H.264 MP4 along the capture path", "video/mp4",
                MappingProxyType({"gaussian": ".mp4", "tensorf": ".mp4"})),
     OutputType("model", "Checkpoint", "the trained model; training can resume from it",
@@ -89,7 +96,7 @@ class TrainingMode:
 
 _TRAINING_MODES = (
     TrainingMode("gaussian", "Gaussian splatting", "3D Gaussian Splatting: sharp, fast to view in a browser",
-                 default_outputs=("splat_cloud", "video")),
+                 default_outputs=("spz", "splat_cloud", "video")),
     TrainingMode("tensorf", "TensoRF", "a radiance field (TensoRF, VM decomposition): a video and density points",
                  default_outputs=("video", "point_cloud")),
 )
@@ -126,13 +133,13 @@ class Preset:
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
            MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,),
-           outputs=("splat_cloud", "video")),
+           outputs=("spz", "splat_cloud", "video")),
     Preset("standard", "Standard", "more frames at a higher resolution; best with a GPU",
            MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,),
-           outputs=("splat_cloud", "point_cloud", "video")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video")),
     Preset("quality", "High quality", "the papers' full schedules at up to 1280 px; needs a GPU",
            MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5),
-           outputs=("splat_cloud", "point_cloud", "video", "model")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video", "model")),
 )
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
 DEFAULT_PRESET = "preview"

@@ -414,7 +414,7 @@ def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iter
         path, stat_result = found
         return OutputFile(path=path, stat_result=stat_result, media_type=kind.media_type,
                           filename_stem=f"{scene.name}-{output_type}-{row.iteration}",
-                          extension=path.suffix or kind.extension(scene.training_mode))
+                          extension=kind.extension(scene.training_mode))  # .compressed.ply, not .ply
     if iteration is not None:
         raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
     raise NotFoundError(f"No {output_type} output yet.")

@@ -1,24 +1,32 @@
-"""Turn a gaussian checkpoint into the files users download: ``.splat``, ``.ply``, ``.mp4`` and the model.
+"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.compressed.ply``,
+``.mp4`` and the model.
 
 Each output is written atomically (``.part`` then rename) so the API never serves half a file, and a full disk
-becomes ``StorageFullError`` with the partial file removed.
+becomes ``StorageFullError`` with the partial file removed. ``FILE_WRITERS`` maps every output type but the
+video to its writer: a new gaussian output type is its catalogue entry, its writer module and one line there.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
+from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
 from vidscene.pipeline.export.camera_path import smooth_camera_path
+from vidscene.pipeline.export.compressed_ply import write_compressed_ply
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
+from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import cuda_available, render
@@ -29,16 +37,64 @@ from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_TYPES = ("splat_cloud", "point_cloud", "video", "model")
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """What the file writers read: the checkpoint and its gaussians as raw training parameters.
+
+    ``sh`` (N, K, 3) holds every SH coefficient the model has; ``sh_degree`` is the degree it was trained up
+    to (``active_sh_degree``: a model saved early has not used its higher bands yet).
+    """
+
+    checkpoint: Path
+    means: NDArray[np.float32]
+    log_scales: NDArray[np.float32]
+    quats: NDArray[np.float32]
+    opacity_logits: NDArray[np.float32]
+    sh: NDArray[np.float32]
+    sh_degree: int
+
+
+def _splat_cloud(path: Path, m: ExportedModel) -> None:
+    write_splat(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh[:, 0, :])
+
+
+def _point_cloud(path: Path, m: ExportedModel) -> None:
+    write_gaussian_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh)
+
+
+def _spz(path: Path, m: ExportedModel) -> None:
+    write_spz(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
+
+
+def _compressed_ply(path: Path, m: ExportedModel) -> None:
+    write_compressed_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
+
+
+def _model(path: Path, m: ExportedModel) -> None:
+    copy_file_atomic(m.checkpoint, path)
+
+
+FILE_WRITERS: Mapping[str, Callable[[Path, ExportedModel], None]] = MappingProxyType({
+    "spz": _spz,
+    "splat_cloud": _splat_cloud,
+    "point_cloud": _point_cloud,
+    "compressed_ply": _compressed_ply,
+    "model": _model,
+})
+OUTPUT_TYPES = (*FILE_WRITERS, "video")  # the video is rendered, not written from the arrays: see export_outputs
+assert set(OUTPUT_TYPES) == set(catalogue.TRAINING_MODES["gaussian"].outputs), \
+    "every gaussian output type in the catalogue needs its writer here, and no other"
 
 
 def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], config: ExportConfig, *,
                    device: str = "auto", progress: ProgressFn = no_progress) -> None:
     """Write every requested output of the model in ``checkpoint``.
 
-    ``requests`` maps an output type (``splat_cloud`` | ``point_cloud`` | ``video`` | ``model``) to its
-    destination path. The video follows a smoothed version of the capture path (``scene.cameras``) at no more
-    than ``config.video_max_long_side`` pixels. ``progress`` counts rendered video frames plus one step per
+    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. SPZ and compressed PLY
+    keep the SH bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of them. The video
+    follows a smoothed version of the capture path (``scene.cameras``) at no more than
+    ``config.video_max_long_side`` pixels. ``progress`` counts rendered video frames plus one step per
     other output. Raises ``ValueError`` for an unknown output type (before writing anything) and
     ``StorageFullError`` when the disk is full.
     """
@@ -57,17 +113,13 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
     done = 0
     progress(done, total, "exporting")
     arrays = gaussians.to_numpy()
+    model = ExportedModel(checkpoint=checkpoint, means=arrays["means"], log_scales=arrays["scales"],
+                          quats=arrays["quats"], opacity_logits=arrays["opacities"], sh=gaussians.sh_numpy(),
+                          sh_degree=sh_degree)
     for output_type, path in requests.items():
-        if output_type == "splat_cloud":
-            write_splat(path, arrays["means"], arrays["scales"], arrays["quats"], arrays["opacities"],
-                        arrays["sh0"][:, 0, :])
-        elif output_type == "point_cloud":
-            write_gaussian_ply(path, arrays["means"], arrays["scales"], arrays["quats"], arrays["opacities"],
-                               gaussians.sh_numpy())
-        elif output_type == "model":
-            copy_file_atomic(checkpoint, path)
-        else:
+        if output_type not in FILE_WRITERS:
             continue  # the video last: it is the slow one, the small files are useful sooner
+        FILE_WRITERS[output_type](path, model)
         done += 1
         progress(done, total, f"wrote {output_type}")
         logger.info("wrote output", extra={**extra, "output": output_type, "path": str(path)})
