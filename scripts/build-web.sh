@@ -31,4 +31,5 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 
 npm run --silent build
+node ../../scripts/compress-web.mjs dist/assets
 echo "built the web app into vidscene/web/dist"

@@ -18,9 +18,6 @@ import anyio
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.routing import Match, Mount, Router
-from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
@@ -32,6 +29,7 @@ from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec
 from vidscene.api.upload import remove_stale_uploads
+from vidscene.api.webapp import WebAppMount
 from vidscene.config import Settings
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import Storage
@@ -39,25 +37,6 @@ from vidscene.storage import Storage
 logger = logging.getLogger(__name__)
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
-
-
-class _WebAppMount(Mount):
-    """The browser app at ``/``, except for paths an API route owns.
-
-    A mount at ``/`` fully matches every path, which would turn an API path called with the wrong method
-    into the web app's 404 instead of the API's JSON 405; it steps aside whenever another route of the app
-    matches the path at all.
-    """
-
-    def __init__(self, directory: Path, router: Router) -> None:
-        super().__init__("/", app=StaticFiles(directory=directory, html=True), name="web")
-        self._router = router
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        for route in self._router.routes:
-            if route is not self and route.matches(scope)[0] != Match.NONE:
-                return Match.NONE, {}
-        return super().matches(scope)
 
 
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
@@ -144,7 +123,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     app.include_router(system.router)
 
     if (WEB_DIST / "index.html").is_file():
-        app.router.routes.append(_WebAppMount(WEB_DIST, app.router))
+        app.router.routes.append(WebAppMount(WEB_DIST, app.router))
     else:
         @app.get("/", include_in_schema=False)
         def root() -> JSONResponse:
