@@ -54,6 +54,9 @@ def test_the_page_is_revalidated_and_missing_assets_are_404(web: Api) -> None:
     page = web.client.get("/")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-cache"
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and policy.endswith("frame-ancestors 'none'")
+    assert page.headers["x-frame-options"] == "DENY"
     missing = web.client.get("/assets/gone-000.js", headers={"Accept-Encoding": "br"})
     assert missing.status_code == 404
     assert "immutable" not in missing.headers.get("cache-control", "")

@@ -21,6 +21,19 @@ class JsonCORSMiddleware(CORSMiddleware):
                             headers=headers)
 
 
+# What the web app's pages may load: only this origin's scripts, plus what the splat viewer needs (Spark
+# compiles WebAssembly and runs workers from blob: URLs; downloaded splats become blob: URLs too).
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' blob:; worker-src 'self' blob:; "
+               "connect-src 'self' blob: data:; img-src 'self' blob: data:; media-src 'self' blob:; "
+               "style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; form-action 'self'")
+NOT_FRAMED = "frame-ancestors 'none'"
+
+
+def page_policy(frame_ancestors: str) -> str:
+    """The Content-Security-Policy of a page of the web app, framed by ``frame-ancestors``."""
+    return f"{PAGE_POLICY}; frame-ancestors {frame_ancestors}"
+
+
 class SecurityHeaders:
     """``X-Content-Type-Options: nosniff`` on every answer (a download is never sniffed into a page),
     ``Cache-Control: no-store`` on answers that carry a token, which no cache may keep, and no framing by
@@ -42,7 +55,8 @@ class SecurityHeaders:
                 headers = MutableHeaders(scope=message)
                 headers["X-Content-Type-Options"] = "nosniff"
                 if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+                    page = headers.get("content-type", "").startswith("text/html")
+                    headers["Content-Security-Policy"] = page_policy("'none'") if page else NOT_FRAMED
                     headers["X-Frame-Options"] = "DENY"
                 if no_store:
                     headers["Cache-Control"] = "no-store"

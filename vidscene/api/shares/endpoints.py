@@ -20,6 +20,7 @@ from vidscene.api.deps import ContextDep, CurrentUser, SessionReleasingRoute, re
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi
+from vidscene.api.middleware import page_policy
 from vidscene.api.scenes.schemas import SceneMetadata
 from vidscene.api.schemas import MessageOut, error_responses
 from vidscene.api.shares import service
@@ -33,7 +34,7 @@ public_router = APIRouter(tags=["public"])
 _PUBLIC_TYPES = [name for name, kind in catalogue.OUTPUT_TYPES.items() if kind.public]
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _NOT_FOUND = error_responses(404)
-SHARE_PAGE_FRAMING = "frame-ancestors *"  # the share page may be embedded anywhere; see SecurityHeaders
+SHARE_PAGE_POLICY = page_policy("*")  # the share page may be embedded anywhere; see SecurityHeaders
 
 
 async def _optional_share_request(request: Request) -> ShareRequest:
@@ -131,4 +132,4 @@ async def share_page(token: str, context: ContextDep, request: Request) -> HTMLR
 
     ok = await read_in_thread(context, live)
     return HTMLResponse(_page(context.web_dist / "index.html"), status_code=200 if ok else 404,
-                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": SHARE_PAGE_FRAMING})
+                        headers={"Cache-Control": "no-cache", "Content-Security-Policy": SHARE_PAGE_POLICY})
