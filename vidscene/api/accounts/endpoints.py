@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, status
 from vidscene.api.accounts import service
 from vidscene.api.accounts.schemas import (
     Credentials,
+    NewAccount,
     PasswordConfirmation,
     PasswordUpdate,
     SuccessOut,
@@ -40,10 +41,10 @@ def _mark_register_errors(request: Request) -> None:
     response_model=SuccessOut,
     summary="Create an account",
     responses=error_responses(400, 409, 413, 429, model=RegisterErrorBody),
-    openapi_extra=request_body_openapi(Credentials),
+    openapi_extra=request_body_openapi(NewAccount),
     dependencies=[Depends(_mark_register_errors)],
 )
-def register(body: Annotated[Credentials, Depends(body_of(Credentials))], session: SessionDep,
+def register(body: Annotated[NewAccount, Depends(body_of(NewAccount))], session: SessionDep,
              context: ContextDep, request: Request) -> SuccessOut:
     service.register(session, context.unit_of_work, context.register_limiter, username=body.username,
                      password=body.password, client=client_address(request))
