@@ -20,11 +20,11 @@ from vidscene.jobs import state
 
 UNFINISHED = state.ACTIVE_STATES
 
-_SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
-                  Scene.training_mode, Scene.preset)
+SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
+                 Scene.training_mode, Scene.preset)
 # Typed as Select[Any]: the routes read rows by column name, the 7-tuple type would only be noise.
 OWNED_SCENE: Select[Any] = cast(Select[Any], (
-    select(*_SCENE_COLUMNS)
+    select(*SCENE_COLUMNS)
     .join(User, User.id == Scene.user_id)
     .where(Scene.id == bindparam("scene_id"), User.id == bindparam("user_id"),
            User.token_version == bindparam("token_version"))
@@ -58,14 +58,26 @@ def _progress_statement() -> Select[Any]:
                          ahead.correlate(Job).scalar_subquery().label("ahead")))
 
 
+
+
+def output_statements(scene: Select[Any]) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """For a statement selecting one scene (``SCENE_COLUMNS``): its metadata rows (every output), its
+    outputs of ``:output_type`` newest first, and its output of ``:output_type`` at ``:iteration``.
+
+    The owner's routes build them on ``OWNED_SCENE``, share links on their token lookup: one shape, so a
+    shared answer is exactly the owner's."""
+    of_type = and_(Output.scene_id == Scene.id, Output.output_type == bindparam("output_type"))
+    metadata = scene.outerjoin(Output, Output.scene_id == Scene.id).add_columns(
+        Output.output_type, Output.iteration, Output.relpath)
+    outputs = scene.outerjoin(Output, of_type).add_columns(Output.iteration, Output.relpath).order_by(
+        Output.iteration.desc())
+    output_at = scene.outerjoin(Output, and_(of_type, Output.iteration == bindparam("iteration"))).add_columns(
+        Output.iteration, Output.relpath)
+    return metadata, outputs, output_at
+
+
 PROGRESS = _progress_statement()
-METADATA = (OWNED_SCENE.outerjoin(Output, Output.scene_id == Scene.id)
-            .add_columns(Output.output_type, Output.iteration, Output.relpath))
-_OUTPUT_OF_TYPE = and_(Output.scene_id == Scene.id, Output.output_type == bindparam("output_type"))
-OUTPUTS = (OWNED_SCENE.outerjoin(Output, _OUTPUT_OF_TYPE)
-           .add_columns(Output.iteration, Output.relpath).order_by(Output.iteration.desc()))
-OUTPUT_AT = (OWNED_SCENE.outerjoin(Output, and_(_OUTPUT_OF_TYPE, Output.iteration == bindparam("iteration")))
-             .add_columns(Output.iteration, Output.relpath))
+METADATA, OUTPUTS, OUTPUT_AT = output_statements(OWNED_SCENE)
 HISTORY = select(Scene.id).where(Scene.user_id == bindparam("user_id")).order_by(Scene.created_at, Scene.id)
 
 

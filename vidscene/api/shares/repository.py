@@ -6,27 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, delete, or_, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select
 from sqlalchemy.orm import Session
 
-from vidscene.db.models import Output, Scene, Share
+from vidscene.api.scenes.repository import SCENE_COLUMNS, output_statements
+from vidscene.db.models import Scene, Share
 
 _LIVE = or_(Share.expires_at.is_(None), Share.expires_at > bindparam("now"))
 
 # The scene behind a live token, with the columns the scene service's metadata and output answers read.
 SHARED_SCENE: Select[Any] = cast(Select[Any], (
-    select(Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
-           Scene.training_mode, Scene.preset)
-    .join(Share, Share.scene_id == Scene.id)
-    .where(Share.token == bindparam("token"), _LIVE)
+    select(*SCENE_COLUMNS).join(Share, Share.scene_id == Scene.id).where(Share.token == bindparam("token"), _LIVE)
 ))
-SHARED_METADATA = (SHARED_SCENE.outerjoin(Output, Output.scene_id == Scene.id)
-                   .add_columns(Output.output_type, Output.iteration, Output.relpath))
-_OUTPUT_OF_TYPE = and_(Output.scene_id == Scene.id, Output.output_type == bindparam("output_type"))
-SHARED_OUTPUTS = (SHARED_SCENE.outerjoin(Output, _OUTPUT_OF_TYPE)
-                  .add_columns(Output.iteration, Output.relpath).order_by(Output.iteration.desc()))
-SHARED_OUTPUT_AT = (SHARED_SCENE.outerjoin(Output, and_(_OUTPUT_OF_TYPE, Output.iteration == bindparam("iteration")))
-                    .add_columns(Output.iteration, Output.relpath))
+SHARED_METADATA, SHARED_OUTPUTS, SHARED_OUTPUT_AT = output_statements(SHARED_SCENE)
 
 
 def shared_scene(conn: Connection, token: str, now: datetime) -> Row[Any] | None:
