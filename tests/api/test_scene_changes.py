@@ -29,7 +29,9 @@ def _progress(api: Api, auth: dict[str, str], scene_id: str) -> dict[str, Any]:
 def test_preset_is_stored_and_reported(api: Api, auth: dict[str, str], mp4_bytes: bytes, db_url: str) -> None:
     chosen = api.scene_id(auth, mp4_bytes, preset=" standard ")
     default = api.scene_id(auth, mp4_bytes)
-    assert _progress(api, auth, chosen)["preset"] == "standard"
+    body = _progress(api, auth, chosen)
+    assert body["preset"] == "standard"
+    assert body["created_at"] and body["started_at"] is None and body["finished_at"] is None
     assert _progress(api, auth, default)["preset"] == api.settings.default_preset
     with open_db(db_url) as session:
         scene = session.get(Scene, chosen)

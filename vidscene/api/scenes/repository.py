@@ -53,7 +53,7 @@ def _progress_statement() -> Select[Any]:
     )
     return (OWNED_SCENE.join(Job, Job.scene_id == Scene.id)
             .add_columns(Job.state, Job.stage, Job.current_position, Job.current_size, Job.eta_seconds,
-                         Job.message, Job.error_code,
+                         Job.message, Job.error_code, Scene.created_at, Job.started_at, Job.finished_at,
                          queue_size.correlate(None).scalar_subquery().label("queue_size"),
                          ahead.correlate(Job).scalar_subquery().label("ahead")))
 

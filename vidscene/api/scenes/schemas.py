@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -40,6 +41,9 @@ class SceneProgress(BaseModel):
     percent: float = Field(description="Overall completion estimate, 0-100")
     eta_seconds: int | None = Field(description="Estimated seconds until done, when known")
     preset: str = Field(description="The quality preset the scene is processed with (GET /user/scene/options)")
+    created_at: datetime = Field(description="When the video was uploaded")
+    started_at: datetime | None = Field(description="When a worker first started on it (None while queued)")
+    finished_at: datetime | None = Field(description="When it was done or failed")
 
 
 class ResourceInfo(BaseModel):

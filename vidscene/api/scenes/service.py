@@ -339,6 +339,9 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
         percent=_percent(job_state, row.stage, row.current_position, row.current_size),
         eta_seconds=row.eta_seconds if unfinished else None,
         preset=row.preset,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at if not unfinished else None,
     )
 
 
