@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -300,6 +301,14 @@ def run(
     typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
     for path in sorted(set(written)):
         typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
+    quality = work.files.read_metrics()
+    (work.files.root / "metrics.json").write_text(json.dumps({str(k): v for k, v in quality.items()}, indent=1))
+    typer.echo("quality (held-out frames at working resolution):")
+    for iteration, q in quality.items():
+        count = f", {q['gaussians']} gaussians" if q.get("gaussians") else ""
+        typer.echo(f"  iteration {iteration}: PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}{count}, "
+                   f"{q['seconds']:.0f} s of training, {q['eval_views']} views at "
+                   f"{q['resolution'][0]}x{q['resolution'][1]}")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -180,3 +181,21 @@ def test_metadata_says_the_mode_and_preset(api: Api, auth: dict[str, str], mp4_b
     scene = api.scene_id(auth, mp4_bytes, training_mode="tensorf", output_types="video,model", preset="standard")
     body = api.client.get(f"/user/scene/metadata/{scene}", headers=auth).json()
     assert (body["training_mode"], body["preset"]) == ("tensorf", "standard")
+
+
+def test_metrics_per_saved_iteration_owner_only(api: Api, auth: dict[str, str], mp4_bytes: bytes) -> None:
+    scene = api.scene_id(auth, mp4_bytes, preset="standard")
+    empty = api.client.get(f"/user/scene/metrics/{scene}", headers=auth)
+    assert empty.status_code == 200
+    assert empty.json() == {"uuid": scene, "preset": "standard", "metrics": {}}
+    metrics_dir = Storage(api.settings.data_dir).scene(scene).metrics_dir
+    metrics_dir.mkdir(parents=True)
+    quality = {"psnr": 31.2, "ssim": 0.93, "gaussians": 181000, "seconds": 412.5, "eval_views": 10,
+               "heldout": True, "resolution": [384, 288]}
+    (metrics_dir / "100.json").write_text(json.dumps(quality))
+    (metrics_dir / "200.json.part").write_text("{half")  # being written: not listed
+    body = api.client.get(f"/user/scene/metrics/{scene}", headers=auth).json()
+    assert body["metrics"] == {"100": quality}
+    _, other = api.user()
+    assert api.client.get(f"/user/scene/metrics/{scene}", headers=other).status_code == 404
+    assert api.client.get(f"/user/scene/metrics/{scene}").status_code == 401

@@ -24,6 +24,7 @@ EXPECTED_ROUTES = {
     ("GET", "/user/scene/history", True),
     ("DELETE", "/user/scene/delete/{scene_id}", True),
     ("GET", "/user/scene/options", False),
+    ("GET", "/user/scene/metrics/{scene_id}", True),
     ("PATCH", "/user/scene/name/{scene_id}", True),
     ("POST", "/user/scene/retry/{scene_id}", True),
     ("POST", "/user/scene/share/{scene_id}", True),

@@ -79,6 +79,13 @@ def test_the_seed_client_journey(cluster: Cluster, orbit_video: SyntheticVideo) 
             chunks.append(r.content)
         check_output(output_type, b"".join(chunks), mode="gaussian")
 
+    # quality numbers, per saved iteration (the seed's client does not ask; the web app does)
+    quality = http.get(f"/user/scene/metrics/{scene_id}").json()
+    assert quality["preset"] == "preview" and set(quality["metrics"]) == {"30"}
+    measured = quality["metrics"]["30"]
+    assert measured["psnr"] > 12 and 0 < measured["ssim"] <= 1 and measured["gaussians"] > 0, measured
+    assert measured["resolution"] == [160, 120]  # the frames' own size, not the training downscale
+
     # what the embedded worker wrote is its owner's alone (serve and worker run with umask 077)
     scene_dir = cluster.data_dir / "scenes" / scene_id
     for path in [scene_dir, *scene_dir.rglob("*")]:

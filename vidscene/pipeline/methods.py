@@ -15,12 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vidscene import catalogue
-from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import GaussianConfig, PipelineConfig, TensorfConfig
 from vidscene.pipeline.progress import ProgressFn, no_progress
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from vidscene.pipeline.evaluate import Quality
 
 
 class UnknownModeError(ValueError):
@@ -39,6 +44,10 @@ class Trainer(Protocol):
                  progress: ProgressFn = no_progress, on_save: Callable[[int, Path], None] | None = None) -> None: ...
 
 
+class Evaluator(Protocol):
+    def __call__(self, checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality: ...
+
+
 class Exporter(Protocol):
     def __call__(self, checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], config: PipelineConfig, *,
                  progress: ProgressFn = no_progress) -> None: ...
@@ -50,6 +59,7 @@ class Method:
     settings: Callable[[PipelineConfig], TrainingConfig]  # this method's section of the pipeline config
     train: Trainer
     export: Exporter
+    evaluate: Evaluator
 
     def checkpoint_extension(self) -> str:
         return catalogue.OUTPUT_TYPES["model"].extension(self.name)
@@ -77,6 +87,31 @@ def _export_gaussian(checkpoint: Path, scene: SceneData, requests: Mapping[str, 
     export_outputs(checkpoint, scene, requests, config.export, device=config.device, progress=progress)
 
 
+def _evaluate_gaussian(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality:
+    import torch
+
+    from vidscene.pipeline.evaluate import Quality, evaluation_views, measure
+    from vidscene.pipeline.gaussian.model import Gaussians
+    from vidscene.pipeline.gaussian.render import cuda_available, render
+    from vidscene.pipeline.gaussian.train import load_checkpoint
+    from vidscene.pipeline.training import resolve_device
+
+    device = resolve_device(config.device, cuda_usable=cuda_available)
+    ckpt = load_checkpoint(checkpoint)
+    gaussians = Gaussians.from_state(ckpt["params"], device)
+    degree = min(int(ckpt.get("active_sh_degree", gaussians.max_sh_degree)), gaussians.max_sh_degree)
+    means, quats, scales, opacities, sh = gaussians.activated()
+    background = torch.zeros(3, device=device)
+    cameras, images, heldout = evaluation_views(scene, config.gaussian.eval_every)
+
+    def draw(camera: Camera) -> torch.Tensor:
+        return render(means, quats, scales, opacities, sh, camera, sh_degree=degree, background=background).image
+
+    psnr, ssim = measure(draw, cameras, images)
+    return Quality(psnr=psnr, ssim=ssim, gaussians=len(gaussians), seconds=float(ckpt.get("seconds", 0.0)),
+                   eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height))
+
+
 # ---- TensoRF --------------------------------------------------------------------------------------------
 
 
@@ -99,9 +134,28 @@ def _export_tensorf(checkpoint: Path, scene: SceneData, requests: Mapping[str, P
     export_outputs(checkpoint, scene, requests, config.export, device=config.device, progress=progress)
 
 
+def _evaluate_tensorf(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality:
+    from vidscene.pipeline.evaluate import Quality, evaluation_views, measure
+    from vidscene.pipeline.tensorf.render import render_image
+    from vidscene.pipeline.tensorf.train import load_model
+    from vidscene.pipeline.training import resolve_device
+
+    loaded = load_model(checkpoint, resolve_device(config.device))
+    volume = loaded.model.density_volume()
+    cameras, images, heldout = evaluation_views(scene, config.tensorf.eval_every)
+
+    def draw(camera: Camera) -> Tensor:
+        return render_image(loaded.model, camera, loaded.settings, alpha_mask=loaded.alpha_mask,
+                            density_volume=volume)
+
+    psnr, ssim = measure(draw, cameras, images)
+    return Quality(psnr=psnr, ssim=ssim, gaussians=None, seconds=float(loaded.checkpoint.get("seconds", 0.0)),
+                   eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height))
+
+
 METHODS: Mapping[str, Method] = MappingProxyType({
-    "gaussian": Method("gaussian", _gaussian_settings, _train_gaussian, _export_gaussian),
-    "tensorf": Method("tensorf", _tensorf_settings, _train_tensorf, _export_tensorf),
+    "gaussian": Method("gaussian", _gaussian_settings, _train_gaussian, _export_gaussian, _evaluate_gaussian),
+    "tensorf": Method("tensorf", _tensorf_settings, _train_tensorf, _export_tensorf, _evaluate_tensorf),
 })
 assert set(METHODS) == set(catalogue.TRAINING_MODES), "every catalogue mode needs a method, and no other"
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.evaluate import metrics_path, write_quality
 from vidscene.pipeline.methods import Method, method
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.storage.local import SceneFiles
@@ -120,6 +121,11 @@ def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpo
         work.method.export(checkpoint, scene, missing, work.config, progress=progress)
     for output_type, path in requests.items():
         on_output(output_type, iteration, path)
+    if not metrics_path(work.files.metrics_dir, iteration).is_file():
+        quality = work.method.evaluate(checkpoint, scene, work.config)
+        write_quality(work.files.metrics_dir, iteration, quality)
+        log.info("measured quality", extra={"scene": work.scene_id, "stage": "export", "iteration": iteration,
+                                            "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 3)})
 
 
 STAGES: dict[str, Callable[..., None]] = {"frames": run_frames, "sfm": run_sfm, "train": run_train,

@@ -7,11 +7,13 @@ path sees a whole file; a crash leaves at most a ``*.part`` file that the next r
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vidscene import catalogue
 
@@ -41,6 +43,11 @@ class SceneFiles:
         return self.root / "train"
 
     @property
+    def metrics_dir(self) -> Path:
+        """Quality numbers per saved iteration (``<iteration>.json``, see ``pipeline.evaluate``)."""
+        return self.root / "metrics"
+
+    @property
     def outputs_dir(self) -> Path:
         return self.root / "outputs"
 
@@ -50,10 +57,24 @@ class SceneFiles:
         ext = extension or next(iter(catalogue.OUTPUT_TYPES[output_type].extensions.values()))
         return self.outputs_dir / output_type / f"{iteration}{ext}"
 
+    def read_metrics(self) -> dict[int, dict[str, Any]]:
+        """Every saved iteration's quality numbers, by iteration (a file being written is skipped)."""
+        out: dict[int, dict[str, Any]] = {}
+        if not self.metrics_dir.is_dir():
+            return out
+        for path in self.metrics_dir.glob("*.json"):
+            if not path.stem.isdigit():
+                continue
+            try:
+                out[int(path.stem)] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+        return dict(sorted(out.items()))
+
     def remove_results(self, *, keep_poses: bool) -> None:
         """Drop what training and export made (and the frames and poses unless ``keep_poses``) so a retried
         job starts clean; the upload and the thumbnail stay."""
-        folders = [self.train_dir, self.outputs_dir]
+        folders = [self.train_dir, self.outputs_dir, self.metrics_dir]
         if not keep_poses:
             folders += [self.frames_dir, self.sfm_dir]
         for folder in folders:

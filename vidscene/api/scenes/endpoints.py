@@ -28,6 +28,7 @@ from vidscene.api.scenes.schemas import (
     SceneCreated,
     SceneHistory,
     SceneMetadata,
+    SceneMetrics,
     SceneName,
     SceneOptions,
     SceneProgress,
@@ -121,6 +122,14 @@ async def progress(scene_id: str, claims: TokenDep, context: ContextDep) -> Scen
             summary="Which outputs exist, their sizes and 1 MiB chunk counts", responses=_SCENE_ERRORS)
 async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetadata:
     return await read_in_thread(context, partial(service.metadata, storage=context.storage, claims=claims,
+                                                 scene_id=scene_id))
+
+
+@router.get("/metrics/{scene_id}", response_model=SceneMetrics,
+            summary="Held-out PSNR/SSIM, gaussian count and training time per saved iteration",
+            responses=_SCENE_ERRORS)
+async def metrics(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetrics:
+    return await read_in_thread(context, partial(service.metrics, storage=context.storage, claims=claims,
                                                  scene_id=scene_id))
 
 

@@ -65,6 +65,23 @@ class SceneMetadata(BaseModel):
     preset: str
 
 
+class IterationQuality(BaseModel):
+    psnr: float = Field(description="dB, mean over the evaluation views")
+    ssim: float
+    gaussians: int | None = Field(description="Gaussian count (gaussian mode)")
+    seconds: float = Field(description="Training time up to this iteration")
+    eval_views: int
+    heldout: bool = Field(description="False when the capture was too short to hold frames out")
+    resolution: list[int] = Field(description="[width, height] the views were rendered and compared at")
+
+
+class SceneMetrics(BaseModel):
+    uuid: str
+    preset: str
+    metrics: dict[str, IterationQuality] = Field(description="saved iteration (as a string) -> quality, filled "
+                                                             "in as each saved iteration finishes")
+
+
 # ---- the catalogue (GET /user/scene/options) -----------------------------------------------------------
 
 

@@ -31,7 +31,14 @@ from vidscene.api.errors import (
     UnsupportedMediaError,
 )
 from vidscene.api.scenes import repository
-from vidscene.api.scenes.schemas import REQUIRED_FIELDS, ResourceInfo, SceneMetadata, SceneProgress
+from vidscene.api.scenes.schemas import (
+    REQUIRED_FIELDS,
+    IterationQuality,
+    ResourceInfo,
+    SceneMetadata,
+    SceneMetrics,
+    SceneProgress,
+)
 from vidscene.api.security import TokenClaims
 from vidscene.db.models import JobState, Stage
 from vidscene.jobs import state
@@ -372,6 +379,13 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
     return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
                          resources=resources, name=scene.name, training_mode=scene.training_mode,
                          preset=scene.preset)
+
+
+def metrics(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneMetrics:
+    scene = owned_scene(conn, claims, scene_id)
+    found = storage.scene(scene.id).read_metrics()
+    return SceneMetrics(uuid=scene.id, preset=scene.preset,
+                        metrics={str(it): IterationQuality.model_validate(values) for it, values in found.items()})
 
 
 def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
