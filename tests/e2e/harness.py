@@ -10,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,18 @@ class ApiClient:
         data = b"".join(parts)
         assert len(data) == meta["size"]
         return data
+
+
+@contextmanager
+def empty_redis_db(redis_url: str, number: int) -> Iterator[str]:
+    """A Redis database of its own, emptied before and after (tests share the server with developers)."""
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + f"/{number}"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.e2e.harness import ApiClient, Cluster
+from tests.e2e.harness import ApiClient, Cluster, empty_redis_db
 from tests.e2e.outputs import check_output
 from vidscene.testing.synthetic import SyntheticVideo
 
@@ -17,13 +16,8 @@ pytestmark = [pytest.mark.postgres]
 
 @pytest.fixture
 def redis_db(redis_url: str) -> Iterator[str]:
-    """A Redis database of its own, emptied before and after (tests share the server with developers)."""
-    url = redis_url.rsplit("/", 1)[0] + "/7"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
-    client.close()
+    with empty_redis_db(redis_url, 7) as url:
+        yield url
 
 
 def _run_scenes(cluster: Cluster, video: SyntheticVideo, users: int) -> None:

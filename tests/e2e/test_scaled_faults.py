@@ -21,10 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from sqlalchemy import create_engine, func, select
 
-from tests.e2e.harness import ApiClient, Cluster, Proc
+from tests.e2e.harness import ApiClient, Cluster, Proc, empty_redis_db
 from vidscene.db.models import Output
 from vidscene.testing.synthetic import SyntheticVideo
 
@@ -37,11 +36,8 @@ REDIS_START = ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::
 
 @pytest.fixture
 def redis_db(redis_url: str) -> Iterator[str]:
-    url = redis_url.rsplit("/", 1)[0] + "/8"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    yield url
-    client.flushdb()
+    with empty_redis_db(redis_url, 8) as url:
+        yield url
 
 
 class Watch(threading.Thread):
