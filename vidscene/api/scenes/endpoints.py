@@ -139,6 +139,17 @@ def output_response(conn: Connection, context: AppContext, claims: TokenClaims, 
                             filename=safe_filename(found.filename_stem, found.extension))
 
 
+# GET and HEAD as two operations: one route with both methods would give both the same operationId (FastAPI
+# warns, and takes it from whichever method its set yields first, so even the GET one could change).
+@router.head(
+    "/output/{output_type}/{scene_id}",
+    response_class=DownloadResponse,
+    summary="An output file's headers: size, type, validators, file name (no body; Range is ignored)",
+    responses={
+        200: {"content": dict.fromkeys(_MEDIA_TYPES, _BINARY), "description": "The whole file's headers"},
+        **error_responses(400, 401, 404),
+    },
+)
 @router.get(
     "/output/{output_type}/{scene_id}",
     response_class=DownloadResponse,
