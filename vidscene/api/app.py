@@ -24,7 +24,6 @@ from starlette.types import Scope
 
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, system
-from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
@@ -126,8 +125,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         allow_credentials=False,  # bearer tokens, no cookies
         max_age=600,
     )
-    # The web client's 1 MiB chunks skip the rest (see chunks.py); every answer gets the security headers.
-    app.add_middleware(ChunkFastPath, context=context)
+    # Every answer gets the security headers.
     app.add_middleware(SecurityHeaders)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
