@@ -177,7 +177,7 @@ class OutputRoute(SessionReleasingRoute):
     """The output route, which resolves its own parameters for plain requests instead of FastAPI's solver.
 
     The web client downloads outputs in 1 MiB ``Range`` requests (a 1 GiB checkpoint is 1024 of them), and
-    FastAPI's generic dependency solving is a quarter of such a request's CPU (bench/RESULTS.md, API). A
+    FastAPI's generic dependency solving is a sixth of such a request's CPU (bench/RESULTS.md, API). A
     request whose query is empty or one ``iteration`` is resolved here from the route's own pieces: the path
     parameters the router matched, ``iteration`` validated by the annotation the endpoint declares, the token
     by the dependencies ``TokenDep`` is made of; then the endpoint runs. What it raises is answered by the
