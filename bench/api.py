@@ -352,8 +352,13 @@ def settle(url: str, token: str, limit_s: float = 900.0) -> float:
 
 
 def _cpu_seconds(server: psutil.Process) -> float:
-    times = server.cpu_times()
-    return float(times.user + times.system)
+    """CPU seconds of the process and its children (nginx serves from a worker under its master)."""
+    total = 0.0
+    for proc in [server, *server.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def concurrent_polls(base: str, scene_id: str, token: str, clients: int, duration: int, use_wrk: bool,
@@ -441,10 +446,16 @@ class Nginx:
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
-    """The run with the median throughput, and the range over all runs."""
+    """The run with the median throughput, and the range over all runs (and of the server's CPU per request,
+    which another load on the machine moves much less than the throughput)."""
     ordered = sorted(runs, key=lambda run: run["mib_per_s"])
-    return {**ordered[(len(ordered) - 1) // 2], "runs": len(runs), "min_mib_per_s": ordered[0]["mib_per_s"],
-            "max_mib_per_s": ordered[-1]["mib_per_s"]}
+    summary = {**ordered[(len(ordered) - 1) // 2], "runs": len(runs), "min_mib_per_s": ordered[0]["mib_per_s"],
+               "max_mib_per_s": ordered[-1]["mib_per_s"]}
+    cpu = sorted(run["server_cpu_ms_per_request"] for run in runs if "server_cpu_ms_per_request" in run)
+    if cpu:
+        summary.update(server_cpu_ms_per_request=round(statistics.median(cpu), 3),
+                       min_server_cpu_ms_per_request=cpu[0], max_server_cpu_ms_per_request=cpu[-1])
+    return summary
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -488,6 +499,10 @@ def verdicts(results: dict[str, dict[str, dict[str, float]]], clients: int) -> t
             ratios[key] = round(ratio, 3)
             lines.append(f"{label}: vidscene {ours} MiB/s, nginx {theirs} MiB/s, ratio {ratio:.2f} -> "
                          f"{'MET' if ratio >= TARGET_RATIO else 'NOT MET'} (target >= {TARGET_RATIO})")
+            if key != "upload":
+                cpu_ours = results["vidscene"][key]["server_cpu_ms_per_request"]
+                cpu_theirs = results["nginx"][key]["server_cpu_ms_per_request"]
+                lines.append(f"  server CPU per request (median round): vidscene {cpu_ours} ms, nginx {cpu_theirs} ms")
         ours, theirs = results["vidscene"]["upload"]["mib_per_s"], results["nginx"]["upload_fsync"]["mib_per_s"]
         ratios["upload_vs_nginx_fsync"] = round(ours / theirs, 3)
         lines.append(f"upload vs nginx PUT + fsync (vidscene fsyncs uploads): nginx {theirs} MiB/s, "
@@ -612,12 +627,22 @@ def main() -> None:
             download_runs: dict[str, dict[str, list[dict[str, float]]]] = {
                 "vidscene": {"ranged_download": [], "whole_download": []},
                 "nginx": {"ranged_download": [], "whole_download": []}}
+            server = psutil.Process(proc.pid)
             for _ in range(args.rounds):
                 for kind, fetch in (("ranged_download", ranged_download), ("whole_download", whole_download)):
+                    requests = -(-size // MiB) if kind == "ranged_download" else 1
+                    cpu = _cpu_seconds(server)
                     with PeakRss(proc.pid) as rss:
-                        download_runs["vidscene"][kind].append({**fetch(url, size, auth), **rss.summary()})
+                        run = {**fetch(url, size, auth), **rss.summary()}
+                    run["server_cpu_ms_per_request"] = round((_cpu_seconds(server) - cpu) * 1000 / requests, 3)
+                    download_runs["vidscene"][kind].append(run)
                     if nginx is not None:
-                        download_runs["nginx"][kind].append(fetch(nginx.url, size, {}))
+                        nginx_server = psutil.Process(nginx.proc.pid)
+                        cpu = _cpu_seconds(nginx_server)
+                        run = fetch(nginx.url, size, {})
+                        run["server_cpu_ms_per_request"] = round((_cpu_seconds(nginx_server) - cpu) * 1000 / requests,
+                                                                 3)
+                        download_runs["nginx"][kind].append(run)
             for server_name, kinds in download_runs.items():
                 for kind, runs in kinds.items():
                     if runs:

@@ -106,7 +106,6 @@ def test_trailing_slash_redirect_does_not_trust_the_host_header(api: Api, auth: 
         assert resp.json()["error"]
 
 
-@pytest.mark.xfail(strict=True, reason="downloads still use Starlette's range parsing (issue 13.6)")
 def test_a_multi_range_with_one_satisfiable_part_is_206(api: Api, auth: dict[str, str], mp4_bytes: bytes,
                                                         db_url: str) -> None:
     from tests.api.test_scene_read import add_output
@@ -121,7 +120,6 @@ def test_a_multi_range_with_one_satisfiable_part_is_206(api: Api, auth: dict[str
     assert resp.content == data[:1]
 
 
-@pytest.mark.xfail(strict=True, reason="downloads still use Starlette's range parsing (issue 13.6)")
 def test_head_on_an_output_answers_its_headers(api: Api, auth: dict[str, str], mp4_bytes: bytes, db_url: str) -> None:
     from tests.api.test_scene_read import add_output
 

@@ -1,15 +1,19 @@
-"""The chunk fast path (vidscene.api.chunks) answers exactly like the output route, or leaves the answer to it."""
+"""The output route's direct lane (scenes.endpoints.OutputRoute) answers exactly like FastAPI's dependency
+solving does, or leaves the answer to it."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from tests.api.api_helpers import PASSWORD, Api, TestClient, asgi_scope, call_asgi
+from tests.api.api_helpers import PASSWORD, Api
 from tests.api.test_scene_read import add_output
-from vidscene.api.chunks import ChunkFastPath
+from vidscene.api.deps import SessionReleasingRoute, get_token_claims
+from vidscene.api.errors import NotAuthenticatedError
+from vidscene.api.scenes.endpoints import OutputRoute
 
 MiB = 1024 * 1024
 
@@ -24,15 +28,8 @@ def chunked(api: Api, auth: dict[str, str], mp4_bytes: bytes, db_url: str) -> tu
     return scene, data
 
 
-def without_fast_path(api: Api) -> TestClient:
-    """The same app (same database and files) with the fast path taken out of its middleware."""
-    api.app.user_middleware = [m for m in api.app.user_middleware if m.cls is not ChunkFastPath]  # type: ignore[comparison-overlap]
-    api.app.middleware_stack = None  # rebuilt from user_middleware on the next request
-    return TestClient(api.app, raise_server_exceptions=False)
-
-
-def answer(client: TestClient, url: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
-    resp = client.get(url, headers=headers)
+def answer(api: Api, method: str, url: str, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    resp = api.client.request(method, url, headers=headers)
     body, content_type = resp.content, resp.headers.get("content-type", "")
     if content_type.startswith("multipart/byteranges; boundary="):  # random per answer
         boundary = content_type.rpartition("=")[2]
@@ -51,41 +48,47 @@ CASES: list[tuple[str, str, dict[str, str]]] = [
     ("splat_cloud/{id}", "?iteration=200", {"Range": "bytes=5-5"}),
     ("splat_cloud/{id}", "?iteration=300", {"Range": "bytes=0-9"}),          # no such iteration: 404
     ("splat_cloud/{id}", "?iteration=0", {"Range": "bytes=0-9"}),            # out of bounds: 400
+    ("splat_cloud/{id}", "?iteration=30001", {"Range": "bytes=0-9"}),
     ("splat_cloud/{id}", "?iteration=0100", {"Range": "bytes=0-9"}),
     ("splat_cloud/{id}", "?iteration=abc", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "?iteration=", {"Range": "bytes=0-9"}),
     ("splat_cloud/{id}", "?iteration=100&x=1", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "?iteration=100&iteration=200", {"Range": "bytes=0-9"}),
+    ("splat_cloud/{id}", "?x=1", {"Range": "bytes=0-9"}),
     ("video/{id}", "", {"Range": "bytes=0-9"}),                              # requested, not produced yet
     ("model/{id}", "", {"Range": "bytes=0-9"}),                              # not requested for the scene
     ("mesh/{id}", "", {"Range": "bytes=0-9"}),                               # unknown type: 400
     ("splat_cloud/not-a-scene", "", {"Range": "bytes=0-9"}),
     ("splat_cloud/{id}", "", {"Range": "bytes=0-2097151"}),                  # over one chunk
     ("splat_cloud/{id}", "", {"Range": "bytes=0-1,5-6"}),                    # multipart/byteranges
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-0,99999999-"}),              # one part satisfiable
     ("splat_cloud/{id}", "", {"Range": "bytes=99999999-"}),                  # 416
     ("splat_cloud/{id}", "", {"Range": "bytes=x-y"}),                        # malformed: 400
     ("splat_cloud/{id}", "", {"Range": "items=0-9"}),                        # unknown unit: whole file
     ("splat_cloud/{id}", "", {}),                                            # no range: whole file
     ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "If-Range": '"nope"'}),
-    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Origin": "https://elsewhere.example"}),
+    ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Origin": "https://elsewhere.example"}),  # CORS headers
     ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": "Bearer not.a.token"}),
     ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": "Basic dXNlcjpwdw=="}),
     ("splat_cloud/{id}", "", {"Range": "bytes=0-9", "Authorization": ""}),
 ]
 
 
-def test_same_answers_with_and_without_the_fast_path(api: Api, auth: dict[str, str],
-                                                     chunked: tuple[str, bytes]) -> None:
+def test_same_answers_with_and_without_the_direct_lane(api: Api, auth: dict[str, str], chunked: tuple[str, bytes],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     scene, _ = chunked
     _, stranger = api.user()
-    requests = [(f"/user/scene/output/{path.format(id=scene)}{query}", {**auth, **extra})
-                for path, query, extra in CASES]
-    requests.append((f"/user/scene/output/splat_cloud/{scene}", {**stranger, "Range": "bytes=0-9"}))
-    fast = [answer(api.client, url, headers) for url, headers in requests]
-    plain_client = without_fast_path(api)
-    plain = [answer(plain_client, url, headers) for url, headers in requests]
-    for (url, headers), got, expected in zip(requests, fast, plain, strict=True):
-        assert got == expected, (url, headers)
-    statuses = {status for status, _, _ in plain}
-    assert {200, 206, 400, 401, 404, 416} <= statuses  # the cases reach every kind of answer
+    requests = [(method, f"/user/scene/output/{path.format(id=scene)}{query}", {**auth, **extra})
+                for path, query, extra in CASES for method in ("GET", "HEAD")]
+    requests.append(("GET", f"/user/scene/output/splat_cloud/{scene}", {**stranger, "Range": "bytes=0-9"}))
+    requests.append(("POST", f"/user/scene/output/splat_cloud/{scene}", auth))  # 405
+    direct = [answer(api, *request) for request in requests]
+    monkeypatch.setattr(OutputRoute, "direct", False)
+    solved = [answer(api, *request) for request in requests]
+    for request, got, expected in zip(requests, direct, solved, strict=True):
+        assert got == expected, request
+    statuses = {status for status, _, _ in solved}
+    assert {200, 206, 400, 401, 404, 405, 416} <= statuses  # the cases reach every kind of answer
 
 
 def test_a_revoked_token_gets_the_routes_401(api: Api, mp4_bytes: bytes, db_url: str) -> None:
@@ -101,15 +104,35 @@ def test_a_revoked_token_gets_the_routes_401(api: Api, mp4_bytes: bytes, db_url:
     assert "revoked" in resp.json()["error"]
 
 
-def test_a_plain_chunk_never_reaches_the_app(api: Api, auth: dict[str, str], chunked: tuple[str, bytes]) -> None:
+def test_a_plain_chunk_skips_fastapis_dependency_solving(api: Api, auth: dict[str, str], chunked: tuple[str, bytes],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     scene, data = chunked
+    solved: list[bytes] = []
 
-    async def app_must_not_run(scope: Scope, receive: Receive, send: Send) -> None:
-        raise AssertionError(f"reached the app: {scope['path']}")
+    async def solver(self: SessionReleasingRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        solved.append(scope["query_string"])
+        await PlainTextResponse("solved", status_code=418)(scope, receive, send)
 
-    fast_path = ChunkFastPath(app_must_not_run, api.app.state.context)
-    sent = call_asgi(fast_path, asgi_scope(
-        "GET", f"/user/scene/output/splat_cloud/{scene}", b"iteration=100",
-        [(b"authorization", auth["Authorization"].encode()), (b"range", b"bytes=1048576-2097151")]))
-    assert sent[0]["status"] == 206
-    assert b"".join(m.get("body", b"") for m in sent[1:]) == data[MiB:2 * MiB]
+    monkeypatch.setattr(SessionReleasingRoute, "handle", solver, raising=False)
+    for query in ("?iteration=100", ""):
+        resp = api.client.get(f"/user/scene/output/splat_cloud/{scene}{query}",
+                              headers={**auth, "Range": "bytes=1048576-2097151"})
+        assert resp.status_code == 206
+        assert resp.content == (data if query else data[::-1])[MiB:2 * MiB]
+    assert solved == []
+    assert api.client.get(f"/user/scene/output/splat_cloud/{scene}?iteration=abc", headers=auth).status_code == 418
+    assert solved == [b"iteration=abc"]
+
+
+def test_dependency_overrides_are_honoured(api: Api, auth: dict[str, str], chunked: tuple[str, bytes]) -> None:
+    scene, _ = chunked
+
+    async def nobody() -> None:
+        raise NotAuthenticatedError("overridden")
+
+    api.app.dependency_overrides[get_token_claims] = nobody
+    try:
+        resp = api.client.get(f"/user/scene/output/splat_cloud/{scene}", headers={**auth, "Range": "bytes=0-9"})
+    finally:
+        api.app.dependency_overrides.clear()
+    assert (resp.status_code, resp.json()) == (401, {"error": "overridden"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,244 @@ def test_preload_of_a_file_removed_since_its_stat_leaves_the_answer_to_the_respo
     path.unlink()
     response.preload(Headers(scope=scope(headers=[(b"range", b"bytes=0-9")])))
     assert not response.preloaded
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFC 9110 ranges: what parse_range makes of a header, for a 5000-byte file
+
+SIZE = 5000
+
+
+@pytest.mark.parametrize(("header", "spans"), [
+    ("bytes=0-0", [(0, 1)]),
+    ("bytes=100-199", [(100, 200)]),
+    ("bytes=4990-", [(4990, SIZE)]),
+    ("bytes=-10", [(SIZE - 10, SIZE)]),
+    ("bytes=-99999", [(0, SIZE)]),                              # a suffix longer than the file: all of it
+    ("bytes=4000-99999", [(4000, SIZE)]),                       # an end past the file is clamped
+    ("bytes=0-" + "9" * 40, [(0, SIZE)]),                       # however far past
+    ("Bytes=0-0", [(0, 1)]),                                    # the unit is case-insensitive
+    ("bytes=0-0,999999-", [(0, 1)]),                            # unsatisfiable parts are dropped
+    ("bytes=999999-,-0,10-19", [(10, 20)]),
+    ("bytes=0-100, 50-200", [(0, 201)]),                        # overlapping: joined
+    ("bytes=0-9,10-19", [(0, 20)]),                             # adjacent: joined
+    ("bytes=100-199,400-499,150-450", [(100, 500)]),            # a join that reaches a later range
+    ("bytes=0-4999,0-4999,0-4999", [(0, SIZE)]),                # the same bytes asked for again
+    ("bytes=100-200, 0-50", [(100, 201), (0, 51)]),             # parts in the order asked for
+    ("bytes=500-599,0-9,550-650", [(500, 651), (0, 10)]),       # a joined part sits where it was first asked
+    ("bytes=0-1,,  ,5-6", [(0, 2), (5, 7)]),                    # empty list elements are allowed
+    ("bytes= 0-1 ,\t5-6", [(0, 2), (5, 7)]),                    # and whitespace around elements
+])
+def test_satisfiable_ranges(header: str, spans: list[tuple[int, int]]) -> None:
+    assert downloads.parse_range(header, SIZE) == spans
+
+
+@pytest.mark.parametrize("header", [
+    "items=0-9",                              # a unit the server does not understand (RFC 9110 section 14.2)
+    "bytes =0-9",                             # not the bytes unit by the grammar either
+    "bytes: 0-9",
+    "bytes",
+    "",
+    "bytes=" + ",".join(["0-0"] * (downloads.MAX_RANGES + 1)),
+])
+def test_ignored_range_headers(header: str) -> None:
+    assert downloads.parse_range(header, SIZE) is None
+
+
+@pytest.mark.parametrize("header", [
+    "bytes=5000-", "bytes=5000-5000", "bytes=6000-7000", "bytes=-0", "bytes=5000-,-0,99999-",
+    "bytes=" + "9" * 5000 + "-",              # longer than Python parses into an int: still just past the end
+])
+def test_unsatisfiable_ranges_are_416(header: str) -> None:
+    with pytest.raises(downloads.RangeError) as caught:
+        downloads.parse_range(header, SIZE)
+    assert caught.value.status_code == 416
+
+
+@pytest.mark.parametrize("header", [
+    "bytes=", "bytes=,", "bytes=-", "bytes=x-y", "bytes=50-10", "bytes=0-9,50-10", "bytes=0-9,x", "bytes=7",
+    "bytes=0 - 9", "bytes=+1-2", "bytes=0-1-2", "bytes=\u0661-\u0662",  # Arabic-Indic digits are not DIGIT
+])
+def test_malformed_ranges_are_400(header: str) -> None:
+    with pytest.raises(downloads.RangeError) as caught:
+        downloads.parse_range(header, SIZE)
+    assert caught.value.status_code == 400
+
+
+def test_every_range_of_an_empty_file_is_unsatisfiable() -> None:
+    for header in ("bytes=0-", "bytes=0-0", "bytes=-5"):
+        with pytest.raises(downloads.RangeError):
+            downloads.parse_range(header, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFC 9110 ranges: the answers DownloadResponse sends
+
+
+@pytest.fixture
+def small_file(tmp_path: Path) -> tuple[Path, bytes]:
+    data = os.urandom(SIZE)
+    path = tmp_path / "small.splat"
+    path.write_bytes(data)
+    return path, data
+
+
+def answer(path: Path, method: str = "GET", **request_headers: str) -> tuple[int, Headers, bytes]:
+    headers = [(name.replace("_", "-").lower().encode(), value.encode()) for name, value in request_headers.items()]
+    sent = serve(path, scope(method, headers))
+    return sent[0]["status"], Headers(raw=sent[0]["headers"]), body_of(sent)
+
+
+def multipart_parts(headers: Headers, body: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """The parts of a multipart/byteranges body, checked against RFC 2046's framing on the way."""
+    kind, _, boundary = headers["content-type"].partition("; boundary=")
+    assert kind == "multipart/byteranges" and boundary
+    assert int(headers["content-length"]) == len(body)
+    assert body.startswith(f"--{boundary}\r\n".encode()) and body.endswith(f"\r\n--{boundary}--\r\n".encode())
+    parts = []
+    for raw in body[len(boundary) + 4:-len(boundary) - 8].split(f"\r\n--{boundary}\r\n".encode()):
+        head, _, content = raw.partition(b"\r\n\r\n")
+        fields = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n"))
+        parts.append((fields, content))
+    return parts
+
+
+def test_whole_file_headers(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    response = DownloadResponse(path, media_type="application/octet-stream", stat_result=os.stat(path),
+                                filename="scene-splat_cloud-100.splat")
+    sent = call_asgi(response, scope())
+    headers = Headers(raw=sent[0]["headers"])
+    assert sent[0]["status"] == 200
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["content-length"] == str(SIZE)
+    assert headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"] == 'attachment; filename="scene-splat_cloud-100.splat"'
+    assert headers["etag"].startswith('"') and headers["etag"].endswith('"')
+    assert headers["last-modified"].endswith(" GMT")
+    assert body_of(sent) == data
+
+
+def test_a_multi_range_with_one_satisfiable_part_is_a_plain_206(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    status, headers, body = answer(path, range="bytes=0-0,999999-")
+    assert (status, headers["content-range"], headers["content-length"], body) == (206, "bytes 0-0/5000", "1",
+                                                                                   data[:1])
+
+
+def test_multipart_byteranges(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    status, headers, body = answer(path, range="bytes=4000-4009, 0-0, 100-199, 150-250, 999999-")
+    assert status == 206
+    assert "content-range" not in headers
+    parts = multipart_parts(headers, body)
+    assert [fields["Content-Range"] for fields, _ in parts] == [
+        "bytes 4000-4009/5000", "bytes 0-0/5000", "bytes 100-250/5000"]
+    assert [content for _, content in parts] == [data[4000:4010], data[:1], data[100:251]]
+    assert all(fields["Content-Type"] == "application/octet-stream" for fields, _ in parts)
+
+
+def test_multipart_parts_longer_than_one_read(data_file: tuple[Path, bytes]) -> None:
+    path, data = data_file
+    status, headers, body = answer(path, range=f"bytes=-10,0-{2 * MiB + 5}")
+    assert status == 206
+    assert [content for _, content in multipart_parts(headers, body)] == [data[-10:], data[:2 * MiB + 6]]
+
+
+def test_a_multipart_body_stops_when_the_client_disconnects(data_file: tuple[Path, bytes]) -> None:
+    path, _ = data_file
+    sent = serve(path, scope(headers=[(b"range", b"bytes=0-0,10-")]), disconnect_after=2)
+    assert 2 <= len([m for m in sent if m["type"] == "http.response.body"]) < 7
+
+
+@pytest.mark.parametrize(("header", "content_range"), [
+    ("bytes=5000-", "bytes */5000"), ("bytes=-0", "bytes */5000"), ("bytes=7000-8000,9000-", "bytes */5000")])
+def test_unsatisfiable_is_a_json_416(small_file: tuple[Path, bytes], header: str, content_range: str) -> None:
+    path, _ = small_file
+    status, headers, body = answer(path, range=header)
+    assert (status, headers["content-range"], headers["content-type"]) == (416, content_range, "application/json")
+    assert headers["content-length"] == str(len(body))
+    assert set(json.loads(body)) == {"error"}
+
+
+def test_malformed_is_a_json_400_naming_the_range(small_file: tuple[Path, bytes]) -> None:
+    path, _ = small_file
+    status, headers, body = answer(path, range="bytes=0-9,50-10")
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert "50-10" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("header", ["items=0-9", "bytes=" + ",".join(["0-0"] * 101)])
+def test_ignored_range_headers_get_the_whole_file(small_file: tuple[Path, bytes], header: str) -> None:
+    path, data = small_file
+    status, headers, body = answer(path, range=header)
+    assert (status, headers["content-length"], body) == (200, str(SIZE), data)
+
+
+def test_if_range_with_the_current_validators_gets_the_range(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    _, validators, _ = answer(path)
+    for if_range in (validators["etag"], validators["last-modified"]):
+        status, _, body = answer(path, range="bytes=10-19", if_range=if_range)
+        assert (status, body) == (206, data[10:20]), if_range
+
+
+@pytest.mark.parametrize("stale", ['"0123"', "W/{etag}", "{etag}x", "Thu, 01 Jan 1970 00:00:00 GMT", "garbage"])
+def test_if_range_with_a_stale_or_weak_validator_gets_the_whole_file(small_file: tuple[Path, bytes],
+                                                                     stale: str) -> None:
+    path, data = small_file
+    _, validators, _ = answer(path)
+    status, _, body = answer(path, range="bytes=10-19", if_range=stale.format(etag=validators["etag"]))
+    assert (status, body) == (200, data)
+    # a stale client copy is replaced whole even when its Range would have been refused
+    assert answer(path, range="bytes=x-y", if_range=stale.format(etag=validators["etag"]))[0] == 200
+
+
+def test_if_range_without_range_is_ignored(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    assert answer(path, if_range='"0123"')[::2] == (200, data)
+
+
+def test_head_has_the_headers_of_get_and_no_body(small_file: tuple[Path, bytes]) -> None:
+    path, _ = small_file
+    get_status, get_headers, _ = answer(path)
+    for request_headers in ({}, {"range": "bytes=0-9"}, {"range": "bytes=x-y"}, {"range": "bytes=9999-"}):
+        # GET is the only method with range handling (RFC 9110 section 14.2): HEAD describes the whole file
+        status, headers, body = answer(path, "HEAD", **request_headers)
+        assert (status, sorted(headers.items()), body) == (get_status, sorted(get_headers.items()), b""), \
+            request_headers
+
+
+def test_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.bin"
+    path.write_bytes(b"")
+    assert answer(path)[::2] == (200, b"")
+    assert answer(path)[1]["content-length"] == "0"
+    status, headers, _ = answer(path, range="bytes=0-")
+    assert (status, headers["content-range"]) == (416, "bytes */0")
+
+
+def test_a_small_whole_file_is_preloaded(small_file: tuple[Path, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    path, data = small_file
+    request = scope()
+    response = DownloadResponse(path, media_type="application/octet-stream", stat_result=os.stat(path))
+    response.preload(Headers(scope=request))
+    assert response.preloaded
+    monkeypatch.setattr(downloads, "read_at", None)  # any further read would fail
+    sent = call_asgi(response, request)
+    assert (sent[0]["status"], body_of(sent)) == (200, data)
+
+
+def test_a_preloaded_body_is_not_sent_to_head(small_file: tuple[Path, bytes]) -> None:
+    path, _ = small_file
+    response = DownloadResponse(path, media_type="application/octet-stream", stat_result=os.stat(path))
+    response.preload(Headers(scope=scope()))
+    sent = call_asgi(response, scope("HEAD"))
+    assert (sent[0]["status"], body_of(sent)) == (200, b"")
+
+
+def test_ranges_apply_only_to_a_200_answer(small_file: tuple[Path, bytes]) -> None:
+    path, data = small_file
+    response = DownloadResponse(path, 203, media_type="application/octet-stream", stat_result=os.stat(path))
+    sent = call_asgi(response, scope(headers=[(b"range", b"bytes=0-9")]))
+    assert (sent[0]["status"], body_of(sent)) == (203, data)

@@ -21,6 +21,7 @@ EXPECTED_ROUTES = {
     ("GET", "/user/scene/name/{scene_id}", True),
     ("GET", "/user/scene/progress/{scene_id}", True),
     ("GET", "/user/scene/output/{output_type}/{scene_id}", True),
+    ("HEAD", "/user/scene/output/{output_type}/{scene_id}", True),
     ("GET", "/user/scene/history", True),
     ("DELETE", "/user/scene/delete/{scene_id}", True),
     ("GET", "/user/scene/options", False),

@@ -22,7 +22,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, shares, system
-from vidscene.api.chunks import ChunkFastPath
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
@@ -103,14 +102,13 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     app.add_middleware(
         JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Range"],
         expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After"],
         allow_credentials=False,  # bearer tokens, no cookies
         max_age=600,
     )
-    # The web client's 1 MiB chunks skip the rest (see chunks.py); every answer gets the security headers.
-    app.add_middleware(ChunkFastPath, context=context)
+    # Every answer gets the security headers.
     app.add_middleware(SecurityHeaders)
     if settings.forwarded_allow_ips:
         # Outermost: the client address every throttle and log line sees is the one the trusted proxy

@@ -1,28 +1,62 @@
-"""File downloads with RFC 9110 ranges whose error answers are JSON like every other API error.
+"""File downloads: RFC 9110 byte ranges, errors as JSON, and as few worker-thread hops per chunk as possible.
 
-Starlette's ``FileResponse`` does the range work (single, suffix, open-ended and multiple ranges, ``If-Range``)
-but answers a bad or unsatisfiable ``Range`` with a plain-text body. Re-implementing the parsing would risk
-drifting from what it actually serves, so the error answers are rewritten on their way out instead.
+The web client fetches outputs in 1 MiB ``Range`` requests (a 1 GiB checkpoint is 1024 of them), so this
+module is both a protocol implementation and a hot path. It is the project's own code, built on
+Starlette's public ``Response`` only: Starlette's ``FileResponse`` refuses a whole ``Range`` header when one
+of its ranges is unsatisfiable, answers errors in plain text, and its hooks are private methods that change
+between releases.
+
+What a request gets (RFC 9110 sections 14 and 13.1.5):
+
+- no ``Range``, a range unit other than ``bytes``, a ``Range`` on a method other than ``GET`` (``HEAD``
+  included: GET is the only method with range handling), more than ``MAX_RANGES`` ranges, or an
+  ``If-Range`` that no longer matches: 200 and the whole file;
+- ``bytes=a-b``, ``bytes=a-``, ``bytes=-n`` and lists of them: 206 with the satisfiable ones; ranges past
+  the end are dropped, ends past it clamped, overlapping or adjacent ranges joined; one range left is a
+  plain 206, several are ``multipart/byteranges`` in the order the client asked for them;
+- none satisfiable: 416 with ``Content-Range: bytes */size``; not valid syntax: 400; both ``{"error"}``.
+
+Speed: a single read of at most 1 MiB (the client's chunk, or a small whole file) is read by ``preload`` in
+the worker thread that found the file, so such a request costs one thread hop in all. Longer bodies are
+read 1 MiB per hop with ``read_at`` (Starlette spends a hop on each of open, seek, every 64 KiB read and
+close), and only they run a task that listens for the client going away (uvicorn drops writes to a closed
+connection silently, so without it a long transfer would be read to its end for nobody).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import hashlib
 import os
 import re
+import secrets
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
+from email.utils import formatdate
+from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-_RANGE_ERRORS = {
-    400: "Malformed Range header.",
-    416: "Requested range not satisfiable.",
-}
+from vidscene.catalogue import CHUNK_BYTES
+
+Span = tuple[int, int]  # byte offsets [start, end)
+
+MAX_RANGES = 100  # more ranges than any client needs: a request for more is served as if it asked for none
+_RANGE_SPEC = re.compile(r"([0-9]*)-([0-9]*)")
+_OWS = " \t"
+_HUGE = 10**18  # stands in for offsets too long to be a file position (and for Python's int-parsing limit)
+
+
+class RangeError(Exception):
+    """A ``Range`` header answered with an error: 400 when it is not valid syntax, 416 when none of its
+    ranges is satisfiable. ``message`` is meant for the client."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
 
 
 def safe_filename(stem: str, extension: str) -> str:
@@ -32,11 +66,66 @@ def safe_filename(stem: str, extension: str) -> str:
     return f"{cleaned}{extension}"
 
 
-def understood_range(headers: Headers) -> str | None:
-    """The ``Range`` header if its unit is bytes: RFC 9110 section 14.2 says a range unit the server does not
-    understand is ignored (the whole file is sent), not refused."""
-    value = headers.get("range")
-    return value if value is not None and value.strip().lower().startswith("bytes=") else None
+def parse_range(value: str, size: int) -> list[Span] | None:
+    """The satisfiable ranges of a ``Range`` header value for a file of ``size`` bytes, joined where they
+    overlap or touch, in the order the client listed them.
+
+    ``None`` means the header is ignored and the whole file sent: its unit is not ``bytes`` (RFC 9110 section
+    14.2), or it lists more than ``MAX_RANGES`` ranges (a sign of a broken client or of an attempt to make
+    the server do many small reads). Raises ``RangeError`` 400 when the range set is not valid syntax, 416
+    when none of its ranges is satisfiable.
+    """
+    unit, equals, range_set = value.partition("=")
+    if not equals or unit.lstrip(_OWS).lower() != "bytes":
+        return None
+    specs = range_set.split(",")
+    if len(specs) > MAX_RANGES:
+        return None
+    spans: list[Span] = []
+    listed = False
+    for raw_spec in specs:
+        spec = raw_spec.strip(_OWS)
+        if not spec:
+            continue  # empty list elements are allowed (RFC 9110 section 5.6.1)
+        match = _RANGE_SPEC.fullmatch(spec)
+        if match is None or not (match[1] or match[2]):
+            raise RangeError(400, f"Malformed Range header: {spec[:40]!r} is not first-last, first- or -suffix.")
+        listed = True
+        first, last = match[1], match[2]
+        if first:
+            start = _offset(first)
+            if last and _offset(last) < start:
+                raise RangeError(400, f"Malformed Range header: {spec[:40]!r} ends before it starts.")
+            if start < size:
+                spans.append((start, min(_offset(last) + 1, size) if last else size))
+        else:
+            suffix = _offset(last)
+            if suffix > 0 and size > 0:
+                spans.append((max(size - suffix, 0), size))
+    if not listed:
+        raise RangeError(400, "Malformed Range header: no range given.")
+    if not spans:
+        raise RangeError(416, "Requested range not satisfiable.")
+    return _joined(spans)
+
+
+def _offset(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else _HUGE
+
+
+def _joined(spans: list[Span]) -> list[Span]:
+    """Overlapping or adjacent spans as one, each in the place of its earliest part (RFC 9110 section
+    15.3.7.2: parts in the order requested), so a client cannot make the server send a byte twice."""
+    groups: list[list[int]] = []  # [start, end, index of its first span in the request]
+    for index in sorted(range(len(spans)), key=spans.__getitem__):
+        start, end = spans[index]
+        if groups and start <= groups[-1][1]:
+            group = groups[-1]
+            group[1], group[2] = max(group[1], end), min(group[2], index)
+        else:
+            groups.append([start, end, index])
+    groups.sort(key=lambda group: group[2])
+    return [(start, end) for start, end, _ in groups]
 
 
 def read_at(path: str | os.PathLike[str], offset: int, size: int) -> bytes:
@@ -53,132 +142,171 @@ def read_at(path: str | os.PathLike[str], offset: int, size: int) -> bytes:
     return data
 
 
-class DownloadResponse(FileResponse):
-    """``FileResponse`` with JSON range errors, fewer worker-thread hops, and a disconnect watch only where
-    it pays.
+class DownloadResponse(Response):
+    """A file as an ASGI response with the range handling of the module docstring.
 
-    The web client fetches outputs in 1 MiB ``Range`` requests, and per chunk Starlette spends a thread hop
-    on each of open, seek, every 64 KiB read and close, plus a task group that listens for the client going
-    away while the body is sent: together several times the cost of the chunk itself (bench/api.py: 0.2x
-    nginx). Here a body is read 1 MiB per hop with ``read_at``, and the disconnect watch (which ends a long
-    transfer early when the client leaves; uvicorn drops writes to a closed connection silently) is started
-    only for bodies longer than one read.
+    ``stat_result`` is the file's stat as found by the caller: its size is promised in Content-Length and
+    its modification time makes the validators, so the file is not looked at again before the first read.
+    ``status_code`` is that of the whole-file answer; ranges apply only where it is 200 (RFC 9110 section
+    14.2), which is also where FastAPI reads the route's documented success status from.
     """
 
-    chunk_size = 1024 * 1024  # memory held per download in flight
-    _preloaded: tuple[int, int, int, bytes] | None = None  # start, end, file size, bytes
+    chunk_size = CHUNK_BYTES  # bytes per read, and memory held per download in flight
+
+    def __init__(self, path: str | os.PathLike[str], status_code: int = 200, *, stat_result: os.stat_result,
+                 media_type: str, filename: str | None = None) -> None:
+        self.path = path
+        self.size = stat_result.st_size
+        headers = {
+            "accept-ranges": "bytes",
+            "content-length": str(self.size),
+            "last-modified": formatdate(stat_result.st_mtime, usegmt=True),
+            # The recipe Starlette's FileResponse used, so validators clients already hold keep matching.
+            "etag": '"' + hashlib.md5(f"{stat_result.st_mtime}-{self.size}".encode(),
+                                      usedforsecurity=False).hexdigest() + '"',
+        }
+        if filename is not None:
+            quoted = quote(filename)
+            headers["content-disposition"] = (f'attachment; filename="{filename}"' if quoted == filename
+                                              else f"attachment; filename*=utf-8''{quoted}")
+        super().__init__(status_code=status_code, headers=headers, media_type=media_type)
+        self._preloaded: tuple[list[Span] | None, bytes] | None = None  # the answer's ranges and its body
 
     @property
     def preloaded(self) -> bool:
         return self._preloaded is not None
 
+    def selected_spans(self, request_headers: Headers, method: str) -> list[Span] | None:
+        """What a ``method`` request with these headers gets: ``None`` for the whole file, else the ranges.
+
+        Raises ``RangeError`` for the error answers. ``If-Range`` (RFC 9110 section 13.1.5) holds when it is
+        this file's entity tag (a weak one never matches) or exactly its Last-Modified date; when it does
+        not, the client's copy is stale and gets the whole file instead of pieces to patch it with.
+        """
+        value = request_headers.get("range")
+        if value is None or method != "GET" or self.status_code != 200:
+            return None
+        if_range = request_headers.get("if-range")
+        if if_range is not None and not self._still_current(if_range):
+            return None
+        return parse_range(value, self.size)
+
+    def _still_current(self, validator: str) -> bool:
+        if validator.startswith('"'):
+            return validator == self.headers["etag"]
+        if validator.startswith("W/"):
+            return False  # a weak entity tag never matches strongly
+        return validator == self.headers["last-modified"]
+
     def preload(self, request_headers: Headers) -> None:
-        """Read the body now if the request asks for one range of at most ``chunk_size`` bytes.
+        """Read the body of a ``GET`` now if it is one read of at most ``chunk_size`` bytes.
 
         Call it in the worker thread that found the file: a 1 MiB chunk request then costs one thread hop in
-        all. Anything else (no range, several ranges, ``If-Range``, a bad range) is left to ``__call__``.
+        all. Longer bodies, several ranges and error answers are left to ``__call__``, and so is a file that
+        went away or shrank since its stat (a scene deleted meanwhile): ``__call__`` finds out again.
         """
-        range_header = understood_range(request_headers)
-        if self.stat_result is None or range_header is None or "if-range" in request_headers:
+        try:
+            spans = self.selected_spans(request_headers, "GET")
+        except RangeError:
+            return
+        if spans is not None and len(spans) > 1:
+            return
+        start, end = spans[0] if spans else (0, self.size)
+        if end - start > self.chunk_size:
             return
         try:
-            ranges = self._parse_range_header(range_header, self.stat_result.st_size)
-        except (MalformedRangeHeader, RangeNotSatisfiable):
+            body = read_at(self.path, start, end - start) if end > start else b""
+        except (OSError, RuntimeError):
             return
-        if len(ranges) == 1 and 0 < ranges[0][1] - ranges[0][0] <= self.chunk_size:
-            start, end = ranges[0]
-            try:
-                data = read_at(self.path, start, end - start)
-            except (OSError, RuntimeError):
-                return  # removed or cut since its stat (a scene deleted meanwhile): the normal path decides
-            self._preloaded = (start, end, self.stat_result.st_size, data)
+        self._preloaded = (spans, body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._preloaded is not None and scope["method"] == "GET":
-            # ``preload`` already decided what Starlette would: one satisfiable range, no If-Range.
-            start, end, file_size, body = self._preloaded
-            await send(self._range_start(start, end, file_size))
+        method = scope["method"]
+        if self._preloaded is not None and method == "GET":
+            spans, body = self._preloaded
+            await send(self._start(spans))
             await send({"type": "http.response.body", "body": body, "more_body": False})
-            return
-        rewriting = False
-
-        async def send_json_errors(message: Message) -> None:
-            nonlocal rewriting
-            if message["type"] == "http.response.start" and message["status"] in _RANGE_ERRORS:
-                rewriting = True
-                body = json.dumps({"error": _RANGE_ERRORS[message["status"]]}).encode()
-                headers = [(k, v) for k, v in message["headers"]
-                           if k.lower() not in (b"content-type", b"content-length")]
-                headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-                await send({**message, "headers": headers})
-                await send({"type": "http.response.body", "body": body, "more_body": False})
+        else:
+            try:
+                spans = self.selected_spans(Headers(scope=scope), method)
+            except RangeError as exc:
+                headers = {"content-range": f"bytes */{self.size}"} if exc.status_code == 416 else None
+                error = JSONResponse({"error": exc.message}, status_code=exc.status_code, headers=headers)
+                await error(scope, receive, send)
                 return
-            if rewriting:
-                return  # the original plain-text body
-            await send(message)
+            if spans is not None and len(spans) > 1:
+                start, pieces = self._multipart(spans)
+            else:
+                start, pieces = self._start(spans), [spans[0] if spans else (0, self.size)]
+            await send(start)
+            if method == "HEAD":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            elif self._reads(pieces) > 1:  # long enough for the disconnect watch to pay for itself
+                await _unless_disconnected(receive, lambda: self._send_pieces(send, pieces))
+            else:
+                await self._send_pieces(send, pieces)
+        if self.background is not None:
+            await self.background()
 
-        headers = scope["headers"]
-        request_headers = Headers(scope=scope)
-        if "range" in request_headers and understood_range(request_headers) is None:
-            headers = [(k, v) for k, v in headers if k.lower() != b"range"]
-        self._receive = receive
-        # ASGI 2.4 tells Starlette not to watch for disconnects itself: the body methods below do.
-        scope = {**scope, "headers": headers, "asgi": {**scope.get("asgi", {}), "spec_version": "2.4"}}
-        await super().__call__(scope, receive, send_json_errors)
-
-    async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
-        if send_header_only or send_pathsend or self.stat_result is None:
-            await super()._handle_simple(send, send_header_only, send_pathsend)
-            return
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await self._send_span(send, 0, self.stat_result.st_size)
-
-    async def _handle_single_range(self, send: Send, start: int, end: int, file_size: int,
-                                   send_header_only: bool) -> None:
-        if send_header_only:
-            await super()._handle_single_range(send, start, end, file_size, send_header_only)
-            return
-        await send(self._range_start(start, end, file_size))
-        await self._send_span(send, start, end)
-
-    def _range_start(self, start: int, end: int, file_size: int) -> Message:
-        """The 206 start of a single-range answer for bytes ``[start, end)``."""
+    def _start(self, spans: list[Span] | None) -> Message:
+        """The start of a whole-file (``None``) or single-range answer."""
+        if spans is None:
+            return {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        [(start, end)] = spans
         headers = MutableHeaders(raw=list(self.raw_headers))
-        headers["content-range"] = f"bytes {start}-{end - 1}/{file_size}"
+        headers["content-range"] = f"bytes {start}-{end - 1}/{self.size}"
         headers["content-length"] = str(end - start)
         return {"type": "http.response.start", "status": 206, "headers": headers.raw}
 
-    async def _handle_multiple_ranges(self, send: Send, ranges: list[tuple[int, int]], file_size: int,
-                                      send_header_only: bool) -> None:
-        async with self._ended_by_disconnect():
-            await super()._handle_multiple_ranges(send, ranges, file_size, send_header_only)
+    def _multipart(self, spans: list[Span]) -> tuple[Message, list[bytes | Span]]:
+        """The start of a ``multipart/byteranges`` answer and its body: delimiters and part headers between
+        the file spans (RFC 9110 section 14.6)."""
+        boundary = secrets.token_hex(16)
+        part_type = self.headers["content-type"]
+        pieces: list[bytes | Span] = []
+        delimiter = b""
+        for start, end in spans:
+            pieces.append(delimiter + (f"--{boundary}\r\nContent-Type: {part_type}\r\n"
+                                       f"Content-Range: bytes {start}-{end - 1}/{self.size}\r\n\r\n").encode("latin-1"))
+            pieces.append((start, end))
+            delimiter = b"\r\n"
+        pieces.append(f"\r\n--{boundary}--\r\n".encode("latin-1"))
+        length = sum(len(piece) if isinstance(piece, bytes) else piece[1] - piece[0] for piece in pieces)
+        headers = MutableHeaders(raw=list(self.raw_headers))
+        headers["content-type"] = f"multipart/byteranges; boundary={boundary}"
+        headers["content-length"] = str(length)
+        return {"type": "http.response.start", "status": 206, "headers": headers.raw}, pieces
 
-    async def _send_span(self, send: Send, start: int, end: int) -> None:
-        """Bytes ``[start, end)`` as body messages of at most ``chunk_size``, the last one closing the body."""
-        if end - start <= self.chunk_size:
-            chunk = await anyio.to_thread.run_sync(read_at, self.path, start, end - start) if end > start else b""
-            await send({"type": "http.response.body", "body": chunk, "more_body": False})
-            return
-        async with self._ended_by_disconnect():
-            offset = start
+    def _reads(self, pieces: list[bytes | Span]) -> int:
+        return sum(-(-(piece[1] - piece[0]) // self.chunk_size) for piece in pieces if not isinstance(piece, bytes))
+
+    async def _send_pieces(self, send: Send, pieces: list[bytes | Span]) -> None:
+        """Literal bytes and file spans as body messages, spans in reads of at most ``chunk_size``; the last
+        message closes the body."""
+        for index, piece in enumerate(pieces):
+            more_after = index < len(pieces) - 1
+            if isinstance(piece, bytes):
+                await send({"type": "http.response.body", "body": piece, "more_body": more_after})
+                continue
+            offset, end = piece
+            if offset == end:  # an empty file
+                await send({"type": "http.response.body", "body": b"", "more_body": more_after})
             while offset < end:
                 size = min(self.chunk_size, end - offset)
                 chunk = await anyio.to_thread.run_sync(read_at, self.path, offset, size)
                 offset += size
-                await send({"type": "http.response.body", "body": chunk, "more_body": offset < end})
+                await send({"type": "http.response.body", "body": chunk, "more_body": more_after or offset < end})
 
-    @contextlib.asynccontextmanager
-    async def _ended_by_disconnect(self) -> AsyncIterator[None]:
-        """Cancel the body (and its pending reads) as soon as the client disconnects."""
-        async with anyio.create_task_group() as task_group:
 
-            async def watch() -> None:
-                while (await self._receive())["type"] != "http.disconnect":
-                    pass
-                task_group.cancel_scope.cancel()
+async def _unless_disconnected(receive: Receive, send_body: Callable[[], Awaitable[None]]) -> None:
+    """Run ``send_body``, cancelled (with its pending reads) as soon as the client disconnects."""
+    async with anyio.create_task_group() as task_group:
 
-            task_group.start_soon(watch)
-            try:
-                yield
-            finally:
-                task_group.cancel_scope.cancel()
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            task_group.cancel_scope.cancel()
+
+        task_group.start_soon(watch)
+        await send_body()
+        task_group.cancel_scope.cancel()
