@@ -26,7 +26,8 @@ def unreachable(what: str, exc: Exception) -> None:
 def temporary_postgres_database(prefix: str) -> Iterator[str]:
     """Create a randomly named PostgreSQL database, yield its URL, drop it (even with open connections)."""
     name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pre-ping: a test may restart the server (tests/e2e/test_scaled_faults.py); the drop reconnects then.
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
