@@ -230,3 +230,58 @@ def test_upload_form_says_when_the_options_cannot_be_loaded(browser: Browser, se
     assert page.get_by_role("alert").count() == 0
 
     browser.console.assert_clean()
+
+
+def _throttle_uploads(page: Any, bytes_per_second: int) -> Any:
+    """Slow the browser's uploads down (Chrome DevTools network emulation); returns the session to undo it."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
+    return cdp
+
+
+def _unthrottle(cdp: Any) -> None:
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+def _upload_percent(page: Any) -> float:
+    value = page.locator(".upload-progress progress").first.get_attribute("value")
+    return float(value or 0)
+
+
+def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: WebServer, tmp_path: Path) -> None:
+    """Cancel mid-upload: the upload stops, no second upload starts and no scene is created, and the form says
+    it was cancelled. (The bug: Cancel and Upload shared one button element, so the click that cancelled also
+    submitted the form again once the button had turned back into "Upload and start".)"""
+    page = browser.page
+    username = unique_username("ivy")
+    api = api_register(server.base_url, username)
+    _open_new_scene(browser, username)
+    video = tmp_path / "long-walk.mp4"
+    make_mp4(video, frames=48, size=(320, 240))
+    uploads: list[str] = []
+    page.on("request", lambda req: uploads.append(req.method)
+            if req.url.endswith("/user/scene/new") else None)
+
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Never uploaded")
+    cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 12))
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.upload-progress progress');"
+        " return p && p.value > 5 && p.value < 70; }", timeout=15_000)
+    page.get_by_role("button", name="Cancel upload").click()
+    _unthrottle(cdp)
+
+    # Long enough for a restarted upload of this small file to finish and be turned into a scene.
+    page.wait_for_timeout(3000)
+    assert uploads == ["POST"], f"Cancel must not start another upload: {uploads}"
+    assert api.get("/user/scene/history").json()["resources"] == [], "a cancelled upload created a scene"
+    page.get_by_role("status").filter(has_text="Upload cancelled").wait_for()
+    assert page.url.endswith("#/new")
+    assert page.get_by_role("button", name="Upload and start").is_enabled()
+    assert page.get_by_label("Video file").is_enabled()
+    assert page.locator(".upload-progress").count() == 0
+    browser.console.assert_clean()

@@ -4,7 +4,7 @@ import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { PresetOption, SceneOptions, UploadHandle } from "../api";
 import { uploadScene } from "../api";
 import { modeNamed, outputLabel, presetValues, useSceneOptions } from "../catalogue";
-import { ErrorMessage, OptionsUnavailable, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import { ErrorMessage, Notice, OptionsUnavailable, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { formatBytes } from "../format";
 import { navigate } from "../router";
 import {
@@ -78,6 +78,7 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
   const [total, setTotal] = useState(start.total);
   const [save, setSave] = useState(start.save);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [sent, setSent] = useState<{ loaded: number; total: number } | null>(null);
   const upload = useRef<UploadHandle | null>(null);
@@ -113,6 +114,7 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
     setError(null);
+    setNotice(null);
     const totalParsed = parseTotalIterations(total, limits);
     if ("error" in totalParsed) {
       setError(totalParsed.error);
@@ -149,7 +151,8 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
       const { id } = await handle.promise;
       navigate({ name: "scene", id });
     } catch (err) {
-      if (!isAbort(err)) setError(errorText(err));
+      if (isAbort(err)) setNotice("Upload cancelled. Nothing was kept on the server.");
+      else setError(errorText(err));
       setSent(null);
     } finally {
       upload.current = null;
@@ -319,6 +322,7 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
       </details>
 
       <ErrorMessage message={error} />
+      <Notice message={notice} />
       {uploading && sent && (
         <div class="upload-progress">
           <ProgressBar
@@ -333,12 +337,24 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
         </div>
       )}
       <div class="actions">
+        {/* Two keyed elements, never one that changes type: the click that cancels would otherwise submit
+            the form again, since the button is back to type=submit by the time the click's default runs. */}
         {uploading ? (
-          <button type="button" class="secondary" onClick={() => upload.current?.abort()}>
+          <button
+            type="button"
+            class="secondary"
+            key="cancel"
+            onClick={(e) => {
+              e.preventDefault();
+              upload.current?.abort();
+            }}
+          >
             Cancel upload
           </button>
         ) : (
-          <button type="submit">Upload and start</button>
+          <button type="submit" key="submit">
+            Upload and start
+          </button>
         )}
       </div>
     </form>
