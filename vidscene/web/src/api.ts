@@ -205,6 +205,9 @@ export type Resources = Record<string, Record<string, ResourceInfo>>;
 export interface Metadata {
   uuid: string;
   resources: Resources;
+  /** The scene's training mode and preset (names from the options), on servers that report them. */
+  training_mode?: string;
+  preset?: string;
 }
 
 export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
@@ -381,6 +384,8 @@ export interface NewSceneFields {
   saveIterations: number[];
   totalIterations: number;
   sceneName: string;
+  /** A preset name from the options; null (Custom) leaves the field out, so the server uses its default. */
+  preset: string | null;
 }
 
 export interface UploadHandle {
@@ -396,6 +401,7 @@ export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, t
   form.append("save_iterations", fields.saveIterations.join(","));
   form.append("total_iterations", String(fields.totalIterations));
   if (fields.sceneName) form.append("scene_name", fields.sceneName);
+  if (fields.preset) form.append("preset", fields.preset);
   // The file goes last so the small fields are parsed before the (possibly huge) video streams in.
   form.append("file", fields.file, fields.file.name);
 

@@ -9,7 +9,7 @@ import { AccountPage } from "./pages/Account";
 import { AuthPage } from "./pages/Auth";
 import { ScenePage } from "./pages/Scene";
 import { ScenesPage } from "./pages/Scenes";
-import { UploadPage } from "./pages/Upload";
+import { UploadBanner, UploadPage } from "./pages/Upload";
 import type { Route } from "./router";
 import { navigate, useRoute } from "./router";
 
@@ -108,6 +108,7 @@ function App(): JSX.Element {
       </a>
       <Header loggedIn={loggedIn} route={route} />
       <main id="main" tabIndex={-1}>
+        {loggedIn && <UploadBanner onForm={route.name === "new"} />}
         <Page route={route} loggedIn={loggedIn} />
       </main>
     </>
