@@ -5,12 +5,24 @@ export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelle
 
 export class ApiError extends Error {
   readonly status: number;
+  /** Seconds to wait before trying again, from a 429's `Retry-After`; null when the server named none. */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, retryAfter: number | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** `Retry-After` as seconds from now: either delay-seconds or an HTTP date (RFC 9110 10.2.3). */
+export function retryAfterSeconds(header: string | null): number | null {
+  if (!header) return null;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 // ---- session: the JWT lives in localStorage so a reload or a new tab stays logged in ----
@@ -31,6 +43,8 @@ function readStorage(key: string): string | null {
 
 let memoryToken: string | null = readStorage(TOKEN_KEY);
 let memoryUsername: string | null = readStorage(USERNAME_KEY);
+// Why the last session ended when the user did not log out here; the login page shows it once.
+let endReason: string | null = null;
 
 export const session = {
   get token(): string | null {
@@ -39,9 +53,14 @@ export const session = {
   get username(): string | null {
     return memoryUsername;
   },
+  /** Why the user was logged out (a session the server ended, a log out in another tab), or null. */
+  get endReason(): string | null {
+    return endReason;
+  },
   set(token: string, username: string): void {
     memoryToken = token;
     memoryUsername = username;
+    endReason = null;
     try {
       window.localStorage.setItem(TOKEN_KEY, token);
       window.localStorage.setItem(USERNAME_KEY, username);
@@ -50,9 +69,11 @@ export const session = {
     }
     listeners.forEach((fn) => fn());
   },
-  clear(): void {
+  /** Logs out: the user asked to, or (with a reason the login page shows) the session ended otherwise. */
+  clear(reason: string | null = null): void {
     memoryToken = null;
     memoryUsername = null;
+    endReason = reason;
     try {
       window.localStorage.removeItem(TOKEN_KEY);
       window.localStorage.removeItem(USERNAME_KEY);
@@ -70,10 +91,23 @@ export const session = {
 // Another tab logging in or out changes localStorage; follow it so tabs never disagree about the user.
 window.addEventListener("storage", (event) => {
   if (event.key !== TOKEN_KEY && event.key !== USERNAME_KEY && event.key !== null) return;
+  const hadToken = memoryToken !== null;
   memoryToken = readStorage(TOKEN_KEY);
   memoryUsername = readStorage(USERNAME_KEY);
+  if (hadToken && memoryToken === null) endReason = "You logged out in another tab.";
   listeners.forEach((fn) => fn());
 });
+
+/**
+ * The login page's explanation of a 401 on a request made with a token: the server no longer accepts the
+ * session (a password changed or an account deleted elsewhere revokes every token; tokens also expire).
+ */
+function sessionEndedReason(serverMessage: string): string {
+  return (
+    `You were logged out: the server no longer accepts this session (“${serverMessage}”). This happens when ` +
+    "the password is changed elsewhere or the session expires. Log in to carry on where you were."
+  );
+}
 
 // ---- low-level request helpers ----
 
@@ -102,12 +136,12 @@ async function errorFrom(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(res.status, message);
+  return new ApiError(res.status, message, retryAfterSeconds(res.headers.get("Retry-After")));
 }
 
-function handleUnauthorized(status: number, options: RequestOptions): void {
-  if (status === 401 && options.auth !== false && !options.passwordChecked && memoryToken) {
-    session.clear(); // expired or revoked token: back to the login page
+function handleUnauthorized(error: ApiError, options: RequestOptions): void {
+  if (error.status === 401 && options.auth !== false && !options.passwordChecked && memoryToken) {
+    session.clear(sessionEndedReason(error.message)); // expired or revoked token: back to the login page
   }
 }
 
@@ -126,8 +160,9 @@ async function send(method: string, path: string, options: RequestOptions = {}):
     throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
   }
   if (!res.ok) {
-    handleUnauthorized(res.status, options);
-    throw await errorFrom(res);
+    const error = await errorFrom(res);
+    handleUnauthorized(error, options);
+    throw error;
   }
   return res;
 }
@@ -425,9 +460,9 @@ export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, t
         resolve({ id: body.id, message: typeof body.message === "string" ? body.message : "" });
         return;
       }
-      if (xhr.status === 401 && memoryToken) session.clear();
       const text = typeof body.error === "string" ? body.error : `Upload failed (${xhr.status} ${xhr.statusText})`;
-      reject(new ApiError(xhr.status, text));
+      if (xhr.status === 401 && memoryToken) session.clear(sessionEndedReason(text));
+      reject(new ApiError(xhr.status, text, retryAfterSeconds(xhr.getResponseHeader("Retry-After"))));
     };
     xhr.onerror = () => reject(new ApiError(0, "The upload was interrupted. Check your connection and try again."));
     xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));
