@@ -225,6 +225,12 @@ export interface Progress {
   step?: string;
   percent?: number;
   eta_seconds?: number | null;
+  /** The preset the scene is processed with (a name from the options). */
+  preset?: string;
+  // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see the README).
+  created_at?: string | null;
+  started_at?: string | null;
+  finished_at?: string | null;
 }
 
 export interface ResourceInfo {
@@ -266,6 +272,38 @@ export async function sceneMetadata(id: string, signal?: AbortSignal): Promise<M
 export async function sceneThumbnail(id: string, signal?: AbortSignal): Promise<Blob> {
   const res = await send("GET", `/user/scene/thumbnail/${enc(id)}`, { signal });
   return res.blob();
+}
+
+/** Renames the scene; returns the name as the server stored it (trimmed). */
+export async function renameScene(id: string, name: string): Promise<string> {
+  const body = await sendJson<{ name: string }>("PATCH", `/user/scene/name/${enc(id)}`, { json: { name } });
+  return body.name;
+}
+
+/** The training fields of an upload, as POST /user/scene/new and /retry take them. */
+export interface TrainingFields {
+  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
+  trainingMode: string;
+  outputTypes: string[];
+  saveIterations: number[];
+  totalIterations: number;
+  /** A preset name from the options; null (Custom) leaves the field out, so the server uses its default. */
+  preset: string | null;
+}
+
+function trainingFormFields(fields: TrainingFields): Record<string, string> {
+  return {
+    training_mode: fields.trainingMode,
+    output_types: fields.outputTypes.join(","),
+    save_iterations: fields.saveIterations.join(","),
+    total_iterations: String(fields.totalIterations),
+    ...(fields.preset ? { preset: fields.preset } : {}),
+  };
+}
+
+/** Processes a finished or failed scene's video again with these settings (409 while it is still processing). */
+export async function retryScene(id: string, fields: TrainingFields): Promise<void> {
+  await sendJson("POST", `/user/scene/retry/${enc(id)}`, { json: trainingFormFields(fields) });
 }
 
 export async function deleteScene(id: string): Promise<void> {
@@ -411,16 +449,9 @@ export function sceneOptions(): Promise<SceneOptions> {
   return request;
 }
 
-export interface NewSceneFields {
+export interface NewSceneFields extends TrainingFields {
   file: File;
-  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
-  trainingMode: string;
-  outputTypes: string[];
-  saveIterations: number[];
-  totalIterations: number;
   sceneName: string;
-  /** A preset name from the options; null (Custom) leaves the field out, so the server uses its default. */
-  preset: string | null;
 }
 
 export interface UploadHandle {
@@ -431,12 +462,8 @@ export interface UploadHandle {
 /** Uploads with XMLHttpRequest because fetch() cannot report upload progress. */
 export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, total: number) => void): UploadHandle {
   const form = new FormData();
-  form.append("training_mode", fields.trainingMode);
-  form.append("output_types", fields.outputTypes.join(","));
-  form.append("save_iterations", fields.saveIterations.join(","));
-  form.append("total_iterations", String(fields.totalIterations));
+  for (const [key, value] of Object.entries(trainingFormFields(fields))) form.append(key, value);
   if (fields.sceneName) form.append("scene_name", fields.sceneName);
-  if (fields.preset) form.append("preset", fields.preset);
   // The file goes last so the small fields are parsed before the (possibly huge) video streams in.
   form.append("file", fields.file, fields.file.name);
 

@@ -4,7 +4,7 @@
 import type { JSX } from "preact";
 import { useId, useState } from "preact/hooks";
 
-import type { Metadata, PresetOption, SceneOptions } from "./api";
+import type { Metadata, PresetOption, SceneOptions, TrainingFields } from "./api";
 import { modeNamed, outputLabel, presetValues } from "./catalogue";
 import { outputTypesError, parseSaveIterations, parseTotalIterations } from "./validate";
 
@@ -15,15 +15,6 @@ export interface SettingsDraft {
   outputs: string[];
   total: string;
   save: string;
-}
-
-/** The checked settings, ready for the API. `preset` null: Custom, the field is left out (server default). */
-export interface ChosenSettings {
-  preset: string | null;
-  trainingMode: string;
-  outputTypes: string[];
-  totalIterations: number;
-  saveIterations: number[];
 }
 
 function draftOfPreset(preset: PresetOption, mode: string): SettingsDraft | null {
@@ -73,7 +64,7 @@ export function settingsOfScene(options: SceneOptions, meta: Metadata): Settings
   return draft;
 }
 
-export function checkSettings(options: SceneOptions, draft: SettingsDraft): { value: ChosenSettings } | { error: string } {
+export function checkSettings(options: SceneOptions, draft: SettingsDraft): { value: TrainingFields } | { error: string } {
   const total = parseTotalIterations(draft.total, options.limits);
   if ("error" in total) return total;
   const save = parseSaveIterations(draft.save, total.value);
