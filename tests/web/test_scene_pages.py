@@ -4,6 +4,7 @@ chunked downloads compared byte for byte with the API, and deleting a scene."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Locator, Page, Route
 
 from tests.web.browser_helpers import (
@@ -371,4 +373,64 @@ def test_scene_cards_show_the_date_and_the_processing_time(browser: Browser, ser
     facts.wait_for()
     assert re.fullmatch(r"Quick preview · .*2026.* · took 14 min", facts.inner_text()), facts.inner_text()
     assert _card(browser, plain).locator(".scene-facts").inner_text() == "Quick preview"
+    browser.console.assert_clean()
+
+
+def _portrait_thumbnail(server: WebServer, scene_id: str) -> None:
+    """A portrait frame (9:16) with a red band along its top and a blue one along its bottom."""
+    from vidscene.storage import Storage
+
+    img = np.full((320, 180, 3), 128, dtype=np.uint8)
+    img[:24] = (220, 30, 30)
+    img[-24:] = (30, 30, 220)
+    Image.fromarray(img).save(Storage(server.data_dir).scene(scene_id).thumbnail, quality=90)
+
+
+def test_portrait_thumbnails_are_letterboxed_not_cropped(browser: Browser, server: WebServer) -> None:
+    """A card's thumbnail shows the whole frame: a portrait video keeps its top and bottom (object-fit:
+    contain in the card's 16:9 box), where cropping to fill the box would cut both bands off."""
+    page = browser.page
+    username = unique_username("rosa")
+    api_register(server.base_url, username)
+    scene_id = seed_scene(server, username, name="Tall", outputs={"video": {}})
+    _portrait_thumbnail(server, scene_id)
+    _log_in(browser, username)
+    page.wait_for_function(
+        "id => { const img = document.querySelector(`li[data-scene-id='${id}'] img.thumb`);"
+        " return img && img.complete && img.naturalWidth > 0; }", arg=scene_id)
+    thumb = _card(browser, scene_id).locator("img.thumb")
+    pixels = np.asarray(Image.open(io.BytesIO(thumb.screenshot())).convert("RGB"), dtype=np.int16)
+    red = ((pixels[..., 0] > 170) & (pixels[..., 1] < 90) & (pixels[..., 2] < 90)).mean()
+    blue = ((pixels[..., 2] > 170) & (pixels[..., 0] < 90) & (pixels[..., 1] < 90)).mean()
+    assert red > 0.005 and blue > 0.005, f"the top or bottom of the frame was cropped (red {red}, blue {blue})"
+    assert thumb.evaluate("el => getComputedStyle(el).objectFit") == "contain"
+    browser.console.assert_clean()
+
+
+def test_fly_mode_cannot_lose_the_scene(browser: Browser, server: WebServer) -> None:
+    """Flying away (fast, backwards, for seconds) stops within a few scene radii, so the scene stays in view;
+    Reset view brings the camera back."""
+    page = browser.page
+    username = unique_username("sven")
+    api_register(server.base_url, username)
+    scene_id = seed_scene(server, username, name="Ball", total_iterations=100, save_iterations=(100,),
+                          outputs={"splat_cloud": {100: make_splat(4_000, seed=2)}})
+    page.set_viewport_size({"width": 640, "height": 720})  # quick software rendering
+    _log_in(browser, username)
+    browser.goto(f"#/scene/{scene_id}")
+    start = drawn_fraction(wait_for_drawn_canvas(page, minimum=0.05))
+    page.get_by_role("radio", name="Fly").check()
+    page.locator(".viewer-canvas").focus()
+    page.keyboard.down("Shift")
+    page.keyboard.down("s")
+    page.wait_for_timeout(6000)
+    page.keyboard.up("s")
+    page.keyboard.up("Shift")
+    away = drawn_fraction(canvas_pixels(page))
+    assert away > start / 8, f"the scene shrank to {away:.3f} of the view (from {start:.3f}): it was lost"
+    distance = float(page.locator(".viewer-canvas").get_attribute("data-camera-distance") or "nan")
+    assert distance <= 5.01, distance
+    page.get_by_role("button", name="Reset view").click()
+    page.wait_for_function("() => Number(document.querySelector('.viewer-canvas').dataset.cameraDistance) < 3")
+    assert drawn_fraction(canvas_pixels(page)) > start * 0.8
     browser.console.assert_clean()
