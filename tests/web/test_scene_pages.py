@@ -314,7 +314,6 @@ def test_a_failed_scene_says_why_and_tries_again_with_other_settings(browser: Br
 
     failure.get_by_role("button", name="Try again with other settings").click()
     form = page.get_by_role("form", name="Try again with other settings")
-    form.locator("summary", has_text="Training settings").click()
     assert form.get_by_label("Training mode").input_value() == "gaussian"
     assert form.get_by_label("Total iterations").input_value() == "1000"
     assert form.get_by_label("Save at iterations").input_value() == "500, 1000"
@@ -322,6 +321,7 @@ def test_a_failed_scene_says_why_and_tries_again_with_other_settings(browser: Br
         "els => els.filter(e => e.checked).map(e => e.value)")
     assert sorted(ticked) == ["splat_cloud", "video"]
     assert form.get_by_role("radio", name="Custom").is_checked()
+    browser.screenshot("scene-retry")
     form.get_by_label("Total iterations").fill("800")
     form.get_by_label("Save at iterations").fill("400")
     with page.expect_request("**/user/scene/retry/*") as retry:

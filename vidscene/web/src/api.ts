@@ -227,7 +227,7 @@ export interface Progress {
   eta_seconds?: number | null;
   /** The preset the scene is processed with (a name from the options). */
   preset?: string;
-  // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see the README).
+  // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see README.md).
   created_at?: string | null;
   started_at?: string | null;
   finished_at?: string | null;

@@ -178,7 +178,7 @@ interface FormErrorState {
 }
 
 function waitText(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 120) return `${seconds} s`;
   const s = seconds % 60;
   return `${Math.floor(seconds / 60)} min${s ? ` ${s} s` : ""}`;
 }

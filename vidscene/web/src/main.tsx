@@ -108,7 +108,7 @@ function App(): JSX.Element {
     if (loggedIn && (authPage || route.name === "notFound" || route.name === "accountDeleted")) {
       navigate((authPage ? afterLogin(route.next) : null) ?? { name: "scenes" }, true);
     }
-  }, [loggedIn, href(route)]);
+  }, [loggedIn, route.name, href(route)]);
 
   return (
     <>

@@ -83,15 +83,16 @@ export function checkSettings(options: SceneOptions, draft: SettingsDraft): { va
   };
 }
 
-/** Preset cards, then the individual settings folded away (opened by choosing Custom). */
-export function TrainingSettings({ options, value, onChange, disabled }: {
+/** Preset cards, then the individual settings, folded away unless `initiallyOpen` (choosing Custom opens them). */
+export function TrainingSettings({ options, value, onChange, disabled, initiallyOpen = false }: {
   options: SceneOptions;
   value: SettingsDraft;
   onChange: (next: SettingsDraft) => void;
   disabled?: boolean;
+  initiallyOpen?: boolean;
 }): JSX.Element {
   const ids = { mode: useId(), modeHint: useId(), total: useId(), save: useId(), saveHint: useId() };
-  const [open, setOpen] = useState(false);
+  const [open, setOpen] = useState(initiallyOpen);
   const { limits } = options;
   const training = modeNamed(options, value.mode) ?? options.training_modes[0]!;
   const custom = (changes: Partial<SettingsDraft>): void => onChange({ ...value, ...changes, preset: null });

@@ -200,7 +200,8 @@ function RetryForm({ id, meta, options, onCancel, onRetried }: {
         The video you uploaded is processed again; nothing needs uploading. With the same preset the camera
         poses already found are reused.
       </p>
-      <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={busy} />
+      {/* Open: changing them is the point of this form. */}
+      <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={busy} initiallyOpen />
       <ErrorMessage message={error} />
       <div class="actions">
         <button type="submit" disabled={busy}>
