@@ -4,11 +4,24 @@ password, delete the account; client-side checks and the server's own error mess
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.web.browser_helpers import PASSWORD, Browser, WebServer, api_register, unique_username
+from tests.web.browser_helpers import (
+    PASSWORD,
+    Browser,
+    WebServer,
+    api_register,
+    make_server,
+    open_browser,
+    seed_scene,
+    unique_username,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -118,12 +131,17 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
     _submit_auth(browser, new_username, new_password, "Log in")
     page.get_by_role("heading", name="Your scenes").wait_for()
 
-    # Delete the account, behind a confirmation dialog.
+    # Delete the account, behind a confirmation dialog; a wrong password is refused before that dialog, so
+    # nobody confirms the loss of everything only to be told the password was mistyped.
     page.get_by_role("link", name="Account").click()
     form = page.locator("form", has=page.get_by_role("heading", name="Delete account"))
+    dialog = page.get_by_role("dialog", name="Delete your account?")
+    form.get_by_label("Password").fill("not my password")
+    form.get_by_role("button", name="Delete account…").click()
+    form.get_by_role("alert").filter(has_text="not the password of this account").wait_for()
+    assert not dialog.is_visible()
     form.get_by_label("Password").fill(new_password)
     form.get_by_role("button", name="Delete account…").click()
-    dialog = page.get_by_role("dialog", name="Delete your account?")
     dialog.wait_for()
     dialog.get_by_role("button", name="Cancel").click()
     dialog.wait_for(state="hidden")
@@ -131,7 +149,10 @@ def test_register_login_logout_change_and_delete(browser: Browser, server: WebSe
                       json={"username": new_username, "password": new_password}).status_code == 200
     form.get_by_role("button", name="Delete account…").click()
     dialog.get_by_role("button", name="Delete account").click()
-    page.get_by_role("heading", name="Create an account").wait_for()
+    page.get_by_role("heading", name="Account deleted").wait_for()
+    page.get_by_role("status").filter(has_text="Your account and all its scenes").wait_for()
+    assert page.url.endswith("#/account-deleted")
+    browser.screenshot("account-deleted")
     assert page.evaluate("localStorage.getItem('vidscene.token')") is None
     assert httpx.post(f"{server.base_url}/user/account/login",
                       json={"username": new_username, "password": new_password}).status_code == 401
@@ -151,4 +172,99 @@ def test_expired_or_revoked_token_returns_to_login(browser: Browser, server: Web
     page.get_by_role("heading", name="Log in").wait_for()
     page.wait_for_function("localStorage.getItem('vidscene.token') === null")
     assert page.url.endswith("#/login")
+    browser.console.assert_clean()
+
+
+def test_a_deep_link_opened_logged_out_lands_there_after_login(browser: Browser, server: WebServer) -> None:
+    """A shared link to a scene, opened while logged out, goes to the login page and then to that scene, not to
+    the scene list."""
+    page = browser.page
+    username = unique_username("lena")
+    api_register(server.base_url, username)
+    scene_id = seed_scene(server, username, name="Linked scene", outputs={"video": {}})
+    browser.goto(f"#/scene/{scene_id}")
+    page.get_by_role("heading", name="Log in").wait_for()
+    _submit_auth(browser, username, PASSWORD, "Log in")
+    page.get_by_role("heading", name="Linked scene", level=1).wait_for()
+    assert page.url.endswith(f"#/scene/{scene_id}")
+    browser.console.assert_clean()
+
+
+def test_a_session_ended_elsewhere_says_why_and_comes_back(browser: Browser, server: WebServer) -> None:
+    """The password changed on another device revokes this browser's token: the next request's 401 drops to
+    the login page with a message saying why, and logging in again returns to the page the user was on."""
+    page = browser.page
+    browser.console.expect("status of 401")
+    username = unique_username("mia")
+    api = api_register(server.base_url, username)
+    scene_id = seed_scene(server, username, name="Still queued", outputs={"video": {}}, state="queued",
+                          stage=None, thumbnail=False)  # its page keeps polling
+    browser.goto("#/login")
+    _submit_auth(browser, username, PASSWORD, "Log in")
+    page.get_by_role("heading", name="Your scenes").wait_for()
+    page.get_by_role("link", name="Still queued").click()
+    page.get_by_role("heading", name="Still queued", level=1).wait_for()
+
+    new_password = "changed on the phone"
+    r = api.patch("/user/account/update/password", json={"old_password": PASSWORD, "new_password": new_password})
+    assert r.status_code == 200, r.text
+    page.get_by_role("heading", name="Log in").wait_for(timeout=15_000)
+    reason = page.get_by_role("alert").filter(has_text="logged out")
+    reason.wait_for()
+    assert "password" in reason.inner_text()
+    browser.screenshot("login-session-ended")
+
+    _submit_auth(browser, username, new_password, "Log in")
+    page.get_by_role("heading", name="Still queued", level=1).wait_for()
+    assert page.url.endswith(f"#/scene/{scene_id}")
+    assert page.get_by_text("logged out").count() == 0
+    browser.console.assert_clean()
+
+
+@pytest.fixture
+def strict_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
+    """A server of its own that refuses a fourth failed login in a minute (the counters are per client, so a
+    shared server would lock out every other test)."""
+    srv = make_server(tmp_path / "srv", VIDSCENE_LOGIN_RATE_LIMIT="3/minute").start(worker=False)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def strict_browser(playwright_driver: Any, strict_server: WebServer, tmp_path: Path) -> Iterator[Browser]:
+    yield from open_browser(playwright_driver, strict_server.base_url, tmp_path)
+
+
+def test_the_rate_limit_message_counts_down_from_retry_after(strict_browser: Browser,
+                                                             strict_server: WebServer) -> None:
+    browser, page = strict_browser, strict_browser.page
+    browser.console.expect("status of 401")
+    browser.console.expect("status of 429")
+    username = unique_username("ned")
+    api_register(strict_server.base_url, username)
+    browser.goto("#/login")
+    for _ in range(3):
+        _submit_auth(browser, username, "not the password", "Log in")
+        page.get_by_role("alert").filter(has_text="Invalid username or password").wait_for()
+        page.get_by_role("button", name="Log in").wait_for()
+    r = httpx.post(f"{strict_server.base_url}/user/account/login", json={"username": username, "password": "x"})
+    assert r.status_code == 429
+    retry_after = int(r.headers["Retry-After"])
+
+    _submit_auth(browser, username, PASSWORD, "Log in")
+    alert = page.get_by_role("alert").filter(has_text="Too many")
+    alert.wait_for()
+
+    def seconds_left() -> int:
+        found = re.search(r"Try again in (\d+) s", alert.inner_text())
+        assert found, alert.inner_text()
+        return int(found.group(1))
+
+    first = seconds_left()
+    assert 0 < first <= retry_after
+    assert page.get_by_role("button", name="Log in").is_disabled(), "no point in trying before the wait is over"
+    time.sleep(2.5)
+    assert seconds_left() <= first - 2
     browser.console.assert_clean()

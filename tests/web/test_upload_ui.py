@@ -230,3 +230,170 @@ def test_upload_form_says_when_the_options_cannot_be_loaded(browser: Browser, se
     assert page.get_by_role("alert").count() == 0
 
     browser.console.assert_clean()
+
+
+def _throttle_uploads(page: Any, bytes_per_second: int) -> Any:
+    """Slow the browser's uploads down (Chrome DevTools network emulation); returns the session to undo it."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
+    return cdp
+
+
+def _unthrottle(cdp: Any) -> None:
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+def _upload_percent(page: Any) -> float:
+    value = page.locator(".upload-progress progress").first.get_attribute("value")
+    return float(value or 0)
+
+
+def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: WebServer, tmp_path: Path) -> None:
+    """Cancel mid-upload: the upload stops, no second upload starts and no scene is created, and the form says
+    it was cancelled. (The bug: Cancel and Upload shared one button element, so the click that cancelled also
+    submitted the form again once the button had turned back into "Upload and start".)"""
+    page = browser.page
+    username = unique_username("ivy")
+    api = api_register(server.base_url, username)
+    _open_new_scene(browser, username)
+    video = tmp_path / "long-walk.mp4"
+    make_mp4(video, frames=48, size=(320, 240))
+    uploads: list[str] = []
+    page.on("request", lambda req: uploads.append(req.method)
+            if req.url.endswith("/user/scene/new") else None)
+
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Never uploaded")
+    cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 12))
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.upload-progress progress');"
+        " return p && p.value > 5 && p.value < 70; }", timeout=15_000)
+    page.get_by_role("button", name="Cancel upload").click()
+    _unthrottle(cdp)
+
+    # Long enough for a restarted upload of this small file to finish and be turned into a scene.
+    page.wait_for_timeout(3000)
+    assert uploads == ["POST"], f"Cancel must not start another upload: {uploads}"
+    assert api.get("/user/scene/history").json()["resources"] == [], "a cancelled upload created a scene"
+    page.get_by_role("status").filter(has_text="Upload cancelled").wait_for()
+    assert page.url.endswith("#/new")
+    assert page.get_by_role("button", name="Upload and start").is_enabled()
+    assert page.get_by_label("Video file").is_enabled()
+    assert page.locator(".upload-progress").count() == 0
+    browser.console.assert_clean()
+
+
+def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, server: WebServer,
+                                                             tmp_path: Path) -> None:
+    """Leaving the form for the scene list does not abort the upload: a banner shows its progress there, the
+    form shows it again on return, and the new scene is a click away once it is sent. Closing the tab while it
+    runs asks first."""
+    page = browser.page
+    username = unique_username("jon")
+    api = api_register(server.base_url, username)
+    _open_new_scene(browser, username)
+    video = tmp_path / "across.mp4"
+    make_mp4(video, frames=48, size=(320, 240))
+    uploads: list[str] = []
+    page.on("request", lambda req: uploads.append(req.method) if req.url.endswith("/user/scene/new") else None)
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Across pages")
+    cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 15))
+    page.get_by_role("button", name="Upload and start").click()
+    page.wait_for_function("() => document.querySelector('.upload-progress progress')?.value > 0")
+
+    # Closing the tab mid-upload asks first (the dialog is dismissed: the page stays).
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.close(run_before_unload=True)
+    page.wait_for_timeout(500)
+    assert dialogs == ["beforeunload"]
+    assert not page.is_closed()
+
+    page.get_by_role("link", name="Scenes", exact=True).click()
+    page.get_by_role("heading", name="Your scenes").wait_for()
+    banner = page.get_by_role("region", name="Upload")
+    banner.get_by_text("Uploading “Across pages”").wait_for()
+    bar = banner.locator(".upload-progress progress")
+    before = float(bar.get_attribute("value") or 0)
+    page.wait_for_function(
+        "v => document.querySelector('.upload-banner .upload-progress progress')?.value > v", arg=before)
+
+    # Back on the form: the same upload, its fields as sent, not a blank form.
+    page.get_by_role("link", name="New scene").first.click()
+    page.get_by_role("progressbar", name="Upload progress").wait_for()
+    assert page.get_by_label("Scene name (optional)").input_value() == "Across pages"
+    assert page.get_by_label("Video file").is_disabled()
+    assert page.get_by_role("region", name="Upload").count() == 0, "the form shows the upload itself"
+
+    page.get_by_role("link", name="Scenes", exact=True).click()
+    _unthrottle(cdp)
+    banner.get_by_text("“Across pages” is uploaded").wait_for()
+    (scene_id,) = api.get("/user/scene/history").json()["resources"]
+    assert uploads == ["POST"]
+    banner.get_by_role("link", name="Open the scene").click()
+    page.get_by_role("heading", name="Across pages").wait_for()
+    assert page.url.endswith(f"#/scene/{scene_id}")
+    assert page.get_by_role("region", name="Upload").count() == 0
+    # Nothing left to lose: leaving is no longer questioned.
+    assert page.evaluate("""() => { const e = new Event('beforeunload', {cancelable: true});
+                                    window.dispatchEvent(e); return e.defaultPrevented; }""") is False
+    browser.console.assert_clean()
+
+
+def test_upload_sends_the_chosen_preset(browser: Browser, server: WebServer, tmp_path: Path) -> None:
+    """The preset picked is sent as the ``preset`` field (the server schedules training by it); Custom leaves
+    the field out, so the server's default applies."""
+    page = browser.page
+    options: dict[str, Any] = httpx.get(f"{server.base_url}/user/scene/options", timeout=30).json()
+    default = options["default_preset"]
+    other = next(p for p in options["presets"] if p["name"] != default)
+    username = unique_username("kim")
+    api = api_register(server.base_url, username)
+    video = tmp_path / "preset.mp4"
+    make_mp4(video, frames=24)
+    # The text fields of each multipart body sent (the browser does not hand file bodies to Playwright).
+    page.add_init_script("""
+        const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function (body) {
+          if (body instanceof FormData) {
+            (window.__sentForms ||= []).push(
+              Object.fromEntries([...body.entries()].filter(([, v]) => typeof v === "string")));
+          }
+          return send.call(this, body);
+        };
+    """)
+
+    _open_new_scene(browser, username)
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("With a preset")
+    page.get_by_role("radio", name=other["label"]).check()
+    page.get_by_role("button", name="Upload and start").click()
+    page.get_by_role("heading", name="With a preset").wait_for()
+
+    page.get_by_role("link", name="New scene").first.click()
+    assert page.get_by_label("Scene name (optional)").input_value() == "", "a sent upload leaves a fresh form"
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_label("Scene name (optional)").fill("Custom settings")
+    page.locator("summary", has_text="Training settings").click()
+    page.get_by_label("Total iterations").fill("321")
+    page.get_by_label("Save at iterations").fill("100")
+    assert page.get_by_role("radio", name="Custom").is_checked()
+    page.get_by_role("button", name="Upload and start").click()
+    page.get_by_role("heading", name="Custom settings").wait_for()
+
+    first, second = api.get("/user/scene/history").json()["resources"]
+    sent = page.evaluate("window.__sentForms")
+    assert [form.get("preset") for form in sent] == [other["name"], None], sent
+    assert api.get(f"/user/scene/progress/{first}").json()["preset"] == other["name"]
+    assert api.get(f"/user/scene/progress/{second}").json()["preset"] == default
+    browser.console.assert_clean()

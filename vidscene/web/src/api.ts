@@ -5,12 +5,24 @@ export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelle
 
 export class ApiError extends Error {
   readonly status: number;
+  /** Seconds to wait before trying again, from a 429's `Retry-After`; null when the server named none. */
+  readonly retryAfter: number | null;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, retryAfter: number | null = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** `Retry-After` as seconds from now: either delay-seconds or an HTTP date (RFC 9110 10.2.3). */
+export function retryAfterSeconds(header: string | null): number | null {
+  if (!header) return null;
+  const text = header.trim();
+  if (/^\d+$/.test(text)) return Number(text);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 // ---- session: the JWT lives in localStorage so a reload or a new tab stays logged in ----
@@ -31,6 +43,8 @@ function readStorage(key: string): string | null {
 
 let memoryToken: string | null = readStorage(TOKEN_KEY);
 let memoryUsername: string | null = readStorage(USERNAME_KEY);
+// Why the last session ended when the user did not log out here; the login page shows it once.
+let endReason: string | null = null;
 
 export const session = {
   get token(): string | null {
@@ -39,9 +53,14 @@ export const session = {
   get username(): string | null {
     return memoryUsername;
   },
+  /** Why the user was logged out (a session the server ended, a log out in another tab), or null. */
+  get endReason(): string | null {
+    return endReason;
+  },
   set(token: string, username: string): void {
     memoryToken = token;
     memoryUsername = username;
+    endReason = null;
     try {
       window.localStorage.setItem(TOKEN_KEY, token);
       window.localStorage.setItem(USERNAME_KEY, username);
@@ -50,9 +69,11 @@ export const session = {
     }
     listeners.forEach((fn) => fn());
   },
-  clear(): void {
+  /** Logs out: the user asked to, or (with a reason the login page shows) the session ended otherwise. */
+  clear(reason: string | null = null): void {
     memoryToken = null;
     memoryUsername = null;
+    endReason = reason;
     try {
       window.localStorage.removeItem(TOKEN_KEY);
       window.localStorage.removeItem(USERNAME_KEY);
@@ -70,10 +91,23 @@ export const session = {
 // Another tab logging in or out changes localStorage; follow it so tabs never disagree about the user.
 window.addEventListener("storage", (event) => {
   if (event.key !== TOKEN_KEY && event.key !== USERNAME_KEY && event.key !== null) return;
+  const hadToken = memoryToken !== null;
   memoryToken = readStorage(TOKEN_KEY);
   memoryUsername = readStorage(USERNAME_KEY);
+  if (hadToken && memoryToken === null) endReason = "You logged out in another tab.";
   listeners.forEach((fn) => fn());
 });
+
+/**
+ * The login page's explanation of a 401 on a request made with a token: the server no longer accepts the
+ * session (a password changed or an account deleted elsewhere revokes every token; tokens also expire).
+ */
+function sessionEndedReason(serverMessage: string): string {
+  return (
+    `You were logged out: the server no longer accepts this session (“${serverMessage}”). This happens when ` +
+    "the password is changed elsewhere or the session expires. Log in to carry on where you were."
+  );
+}
 
 // ---- low-level request helpers ----
 
@@ -102,12 +136,12 @@ async function errorFrom(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(res.status, message);
+  return new ApiError(res.status, message, retryAfterSeconds(res.headers.get("Retry-After")));
 }
 
-function handleUnauthorized(status: number, options: RequestOptions): void {
-  if (status === 401 && options.auth !== false && !options.passwordChecked && memoryToken) {
-    session.clear(); // expired or revoked token: back to the login page
+function handleUnauthorized(error: ApiError, options: RequestOptions): void {
+  if (error.status === 401 && options.auth !== false && !options.passwordChecked && memoryToken) {
+    session.clear(sessionEndedReason(error.message)); // expired or revoked token: back to the login page
   }
 }
 
@@ -126,8 +160,9 @@ async function send(method: string, path: string, options: RequestOptions = {}):
     throw new ApiError(0, "Cannot reach the server. Check your connection and try again.");
   }
   if (!res.ok) {
-    handleUnauthorized(res.status, options);
-    throw await errorFrom(res);
+    const error = await errorFrom(res);
+    handleUnauthorized(error, options);
+    throw error;
   }
   return res;
 }
@@ -190,6 +225,12 @@ export interface Progress {
   step?: string;
   percent?: number;
   eta_seconds?: number | null;
+  /** The preset the scene is processed with (a name from the options). */
+  preset?: string;
+  // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see README.md).
+  created_at?: string | null;
+  started_at?: string | null;
+  finished_at?: string | null;
 }
 
 export interface ResourceInfo {
@@ -205,6 +246,9 @@ export type Resources = Record<string, Record<string, ResourceInfo>>;
 export interface Metadata {
   uuid: string;
   resources: Resources;
+  /** The scene's training mode and preset (names from the options), on servers that report them. */
+  training_mode?: string;
+  preset?: string;
 }
 
 export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
@@ -228,6 +272,38 @@ export async function sceneMetadata(id: string, signal?: AbortSignal): Promise<M
 export async function sceneThumbnail(id: string, signal?: AbortSignal): Promise<Blob> {
   const res = await send("GET", `/user/scene/thumbnail/${enc(id)}`, { signal });
   return res.blob();
+}
+
+/** Renames the scene; returns the name as the server stored it (trimmed). */
+export async function renameScene(id: string, name: string): Promise<string> {
+  const body = await sendJson<{ name: string }>("PATCH", `/user/scene/name/${enc(id)}`, { json: { name } });
+  return body.name;
+}
+
+/** The training fields of an upload, as POST /user/scene/new and /retry take them. */
+export interface TrainingFields {
+  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
+  trainingMode: string;
+  outputTypes: string[];
+  saveIterations: number[];
+  totalIterations: number;
+  /** A preset name from the options; null (Custom) leaves the field out, so the server uses its default. */
+  preset: string | null;
+}
+
+function trainingFormFields(fields: TrainingFields): Record<string, string> {
+  return {
+    training_mode: fields.trainingMode,
+    output_types: fields.outputTypes.join(","),
+    save_iterations: fields.saveIterations.join(","),
+    total_iterations: String(fields.totalIterations),
+    ...(fields.preset ? { preset: fields.preset } : {}),
+  };
+}
+
+/** Processes a finished or failed scene's video again with these settings (409 while it is still processing). */
+export async function retryScene(id: string, fields: TrainingFields): Promise<void> {
+  await sendJson("POST", `/user/scene/retry/${enc(id)}`, { json: trainingFormFields(fields) });
 }
 
 export async function deleteScene(id: string): Promise<void> {
@@ -373,13 +449,8 @@ export function sceneOptions(): Promise<SceneOptions> {
   return request;
 }
 
-export interface NewSceneFields {
+export interface NewSceneFields extends TrainingFields {
   file: File;
-  /** Names from the options' `training_modes` and `output_types`; validate.ts checks them against it. */
-  trainingMode: string;
-  outputTypes: string[];
-  saveIterations: number[];
-  totalIterations: number;
   sceneName: string;
 }
 
@@ -391,10 +462,7 @@ export interface UploadHandle {
 /** Uploads with XMLHttpRequest because fetch() cannot report upload progress. */
 export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, total: number) => void): UploadHandle {
   const form = new FormData();
-  form.append("training_mode", fields.trainingMode);
-  form.append("output_types", fields.outputTypes.join(","));
-  form.append("save_iterations", fields.saveIterations.join(","));
-  form.append("total_iterations", String(fields.totalIterations));
+  for (const [key, value] of Object.entries(trainingFormFields(fields))) form.append(key, value);
   if (fields.sceneName) form.append("scene_name", fields.sceneName);
   // The file goes last so the small fields are parsed before the (possibly huge) video streams in.
   form.append("file", fields.file, fields.file.name);
@@ -419,9 +487,9 @@ export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, t
         resolve({ id: body.id, message: typeof body.message === "string" ? body.message : "" });
         return;
       }
-      if (xhr.status === 401 && memoryToken) session.clear();
       const text = typeof body.error === "string" ? body.error : `Upload failed (${xhr.status} ${xhr.statusText})`;
-      reject(new ApiError(xhr.status, text));
+      if (xhr.status === 401 && memoryToken) session.clear(sessionEndedReason(text));
+      reject(new ApiError(xhr.status, text, retryAfterSeconds(xhr.getResponseHeader("Retry-After"))));
     };
     xhr.onerror = () => reject(new ApiError(0, "The upload was interrupted. Check your connection and try again."));
     xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));

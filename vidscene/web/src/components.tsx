@@ -1,5 +1,7 @@
 import type { ComponentChildren, JSX, TargetedInputEvent } from "preact";
-import { useEffect, useId, useRef } from "preact/hooks";
+import { useEffect, useId, useRef, useState } from "preact/hooks";
+
+import { ApiError } from "./api";
 
 /** Sets the tab title and moves focus to the page heading so screen readers announce the new page. */
 export function usePageTitle(title: string): (el: HTMLHeadingElement | null) => void {
@@ -23,7 +25,7 @@ export function PageHeading({ title, children }: { title: string; children?: Com
   );
 }
 
-export function ErrorMessage({ message }: { message: string | null }): JSX.Element | null {
+export function ErrorMessage({ message }: { message: ComponentChildren | null }): JSX.Element | null {
   if (!message) return null;
   return (
     <p class="error" role="alert">
@@ -167,6 +169,67 @@ export function ConfirmDialog(props: {
       </div>
     </dialog>
   );
+}
+
+interface FormErrorState {
+  text: string;
+  /** When a 429's wait is over (ms since the epoch), or null for any other error. */
+  until: number | null;
+}
+
+function waitText(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  const s = seconds % 60;
+  return `${Math.floor(seconds / 60)} min${s ? ` ${s} s` : ""}`;
+}
+
+/**
+ * A form's error message. A 429 (too many attempts) counts down from the server's `Retry-After` to the
+ * moment another try can work, and `waiting` says whether it has not come yet (for disabling the button).
+ */
+export function useFormError(): {
+  message: ComponentChildren | null;
+  waiting: boolean;
+  set: (error: unknown) => void;
+  clear: () => void;
+} {
+  const [error, setError] = useState<FormErrorState | null>(null);
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (error?.until == null) return;
+    const until = error.until;
+    const timer = window.setInterval(() => {
+      const t = Date.now();
+      setNow(t);
+      if (t >= until) window.clearInterval(timer);
+    }, 250);
+    return () => window.clearInterval(timer);
+  }, [error]);
+  const left = error?.until != null ? Math.max(0, Math.ceil((error.until - now) / 1000)) : 0;
+  let message: ComponentChildren | null = error?.text ?? null;
+  if (error?.until != null) {
+    // The count changes every second: only its first reading is announced, not each tick.
+    message =
+      left > 0 ? (
+        <>
+          Too many attempts. Try again in <span aria-live="off">{waitText(left)}</span>.
+        </>
+      ) : (
+        "Too many attempts earlier; you can try again now."
+      );
+  }
+  return {
+    message,
+    waiting: left > 0,
+    set(err: unknown): void {
+      const retry = err instanceof ApiError && err.status === 429 ? err.retryAfter : null;
+      setNow(Date.now());
+      setError({ text: typeof err === "string" ? err : errorText(err), until: retry === null ? null : Date.now() + retry * 1000 });
+    },
+    clear(): void {
+      setError(null);
+    },
+  };
 }
 
 export function errorText(err: unknown): string {

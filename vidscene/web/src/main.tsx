@@ -5,13 +5,13 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { sceneOptions, session } from "./api";
-import { AccountPage } from "./pages/Account";
+import { AccountDeletedPage, AccountPage } from "./pages/Account";
 import { AuthPage } from "./pages/Auth";
 import { ScenePage } from "./pages/Scene";
 import { ScenesPage } from "./pages/Scenes";
-import { UploadPage } from "./pages/Upload";
+import { UploadBanner, UploadPage } from "./pages/Upload";
 import type { Route } from "./router";
-import { navigate, useRoute } from "./router";
+import { afterLogin, href, navigate, pathOf, useRoute } from "./router";
 
 /** Re-renders on every session change (log in, log out, username change, another tab). */
 function useLoggedIn(): boolean {
@@ -72,7 +72,13 @@ function Header({ loggedIn, route }: { loggedIn: boolean; route: Route }): JSX.E
 
 function Page({ route, loggedIn }: { route: Route; loggedIn: boolean }): JSX.Element | null {
   if (!loggedIn) {
-    return route.name === "register" ? <AuthPage mode="register" key="register" /> : <AuthPage mode="login" key="login" />;
+    if (route.name === "accountDeleted") return <AccountDeletedPage />;
+    const next = route.name === "login" || route.name === "register" ? route.next : undefined;
+    return route.name === "register" ? (
+      <AuthPage mode="register" key="register" next={next} />
+    ) : (
+      <AuthPage mode="login" key="login" next={next} />
+    );
   }
   switch (route.name) {
     case "new":
@@ -90,13 +96,19 @@ function App(): JSX.Element {
   const route = useRoute();
   const loggedIn = useLoggedIn();
 
-  // Keep the address bar honest: logged-out users sit on #/login, logged-in users never see the auth pages.
+  // Keep the address bar honest: logged-out users sit on #/login, logged-in users never see the auth pages. The
+  // page a logged-out user asked for (a shared link, or the one open when the session ended) rides along as
+  // `next` and opens after login.
   useEffect(() => {
-    if (!loggedIn && route.name !== "login" && route.name !== "register") navigate({ name: "login" }, true);
-    if (loggedIn && (route.name === "login" || route.name === "register" || route.name === "notFound")) {
-      navigate({ name: "scenes" }, true);
+    const authPage = route.name === "login" || route.name === "register";
+    if (!loggedIn && !authPage && route.name !== "accountDeleted") {
+      const wanted = route.name === "scenes" || route.name === "notFound" ? undefined : pathOf(route);
+      navigate({ name: "login", next: wanted }, true);
     }
-  }, [loggedIn, route.name]);
+    if (loggedIn && (authPage || route.name === "notFound" || route.name === "accountDeleted")) {
+      navigate((authPage ? afterLogin(route.next) : null) ?? { name: "scenes" }, true);
+    }
+  }, [loggedIn, route.name, href(route)]);
 
   return (
     <>
@@ -108,6 +120,7 @@ function App(): JSX.Element {
       </a>
       <Header loggedIn={loggedIn} route={route} />
       <main id="main" tabIndex={-1}>
+        {loggedIn && <UploadBanner onForm={route.name === "new"} />}
         <Page route={route} loggedIn={loggedIn} />
       </main>
     </>

@@ -12,6 +12,9 @@ export type ControlMode = "orbit" | "fly";
 const SETTLE_MS = 2000; // keep drawing this long after the last camera change
 const SLOW_FRAME_MS = 60;
 const SURROUNDINGS_RADIUS = 1.5; // in the pipeline's normalised units, where the cameras lie within ~1
+// How far from the scene's centre the camera (and orbit's target) may go, in scene radii: flying or zooming
+// further only loses the scene in the dark, and there is nothing out there to see.
+const MAX_DISTANCE_RADII = 5;
 export type ViewerFormat = "splat" | "ply";
 
 export interface ViewerHandle {
@@ -146,6 +149,8 @@ export async function createViewer(
   camera.updateProjectionMatrix();
 
   const orbit = new OrbitControls(camera, canvas);
+  const maxDistance = bounds.radius * MAX_DISTANCE_RADII;
+  orbit.maxDistance = maxDistance;
   orbit.enableDamping = true;
   orbit.dampingFactor = 0.12;
   orbit.keyPanSpeed = 12;
@@ -188,9 +193,20 @@ export async function createViewer(
       camera.up.set(0, 1, 0);
       orbit.update();
     }
+    // Spark measures each move from its last update: after a while in orbit mode, a held key would otherwise
+    // jump the camera by the whole time spent there.
+    fly.lastTime = 0;
     mode = next;
     applyMode();
     wake();
+  }
+
+  /** Keeps `point` within reach of the scene (MAX_DISTANCE_RADII), moving it straight back towards it. */
+  function clampToScene(point: THREE.Vector3): boolean {
+    const offset = point.clone().sub(bounds.center);
+    if (offset.length() <= maxDistance) return false;
+    point.copy(bounds.center).addScaledVector(offset.normalize(), maxDistance);
+    return true;
   }
 
   function applyMode(): void {
@@ -240,9 +256,11 @@ export async function createViewer(
   let lastFrameAt = 0;
   renderer.setAnimationLoop(() => {
     if (mode === "orbit") {
+      clampToScene(orbit.target); // panned away: orbit.update() then follows with the camera
       orbit.update();
     } else {
       fly.update(camera);
+      clampToScene(camera.position);
       if (
         camera.position.distanceTo(lastPosition) > minMove ||
         1 - Math.abs(camera.quaternion.dot(lastQuaternion)) > 1e-9
@@ -262,6 +280,9 @@ export async function createViewer(
       orbit.enableDamping = frameMs < SLOW_FRAME_MS;
       renderer.render(scene, camera);
       lastFrameAt = now;
+      // In scene radii, for tests and anything else that wants to know how far out the camera is.
+      const distance = (camera.position.distanceTo(bounds.center) / bounds.radius).toFixed(2);
+      if (canvas.dataset.cameraDistance !== distance) canvas.dataset.cameraDistance = distance;
     } else {
       lastFrameAt = 0;
     }

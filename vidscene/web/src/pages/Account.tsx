@@ -1,9 +1,9 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { deleteAccount, login, session, updatePassword, updateUsername } from "../api";
+import { ApiError, deleteAccount, login, session, updatePassword, updateUsername } from "../api";
 import { limitsForChecks, useLimits } from "../catalogue";
-import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, errorText } from "../components";
+import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, useFormError } from "../components";
 import { navigate } from "../router";
 import { passwordError, usernameError } from "../validate";
 
@@ -20,20 +20,20 @@ function UsernameForm(): JSX.Element {
   const limits = useLimits();
   const [newUsername, setNewUsername] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const error = useFormError();
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
-    setError(null);
+    error.clear();
     setNotice(null);
     const name = newUsername.trim();
     const checks = await limitsForChecks();
     const problem =
       (checks ? usernameError(name, checks) : null) ?? (password ? null : "Enter your current password.");
     if (problem) {
-      setError(problem);
+      error.set(problem);
       return;
     }
     setBusy(true);
@@ -44,7 +44,7 @@ function UsernameForm(): JSX.Element {
       setPassword("");
       setNotice(`Username changed to ${name}.`);
     } catch (err) {
-      setError(errorText(err));
+      error.set(err);
     } finally {
       setBusy(false);
     }
@@ -57,10 +57,10 @@ function UsernameForm(): JSX.Element {
         autoComplete="username" maxLength={limits?.username_max} required />
       <TextField label="Current password" name="password" type="password" value={password} onInput={setPassword}
         autoComplete="current-password" maxLength={limits?.password_max} required />
-      <ErrorMessage message={error} />
+      <ErrorMessage message={error.message} />
       <Notice message={notice} />
       <div class="actions">
-        <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change username"}</button>
+        <button type="submit" disabled={busy || error.waiting}>{busy ? "Saving…" : "Change username"}</button>
       </div>
     </form>
   );
@@ -71,13 +71,13 @@ function PasswordForm(): JSX.Element {
   const [oldPassword, setOldPassword] = useState("");
   const [newPassword, setNewPassword] = useState("");
   const [confirm, setConfirm] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const error = useFormError();
   const [notice, setNotice] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
-    setError(null);
+    error.clear();
     setNotice(null);
     const checks = await limitsForChecks();
     const problem =
@@ -85,7 +85,7 @@ function PasswordForm(): JSX.Element {
       (checks ? passwordError(newPassword, checks) : null) ??
       (newPassword !== confirm ? "The new passwords do not match." : null);
     if (problem) {
-      setError(problem);
+      error.set(problem);
       return;
     }
     setBusy(true);
@@ -98,7 +98,7 @@ function PasswordForm(): JSX.Element {
       setConfirm("");
       setNotice("Password changed.");
     } catch (err) {
-      setError(errorText(err));
+      error.set(err);
     } finally {
       setBusy(false);
     }
@@ -114,30 +114,58 @@ function PasswordForm(): JSX.Element {
         hint={limits ? `At least ${limits.password_min} characters.` : undefined} />
       <TextField label="Repeat new password" name="new_password2" type="password" value={confirm}
         onInput={setConfirm} autoComplete="new-password" maxLength={limits?.password_max} required />
-      <ErrorMessage message={error} />
+      <ErrorMessage message={error.message} />
       <Notice message={notice} />
       <div class="actions">
-        <button type="submit" disabled={busy}>{busy ? "Saving…" : "Change password"}</button>
+        <button type="submit" disabled={busy || error.waiting}>{busy ? "Saving…" : "Change password"}</button>
       </div>
     </form>
   );
 }
 
+/**
+ * The password is checked before the confirmation dialog, with a call that changes nothing: logging in again
+ * with it (the token that comes back is dropped). The delete call checks it too, but only after "Delete
+ * account" is confirmed, so a typo would surface after the user had already said yes to losing everything.
+ * (Renaming the account to its own name also checks the password, but with a stale username, renamed on
+ * another device, it would rename the account back; a login with a stale name only fails.)
+ */
+async function passwordIsRight(password: string): Promise<boolean> {
+  const username = session.username;
+  if (!username) return false;
+  try {
+    await login(username, password);
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return false;
+    throw err;
+  }
+}
+
 function DeleteForm(): JSX.Element {
   const limits = useLimits();
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const error = useFormError();
   const [confirming, setConfirming] = useState(false);
+  const [checking, setChecking] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  function onSubmit(e: Event): void {
+  async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
-    setError(null);
+    error.clear();
     if (!password) {
-      setError("Enter your password to delete the account.");
+      error.set("Enter your password to delete the account.");
       return;
     }
-    setConfirming(true);
+    setChecking(true);
+    try {
+      if (await passwordIsRight(password)) setConfirming(true);
+      else error.set("That is not the password of this account; nothing was deleted.");
+    } catch (err) {
+      error.set(err);
+    } finally {
+      setChecking(false);
+    }
   }
 
   async function onConfirm(): Promise<void> {
@@ -146,10 +174,10 @@ function DeleteForm(): JSX.Element {
       await deleteAccount(password);
       setConfirming(false);
       session.clear();
-      navigate({ name: "register" }, true);
+      navigate({ name: "accountDeleted" }, true);
     } catch (err) {
       setConfirming(false);
-      setError(errorText(err));
+      error.set(err);
     } finally {
       setBusy(false);
     }
@@ -161,9 +189,11 @@ function DeleteForm(): JSX.Element {
       <p class="muted">This deletes your account and every scene, video and output in it. It cannot be undone.</p>
       <TextField label="Password" name="delete_password" type="password" value={password} onInput={setPassword}
         autoComplete="current-password" maxLength={limits?.password_max} required />
-      <ErrorMessage message={error} />
+      <ErrorMessage message={error.message} />
       <div class="actions">
-        <button type="submit" class="danger">Delete account…</button>
+        <button type="submit" class="danger" disabled={checking || error.waiting}>
+          {checking ? "Checking the password…" : "Delete account…"}
+        </button>
       </div>
       <ConfirmDialog
         open={confirming}
@@ -176,6 +206,19 @@ function DeleteForm(): JSX.Element {
         <p>All your scenes and files will be deleted for good.</p>
       </ConfirmDialog>
     </form>
+  );
+}
+
+/** Where a deleted account lands: says what happened, and offers a fresh start. */
+export function AccountDeletedPage(): JSX.Element {
+  return (
+    <section class="card narrow auth">
+      <PageHeading title="Account deleted" />
+      <p role="status">Your account and all its scenes, videos and outputs were deleted.</p>
+      <p>
+        <a href="#/register">Create a new account</a> or <a href="#/login">log in</a> with another one.
+      </p>
+    </section>
   );
 }
 

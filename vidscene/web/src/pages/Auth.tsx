@@ -3,22 +3,27 @@ import { useState } from "preact/hooks";
 
 import { login, register, session } from "../api";
 import { limitsForChecks, useLimits } from "../catalogue";
-import { ErrorMessage, PageHeading, TextField, errorText } from "../components";
-import { navigate } from "../router";
+import { ErrorMessage, PageHeading, TextField, useFormError } from "../components";
+import { href } from "../router";
 import { passwordError, usernameError } from "../validate";
 
-export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element {
+/**
+ * Log in or register. `next` is the page the user was sent here from (a shared link, or the page open when the
+ * session ended); the app opens it once the session is set.
+ */
+export function AuthPage({ mode, next }: { mode: "login" | "register"; next?: string | undefined }): JSX.Element {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const error = useFormError();
   const [busy, setBusy] = useState(false);
+  const [endReason] = useState(() => session.endReason);
   const isRegister = mode === "register";
   const limits = useLimits();
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
-    setError(null);
+    error.clear();
     const name = username.trim();
     if (isRegister) {
       const checks = await limitsForChecks();
@@ -26,21 +31,20 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
         (checks ? (usernameError(name, checks) ?? passwordError(password, checks)) : null) ??
         (password !== confirm ? "The passwords do not match." : null);
       if (problem) {
-        setError(problem);
+        error.set(problem);
         return;
       }
     } else if (!name || !password) {
-      setError("Enter your username and password.");
+      error.set("Enter your username and password.");
       return;
     }
     setBusy(true);
     try {
       if (isRegister) await register(name, password);
       const token = await login(name, password);
-      session.set(token, name);
-      navigate({ name: "scenes" }, true);
+      session.set(token, name); // the app then opens `next`, or the scene list
     } catch (err) {
-      setError(errorText(err));
+      error.set(err);
     } finally {
       setBusy(false);
     }
@@ -49,6 +53,11 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
   return (
     <section class="auth card narrow">
       <PageHeading title={isRegister ? "Create an account" : "Log in"} />
+      {endReason && !isRegister && (
+        <p class="warning" role="alert">
+          {endReason}
+        </p>
+      )}
       <form onSubmit={onSubmit} noValidate aria-describedby="auth-intro">
         <p id="auth-intro" class="muted">
           {isRegister
@@ -89,9 +98,9 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
             required
           />
         )}
-        <ErrorMessage message={error} />
+        <ErrorMessage message={error.message} />
         <div class="actions">
-          <button type="submit" disabled={busy}>
+          <button type="submit" disabled={busy || error.waiting}>
             {busy ? "Please wait…" : isRegister ? "Create account" : "Log in"}
           </button>
         </div>
@@ -99,11 +108,11 @@ export function AuthPage({ mode }: { mode: "login" | "register" }): JSX.Element 
       <p class="switch">
         {isRegister ? (
           <>
-            Already have an account? <a href="#/login">Log in</a>
+            Already have an account? <a href={href({ name: "login", next })}>Log in</a>
           </>
         ) : (
           <>
-            New here? <a href="#/register">Create an account</a>
+            New here? <a href={href({ name: "register", next })}>Create an account</a>
           </>
         )}
       </p>

@@ -1,19 +1,20 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
 
-import type { DownloadedOutput, Metadata, Progress, ResourceInfo, SceneOptions } from "../api";
+import type { DownloadedOutput, Metadata, Progress, ResourceInfo, SceneOptions, SceneState } from "../api";
 import {
   ApiError,
   deleteScene,
   downloadOutput,
   isFinished,
+  renameScene,
   sceneMetadata,
   sceneName,
   sceneProgress,
   stateOf,
 } from "../api";
 import type { OptionsState } from "../catalogue";
-import { modesMaking, outputExtension, outputLabel, outputNamed, useSceneOptions } from "../catalogue";
+import { modesMaking, outputExtension, outputLabel, outputNamed, useLimits, useSceneOptions } from "../catalogue";
 import {
   ConfirmDialog,
   ErrorMessage,
@@ -26,7 +27,8 @@ import {
 import { formatBytes } from "../format";
 import { navigate } from "../router";
 import type { ControlMode, ViewerHandle } from "../viewer";
-import { SceneProgress, StateBadge, Thumbnail, thumbnailReady, usePolling } from "./Scenes";
+import { SceneStatus } from "./SceneStatus";
+import { StateBadge, usePolling } from "./Scenes";
 
 const POLL_MS = 2500;
 
@@ -307,13 +309,28 @@ function downloadRows(options: SceneOptions, meta: Metadata): DownloadRow[] {
     });
 }
 
-function Downloads({ sceneId, meta, options, cache, finished }: {
+/**
+ * The files to download. While processing, every requested file is listed (those to come as "Not ready
+ * yet"); once finished, only the files that exist: a failed scene with none has no section at all.
+ */
+function Downloads({ sceneId, meta, options, cache, state }: {
   sceneId: string;
   meta: Metadata;
   options: OptionsState;
   cache: Cache;
-  finished: boolean;
-}): JSX.Element {
+  state: SceneState | null;
+}): JSX.Element | null {
+  const finished = state !== null && isFinished(state);
+  const anyFile = Object.values(meta.resources).some((byIteration) => Object.values(byIteration).some((i) => i.exists));
+  if (finished && !anyFile) {
+    if (state !== "done") return null; // the failure box says what happened
+    return (
+      <section class="downloads card" aria-labelledby="downloads-heading">
+        <h2 id="downloads-heading">Downloads</h2>
+        <p class="muted">No files were produced.</p>
+      </section>
+    );
+  }
   if (options.status !== "ready") {
     return (
       <section class="downloads card" aria-labelledby="downloads-heading">
@@ -326,7 +343,7 @@ function Downloads({ sceneId, meta, options, cache, finished }: {
       </section>
     );
   }
-  const rows = downloadRows(options.options, meta);
+  const rows = downloadRows(options.options, meta).filter((row) => !finished || row.info.exists);
   return (
     <section class="downloads card" aria-labelledby="downloads-heading">
       <h2 id="downloads-heading">Downloads</h2>
@@ -355,7 +372,7 @@ function Downloads({ sceneId, meta, options, cache, finished }: {
                     <DownloadButton sceneId={sceneId} type={type} label={label} extension={extension}
                       iteration={iteration} info={info} cache={cache} />
                   ) : (
-                    <span class="muted">{finished ? "Not produced" : "Not ready yet"}</span>
+                    <span class="muted">Not ready yet</span>
                   )}
                 </td>
               </tr>
@@ -364,6 +381,79 @@ function Downloads({ sceneId, meta, options, cache, finished }: {
         </table>
       )}
     </section>
+  );
+}
+
+/** "Rename" opens a small form in place of the button: Enter or Save sends it, Escape or Cancel closes it. */
+function RenameButton({ id, name, onRenamed }: {
+  id: string;
+  name: string;
+  onRenamed: (name: string) => void;
+}): JSX.Element {
+  const limits = useLimits();
+  const inputId = useId();
+  const [editing, setEditing] = useState(false);
+  const [value, setValue] = useState(name);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    if (editing) input.current?.select();
+  }, [editing]);
+
+  if (!editing) {
+    return (
+      <button type="button" class="secondary small" onClick={() => {
+        setValue(name);
+        setError(null);
+        setEditing(true);
+      }}>
+        Rename
+      </button>
+    );
+  }
+
+  async function onSubmit(e: Event): Promise<void> {
+    e.preventDefault();
+    const next = value.trim();
+    if (!next) {
+      setError("Give the scene a name.");
+      return;
+    }
+    if (next === name) {
+      setEditing(false);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      onRenamed(await renameScene(id, next));
+      setEditing(false);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="rename" onSubmit={onSubmit} noValidate onKeyDown={(e) => e.key === "Escape" && setEditing(false)}>
+      <label for={inputId} class="visually-hidden">Scene name</label>
+      <input
+        id={inputId}
+        type="text"
+        value={value}
+        maxLength={limits?.max_scene_name}
+        ref={input}
+        disabled={busy}
+        onInput={(e) => setValue(e.currentTarget.value)}
+      />
+      <button type="submit" class="small" disabled={busy}>Save</button>
+      <button type="button" class="secondary small" onClick={() => setEditing(false)} disabled={busy}>
+        Cancel
+      </button>
+      {error && <span class="error-text" role="alert">{error}</span>}
+    </form>
   );
 }
 
@@ -381,6 +471,8 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const nameRef = useRef<string | null>(null);
   const pickerId = useId();
   const options = useSceneOptions();
+  // Bumped when a retry starts a new run: the polling (stopped once the last run finished) starts again.
+  const [run, setRun] = useState(0);
 
   useEffect(() => {
     cache.current = new Map();
@@ -391,6 +483,19 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
     setIteration(null);
     setMissing(false);
   }, [id]);
+
+  function followNewRun(): void {
+    cache.current = new Map(); // the old run's files are gone
+    setProgress(null);
+    setMeta(null);
+    setIteration(null);
+    setRun((n) => n + 1);
+  }
+
+  function renamed(next: string): void {
+    nameRef.current = next;
+    setName(next);
+  }
 
   usePolling(
     async (signal) => {
@@ -417,7 +522,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       }
     },
     POLL_MS,
-    [id],
+    [id, run],
   );
 
   const splats = existing(meta, "splat_cloud");
@@ -475,6 +580,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       <PageHeading title={name ?? "Scene"}>
         <div class="heading-tools">
           {state && <StateBadge state={state} />}
+          {name !== null && <RenameButton id={id} name={name} onRenamed={renamed} />}
           <button type="button" class="danger small" onClick={() => setConfirming(true)}>
             Delete scene…
           </button>
@@ -484,10 +590,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       <ErrorMessage message={deleteError} />
 
       {progress && state !== "done" && (
-        <div class="card status-card">
-          <Thumbnail id={id} ready={thumbnailReady(progress)} alt={`First frame of ${name ?? "the scene"}`} />
-          <SceneProgress progress={progress} />
-        </div>
+        <SceneStatus id={id} name={name} progress={progress} meta={meta} onRetried={followNewRun} />
       )}
 
       {iterations.length > 0 && (
@@ -514,10 +617,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
         )}
       </div>
 
-      {meta && (
-        <Downloads sceneId={id} meta={meta} options={options} cache={cache.current}
-          finished={state !== null && isFinished(state)} />
-      )}
+      {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache.current} state={state} />}
 
       <ConfirmDialog
         open={confirming}

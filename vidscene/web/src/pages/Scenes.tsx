@@ -3,8 +3,9 @@ import { useEffect, useRef, useState } from "preact/hooks";
 
 import type { Progress, SceneState } from "../api";
 import { ApiError, isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api";
+import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
-import { STATE_LABELS, describeProgress } from "../format";
+import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";
 import { href } from "../router";
 
 const PROGRESS_POLL_MS = 2000;
@@ -92,24 +93,52 @@ export function StateBadge({ state }: { state: SceneState }): JSX.Element {
   return <span class={`badge badge-${state}`}>{STATE_LABELS[state]}</span>;
 }
 
-export function SceneProgress({ progress }: { progress: Progress }): JSX.Element {
+/**
+ * The overall bar and one line saying where the scene is. A failed or cancelled scene has no bar: a full red
+ * one reads as "100%", and its line says what went wrong instead.
+ */
+export function SceneProgress({ progress, startsIn = null }: {
+  progress: Progress;
+  /** Seconds until a queued scene should start, when that can be estimated. */
+  startsIn?: number | null;
+}): JSX.Element {
   const state = stateOf(progress);
   const pct = percentOf(progress);
-  const tone = state === "failed" || state === "cancelled" ? "bad" : state === "done" ? "ok" : undefined;
+  const stopped = state === "failed" || state === "cancelled";
   return (
     <div class="scene-progress" data-state={state}>
-      <ProgressBar
-        value={state === "failed" || state === "cancelled" ? 100 : pct}
-        label={`Processing progress: ${STATE_LABELS[state]}`}
-        text={state === "done" ? "100%" : state === "failed" || state === "cancelled" ? "" : `${Math.floor(pct)}%`}
-        tone={tone}
-      />
-      <p class={`progress-line ${state === "failed" ? "error-text" : "muted"}`}>{describeProgress(progress)}</p>
+      {!stopped && (
+        <ProgressBar
+          value={pct}
+          label={`Processing progress: ${STATE_LABELS[state]}`}
+          text={state === "done" ? "100%" : `${Math.floor(pct)}%`}
+          tone={state === "done" ? "ok" : undefined}
+        />
+      )}
+      <p class={`progress-line ${state === "failed" ? "error-text" : "muted"}`}>
+        {describeProgress(progress, startsIn)}
+      </p>
     </div>
   );
 }
 
-function SceneCard({ scene }: { scene: SceneSummary }): JSX.Element {
+/** "Quick preview · 3 Mar 2026 · took 14 min": the preset, and the dates when the server sends them. */
+function SceneFacts({ progress }: { progress: Progress }): JSX.Element | null {
+  const options = useSceneOptions();
+  const facts: string[] = [];
+  if (progress.preset) {
+    const preset = options.status === "ready" ? options.options.presets.find((p) => p.name === progress.preset) : null;
+    facts.push(preset?.label ?? progress.preset);
+  }
+  const date = formatDate(progress.created_at);
+  if (date) facts.push(date);
+  const took = stateOf(progress) === "done" ? processingTime(progress) : null;
+  if (took !== null) facts.push(`took ${formatDuration(took)}`);
+  if (facts.length === 0) return null;
+  return <p class="scene-facts muted">{facts.join(" · ")}</p>;
+}
+
+function SceneCard({ scene, startsIn }: { scene: SceneSummary; startsIn: number | null }): JSX.Element {
   const name = scene.name ?? "…";
   const link = href({ name: "scene", id: scene.id });
   return (
@@ -124,7 +153,14 @@ function SceneCard({ scene }: { scene: SceneSummary }): JSX.Element {
           </h2>
           {scene.progress && <StateBadge state={stateOf(scene.progress)} />}
         </div>
-        {scene.progress ? <SceneProgress progress={scene.progress} /> : <p class="muted">Loading…</p>}
+        {scene.progress ? (
+          <>
+            <SceneProgress progress={scene.progress} startsIn={startsIn} />
+            <SceneFacts progress={scene.progress} />
+          </>
+        ) : (
+          <p class="muted">Loading…</p>
+        )}
       </div>
     </li>
   );
@@ -188,6 +224,7 @@ export function ScenesPage(): JSX.Element {
     [],
   );
 
+  const known = (scenes ?? []).flatMap((s) => (s.progress ? [s.progress] : []));
   return (
     <section class="scenes">
       <PageHeading title="Your scenes">
@@ -210,7 +247,7 @@ export function ScenesPage(): JSX.Element {
       ) : (
         <ul class="scene-list" aria-label="Scenes">
           {scenes.map((s) => (
-            <SceneCard scene={s} key={s.id} />
+            <SceneCard scene={s} key={s.id} startsIn={s.progress ? startEstimate(s.progress, known) : null} />
           ))}
         </ul>
       )}

@@ -1,0 +1,237 @@
+// The training settings of a scene (preset, mode, outputs, iterations) as one form part, shared by the upload
+// form and the scene page's "Try again with other settings": both send the same fields to the server.
+
+import type { JSX } from "preact";
+import { useId, useState } from "preact/hooks";
+
+import type { Metadata, PresetOption, SceneOptions, TrainingFields } from "./api";
+import { modeNamed, outputLabel, presetValues } from "./catalogue";
+import { outputTypesError, parseSaveIterations, parseTotalIterations } from "./validate";
+
+/** What the fields hold, as typed; `preset` null is Custom. */
+export interface SettingsDraft {
+  preset: string | null;
+  mode: string;
+  outputs: string[];
+  total: string;
+  save: string;
+}
+
+function draftOfPreset(preset: PresetOption, mode: string): SettingsDraft | null {
+  const values = presetValues(preset, mode);
+  if (!values) return null;
+  return {
+    preset: preset.name,
+    mode,
+    outputs: values.outputs,
+    total: String(values.totalIterations),
+    save: values.saveIterations.join(", "),
+  };
+}
+
+/** The server's default preset in the first training mode it lists. */
+export function defaultSettings(options: SceneOptions): SettingsDraft {
+  const mode = options.training_modes[0]!; // the options check refuses an empty list
+  const preset = options.presets.find((p) => p.name === options.default_preset) ?? options.presets[0];
+  const fromPreset = preset ? draftOfPreset(preset, mode.name) : null;
+  return fromPreset ?? { preset: null, mode: mode.name, outputs: mode.default_outputs, total: "", save: "" };
+}
+
+const sameSet = (a: readonly unknown[], b: readonly unknown[]): boolean =>
+  a.length === b.length && a.every((x) => b.includes(x));
+
+/**
+ * A scene's own settings, from its metadata (mode, preset, one entry per output type and saved iteration):
+ * its preset when the numbers are still the preset's, else Custom with the scene's numbers.
+ */
+export function settingsOfScene(options: SceneOptions, meta: Metadata): SettingsDraft {
+  const fallback = defaultSettings(options);
+  const mode = modeNamed(options, meta.training_mode ?? "")?.name ?? fallback.mode;
+  const outputs = Object.keys(meta.resources);
+  const iterations = [...new Set(Object.values(meta.resources).flatMap((byIt) => Object.keys(byIt)))]
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0)
+    .sort((a, b) => a - b);
+  if (outputs.length === 0 || iterations.length === 0) return { ...fallback, mode };
+  const total = iterations.at(-1)!;
+  const draft: SettingsDraft = { preset: null, mode, outputs, total: String(total), save: iterations.join(", ") };
+  const preset = options.presets.find((p) => p.name === meta.preset);
+  const values = preset ? presetValues(preset, mode) : null;
+  if (preset && values && values.totalIterations === total && sameSet(values.outputs, outputs) &&
+      sameSet([...values.saveIterations, values.totalIterations], iterations)) {
+    draft.preset = preset.name;
+  }
+  return draft;
+}
+
+export function checkSettings(options: SceneOptions, draft: SettingsDraft): { value: TrainingFields } | { error: string } {
+  const total = parseTotalIterations(draft.total, options.limits);
+  if ("error" in total) return total;
+  const save = parseSaveIterations(draft.save, total.value);
+  if ("error" in save) return save;
+  const training = modeNamed(options, draft.mode);
+  const problem = outputTypesError(options, draft.mode, draft.outputs);
+  if (problem || !training) return { error: problem ?? `Unknown training mode "${draft.mode}".` };
+  return {
+    value: {
+      preset: draft.preset,
+      trainingMode: training.name,
+      outputTypes: training.outputs.filter((t) => draft.outputs.includes(t)), // in the catalogue's order
+      totalIterations: total.value,
+      saveIterations: save.value,
+    },
+  };
+}
+
+/** Preset cards, then the individual settings, folded away unless `initiallyOpen` (choosing Custom opens them). */
+export function TrainingSettings({ options, value, onChange, disabled, initiallyOpen = false }: {
+  options: SceneOptions;
+  value: SettingsDraft;
+  onChange: (next: SettingsDraft) => void;
+  disabled?: boolean;
+  initiallyOpen?: boolean;
+}): JSX.Element {
+  const ids = { mode: useId(), modeHint: useId(), total: useId(), save: useId(), saveHint: useId() };
+  const [open, setOpen] = useState(initiallyOpen);
+  const { limits } = options;
+  const training = modeNamed(options, value.mode) ?? options.training_modes[0]!;
+  const custom = (changes: Partial<SettingsDraft>): void => onChange({ ...value, ...changes, preset: null });
+
+  function changeMode(next: string): void {
+    const nextMode = modeNamed(options, next);
+    if (!nextMode) return;
+    // Keep what the new mode makes (tensorf has no splat cloud); nothing left: the mode's defaults.
+    const kept = value.outputs.filter((o) => nextMode.outputs.includes(o));
+    custom({ mode: nextMode.name, outputs: kept.length ? kept : nextMode.default_outputs });
+  }
+
+  function toggleOutput(type: string, on: boolean): void {
+    custom({ outputs: on ? [...value.outputs.filter((t) => t !== type), type] : value.outputs.filter((t) => t !== type) });
+  }
+
+  return (
+    <>
+      <fieldset disabled={disabled}>
+        <legend>Preset</legend>
+        <div class="presets">
+          {options.presets.map((p) => {
+            const values = presetValues(p, training.name);
+            return (
+              <label class={`preset ${value.preset === p.name ? "selected" : ""}`} key={p.name}>
+                <input
+                  type="radio"
+                  name="preset"
+                  value={p.name}
+                  checked={value.preset === p.name}
+                  disabled={!values}
+                  onChange={() => {
+                    const next = draftOfPreset(p, training.name);
+                    if (next) onChange(next);
+                  }}
+                />
+                <span class="preset-label">{p.label}</span>
+                <small class="hint">
+                  {values
+                    ? `${values.totalIterations.toLocaleString("en")} iterations`
+                    : `Not available with ${training.label}`}{" "}
+                  · {p.description}
+                </small>
+              </label>
+            );
+          })}
+          <label class={`preset ${value.preset === null ? "selected" : ""}`}>
+            <input
+              type="radio"
+              name="preset"
+              value="custom"
+              checked={value.preset === null}
+              onChange={() => {
+                custom({});
+                setOpen(true);
+              }}
+            />
+            <span class="preset-label">Custom</span>
+            <small class="hint">Set the fields below yourself.</small>
+          </label>
+        </div>
+      </fieldset>
+
+      <details class="settings" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+        <summary>Training settings</summary>
+        <fieldset disabled={disabled}>
+          <legend class="visually-hidden">Training settings</legend>
+          <div class="field">
+            <label for={ids.mode}>Training mode</label>
+            <select
+              id={ids.mode}
+              name="training_mode"
+              value={training.name}
+              aria-describedby={ids.modeHint}
+              onChange={(e) => changeMode(e.currentTarget.value)}
+            >
+              {options.training_modes.map((m) => (
+                <option value={m.name} key={m.name}>
+                  {m.label}
+                </option>
+              ))}
+            </select>
+            <small id={ids.modeHint} class="hint">
+              {training.description}
+            </small>
+          </div>
+          <fieldset class="outputs">
+            <legend>Outputs</legend>
+            {options.output_types.map((o) => {
+              const allowed = training.outputs.includes(o.name);
+              return (
+                <label key={o.name} class={allowed ? "" : "unavailable"} title={o.description}>
+                  <input
+                    type="checkbox"
+                    name="output_types"
+                    value={o.name}
+                    checked={allowed && value.outputs.includes(o.name)}
+                    disabled={!allowed}
+                    onChange={(e) => toggleOutput(o.name, e.currentTarget.checked)}
+                  />
+                  {outputLabel(o, [training.name])}
+                  {!allowed && <span class="visually-hidden"> (not available with {training.label})</span>}
+                </label>
+              );
+            })}
+          </fieldset>
+          <div class="grid-2">
+            <div class="field">
+              <label for={ids.total}>Total iterations</label>
+              <input
+                id={ids.total}
+                name="total_iterations"
+                type="number"
+                min={1}
+                max={limits.max_total_iterations}
+                step={1}
+                inputMode="numeric"
+                value={value.total}
+                onInput={(e) => custom({ total: e.currentTarget.value })}
+              />
+            </div>
+            <div class="field">
+              <label for={ids.save}>Save at iterations</label>
+              <input
+                id={ids.save}
+                name="save_iterations"
+                type="text"
+                inputMode="text"
+                value={value.save}
+                aria-describedby={ids.saveHint}
+                onInput={(e) => custom({ save: e.currentTarget.value })}
+              />
+              <small id={ids.saveHint} class="hint">
+                Comma-separated; the last iteration is always saved.
+              </small>
+            </div>
+          </div>
+        </fieldset>
+      </details>
+    </>
+  );
+}
