@@ -266,12 +266,21 @@ class _TensorfRun:
         config, model, extra = self.config, self.model, self.log_extra
         changed = False
         if iteration in self.schedule.alpha_mask:
-            self.mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
-            if iteration == self.schedule.alpha_mask[0]:
-                model.shrink(tight)
+            mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
+            occupied = float(mask.occupied.float().mean())
+            if occupied > 0.0:
+                self.mask = mask
+                if iteration == self.schedule.alpha_mask[0]:
+                    model.shrink(tight)
+            else:
+                # A mask with nothing in it would skip every sample from now on: no gradient could ever bring
+                # density back (the forward-facing clip of bench/RESULTS.md stayed grey that way). March
+                # without one; a field that never fills in ends empty.
+                self.mask = None
+                log.warning("alpha mask empty: training on without one", extra={**extra, "iteration": iteration})
             changed = True
             log.info("alpha mask updated", extra={**extra, "iteration": iteration, "aabb": model.aabb.tolist(),
-                                                  "occupied": float(self.mask.occupied.float().mean())})
+                                                  "occupied": occupied})
         if iteration in self.schedule.upsample:
             model.upsample(grid_size_for_voxels(model.aabb, self.schedule.upsample[iteration]))
             changed = True
