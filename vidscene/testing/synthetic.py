@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.cameras import Camera, SceneData
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,34 @@ def make_forward_video(path: Path, *, width: int = 160, height: int = 120, n_fra
     times = _encode(path, lambda i: scene.render(cams[i], supersample), n_frames, width, height, fps=fps,
                     codec=codec)
     return SyntheticVideo(path=path, cameras=cams, frame_times=times)
+
+
+
+def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *, image: U8 | None = None,
+                points_per_frame: int = 60, seed: int = 0) -> SceneData:
+    """What structure from motion would hand to training, without running it: ``scene`` rendered from the true
+    ``cameras`` into ``directory`` (or ``image`` for every frame), and sparse points, the true surface under
+    ``points_per_frame`` random pixels of each frame (grey), all in the world frame SfM promises
+    (``poses.normalizing_similarity``). Frames are saved as ``{image_name}.png``."""
+    from vidscene.pipeline.poses import normalizing_similarity
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    points, named = [], []
+    for cam in cameras:
+        name = f"{cam.image_name}.png"
+        Image.fromarray(scene.render(cam) if image is None else image).save(directory / name)
+        depth = scene.depth(cam)
+        v = rng.integers(0, cam.height, points_per_frame)
+        u = rng.integers(0, cam.width, points_per_frame)
+        z = depth[v, u]
+        x_cam = np.stack([(u + 0.5 - cam.cx) / cam.fx * z, (v + 0.5 - cam.cy) / cam.fy * z, z], axis=-1)
+        points.append((x_cam[np.isfinite(z)] - cam.t) @ cam.R)
+        named.append(replace(cam, image_name=name))
+    sim = normalizing_similarity(named)
+    pts = sim.apply_points(np.concatenate(points)).astype(np.float32)
+    return SceneData(cameras=[sim.apply_camera(c) for c in named], images_dir=directory, points=pts,
+                     colors=np.full(pts.shape, 128, np.uint8))
 
 
 def make_static_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,

@@ -369,6 +369,36 @@ def compute_alpha_mask(model: TensorVM, step: float, threshold: float, *,
     return AlphaMask(model.aabb.clone(), occupied), tight
 
 
+SOLID_ALPHA = 0.5  # opacity over one node spacing above which a grid node counts as solid surface
+SOLID_GRID = 256  # at most this many nodes per axis are probed for solid ones
+
+
+@torch.no_grad()
+def solid_nodes(model: TensorVM, alpha_mask: AlphaMask | None, *, threshold: float = SOLID_ALPHA,
+                max_resolution: int = SOLID_GRID, chunk: int = 262_144) -> tuple[Tensor, Tensor]:
+    """Grid nodes (model space, (N, 3)) inside the alpha mask whose opacity over one node spacing exceeds
+    ``threshold``, and those opacities (N,): the field's surfaces, as the point cloud export shows them. None
+    at all means the model learned no geometry."""
+    res = [min(int(g), max_resolution) for g in model.grid_size]
+    nodes = dense_grid_points(model.aabb, res).view(-1, 3)
+    spacing = (model.aabb[1] - model.aabb[0]) / (torch.tensor(res, device=model.aabb.device) - 1)
+    step = float(spacing.mean())
+    keep_pts, keep_alpha = [], []
+    for s in range(0, nodes.shape[0], chunk):
+        pts = nodes[s : s + chunk]
+        if alpha_mask is not None:
+            pts = pts[alpha_mask.contains(pts)]
+        if pts.shape[0] == 0:
+            continue
+        alpha = 1.0 - torch.exp(-model.density(model.normalize(pts)) * step * model.distance_scale)
+        sel = alpha > threshold
+        keep_pts.append(pts[sel])
+        keep_alpha.append(alpha[sel])
+    if not keep_pts:
+        return torch.zeros(0, 3, device=nodes.device), torch.zeros(0, device=nodes.device)
+    return torch.cat(keep_pts), torch.cat(keep_alpha)
+
+
 def make_shape(aabb: Tensor, grid_size: Sequence[int], *, density_components: Sequence[int],
                appearance_components: Sequence[int], appearance_dim: int, mlp_hidden: int, feature_pe: int,
                view_pe: int, density_shift: float, distance_scale: float, decoder: str = "mlp") -> FieldShape:

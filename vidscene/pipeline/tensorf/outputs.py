@@ -18,7 +18,7 @@ from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
-from vidscene.pipeline.tensorf.model import dense_grid_points
+from vidscene.pipeline.tensorf.model import solid_nodes
 from vidscene.pipeline.tensorf.render import render_image
 from vidscene.pipeline.tensorf.train import LoadedModel, load_model
 from vidscene.pipeline.training import resolve_device
@@ -27,8 +27,6 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("video", "model", "point_cloud")
 MAX_POINTS = 500_000
-POINT_ALPHA = 0.5  # opacity of one voxel-length step above which a grid node becomes a point
-POINT_GRID = 256  # at most this many nodes per axis are probed
 
 
 def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], config: ExportConfig, *,
@@ -90,29 +88,15 @@ def write_video(loaded: LoadedModel, scene: SceneData, path: Path, config: Expor
 
 @torch.no_grad()
 def density_points(loaded: LoadedModel, scene: SceneData) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-    """Grid nodes where the learned density is high (inside the alpha mask), with the colour seen from the
-    nearest training camera. At most ``MAX_POINTS`` points, densest first."""
+    """The field's solid grid nodes (``model.solid_nodes``: high density, inside the alpha mask), with the
+    colour seen from the nearest training camera. At most ``MAX_POINTS`` points, densest first."""
     model, device = loaded.model, loaded.model.aabb.device
-    res = [min(int(g), POINT_GRID) for g in model.grid_size]
-    nodes = dense_grid_points(model.aabb, res).view(-1, 3)
-    step = float(((model.aabb[1] - model.aabb[0]) / (torch.tensor(res, device=device) - 1)).mean())
-    keep_pts, keep_alpha = [], []
-    for s in range(0, nodes.shape[0], 262_144):
-        pts = nodes[s : s + 262_144]
-        if loaded.alpha_mask is not None:
-            pts = pts[loaded.alpha_mask.contains(pts)]
-        if pts.shape[0] == 0:
-            continue
-        alpha = 1.0 - torch.exp(-model.density(model.normalize(pts)) * step * model.distance_scale)
-        sel = alpha > POINT_ALPHA
-        keep_pts.append(pts[sel])
-        keep_alpha.append(alpha[sel])
-    if not keep_pts or sum(p.shape[0] for p in keep_pts) == 0:
+    pts, alpha = solid_nodes(model, loaded.alpha_mask)
+    if pts.shape[0] == 0:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
-    pts = torch.cat(keep_pts)
-    alpha = torch.cat(keep_alpha)
     if pts.shape[0] > MAX_POINTS:
-        pts = pts[torch.topk(alpha, MAX_POINTS).indices]
+        sel = torch.topk(alpha, MAX_POINTS).indices
+        pts, alpha = pts[sel], alpha[sel]
     # Colour as seen from the closest camera: the direction a user actually saw the surface from.
     centers = torch.tensor(np.stack([c.center for c in scene.cameras]), dtype=torch.float32, device=device)
     nearest = torch.cdist(pts, centers).argmin(dim=1)
