@@ -97,7 +97,7 @@ def test_tensorf_on_a_flat_video_fails_instead_of_finishing(flat_scene: SceneDat
 
 def test_tensorf_that_cannot_grow_density_fails(forward_scene: SceneData, tmp_path: Path) -> None:
     # Grid frozen at its near-empty start: what the real clip ended as (no density above the threshold).
-    config = replace(tiny_config(), lr_grid=0.0)
+    config = replace(tiny_config(), lr_grid=0.0, ndc_density_shift=-10.0)
     with pytest.raises(TrainingError, match="no part of the scene became solid"):
         train_tensorf(forward_scene, config, tmp_path, save_iterations=[], device="cpu")
 
@@ -117,6 +117,6 @@ def test_gaussians_on_a_flat_video_fail(flat_scene: SceneData, tmp_path: Path) -
 
 
 def test_a_run_too_short_to_judge_blames_its_length(forward_scene: SceneData, tmp_path: Path) -> None:
-    config = replace(tiny_config(20), lr_grid=0.0)
+    config = replace(tiny_config(20), lr_grid=0.0, ndc_density_shift=-10.0)
     with pytest.raises(TrainingError, match="learned nothing in 20 iterations"):
         train_tensorf(forward_scene, config, tmp_path, save_iterations=[], device="cpu")

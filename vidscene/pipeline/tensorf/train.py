@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
@@ -42,6 +44,15 @@ from vidscene.pipeline.tensorf.render import (
     render_image,
     render_rays,
     render_settings,
+)
+from vidscene.pipeline.tensorf.space import (
+    WORLD,
+    CaptureShape,
+    FieldSpace,
+    NdcSpace,
+    capture_shape,
+    ndc_box,
+    ndc_space,
 )
 from vidscene.pipeline.train_loop import TrainLoop
 from vidscene.pipeline.training import CheckpointFiles, TrainResult, load_checkpoint, resolve_device
@@ -90,14 +101,28 @@ def make_optimizer(model: TensorVM, config: TensorfConfig, iteration: int) -> to
     ], betas=(0.9, 0.99))
 
 
+def field_space(scene: SceneData, config: TensorfConfig) -> tuple[FieldSpace, NDArray[np.float64], CaptureShape]:
+    """The space and box a new field lives in, from the capture's shape (``space.capture_shape``) unless
+    ``config.space`` names one: NDC of the average camera for forward-facing captures, the SfM world
+    elsewhere."""
+    shape = capture_shape(scene.cameras, scene.points)
+    kind = config.space if config.space != "auto" else ("ndc" if shape.kind == "forward" else "world")
+    if kind == "ndc":
+        ndc = ndc_space(scene.cameras, scene.points)
+        return ndc, ndc_box(ndc, scene.cameras), shape
+    return WORLD, scene_aabb(scene.cameras, scene.points), shape
+
+
 def new_model(scene: SceneData, config: TensorfConfig, device: torch.device) -> TensorVM:
-    aabb = torch.tensor(scene_aabb(scene.cameras, scene.points), dtype=torch.float32)
+    space, box, _ = field_space(scene, config)
+    aabb = torch.tensor(box, dtype=torch.float32)
     grid = grid_size_for_voxels(aabb, config.grid_start**3)
     shape = make_shape(aabb, grid, density_components=config.density_components,
                        appearance_components=config.appearance_components, appearance_dim=config.appearance_dim,
                        mlp_hidden=config.mlp_hidden, feature_pe=config.feature_pe, view_pe=config.view_pe,
-                       density_shift=config.density_shift, distance_scale=config.distance_scale,
-                       decoder=config.appearance_decoder)
+                       density_shift=config.ndc_density_shift if isinstance(space, NdcSpace)
+                       else config.density_shift, distance_scale=config.distance_scale,
+                       decoder=config.appearance_decoder, space=space)
     return TensorVM(shape).to(device)
 
 
@@ -329,7 +354,8 @@ class _TensorfRun:
                                                      self.images[views], self.settings, self.mask)
         flat = flat_image_psnr(mean_colour(self.train_images), [self.images[i] for i in views])
         check_not_flat(fit["psnr"], flat, fit["render_std"], fit["frame_std"], iterations=self.config.iterations)
-        return {"flat_psnr": flat, "solid_nodes": float(solid.shape[0])}
+        return {"flat_psnr": flat, "solid_nodes": float(solid.shape[0]),
+                "ndc": float(isinstance(self.model.space, NdcSpace))}
 
     def progress_message(self, iteration: int) -> str:
         mse = float(self.mse) if self.mse is not None else 0.0  # set by the iteration just run
