@@ -160,9 +160,13 @@ class TensorfConfig:
     tv_weight_appearance: float = 0.0
     alpha_mask_threshold: float = 1e-4  # voxels whose opacity is below this are skipped while marching
     density_shift: float = -10.0  # softplus shift so that a fresh grid starts nearly empty
+    # The shift in NDC (forward-facing captures): -10 never grew any density there (bench/RESULTS.md).
+    ndc_density_shift: float = -5.0
     distance_scale: float = 25.0
     eval_every: int = 8  # every Nth frame is held out for evaluation
     seed: int = 0
+    # Where the field lives: "auto" picks NDC for forward-facing captures and the world elsewhere (tensorf/space.py).
+    space: Literal["auto", "world", "ndc"] = "auto"
 
     @classmethod
     def for_preset(cls, preset: Preset) -> TensorfConfig:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.cameras import Camera, SceneData
 
 log = logging.getLogger(__name__)
 
@@ -81,45 +81,12 @@ class _Quad:
     shade: float
 
 
-class SyntheticScene:
-    """The textured room and boxes; ``render`` ray-casts one camera. Deterministic for a given seed."""
+class QuadScene:
+    """Textured axis-aligned rectangles; ``render`` ray-casts one camera. Subclasses fill ``quads``/``textures``."""
 
-    def __init__(self, seed: int = 0, texture_size: int = 512) -> None:
-        rng = np.random.default_rng(seed)
+    def __init__(self) -> None:
         self.textures: list[F32] = []
         self.quads: list[_Quad] = []
-        sources = _texture_sources(rng)
-        h, r = ROOM_HEIGHT, ROOM_HALF
-
-        def texture(size: int) -> int:
-            self.textures.append(_make_texture(sources, rng, size))
-            return len(self.textures) - 1
-
-        # Floor: a 2x2 mosaic of different images, so it is not one magnified picture.
-        for ix in range(2):
-            for iz in range(2):
-                xr = (-r + ix * r, ix * r)
-                zr = (-r + iz * r, iz * r)
-                self.quads.append(_Quad(1, 0.0, 0, xr, 2, zr, texture(texture_size), 1.0))
-        # Walls (two texture panels each) and ceiling.
-        for axis, other in ((0, 2), (2, 0)):
-            for sign in (-1.0, 1.0):
-                shade = 0.85 if axis == 0 else 0.7
-                for half in range(2):
-                    orng = (-r + half * r, half * r)
-                    tex = texture(texture_size)
-                    self.quads.append(_Quad(axis, sign * r, other, orng, 1, (-h, 0.0), tex, shade))
-        self.quads.append(_Quad(1, -h, 0, (-r, r), 2, (-r, r), texture(texture_size), 0.6))
-        # Boxes standing on the floor around the centre (x, z, half width x, height, half depth z).
-        boxes = [(-0.9, -0.6, 0.45, 1.1, 0.35), (0.8, -0.3, 0.35, 0.7, 0.5),
-                 (0.1, 0.9, 0.5, 0.5, 0.4), (-0.2, 0.0, 0.25, 1.6, 0.25)]
-        for bx, bz, sx, sy, sz in boxes:
-            self.quads.append(_Quad(1, -sy, 0, (bx - sx, bx + sx), 2, (bz - sz, bz + sz), texture(256), 1.0))
-            for sign in (-1.0, 1.0):
-                self.quads.append(_Quad(0, bx + sign * sx, 2, (bz - sz, bz + sz), 1, (-sy, 0.0),
-                                        texture(256), 0.8))
-                self.quads.append(_Quad(2, bz + sign * sz, 0, (bx - sx, bx + sx), 1, (-sy, 0.0),
-                                        texture(256), 0.65))
 
     def render(self, camera: Camera, supersample: int = 2) -> U8:
         """RGB image (height, width, 3) seen by ``camera``; ``supersample``^2 rays per pixel stop aliasing."""
@@ -178,6 +145,84 @@ class SyntheticScene:
         return best_q.ravel(), best_u.ravel(), best_v.ravel(), best_t.ravel()
 
 
+class SyntheticScene(QuadScene):
+    """The textured room and boxes. Deterministic for a given seed."""
+
+    def __init__(self, seed: int = 0, texture_size: int = 512) -> None:
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        sources = _texture_sources(rng)
+        h, r = ROOM_HEIGHT, ROOM_HALF
+
+        def texture(size: int) -> int:
+            self.textures.append(_make_texture(sources, rng, size))
+            return len(self.textures) - 1
+
+        # Floor: a 2x2 mosaic of different images, so it is not one magnified picture.
+        for ix in range(2):
+            for iz in range(2):
+                xr = (-r + ix * r, ix * r)
+                zr = (-r + iz * r, iz * r)
+                self.quads.append(_Quad(1, 0.0, 0, xr, 2, zr, texture(texture_size), 1.0))
+        # Walls (two texture panels each) and ceiling.
+        for axis, other in ((0, 2), (2, 0)):
+            for sign in (-1.0, 1.0):
+                shade = 0.85 if axis == 0 else 0.7
+                for half in range(2):
+                    orng = (-r + half * r, half * r)
+                    tex = texture(texture_size)
+                    self.quads.append(_Quad(axis, sign * r, other, orng, 1, (-h, 0.0), tex, shade))
+        self.quads.append(_Quad(1, -h, 0, (-r, r), 2, (-r, r), texture(texture_size), 0.6))
+        # Boxes standing on the floor around the centre (x, z, half width x, height, half depth z).
+        boxes = [(-0.9, -0.6, 0.45, 1.1, 0.35), (0.8, -0.3, 0.35, 0.7, 0.5),
+                 (0.1, 0.9, 0.5, 0.5, 0.4), (-0.2, 0.0, 0.25, 1.6, 0.25)]
+        for bx, bz, sx, sy, sz in boxes:
+            self.quads.append(_Quad(1, -sy, 0, (bx - sx, bx + sx), 2, (bz - sz, bz + sz), texture(256), 1.0))
+            for sign in (-1.0, 1.0):
+                self.quads.append(_Quad(0, bx + sign * sx, 2, (bz - sz, bz + sz), 1, (-sy, 0.0),
+                                        texture(256), 0.8))
+                self.quads.append(_Quad(2, bz + sign * sz, 0, (bx - sx, bx + sx), 1, (-sy, 0.0),
+                                        texture(256), 0.65))
+
+
+
+class TabletopScene(QuadScene):
+    """A table covered in posters (the plane ``y = 0``), a few boxes on it and a poster board standing behind.
+
+    What a forward-facing capture films: everything a ``forward_cameras`` view sees is one of these surfaces,
+    between about 1 and 7 units away. The table spans ``x`` in [-6, 6] and ``z`` in [-2.5, 3.5]; the board
+    stands at ``z = 3.5``, 3 units tall. Deterministic for a given seed.
+    """
+
+    def __init__(self, seed: int = 0, texture_size: int = 512) -> None:
+        super().__init__()
+        rng = np.random.default_rng(seed + 7)
+        sources = _texture_sources(rng)
+
+        def texture(size: int) -> int:
+            self.textures.append(_make_texture(sources, rng, size))
+            return len(self.textures) - 1
+
+        # Posters: an 8 x 4 mosaic of different images on the table, four panels on the board behind it.
+        for ix in range(8):
+            for iz in range(4):
+                xr = (-6.0 + 1.5 * ix, -4.5 + 1.5 * ix)
+                zr = (-2.5 + 1.5 * iz, -1.0 + 1.5 * iz)
+                self.quads.append(_Quad(1, 0.0, 0, xr, 2, zr, texture(texture_size // 2), 1.0))
+        for ix in range(4):
+            self.quads.append(_Quad(2, 3.5, 0, (-6.0 + 3.0 * ix, -3.0 + 3.0 * ix), 1, (-3.0, 0.0),
+                                    texture(texture_size), 0.8))
+        # Boxes on the table (x, z, half width x, height, half depth z).
+        for bx, bz, sx, sy, sz in ((-1.0, 1.0, 0.35, 0.8, 0.3), (0.9, 1.8, 0.45, 0.6, 0.35),
+                                   (0.0, 0.3, 0.25, 0.35, 0.25)):
+            self.quads.append(_Quad(1, -sy, 0, (bx - sx, bx + sx), 2, (bz - sz, bz + sz), texture(256), 1.0))
+            for sign in (-1.0, 1.0):
+                self.quads.append(_Quad(0, bx + sign * sx, 2, (bz - sz, bz + sz), 1, (-sy, 0.0),
+                                        texture(256), 0.8))
+                self.quads.append(_Quad(2, bz + sign * sz, 0, (bx - sx, bx + sx), 1, (-sy, 0.0),
+                                        texture(256), 0.65))
+
+
 def _screen_window(q: _Quad, camera: Camera, s: int, w: int, h: int) -> tuple[slice, slice] | None:
     """Rows and columns (in the ``s``-times supersampled grid) that can see quad ``q``; None if none can."""
     corners = np.zeros((4, 3))
@@ -229,6 +274,39 @@ def look_at_rotation(centre: F64, target: F64) -> F64:
     return np.stack([x, y, z]).astype(np.float64)
 
 
+
+def forward_cameras(n_frames: int, width: int, height: int, *, turn_degrees: float = 36.0, slide: float = 1.2,
+                    camera_height: float = 1.5, distance: float = 2.4, pitch_degrees: float = 30.0,
+                    hfov_degrees: float = 60.0, seed: int = 0) -> list[Camera]:
+    """A hand-held forward-facing capture of ``TabletopScene``: the camera slides ``slide`` units sideways
+    (left to right) at ``distance`` in front of the table centre, looking down at it by ``pitch_degrees``,
+    while it turns ``turn_degrees`` about the vertical (towards the table's middle, but not orbiting it: the
+    viewing directions cross about 1.8 units ahead, the table stretches from 1 to 6 units ahead).
+
+    A hand holding a phone wobbles: smooth random drift of a few centimetres and a few degrees of pitch and
+    roll are added (deterministic for ``seed``).
+    """
+    fx = (width / 2.0) / math.tan(math.radians(hfov_degrees) / 2.0)
+    rng = np.random.default_rng(seed + 11)
+    phases = rng.uniform(0.0, 2.0 * math.pi, 6)
+    cams = []
+    for i in range(n_frames):
+        s = i / max(1, n_frames - 1)
+        wobble = [math.sin(2.0 * math.pi * (k + 1) * s + phases[k]) for k in range(6)]
+        centre = np.array([-slide / 2.0 + slide * s + 0.03 * wobble[0], -camera_height + 0.06 * wobble[1],
+                           -distance + 0.08 * wobble[2]])
+        yaw = math.radians(turn_degrees / 2.0 - turn_degrees * s)
+        pitch = math.radians(pitch_degrees + 2.0 * wobble[3])
+        forward = np.array([math.sin(yaw) * math.cos(pitch), math.sin(pitch), math.cos(yaw) * math.cos(pitch)])
+        R = look_at_rotation(centre, centre + forward)
+        roll = math.radians(1.5 * wobble[4])
+        c, sn = math.cos(roll), math.sin(roll)
+        R = np.array([[c, -sn, 0.0], [sn, c, 0.0], [0.0, 0.0, 1.0]]) @ R
+        cams.append(Camera(width=width, height=height, fx=fx, fy=fx, cx=width / 2.0, cy=height / 2.0, R=R,
+                           t=-R @ centre, image_name=f"{i:05d}"))
+    return cams
+
+
 def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
                      seed: int = 0, codec: str = "libx264", orbit_degrees: float = 120.0,
                      hfov_degrees: float = 60.0, supersample: int = 2, brightness: float = 1.0,
@@ -261,6 +339,47 @@ def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frame
     times = _encode(path, frame, n_frames, width, height, fps=fps, codec=codec, rotation=rotation,
                     frame_times=frame_times, codec_options=codec_options, container_options=container_options)
     return SyntheticVideo(path=path, cameras=cams, frame_times=times)
+
+
+
+def make_forward_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
+                       seed: int = 0, codec: str = "libx264", turn_degrees: float = 36.0, slide: float = 1.2,
+                       supersample: int = 2, texture_size: int = 512) -> SyntheticVideo:
+    """Render and encode a forward-facing hand-held clip of ``TabletopScene`` (see ``forward_cameras``);
+    returns the true camera of every frame."""
+    scene = TabletopScene(seed, texture_size=texture_size)
+    cams = forward_cameras(n_frames, width, height, turn_degrees=turn_degrees, slide=slide, seed=seed)
+    times = _encode(path, lambda i: scene.render(cams[i], supersample), n_frames, width, height, fps=fps,
+                    codec=codec)
+    return SyntheticVideo(path=path, cameras=cams, frame_times=times)
+
+
+
+def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *, image: U8 | None = None,
+                points_per_frame: int = 60, seed: int = 0) -> SceneData:
+    """What structure from motion would hand to training, without running it: ``scene`` rendered from the true
+    ``cameras`` into ``directory`` (or ``image`` for every frame), and sparse points, the true surface under
+    ``points_per_frame`` random pixels of each frame (grey), all in the world frame SfM promises
+    (``poses.normalizing_similarity``). Frames are saved as ``{image_name}.png``."""
+    from vidscene.pipeline.poses import normalizing_similarity
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    points, named = [], []
+    for cam in cameras:
+        name = f"{cam.image_name}.png"
+        Image.fromarray(scene.render(cam) if image is None else image).save(directory / name)
+        depth = scene.depth(cam)
+        v = rng.integers(0, cam.height, points_per_frame)
+        u = rng.integers(0, cam.width, points_per_frame)
+        z = depth[v, u]
+        x_cam = np.stack([(u + 0.5 - cam.cx) / cam.fx * z, (v + 0.5 - cam.cy) / cam.fy * z, z], axis=-1)
+        points.append((x_cam[np.isfinite(z)] - cam.t) @ cam.R)
+        named.append(replace(cam, image_name=name))
+    sim = normalizing_similarity(named)
+    pts = sim.apply_points(np.concatenate(points)).astype(np.float32)
+    return SceneData(cameras=[sim.apply_camera(c) for c in named], images_dir=directory, points=pts,
+                     colors=np.full(pts.shape, 128, np.uint8))
 
 
 def make_static_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from vidscene.pipeline import train_loop, training
 from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
 from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian.loss import photometric_loss
@@ -56,6 +57,7 @@ RESUME_FILE = "resume.ckpt"
 RESUME_EVERY_ITERATIONS = 500
 PROGRESS_EVERY_ITERATIONS = train_loop.PROGRESS_EVERY_ITERATIONS
 MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this many training views
+MIN_VISIBLE_OPACITY = 1.0 / 255.0  # a model whose most opaque gaussian is fainter than this shows nothing
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -208,20 +210,38 @@ class Runner:
             opt.zero_grad(set_to_none=True)
         self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
         if len(self.gaussians) == 0:
-            raise TrainingError("Training removed every gaussian; the scene could not be fitted.")
+            raise learned_nothing("training removed every gaussian", iterations=self.config.iterations)
         with torch.no_grad():
             mse = float(torch.mean((out.image.detach().clamp(0, 1) - target) ** 2))
         return float(loss.detach()), mse
+
+    def eval_views(self) -> list[int]:
+        """The frames ``evaluate`` renders: the held-out ones, or a spread of training frames when none are."""
+        if self.eval_idx:
+            return list(self.eval_idx)
+        return self.train_idx[:: max(1, len(self.train_idx) // MAX_TRAIN_EVAL_VIEWS)]
+
+    def check_learned(self, metrics: Mapping[str, float]) -> float:
+        """Raise ``TrainingError`` when every gaussian is transparent or the renders are a flat image no better
+        than the training frames' mean colour (``collapse.check_not_flat``); else that image's PSNR on the
+        evaluated frames."""
+        if float(torch.sigmoid(self.gaussians.params["opacities"].detach()).max()) < MIN_VISIBLE_OPACITY:
+            raise learned_nothing("every gaussian became transparent", iterations=self.config.iterations)
+        colour = mean_colour(self.images[i] for i in self.train_idx)
+        flat = flat_image_psnr(colour, [self.image(i).cpu() for i in self.eval_views()])
+        check_not_flat(metrics["psnr"], flat, metrics["render_std"], metrics["frame_std"],
+                       iterations=self.config.iterations)
+        return flat
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean PSNR/SSIM/L1 of the current model on the held-out frames (training frames if none)."""
         heldout = bool(self.eval_idx)
-        views = self.eval_idx if heldout else self.train_idx[:: max(1, len(self.train_idx) // MAX_TRAIN_EVAL_VIEWS)]
+        views = self.eval_views()
         means, quats, scales, opacities, sh = self.gaussians.activated()
         degree = sh_degree_at(self.config, max(self.step, 1))
         background = torch.zeros(3, device=self.device)
-        p, s, l1 = [], [], []
+        p, s, l1, render_std, frame_std = [], [], [], [], []
         for i in views:
             out = render(means.detach(), quats.detach(), scales.detach(), opacities.detach(), sh.detach(),
                          self.cameras[i], sh_degree=degree, background=background)
@@ -230,9 +250,11 @@ class Runner:
             p.append(psnr(img, gt))
             s.append(ssim(img, gt))
             l1.append(float((img - gt).abs().mean()))
+            render_std.append(image_std(img))  # the collapse check's "is the render flat"
+            frame_std.append(image_std(gt))
         n = max(len(views), 1)
         return {"psnr": sum(p) / n, "ssim": sum(s) / n, "l1": sum(l1) / n, "heldout": float(heldout),
-                "eval_views": float(len(views))}
+                "eval_views": float(len(views)), "render_std": sum(render_std) / n, "frame_std": sum(frame_std) / n}
 
 
 def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *, save_iterations: Sequence[int],
@@ -306,6 +328,7 @@ class _LoopHooks:
 
     def final_metrics(self) -> dict[str, float]:
         metrics = self.runner.evaluate()
+        metrics["flat_psnr"] = self.runner.check_learned(metrics)
         metrics["n_gaussians"] = float(len(self.runner.gaussians))
         metrics["seconds"] = self.runner.seconds
         metrics["s_per_it"] = self.runner.seconds / max(self.runner.step, 1)

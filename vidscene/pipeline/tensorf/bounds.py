@@ -37,6 +37,14 @@ def _visible(points: F64, cameras: Sequence[Camera]) -> NDArray[np.bool_]:
     return seen
 
 
+def visible_points(points: F64, cameras: Sequence[Camera]) -> F64:
+    """The finite points (at most ``MAX_POINTS``, a fixed random subset beyond) that some camera sees."""
+    pts = points[np.isfinite(points).all(axis=1)]
+    if pts.shape[0] > MAX_POINTS:
+        pts = pts[np.random.default_rng(0).choice(pts.shape[0], MAX_POINTS, replace=False)]
+    return pts[_visible(pts, cameras)]
+
+
 def scene_aabb(cameras: Sequence[Camera], points: NDArray[np.floating]) -> F64:
     """(2, 3) min/max corners in world units of the region worth modelling.
 

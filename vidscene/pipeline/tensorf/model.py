@@ -3,7 +3,8 @@
 Density and appearance features at a point are sums of outer products of a 2D plane and a 1D line per axis
 pair (XY plane x Z line, XZ x Y, YZ x X). Density is one softplus-activated scalar; appearance features are
 projected by a small basis matrix and decoded, with the view direction, by a small MLP. Coordinates are
-normalised to [-1, 1] inside the model's axis-aligned box ``aabb`` (world units, the SfM frame), and grid
+normalised to [-1, 1] inside the model's axis-aligned box ``aabb`` (in the model's ``space``: SfM world units,
+or a forward-facing capture's NDC, see ``space.py``), and grid
 index ``i`` on an axis sits at ``aabb_min + i * voxel`` (``align_corners=True`` sampling), so slicing a grid to
 a smaller box or resampling it keeps the represented function the same.
 """
@@ -18,6 +19,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from vidscene.pipeline.tensorf.space import WORLD, FieldSpace, space_from_dict
 
 # Plane i spans axes MAT_MODE[i]; line i runs along VEC_MODE[i] (the axis the plane does not cover).
 MAT_MODE: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2))
@@ -99,6 +102,7 @@ class FieldShape:
     density_shift: float
     distance_scale: float
     decoder: str = "mlp"  # "mlp" or "sh"
+    space: FieldSpace = WORLD  # the coordinates ``aabb`` is in
 
     def to_dict(self) -> dict[str, Any]:
         return {"aabb": [list(self.aabb[0]), list(self.aabb[1])], "grid_size": list(self.grid_size),
@@ -106,7 +110,7 @@ class FieldShape:
                 "appearance_components": list(self.appearance_components), "appearance_dim": self.appearance_dim,
                 "mlp_hidden": self.mlp_hidden, "feature_pe": self.feature_pe, "view_pe": self.view_pe,
                 "density_shift": self.density_shift, "distance_scale": self.distance_scale,
-                "decoder": self.decoder}
+                "decoder": self.decoder, "space": self.space.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FieldShape:
@@ -117,7 +121,7 @@ class FieldShape:
                    appearance_dim=int(d["appearance_dim"]), mlp_hidden=int(d["mlp_hidden"]),
                    feature_pe=int(d["feature_pe"]), view_pe=int(d["view_pe"]),
                    density_shift=float(d["density_shift"]), distance_scale=float(d["distance_scale"]),
-                   decoder=str(d.get("decoder", "mlp")))
+                   decoder=str(d.get("decoder", "mlp")), space=space_from_dict(d.get("space")))
 
 
 def _xyz(v: Sequence[float]) -> tuple[float, float, float]:
@@ -138,6 +142,7 @@ class TensorVM(nn.Module):
         super().__init__()
         self.density_shift = shape.density_shift
         self.distance_scale = shape.distance_scale
+        self.space = shape.space
         self.density_components = shape.density_components
         self.appearance_components = shape.appearance_components
         self.register_buffer("aabb", torch.tensor(shape.aabb, dtype=torch.float32))
@@ -173,7 +178,7 @@ class TensorVM(nn.Module):
                           density_components=s.density_components, appearance_components=s.appearance_components,
                           appearance_dim=s.appearance_dim, mlp_hidden=s.mlp_hidden, feature_pe=s.feature_pe,
                           view_pe=s.view_pe, density_shift=s.density_shift, distance_scale=s.distance_scale,
-                          decoder=s.decoder)
+                          decoder=s.decoder, space=s.space)
 
     @property
     def voxel_size(self) -> Tensor:
@@ -192,7 +197,7 @@ class TensorVM(nn.Module):
     # --- evaluation -----------------------------------------------------------------------------------------------
 
     def normalize(self, xyz: Tensor) -> Tensor:
-        """World points -> [-1, 1] box coordinates."""
+        """Model-space points (world units, or NDC) -> [-1, 1] box coordinates."""
         return (xyz - self.aabb[0]) * (2.0 / (self.aabb[1] - self.aabb[0])) - 1.0
 
     @staticmethod
@@ -369,15 +374,46 @@ def compute_alpha_mask(model: TensorVM, step: float, threshold: float, *,
     return AlphaMask(model.aabb.clone(), occupied), tight
 
 
+SOLID_ALPHA = 0.5  # opacity over one node spacing above which a grid node counts as solid surface
+SOLID_GRID = 256  # at most this many nodes per axis are probed for solid ones
+
+
+@torch.no_grad()
+def solid_nodes(model: TensorVM, alpha_mask: AlphaMask | None, *, threshold: float = SOLID_ALPHA,
+                max_resolution: int = SOLID_GRID, chunk: int = 262_144) -> tuple[Tensor, Tensor]:
+    """Grid nodes (model space, (N, 3)) inside the alpha mask whose opacity over one node spacing exceeds
+    ``threshold``, and those opacities (N,): the field's surfaces, as the point cloud export shows them. None
+    at all means the model learned no geometry."""
+    res = [min(int(g), max_resolution) for g in model.grid_size]
+    nodes = dense_grid_points(model.aabb, res).view(-1, 3)
+    spacing = (model.aabb[1] - model.aabb[0]) / (torch.tensor(res, device=model.aabb.device) - 1)
+    step = float(spacing.mean())
+    keep_pts, keep_alpha = [], []
+    for s in range(0, nodes.shape[0], chunk):
+        pts = nodes[s : s + chunk]
+        if alpha_mask is not None:
+            pts = pts[alpha_mask.contains(pts)]
+        if pts.shape[0] == 0:
+            continue
+        alpha = 1.0 - torch.exp(-model.density(model.normalize(pts)) * step * model.distance_scale)
+        sel = alpha > threshold
+        keep_pts.append(pts[sel])
+        keep_alpha.append(alpha[sel])
+    if not keep_pts:
+        return torch.zeros(0, 3, device=nodes.device), torch.zeros(0, device=nodes.device)
+    return torch.cat(keep_pts), torch.cat(keep_alpha)
+
+
 def make_shape(aabb: Tensor, grid_size: Sequence[int], *, density_components: Sequence[int],
                appearance_components: Sequence[int], appearance_dim: int, mlp_hidden: int, feature_pe: int,
-               view_pe: int, density_shift: float, distance_scale: float, decoder: str = "mlp") -> FieldShape:
+               view_pe: int, density_shift: float, distance_scale: float, decoder: str = "mlp",
+               space: FieldSpace = WORLD) -> FieldShape:
     lo, hi = aabb.tolist()
     return FieldShape(aabb=(_xyz(lo), _xyz(hi)), grid_size=_ijk(grid_size),
                       density_components=_ijk(density_components),
                       appearance_components=_ijk(appearance_components), appearance_dim=appearance_dim,
                       mlp_hidden=mlp_hidden, feature_pe=feature_pe, view_pe=view_pe, density_shift=density_shift,
-                      distance_scale=distance_scale, decoder=decoder)
+                      distance_scale=distance_scale, decoder=decoder, space=space)
 
 
 def upsample_schedule(grid_start: int, grid_final: int, steps: int) -> list[int]:

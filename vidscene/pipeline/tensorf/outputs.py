@@ -18,8 +18,9 @@ from vidscene.pipeline.export.camera_path import smooth_camera_path
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
-from vidscene.pipeline.tensorf.model import dense_grid_points
+from vidscene.pipeline.tensorf.model import solid_nodes
 from vidscene.pipeline.tensorf.render import render_image
+from vidscene.pipeline.tensorf.space import NdcSpace
 from vidscene.pipeline.tensorf.train import LoadedModel, load_model
 from vidscene.pipeline.training import resolve_device
 
@@ -27,8 +28,7 @@ log = logging.getLogger(__name__)
 
 OUTPUT_TYPES = ("video", "model", "point_cloud")
 MAX_POINTS = 500_000
-POINT_ALPHA = 0.5  # opacity of one voxel-length step above which a grid node becomes a point
-POINT_GRID = 256  # at most this many nodes per axis are probed
+FAR_FACTOR = 3.0  # NDC point clouds stop at this many times the SfM points' far depth
 
 
 def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], config: ExportConfig, *,
@@ -90,38 +90,43 @@ def write_video(loaded: LoadedModel, scene: SceneData, path: Path, config: Expor
 
 @torch.no_grad()
 def density_points(loaded: LoadedModel, scene: SceneData) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-    """Grid nodes where the learned density is high (inside the alpha mask), with the colour seen from the
-    nearest training camera. At most ``MAX_POINTS`` points, densest first."""
+    """World positions of the field's solid grid nodes (``model.solid_nodes``), with the colour seen from the
+    nearest training camera. At most ``MAX_POINTS`` points, densest first.
+
+    In NDC (forward-facing captures) nodes farther than ``FAR_FACTOR`` times the SfM points' 99th-percentile
+    depth are left out: NDC reaches to infinity, and a few far nodes would dwarf the scene in a viewer.
+    """
     model, device = loaded.model, loaded.model.aabb.device
-    res = [min(int(g), POINT_GRID) for g in model.grid_size]
-    nodes = dense_grid_points(model.aabb, res).view(-1, 3)
-    step = float(((model.aabb[1] - model.aabb[0]) / (torch.tensor(res, device=device) - 1)).mean())
-    keep_pts, keep_alpha = [], []
-    for s in range(0, nodes.shape[0], 262_144):
-        pts = nodes[s : s + 262_144]
-        if loaded.alpha_mask is not None:
-            pts = pts[loaded.alpha_mask.contains(pts)]
-        if pts.shape[0] == 0:
-            continue
-        alpha = 1.0 - torch.exp(-model.density(model.normalize(pts)) * step * model.distance_scale)
-        sel = alpha > POINT_ALPHA
-        keep_pts.append(pts[sel])
-        keep_alpha.append(alpha[sel])
-    if not keep_pts or sum(p.shape[0] for p in keep_pts) == 0:
+    pts, alpha = solid_nodes(model, loaded.alpha_mask)
+    if pts.shape[0] == 0:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8)
-    pts = torch.cat(keep_pts)
-    alpha = torch.cat(keep_alpha)
+    space = model.space
+    if isinstance(space, NdcSpace):
+        limit = FAR_FACTOR * _content_depth(space, scene)
+        near_enough = space.depth(pts) <= limit
+        pts, alpha = pts[near_enough], alpha[near_enough]
     if pts.shape[0] > MAX_POINTS:
-        pts = pts[torch.topk(alpha, MAX_POINTS).indices]
+        sel = torch.topk(alpha, MAX_POINTS).indices
+        pts, alpha = pts[sel], alpha[sel]
+    normed = model.normalize(pts)
+    world = space.to_world(pts)
     # Colour as seen from the closest camera: the direction a user actually saw the surface from.
     centers = torch.tensor(np.stack([c.center for c in scene.cameras]), dtype=torch.float32, device=device)
-    nearest = torch.cdist(pts, centers).argmin(dim=1)
-    dirs = pts - centers[nearest]
+    nearest = torch.cdist(world, centers).argmin(dim=1)
+    dirs = world - centers[nearest]
     dirs = dirs / dirs.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    colors = torch.cat([model.color(model.normalize(pts[s : s + 65_536]), dirs[s : s + 65_536])
-                        for s in range(0, pts.shape[0], 65_536)])
-    return (pts.cpu().numpy().astype(np.float32),
+    colors = torch.cat([model.color(normed[s : s + 65_536], dirs[s : s + 65_536])
+                        for s in range(0, world.shape[0], 65_536)]) if world.shape[0] else torch.zeros(0, 3)
+    return (world.cpu().numpy().astype(np.float32),
             (colors.clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8))
+
+
+def _content_depth(space: NdcSpace, scene: SceneData) -> float:
+    """99th percentile depth along the reference axis of the SfM points in front of the near plane."""
+    R = np.asarray(space.rotation, dtype=np.float64).reshape(3, 3)
+    depth = (np.asarray(scene.points, dtype=np.float64).reshape(-1, 3) - np.asarray(space.centre)) @ R[2]
+    depth = depth[np.isfinite(depth) & (depth > space.near)]
+    return float(np.percentile(depth, 99.0)) if depth.size else 100.0 * space.near
 
 
 def write_point_cloud(loaded: LoadedModel, scene: SceneData, path: Path) -> None:

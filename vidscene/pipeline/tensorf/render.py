@@ -1,7 +1,10 @@
 """Rays from posed cameras, ray marching through the model's box, and alpha compositing.
 
 Rays start at the camera centre and pass through pixel centres ((u + 0.5, v + 0.5) in the pinhole model,
-COLMAP's convention); directions are unit length in world units, so marching distances are world distances.
+COLMAP's convention), with unit directions in world units. The renderer maps them into the model's space
+(``model.space.model_rays``: unchanged in world space, onto the near plane in NDC) and marches there, with
+unit directions in model units, so marching distances are model distances; the appearance decoder sees the
+world view direction.
 """
 
 from __future__ import annotations
@@ -95,7 +98,8 @@ def render_settings(model: TensorVM, step_ratio: float, max_samples: int) -> Ren
 def render_rays(model: TensorVM, origins: Tensor, dirs: Tensor, settings: RenderSettings, *,
                 alpha_mask: AlphaMask | None = None, jitter: bool = False,
                 density_volume: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-    """Colour (B, 3), opacity (B,) and expected depth (B,) along rays (world units, unit ``dirs``).
+    """Colour (B, 3), opacity (B,) and expected depth (B,) along world rays (unit ``dirs``); depth is the
+    marching distance in the model's space (world units in world space).
 
     Samples are evenly spaced from where each ray enters the box; only samples inside the box (and inside
     the alpha mask, when given) evaluate density, and only those with a visible weight evaluate colour, which
@@ -103,8 +107,9 @@ def render_rays(model: TensorVM, origins: Tensor, dirs: Tensor, settings: Render
     Without autograd (rendering) rays are marched in segments and dropped once nearly opaque, and density
     comes from ``density_volume`` (``model.density_volume()``) when one is given.
     """
+    origins, dirs, viewdirs = model.space.model_rays(origins, dirs)
     if not torch.is_grad_enabled() and not jitter:
-        return _render_rays_terminating(model, origins, dirs, settings, alpha_mask, density_volume)
+        return _render_rays_terminating(model, origins, dirs, viewdirs, settings, alpha_mask, density_volume)
     near, far = ray_box_interval(origins, dirs, model.aabb)
     near = near.clamp(min=0.0)
     offsets = torch.arange(settings.n_samples, device=origins.device, dtype=origins.dtype)[None, :]
@@ -128,7 +133,7 @@ def render_rays(model: TensorVM, origins: Tensor, dirs: Tensor, settings: Render
     visible = w > settings.weight_threshold
     rgb = torch.zeros(*t.shape, 3, device=t.device)
     if bool(visible.any()):
-        view = dirs[:, None, :].expand(-1, t.shape[1], -1)[visible]
+        view = viewdirs[:, None, :].expand(-1, t.shape[1], -1)[visible]
         rgb = rgb.masked_scatter(visible[..., None], model.color(model.normalize(points[visible]), view))
     color, acc, weights = composite(tau, rgb, deltas, model.background())
     depth = (weights * t).sum(dim=1)
@@ -139,12 +144,13 @@ TERMINATE_TRANSMITTANCE = 1e-3  # rendering stops a ray once less than this much
 SEGMENT = 32  # samples marched per step of the early-terminating renderer
 
 
-def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, settings: RenderSettings,
+def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, viewdirs: Tensor,
+                             settings: RenderSettings,
                              alpha_mask: AlphaMask | None,
                              density_volume: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """``render_rays`` for inference: the same samples and weights, marched ``SEGMENT`` samples at a time, with
     each ray dropped once its transmittance falls below ``TERMINATE_TRANSMITTANCE`` or it leaves the box (the
-    dropped remainder goes to the background, an error below 1e-3)."""
+    dropped remainder goes to the background, an error below 1e-3). Rays are in model space already."""
     device = origins.device
     near, far = ray_box_interval(origins, dirs, model.aabb)
     near = near.clamp(min=0.0)
@@ -173,7 +179,7 @@ def _render_rays_terminating(model: TensorVM, origins: Tensor, dirs: Tensor, set
         weights = torch.exp(-before) * (1.0 - torch.exp(-tau))
         visible = weights > settings.weight_threshold
         if bool(visible.any()):
-            view = dirs[active, None, :].expand(-1, t.shape[1], -1)[visible]
+            view = viewdirs[active, None, :].expand(-1, t.shape[1], -1)[visible]
             rgb = torch.zeros(*t.shape, 3, device=device)
             rgb = rgb.masked_scatter(visible[..., None], model.color(model.normalize(points[visible]), view))
             color[active] += (weights[..., None] * rgb).sum(dim=1)

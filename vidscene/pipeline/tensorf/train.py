@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
 from vidscene.pipeline.config import TensorfConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
@@ -32,6 +35,7 @@ from vidscene.pipeline.tensorf.model import (
     compute_alpha_mask,
     grid_size_for_voxels,
     make_shape,
+    solid_nodes,
     upsample_schedule,
 )
 from vidscene.pipeline.tensorf.render import (
@@ -40,6 +44,15 @@ from vidscene.pipeline.tensorf.render import (
     render_image,
     render_rays,
     render_settings,
+)
+from vidscene.pipeline.tensorf.space import (
+    WORLD,
+    CaptureShape,
+    FieldSpace,
+    NdcSpace,
+    capture_shape,
+    ndc_box,
+    ndc_space,
 )
 from vidscene.pipeline.train_loop import TrainLoop
 from vidscene.pipeline.training import CheckpointFiles, TrainResult, load_checkpoint, resolve_device
@@ -51,6 +64,7 @@ CHECKPOINT_VERSION = 1
 # TensoRF keeps the shared defaults: ``.th`` files (as in its reference code), ``resume.th``, format checked
 # by ``load_model``.
 CHECKPOINT_FILES = CheckpointFiles()
+MAX_CHECK_VIEWS = 8  # frames the collapse check renders when none are held out
 
 
 @dataclass
@@ -87,14 +101,28 @@ def make_optimizer(model: TensorVM, config: TensorfConfig, iteration: int) -> to
     ], betas=(0.9, 0.99))
 
 
+def field_space(scene: SceneData, config: TensorfConfig) -> tuple[FieldSpace, NDArray[np.float64], CaptureShape]:
+    """The space and box a new field lives in, from the capture's shape (``space.capture_shape``) unless
+    ``config.space`` names one: NDC of the average camera for forward-facing captures, the SfM world
+    elsewhere."""
+    shape = capture_shape(scene.cameras, scene.points)
+    kind = config.space if config.space != "auto" else ("ndc" if shape.kind == "forward" else "world")
+    if kind == "ndc":
+        ndc = ndc_space(scene.cameras, scene.points)
+        return ndc, ndc_box(ndc, scene.cameras), shape
+    return WORLD, scene_aabb(scene.cameras, scene.points), shape
+
+
 def new_model(scene: SceneData, config: TensorfConfig, device: torch.device) -> TensorVM:
-    aabb = torch.tensor(scene_aabb(scene.cameras, scene.points), dtype=torch.float32)
+    space, box, _ = field_space(scene, config)
+    aabb = torch.tensor(box, dtype=torch.float32)
     grid = grid_size_for_voxels(aabb, config.grid_start**3)
     shape = make_shape(aabb, grid, density_components=config.density_components,
                        appearance_components=config.appearance_components, appearance_dim=config.appearance_dim,
                        mlp_hidden=config.mlp_hidden, feature_pe=config.feature_pe, view_pe=config.view_pe,
-                       density_shift=config.density_shift, distance_scale=config.distance_scale,
-                       decoder=config.appearance_decoder)
+                       density_shift=config.ndc_density_shift if isinstance(space, NdcSpace)
+                       else config.density_shift, distance_scale=config.distance_scale,
+                       decoder=config.appearance_decoder, space=space)
     return TensorVM(shape).to(device)
 
 
@@ -139,16 +167,21 @@ def _checkpoint(model: TensorVM, mask: AlphaMask | None, optimizer: torch.optim.
 @torch.no_grad()
 def evaluate(model: TensorVM, cameras: Sequence[Camera], images: torch.Tensor, settings: RenderSettings,
              alpha_mask: AlphaMask | None) -> dict[str, float]:
-    """Mean PSNR/SSIM over the given frames (held-out ones in training)."""
+    """Mean PSNR/SSIM over the given frames (held-out ones in training), and the mean spatial standard
+    deviation of the renders and of the frames (``render_std``, ``frame_std``: a flat render has 0)."""
     if len(cameras) == 0:
         return {}
-    psnrs, ssims = [], []
+    psnrs, ssims, render_stds, frame_stds = [], [], [], []
     volume = model.density_volume()
     for cam, gt in zip(cameras, images, strict=True):
         pred = render_image(model, cam, settings, alpha_mask=alpha_mask, density_volume=volume).cpu()
         psnrs.append(psnr(pred, gt))
         ssims.append(ssim(pred, gt))
-    return {"psnr": float(sum(psnrs) / len(psnrs)), "ssim": float(sum(ssims) / len(ssims))}
+        render_stds.append(image_std(pred))
+        frame_stds.append(image_std(gt))
+    n = len(psnrs)
+    return {"psnr": float(sum(psnrs) / n), "ssim": float(sum(ssims) / n), "render_std": sum(render_stds) / n,
+            "frame_std": sum(frame_stds) / n}
 
 
 def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, save_iterations: Sequence[int],
@@ -224,7 +257,7 @@ class _TensorfRun:
         self.train_cams = CameraTensors.from_cameras([cameras[i] for i in train_idx], device)
         self.n_train = len(train_idx)
         self.height, self.width = images.shape[1], images.shape[2]
-        self.cameras, self.images, self.eval_idx = cameras, images, eval_idx
+        self.cameras, self.images, self.train_idx, self.eval_idx = cameras, images, train_idx, eval_idx
         self.start = start
         self.started = started
         self.seconds_before = train_seconds
@@ -266,12 +299,21 @@ class _TensorfRun:
         config, model, extra = self.config, self.model, self.log_extra
         changed = False
         if iteration in self.schedule.alpha_mask:
-            self.mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
-            if iteration == self.schedule.alpha_mask[0]:
-                model.shrink(tight)
+            mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
+            occupied = float(mask.occupied.float().mean())
+            if occupied > 0.0:
+                self.mask = mask
+                if iteration == self.schedule.alpha_mask[0]:
+                    model.shrink(tight)
+            else:
+                # A mask with nothing in it would skip every sample from now on: no gradient could ever bring
+                # density back (the forward-facing clip of bench/RESULTS.md stayed grey that way). March
+                # without one; the final check fails the run if the field never fills in.
+                self.mask = None
+                log.warning("alpha mask empty: training on without one", extra={**extra, "iteration": iteration})
             changed = True
             log.info("alpha mask updated", extra={**extra, "iteration": iteration, "aabb": model.aabb.tolist(),
-                                                  "occupied": float(self.mask.occupied.float().mean())})
+                                                  "occupied": occupied})
         if iteration in self.schedule.upsample:
             model.upsample(grid_size_for_voxels(model.aabb, self.schedule.upsample[iteration]))
             changed = True
@@ -288,12 +330,32 @@ class _TensorfRun:
         loop_seconds = time.monotonic() - self.loop_started
         metrics = evaluate(self.model, [self.cameras[i] for i in self.eval_idx], self.images[self.eval_idx],
                            self.settings, self.mask)
+        metrics.update(self._check_learned(metrics))
         self.train_seconds = self.seconds_before + time.monotonic() - self.started
         iterations_run = self.config.iterations - self.start
         metrics.update({"seconds": self.train_seconds, "iterations_run": float(iterations_run),
                         "s_per_it": loop_seconds / iterations_run if iterations_run else 0.0,
                         "grid_voxels": float(math.prod(self.model.grid_size))})
         return metrics
+
+    def _check_learned(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """Raise ``TrainingError`` when the field came out empty (no solid node: a flat video, an empty point
+        cloud) or renders a flat image no better than the mean-colour one (``collapse.check_not_flat``); else
+        the figures the check used.
+
+        Compared on the held-out frames, or on up to ``MAX_CHECK_VIEWS`` training frames when none are held out.
+        """
+        solid, _ = solid_nodes(self.model, self.mask)
+        if solid.shape[0] == 0:
+            raise learned_nothing("no part of the scene became solid, so its video would show one flat colour "
+                                  "and its point cloud would be empty", iterations=self.config.iterations)
+        views = self.eval_idx or self.train_idx[:: max(1, len(self.train_idx) // MAX_CHECK_VIEWS)][:MAX_CHECK_VIEWS]
+        fit = metrics if self.eval_idx else evaluate(self.model, [self.cameras[i] for i in views],
+                                                     self.images[views], self.settings, self.mask)
+        flat = flat_image_psnr(mean_colour(self.train_images), [self.images[i] for i in views])
+        check_not_flat(fit["psnr"], flat, fit["render_std"], fit["frame_std"], iterations=self.config.iterations)
+        return {"flat_psnr": flat, "solid_nodes": float(solid.shape[0]),
+                "ndc": float(isinstance(self.model.space, NdcSpace))}
 
     def progress_message(self, iteration: int) -> str:
         mse = float(self.mse) if self.mse is not None else 0.0  # set by the iteration just run

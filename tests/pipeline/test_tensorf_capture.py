@@ -1,0 +1,145 @@
+"""TensoRF on captures of both shapes: telling a forward-facing clip from an orbit, NDC rays, and a tiny
+forward-facing clip training to a textured render with a point cloud (it used to end flat grey, no points)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.config import ExportConfig, TensorfConfig
+from vidscene.pipeline.images import training_size
+from vidscene.pipeline.tensorf.model import FieldShape
+from vidscene.pipeline.tensorf.outputs import export_outputs
+from vidscene.pipeline.tensorf.render import camera_rays
+from vidscene.pipeline.tensorf.space import NdcSpace, capture_shape, ndc_box, ndc_space, space_from_dict
+from vidscene.pipeline.tensorf.train import load_model, train_tensorf
+from vidscene.testing.synthetic import SyntheticScene, TabletopScene, forward_cameras, orbit_cameras, posed_scene
+
+WIDTH, HEIGHT, FRAMES = 48, 36, 20
+
+
+def tiny_forward_config(iterations: int = 200) -> TensorfConfig:
+    """A preview-shaped run shrunk to seconds: SH appearance, a 16 -> 40 grid, every schedule event inside."""
+    return TensorfConfig(iterations=iterations, max_long_side=WIDTH, grid_start=16, grid_final=40,
+                         upsample_fractions=(0.2, 0.45), alpha_mask_fractions=(0.3, 0.6),
+                         density_components=(4, 4, 4), appearance_components=(8, 8, 8), appearance_decoder="sh",
+                         batch_rays=512, step_ratio=1.0, max_samples=96, eval_every=5)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread, as in test_tensorf.py: small kernels on a shared CPU are faster that way."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def forward_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
+    return posed_scene(tmp_path_factory.mktemp("forward"), forward_cameras(FRAMES, WIDTH, HEIGHT),
+                        TabletopScene(0, texture_size=64))
+
+
+@pytest.fixture(scope="module")
+def orbit_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
+    return posed_scene(tmp_path_factory.mktemp("orbit"), orbit_cameras(16, 32, 24),
+                        SyntheticScene(0, texture_size=64))
+
+
+# --- capture shape and NDC ---------------------------------------------------------------------------------------
+
+
+def test_capture_shape_tells_a_forward_clip_from_an_orbit(forward_scene: SceneData, orbit_scene: SceneData) -> None:
+    forward = capture_shape(forward_scene.cameras, forward_scene.points)
+    orbit = capture_shape(orbit_scene.cameras, orbit_scene.points)
+    assert forward.kind == "forward"
+    assert 10.0 < forward.axis_spread_deg < 25.0  # a 36-degree sweep: each axis within ~18 degrees of the mean
+    assert orbit.kind == "orbit"
+    assert orbit.axis_spread_deg > 50.0  # a 120-degree arc
+    assert "degrees" in orbit.reason
+
+
+def test_ndc_rays_are_straight_and_points_map_back(forward_scene: SceneData) -> None:
+    space = ndc_space(forward_scene.cameras, forward_scene.points)
+    assert space_from_dict(space.to_dict()) == space
+    cam = forward_scene.cameras[3]
+    origins, dirs = camera_rays(cam.scaled(8, 6), torch.device("cpu"))
+    o_ndc, d_ndc, view = space.model_rays(origins, dirs)
+    assert torch.allclose(o_ndc[:, 2], torch.full((48,), -1.0))  # every ray starts on the near plane
+    assert torch.allclose(d_ndc.norm(dim=-1), torch.ones(48), atol=1e-5)
+    assert torch.equal(view, dirs)  # the appearance sees world directions
+    for distance in (space.near + 0.5, 4.0, 50.0):
+        world = origins + distance * dirs
+        ndc = space.from_world(world)
+        along = ((ndc - o_ndc) * d_ndc).sum(dim=-1, keepdim=True)
+        assert float((ndc - o_ndc - along * d_ndc).norm(dim=-1).max()) < 1e-4  # on the NDC ray
+        assert torch.allclose(space.to_world(ndc), world, rtol=1e-4, atol=1e-3)
+    box = ndc_box(space, forward_scene.cameras)
+    assert box[0, 2] == -1.0 and box[1, 2] == 1.0
+    inside = (o_ndc[:, :2] >= torch.tensor(box[0, :2], dtype=torch.float32)).all() and \
+        (o_ndc[:, :2] <= torch.tensor(box[1, :2], dtype=torch.float32)).all()
+    assert bool(inside)
+
+
+def test_field_shapes_saved_before_spaces_load_in_world_space() -> None:
+    shape = FieldShape(aabb=((-1, -1, -1), (1, 1, 1)), grid_size=(4, 4, 4), density_components=(1, 1, 1),
+                       appearance_components=(1, 1, 1), appearance_dim=4, mlp_hidden=8, feature_pe=0, view_pe=0,
+                       density_shift=-10.0, distance_scale=25.0)
+    old = shape.to_dict()
+    del old["space"]
+    assert FieldShape.from_dict(old) == shape
+    assert shape.space.kind == "world"
+
+
+# --- a forward-facing clip trains --------------------------------------------------------------------------------
+
+
+def test_forward_clip_trains_to_a_textured_render_with_points(forward_scene: SceneData, tmp_path: Path) -> None:
+    result = train_tensorf(forward_scene, tiny_forward_config(), tmp_path / "work", save_iterations=[],
+                           device="cpu")
+    m = result.metrics
+    assert m["ndc"] == 1.0
+    assert m["psnr"] > m["flat_psnr"] + 3.0  # clearly above the mean-colour image
+    assert m["render_std"] > 0.5 * m["frame_std"]  # textured, not grey
+    loaded = load_model(result.checkpoint, torch.device("cpu"))
+    assert isinstance(loaded.model.space, NdcSpace)
+
+    out = tmp_path / "out"
+    requests = {"video": out / "v.mp4", "point_cloud": out / "p.ply"}
+    export_outputs(result.checkpoint, forward_scene, requests,
+                   ExportConfig(video_frames=6, video_fps=12, video_max_long_side=WIDTH), device="cpu")
+    vertex = PlyData.read(str(requests["point_cloud"]))["vertex"]
+    assert vertex.count > 100
+    # The points are the scene's surfaces in world units: in front of the cameras, where the SfM points are.
+    xyz = np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=-1)
+    lo, hi = np.percentile(forward_scene.points, 1, axis=0), np.percentile(forward_scene.points, 99, axis=0)
+    pad = 0.5 * (hi - lo)
+    share_near_scene = np.mean(np.all((xyz >= lo - pad) & (xyz <= hi + pad), axis=1))
+    assert share_near_scene > 0.8
+    colours = np.stack([vertex["red"], vertex["green"], vertex["blue"]], axis=-1).astype(np.float64)
+    assert colours.std(axis=0).mean() > 10.0
+
+    with av.open(str(requests["video"])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 6
+    # At the training resolution (the CPU renders no larger), along the capture path: textured frames.
+    w, h = training_size(forward_scene.cameras[0].width, forward_scene.cameras[0].height, WIDTH)
+    assert frames[0].shape == (h - h % 2, w - w % 2, 3)
+    assert min(f.reshape(-1, 3).std(axis=0).mean() for f in frames) > 10.0
+
+
+def test_tensorf_that_masks_everything_out_keeps_training(forward_scene: SceneData, tmp_path: Path) -> None:
+    # An alpha mask with nothing in it used to skip every sample for good (grey video, empty point cloud).
+    config = replace(tiny_forward_config(), alpha_mask_threshold=2.0)
+    result = train_tensorf(forward_scene, config, tmp_path, save_iterations=[], device="cpu")
+    assert result.metrics["psnr"] > result.metrics["flat_psnr"] + 3.0
+    assert load_model(result.checkpoint, torch.device("cpu")).alpha_mask is None
