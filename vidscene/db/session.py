@@ -45,10 +45,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _create_private(path: Path) -> None:
     """Create the SQLite file owner-only before SQLite does (it would use the umask, 0644 by default); its
     ``-wal`` and ``-shm`` files take the same mode. The file holds the password hashes, so one of ours
-    found readable by others is tightened."""
+    found readable by others is tightened.
+
+    An existing file is never opened here: SQLite's locks are POSIX advisory locks, and closing *any*
+    descriptor of the file drops every lock this process holds on it, so an engine already connected in
+    this process (``serve`` makes several) would silently lose its locks and, with them, writes.
+    """
     if not path.parent.is_dir():
         return  # SQLite will say so when it connects
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600))
+        return
+    except FileExistsError:
+        pass
     status = path.stat()
     if status.st_uid == os.geteuid() and status.st_mode & 0o077:  # made by an older version: tighten it
         path.chmod(0o600)
