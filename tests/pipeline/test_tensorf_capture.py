@@ -139,7 +139,7 @@ def test_forward_clip_trains_to_a_textured_render_with_points(forward_scene: Sce
 
 def test_tensorf_that_masks_everything_out_keeps_training(forward_scene: SceneData, tmp_path: Path) -> None:
     # An alpha mask with nothing in it used to skip every sample for good (grey video, empty point cloud).
-    config = replace(tiny_forward_config(), alpha_mask_threshold=2.0)
+    config = replace(tiny_forward_config(), ndc_alpha_mask_threshold=2.0)
     result = train_tensorf(forward_scene, config, tmp_path, save_iterations=[], device="cpu")
     assert result.metrics["psnr"] > result.metrics["flat_psnr"] + 3.0
     assert load_model(result.checkpoint, torch.device("cpu")).alpha_mask is None

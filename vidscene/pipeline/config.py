@@ -160,8 +160,11 @@ class TensorfConfig:
     tv_weight_appearance: float = 0.0
     alpha_mask_threshold: float = 1e-4  # voxels whose opacity is below this are skipped while marching
     density_shift: float = -10.0  # softplus shift so that a fresh grid starts nearly empty
-    # The shift in NDC (forward-facing captures): -10 never grew any density there (bench/RESULTS.md).
+    # In NDC (forward-facing captures) fields start denser: with -10 the density never grew there, and the
+    # alpha mask must sit above what empty space keeps of that start (an opacity of 0.006-0.016 per preview
+    # step; at 1e-4 the mask kept 99.95% of the box). See bench/RESULTS.md.
     ndc_density_shift: float = -5.0
+    ndc_alpha_mask_threshold: float = 0.02
     distance_scale: float = 25.0
     eval_every: int = 8  # every Nth frame is held out for evaluation
     seed: int = 0

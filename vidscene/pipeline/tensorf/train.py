@@ -299,7 +299,9 @@ class _TensorfRun:
         config, model, extra = self.config, self.model, self.log_extra
         changed = False
         if iteration in self.schedule.alpha_mask:
-            mask, tight = compute_alpha_mask(model, self.settings.step, config.alpha_mask_threshold)
+            threshold = (config.ndc_alpha_mask_threshold if isinstance(model.space, NdcSpace)
+                         else config.alpha_mask_threshold)
+            mask, tight = compute_alpha_mask(model, self.settings.step, threshold)
             occupied = float(mask.occupied.float().mean())
             if occupied > 0.0:
                 self.mask = mask
