@@ -131,7 +131,9 @@ class TensorfConfig:
     Schedule points (grid upsampling, alpha-mask updates) are fractions of ``iterations`` so that a user's
     ``total_iterations`` keeps the coarse-to-fine schedule in proportion. Measured with bench/tensorf.py on the
     synthetic orbit (SfM poses, held-out frames): preview on 2 shared CPU cores 26.5 dB in 270-590 s of
-    training (load average 4-11); quality cut to 5000 iterations at 320 px on an H200 32.7 dB in 170 s.
+    training (load average 4-11); quality cut to 5000 iterations at 320 px on an H200 32.7 dB in 170 s. On the
+    forward-facing clip (``--shape forward``, an NDC field): preview 31.6 dB in 285 s (load 3).
+    Forward-facing captures train in NDC (``space``); the ``ndc_*`` fields replace their world counterparts there.
     """
 
     iterations: int = 30000

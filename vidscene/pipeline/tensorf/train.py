@@ -114,7 +114,8 @@ def field_space(scene: SceneData, config: TensorfConfig) -> tuple[FieldSpace, ND
 
 
 def new_model(scene: SceneData, config: TensorfConfig, device: torch.device) -> TensorVM:
-    space, box, _ = field_space(scene, config)
+    space, box, capture = field_space(scene, config)
+    log.info("tensorf field space", extra={"space": space.kind, "capture": capture.to_dict()})
     aabb = torch.tensor(box, dtype=torch.float32)
     grid = grid_size_for_voxels(aabb, config.grid_start**3)
     shape = make_shape(aabb, grid, density_components=config.density_components,
