@@ -1,4 +1,4 @@
-"""The output route's direct lane (scenes.endpoints.OutputRoute) answers exactly like FastAPI's dependency
+"""The output route's direct lane (scenes.outputs.OutputRoute) answers exactly like FastAPI's dependency
 solving does, or leaves the answer to it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from tests.api.api_helpers import PASSWORD, Api
 from tests.api.test_scene_read import add_output
 from vidscene.api.deps import SessionReleasingRoute, get_token_claims
 from vidscene.api.errors import NotAuthenticatedError
-from vidscene.api.scenes.endpoints import OutputRoute
+from vidscene.api.scenes.outputs import OutputRoute
 
 MiB = 1024 * 1024
 

@@ -114,6 +114,8 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         # Outermost: the client address every throttle and log line sees is the one the trusted proxy
         # forwarded for; X-Forwarded-For from anyone else is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # The download route first: FastAPI matches included routers in order (api/scenes/outputs.py).
+    app.include_router(scenes.output_router)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
     app.include_router(shares.owner_router)

@@ -14,11 +14,8 @@ from functools import partial
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Connection
-from starlette.types import Receive, Scope, Send
 
 from vidscene import catalogue
 from vidscene.api.deps import (
@@ -27,12 +24,8 @@ from vidscene.api.deps import (
     CurrentUser,
     SessionReleasingRoute,
     TokenDep,
-    bearer_scheme,
-    get_context,
-    get_token_claims,
     read_in_thread,
 )
-from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
@@ -48,7 +41,6 @@ from vidscene.api.scenes.schemas import (
     upload_form_openapi,
 )
 from vidscene.api.schemas import MessageOut, error_responses
-from vidscene.api.security import TokenClaims
 from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
 
 logger = logging.getLogger(__name__)
@@ -57,7 +49,6 @@ router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionRele
 
 _SCENE_ERRORS = error_responses(400, 401, 404)
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-_MEDIA_TYPES = sorted({o.media_type for o in catalogue.OUTPUT_TYPES.values()})
 
 
 @router.get("/options", response_model=SceneOptions, summary="Training modes, output types, presets and limits",
@@ -158,39 +149,6 @@ async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> Fil
                         headers={"Cache-Control": "private, no-cache"})
 
 
-def output_response(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
-                    iteration: int | None) -> DownloadResponse:
-    """The download of the latest (or the given) iteration of an output; raises the API error otherwise."""
-    found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration)
-    return DownloadResponse(found.path, media_type=found.media_type, stat_result=found.stat_result,
-                            filename=safe_filename(found.filename_stem, found.extension))
-
-
-IterationQuery = Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS,
-                                             description="Default: the latest that exists")]
-_ITERATION = TypeAdapter(IterationQuery)  # validates exactly as FastAPI does for the route: same annotation
-
-
-async def output(
-    output_type: Annotated[str, Path(json_schema_extra={"enum": list(catalogue.OUTPUT_TYPES)})],
-    scene_id: str,
-    claims: TokenDep,
-    context: ContextDep,
-    request: Request,
-    iteration: IterationQuery = None,
-) -> DownloadResponse:
-    if output_type not in catalogue.OUTPUT_TYPES:
-        raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
-
-    def read(conn: Connection) -> DownloadResponse:
-        response = output_response(conn, context, claims, scene_id, output_type, iteration)
-        if request.method == "GET":
-            response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
-        return response
-
-    return await read_in_thread(context, read)
-
-
 @router.patch("/name/{scene_id}", response_model=SceneName, summary="Rename the scene",
               responses=_SCENE_ERRORS, openapi_extra=request_body_openapi(SceneName))
 def rename_scene(scene_id: str, user: CurrentUser, body: Annotated[SceneName, Depends(body_of(SceneName))],
@@ -215,74 +173,6 @@ async def retry_scene(scene_id: str, request: Request, user: CurrentUser, contex
     logger.info("scene retried", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id})
     await _enqueue(context, scene_id, job_id)
     return SceneCreated(id=scene_id, message="Processing the scene again with the new settings.")
-
-
-class OutputRoute(SessionReleasingRoute):
-    """The output route, which resolves its own parameters for plain requests instead of FastAPI's solver.
-
-    The web client downloads outputs in 1 MiB ``Range`` requests (a 1 GiB checkpoint is 1024 of them), and
-    FastAPI's generic dependency solving is a sixth of such a request's CPU (bench/RESULTS.md, API). A
-    request whose query is empty or one ``iteration`` is resolved here from the route's own pieces: the path
-    parameters the router matched, ``iteration`` validated by the annotation the endpoint declares, the token
-    by the dependencies ``TokenDep`` is made of; then the endpoint runs. What it raises is answered by the
-    app's error handlers, and the app's middleware (CORS, security headers) wraps the answer, as for any
-    route. Any other query goes through FastAPI, which answers a bad one with the documented 400, and so does
-    every request while the app has dependency overrides. Neither the route nor its router has dependencies
-    beyond the endpoint's parameters; one added there must be resolved in ``handle`` too.
-    """
-
-    direct = True  # False: every request through FastAPI (tests compare the two)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
-        plain, iteration = (self._plain_iteration(request) if self.direct and scope["method"] in (self.methods or ())
-                            else (False, None))
-        if not plain:
-            await super().handle(scope, receive, send)
-            return
-        context = await get_context(request)
-        claims = await get_token_claims(context, await bearer_scheme(request))
-        response = await output(**scope["path_params"], claims=claims, context=context, request=request,
-                                iteration=iteration)
-        await response(scope, receive, send)
-
-    @staticmethod
-    def _plain_iteration(request: Request) -> tuple[bool, int | None]:
-        """Whether the request is plain, and its ``iteration`` validated as FastAPI would (``None`` without
-        one); not plain means FastAPI must decide, and answer."""
-        items = request.query_params.multi_items()
-        if len(items) > 1 or (items and items[0][0] != "iteration") or request.app.dependency_overrides:
-            return False, None
-        try:
-            return True, _ITERATION.validate_python(items[0][1] if items else None)
-        except ValidationError:
-            return False, None
-
-
-_OUTPUT_PATH = "/output/{output_type}/{scene_id}"
-_OUTPUT_CONTENT = dict.fromkeys(_MEDIA_TYPES, _BINARY)
-router.add_api_route(
-    _OUTPUT_PATH, output, methods=["GET"], route_class_override=OutputRoute,
-    response_class=DownloadResponse,
-    summary="Download an output file (Range requests supported)",
-    responses={
-        200: {"content": _OUTPUT_CONTENT, "description": "The whole file"},
-        206: {"content": {**_OUTPUT_CONTENT, "multipart/byteranges": _BINARY},
-              "description": "The requested byte range(s)"},
-        **error_responses(400, 401, 404, 416),
-    },
-)
-# HEAD as an operation of its own: one route with both methods would give both the same operationId (FastAPI
-# warns, and takes it from whichever method its set yields first, so even the GET one could change).
-router.add_api_route(
-    _OUTPUT_PATH, output, methods=["HEAD"], route_class_override=OutputRoute,
-    response_class=DownloadResponse,
-    summary="An output file's headers: size, type, validators, file name (no body; Range is ignored)",
-    responses={
-        200: {"content": _OUTPUT_CONTENT, "description": "The whole file's headers"},
-        **error_responses(400, 401, 404),
-    },
-)
 
 
 @router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",

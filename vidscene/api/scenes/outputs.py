@@ -1,0 +1,143 @@
+"""``/user/scene/output/*``: output downloads, the one hot route of the API.
+
+The web client downloads outputs in 1 MiB ``Range`` requests (a 1 GiB checkpoint is 1024 of them), so this
+route's per-request CPU is what bounds download speed (bench/RESULTS.md, API). It has a router of its own
+because FastAPI 0.165 matches an included router's routes in order, twice per request: included first, and
+holding only these two routes, a chunk request is matched against them alone instead of every account and
+scene route before it. Paths here overlap no other router's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Connection
+from starlette.types import Receive, Scope, Send
+
+from vidscene import catalogue
+from vidscene.api.deps import (
+    AppContext,
+    ContextDep,
+    SessionReleasingRoute,
+    TokenDep,
+    bearer_scheme,
+    get_context,
+    get_token_claims,
+    read_in_thread,
+)
+from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.errors import BadRequestError
+from vidscene.api.scenes import service
+from vidscene.api.schemas import error_responses
+from vidscene.api.security import TokenClaims
+
+router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionReleasingRoute)
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_MEDIA_TYPES = sorted({o.media_type for o in catalogue.OUTPUT_TYPES.values()})
+
+
+def output_response(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
+                    iteration: int | None) -> DownloadResponse:
+    """The download of the latest (or the given) iteration of an output; raises the API error otherwise."""
+    found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration)
+    return DownloadResponse(found.path, media_type=found.media_type, stat_result=found.stat_result,
+                            filename=safe_filename(found.filename_stem, found.extension))
+
+
+IterationQuery = Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS,
+                                             description="Default: the latest that exists")]
+_ITERATION = TypeAdapter(IterationQuery)  # validates exactly as FastAPI does for the route: same annotation
+
+
+async def output(
+    output_type: Annotated[str, Path(json_schema_extra={"enum": list(catalogue.OUTPUT_TYPES)})],
+    scene_id: str,
+    claims: TokenDep,
+    context: ContextDep,
+    request: Request,
+    iteration: IterationQuery = None,
+) -> DownloadResponse:
+    if output_type not in catalogue.OUTPUT_TYPES:
+        raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
+
+    def read(conn: Connection) -> DownloadResponse:
+        response = output_response(conn, context, claims, scene_id, output_type, iteration)
+        if request.method == "GET":
+            response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
+        return response
+
+    return await read_in_thread(context, read)
+
+
+
+class OutputRoute(SessionReleasingRoute):
+    """The output route, which resolves its own parameters for plain requests instead of FastAPI's solver.
+
+    The web client downloads outputs in 1 MiB ``Range`` requests (a 1 GiB checkpoint is 1024 of them), and
+    FastAPI's generic dependency solving is a sixth of such a request's CPU (bench/RESULTS.md, API). A
+    request whose query is empty or one ``iteration`` is resolved here from the route's own pieces: the path
+    parameters the router matched, ``iteration`` validated by the annotation the endpoint declares, the token
+    by the dependencies ``TokenDep`` is made of; then the endpoint runs. What it raises is answered by the
+    app's error handlers, and the app's middleware (CORS, security headers) wraps the answer, as for any
+    route. Any other query goes through FastAPI, which answers a bad one with the documented 400, and so does
+    every request while the app has dependency overrides. Neither the route nor its router has dependencies
+    beyond the endpoint's parameters; one added there must be resolved in ``handle`` too.
+    """
+
+    direct = True  # False: every request through FastAPI (tests compare the two)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        plain, iteration = (self._plain_iteration(request) if self.direct and scope["method"] in (self.methods or ())
+                            else (False, None))
+        if not plain:
+            await super().handle(scope, receive, send)
+            return
+        context = await get_context(request)
+        claims = await get_token_claims(context, await bearer_scheme(request))
+        response = await output(**scope["path_params"], claims=claims, context=context, request=request,
+                                iteration=iteration)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _plain_iteration(request: Request) -> tuple[bool, int | None]:
+        """Whether the request is plain, and its ``iteration`` validated as FastAPI would (``None`` without
+        one); not plain means FastAPI must decide, and answer."""
+        items = request.query_params.multi_items()
+        if len(items) > 1 or (items and items[0][0] != "iteration") or request.app.dependency_overrides:
+            return False, None
+        try:
+            return True, _ITERATION.validate_python(items[0][1] if items else None)
+        except ValidationError:
+            return False, None
+
+
+_OUTPUT_PATH = "/output/{output_type}/{scene_id}"
+_OUTPUT_CONTENT = dict.fromkeys(_MEDIA_TYPES, _BINARY)
+router.add_api_route(
+    _OUTPUT_PATH, output, methods=["GET"], route_class_override=OutputRoute,
+    response_class=DownloadResponse,
+    summary="Download an output file (Range requests supported)",
+    responses={
+        200: {"content": _OUTPUT_CONTENT, "description": "The whole file"},
+        206: {"content": {**_OUTPUT_CONTENT, "multipart/byteranges": _BINARY},
+              "description": "The requested byte range(s)"},
+        **error_responses(400, 401, 404, 416),
+    },
+)
+# HEAD as an operation of its own: one route with both methods would give both the same operationId (FastAPI
+# warns, and takes it from whichever method its set yields first, so even the GET one could change).
+router.add_api_route(
+    _OUTPUT_PATH, output, methods=["HEAD"], route_class_override=OutputRoute,
+    response_class=DownloadResponse,
+    summary="An output file's headers: size, type, validators, file name (no body; Range is ignored)",
+    responses={
+        200: {"content": _OUTPUT_CONTENT, "description": "The whole file's headers"},
+        **error_responses(400, 401, 404),
+    },
+)
+
+
