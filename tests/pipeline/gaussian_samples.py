@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
+
+from vidscene.pipeline.errors import StorageFullError
 
 F32 = NDArray[np.float32]
 
@@ -47,3 +52,18 @@ def rotation_alignment(read_wxyz: NDArray[np.floating], written_wxyz: NDArray[np
     a = a / np.linalg.norm(a, axis=1, keepdims=True)
     b = b / np.linalg.norm(b, axis=1, keepdims=True)
     return np.asarray(np.abs((a * b).sum(axis=1)), dtype=np.float64)
+
+
+GaussianWriter = Callable[[Path, F32, F32, F32, F32, F32], None]
+
+
+def assert_full_disk_leaves_nothing(writer: GaussianWriter, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that meets a full disk raises ``StorageFullError`` and leaves no file, partial or whole."""
+    class Usage:
+        total, used, free = 10**9, 10**9, 1024
+
+    monkeypatch.setattr("vidscene.pipeline.export.shutil.disk_usage", lambda _p: Usage())
+    g = random_gaussians(10)
+    with pytest.raises(StorageFullError):
+        writer(path, g.means, g.log_scales, g.quats, g.opacity_logits, g.sh)
+    assert list(path.parent.iterdir()) == []

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from tests.pipeline.gaussian_samples import random_gaussians, rotation_alignment, sigmoid
-from vidscene.pipeline.errors import StorageFullError
+from tests.pipeline.gaussian_samples import (
+    assert_full_disk_leaves_nothing,
+    random_gaussians,
+    rotation_alignment,
+    sigmoid,
+)
 from vidscene.pipeline.export.compressed_ply import (
     CHUNK_PROPERTIES,
     VERTEX_PROPERTIES,
@@ -119,11 +123,4 @@ def test_rotation_codes_follow_the_reference_layout() -> None:
 
 
 def test_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Usage:
-        total, used, free = 10**9, 10**9, 1024
-
-    monkeypatch.setattr("vidscene.pipeline.export.shutil.disk_usage", lambda _p: Usage())
-    g = random_gaussians(10)
-    with pytest.raises(StorageFullError):
-        write_compressed_ply(tmp_path / "x.compressed.ply", g.means, g.log_scales, g.quats, g.opacity_logits, g.sh)
-    assert list(tmp_path.iterdir()) == []
+    assert_full_disk_leaves_nothing(write_compressed_ply, tmp_path / "x.compressed.ply", monkeypatch)

@@ -11,8 +11,12 @@ import gsply
 import numpy as np
 import pytest
 
-from tests.pipeline.gaussian_samples import random_gaussians, rotation_alignment, sigmoid
-from vidscene.pipeline.errors import StorageFullError
+from tests.pipeline.gaussian_samples import (
+    assert_full_disk_leaves_nothing,
+    random_gaussians,
+    rotation_alignment,
+    sigmoid,
+)
 from vidscene.pipeline.export.spz import pack_rotations, spz_payload, write_spz
 
 SH_C0 = 0.28209479177387814
@@ -107,11 +111,4 @@ def test_opacity_colour_and_scale_bytes() -> None:
 
 
 def test_full_disk_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    class Usage:
-        total, used, free = 10**9, 10**9, 1024
-
-    monkeypatch.setattr("vidscene.pipeline.export.shutil.disk_usage", lambda _p: Usage())
-    g = random_gaussians(10)
-    with pytest.raises(StorageFullError):
-        write_spz(tmp_path / "x.spz", g.means, g.log_scales, g.quats, g.opacity_logits, g.sh)
-    assert list(tmp_path.iterdir()) == []
+    assert_full_disk_leaves_nothing(write_spz, tmp_path / "x.spz", monkeypatch)

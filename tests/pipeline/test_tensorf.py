@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -32,6 +31,8 @@ from vidscene.pipeline.tensorf.render import (
 from vidscene.pipeline.tensorf.train import load_model, train_tensorf
 from vidscene.pipeline.training import RESUME_FILE, find_resume_checkpoint, save_checkpoint
 from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 WIDTH, HEIGHT, FRAMES = 32, 24, 16
 
@@ -62,16 +63,6 @@ def _scene_from_renders(directory: Path, cameras: list[Camera], scene: Synthetic
         named.append(replace(cam, image_name=name))
     pts = np.concatenate(points).astype(np.float32)
     return SceneData(cameras=named, images_dir=directory, points=pts, colors=np.full_like(pts, 128, np.uint8))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: on a CPU shared with other jobs, OpenMP's spinning second thread makes these small
-    kernels tens of times slower (unless the process started with ``OMP_WAIT_POLICY=PASSIVE``)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ forward-facing clip training to a textured render with a point cloud (it used to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 from plyfile import PlyData
 
+from tests.pipeline.tiny_captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig, TensorfConfig
 from vidscene.pipeline.images import training_size
@@ -21,38 +21,23 @@ from vidscene.pipeline.tensorf.outputs import export_outputs
 from vidscene.pipeline.tensorf.render import camera_rays
 from vidscene.pipeline.tensorf.space import NdcSpace, capture_shape, ndc_box, ndc_space, space_from_dict
 from vidscene.pipeline.tensorf.train import load_model, train_tensorf
-from vidscene.testing.synthetic import SyntheticScene, TabletopScene, forward_cameras, orbit_cameras, posed_scene
 
-WIDTH, HEIGHT, FRAMES = 48, 36, 20
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_forward_config(iterations: int = 200) -> TensorfConfig:
-    """A preview-shaped run shrunk to seconds: SH appearance, a 16 -> 40 grid, every schedule event inside."""
-    return TensorfConfig(iterations=iterations, max_long_side=WIDTH, grid_start=16, grid_final=40,
-                         upsample_fractions=(0.2, 0.45), alpha_mask_fractions=(0.3, 0.6),
-                         density_components=(4, 4, 4), appearance_components=(8, 8, 8), appearance_decoder="sh",
-                         batch_rays=512, step_ratio=1.0, max_samples=96, eval_every=5)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread, as in test_tensorf.py: small kernels on a shared CPU are faster that way."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    return tiny_tensorf_config(iterations, grid_final=40, batch_rays=512)
 
 
 @pytest.fixture(scope="module")
 def forward_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
-    return posed_scene(tmp_path_factory.mktemp("forward"), forward_cameras(FRAMES, WIDTH, HEIGHT),
-                        TabletopScene(0, texture_size=64))
+    return forward_capture(tmp_path_factory.mktemp("forward"), texture_size=64)
 
 
 @pytest.fixture(scope="module")
 def orbit_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
-    return posed_scene(tmp_path_factory.mktemp("orbit"), orbit_cameras(16, 32, 24),
-                        SyntheticScene(0, texture_size=64))
+    return orbit_capture(tmp_path_factory.mktemp("orbit"))
+
 
 
 # --- capture shape and NDC ---------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ empty point cloud: TensoRF and gaussian splatting, on a flat video and on config
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,23 +10,21 @@ import numpy as np
 import pytest
 import torch
 
+from tests.pipeline.tiny_captures import FRAMES, HEIGHT, WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.collapse import MIN_JUDGED_ITERATIONS, check_not_flat, flat_image_psnr, mean_colour
 from vidscene.pipeline.config import GaussianConfig, TensorfConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian.train import train_gaussians
 from vidscene.pipeline.tensorf.train import train_tensorf
-from vidscene.testing.synthetic import SyntheticScene, TabletopScene, forward_cameras, orbit_cameras, posed_scene
+from vidscene.testing.synthetic import TabletopScene, forward_cameras, posed_scene
 
-WIDTH, HEIGHT, FRAMES = 48, 36, 20
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(iterations: int = MIN_JUDGED_ITERATIONS) -> TensorfConfig:
-    """Long enough to be judged, small enough for seconds (the preview shape shrunk, SH appearance)."""
-    return TensorfConfig(iterations=iterations, max_long_side=WIDTH, grid_start=16, grid_final=32,
-                         upsample_fractions=(0.2, 0.45), alpha_mask_fractions=(0.3, 0.6),
-                         density_components=(4, 4, 4), appearance_components=(8, 8, 8), appearance_decoder="sh",
-                         batch_rays=256, step_ratio=1.0, max_samples=96, eval_every=5)
+    """Long enough to be judged, small enough for seconds."""
+    return tiny_tensorf_config(iterations, grid_final=32, batch_rays=256)
 
 
 # --- the rule -------------------------------------------------------------------------------------------------
@@ -61,23 +58,14 @@ def test_flat_image_psnr_uses_the_mean_colour() -> None:
 # --- training runs -------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def forward_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
-    return posed_scene(tmp_path_factory.mktemp("forward"), forward_cameras(FRAMES, WIDTH, HEIGHT),
-                       TabletopScene(0, texture_size=32))
+    return forward_capture(tmp_path_factory.mktemp("forward"), texture_size=32)
 
 
 @pytest.fixture(scope="module")
 def orbit_scene(tmp_path_factory: pytest.TempPathFactory) -> SceneData:
-    return posed_scene(tmp_path_factory.mktemp("orbit"), orbit_cameras(16, 32, 24), SyntheticScene(0, texture_size=64))
+    return orbit_capture(tmp_path_factory.mktemp("orbit"))
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,16 @@ def make_server(tmp: Path, **extra_env: str) -> WebServer:
     return WebServer(Cluster.create(tmp, extra_env=env))
 
 
+def own_server(tmp: Path, *, worker: bool, **extra_env: str) -> Iterator[WebServer]:
+    """A server of a test's own (for a fixture to ``yield from``), where the shared one would not do: its own
+    queue, limits or worker."""
+    srv = make_server(tmp, **extra_env).start(worker=worker)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 class ConsoleLog:
     """Console errors and uncaught exceptions of a page; the app must produce none on the happy path."""
 

@@ -17,8 +17,8 @@ from tests.web.browser_helpers import (
     Browser,
     WebServer,
     api_register,
-    make_server,
     open_browser,
+    own_server,
     seed_scene,
     unique_username,
 )
@@ -225,11 +225,7 @@ def test_a_session_ended_elsewhere_says_why_and_comes_back(browser: Browser, ser
 def strict_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
     """A server of its own that refuses a fourth failed login in a minute (the counters are per client, so a
     shared server would lock out every other test)."""
-    srv = make_server(tmp_path / "srv", VIDSCENE_LOGIN_RATE_LIMIT="3/minute").start(worker=False)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from own_server(tmp_path / "srv", worker=False, VIDSCENE_LOGIN_RATE_LIMIT="3/minute")
 
 
 @pytest.fixture

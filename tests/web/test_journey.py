@@ -17,8 +17,8 @@ from tests.web.browser_helpers import (
     WebServer,
     api_login,
     drawn_fraction,
-    make_server,
     open_browser,
+    own_server,
     unique_username,
     wait_for_drawn_canvas,
 )
@@ -31,11 +31,7 @@ JOURNEY_TIMEOUT_S = 400  # the whole pipeline on 2 busy CPU cores; a typical run
 
 @pytest.fixture
 def worker_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
-    srv = make_server(tmp_path / "srv").start(worker=True)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from own_server(tmp_path / "srv", worker=True)
 
 
 @pytest.fixture

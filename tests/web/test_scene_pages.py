@@ -24,9 +24,9 @@ from tests.web.browser_helpers import (
     drawn_fraction,
     make_mp4,
     make_point_ply,
-    make_server,
     make_splat,
     open_browser,
+    own_server,
     seed_scene,
     set_job_progress,
     unique_username,
@@ -229,11 +229,7 @@ def test_unknown_scene_shows_not_found(browser: Browser, server: WebServer) -> N
 @pytest.fixture
 def quiet_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
     """A server of its own: the queue (every user's unfinished scenes) holds only this test's scenes."""
-    srv = make_server(tmp_path / "srv").start(worker=False)
-    try:
-        yield srv
-    finally:
-        srv.stop()
+    yield from own_server(tmp_path / "srv", worker=False)
 
 
 @pytest.fixture
