@@ -18,7 +18,12 @@ from plyfile import PlyData
 from vidscene.pipeline import export as export_pkg
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.errors import StorageFullError
-from vidscene.pipeline.export.camera_path import quat_to_rotation, rotation_to_quat, smooth_camera_path
+from vidscene.pipeline.export.camera_path import (
+    path_video_size,
+    quat_to_rotation,
+    rotation_to_quat,
+    smooth_camera_path,
+)
 from vidscene.pipeline.export.ply import gaussian_ply_properties, write_gaussian_ply, write_point_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
@@ -163,6 +168,17 @@ def test_enospc_while_writing_becomes_storage_full(tmp_path: Path) -> None:
 
 
 # -- .mp4 ---------------------------------------------------------------------------------------------------------
+
+def test_path_video_is_at_the_frames_working_resolution() -> None:
+    """The frames' own size (384x288 frames of a standard run), capped by the preset, never upscaled, even."""
+    def cams(w: int, h: int) -> list[Camera]:
+        return [Camera(w, h, 300.0, 300.0, w / 2, h / 2, np.eye(3), np.zeros(3))]
+
+    assert path_video_size(cams(384, 288), 640) == (384, 288)
+    assert path_video_size(cams(384, 288), 320) == (320, 240)
+    assert path_video_size(cams(288, 512), 320) == (180, 320)  # portrait keeps its aspect
+    assert path_video_size(cams(321, 241), 1280) == (320, 240)  # even for 4:2:0
+
 
 def test_mp4_decodes_with_frame_count_and_even_size(tmp_path: Path) -> None:
     frames = [np.full((31, 45, 3), i * 20, np.uint8) for i in range(9)]

@@ -15,7 +15,6 @@ from plyfile import PlyData
 from tests.pipeline.tiny_captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig, TensorfConfig
-from vidscene.pipeline.images import training_size
 from vidscene.pipeline.tensorf.model import FieldShape
 from vidscene.pipeline.tensorf.outputs import export_outputs
 from vidscene.pipeline.tensorf.render import camera_rays
@@ -116,9 +115,8 @@ def test_forward_clip_trains_to_a_textured_render_with_points(forward_scene: Sce
     with av.open(str(requests["video"])) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 6
-    # At the training resolution (the CPU renders no larger), along the capture path: textured frames.
-    w, h = training_size(forward_scene.cameras[0].width, forward_scene.cameras[0].height, WIDTH)
-    assert frames[0].shape == (h - h % 2, w - w % 2, 3)
+    # At the frames' working resolution, along the capture path: textured frames.
+    assert frames[0].shape == (forward_scene.cameras[0].height, forward_scene.cameras[0].width, 3)
     assert min(f.reshape(-1, 3).std(axis=0).mean() for f in frames) > 10.0
 
 

@@ -15,8 +15,19 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.images import training_size
 
 F64 = NDArray[np.float64]
+
+
+def path_video_size(cameras: Sequence[Camera], max_long_side: int) -> tuple[int, int]:
+    """The path video's (width, height): the frames' working resolution (the capture cameras' image size),
+    at most ``max_long_side`` on the long side, in the capture's aspect, and even for H.264's 4:2:0 chroma
+    (chosen here rather than cropped later). Both training modes render their video at this size, whatever
+    resolution they trained at."""
+    ref = cameras[0]
+    w, h = training_size(ref.width, ref.height, max_long_side)
+    return max(2, w - w % 2), max(2, h - h % 2)
 
 
 def rotation_to_quat(R: F64) -> F64:

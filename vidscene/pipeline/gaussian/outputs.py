@@ -22,7 +22,7 @@ from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
-from vidscene.pipeline.export.camera_path import smooth_camera_path
+from vidscene.pipeline.export.camera_path import path_video_size, smooth_camera_path
 from vidscene.pipeline.export.compressed_ply import write_compressed_ply
 from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
@@ -31,7 +31,6 @@ from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.train import load_checkpoint
-from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training import resolve_device
 
@@ -143,9 +142,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 def _render_path(gaussians: Gaussians, scene: SceneData, config: ExportConfig, sh_degree: int,
                  device: torch.device) -> Iterator[np.ndarray]:
     """uint8 frames along the smoothed capture path, rendered over a black background."""
-    ref = scene.cameras[0]
-    w, h = training_size(ref.width, ref.height, config.video_max_long_side)
-    w, h = w - w % 2, h - h % 2  # H.264 yuv420p needs even sizes; choose them here rather than crop
+    w, h = path_video_size(scene.cameras, config.video_max_long_side)
     path = smooth_camera_path(scene.cameras, config.video_frames, width=w, height=h)
     g = Gaussians.from_state(gaussians.params, device)
     means, quats, scales, opacities, sh = g.activated()

@@ -14,9 +14,8 @@ from plyfile import PlyData, PlyElement
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import atomic_write_path, copy_file_atomic
-from vidscene.pipeline.export.camera_path import smooth_camera_path
+from vidscene.pipeline.export.camera_path import path_video_size, smooth_camera_path
 from vidscene.pipeline.export.video import write_mp4
-from vidscene.pipeline.images import training_size
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.tensorf.model import solid_nodes
 from vidscene.pipeline.tensorf.render import render_image
@@ -53,26 +52,16 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
         write_video(loaded, scene, requests["video"], config, progress)
 
 
-def video_size(scene: SceneData, max_long_side: int) -> tuple[int, int]:
-    """The path video's (width, height): the capture's aspect, even dimensions for H.264's 4:2:0 chroma."""
-    ref = scene.cameras[0]
-    w, h = training_size(ref.width, ref.height, max_long_side)
-    return max(2, w - w % 2), max(2, h - h % 2)
-
-
 def write_video(loaded: LoadedModel, scene: SceneData, path: Path, config: ExportConfig,
                 progress: ProgressFn = no_progress) -> None:
     """Render ``config.video_frames`` frames along the smoothed camera path and encode them as H.264.
 
-    On the CPU the frames are rendered at most at the training resolution: ray marching costs ~2 s per
-    320x240 frame there (it was over 3 minutes of a 10-minute preview run) and a field rendered above the
-    resolution it learned from shows no more detail.
+    The frames are at the capture's working resolution, as for gaussian scenes, even where the field trained
+    at a lower one (preview: 160 px against 320 px frames): the video is what a person watches, and a
+    smaller one than their own clip reads as broken. On the CPU that costs time: ray marching a 320x240
+    frame takes ~2 s on 2 quiet cores, 4x a 160x120 one (bench/RESULTS.md, TensoRF).
     """
-    long_side = config.video_max_long_side
-    trained = int(loaded.checkpoint.get("config", {}).get("max_long_side", 0) or 0)
-    if loaded.model.aabb.device.type == "cpu" and trained > 0:
-        long_side = min(long_side, trained)
-    width, height = video_size(scene, long_side)
+    width, height = path_video_size(scene.cameras, config.video_max_long_side)
     path_cams = smooth_camera_path(scene.cameras, config.video_frames, width=width, height=height)
 
     volume = loaded.model.density_volume()
