@@ -223,6 +223,20 @@ def make_splat(n: int, seed: int = 0) -> bytes:
     return data
 
 
+def splat_as_spz(splat: bytes, path: Path) -> bytes:
+    """The same gaussians as a ``.splat``, written by the pipeline's SPZ writer (SH degree 0, as the ``.splat``
+    has no more), so a page can be checked on both formats of one scene."""
+    from vidscene.pipeline.export.spz import write_spz
+
+    rec = np.frombuffer(splat, dtype=[("p", "<f4", 3), ("s", "<f4", 3), ("c", "u1", 4), ("q", "u1", 4)])
+    rgba = rec["c"].astype(np.float64) / 255
+    alpha = np.clip(rgba[:, 3], 1 / 512, 1 - 1 / 512)
+    sh_dc = (rgba[:, :3] - 0.5) / 0.28209479177387814  # the 3DGS colour of SH band 0
+    write_spz(path, rec["p"].astype(np.float64), np.log(np.maximum(rec["s"].astype(np.float64), 1e-8)),
+              (rec["q"].astype(np.float64) - 128) / 128, np.log(alpha / (1 - alpha)), sh_dc[:, None, :])
+    return path.read_bytes()
+
+
 def make_point_ply(n: int, seed: int = 1) -> bytes:
     """A plain coloured point cloud PLY (what a TensoRF scene exports), not gaussians."""
     rng = np.random.default_rng(seed)

@@ -544,6 +544,15 @@ export async function downloadOutput(
   signal?: AbortSignal,
 ): Promise<DownloadedOutput> {
   const url = `/user/scene/output/${enc(type)}/${enc(sceneId)}?iteration=${enc(iteration)}`;
+  return downloadInChunks(url, info, onProgress, { signal });
+}
+
+async function downloadInChunks(
+  url: string,
+  info: ResourceInfo,
+  onProgress: (received: number, total: number) => void,
+  options: { signal?: AbortSignal | undefined; auth?: boolean },
+): Promise<DownloadedOutput> {
   const chunkBytes = chunkBytesOf(info);
   const parts: ArrayBuffer[] = [];
   let contentType = "application/octet-stream";
@@ -554,7 +563,7 @@ export async function downloadOutput(
     const start = i * chunkBytes;
     const length = i === info.chunks - 1 ? info.last_chunk_size : chunkBytes;
     const end = start + length - 1;
-    const res = await send("GET", url, { headers: { Range: `bytes=${start}-${end}` }, signal });
+    const res = await send("GET", url, { ...options, headers: { Range: `bytes=${start}-${end}` } });
     const buf = await res.arrayBuffer();
     if (res.status === 200 && info.chunks === 1 && buf.byteLength === info.size) {
       // A server may answer a range covering the whole file with the whole file; that is still right.
@@ -570,6 +579,48 @@ export async function downloadOutput(
     onProgress(received, info.size);
   }
   return { blob: new Blob(parts, { type: contentType }), fileName };
+}
+
+// ---- share links: the owner's management, and what a token opens without login ----
+
+export interface ShareLink {
+  token: string;
+  /** The share page, relative to the server ("/s/<token>"). */
+  url: string;
+  /** ISO 8601. */
+  created: string;
+  expires: string | null;
+}
+
+export async function createShare(sceneId: string, expiresInDays: number | null): Promise<ShareLink> {
+  return sendJson<ShareLink>("POST", `/user/scene/share/${enc(sceneId)}`,
+    expiresInDays === null ? {} : { json: { expires_in_days: expiresInDays } });
+}
+
+export async function listShares(sceneId: string, signal?: AbortSignal): Promise<ShareLink[]> {
+  const body = await sendJson<{ shares: ShareLink[] }>("GET", `/user/scene/shares/${enc(sceneId)}`, { signal });
+  return body.shares;
+}
+
+export async function revokeShare(sceneId: string, token: string): Promise<void> {
+  await sendJson("DELETE", `/user/scene/share/${enc(sceneId)}/${enc(token)}`);
+}
+
+/** A shared scene's metadata (the seed's shape, with its name); 404 for a dead link. Never sends the JWT. */
+export async function sharedMetadata(token: string, signal?: AbortSignal): Promise<Metadata & { name: string }> {
+  return sendJson<Metadata & { name: string }>("GET", `/public/${enc(token)}/metadata`, { signal, auth: false });
+}
+
+export async function downloadSharedOutput(
+  token: string,
+  type: string,
+  iteration: string,
+  info: ResourceInfo,
+  onProgress: (received: number, total: number) => void,
+  signal?: AbortSignal,
+): Promise<DownloadedOutput> {
+  const url = `/public/${enc(token)}/output/${enc(type)}?iteration=${enc(iteration)}`;
+  return downloadInChunks(url, info, onProgress, { signal, auth: false });
 }
 
 // ---- derived views of progress ----

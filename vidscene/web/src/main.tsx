@@ -9,6 +9,7 @@ import { AccountDeletedPage, AccountPage } from "./pages/Account";
 import { AuthPage } from "./pages/Auth";
 import { ScenePage } from "./pages/Scene";
 import { ScenesPage } from "./pages/Scenes";
+import { SharePage, shareTokenOf } from "./pages/Share";
 import { UploadBanner, UploadPage } from "./pages/Upload";
 import type { Route } from "./router";
 import { afterLogin, href, navigate, pathOf, useRoute } from "./router";
@@ -131,5 +132,9 @@ function App(): JSX.Element {
 // A failure here is only logged by the browser; the page that needs them shows it and can try again.
 sceneOptions().catch(() => undefined);
 
+// A share page (/s/<token>) is a world of its own: no session, no account, only the shared scene.
+const shareToken = shareTokenOf(window.location.pathname);
+const embed = new URLSearchParams(window.location.search).get("embed") === "1";
+if (shareToken !== null && embed) document.documentElement.classList.add("embedded");
 const root = document.getElementById("app");
-if (root) render(<App />, root);
+if (root) render(shareToken !== null ? <SharePage token={shareToken} embed={embed} /> : <App />, root);

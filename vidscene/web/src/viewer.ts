@@ -1,4 +1,4 @@
-// Interactive 3D viewer: Spark (three.js gaussian splat renderer) for .splat and 3DGS .ply files, and a plain
+// Interactive 3D viewer: Spark (three.js gaussian splat renderer) for .spz, .splat and 3DGS .ply files, and a plain
 // three.js point cloud for PLY files without gaussian attributes (TensoRF density points). Loaded lazily by
 // the scene page, so the ~3 MB renderer is only downloaded when a scene is opened.
 
@@ -15,7 +15,13 @@ const SURROUNDINGS_RADIUS = 1.5; // in the pipeline's normalised units, where th
 // How far from the scene's centre the camera (and orbit's target) may go, in scene radii: flying or zooming
 // further only loses the scene in the dark, and there is nothing out there to see.
 const MAX_DISTANCE_RADII = 5;
-export type ViewerFormat = "splat" | "ply";
+export type ViewerFormat = "spz" | "splat" | "ply";
+// Spark's file type for each (SPZ: the version 3 gzip files the pipeline writes, which Spark 2.2 reads).
+const SPARK_TYPES: Record<ViewerFormat, SplatFileType> = {
+  spz: SplatFileType.SPZ,
+  splat: SplatFileType.SPLAT,
+  ply: SplatFileType.PLY,
+};
 
 export interface ViewerHandle {
   setMode(mode: ControlMode): void;
@@ -129,7 +135,7 @@ export async function createViewer(
     scene.add(spark);
     const mesh = new SplatMesh({
       fileBytes: bytes,
-      fileType: format === "splat" ? SplatFileType.SPLAT : SplatFileType.PLY,
+      fileType: SPARK_TYPES[format],
     });
     await mesh.initialized;
     content.add(mesh);

@@ -1,11 +1,10 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
 
-import type { DownloadedOutput, Metadata, Progress, ResourceInfo, SceneOptions, SceneState } from "../api";
+import type { Metadata, Progress, ResourceInfo, SceneOptions, SceneState } from "../api";
 import {
   ApiError,
   deleteScene,
-  downloadOutput,
   isFinished,
   renameScene,
   sceneMetadata,
@@ -25,44 +24,19 @@ import {
   isAbort,
 } from "../components";
 import { formatBytes } from "../format";
+import type { CloudType, OutputCache } from "../outputs";
+import { VIEWER_FORMATS, cloudAt, existing, ownerOutputs, viewableIterations } from "../outputs";
 import { navigate } from "../router";
 import type { ControlMode, ViewerHandle } from "../viewer";
 import { SceneStatus } from "./SceneStatus";
+import { SharePanel } from "./SharePanel";
 import { StateBadge, usePolling } from "./Scenes";
 
 const POLL_MS = 2500;
 
-type Cache = Map<string, Promise<DownloadedOutput>>;
+type Cache = OutputCache;
 
-/** Existing files of one output type, keyed by iteration, in ascending iteration order. */
-function existing(meta: Metadata | null, type: string): [string, ResourceInfo][] {
-  const entries = Object.entries(meta?.resources[type] ?? {}).filter(([, info]) => info.exists);
-  return entries.sort((a, b) => Number(a[0]) - Number(b[0]));
-}
-
-/** Fetches an output once per page: the viewer, the video player and a download button share the bytes. */
-function fetchOutput(
-  cache: Cache,
-  sceneId: string,
-  type: string,
-  iteration: string,
-  info: ResourceInfo,
-  onProgress: (received: number, total: number) => void,
-  signal?: AbortSignal,
-): Promise<DownloadedOutput> {
-  const key = `${type}/${iteration}/${info.size}`;
-  const hit = cache.get(key);
-  if (hit) {
-    void hit.then(() => onProgress(info.size, info.size)).catch(() => undefined);
-    return hit;
-  }
-  const promise = downloadOutput(sceneId, type, iteration, info, onProgress, signal);
-  cache.set(key, promise);
-  promise.catch(() => cache.delete(key));
-  return promise;
-}
-
-function Viewer({
+export function Viewer({
   sceneId,
   type,
   iteration,
@@ -70,7 +44,7 @@ function Viewer({
   cache,
 }: {
   sceneId: string;
-  type: "splat_cloud" | "point_cloud";
+  type: CloudType;
   iteration: string;
   info: ResourceInfo;
   cache: Cache;
@@ -93,15 +67,13 @@ function Viewer({
     setLoaded(0);
     (async () => {
       const [{ blob }, viewer] = await Promise.all([
-        fetchOutput(cache, sceneId, type, iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : null),
-          controller.signal),
+        cache.fetch(type, iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : null), controller.signal),
         import("../viewer"),
       ]);
       if (cancelled || !container.current) return;
       setLoaded(null);
       const bytes = new Uint8Array(await blob.arrayBuffer());
-      const h = await viewer.createViewer(container.current, bytes, type === "splat_cloud" ? "splat" : "ply",
-        modeRef.current);
+      const h = await viewer.createViewer(container.current, bytes, VIEWER_FORMATS[type], modeRef.current);
       if (cancelled) {
         h.dispose();
         return;
@@ -165,7 +137,7 @@ function Viewer({
   );
 }
 
-function VideoPlayer({
+export function VideoPlayer({
   sceneId,
   iteration,
   info,
@@ -185,8 +157,7 @@ function VideoPlayer({
     let objectUrl: string | null = null;
     setUrl(null);
     setError(null);
-    fetchOutput(cache, sceneId, "video", iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : 0),
-      controller.signal)
+    cache.fetch("video", iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : 0), controller.signal)
       .then(({ blob }) => {
         if (controller.signal.aborted) return;
         objectUrl = URL.createObjectURL(blob);
@@ -240,7 +211,7 @@ function DownloadButton({
     setError(null);
     setProgress(0);
     try {
-      const { blob, fileName } = await fetchOutput(cache, sceneId, type, iteration, info, (r, t) =>
+      const { blob, fileName } = await cache.fetch(type, iteration, info, (r, t) =>
         setProgress(t ? (100 * r) / t : 100),
       );
       const url = URL.createObjectURL(blob);
@@ -313,7 +284,7 @@ function downloadRows(options: SceneOptions, meta: Metadata): DownloadRow[] {
  * The files to download. While processing, every requested file is listed (those to come as "Not ready
  * yet"); once finished, only the files that exist: a failed scene with none has no section at all.
  */
-function Downloads({ sceneId, meta, options, cache, state }: {
+export function Downloads({ sceneId, meta, options, cache, state }: {
   sceneId: string;
   meta: Metadata;
   options: OptionsState;
@@ -467,7 +438,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const [confirming, setConfirming] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const [deleteError, setDeleteError] = useState<string | null>(null);
-  const cache = useRef<Cache>(new Map());
+  const cache = useRef<Cache>(ownerOutputs(id));
   const nameRef = useRef<string | null>(null);
   const pickerId = useId();
   const options = useSceneOptions();
@@ -475,7 +446,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const [run, setRun] = useState(0);
 
   useEffect(() => {
-    cache.current = new Map();
+    cache.current = ownerOutputs(id);
     nameRef.current = null;
     setName(null);
     setProgress(null);
@@ -485,7 +456,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   }, [id]);
 
   function followNewRun(): void {
-    cache.current = new Map(); // the old run's files are gone
+    cache.current = ownerOutputs(id); // the old run's files are gone
     setProgress(null);
     setMeta(null);
     setIteration(null);
@@ -525,24 +496,13 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
     [id, run],
   );
 
-  const splats = existing(meta, "splat_cloud");
-  const plys = existing(meta, "point_cloud");
   const videos = existing(meta, "video");
-  const iterations = useMemo(() => {
-    const all = new Set<string>([...splats, ...plys, ...videos].map(([it]) => it));
-    return [...all].sort((a, b) => Number(a) - Number(b));
-  }, [meta]);
+  const iterations = useMemo(() => viewableIterations(meta), [meta]);
 
   // Follow the newest iteration until the user picks one.
   const chosen = iteration !== null && iterations.includes(iteration) ? iteration : (iterations.at(-1) ?? null);
-  const splatAt = splats.find(([it]) => it === chosen);
-  const plyAt = plys.find(([it]) => it === chosen);
   const videoAt = videos.find(([it]) => it === chosen);
-  const cloud: { type: "splat_cloud" | "point_cloud"; info: ResourceInfo } | null = splatAt
-    ? { type: "splat_cloud", info: splatAt[1] }
-    : plyAt
-      ? { type: "point_cloud", info: plyAt[1] }
-      : null;
+  const cloud = cloudAt(meta, chosen);
 
   async function onDelete(): Promise<void> {
     setDeleting(true);
@@ -618,6 +578,7 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       </div>
 
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache.current} state={state} />}
+      {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}
 
       <ConfirmDialog
         open={confirming}

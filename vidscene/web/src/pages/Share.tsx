@@ -1,0 +1,196 @@
+import type { JSX } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+
+import type { Metadata } from "../api";
+import { ApiError, sharedMetadata } from "../api";
+import { useSceneOptions } from "../catalogue";
+import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import type { OutputCache } from "../outputs";
+import { VIEWER_FORMATS, cloudAt, existing, sharedOutputs, viewableIterations } from "../outputs";
+import type { ViewerHandle } from "../viewer";
+import { Downloads, VideoPlayer, Viewer } from "./Scene";
+
+type SharedScene = Metadata & { name: string };
+
+type Loaded =
+  | { status: "loading" }
+  | { status: "ready"; meta: SharedScene }
+  | { status: "missing" }
+  | { status: "error"; error: string; retry: () => void };
+
+/** The shared scene's metadata through the token: "missing" for an unknown, revoked or expired link. */
+function useSharedScene(token: string): Loaded {
+  const [attempt, setAttempt] = useState(0);
+  const [state, setState] = useState<Loaded>({ status: "loading" });
+  useEffect(() => {
+    const controller = new AbortController();
+    setState({ status: "loading" });
+    sharedMetadata(token, controller.signal).then(
+      (meta) => setState({ status: "ready", meta }),
+      (err: unknown) => {
+        if (isAbort(err)) return;
+        if (err instanceof ApiError && err.status === 404) setState({ status: "missing" });
+        else setState({ status: "error", error: errorText(err), retry: () => setAttempt((n) => n + 1) });
+      },
+    );
+    return () => controller.abort();
+  }, [token, attempt]);
+  return state;
+}
+
+function Brand(): JSX.Element {
+  return (
+    <header class="topbar">
+      <a class="brand" href="/">
+        <img src="/favicon.svg" alt="" width={28} height={28} />
+        <span>vidscene</span>
+      </a>
+    </header>
+  );
+}
+
+function DeadLink({ embed }: { embed: boolean }): JSX.Element {
+  const body = (
+    <section class="card narrow share-missing">
+      <PageHeading title="This link does not exist or was revoked" />
+      <p>
+        The scene behind it may have been deleted, the link may have expired, or its owner stopped sharing it.
+        Ask them for a new link.
+      </p>
+    </section>
+  );
+  if (embed) return <div class="embed-message">{body}</div>;
+  return (
+    <>
+      <Brand />
+      <main id="main" tabIndex={-1}>{body}</main>
+    </>
+  );
+}
+
+/** Only the 3D view, filling the frame another site puts it in, with a way to the full share page. */
+function EmbedView({ token, meta, cache }: { token: string; meta: SharedScene; cache: OutputCache }): JSX.Element {
+  const container = useRef<HTMLDivElement>(null);
+  const [status, setStatus] = useState<"loading" | "ready" | "error">("loading");
+  const [loaded, setLoaded] = useState<number | null>(0);
+  const [error, setError] = useState<string | null>(null);
+  const iteration = viewableIterations(meta).at(-1) ?? null;
+  const cloud = cloudAt(meta, iteration);
+
+  useEffect(() => {
+    document.title = `${meta.name} · vidscene`;
+    if (!cloud || iteration === null) return;
+    const controller = new AbortController();
+    let cancelled = false;
+    let handle: ViewerHandle | null = null;
+    (async () => {
+      const [{ blob }, viewer] = await Promise.all([
+        cache.fetch(cloud.type, iteration, cloud.info, (r, t) => setLoaded(t ? (100 * r) / t : null),
+          controller.signal),
+        import("../viewer"),
+      ]);
+      if (cancelled || !container.current) return;
+      setLoaded(null);
+      const h = await viewer.createViewer(container.current, new Uint8Array(await blob.arrayBuffer()),
+        VIEWER_FORMATS[cloud.type]);
+      if (cancelled) {
+        h.dispose();
+        return;
+      }
+      handle = h;
+      container.current.dataset.points = String(h.pointCount);
+      setStatus("ready");
+    })().catch((err: unknown) => {
+      if (cancelled || isAbort(err)) return;
+      setStatus("error");
+      setError(`Could not show the 3D view: ${errorText(err)}`);
+    });
+    return () => {
+      cancelled = true;
+      controller.abort();
+      handle?.dispose();
+    };
+  }, [token, iteration, cloud?.type]);
+
+  const page = new URL(`/s/${encodeURIComponent(token)}`, window.location.origin).href;
+  return (
+    <div class="embed">
+      <div class="viewer-stage" ref={container} data-status={cloud ? status : "empty"} data-testid="viewer">
+        {cloud && status === "loading" && (
+          <div class="viewer-overlay">
+            <ProgressBar value={loaded} label="Loading the 3D scene"
+              text={loaded === null ? "Preparing…" : `Loading ${Math.floor(loaded)}%`} />
+          </div>
+        )}
+        {!cloud && <div class="viewer-overlay"><p>This scene has no 3D view yet.</p></div>}
+        {error && <div class="viewer-overlay"><p role="alert">{error}</p></div>}
+      </div>
+      <a class="embed-open" href={page} target="_blank" rel="noopener">
+        {meta.name} · open in vidscene
+      </a>
+    </div>
+  );
+}
+
+function ShareView({ token, meta, cache }: { token: string; meta: SharedScene; cache: OutputCache }): JSX.Element {
+  const options = useSceneOptions();
+  const iteration = viewableIterations(meta).at(-1) ?? null;
+  const cloud = cloudAt(meta, iteration);
+  const video = existing(meta, "video").find(([it]) => it === iteration);
+  return (
+    <section class="scene share" data-share-token={token}>
+      <PageHeading title={meta.name} />
+      <p class="muted">Shared with you through a link: you can look around and download it, no account needed.</p>
+      <div class="scene-media">
+        {cloud && iteration && (
+          <Viewer sceneId={token} type={cloud.type} iteration={iteration} info={cloud.info} cache={cache} />
+        )}
+        {video && iteration && <VideoPlayer sceneId={token} iteration={iteration} info={video[1]} cache={cache} />}
+      </div>
+      {iteration === null ? (
+        <p class="card muted">Nothing to show yet: this scene is still being made. Try the link again later.</p>
+      ) : (
+        <Downloads sceneId={token} meta={meta} options={options} cache={cache} state="done" />
+      )}
+    </section>
+  );
+}
+
+/** What `/s/<token>` shows: no login and no account controls, only the shared scene (or, with `?embed=1`,
+ * its viewer alone, for another site's iframe). */
+export function SharePage({ token, embed }: { token: string; embed: boolean }): JSX.Element {
+  const loaded = useSharedScene(token);
+  const cache = useRef<OutputCache>(sharedOutputs(token));
+
+  if (loaded.status === "missing") return <DeadLink embed={embed} />;
+  if (loaded.status === "ready" && embed) return <EmbedView token={token} meta={loaded.meta} cache={cache.current} />;
+  const content =
+    loaded.status === "ready" ? (
+      <ShareView token={token} meta={loaded.meta} cache={cache.current} />
+    ) : loaded.status === "error" ? (
+      <section class="card narrow">
+        <ErrorMessage message={`Could not load this shared scene: ${loaded.error}`} />
+        <button type="button" class="secondary" onClick={loaded.retry}>Try again</button>
+      </section>
+    ) : (
+      <p class="muted" role="status">Loading…</p>
+    );
+  if (embed) return <div class="embed-message">{content}</div>;
+  return (
+    <>
+      <Brand />
+      <main id="main" tabIndex={-1}>{content}</main>
+    </>
+  );
+}
+
+/** The share token when the page is a share page (`/s/<token>`), else null. */
+export function shareTokenOf(path: string): string | null {
+  const m = /^\/s\/([^/]+)\/?$/.exec(path);
+  if (!m?.[1]) return null;
+  try {
+    return decodeURIComponent(m[1]);
+  } catch {
+    return null;
+  }
+}
