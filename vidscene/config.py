@@ -48,7 +48,7 @@ class Settings(BaseSettings):
                                                    "bytes and row are removed and its URL answers 404")
     upload_sweep_seconds: float = Field(default=60.0, gt=0,
                                         description="how often the API removes expired resumable uploads")
-    upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024,
+    upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=16 * 1024,
                                     description="size of each PATCH the web app sends for a resumable "
                                                 "upload; lower it below a reverse proxy's body limit")
     cors_origins: list[str] = ["*"]
