@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from tests.api.api_helpers import Api, ApiFactory, files_under, open_db
+from tests.api.api_helpers import PASSWORD, Api, ApiFactory, files_under, open_db
 from vidscene.api.tus import files as tus_files
 from vidscene.api.tus import service as tus_service
 from vidscene.db.models import Scene, TusUpload, utcnow
@@ -282,3 +282,30 @@ def test_expiry_410_before_the_sweep_and_orphans(api_factory: ApiFactory, mp4_by
     context = api.app.state.context
     assert tus_service.sweep(context.unit_of_work, context.storage) == 2
     assert files_under(tmp) == [fresh]
+
+
+def test_deleting_the_account_removes_its_uploads(api: Api, auth: dict[str, str], mp4_bytes: bytes) -> None:
+    url = create(api, auth, len(mp4_bytes)).headers["Location"]
+    assert patch(api, auth, url, 0, mp4_bytes[:300]).status_code == 204
+    r = api.client.request("DELETE", "/user/account/delete", json={"password": PASSWORD}, headers=auth)
+    assert r.status_code == 200, r.text
+    assert files_under(api.settings.data_dir / "tmp") == []
+    with open_db(api.settings.resolved_database_url) as session:
+        assert session.scalar(select(func.count()).select_from(TusUpload)) == 0
+
+
+def test_an_upload_whose_bytes_all_arrived_before_a_crash_completes_on_an_empty_patch(
+        api: Api, auth: dict[str, str], mp4_bytes: bytes) -> None:
+    """The server stopped between storing the last byte and making the scene: HEAD says it is all there,
+    and a PATCH at the end with no body makes the scene (what the web app sends when GET names none)."""
+    url = create(api, auth, len(mp4_bytes)).headers["Location"]
+    upload_id = url.rsplit("/", 1)[1]
+    tus_files.part_path(api.settings.data_dir / "tmp", upload_id).write_bytes(mp4_bytes)
+    with open_db(api.settings.resolved_database_url) as session:
+        session.execute(update(TusUpload).values(offset=len(mp4_bytes)))
+        session.commit()
+    assert api.client.get(url, headers=auth).json()["id"] is None
+    r = patch(api, auth, url, len(mp4_bytes), b"")
+    assert r.status_code == 204, r.text
+    assert api.client.get(url, headers=auth).json()["id"] == r.headers["Upload-Scene-Id"]
+    assert scene_count(api) == 1

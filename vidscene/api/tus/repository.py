@@ -70,3 +70,7 @@ def existing_ids(session: Session, upload_ids: Collection[str]) -> set[str]:
     if not upload_ids:
         return set()
     return set(session.scalars(select(TusUpload.id).where(TusUpload.id.in_(list(upload_ids)))))
+
+
+def upload_ids_of(session: Session, user_id: int) -> list[str]:
+    return list(session.scalars(select(TusUpload.id).where(TusUpload.user_id == user_id)))

@@ -552,9 +552,20 @@ export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkB
       void (async () => {
         // Every answer about a finished upload names its scene; ask once more if the last one was lost.
         if (!sceneId && upload.url) {
-          const res = await send("GET", new URL(upload.url, window.location.href).pathname);
-          const body = (await res.json()) as { id?: unknown };
+          const path = new URL(upload.url, window.location.href).pathname;
+          const body = (await (await send("GET", path)).json()) as { id?: unknown };
           if (typeof body.id === "string") sceneId = body.id;
+          else {
+            // Every byte arrived but the server stopped before making the scene: the end, sent again, makes it.
+            const res = await send("PATCH", path, {
+              headers: {
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": String(fields.file.size),
+                "Content-Type": "application/offset+octet-stream",
+              },
+            });
+            sceneId = res.headers.get("Upload-Scene-Id");
+          }
         }
         if (!sceneId) throw new ApiError(0, "The video was uploaded but the server named no scene for it.");
         finish({ id: sceneId });
