@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def test_a_connection_cut_mid_patch_resumes_and_makes_one_scene(served: tuple[st
     created = httpx.post(f"{base}/user/scene/uploads", timeout=30,
                          headers={**auth, **TUS, "Upload-Length": str(len(video)), "Upload-Metadata": meta})
     assert created.status_code == 201, created.text
-    url = created.headers["Location"]
+    url = url_cut = created.headers["Location"]
 
     # Half the body of a PATCH that announces all of it, then the connection goes away.
     half = len(video) // 2
@@ -112,3 +113,24 @@ def test_a_connection_cut_mid_patch_resumes_and_makes_one_scene(served: tuple[st
     second = httpx.get(str(fresh.url), headers=auth, timeout=30).json()["id"]
     assert _history(base, auth) == [scene_id, second]
     assert httpx.get(f"{base}/user/scene/name/{second}", headers=auth, timeout=30).json()["name"] == "By tuspy"
+
+    # Two PATCHes at once on one upload: one appends, the other is refused (423 while the first holds the
+    # upload, 409 if it came after), and the stored video is exactly the file.
+    created = httpx.post(f"{base}/user/scene/uploads", timeout=30,
+                         headers={**auth, **TUS, "Upload-Length": str(len(video)), "Upload-Metadata": meta})
+    url = created.headers["Location"]
+    first_head = head.replace(f"PATCH {url_cut}".encode(), f"PATCH {url}".encode())
+    with socket.create_connection(("127.0.0.1", cluster.port), timeout=30) as sock:
+        sock.sendall(first_head + video[:half])
+        time.sleep(0.5)
+        rival = httpx.patch(f"{base}{url}", content=video, timeout=60,
+                            headers={**auth, **TUS, "Upload-Offset": "0",
+                                     "Content-Type": "application/offset+octet-stream"})
+        with contextlib.suppress(OSError):  # the rival won and the server answered this one early
+            sock.sendall(video[half:])
+        answer = sock.recv(65536).decode("latin-1")
+    statuses = sorted([rival.status_code, int(answer.split(" ", 2)[1])])
+    assert statuses in ([204, 409], [204, 423]), (statuses, rival.text, answer[:300])
+    third = httpx.get(f"{base}{url}", headers=auth, timeout=30).json()["id"]
+    assert (cluster.data_dir / "scenes" / third / "upload" / "video.mp4").read_bytes() == video
+    assert _history(base, auth) == [scene_id, second, third]
