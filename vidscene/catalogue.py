@@ -145,7 +145,8 @@ PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
 DEFAULT_PRESET = "preview"
 
 
-def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | None = None) -> dict[str, Any]:
+def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | None = None,
+             upload_chunk_bytes: int | None = None) -> dict[str, Any]:
     """The whole catalogue as JSON-ready data (the body of ``GET /user/scene/options``)."""
     limits: dict[str, Any] = {
         "max_total_iterations": MAX_TOTAL_ITERATIONS,
@@ -160,6 +161,8 @@ def describe(*, default_preset: str = DEFAULT_PRESET, max_upload_bytes: int | No
     }
     if max_upload_bytes is not None:
         limits["max_upload_bytes"] = max_upload_bytes
+    if upload_chunk_bytes is not None:
+        limits["upload_chunk_bytes"] = upload_chunk_bytes  # the size of each PATCH of a resumable upload
     return {
         "training_modes": [
             {"name": m.name, "label": m.label, "description": m.description, "outputs": list(m.outputs),

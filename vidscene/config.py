@@ -43,6 +43,14 @@ class Settings(BaseSettings):
                                     description="where failed-login counters live; e.g. redis://host:6379/1 so "
                                                 "that several API processes share them")
     max_upload_bytes: int = 4 * GiB
+    upload_expiry_seconds: int = Field(default=24 * 3600, ge=1,
+                                       description="a resumable (tus) upload idle this long expires: its "
+                                                   "bytes and row are removed and its URL answers 404")
+    upload_sweep_seconds: float = Field(default=60.0, gt=0,
+                                        description="how often the API removes expired resumable uploads")
+    upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=16 * 1024,
+                                    description="size of each PATCH the web app sends for a resumable "
+                                                "upload; lower it below a reverse proxy's body limit")
     cors_origins: list[str] = ["*"]
     otel: bool = Field(default=False,
                        description="FastAPI's native OpenTelemetry spans, metrics and logs, for where an OpenTelemetry "

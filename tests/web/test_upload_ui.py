@@ -4,6 +4,7 @@ and that the form is built from the server's options (GET /user/scene/options), 
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -261,9 +262,12 @@ def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: W
     _open_new_scene(browser, username)
     video = tmp_path / "long-walk.mp4"
     make_mp4(video, frames=48, size=(320, 240))
+    # The resumable upload's requests (tus: POST creates it, PATCH sends bytes, DELETE terminates it).
     uploads: list[str] = []
-    page.on("request", lambda req: uploads.append(req.method)
-            if req.url.endswith("/user/scene/new") else None)
+    answers: list[tuple[str, int]] = []
+    page.on("request", lambda req: uploads.append(req.method) if "/user/scene/uploads" in req.url else None)
+    page.on("response", lambda res: answers.append((res.request.method, res.status))
+            if "/user/scene/uploads" in res.url else None)
 
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_label("Scene name (optional)").fill("Never uploaded")
@@ -279,7 +283,10 @@ def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: W
 
     # Long enough for a restarted upload of this small file to finish and be turned into a scene.
     page.wait_for_timeout(3000)
-    assert uploads == ["POST"], f"Cancel must not start another upload: {uploads}"
+    assert uploads.count("POST") == 1, f"Cancel must not start another upload: {uploads}"
+    # Cancel terminates the upload on the server (tus DELETE), and nothing is sent after it.
+    assert uploads[-1] == "DELETE", uploads
+    assert ("DELETE", 204) in answers, answers
     # Chromium's upload throttling slows the progress the page sees, not always the bytes on a loopback
     # socket: the one body may already have reached the server when Cancel lands. What the bug did (a second
     # upload, a second scene) must never happen.
@@ -304,7 +311,7 @@ def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, s
     video = tmp_path / "across.mp4"
     make_mp4(video, frames=48, size=(320, 240))
     uploads: list[str] = []
-    page.on("request", lambda req: uploads.append(req.method) if req.url.endswith("/user/scene/new") else None)
+    page.on("request", lambda req: uploads.append(req.method) if "/user/scene/uploads" in req.url else None)
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_label("Scene name (optional)").fill("Across pages")
     cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 15))
@@ -344,7 +351,7 @@ def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, s
     _unthrottle(cdp)
     banner.get_by_text("“Across pages” is uploaded").wait_for()
     (scene_id,) = api.get("/user/scene/history").json()["resources"]
-    assert uploads == ["POST"]
+    assert uploads.count("POST") == 1 and "DELETE" not in uploads, uploads
     banner.get_by_role("link", name="Open the scene").click()
     page.get_by_role("heading", name="Across pages").wait_for()
     assert page.url.endswith(f"#/scene/{scene_id}")
@@ -366,17 +373,15 @@ def test_upload_sends_the_chosen_preset(browser: Browser, server: WebServer, tmp
     api = api_register(server.base_url, username)
     video = tmp_path / "preset.mp4"
     make_mp4(video, frames=24)
-    # The text fields of each multipart body sent (the browser does not hand file bodies to Playwright).
-    page.add_init_script("""
-        const send = XMLHttpRequest.prototype.send;
-        XMLHttpRequest.prototype.send = function (body) {
-          if (body instanceof FormData) {
-            (window.__sentForms ||= []).push(
-              Object.fromEntries([...body.entries()].filter(([, v]) => typeof v === "string")));
-          }
-          return send.call(this, body);
-        };
-    """)
+    # The fields of each resumable upload created (tus Upload-Metadata: key base64(value) pairs).
+    sent: list[dict[str, str]] = []
+
+    def record(req: Any) -> None:
+        if req.method == "POST" and req.url.endswith("/user/scene/uploads"):
+            pairs = (item.split(" ") for item in req.headers["upload-metadata"].split(","))
+            sent.append({key: base64.b64decode(value).decode() for key, value in pairs})
+
+    page.on("request", record)
 
     _open_new_scene(browser, username)
     page.get_by_label("Video file").set_input_files(str(video))
@@ -397,7 +402,6 @@ def test_upload_sends_the_chosen_preset(browser: Browser, server: WebServer, tmp
     page.get_by_role("heading", name="Custom settings").wait_for()
 
     first, second = api.get("/user/scene/history").json()["resources"]
-    sent = page.evaluate("window.__sentForms")
     assert [form.get("preset") for form in sent] == [other["name"], None], sent
     assert api.get(f"/user/scene/progress/{first}").json()["preset"] == other["name"]
     assert api.get(f"/user/scene/progress/{second}").json()["preset"] == default

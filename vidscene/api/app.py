@@ -7,10 +7,13 @@ that created the scene and its job has committed.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +24,14 @@ from fastapi.responses import JSONResponse
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
-from vidscene.api import accounts, scenes, shares, system
+from vidscene.api import accounts, scenes, shares, system, tus
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec
+from vidscene.api.tus import protocol as tus_protocol
+from vidscene.api.tus import service as tus_service
 from vidscene.api.upload import remove_stale_uploads
 from vidscene.api.webapp import WebAppMount
 from vidscene.config import Settings
@@ -78,12 +83,26 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         web_dist=WEB_DIST,
     )
 
+    async def sweep_uploads() -> None:
+        """Expired resumable uploads go, rows and bytes, while the API runs (every process sweeps; the rows
+        are deleted in one transaction, so they never fight over one)."""
+        while True:
+            try:
+                await anyio.to_thread.run_sync(partial(tus_service.sweep, context.unit_of_work, storage))
+            except Exception:
+                logger.exception("sweeping expired resumable uploads failed; trying again later")
+            await anyio.sleep(settings.upload_sweep_seconds)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(remove_stale_uploads, storage.tmp_dir)
+        sweeper = asyncio.create_task(sweep_uploads(), name="vidscene-upload-sweeper")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             context.db_threads.shutdown()
             engine.dispose()
 
@@ -103,8 +122,9 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Range"],
-        expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After"],
+        allow_headers=["Authorization", "Content-Type", "Range", *tus_protocol.CORS_REQUEST_HEADERS],
+        expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After",
+                        *tus_protocol.CORS_RESPONSE_HEADERS],
         allow_credentials=False,  # bearer tokens, no cookies
         max_age=600,
     )
@@ -118,6 +138,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     app.include_router(scenes.output_router)
     app.include_router(accounts.router)
     app.include_router(scenes.router)
+    app.include_router(tus.router)
     app.include_router(shares.owner_router)
     app.include_router(shares.public_router)
     app.include_router(system.router)

@@ -65,6 +65,21 @@ class ConflictError(APIError):
     default_message = "Conflict."
 
 
+class GoneError(APIError):
+    status_code = 410
+    default_message = "Gone."
+
+
+class PreconditionFailedError(APIError):
+    status_code = 412
+    default_message = "Precondition failed."
+
+
+class LockedError(APIError):
+    status_code = 423
+    default_message = "Locked."
+
+
 class PayloadTooLargeError(APIError):
     status_code = 413
     default_message = "The upload is too large."

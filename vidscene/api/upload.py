@@ -75,7 +75,7 @@ def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SE
     return removed
 
 
-def _check_free_space(free_bytes: int, needed: int) -> None:
+def check_free_space(free_bytes: int, needed: int) -> None:
     if free_bytes - needed < MIN_FREE_BYTES:
         logger.warning("upload refused: disk nearly full", extra={"free_bytes": free_bytes, "needed": needed})
         raise InsufficientStorageError()
@@ -194,9 +194,9 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
     if announced is not None and announced.isdigit():
         if int(announced) > max_file_bytes + FORM_OVERHEAD_BYTES:
             raise PayloadTooLargeError(f"The video is larger than the limit of {max_file_bytes} bytes.")
-        _check_free_space(free_bytes, int(announced))
+        check_free_space(free_bytes, int(announced))
     else:
-        _check_free_space(free_bytes, 0)
+        check_free_space(free_bytes, 0)
 
     collector = _PartCollector(max_file_bytes)
     try:

@@ -168,6 +168,31 @@ class Share(Base):
     scene: Mapped[Scene] = relationship(back_populates="shares")
 
 
+class TusUpload(Base):
+    """A resumable (tus) upload on its way to becoming a scene: who sends it, how long it is, how much of it
+    is on disk, and the scene's fields, validated when it was created.
+
+    The bytes are a ``tus-<id>.part`` file in the data dir's tmp area; ``offset`` counts only bytes that were
+    fsynced, so after a crash the file is cut back to it. Once complete, ``scene_id`` names the scene it
+    became (the file has moved into the scene's folder) and the row stays until it expires, so a client
+    whose last answer was lost can still learn the scene's id. Deleting the user or the scene deletes it.
+    """
+
+    __tablename__ = "tus_uploads"
+
+    # token_urlsafe(16): 128 random bits; the upload URL is as unguessable as a scene id.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    length: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    file_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    fields: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
+    scene_id: Mapped[str | None] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), nullable=True,
+                                                 index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
 class WorkerBeat(Base):
     """Workers seen alive, for ``vidscene status``."""
 

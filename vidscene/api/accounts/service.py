@@ -20,6 +20,8 @@ from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import BadRequestError, ConflictError, NotAuthenticatedError, TooManyRequestsError
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec, hash_password, initial_token_version, verify_password
+from vidscene.api.tus import files as tus_files
+from vidscene.api.tus import repository as tus_repository
 from vidscene.db.models import User
 from vidscene.jobs import state
 from vidscene.storage import Storage
@@ -120,12 +122,15 @@ def change_password(unit_of_work: UnitOfWork, user: User, new_password: str) -> 
 
 
 def delete_account(unit_of_work: UnitOfWork, storage: Storage, user: User) -> int:
-    """Cancel and delete every scene of the user, then the user; the files go after the commit. Returns how
-    many scenes there were."""
+    """Cancel and delete every scene of the user, then the user; the files go after the commit (the bytes of
+    unfinished resumable uploads too: their rows go with the user). Returns how many scenes there were."""
     with unit_of_work() as session:
         _locked(session, user)
         scene_ids = repository.scene_ids_of(session, user.id)
+        upload_ids = tus_repository.upload_ids_of(session, user.id)
         state.delete_scenes(session, scene_ids)
         repository.delete_user(session, user.id)
     storage.remove_scenes(scene_ids)
+    for upload_id in upload_ids:
+        tus_files.remove_part(tus_files.part_path(storage.tmp_dir, upload_id))
     return len(scene_ids)

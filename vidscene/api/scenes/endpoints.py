@@ -56,7 +56,8 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 async def options(context: ContextDep) -> dict[str, Any]:
     """The catalogue the server validates uploads against; the web app builds its form from it."""
     return catalogue.describe(default_preset=context.settings.default_preset,
-                              max_upload_bytes=context.settings.max_upload_bytes)
+                              max_upload_bytes=context.settings.max_upload_bytes,
+                              upload_chunk_bytes=context.settings.upload_chunk_bytes)
 
 
 @router.post(
@@ -85,12 +86,12 @@ async def create_scene(request: Request, user: CurrentUser, context: ContextDep)
         upload.discard()  # already moved into place on success; removes the temporary file otherwise
     logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,
                                         "bytes": upload.file_size, "training_mode": req.training_mode})
-    await _enqueue(context, scene_id, job_id)
+    await enqueue_job(context, scene_id, job_id)
     return SceneCreated(id=scene_id,
                         message="Video received and processing scene. Check back later for updates.")
 
 
-async def _enqueue(context: AppContext, scene_id: str, job_id: int) -> None:
+async def enqueue_job(context: AppContext, scene_id: str, job_id: int) -> None:
     """Hand a committed job to the engine. A failure is logged, not answered: the job row is committed as
     queued and the engine's recovery of queued jobs delivers it later, so the user is not asked to send
     gigabytes again."""
@@ -171,7 +172,7 @@ async def retry_scene(scene_id: str, request: Request, user: CurrentUser, contex
         service.retry_scene, context.unit_of_work, context.storage, user_id=user.id, scene_id=scene_id,
         fields=fields, default_preset=context.settings.default_preset))
     logger.info("scene retried", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id})
-    await _enqueue(context, scene_id, job_id)
+    await enqueue_job(context, scene_id, job_id)
     return SceneCreated(id=scene_id, message="Processing the scene again with the new settings.")
 
 

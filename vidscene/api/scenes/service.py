@@ -13,12 +13,13 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.orm import Session
 
 from vidscene import catalogue
 from vidscene.api.deps import UnitOfWork, revoked_token_error
@@ -161,11 +162,15 @@ def _video_filename(info: VideoInfo) -> str:
 
 
 def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, request: SceneRequest,
-                 upload_path: Path, info: VideoInfo) -> tuple[str, int]:
+                 upload_path: Path, info: VideoInfo,
+                 in_transaction: Callable[[Session, str], None] | None = None) -> tuple[str, int]:
     """Move the upload into a new scene's folder and add the scene with its queued job; (scene id, job id).
 
     Blocking (run it in a worker thread). Any failure removes the scene's folder, so no file outlives a
     missing row. The caller enqueues the job only after this returns: the rows are committed by then.
+    ``in_transaction(session, scene_id)`` runs inside the same unit of work after the insert (a resumable
+    upload records the scene it became there, so the scene and that record commit together or not at all);
+    whatever it raises rolls the scene back.
     """
     scene_id = secrets.token_urlsafe(16)
     files = storage.scene(scene_id)
@@ -183,6 +188,8 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
                 training_mode=request.training_mode, output_types=request.output_types,
                 save_iterations=request.save_iterations, total_iterations=request.total_iterations,
                 preset=request.preset, video_filename=filename, video_info=info.to_json())
+            if in_transaction is not None:
+                in_transaction(session, scene_id)
         return scene_id, job_id
     except BaseException:
         files.remove()

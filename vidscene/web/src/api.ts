@@ -1,6 +1,8 @@
 // Client for the public vidscene HTTP API (seed-api.txt + API-NOTES.md). The app uses nothing else: every
 // request here is one any other client could make.
 
+import * as tus from "tus-js-client";
+
 export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
 
 export class ApiError extends Error {
@@ -352,6 +354,8 @@ export interface OptionLimits {
   password_max: number;
   /** Only when the server caps the size of an upload. */
   max_upload_bytes?: number | undefined;
+  /** The size of each PATCH of a resumable upload (the server's proxy may cap request bodies). */
+  upload_chunk_bytes?: number | undefined;
 }
 
 /** The body of GET /user/scene/options: what the server accepts, and so what the app offers. */
@@ -424,7 +428,7 @@ const checkOptions: Check<SceneOptions> = shape<SceneOptions>({
   limits: shape<OptionLimits>({
     max_total_iterations: whole, max_scene_name: whole, default_scene_name: text, chunk_bytes: whole,
     username_pattern: text, username_min: whole, username_max: whole, password_min: whole, password_max: whole,
-    max_upload_bytes: optional(whole),
+    max_upload_bytes: optional(whole), upload_chunk_bytes: optional(whole),
   }),
 });
 
@@ -456,46 +460,149 @@ export interface NewSceneFields extends TrainingFields {
 
 export interface UploadHandle {
   promise: Promise<{ id: string; message: string }>;
+  /** Stops the upload and deletes what the server has of it (tus termination). */
   abort(): void;
 }
 
-/** Uploads with XMLHttpRequest because fetch() cannot report upload progress. */
-export function uploadScene(fields: NewSceneFields, onProgress: (sent: number, total: number) => void): UploadHandle {
-  const form = new FormData();
-  for (const [key, value] of Object.entries(trainingFormFields(fields))) form.append(key, value);
-  if (fields.sceneName) form.append("scene_name", fields.sceneName);
-  // The file goes last so the small fields are parsed before the (possibly huge) video streams in.
-  form.append("file", fields.file, fields.file.name);
+/** How a resumable upload goes: bytes sent, and where it started when the server already had some. */
+export interface UploadEvents {
+  onProgress(sent: number, total: number): void;
+  /** The server already held `offset` bytes of this file from an earlier try (a reload, a closed tab). */
+  onResume(offset: number, total: number): void;
+}
 
-  const xhr = new XMLHttpRequest();
+const TUS_ENDPOINT = "/user/scene/uploads";
+// A dropped connection is retried after these pauses (ms), each time from the offset the server reports.
+const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000];
+// Answers that no retry can change: bad fields, too large, not a video, no such upload any more, logged out.
+const FINAL_STATUSES = new Set([400, 401, 403, 404, 410, 413, 415, 507]);
+
+function tusErrorStatus(err: unknown): number {
+  return err instanceof tus.DetailedError ? (err.originalResponse?.getStatus() ?? 0) : 0;
+}
+
+function tusErrorMessage(err: unknown): string {
+  const body = err instanceof tus.DetailedError ? err.originalResponse?.getBody() : undefined;
+  if (body) {
+    try {
+      const parsed = JSON.parse(body) as Record<string, unknown>;
+      if (typeof parsed.error === "string" && parsed.error) return parsed.error;
+    } catch {
+      /* not JSON */
+    }
+  }
+  return (
+    "The upload was interrupted and could not be resumed. Check your connection, then choose the same file " +
+    "with the same settings: it continues from where it stopped."
+  );
+}
+
+/**
+ * Uploads the video with the tus protocol (resumable): a dropped connection is retried from the server's
+ * offset, and after a reload choosing the same file with the same settings continues the earlier upload
+ * (tus-js-client keeps its URL in localStorage, under a fingerprint of the user, the file and the settings).
+ * The fields travel in Upload-Metadata and are checked by the server before any byte is sent.
+ */
+export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkBytes?: number): UploadHandle {
+  const metadata: Record<string, string> = {
+    filename: fields.file.name,
+    filetype: fields.file.type,
+    ...trainingFormFields(fields),
+    ...(fields.sceneName ? { scene_name: fields.sceneName } : {}),
+  };
+  const user = session.username ?? "";
+  let sceneId: string | null = null;
+  let resuming = false;
+  let settle: { resolve: (v: { id: string; message: string }) => void; reject: (e: unknown) => void } | null = null;
   const promise = new Promise<{ id: string; message: string }>((resolve, reject) => {
-    xhr.open("POST", "/user/scene/new");
-    const token = memoryToken;
-    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
-    xhr.responseType = "text";
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    };
-    xhr.onload = () => {
-      let body: Record<string, unknown> = {};
-      try {
-        body = JSON.parse(xhr.responseText) as Record<string, unknown>;
-      } catch {
-        /* leave empty */
-      }
-      if (xhr.status >= 200 && xhr.status < 300 && typeof body.id === "string") {
-        resolve({ id: body.id, message: typeof body.message === "string" ? body.message : "" });
-        return;
-      }
-      const text = typeof body.error === "string" ? body.error : `Upload failed (${xhr.status} ${xhr.statusText})`;
-      if (xhr.status === 401 && memoryToken) session.clear(sessionEndedReason(text));
-      reject(new ApiError(xhr.status, text, retryAfterSeconds(xhr.getResponseHeader("Retry-After"))));
-    };
-    xhr.onerror = () => reject(new ApiError(0, "The upload was interrupted. Check your connection and try again."));
-    xhr.onabort = () => reject(new DOMException("Upload cancelled", "AbortError"));
-    xhr.send(form);
+    settle = { resolve, reject };
   });
-  return { promise, abort: () => xhr.abort() };
+  const finish = (outcome: { id: string } | { error: unknown }): void => {
+    const done = settle;
+    settle = null;
+    if (!done) return;
+    if ("id" in outcome) done.resolve({ id: outcome.id, message: "Video received and processing scene." });
+    else done.reject(outcome.error);
+  };
+
+  const upload = new tus.Upload(fields.file, {
+    endpoint: TUS_ENDPOINT,
+    metadata,
+    ...(chunkBytes ? { chunkSize: chunkBytes } : {}),
+    retryDelays: RETRY_DELAYS,
+    removeFingerprintOnSuccess: true,
+    // The same file sent by another user, or with other settings, is another upload.
+    fingerprint: (file: File) =>
+      Promise.resolve(["vidscene-tus", user, file.name, file.size, file.lastModified, JSON.stringify(metadata)].join("|")),
+    onBeforeRequest: (req) => {
+      if (memoryToken) req.setHeader("Authorization", `Bearer ${memoryToken}`);
+    },
+    onAfterResponse: (req, res) => {
+      const id = res.getHeader("Upload-Scene-Id");
+      if (id) sceneId = id;
+      const offset = Number(res.getHeader("Upload-Offset") ?? "0");
+      if (resuming && req.getMethod() === "HEAD" && res.getStatus() === 200 && offset > 0) {
+        resuming = false;
+        events.onResume(offset, fields.file.size);
+      }
+    },
+    onProgress: (sent, total) => events.onProgress(sent, total),
+    onShouldRetry: (err) => !FINAL_STATUSES.has(tusErrorStatus(err)),
+    onSuccess: () => {
+      void (async () => {
+        // Every answer about a finished upload names its scene; ask once more if the last one was lost.
+        if (!sceneId && upload.url) {
+          const path = new URL(upload.url, window.location.href).pathname;
+          const body = (await (await send("GET", path)).json()) as { id?: unknown };
+          if (typeof body.id === "string") sceneId = body.id;
+          else {
+            // Every byte arrived but the server stopped before making the scene: the end, sent again, makes it.
+            const res = await send("PATCH", path, {
+              headers: {
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": String(fields.file.size),
+                "Content-Type": "application/offset+octet-stream",
+              },
+            });
+            sceneId = res.headers.get("Upload-Scene-Id");
+          }
+        }
+        if (!sceneId) throw new ApiError(0, "The video was uploaded but the server named no scene for it.");
+        finish({ id: sceneId });
+      })().catch((error: unknown) => finish({ error }));
+    },
+    onError: (err) => {
+      const status = tusErrorStatus(err);
+      const text = tusErrorMessage(err);
+      if (status === 401 && memoryToken) session.clear(sessionEndedReason(text));
+      finish({ error: new ApiError(status, text) });
+    },
+  });
+
+  void upload.findPreviousUploads().then(
+    (previous) => {
+      if (!settle) return; // cancelled meanwhile
+      const last = previous[0];
+      if (last) {
+        resuming = true;
+        upload.resumeFromPreviousUpload(last);
+      }
+      upload.start();
+    },
+    (error: unknown) => finish({ error }),
+  );
+
+  return {
+    promise,
+    abort: () => {
+      if (!settle) return;
+      finish({ error: new DOMException("Upload cancelled", "AbortError") });
+      // Stops the request in flight and deletes the upload on the server (and its stored URL).
+      upload.abort(true).catch(() => {
+        /* nothing was created yet, or the server already forgot it */
+      });
+    },
+  };
 }
 
 export interface DownloadedOutput {

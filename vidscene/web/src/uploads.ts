@@ -13,7 +13,8 @@ import type { SettingsDraft } from "./settings";
 export type UploadState =
   // `label`: the scene name typed, else the file's name.
   /** Bytes on their way (`loaded` of `total`); once all are sent the server probes the video. */
-  | { phase: "sending"; label: string; fileName: string; loaded: number; total: number }
+  /** `resumedFrom`: bytes the server already had from an earlier try of this file (0: a fresh upload). */
+  | { phase: "sending"; label: string; fileName: string; loaded: number; total: number; resumedFrom: number }
   | { phase: "done"; label: string; id: string }
   | { phase: "failed"; label: string; error: string }
   | { phase: "cancelled"; label: string };
@@ -59,15 +60,30 @@ export function isUploading(): boolean {
   return current?.phase === "sending";
 }
 
-/** Starts an upload (one at a time: a running one is refused with an Error). */
-export function startUpload(fields: NewSceneFields): void {
+/**
+ * Starts an upload (one at a time: a running one is refused with an Error). It is resumable: a dropped
+ * connection carries on by itself, and after a reload the same file with the same settings continues from
+ * what the server already has. `chunkBytes`: the server's PATCH size, when it names one.
+ */
+export function startUpload(fields: NewSceneFields, chunkBytes?: number): void {
   if (isUploading()) throw new Error("Another upload is still running; wait for it or cancel it first.");
   const label = fields.sceneName || fields.file.name; // what the user recognises the upload by
-  const mine = uploadScene(fields, (loaded, total) => {
-    if (handle === mine && current?.phase === "sending") set({ ...current, loaded, total });
-  });
+  const mine = uploadScene(
+    fields,
+    {
+      onProgress: (loaded, total) => {
+        if (handle === mine && current?.phase === "sending") set({ ...current, loaded, total });
+      },
+      onResume: (offset, total) => {
+        if (handle === mine && current?.phase === "sending") {
+          set({ ...current, resumedFrom: offset, loaded: Math.max(current.loaded, offset), total });
+        }
+      },
+    },
+    chunkBytes,
+  );
   handle = mine;
-  set({ phase: "sending", label, fileName: fields.file.name, loaded: 0, total: fields.file.size });
+  set({ phase: "sending", label, fileName: fields.file.name, loaded: 0, total: fields.file.size, resumedFrom: 0 });
   mine.promise.then(
     ({ id }) => {
       if (handle !== mine) return;
@@ -90,7 +106,7 @@ export function startUpload(fields: NewSceneFields): void {
 }
 
 export function cancelUpload(): void {
-  handle?.abort(); // the promise's rejection records the cancellation
+  handle?.abort(); // deletes the upload on the server; the promise's rejection records the cancellation
 }
 
 /** Forgets a finished, failed or cancelled upload (its banner or message goes away). */

@@ -39,6 +39,11 @@ export function UploadProgress({ state }: { state: Extract<UploadState, { phase:
   const pct = state.total > 0 ? (100 * state.loaded) / state.total : 0;
   return (
     <div class="upload-progress">
+      {state.resumedFrom > 0 && (
+        <p class="hint" role="status">
+          Resumed: the server already had {formatBytes(state.resumedFrom)} of this video from the earlier try.
+        </p>
+      )}
       <ProgressBar
         value={pct}
         label="Upload progress"
@@ -98,7 +103,7 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
       return;
     }
     try {
-      startUpload({ file, sceneName: name.trim(), ...checked.value });
+      startUpload({ file, sceneName: name.trim(), ...checked.value }, limits.upload_chunk_bytes);
     } catch (err) {
       setError(errorText(err));
     }
@@ -144,6 +149,10 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
 
       <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={uploading} />
 
+      <p class="hint">
+        Uploads resume: a dropped connection carries on by itself, and if this page is closed or reloaded, choose
+        the same video with the same settings to continue from where it stopped.
+      </p>
       <ErrorMessage message={error ?? failed} />
       <Notice message={cancelled} />
       {upload?.phase === "sending" && <UploadProgress state={upload} />}
