@@ -88,6 +88,13 @@ class GaussianConfig:
     eval_every: int = 8  # every Nth frame is held out for evaluation
     random_background: bool = False
     seed: int = 0
+    # Mip-Splatting's 3D smoothing filter (gaussian/antialias.py), recomputed from the training cameras every
+    # filter_every iterations and after every densification.
+    antialias_3d: bool = True
+    filter_every: int = 100
+    # Anti-needle regulariser (loss.needle_penalty): longest axis beyond needle_ratio x the middle one.
+    needle_ratio: float = 10.0
+    needle_weight: float = 0.0
 
     @classmethod
     def for_preset(cls, preset: Preset) -> GaussianConfig:
