@@ -76,6 +76,11 @@ class GaussianConfig:
     lr_opacities: float = 5e-2 * 3
     lr_sh0: float = 2.5e-3 * 3
     lr_shN: float = 2.5e-3 / 20 * 3
+    # The position learning rate decays from lr_means to lr_means_final over max(iterations, lr_decay_steps)
+    # steps: a run shorter than its preset keeps the preset's decay curve (ending early, at a higher rate), as
+    # the 3DGS reference's fixed position_lr_max_steps does. Decaying 100x within 300 iterations froze the
+    # positions half-way (bench/RESULTS.md: 300 iterations, 29.25 -> 29.94 dB). 0: over the run itself.
+    lr_decay_steps: int = 0
     ssim_lambda: float = 0.2
     densify_start: int = 300
     densify_stop: int = 2000
@@ -116,17 +121,20 @@ class GaussianConfig:
         Every step count scales by the same factor (as gsplat's ``adjust_steps``): densification start, stop
         and interval, SH degree steps, opacity resets. Keeping the preset's numbers for another length would
         either never densify (a short run ends before ``densify_start``) or stop densifying after a few
-        percent (a long one). The learning rates already decay over ``iterations``.
+        percent (a long one). The position learning rate decays over the run when it is at least the preset's
+        length, and along the preset's own curve when shorter (``lr_decay_steps``).
         """
         if total == self.iterations:
             return self
         factor = total / self.iterations
+        decay = max(self.lr_decay_steps, self.iterations) if total < self.iterations else 0
 
         def steps(n: int) -> int:
             return max(1, round(n * factor))
 
         start, stop = steps(self.densify_start), steps(self.densify_stop)
-        return replace(self, iterations=total, densify_start=start, densify_stop=max(stop, start + 1),
+        return replace(self, iterations=total, lr_decay_steps=decay, densify_start=start,
+                       densify_stop=max(stop, start + 1),
                        densify_every=steps(self.densify_every), sh_degree_interval=steps(self.sh_degree_interval),
                        opacity_reset_every=steps(self.opacity_reset_every) if self.opacity_reset_every > 0 else 0)
 

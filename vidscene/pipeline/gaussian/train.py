@@ -97,8 +97,9 @@ def make_optimizers(gaussians: Gaussians, config: GaussianConfig, extent: float)
 
 
 def means_lr(config: GaussianConfig, extent: float, step: int) -> float:
-    """Exponential decay from ``lr_means`` to ``lr_means_final`` (both times the extent) over the run."""
-    frac = min(max(step / max(config.iterations, 1), 0.0), 1.0)
+    """Exponential decay from ``lr_means`` to ``lr_means_final`` (both times the extent) over
+    ``max(iterations, lr_decay_steps)`` steps."""
+    frac = min(max(step / max(config.iterations, config.lr_decay_steps, 1), 0.0), 1.0)
     lr0, lr1 = config.lr_means * extent, config.lr_means_final * extent
     return math.exp(math.log(lr0) * (1 - frac) + math.log(lr1) * frac)
 
