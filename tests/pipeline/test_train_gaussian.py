@@ -24,7 +24,7 @@ from vidscene.pipeline.config import ExportConfig, GaussianConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian import train as train_module
 from vidscene.pipeline.gaussian.model import Gaussians, init_from_points, knn_mean_distance
-from vidscene.pipeline.gaussian.outputs import export_outputs
+from vidscene.pipeline.gaussian.outputs import export_outputs, without_floaters
 from vidscene.pipeline.gaussian.render import render
 from vidscene.pipeline.gaussian.sh import rgb_to_sh0
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy
@@ -214,7 +214,10 @@ def test_export_from_every_checkpoint(scene: SceneData, straight_run: Run, tmp_p
         steps: list[int] = []
         export_outputs(ckpt_path, scene, requests, cfg, device="cpu",
                        progress=lambda pos, total, msg="", steps=steps: steps.append(pos))
-        n = load_checkpoint(ckpt_path)["params"]["means"].shape[0]
+        # what is exported: the checkpoint's gaussians less the floaters (never all of them)
+        exported = without_floaters(Gaussians.from_state(load_checkpoint(ckpt_path)["params"]), scene, it)
+        n = len(exported)
+        assert 0 < n <= load_checkpoint(ckpt_path)["params"]["means"].shape[0]
         assert requests["splat_cloud"].stat().st_size == 32 * n
         vertex = PlyData.read(str(requests["point_cloud"]))["vertex"]
         assert vertex.count == n

@@ -16,11 +16,13 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.gaussian.antialias import apply_filter, bake
 from vidscene.pipeline.gaussian.sh import num_sh_bases, rgb_to_sh0
 
 logger = logging.getLogger(__name__)
 
 PARAM_NAMES = ("means", "scales", "quats", "opacities", "sh0", "shN")
+FILTER_KEY = "filter_variances"  # the 3D filter (antialias.py) in a checkpoint's params; absent: no filter
 INIT_OPACITY = 0.1
 MIN_INIT_POINTS = 1000  # fewer SfM points than this: top up with random points so empty regions can fill in
 RANDOM_INIT_POINTS = 10_000  # ... up to this many in all (1 000 random points fitted only 24.9 dB, see bench)
@@ -31,9 +33,13 @@ class Gaussians:
 
     ``scales`` are logs, ``opacities`` logits, ``quats`` unnormalised w-x-y-z, ``sh0`` is (N, 1, 3), ``shN``
     (N, K-1, 3). The densification strategy swaps the tensors in ``params`` for longer or shorter ones.
+
+    ``filter_variances`` (N,), when set, is each gaussian's 3D smoothing filter (``antialias``): every render
+    and every export sees the filtered scales and opacities. It is not optimised; the trainer recomputes it from
+    the cameras (and must after densification changed N).
     """
 
-    def __init__(self, params: dict[str, Tensor]) -> None:
+    def __init__(self, params: dict[str, Tensor], filter_variances: Tensor | None = None) -> None:
         missing = set(PARAM_NAMES) - set(params)
         if missing:
             raise ValueError(f"missing gaussian parameters: {sorted(missing)}")
@@ -41,6 +47,7 @@ class Gaussians:
         if any(p.shape[0] != n for p in params.values()):
             raise ValueError("all gaussian parameters need the same number of rows")
         self.params = {name: params[name] for name in PARAM_NAMES}
+        self.filter_variances = filter_variances
 
     def __len__(self) -> int:
         return int(self.params["means"].shape[0])
@@ -57,7 +64,23 @@ class Gaussians:
         """``(means, quats, scales, opacities, sh)`` as ``render`` takes them (differentiable)."""
         p = self.params
         sh = torch.cat([p["sh0"], p["shN"]], dim=1)
-        return p["means"], p["quats"], torch.exp(p["scales"]), torch.sigmoid(p["opacities"]), sh
+        scales, opacities = torch.exp(p["scales"]), torch.sigmoid(p["opacities"])
+        if self.filter_variances is not None:
+            if self.filter_variances.shape[0] != len(self):
+                raise RuntimeError("the 3D filter is stale: recompute it after densification")
+            scales, opacities = apply_filter(scales, opacities, self.filter_variances)
+        return p["means"], p["quats"], scales, opacities, sh
+
+    def exported(self) -> dict[str, NDArray[np.float32]]:
+        """Raw parameters as files store them, the 3D filter baked into ``scales`` and ``opacities`` (viewers
+        know nothing of it)."""
+        arrays = self.to_numpy()
+        if self.filter_variances is not None:
+            log_scales, logits = bake(self.params["scales"].detach(), self.params["opacities"].detach(),
+                                      self.filter_variances.detach())
+            arrays["scales"] = log_scales.cpu().numpy().astype(np.float32)
+            arrays["opacities"] = logits.cpu().numpy().astype(np.float32)
+        return arrays
 
     def to_numpy(self) -> dict[str, NDArray[np.float32]]:
         return {k: v.detach().cpu().numpy().astype(np.float32) for k, v in self.params.items()}
@@ -72,11 +95,15 @@ class Gaussians:
                    requires_grad: bool = False) -> Gaussians:
         params = {k: state[k].detach().to(device=device, dtype=torch.float32).clone()
                   .requires_grad_(requires_grad) for k in PARAM_NAMES}
-        return cls(params)
+        filt = state.get(FILTER_KEY)
+        return cls(params, None if filt is None else filt.detach().to(device=device, dtype=torch.float32).clone())
 
     def state(self) -> dict[str, Tensor]:
-        """CPU copies of the parameters (for checkpoints)."""
-        return {k: v.detach().cpu().clone() for k, v in self.params.items()}
+        """CPU copies of the parameters and of the 3D filter when there is one (for checkpoints)."""
+        out = {k: v.detach().cpu().clone() for k, v in self.params.items()}
+        if self.filter_variances is not None:
+            out[FILTER_KEY] = self.filter_variances.detach().cpu().clone()
+        return out
 
 
 def scene_extent(cameras: list[Camera]) -> float:

@@ -28,6 +28,7 @@ from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
+from vidscene.pipeline.gaussian.cleanup import floater_mask
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.train import load_checkpoint
@@ -101,17 +102,17 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
     if unknown:
         raise ValueError(f"unknown gaussian output types: {', '.join(unknown)}")
     ckpt = load_checkpoint(checkpoint)
-    gaussians = Gaussians.from_state(ckpt["params"])
+    iteration = int(ckpt["iteration"])
+    gaussians = without_floaters(Gaussians.from_state(ckpt["params"]), scene, iteration)
     sh_degree = int(ckpt.get("active_sh_degree", ckpt.get("sh_degree", gaussians.max_sh_degree)))
     sh_degree = min(sh_degree, gaussians.max_sh_degree)
-    iteration = int(ckpt["iteration"])
     extra = {"stage": "export", "iteration": iteration, "gaussians": len(gaussians)}
 
     video_frames = config.video_frames if "video" in requests else 0
     total = video_frames + sum(1 for t in requests if t != "video")
     done = 0
     progress(done, total, "exporting")
-    arrays = gaussians.to_numpy()
+    arrays = gaussians.exported()  # the 3D filter baked in: viewers do not know it
     model = ExportedModel(checkpoint=checkpoint, means=arrays["means"], log_scales=arrays["scales"],
                           quats=arrays["quats"], opacity_logits=arrays["opacities"], sh=gaussians.sh_numpy(),
                           sh_degree=sh_degree)
@@ -139,12 +140,27 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
         logger.info("wrote output", extra={**extra, "output": "video", "path": str(path)})
 
 
+def without_floaters(gaussians: Gaussians, scene: SceneData, iteration: int) -> Gaussians:
+    """``gaussians`` less the floaters ``cleanup.floater_mask`` finds (never all of them), counts logged."""
+    means, _, scales, opacities, _ = gaussians.activated()
+    found = floater_mask(means.detach(), scales.detach(), opacities.detach(), scene.cameras)
+    logger.info("dropped floaters before export", extra={
+        "stage": "export", "iteration": iteration, "gaussians": len(gaussians), "dropped": found.dropped,
+        "transparent": found.transparent, "huge": found.huge, "outside": found.outside})
+    if found.dropped == 0:
+        return gaussians
+    keep = found.keep
+    filt = gaussians.filter_variances
+    return Gaussians({k: v.detach()[keep] for k, v in gaussians.params.items()},
+                     None if filt is None else filt[keep])
+
+
 def _render_path(gaussians: Gaussians, scene: SceneData, config: ExportConfig, sh_degree: int,
                  device: torch.device) -> Iterator[np.ndarray]:
     """uint8 frames along the smoothed capture path, rendered over a black background."""
     w, h = path_video_size(scene.cameras, config.video_max_long_side)
     path = smooth_camera_path(scene.cameras, config.video_frames, width=w, height=h)
-    g = Gaussians.from_state(gaussians.params, device)
+    g = Gaussians.from_state(gaussians.state(), device)  # state() carries the 3D filter, params alone not
     means, quats, scales, opacities, sh = g.activated()
     background = torch.zeros(3, device=device)
     with torch.no_grad():

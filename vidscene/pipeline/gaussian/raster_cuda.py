@@ -5,6 +5,10 @@ Differences from the CPU path that callers may notice: gsplat clamps alpha at 0.
 footprint bound may be 3 sigma instead of the opacity-aware ellipse (depending on the version), so images
 agree to a few 1e-3, not bit for bit. The background is composited here in PyTorch so that its gradient and
 the depth normalisation behave exactly as on the CPU path.
+
+Anti-aliasing is the 3D smoothing filter (``antialias.py``), applied to scales and opacities before either
+backend is called, so gsplat needs no option for it; ``rasterize_mode`` stays "classic" (the 0.3 px² dilation
+without opacity compensation) because that is what the CPU kernels compute and what viewers such as Spark do.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
 from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
-from vidscene.pipeline.gaussian.loss import photometric_loss
+from vidscene.pipeline.gaussian.antialias import filter_variances
+from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
 from vidscene.pipeline.gaussian.model import (
     PARAM_NAMES,
     RANDOM_INIT_POINTS,
@@ -96,8 +97,9 @@ def make_optimizers(gaussians: Gaussians, config: GaussianConfig, extent: float)
 
 
 def means_lr(config: GaussianConfig, extent: float, step: int) -> float:
-    """Exponential decay from ``lr_means`` to ``lr_means_final`` (both times the extent) over the run."""
-    frac = min(max(step / max(config.iterations, 1), 0.0), 1.0)
+    """Exponential decay from ``lr_means`` to ``lr_means_final`` (both times the extent) over
+    ``max(iterations, lr_decay_steps)`` steps."""
+    frac = min(max(step / max(config.iterations, config.lr_decay_steps, 1), 0.0), 1.0)
     lr0, lr1 = config.lr_means * extent, config.lr_means_final * extent
     return math.exp(math.log(lr0) * (1 - frac) + math.log(lr1) * frac)
 
@@ -134,8 +136,17 @@ class Runner:
                                           generator=self.generator,
                                           random_points=min(RANDOM_INIT_POINTS, config.max_gaussians // 2))
         self.gaussians = Gaussians.from_state(self.gaussians.params, device, requires_grad=True)
+        self.update_filter()
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
         self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
+
+    def update_filter(self) -> None:
+        """Recompute every gaussian's 3D filter from the training cameras (at the training resolution: their
+        sampling rate is the one the model was fitted at)."""
+        if not self.config.antialias_3d:
+            return
+        cams = [self.cameras[i] for i in self.train_idx]
+        self.gaussians.filter_variances = filter_variances(self.gaussians.params["means"], cams).to(self.device)
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
@@ -202,15 +213,20 @@ class Runner:
         self.strategy.step_pre_backward(step, out)
         target = self.image(view)
         loss, _ = photometric_loss(out.image, target, cfg.ssim_lambda)
+        if cfg.needle_weight > 0:
+            loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
         if not torch.isfinite(loss):
             raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss.detach())}).")
         loss.backward()
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        n_before = len(self.gaussians)
         self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
         if len(self.gaussians) == 0:
             raise learned_nothing("training removed every gaussian", iterations=self.config.iterations)
+        if len(self.gaussians) != n_before or step % max(cfg.filter_every, 1) == 0:
+            self.update_filter()
         with torch.no_grad():
             mse = float(torch.mean((out.image.detach().clamp(0, 1) - target) ** 2))
         return float(loss.detach()), mse
@@ -225,7 +241,7 @@ class Runner:
         """Raise ``TrainingError`` when every gaussian is transparent or the renders are a flat image no better
         than the training frames' mean colour (``collapse.check_not_flat``); else that image's PSNR on the
         evaluated frames."""
-        if float(torch.sigmoid(self.gaussians.params["opacities"].detach()).max()) < MIN_VISIBLE_OPACITY:
+        if float(self.gaussians.activated()[3].detach().max()) < MIN_VISIBLE_OPACITY:
             raise learned_nothing("every gaussian became transparent", iterations=self.config.iterations)
         colour = mean_colour(self.images[i] for i in self.train_idx)
         flat = flat_image_psnr(colour, [self.image(i).cpu() for i in self.eval_views()])
