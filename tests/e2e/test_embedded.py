@@ -45,3 +45,11 @@ def test_upload_process_download_every_output(cluster: Cluster, orbit_video: Syn
     assert sorted(counts["model"]) == [10, 30]
     # Same gaussians in the .splat and the .ply of one iteration.
     assert counts["splat_cloud"] == counts["point_cloud"]
+
+    # The viewer opens from the first capture camera, and this server now times its presets itself.
+    view = meta["initial_view"]
+    assert view is not None and len(view["position"]) == 3 and 10 < view["fov_y_degrees"] < 120
+    options = client.http.get("/user/scene/options").json()
+    preview = next(p for p in options["presets"] if p["name"] == "preview")["estimates"]["gaussian"]
+    assert (preview["source"], preview["scenes"]) == ("server", 1), preview
+    assert preview["seconds_per_iteration"] > 0
