@@ -26,7 +26,9 @@ import {
 } from "../components";
 import { formatBytes } from "../format";
 import { navigate } from "../router";
-import type { ControlMode, ViewerHandle } from "../viewer";
+import type { ControlMode, InitialView, ViewerHandle } from "../viewer";
+import { MetricsPanel } from "./MetricsPanel";
+import { ViewerTools } from "./ViewerTools";
 import { SceneStatus } from "./SceneStatus";
 import { StateBadge, usePolling } from "./Scenes";
 
@@ -68,12 +70,15 @@ function Viewer({
   iteration,
   info,
   cache,
+  initialView = null,
 }: {
   sceneId: string;
   type: "splat_cloud" | "point_cloud";
   iteration: string;
   info: ResourceInfo;
   cache: Cache;
+  /** The first capture camera (metadata's initial_view): where the view opens. */
+  initialView?: InitialView | null;
 }): JSX.Element {
   const container = useRef<HTMLDivElement>(null);
   const handle = useRef<ViewerHandle | null>(null);
@@ -84,6 +89,8 @@ function Viewer({
   const modeName = useId();
   const modeRef = useRef(mode);
   modeRef.current = mode;
+  const viewRef = useRef(initialView); // read when the view is built: a metadata poll must not rebuild it
+  viewRef.current = initialView;
 
   useEffect(() => {
     const controller = new AbortController();
@@ -101,7 +108,7 @@ function Viewer({
       setLoaded(null);
       const bytes = new Uint8Array(await blob.arrayBuffer());
       const h = await viewer.createViewer(container.current, bytes, type === "splat_cloud" ? "splat" : "ply",
-        modeRef.current);
+        modeRef.current, viewRef.current);
       if (cancelled) {
         h.dispose();
         return;
@@ -143,8 +150,9 @@ function Viewer({
           </fieldset>
           <button type="button" class="secondary small" onClick={() => handle.current?.resetView()}
             disabled={status !== "ready"}>
-            Reset view
+            {initialView ? "First camera" : "Reset view"}
           </button>
+          <ViewerTools handle={handle} stage={container} ready={status === "ready"} />
         </div>
       </div>
       <div class="viewer-stage" ref={container} data-status={status} data-testid="viewer">
@@ -609,13 +617,16 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
 
       <div class="scene-media">
         {cloud && chosen && (
-          <Viewer sceneId={id} type={cloud.type} iteration={chosen} info={cloud.info} cache={cache.current} />
+          <Viewer sceneId={id} type={cloud.type} iteration={chosen} info={cloud.info} cache={cache.current}
+            initialView={meta?.initial_view ?? null} />
         )}
         {videoAt && chosen && <VideoPlayer sceneId={id} iteration={chosen} info={videoAt[1]} cache={cache.current} />}
         {meta && !cloud && !videoAt && state === "done" && (
           <p class="card muted">This scene has no 3D or video output to show at this iteration.</p>
         )}
       </div>
+
+      <MetricsPanel id={id} state={state} />
 
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache.current} state={state} />}
 

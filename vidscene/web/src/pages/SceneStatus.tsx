@@ -142,7 +142,7 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
               : describeProgress(progress)}
         </p>
         <ProgressBar value={pct} label="Processing progress, overall" text={`${Math.floor(pct)}% overall`} />
-        {state === "processing" && eta !== null && <p class="muted status-eta">About {formatDuration(eta)} left</p>}
+        {state === "processing" && eta !== null && <p class="muted status-eta">About {formatDuration(eta)} left in all</p>}
       </div>
     </section>
   );
