@@ -160,14 +160,14 @@ def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.
     return claim(job_id, stage)
 
 
-def _record_timing(ctx: WorkerContext, claimed: state.ClaimedJob, scene: Scene, seconds: float) -> None:
+def _record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, scene: Scene, seconds: float) -> None:
     """Teach the estimates (``jobs.estimates``) how long this stage took, if it ran in one go: a stage that
     resumed after a killed worker did only part of the work in ``seconds``. Never fails the job."""
     if claimed.attempts != 1:
         return
     units = {Stage.train: scene.total_iterations, Stage.export: len(scene.save_iterations)}.get(claimed.stage, 0)
     try:
-        estimates.record_stage(ctx.factory, stage=claimed.stage, training_mode=scene.training_mode,
+        estimates.record_stage(factory, stage=claimed.stage, training_mode=scene.training_mode,
                                preset=scene.preset, units=units, seconds=seconds)
     except Exception:
         log.warning("could not record the stage's duration", exc_info=True,
@@ -234,7 +234,7 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     if following is False:
         cleanup_if_gone()
         return
-    _record_timing(ctx, claimed, scene, seconds)
+    _record_timing(ctx.factory, claimed, scene, seconds)
     if following is None:
         log.info("scene done", extra=extra)
         return
