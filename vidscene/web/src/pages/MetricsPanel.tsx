@@ -35,7 +35,7 @@ function useMetrics(id: string, state: SceneState | null): SceneMetrics | null {
   return metrics;
 }
 
-const CHART = { width: 320, height: 120, left: 40, right: 10, top: 10, bottom: 24 };
+const CHART = { width: 320, height: 120, left: 48, right: 10, top: 10, bottom: 24 };
 
 /** PSNR by iteration as a line with a dot per saved iteration (plain SVG; a single point is just a dot). */
 export function PsnrChart({ points }: { points: [number, IterationQuality][] }): JSX.Element {
@@ -55,7 +55,7 @@ export function PsnrChart({ points }: { points: [number, IterationQuality][] }):
       aria-label={`Held-out PSNR by iteration: ${summary}`}>
       <line class="axis" x1={left} y1={height - bottom} x2={width - right} y2={height - bottom} />
       <line class="axis" x1={left} y1={top} x2={left} y2={height - bottom} />
-      <text class="tick" x={left - 4} y={y(yMax) + 4} text-anchor="end">{yMax}</text>
+      <text class="tick" x={left - 4} y={y(yMax) + 4} text-anchor="end">{`${yMax} dB`}</text>
       <text class="tick" x={left - 4} y={y(yMin)} text-anchor="end">{yMin}</text>
       <text class="tick" x={left} y={height - 6} text-anchor="start">0</text>
       <text class="tick" x={width - right} y={height - 6} text-anchor="end">{formatCount(xMax)}</text>
