@@ -35,6 +35,8 @@ def fresh_estimates(api: Api) -> None:
 
 
 def progress(api: Api, auth: dict[str, str], scene_id: str) -> dict[str, Any]:
+    """The progress as of now: the queue's sums are cached for a few seconds, and these tests change it."""
+    fresh_estimates(api)
     resp = api.client.get(f"/user/scene/progress/{scene_id}", headers=auth)
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
@@ -147,3 +149,26 @@ def test_openapi_documents_the_new_fields(api: Api) -> None:
     assert "initial_view" in schemas["SceneMetadata"]["properties"]
     assert {"seconds_per_iteration", "estimated_seconds", "source"} <= set(
         schemas["PresetEstimate"]["properties"])
+
+
+def test_the_queue_is_summed_once_for_every_poll_of_a_few_seconds(api: Api, auth: dict[str, str],
+                                                                 mp4_bytes: bytes, db_url: str) -> None:
+    first = api.scene_id(auth, mp4_bytes, total_iterations="1000", save_iterations="1000")
+    second = api.scene_id(auth, mp4_bytes, total_iterations="1000", save_iterations="1000")
+    add_rows(db_url, WorkerBeat(worker_id="w1", hostname="h", pid=1, queues="cpu,gpu", seen_at=utcnow()))
+    set_job(db_url, first, state="processing", stage="train", stage_done="sfm", lease_owner="w1",
+            current_position=500, current_size=1000, eta_seconds=100)
+    starts = progress(api, auth, second)["starts_in_seconds"]
+    assert starts == round(100 + (REF.export or 0))
+
+    def cached(scene_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = api.client.get(f"/user/scene/progress/{scene_id}", headers=auth).json()
+        return body
+
+    set_job(db_url, first, eta_seconds=10)
+    assert cached(second)["starts_in_seconds"] == starts  # the snapshot of a moment ago
+    third = api.scene_id(auth, mp4_bytes, total_iterations="1000", save_iterations="1000")
+    # a scene queued since is not in that snapshot: the queue is summed again, with the new figures
+    behind = cached(third)["starts_in_seconds"]
+    assert behind == round(10 + (REF.export or 0)) + round(REF.total_seconds(1000) or 0)  # whole seconds a job
+    assert cached(second)["starts_in_seconds"] == round(10 + (REF.export or 0))

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, bindparam, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene import catalogue
@@ -34,7 +34,8 @@ SAMPLES = 20  # latest finished stages per (stage, mode, preset) that an estimat
 CACHE_SECONDS = 30.0
 # A worker's reaper beats every ``reaper_interval_seconds`` (15 s by default); one silent for this long is gone.
 WORKER_SEEN_SECONDS = 120
-QUEUE_LOOKAHEAD = 500  # jobs ahead summed at most; past that the wait is reported as unknown
+QUEUE_LOOKAHEAD = 1000  # unfinished jobs summed at most; a job further back has an unknown wait
+QUEUE_CACHE_SECONDS = 5.0
 
 SERVER = "server"
 REFERENCE = "reference"
@@ -166,9 +167,10 @@ def measured(conn: Connection, *, max_age: float = CACHE_SECONDS) -> Measured:
 
 
 def forget_cached(engine: Engine) -> None:
-    """Drop an engine's cached figures (a test that has just added timings wants to see them)."""
+    """Drop an engine's cached figures and queue (a test that has just changed them wants to see it)."""
     with _cache_lock:
         _cache.pop(engine, None)
+        _queues.pop(engine, None)
 
 
 def preset_estimates(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
@@ -265,29 +267,59 @@ JOB_COLUMNS = (Job.state, Job.stage, Job.stage_done, Job.lease_owner, Job.eta_se
 
 def live_workers(conn: Connection, *, now: datetime | None = None) -> int:
     seen_after = (now or utcnow()) - timedelta(seconds=WORKER_SEEN_SECONDS)
-    return int(conn.scalar(select(func.count()).select_from(WorkerBeat).where(WorkerBeat.seen_at >= seen_after))
-               or 0)
+    return int(conn.scalar(LIVE_WORKERS, {"seen_after": seen_after}) or 0)
 
 
-def queue_wait_seconds(conn: Connection, *, job_id: int, created_at: datetime,
-                       now: datetime | None = None) -> int | None:
+LIVE_WORKERS = select(func.count()).select_from(WorkerBeat).where(WorkerBeat.seen_at >= bindparam("seen_after"))
+QUEUE = (select(Job.id.label("job_id"), *JOB_COLUMNS).join(Scene, Scene.id == Job.scene_id)
+         .where(Job.state.in_((JobState.queued.value, JobState.processing.value)))
+         .order_by(Job.created_at, Job.id).limit(QUEUE_LOOKAHEAD))
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """Seconds of work ahead of each unfinished job (None once a job ahead has no figure), and the workers."""
+
+    ahead: Mapping[int, float | None]
+    workers: int
+    complete: bool  # False when the queue is longer than QUEUE_LOOKAHEAD (jobs further back are not in it)
+
+
+def _queue_snapshot(conn: Connection, now: datetime) -> QueueSnapshot:
+    figures = measured(conn)
+    ahead: dict[int, float | None] = {}
+    total: float | None = 0.0
+    rows = conn.execute(QUEUE).all()
+    for row in rows:
+        ahead[row.job_id] = total
+        work = remaining_seconds(JobView.of(row), figures, now=now)
+        total = None if total is None or work is None else total + work
+    return QueueSnapshot(ahead=ahead, workers=live_workers(conn, now=now), complete=len(rows) < QUEUE_LOOKAHEAD)
+
+
+_queues: weakref.WeakKeyDictionary[Engine, tuple[float, QueueSnapshot]] = weakref.WeakKeyDictionary()
+
+
+def queue_wait_seconds(conn: Connection, *, job_id: int, now: datetime | None = None,
+                       max_age: float = QUEUE_CACHE_SECONDS) -> int | None:
     """Seconds until a queued job is likely to start: the work left in every unfinished job ahead of it
     (older; the id breaks ties, as in the queue position) shared among the live workers. None when no worker
-    is alive or some job ahead has no estimate."""
-    now = now or utcnow()
-    workers = live_workers(conn, now=now)
-    if workers == 0:
+    is alive, some job ahead has no estimate, or the job is past the first ``QUEUE_LOOKAHEAD``.
+
+    Every queued scene's page polls this, so the whole queue is summed once per ``max_age`` seconds per
+    engine (one query) and each poll looks its job up: a long queue costs no more per poll than a short one.
+    """
+    engine = conn.engine
+    clock = time.monotonic()
+    with _cache_lock:
+        hit = _queues.get(engine)
+    # A job missing from a fresh, complete snapshot was queued since: look again (uploads are rare next to polls).
+    if hit is None or clock - hit[0] >= max_age or (job_id not in hit[1].ahead and hit[1].complete):
+        hit = (clock, _queue_snapshot(conn, now or utcnow()))
+        with _cache_lock:
+            _queues[engine] = hit
+    snapshot = hit[1]
+    work = snapshot.ahead.get(job_id)
+    if snapshot.workers == 0 or work is None:
         return None
-    ahead = conn.execute(
-        select(*JOB_COLUMNS).join(Scene, Scene.id == Job.scene_id).where(
-            Job.state.in_((JobState.queued.value, JobState.processing.value)),
-            or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)),
-        ).order_by(Job.created_at, Job.id).limit(QUEUE_LOOKAHEAD + 1)
-    ).all()
-    if len(ahead) > QUEUE_LOOKAHEAD:
-        return None
-    figures = measured(conn)
-    work = [remaining_seconds(JobView.of(row), figures, now=now) for row in ahead]
-    if any(w is None for w in work):
-        return None
-    return round(sum(w for w in work if w is not None) / workers)
+    return round(work / snapshot.workers)

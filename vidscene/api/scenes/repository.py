@@ -54,7 +54,7 @@ def _progress_statement() -> Select[Any]:
     return (OWNED_SCENE.join(Job, Job.scene_id == Scene.id)
             .add_columns(Job.id.label("job_id"), Job.state, Job.stage, Job.stage_done, Job.lease_owner,
                          Job.stage_started_at, Job.current_position, Job.current_size, Job.eta_seconds,
-                         Job.message, Job.error_code, Scene.created_at, Job.created_at.label("queued_at"),
+                         Job.message, Job.error_code, Scene.created_at,
                          Job.started_at, Job.finished_at,
                          queue_size.correlate(None).scalar_subquery().label("queue_size"),
                          ahead.correlate(Job).scalar_subquery().label("ahead")))

@@ -327,7 +327,7 @@ def _estimates(conn: Connection, row: Row[Any]) -> tuple[int | None, int | None]
     eta = estimates.remaining_seconds(estimates.JobView.of(row), figures)
     if row.state != JobState.queued.value:
         return eta, None
-    return eta, estimates.queue_wait_seconds(conn, job_id=row.job_id, created_at=row.queued_at)
+    return eta, estimates.queue_wait_seconds(conn, job_id=row.job_id)
 
 
 def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgress:
