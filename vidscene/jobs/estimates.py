@@ -73,8 +73,9 @@ def _reference() -> Mapping[tuple[str, str], ModeCosts]:
       30.8 s for 1500 iterations (0.020 s/iteration), 44.1 s end to end; frames 1.5 s as in the TensoRF
       forward-clip run ("frames 1.5 s"), so export is the remaining 0.6 s.
     - tensorf/preview, "TensoRF", row "video at the training resolution on CPU, quiet machine": 188.1 s for
-      2000 iterations (0.090 s/iteration), video export 58 s, 273 s end to end; the same video's frames
-      (1.5 s) and SfM (11.2 s) as above, the rest of the 273 s (14.2 s) counted with the export.
+      2000 iterations (0.094 s/iteration over the whole 188.1 s; the row says 0.090), video export 58 s,
+      273 s end to end; the same video's frames (1.5 s) and SfM (11.2 s) as above, the rest of the 273 s
+      (14.2 s) counted with the export.
     - standard and quality: not measured on that CPU (RESULTS.md has no figure), so unknown until this
       server has run them. Under load the same machine took 1.5-3.5x as long (rows at load 3.9-6.4).
     """
