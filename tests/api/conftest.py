@@ -21,7 +21,7 @@ from tests.support import temporary_postgres_database
 from vidscene.api import create_app, security
 from vidscene.db.migrate import upgrade
 
-TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats")
+TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats", "stage_timings")
 
 
 @pytest.fixture(autouse=True)

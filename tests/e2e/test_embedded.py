@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from PIL import Image
 
 from tests.e2e.harness import ApiClient, Cluster
 from tests.e2e.outputs import check_output
+from vidscene.jobs import estimates
 from vidscene.testing.synthetic import SyntheticVideo
 
 OUTPUTS = ["splat_cloud", "point_cloud", "video", "model"]
@@ -45,3 +47,17 @@ def test_upload_process_download_every_output(cluster: Cluster, orbit_video: Syn
     assert sorted(counts["model"]) == [10, 30]
     # Same gaussians in the .splat and the .ply of one iteration.
     assert counts["splat_cloud"] == counts["point_cloud"]
+
+    # The viewer opens from the first capture camera, and this server now times its presets itself.
+    view = meta["initial_view"]
+    assert view is not None and len(view["position"]) == 3 and 10 < view["fov_y_degrees"] < 120
+    # (the progress polls cached the figures of before: they are re-read after CACHE_SECONDS)
+    deadline = time.monotonic() + estimates.CACHE_SECONDS + 15
+    while True:
+        options = client.http.get("/user/scene/options").json()
+        preview = next(p for p in options["presets"] if p["name"] == "preview")["estimates"]["gaussian"]
+        if preview["source"] == "server" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert (preview["source"], preview["scenes"]) == ("server", 1), (preview, cluster.logs())
+    assert preview["seconds_per_iteration"] > 0

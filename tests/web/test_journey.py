@@ -103,8 +103,14 @@ def test_register_upload_watch_progress_view_and_download(journey_browser: Brows
     assert drawn_fraction(img) > 0.02, "the trained scene drew nothing"
     assert any("/output/spz/" in u for u in viewed) and not any("/output/splat_cloud/" in u for u in viewed), viewed
     browser.screenshot("journey-scene")
-    meta = api.get(f"/user/scene/metadata/{scene_id}").json()["resources"]
+    body = api.get(f"/user/scene/metadata/{scene_id}").json()
+    meta = body["resources"]
     assert meta["splat_cloud"]["30"]["exists"]
+    # the view opened from the first capture camera that the pipeline exported (it drew the scene above)
+    page.wait_for_function("() => document.querySelector('.viewer-canvas')?.dataset.camera")
+    camera = [float(v) for v in (page.locator(".viewer-canvas").get_attribute("data-camera") or "").split(",")]
+    assert camera[:3] == pytest.approx(body["initial_view"]["position"], abs=2e-3)
+    assert camera[3:] == pytest.approx(body["initial_view"]["forward"], abs=2e-3)
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download Splat cloud (.splat), iteration 30").click()
     saved = Path(download_info.value.path()).read_bytes()

@@ -10,7 +10,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -191,6 +191,27 @@ class TusUpload(Base):
                                                  index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class StageTiming(Base):
+    """How long one stage of one finished job took, uninterrupted: what ``jobs.estimates`` learns from.
+
+    No foreign key: the figures (mode, preset, size, seconds) say nothing about the scene or its owner and
+    outlive a deleted scene, so the server's estimates keep what it measured.
+    """
+
+    __tablename__ = "stage_timings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    stage: Mapped[str] = mapped_column(String(16), nullable=False)
+    training_mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    preset: Mapped[str] = mapped_column(String(16), nullable=False)
+    # The stage's step count (training: iterations; frames: frames read; export: saved iterations).
+    units: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_stage_timings_lookup", "stage", "training_mode", "preset", "finished_at"),)
 
 
 class WorkerBeat(Base):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidscene.config import Settings
 from vidscene.db.models import STAGE_QUEUES, Scene, Stage
 from vidscene.db.session import make_engine, make_sessionmaker
-from vidscene.jobs import state
+from vidscene.jobs import estimates, state
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.errors import PipelineError, StorageFullError
 from vidscene.pipeline.progress import Cancelled
@@ -160,6 +160,20 @@ def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.
     return claim(job_id, stage)
 
 
+def _record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, scene: Scene, seconds: float) -> None:
+    """Teach the estimates (``jobs.estimates``) how long this stage took, if it ran in one go: a stage that
+    resumed after a killed worker did only part of the work in ``seconds``. Never fails the job."""
+    if claimed.attempts != 1:
+        return
+    units = {Stage.train: scene.total_iterations, Stage.export: len(scene.save_iterations)}.get(claimed.stage, 0)
+    try:
+        estimates.record_stage(factory, stage=claimed.stage, training_mode=scene.training_mode,
+                               preset=scene.preset, units=units, seconds=seconds)
+    except Exception:
+        log.warning("could not record the stage's duration", exc_info=True,
+                    extra={"scene": claimed.scene_id, "stage": claimed.stage.value})
+
+
 def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     """Run a stage (see ``_claim_oldest_first``) if this delivery may (``state.claim``), then enqueue the next."""
     claimed = _claim_oldest_first(ctx, job_id, stage)
@@ -214,11 +228,13 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
             state.fail(ctx.factory, job_id, ctx.worker_id,
                        message=f"Processing failed unexpectedly during the {stage.value} stage.", code=1)
             return
+    seconds = time.monotonic() - started
     following = state.complete_stage(ctx.factory, job_id, ctx.worker_id, stage)
-    log.info("stage finished in %.1f s", time.monotonic() - started, extra=extra)
+    log.info("stage finished in %.1f s", seconds, extra=extra)
     if following is False:
         cleanup_if_gone()
         return
+    _record_timing(ctx.factory, claimed, scene, seconds)
     if following is None:
         log.info("scene done", extra=extra)
         return

@@ -17,6 +17,7 @@ from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.evaluate import metrics_path, write_quality
+from vidscene.pipeline.export.initial_view import write_initial_view
 from vidscene.pipeline.methods import Method, method
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.storage.local import SceneFiles
@@ -113,6 +114,8 @@ def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: O
 
 def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpoint: Path, progress: ProgressFn,
                       on_output: OutputSink) -> None:
+    if not work.files.initial_view.is_file():  # the viewer opens from the first capture camera
+        write_initial_view(work.files.initial_view, scene.cameras)
     requests = {t: work.output_path(t, iteration) for t in work.output_types}
     missing = {t: p for t, p in requests.items() if not p.is_file()}
     if missing:

@@ -51,6 +51,19 @@ class SceneFiles:
     def outputs_dir(self) -> Path:
         return self.root / "outputs"
 
+    @property
+    def initial_view(self) -> Path:
+        """The first capture camera in the exported splats' frame (``pipeline.export.initial_view``)."""
+        return self.outputs_dir / "initial_view.json"
+
+    def read_initial_view(self) -> dict[str, Any] | None:
+        """The first capture camera, or None before export (and for scenes exported before it existed)."""
+        try:
+            found = json.loads(self.initial_view.read_text())
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
     def output_path(self, output_type: str, iteration: int, extension: str | None = None) -> Path:
         """Where an output lives; ``extension`` is the one the scene's training mode gives it in the catalogue
         (default: the output type's first)."""

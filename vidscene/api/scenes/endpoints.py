@@ -17,7 +17,6 @@ import anyio
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
 
-from vidscene import catalogue
 from vidscene.api.deps import (
     AppContext,
     ContextDep,
@@ -54,10 +53,9 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 @router.get("/options", response_model=SceneOptions, summary="Training modes, output types, presets and limits",
             responses=error_responses())
 async def options(context: ContextDep) -> dict[str, Any]:
-    """The catalogue the server validates uploads against; the web app builds its form from it."""
-    return catalogue.describe(default_preset=context.settings.default_preset,
-                              max_upload_bytes=context.settings.max_upload_bytes,
-                              upload_chunk_bytes=context.settings.upload_chunk_bytes)
+    """The catalogue the server validates uploads against; the web app builds its form from it. Each preset
+    carries what its default run costs on this server (measured, cached)."""
+    return await read_in_thread(context, partial(service.options, settings=context.settings))
 
 
 @router.post(

@@ -52,8 +52,10 @@ def _progress_statement() -> Select[Any]:
         or_(earlier.created_at < Job.created_at, and_(earlier.created_at == Job.created_at, earlier.id < Job.id)),
     )
     return (OWNED_SCENE.join(Job, Job.scene_id == Scene.id)
-            .add_columns(Job.state, Job.stage, Job.current_position, Job.current_size, Job.eta_seconds,
-                         Job.message, Job.error_code, Scene.created_at, Job.started_at, Job.finished_at,
+            .add_columns(Job.id.label("job_id"), Job.state, Job.stage, Job.stage_done, Job.lease_owner,
+                         Job.stage_started_at, Job.current_position, Job.current_size, Job.eta_seconds,
+                         Job.message, Job.error_code, Scene.created_at,
+                         Job.started_at, Job.finished_at,
                          queue_size.correlate(None).scalar_subquery().label("queue_size"),
                          ahead.correlate(Job).scalar_subquery().label("ahead")))
 

@@ -39,7 +39,14 @@ class SceneProgress(BaseModel):
     state: Literal["queued", "processing", "done", "failed", "cancelled"]
     step: str | None = Field(description="Pipeline step: frames, sfm, train or export")
     percent: float = Field(description="Overall completion estimate, 0-100")
-    eta_seconds: int | None = Field(description="Estimated seconds until done, when known")
+    eta_seconds: int | None = Field(description=(
+        "Estimated seconds of work left for the whole scene: the rest of the running step plus every step "
+        "after it (while queued: all of its processing, not the wait). From this server's measured stage "
+        "times, or the reference CPU's until it has some; null when unknown or once finished"))
+    starts_in_seconds: int | None = Field(default=None, description=(
+        "While queued: estimated seconds until a worker starts on it (the work left in every scene ahead of "
+        "it, shared among the live workers); null when not queued or unknown (no worker seen, or a scene "
+        "ahead whose cost was never measured)"))
     preset: str = Field(description="The quality preset the scene is processed with (GET /user/scene/options)")
     created_at: datetime = Field(description="When the video was uploaded")
     started_at: datetime | None = Field(description="When a worker first started on it (None while queued)")
@@ -53,6 +60,21 @@ class ResourceInfo(BaseModel):
     last_chunk_size: int
 
 
+class InitialView(BaseModel):
+    """The first capture camera, in the coordinates of the exported .splat/.ply/.spz (the pipeline's world:
+    OpenCV axes, -y up). A three.js viewer sets ``camera.up`` to ``up``, puts the camera at ``position`` and
+    looks at ``position + forward``, applying the same transform it gives the splats."""
+
+    position: list[float] = Field(description="Camera centre [x, y, z]")
+    forward: list[float] = Field(description="Unit viewing direction through the image centre")
+    up: list[float] = Field(description="Unit direction of the image's top edge, orthogonal to forward")
+    fov_y_degrees: float = Field(description="Full vertical field of view")
+    aspect: float = Field(description="Image width / height")
+    image_size: list[int] = Field(description="[width, height] of the frame the camera was solved at")
+    image_name: str = Field(description="The capture frame this view is")
+    frame: Literal["splat"] = Field(description="Coordinates are those of the exported splat files")
+
+
 class SceneMetadata(BaseModel):
     uuid: str
     status: int = 200
@@ -63,6 +85,8 @@ class SceneMetadata(BaseModel):
     name: str = Field(description="The scene's name")
     training_mode: str = Field(description="gaussian or tensorf (file extensions follow it)")
     preset: str
+    initial_view: InitialView | None = Field(default=None, description=(
+        "Where the viewer opens: the first capture camera (null before export, and for older scenes)"))
 
 
 class IterationQuality(BaseModel):
@@ -102,6 +126,18 @@ class OutputOption(BaseModel):
     public: bool = Field(description="Whether a share link serves it")
 
 
+class PresetEstimate(BaseModel):
+    seconds_per_iteration: float | None = Field(description="Training seconds per iteration (exports and "
+                                                            "evaluations at saved iterations included)")
+    estimated_seconds: int | None = Field(description="Whole run at the preset's default total_iterations: "
+                                                      "frames, camera poses, training and export")
+    source: Literal["server", "reference"] | None = Field(description=(
+        "server: the median of this server's latest finished scenes; reference: measured on the reference "
+        "2-core CPU (bench/RESULTS.md) until this server has finished one; null: never measured"))
+    scenes: int = Field(description="How many of this server's scenes the figure comes from (0: reference)")
+    basis: str = Field(description="The same in words, for people")
+
+
 class PresetOption(BaseModel):
     name: str
     label: str
@@ -109,6 +145,8 @@ class PresetOption(BaseModel):
     iterations: dict[str, int] = Field(description="training mode -> default total_iterations")
     save_iterations: dict[str, list[int]] = Field(description="training mode -> default save_iterations")
     outputs: dict[str, list[str]] = Field(description="training mode -> output types ticked by default")
+    estimates: dict[str, PresetEstimate] = Field(default_factory=dict,
+                                                 description="training mode -> what its default run costs here")
 
 
 class SceneOptions(BaseModel):

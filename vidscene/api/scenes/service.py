@@ -34,6 +34,7 @@ from vidscene.api.errors import (
 from vidscene.api.scenes import repository
 from vidscene.api.scenes.schemas import (
     REQUIRED_FIELDS,
+    InitialView,
     IterationQuality,
     ResourceInfo,
     SceneMetadata,
@@ -41,8 +42,9 @@ from vidscene.api.scenes.schemas import (
     SceneProgress,
 )
 from vidscene.api.security import TokenClaims
+from vidscene.config import Settings
 from vidscene.db.models import JobState, Stage
-from vidscene.jobs import state
+from vidscene.jobs import estimates, state
 from vidscene.probe import NotAVideoError, VideoInfo, probe_video
 from vidscene.storage import SceneFiles, Storage, publish
 
@@ -261,6 +263,16 @@ def delete_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, sc
 # ---- reading --------------------------------------------------------------------------------------------
 
 
+def options(conn: Connection, settings: Settings) -> dict[str, Any]:
+    """The catalogue, each preset with what its default run costs here (``jobs.estimates``, cached)."""
+    body = catalogue.describe(default_preset=settings.default_preset, max_upload_bytes=settings.max_upload_bytes,
+                              upload_chunk_bytes=settings.upload_chunk_bytes)
+    costs = estimates.preset_estimates(conn)
+    for preset in body["presets"]:
+        preset["estimates"] = costs.get(preset["name"], {})
+    return body
+
+
 def scene_missing(conn: Connection, claims: TokenClaims) -> Exception:
     """Why an owned-scene query found nothing: a revoked token (401) or an unknown or foreign scene (404),
     which must look the same to the caller."""
@@ -316,8 +328,18 @@ def _percent(job_state: str, stage: str | None, position: int, size: int) -> flo
     return round(span[0] + (span[1] - span[0]) * fraction, 1)
 
 
+def _estimates(conn: Connection, row: Row[Any]) -> tuple[int | None, int | None]:
+    """(seconds of work left for the scene, seconds until it starts while queued), from what this server
+    measured (``jobs.estimates``); either None when unknown."""
+    figures = estimates.measured(conn)
+    eta = estimates.remaining_seconds(estimates.JobView.of(row), figures)
+    if row.state != JobState.queued.value:
+        return eta, None
+    return eta, estimates.queue_wait_seconds(conn, job_id=row.job_id)
+
+
 def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgress:
-    """The seed's progress fields plus ``state/step/percent/eta_seconds``.
+    """The seed's progress fields plus ``state/step/percent/eta_seconds/starts_in_seconds``.
 
     ``overall_position`` is the 0-based place of this job among all unfinished jobs, ``overall_size`` their
     count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
@@ -335,6 +357,7 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
     elif job_state == JobState.cancelled.value:
         message = row.message or "Processing was cancelled."
     unfinished = job_state in repository.UNFINISHED
+    eta, starts_in = _estimates(conn, row) if unfinished else (None, None)
     return SceneProgress(
         uuid=row.id,
         status=200,
@@ -351,7 +374,8 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
         state=JobState(job_state).value,
         step=row.stage,
         percent=_percent(job_state, row.stage, row.current_position, row.current_size),
-        eta_seconds=row.eta_seconds if unfinished else None,
+        eta_seconds=eta,
+        starts_in_seconds=starts_in,
         preset=row.preset,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -383,9 +407,11 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
             found = output_file(files, relpath) if relpath is not None else None
             entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
         resources[output_type] = entries
+    view = files.read_initial_view()
     return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
                          resources=resources, name=scene.name, training_mode=scene.training_mode,
-                         preset=scene.preset)
+                         preset=scene.preset,
+                         initial_view=InitialView.model_validate(view) if view is not None else None)
 
 
 def metrics(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneMetrics:

@@ -2,6 +2,7 @@
 // request here is one any other client could make.
 
 import * as tus from "tus-js-client";
+import type { InitialView } from "./viewer";
 
 export type SceneState = "queued" | "processing" | "done" | "failed" | "cancelled";
 
@@ -169,7 +170,7 @@ async function send(method: string, path: string, options: RequestOptions = {}):
   return res;
 }
 
-async function sendJson<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+export async function sendJson<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
   const res = await send(method, path, options);
   return (await res.json()) as T;
 }
@@ -226,7 +227,10 @@ export interface Progress {
   state?: SceneState;
   step?: string;
   percent?: number;
+  /** Work left for the whole scene (the current step and those after it; while queued, all of it). */
   eta_seconds?: number | null;
+  /** While queued: the server's estimate of when a worker starts on it. */
+  starts_in_seconds?: number | null;
   /** The preset the scene is processed with (a name from the options). */
   preset?: string;
   // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see README.md).
@@ -251,6 +255,8 @@ export interface Metadata {
   /** The scene's training mode and preset (names from the options), on servers that report them. */
   training_mode?: string;
   preset?: string;
+  /** The first capture camera, where the 3D view opens (null before export and for older scenes). */
+  initial_view?: InitialView | null;
 }
 
 export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
@@ -340,6 +346,17 @@ export interface PresetOption {
   iterations: Record<string, number>;
   save_iterations: Record<string, number[]>;
   outputs: Record<string, string[]>;
+  /** Training mode -> what the preset's default run costs on this server (servers that measure it). */
+  estimates?: Record<string, PresetEstimate> | undefined;
+}
+
+export interface PresetEstimate {
+  seconds_per_iteration: number | null;
+  estimated_seconds: number | null;
+  /** "server": measured on this server's scenes; "reference": on the reference CPU; null: never measured. */
+  source: string | null;
+  scenes: number;
+  basis: string;
 }
 
 export interface OptionLimits {
@@ -383,6 +400,12 @@ function objectAt(value: unknown, where: string): Record<string, unknown> {
 const text: Check<string> = (v, w) => (typeof v === "string" ? v : malformed(w));
 const whole: Check<number> = (v, w) => (typeof v === "number" && Number.isInteger(v) ? v : malformed(w));
 
+const number: Check<number> = (v, w) => (typeof v === "number" && Number.isFinite(v) ? v : malformed(w));
+
+function nullable<T>(item: Check<T>): Check<T | null> {
+  return (v, w) => (v === null ? null : item(v, w));
+}
+
 function optional<T>(item: Check<T>): Check<T | undefined> {
   return (v, w) => (v === undefined ? undefined : item(v, w));
 }
@@ -422,6 +445,10 @@ const checkOptions: Check<SceneOptions> = shape<SceneOptions>({
     shape<PresetOption>({
       name: text, label: text, description: text, iterations: byName(whole), save_iterations: byName(listOf(whole)),
       outputs: byName(listOf(text)),
+      estimates: optional(byName(shape<PresetEstimate>({
+        seconds_per_iteration: nullable(number), estimated_seconds: nullable(whole), source: nullable(text),
+        scenes: whole, basis: text,
+      }))),
     }),
   ),
   default_preset: text,

@@ -90,6 +90,7 @@ export function describeProgress(p: Progress, startsIn: number | null = null): s
   if (state === "queued") {
     const parts = ["Waiting in queue", queuePlace(p)];
     if (startsIn !== null) parts.push(`starts in about ${formatDuration(startsIn)}`);
+    if (typeof p.eta_seconds === "number" && p.eta_seconds > 0) parts.push(`then about ${formatDuration(p.eta_seconds)} of work`);
     return parts.join(" · ");
   }
   const parts = [stepDoing(p)];
@@ -100,13 +101,17 @@ export function describeProgress(p: Progress, startsIn: number | null = null): s
 }
 
 /**
- * When a queued scene should start, in seconds, or null when that cannot be told. It can when every scene
+ * When a queued scene should start, in seconds, or null when that cannot be told: the server's
+ * `starts_in_seconds` when it sends one. Otherwise the app guesses, which it can when every scene
  * ahead of it is one of the user's own (the only ones whose progress the app can read) and all of those are
  * being processed with an estimate: the queue then moves when the first of them finishes. A queued scene
  * ahead, or another user's, has no duration the app could know.
  */
 export function startEstimate(p: Progress, others: readonly Progress[]): number | null {
-  if (stateOf(p) !== "queued" || p.overall_position <= 0) return null;
+  if (stateOf(p) !== "queued") return null;
+  // The server's own estimate covers every scene ahead, other users' too; this guess is for servers without it.
+  if (typeof p.starts_in_seconds === "number") return p.overall_position > 0 ? Math.max(1, p.starts_in_seconds) : null;
+  if (p.overall_position <= 0) return null;
   const ahead = others.filter(
     (o) => o.uuid !== p.uuid && !isFinished(stateOf(o)) && o.overall_position < p.overall_position,
   );

@@ -6,6 +6,7 @@ import { useId, useState } from "preact/hooks";
 
 import type { Metadata, PresetOption, SceneOptions, TrainingFields } from "./api";
 import { modeNamed, outputLabel, presetValues } from "./catalogue";
+import { presetCost } from "./metrics";
 import { outputTypesError, parseSaveIterations, parseTotalIterations } from "./validate";
 
 /** What the fields hold, as typed; `preset` null is Custom. */
@@ -135,6 +136,9 @@ export function TrainingSettings({ options, value, onChange, disabled, initially
                     ? `${values.totalIterations.toLocaleString("en")} iterations`
                     : `Not available with ${training.label}`}{" "}
                   · {p.description}
+                  {values && presetCost(p, training.name) && (
+                    <span class="preset-cost" data-testid="preset-cost">{presetCost(p, training.name)}</span>
+                  )}
                 </small>
               </label>
             );

@@ -23,9 +23,24 @@ const SPARK_TYPES: Record<ViewerFormat, SplatFileType> = {
   ply: SplatFileType.PLY,
 };
 
+/**
+ * The first capture camera, as the server's metadata gives it (`initial_view`), in the coordinates of the
+ * exported splats (the pipeline's world: OpenCV axes, -y up); `forward` and `up` are unit vectors.
+ */
+export interface InitialView {
+  position: number[];
+  forward: number[];
+  up: number[];
+  fov_y_degrees: number;
+  aspect: number;
+}
+
 export interface ViewerHandle {
   setMode(mode: ControlMode): void;
+  /** Back to where the view opened: the first capture camera when the scene has one. */
   resetView(): void;
+  /** Keep the viewing direction, level the horizon and move so the scene's robust bounds fill the view. */
+  frameScene(): void;
   dispose(): void;
   readonly pointCount: number;
 }
@@ -82,11 +97,17 @@ function splatCenters(mesh: SplatMesh): { points: Float32Array; count: number } 
   return { points, count: n };
 }
 
+function vector(values: number[] | undefined): THREE.Vector3 | null {
+  if (!values || values.length !== 3 || !values.every(Number.isFinite)) return null;
+  return new THREE.Vector3(values[0], values[1], values[2]);
+}
+
 export async function createViewer(
   container: HTMLElement,
   bytes: Uint8Array,
   format: ViewerFormat,
   initialMode: ControlMode = "orbit",
+  initialView: InitialView | null = null,
 ): Promise<ViewerHandle> {
   const renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
   renderer.setPixelRatio(Math.min(window.devicePixelRatio, 2));
@@ -150,12 +171,28 @@ export async function createViewer(
   const local = robustBounds(points, count);
   content.updateMatrixWorld(true);
   const bounds: Bounds = { center: local.center.clone().applyMatrix4(content.matrixWorld), radius: local.radius };
-  camera.near = Math.max(bounds.radius / 1000, 1e-4);
-  camera.far = bounds.radius * 1000;
+  // The first capture camera in three.js's world: the same half turn as the splats (content).
+  const start = (() => {
+    const position = vector(initialView?.position);
+    const forward = vector(initialView?.forward);
+    const up = vector(initialView?.up);
+    if (!initialView || !position || !forward || !up || !(initialView.fov_y_degrees > 0)) return null;
+    return {
+      position: position.applyMatrix4(content.matrixWorld),
+      forward: forward.applyQuaternion(content.quaternion).normalize(),
+      up: up.applyQuaternion(content.quaternion).normalize(),
+      fovY: initialView.fov_y_degrees,
+      aspect: initialView.aspect > 0 ? initialView.aspect : 4 / 3,
+    };
+  })();
+  const startDistance = start ? start.position.distanceTo(bounds.center) : 0;
+  camera.near = Math.max(Math.min(bounds.radius, startDistance || bounds.radius) / 1000, 1e-4);
+  camera.far = Math.max(bounds.radius, startDistance) * 1000;
   camera.updateProjectionMatrix();
 
   const orbit = new OrbitControls(camera, canvas);
-  const maxDistance = bounds.radius * MAX_DISTANCE_RADII;
+  // Never so tight that the first capture camera itself would be pulled in towards the scene.
+  const maxDistance = Math.max(bounds.radius * MAX_DISTANCE_RADII, startDistance * 1.5);
   orbit.maxDistance = maxDistance;
   orbit.enableDamping = true;
   orbit.dampingFactor = 0.12;
@@ -170,7 +207,33 @@ export async function createViewer(
     activeUntil = performance.now() + SETTLE_MS;
   };
 
+  /**
+   * The vertical field of view that shows what the capture camera saw: its own, widened when the view is
+   * narrower than the photo so the sides are not cut off.
+   */
+  function startFov(): number {
+    if (!start) return 60;
+    const halfY = Math.tan(THREE.MathUtils.degToRad(start.fovY) / 2);
+    const needed = (halfY * start.aspect) / Math.max(camera.aspect, 1e-3);
+    return THREE.MathUtils.radToDeg(2 * Math.atan(Math.max(halfY, needed)));
+  }
+  let fromStart = start !== null; // the field of view follows the capture camera until the user reframes
+
   function resetView(): void {
+    wake();
+    if (start) {
+      fromStart = true;
+      camera.fov = startFov();
+      camera.updateProjectionMatrix();
+      camera.up.copy(start.up);
+      camera.position.copy(start.position);
+      // Orbit about the point straight ahead at the depth of the scene's centre.
+      const depth = Math.max(bounds.center.clone().sub(start.position).dot(start.forward), bounds.radius * 0.25);
+      orbit.target.copy(start.position).addScaledVector(start.forward, depth);
+      camera.lookAt(orbit.target);
+      orbit.update();
+      return;
+    }
     camera.up.set(0, 1, 0);
     if (bounds.radius > SURROUNDINGS_RADIUS) {
       // A capture with its surroundings (walls, background) reaching well past the cameras: framing the
@@ -184,6 +247,26 @@ export async function createViewer(
       camera.position.set(center.x, center.y + radius * 0.5, center.z + radius * 2.2);
       orbit.target.copy(center);
     }
+    camera.lookAt(orbit.target);
+    orbit.update();
+  }
+
+  function frameScene(): void {
+    wake();
+    fromStart = false;
+    camera.fov = 60;
+    camera.updateProjectionMatrix();
+    const direction = new THREE.Vector3();
+    camera.getWorldDirection(direction);
+    // Level the horizon, but keep looking the way the user looks (straight down or up: keep the scene's side).
+    direction.y = THREE.MathUtils.clamp(direction.y, -0.9, 0.9);
+    direction.normalize();
+    const halfY = THREE.MathUtils.degToRad(camera.fov) / 2;
+    const half = Math.min(halfY, Math.atan(Math.tan(halfY) * camera.aspect));
+    const distance = Math.min(bounds.radius / Math.sin(half), maxDistance * 0.95);
+    camera.up.set(0, 1, 0);
+    orbit.target.copy(bounds.center);
+    camera.position.copy(bounds.center).addScaledVector(direction, -distance);
     camera.lookAt(orbit.target);
     orbit.update();
   }
@@ -239,6 +322,7 @@ export async function createViewer(
     const h = Math.max(1, container.clientHeight);
     renderer.setSize(w, h, false);
     camera.aspect = w / h;
+    if (fromStart) camera.fov = startFov();
     camera.updateProjectionMatrix();
   };
   const observer = new ResizeObserver(resize);
@@ -255,6 +339,7 @@ export async function createViewer(
   canvas.addEventListener("keydown", wake);
   // Orbit reports its own changes (with a threshold, so damping's endless tiny steps do not keep us busy);
   // fly mode is watched here with a similar threshold relative to the scene size.
+  const toFile = content.matrixWorld.clone().invert();
   const lastPosition = camera.position.clone();
   const lastQuaternion = camera.quaternion.clone();
   const minMove = bounds.radius * 1e-5;
@@ -289,6 +374,13 @@ export async function createViewer(
       // In scene radii, for tests and anything else that wants to know how far out the camera is.
       const distance = (camera.position.distanceTo(bounds.center) / bounds.radius).toFixed(2);
       if (canvas.dataset.cameraDistance !== distance) canvas.dataset.cameraDistance = distance;
+      // The camera in the splat file's own coordinates (those of the metadata's initial_view).
+      const inFile = camera.position.clone().applyMatrix4(toFile);
+      const looking = new THREE.Vector3();
+      camera.getWorldDirection(looking);
+      looking.applyQuaternion(content.quaternion.clone().invert());
+      const where = [...inFile.toArray(), ...looking.toArray()].map((v) => v.toFixed(4)).join(",");
+      if (canvas.dataset.camera !== where) canvas.dataset.camera = where;
     } else {
       lastFrameAt = 0;
     }
@@ -301,6 +393,7 @@ export async function createViewer(
   return {
     setMode,
     resetView,
+    frameScene,
     pointCount: count,
     dispose(): void {
       if (disposed) return;

@@ -27,7 +27,9 @@ import { formatBytes } from "../format";
 import type { CloudType, OutputCache } from "../outputs";
 import { VIEWER_FORMATS, cloudAt, existing, ownerOutputs, viewableIterations } from "../outputs";
 import { navigate } from "../router";
-import type { ControlMode, ViewerHandle } from "../viewer";
+import type { ControlMode, InitialView, ViewerHandle } from "../viewer";
+import { MetricsPanel } from "./MetricsPanel";
+import { ViewerTools } from "./ViewerTools";
 import { SceneStatus } from "./SceneStatus";
 import { SharePanel } from "./SharePanel";
 import { StateBadge, usePolling } from "./Scenes";
@@ -42,12 +44,15 @@ export function Viewer({
   iteration,
   info,
   cache,
+  initialView = null,
 }: {
   sceneId: string;
   type: CloudType;
   iteration: string;
   info: ResourceInfo;
   cache: Cache;
+  /** The first capture camera (metadata's initial_view): where the view opens. */
+  initialView?: InitialView | null;
 }): JSX.Element {
   const container = useRef<HTMLDivElement>(null);
   const handle = useRef<ViewerHandle | null>(null);
@@ -58,6 +63,8 @@ export function Viewer({
   const modeName = useId();
   const modeRef = useRef(mode);
   modeRef.current = mode;
+  const viewRef = useRef(initialView); // read when the view is built: a metadata poll must not rebuild it
+  viewRef.current = initialView;
 
   useEffect(() => {
     const controller = new AbortController();
@@ -73,7 +80,8 @@ export function Viewer({
       if (cancelled || !container.current) return;
       setLoaded(null);
       const bytes = new Uint8Array(await blob.arrayBuffer());
-      const h = await viewer.createViewer(container.current, bytes, VIEWER_FORMATS[type], modeRef.current);
+      const h = await viewer.createViewer(container.current, bytes, VIEWER_FORMATS[type], modeRef.current,
+        viewRef.current);
       if (cancelled) {
         h.dispose();
         return;
@@ -115,8 +123,9 @@ export function Viewer({
           </fieldset>
           <button type="button" class="secondary small" onClick={() => handle.current?.resetView()}
             disabled={status !== "ready"}>
-            Reset view
+            {initialView ? "First camera" : "Reset view"}
           </button>
+          <ViewerTools handle={handle} stage={container} ready={status === "ready"} />
         </div>
       </div>
       <div class="viewer-stage" ref={container} data-status={status} data-testid="viewer">
@@ -569,13 +578,16 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
 
       <div class="scene-media">
         {cloud && chosen && (
-          <Viewer sceneId={id} type={cloud.type} iteration={chosen} info={cloud.info} cache={cache.current} />
+          <Viewer sceneId={id} type={cloud.type} iteration={chosen} info={cloud.info} cache={cache.current}
+            initialView={meta?.initial_view ?? null} />
         )}
         {videoAt && chosen && <VideoPlayer sceneId={id} iteration={chosen} info={videoAt[1]} cache={cache.current} />}
         {meta && !cloud && !videoAt && state === "done" && (
           <p class="card muted">This scene has no 3D or video output to show at this iteration.</p>
         )}
       </div>
+
+      <MetricsPanel id={id} state={state} />
 
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache.current} state={state} />}
       {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}

@@ -95,7 +95,8 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
   const state = stateOf(progress);
   const headingId = useId();
   const [retrying, setRetrying] = useState(false);
-  const neighbours = useQueueNeighbours(state === "queued", id);
+  // The user's other scenes are only read for a guess when the server gives no estimate of its own.
+  const neighbours = useQueueNeighbours(state === "queued" && typeof progress.starts_in_seconds !== "number", id);
   const thumbnail = <Thumbnail id={id} ready={thumbnailReady(progress)} alt={`First frame of ${name ?? "the scene"}`} />;
 
   if (state === "failed" || state === "cancelled") {
@@ -142,7 +143,7 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
               : describeProgress(progress)}
         </p>
         <ProgressBar value={pct} label="Processing progress, overall" text={`${Math.floor(pct)}% overall`} />
-        {state === "processing" && eta !== null && <p class="muted status-eta">About {formatDuration(eta)} left</p>}
+        {state === "processing" && eta !== null && <p class="muted status-eta">About {formatDuration(eta)} left in all</p>}
       </div>
     </section>
   );

@@ -7,6 +7,7 @@ import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";
 import { href } from "../router";
+import { CardQuality } from "./MetricsPanel";
 
 const PROGRESS_POLL_MS = 2000;
 const HISTORY_POLL_MS = 15000;
@@ -157,6 +158,7 @@ function SceneCard({ scene, startsIn }: { scene: SceneSummary; startsIn: number 
           <>
             <SceneProgress progress={scene.progress} startsIn={startsIn} />
             <SceneFacts progress={scene.progress} />
+            <CardQuality id={scene.id} state={stateOf(scene.progress)} />
           </>
         ) : (
           <p class="muted">Loading…</p>

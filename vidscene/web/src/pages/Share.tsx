@@ -92,7 +92,7 @@ function EmbedView({ token, meta, cache }: { token: string; meta: SharedScene; c
       if (cancelled || !container.current) return;
       setLoaded(null);
       const h = await viewer.createViewer(container.current, new Uint8Array(await blob.arrayBuffer()),
-        VIEWER_FORMATS[cloud.type]);
+        VIEWER_FORMATS[cloud.type], "orbit", meta.initial_view ?? null);  // the owner's first camera
       if (cancelled) {
         h.dispose();
         return;

@@ -1,0 +1,88 @@
+"""The estimate rules on a real database: what a finished stage records, which figures count, and the
+remaining time of a job at each point of its life."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.jobs.conftest import add_scene
+from vidscene.db.models import Scene, Stage, StageTiming, utcnow
+from vidscene.jobs import estimates, runner, state
+from vidscene.jobs.estimates import JobView, remaining_seconds
+
+REF = estimates.REFERENCE_COSTS[("gaussian", "preview")]
+
+
+def _engine(factory: sessionmaker[Session]) -> Engine:
+    bind = factory.kw["bind"]
+    assert isinstance(bind, Engine)
+    return bind
+
+
+def _figures(factory: sessionmaker[Session]) -> estimates.Measured:
+    with _engine(factory).connect() as conn:
+        return estimates.measured(conn, max_age=0)
+
+
+def test_only_uninterrupted_stages_are_recorded(factory: sessionmaker[Session]) -> None:
+    job_id = add_scene(factory, total=300)
+    with factory() as session:
+        scene = session.scalars(select(Scene)).one()
+        session.expunge(scene)
+    resumed = state.ClaimedJob(job_id=job_id, scene_id=scene.id, stage=Stage.train, attempts=2)
+    runner._record_timing(factory, resumed, scene, 12.0)  # a re-run after a killed worker did only part of it
+    first = state.ClaimedJob(job_id=job_id, scene_id=scene.id, stage=Stage.train, attempts=1)
+    runner._record_timing(factory, first, scene, 9.0)
+    with factory() as session:
+        rows = session.scalars(select(StageTiming)).all()
+    assert [(r.stage, r.training_mode, r.preset, r.units, r.seconds) for r in rows] == [
+        ("train", "gaussian", "preview", 300, 9.0)]
+    costs = _figures(factory).costs("gaussian", "preview")
+    assert (costs.source, costs.scenes, costs.seconds_per_iteration) == ("server", 1, 9.0 / 300)
+    assert costs.sfm == REF.sfm  # stages this server has not timed yet keep the reference figure
+
+
+def test_the_median_of_the_latest_runs_only(factory: sessionmaker[Session]) -> None:
+    now = utcnow()
+    with factory() as session:
+        # 30 old slow runs, then the 20 latest at 0.01-0.03 s/iteration: the old ones no longer count
+        session.add_all(StageTiming(stage="train", training_mode="gaussian", preset="preview", units=100,
+                                    seconds=50.0, finished_at=now - timedelta(days=3, minutes=n)) for n in range(30))
+        session.add_all(StageTiming(stage="train", training_mode="gaussian", preset="preview", units=100,
+                                    seconds=1.0 + (n % 3), finished_at=now - timedelta(minutes=n)) for n in range(20))
+        session.commit()
+    costs = _figures(factory).costs("gaussian", "preview")
+    assert costs.scenes == estimates.SAMPLES
+    assert costs.seconds_per_iteration == 0.02
+
+
+BASE = JobView(state="processing", stage=None, stage_done=None, running=False, eta_seconds=None,
+               stage_started_at=None, training_mode="gaussian", preset="preview", total_iterations=1000)
+
+
+def _job(**values: Any) -> JobView:
+    return replace(BASE, **values)
+
+
+def test_remaining_time_through_a_jobs_life(factory: sessionmaker[Session]) -> None:
+    figures = _figures(factory)  # nothing measured: the reference CPU
+    per_it = REF.seconds_per_iteration or 0.0
+    frames, sfm, export = REF.frames or 0.0, REF.sfm or 0.0, REF.export or 0.0
+    assert remaining_seconds(_job(state="queued"), figures) == round(frames + sfm + 1000 * per_it + export)
+    now = utcnow()
+    sfm_running = _job(stage="sfm", stage_done="frames", running=True, stage_started_at=now - timedelta(seconds=4))
+    assert remaining_seconds(sfm_running, figures, now=now) == round(sfm - 4 + 1000 * per_it + export)
+    overdue = _job(stage="sfm", stage_done="frames", running=True, stage_started_at=now - timedelta(hours=1))
+    assert remaining_seconds(overdue, figures, now=now) == round(1000 * per_it + export)  # never negative
+    training = _job(stage="train", stage_done="sfm", running=True, eta_seconds=42)
+    assert remaining_seconds(training, figures) == round(42 + export)
+    waiting = _job(stage="export", stage_done="train")
+    assert remaining_seconds(waiting, figures) == round(export)
+    assert remaining_seconds(_job(state="done", stage="export", stage_done="export"), figures) == 0
+    # a preset nobody measured: unknown rather than a guess
+    assert remaining_seconds(_job(state="queued", preset="quality"), figures) is None
