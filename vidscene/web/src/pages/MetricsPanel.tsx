@@ -10,7 +10,7 @@ import { ApiError } from "../api";
 import { formatDuration } from "../format";
 import type { IterationQuality, SceneMetrics } from "../metrics";
 import { formatCount, formatPsnr, qualityByIteration, sceneMetrics } from "../metrics";
-import { usePolling } from "./Scenes";
+import { usePolling } from "../polling";
 
 const METRICS_POLL_MS = 5000;
 

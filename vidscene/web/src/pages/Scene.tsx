@@ -32,7 +32,8 @@ import { MetricsPanel } from "./MetricsPanel";
 import { ViewerTools } from "./ViewerTools";
 import { SceneStatus } from "./SceneStatus";
 import { SharePanel } from "./SharePanel";
-import { StateBadge, usePolling } from "./Scenes";
+import { usePolling } from "../polling";
+import { StateBadge } from "./Scenes";
 
 const POLL_MS = 2500;
 

@@ -12,7 +12,8 @@ import { ErrorMessage, OptionsUnavailable, ProgressBar, errorText, isAbort } fro
 import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, stepIndex } from "../format";
 import type { SettingsDraft } from "../settings";
 import { TrainingSettings, checkSettings, settingsOfScene } from "../settings";
-import { Thumbnail, thumbnailReady, usePolling } from "./Scenes";
+import { usePolling } from "../polling";
+import { Thumbnail, thumbnailReady } from "./Scenes";
 
 const QUEUE_POLL_MS = 10_000;
 

@@ -6,6 +6,7 @@ import { ApiError, isFinished, percentOf, sceneHistory, sceneName, sceneProgress
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";
+import { usePolling } from "../polling";
 import { href } from "../router";
 import { CardQuality } from "./MetricsPanel";
 
@@ -26,42 +27,6 @@ export function thumbnailReady(p: Progress | undefined): boolean {
   if (state === "queued") return false;
   if (p.step) return p.step !== "frames";
   return p.stage === "nerf_list";
-}
-
-/** Runs `tick` now and then every `ms` while the tab is visible; the next tick waits for the last one. */
-export function usePolling(tick: (signal: AbortSignal) => Promise<boolean>, ms: number, deps: unknown[]): void {
-  useEffect(() => {
-    const controller = new AbortController();
-    let timer: number | undefined;
-    let stopped = false;
-    const run = async (): Promise<void> => {
-      if (stopped) return;
-      if (document.visibilityState === "visible") {
-        let keepGoing = true;
-        try {
-          keepGoing = await tick(controller.signal);
-        } catch (err) {
-          if (isAbort(err)) return;
-        }
-        if (!keepGoing || stopped) return;
-      }
-      timer = window.setTimeout(() => void run(), ms);
-    };
-    const onVisible = (): void => {
-      if (document.visibilityState === "visible" && !stopped) {
-        window.clearTimeout(timer);
-        void run();
-      }
-    };
-    document.addEventListener("visibilitychange", onVisible);
-    void run();
-    return () => {
-      stopped = true;
-      controller.abort();
-      window.clearTimeout(timer);
-      document.removeEventListener("visibilitychange", onVisible);
-    };
-  }, deps);
 }
 
 export function Thumbnail({ id, ready, alt }: { id: string; ready: boolean; alt: string }): JSX.Element {
