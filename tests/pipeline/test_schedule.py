@@ -42,7 +42,7 @@ def test_the_preset_length_is_the_preset_itself() -> None:
 
 def test_a_300_iteration_standard_run_densifies(tmp_path: Path) -> None:
     """Before the schedule scaled, 300 iterations of ``standard`` (densify_start 500) never densified."""
-    scene = make_tiny_scene(tmp_path / "scene", n=150)
+    scene = make_tiny_scene(tmp_path / "scene", n=40)
     config = PipelineConfig.for_preset("standard").with_iterations(300).gaussian
     assert config.densify_start < 300
     result = train_gaussians(scene, replace(config, max_long_side=64), tmp_path / "work", save_iterations=[],
