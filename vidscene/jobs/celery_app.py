@@ -84,5 +84,6 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
 
 
 def enqueue_stage(app: Celery, job_id: int, stage: Stage) -> None:
-    app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
-    log.info("enqueued", extra={"job": job_id, "stage": stage.value})
+    sent = app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
+    # The task id ties this line to the worker's "received" line: how a lost message is told from a late one.
+    log.info("enqueued", extra={"job": job_id, "stage": stage.value, "task_id": sent.id, "pid": os.getpid()})
