@@ -15,6 +15,7 @@ from celery import Celery
 
 from vidscene.config import Settings
 from vidscene.db.models import STAGE_ORDER, STAGE_QUEUES, Stage
+from vidscene.jobs import sqlite_transport
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,17 @@ def task_name(stage: Stage) -> str:
     return f"vidscene.stage.{stage.value}"
 
 
+def broker_url(settings: Settings) -> str:
+    """The broker URL, with a SQLite broker served by our fork-safe transport (``sqlite_transport``)."""
+    url = settings.resolved_broker_url
+    scheme, _, rest = url.partition("+")
+    if scheme in ("sqla", "sqlalchemy") and rest.startswith("sqlite:"):
+        return f"{sqlite_transport.ALIAS}+{rest}"
+    return url
+
+
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("vidscene", broker=settings.resolved_broker_url, set_as_current=False)
+    app = Celery("vidscene", broker=broker_url(settings), set_as_current=False)
     embedded = settings.is_embedded_broker
     app.conf.update(
         task_serializer="json",
