@@ -24,6 +24,8 @@ ENQUEUED = re.compile(STAMP + r" INFO vidscene\.jobs\.celery_app: enqueued \[job
                       r"task_id=(?P<id>[0-9a-f-]+) pid=(?P<pid>\d+)")
 RECEIVED = re.compile(STAMP + r" INFO celery\.worker\.strategy: Task vidscene\.stage\.(?P<stage>\w+)"
                       r"\[(?P<id>[0-9a-f-]+)\] received")
+RAISED = re.compile(STAMP + r" ERROR celery\.app\.trace: Task vidscene\.stage\.\w+\[(?P<id>[0-9a-f-]+)\] "
+                    r"raised (?P<why>.*?) \[")
 SUCCEEDED = re.compile(STAMP + r" INFO celery\.app\.trace: Task vidscene\.stage\.\w+\[(?P<id>[0-9a-f-]+)\] succeeded")
 SIGNALLED = re.compile(r"\[(?P<t>[\d\- :,]+): ERROR/MainProcess\] Process '(?P<name>[^']+)' pid:(?P<pid>\d+) "
                        r"exited with '(?P<how>[^']+)'")
@@ -44,6 +46,7 @@ class Message:
     sender_pid: int
     received: datetime | None = None
     succeeded: datetime | None = None
+    raised: str = ""
     broker_visible: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -80,6 +83,9 @@ def trace(run_dir: Path) -> tuple[dict[str, Message], list[str]]:
             elif m := SUCCEEDED.match(line):
                 if m["id"] in messages:
                     messages[m["id"]].succeeded = when(m["t"])
+            elif m := RAISED.match(line):
+                if m["id"] in messages:
+                    messages[m["id"]].raised = m["why"]
             elif m := SIGNALLED.search(line):
                 pid = int(m["pid"])
                 deaths.append(f"{m['t']} {m['name']} pid {pid} {m['how']} (its last sender line: "
@@ -100,10 +106,14 @@ def main() -> None:
     never = [m for m in messages.values() if m.received is None]
     lost = [m for m in never if m.broker_visible != 1]
     print(f"messages sent: {len(messages)}; received: {len(messages) - len(never)}; "
-          f"still waiting in the broker: {sum(1 for m in never if m.broker_visible == 1)}; lost: {len(lost)}")
+          f"still waiting in the broker: {sum(1 for m in never if m.broker_visible == 1)}; lost: {len(lost)}; "
+          f"consumed by a task that raised: {sum(1 for m in messages.values() if m.raised)}")
     for m in sorted(lost, key=lambda m: m.sent):
         where = {None: "no row in the broker", 0: "row handed to a consumer (visible=0)"}[m.broker_visible]
         print(f"  LOST {m.task_id} job {m.job} {m.stage} sent {m.sent:%H:%M:%S.%f} by pid {m.sender_pid}: {where}")
+    # A delivery whose task raised was consumed (and acknowledged) without running: its stage lost a message.
+    for m in sorted((m for m in messages.values() if m.raised), key=lambda m: m.sent):
+        print(f"  CONSUMED BUT RAISED {m.task_id} job {m.job} {m.stage} sent {m.sent:%H:%M:%S.%f}: {m.raised}")
     print(f"pool children ended by a signal: {sum('signal' in d for d in deaths)}")
     for line in deaths:
         print(f"  {line}")
