@@ -12,10 +12,15 @@ from typing import Any
 
 import pytest
 from kombu import Connection
+from sqlalchemy.orm import Session, sessionmaker
 
+from tests.jobs.conftest import add_scene
 from vidscene.config import Settings
 from vidscene.db.fork_guard import GUARD, sqlite_operation
+from vidscene.db.models import Stage
+from vidscene.jobs import state
 from vidscene.jobs.celery_app import broker_url
+from vidscene.jobs.reaper import Reaper
 
 
 def _child_writes(path: Path) -> bool:
@@ -52,7 +57,7 @@ def test_a_fork_during_a_write_transaction(tmp_path: Path, guarded: bool) -> Non
             holding.set()
             release.wait(0.3)  # the fork below is asked for while this transaction is open
             conn.execute("COMMIT")
-        conn.close()
+            conn.close()  # SQLite work too: the last connection to close checkpoints the WAL under a lock
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -106,3 +111,17 @@ def test_children_forked_while_the_embedded_broker_is_polled_can_publish(tmp_pat
         consumer.release()
         producer.release()
     assert failures == 0
+
+
+def test_the_reaper_pass_holds_forks_back_on_sqlite_only(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    """The worker's reaper writes the job database and sends messages while the pool forks: on SQLite each pass
+    is one guarded operation; on PostgreSQL a stalled server must not hold the pool's forks back."""
+    job = add_scene(factory, "scene-reaped")
+    assert state.claim(factory, job, Stage.frames, "gone:1", 0, max_attempts=3) is not None  # lease expires now
+    url = str(factory.kw["bind"].url)
+    seen: list[int] = []
+    reaper = Reaper(factory, Settings(data_dir=tmp_path, database_url=url),
+                    lambda _job, _stage: seen.append(GUARD.active), worker_queues=["cpu"])
+    assert reaper.run_once() == 1
+    assert seen == ([1] if url.startswith("sqlite") else [0])
+    assert GUARD.active == 0

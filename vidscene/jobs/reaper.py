@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -52,11 +53,13 @@ class Reaper(threading.Thread):
         self.worker_queues = tuple(worker_queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop_event = threading.Event()
+        self._sqlite = settings.resolved_database_url.startswith("sqlite")
 
     def run_once(self) -> int:
-        """One pass: the worker's beat, then ``reap_once``. Inside ``sqlite_operation`` because a worker's
-        pool forks stage processes while this thread runs (see ``vidscene.db.fork_guard``)."""
-        with sqlite_operation():
+        """One pass: the worker's beat, then ``reap_once``. On SQLite inside ``sqlite_operation``, because a
+        worker's pool forks stage processes while this thread runs (see ``vidscene.db.fork_guard``); other
+        databases keep no lock state in the process, and a stalled server must not hold forks back."""
+        with sqlite_operation() if self._sqlite else nullcontext():
             if self.worker_queues:
                 state.beat_worker(self.factory, self.worker_id, socket.gethostname(), os.getpid(),
                                   self.worker_queues)
@@ -74,7 +77,7 @@ class Reaper(threading.Thread):
                 break
         if self.worker_queues:
             try:
-                with sqlite_operation():
+                with sqlite_operation() if self._sqlite else nullcontext():
                     state.forget_worker(self.factory, self.worker_id)
             except Exception:
                 log.debug("could not remove worker beat", exc_info=True)
