@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import threading
 import time
@@ -27,6 +28,7 @@ def _child_writes(path: Path) -> bool:
     """Fork; the child opens a new connection and writes once (1 s busy timeout). True if it could."""
     pid = os.fork()
     if pid == 0:
+        signal.alarm(10)  # a child that inherited a lock held mid-operation may hang instead of failing
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=1)
             conn.execute("BEGIN IMMEDIATE")
@@ -98,6 +100,7 @@ def test_children_forked_while_the_embedded_broker_is_polled_can_publish(tmp_pat
         for n in range(8):
             pid = os.fork()
             if pid == 0:
+                signal.alarm(10)
                 try:
                     publishing._put("cpu", {"body": n})
                     os._exit(0)
