@@ -7,11 +7,13 @@ write it tries, even on a brand-new connection, waits out the busy timeout and f
 locked" (tests/jobs/test_fork_guard.py shows it with plain sqlite3). Celery's prefork pool forks a child for
 every stage from the worker process, whose consumer thread polls the SQLite broker and whose reaper thread
 writes the job database: a child forked at the wrong moment could neither claim its stage nor send the next
-one, and that stage's message was lost.
+one, and that stage's message was lost. A fork in the middle of SQLite's own code (closing the last
+connection, which checkpoints the WAL, say) is worse: the child can hang on a mutex the parent's thread held.
 
-``sqlite_operation()`` brackets each piece of SQLite work in a process that forks (the broker channel's calls,
-the worker's reaper pass); ``os.fork`` (billiard's included) then waits for those in progress to finish and
-holds new ones back until the child exists. Nested use in one thread is free.
+``sqlite_operation()`` brackets each piece of SQLite work, closing included, in a process that forks (the
+broker channel's calls, the worker's reaper pass on a SQLite database); ``os.fork`` (billiard's included) then
+waits for those in progress to finish and holds new ones back until the child exists. Nested use in one
+thread is free.
 """
 
 from __future__ import annotations
