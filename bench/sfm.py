@@ -118,7 +118,7 @@ def main() -> None:
 
 
 def _pycolmap_defaults(frames_dir: Path, names: list[str], work: Path) -> tuple[dict[str, float], list[Any]]:
-    import zlib  # noqa: F401 - before pycolmap, see vidscene.pipeline.sfm
+    import zlib  # noqa: F401 - before pycolmap, see vidscene.pipeline.colmap
 
     import numpy as np
     import pycolmap

@@ -1,12 +1,16 @@
 """Soak benchmark for the job engine (run by hand): N scenes from U users queued at once on the embedded
 default (`vidscene serve` with its local worker); reports lost or stuck jobs and throughput.
 
-    .venv/bin/python bench/soak.py --scenes 20 --users 5 --iterations 30
+    .venv/bin/python bench/soak.py --scenes 20 --users 5 --iterations 30 [--keep-logs DIR]
+
+With ``--keep-logs`` the server's log (its embedded worker's output included), the job table and the broker's
+message table are copied into DIR after the run, for correlating job ids, stages and times across them.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -25,6 +29,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--keep-logs", type=Path, default=None,
+                        help="copy the logs and databases here after the run (the temporary dir is removed)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vidscene-soak-") as tmp:
@@ -58,6 +64,16 @@ def main() -> None:
                   f"median {statistics.median(finish_times):.1f} s, last {finish_times[-1]:.1f} s")
         finally:
             cluster.stop()
+            if args.keep_logs is not None:
+                keep(tmp_path, args.keep_logs)
+
+
+def keep(tmp: Path, dest: Path) -> None:
+    """Copy the process logs and the two SQLite files (jobs, broker messages) for a post-mortem."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in [*tmp.glob("*.log"), *(tmp / "data").glob("*.db*")]:
+        shutil.copy2(path, dest / path.name)
+    print(f"logs and databases kept in {dest}")
 
 
 if __name__ == "__main__":

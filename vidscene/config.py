@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(default=60, description="a job whose heartbeat is older than this is re-delivered")
     heartbeat_seconds: int = 10
     reaper_interval_seconds: int = 15
-    requeue_idle_seconds: int = Field(default=30, description="a stage waiting this long while every worker is "
-                                                               "idle is sent again (its message was lost)")
+    requeue_idle_seconds: int = Field(default=30, description="a waiting stage is sent again (its message was lost) "
+                                                               "when no stage has run and no job changed for this "
+                                                               "long")
     max_attempts: int = Field(default=3, description="deliveries of one stage before the job is failed")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.jobs.conftest import add_scene
 from vidscene.config import Settings
-from vidscene.db.models import Stage
+from vidscene.db.models import Job, Stage
 from vidscene.jobs import runner, state
 from vidscene.storage.local import Storage
+from vidscene.testing.synthetic import make_orbit_video
 
 
 def context(factory: sessionmaker[Session], tmp_path: Path, sent: list[tuple[int, Stage]]) -> runner.WorkerContext:
@@ -39,3 +43,34 @@ def test_the_oldest_waiting_scene_runs_and_the_delivered_stage_is_sent_again(
     assert sent == [(new, Stage.frames)] * 2
     # The old scene's own, now stale, SfM message is ignored when it arrives.
     assert runner._claim_oldest_first(ctx, old, Stage.sfm) is None
+
+
+def test_a_duplicate_stage_message_does_not_run_the_stage_twice(
+        factory: sessionmaker[Session], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The reaper may send a waiting stage again when its message only looked lost (issue 13.13): whichever
+    copy arrives second, while the first runs or after it finished, is ignored, and the next stage is sent once."""
+    job = add_scene(factory, "scene-dup")
+    sent: list[tuple[int, Stage]] = []
+    ctx = context(factory, tmp_path, sent)
+    files = ctx.storage.scene("scene-dup")
+    files.create()
+    make_orbit_video(files.upload_dir / "video.mp4", n_frames=12, fps=12, seed=5)
+    caplog.set_level(logging.INFO, logger="vidscene.jobs.runner")
+
+    # a copy delivered to another worker while the first still runs it: not claimed, nothing sent
+    assert state.claim(factory, job, Stage.frames, "other:1", 60, max_attempts=3) is not None
+    runner.run_stage(ctx, job, Stage.frames)
+    assert sent == []
+    assert not files.frames_dir.exists() or not any(files.frames_dir.iterdir())
+    with factory() as session:
+        session.execute(update(Job).where(Job.id == job).values(lease_owner=None, lease_expires_at=None))
+        session.commit()
+
+    runner.run_stage(ctx, job, Stage.frames)  # the first delivery to get the lease runs it
+    runner.run_stage(ctx, job, Stage.frames)  # the copy arrives after it finished
+    started = [r for r in caplog.records if r.getMessage() == "stage started"]
+    ignored = [r for r in caplog.records if r.getMessage() == "stale or duplicate delivery ignored"]
+    assert len(started) == 1 and len(ignored) == 2
+    assert sent == [(job, Stage.sfm)]  # one message for the next stage, not two
+    with factory() as session:
+        assert session.get(Job, job).stage_done == Stage.frames.value  # type: ignore[union-attr]

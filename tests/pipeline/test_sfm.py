@@ -195,6 +195,40 @@ def test_pycolmap_import_does_not_break_png_or_torch(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+POOL_CHILD_RUNS_SFM = """
+import logging
+import billiard
+from billiard.util import log_to_stderr
+
+def stage():
+    import vidscene.pipeline.sfm  # what the sfm stage imports in a Celery pool child
+    return billiard.current_process().pid
+
+log_to_stderr(logging.ERROR)
+pool = billiard.Pool(1, maxtasksperchild=1)  # the worker's pool: one stage per child
+first, second = pool.apply(stage), pool.apply(stage)
+pool.close()
+pool.join()
+print(first != second)
+"""
+
+
+def test_a_pool_child_that_ran_sfm_is_retired_without_a_signal() -> None:
+    """Issue 13.13: after each SfM stage the pool child died by signal 15 with glog's stack trace.
+
+    billiard retires a child that reached ``maxtasksperchild`` by answering its DEATH message with SIGTERM,
+    which billiard's own handler turns into the recycle exit code; importing pycolmap had replaced that
+    handler with glog's, which prints a native stack trace and re-raises the signal.
+    """
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", POOL_CHILD_RUNS_SFM], capture_output=True, text=True,
+                          timeout=120, check=False, cwd=root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "True"  # the first child was retired and a new one ran the second stage
+    assert "SIGTERM" not in done.stderr, done.stderr[-2000:]
+    assert "exited with" not in done.stderr, done.stderr[-2000:]
+
+
 def test_normalizing_similarity_keeps_projections() -> None:
     cams = orbit_cameras(10, 160, 120, orbit_degrees=90, bob=0.0)
     rng = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from celery import Celery
 
 from vidscene.config import Settings
 from vidscene.db.models import STAGE_ORDER, STAGE_QUEUES, Stage
+from vidscene.jobs import sqlite_transport
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,17 @@ def task_name(stage: Stage) -> str:
     return f"vidscene.stage.{stage.value}"
 
 
+def broker_url(settings: Settings) -> str:
+    """The broker URL, with a SQLite broker served by our fork-safe transport (``sqlite_transport``)."""
+    url = settings.resolved_broker_url
+    scheme, _, rest = url.partition("+")
+    if scheme in ("sqla", "sqlalchemy") and rest.startswith("sqlite:"):
+        return f"{sqlite_transport.ALIAS}+{rest}"
+    return url
+
+
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("vidscene", broker=settings.resolved_broker_url, set_as_current=False)
+    app = Celery("vidscene", broker=broker_url(settings), set_as_current=False)
     embedded = settings.is_embedded_broker
     app.conf.update(
         task_serializer="json",
@@ -84,5 +94,6 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
 
 
 def enqueue_stage(app: Celery, job_id: int, stage: Stage) -> None:
-    app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
-    log.info("enqueued", extra={"job": job_id, "stage": stage.value})
+    sent = app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
+    # The task id ties this line to the worker's "received" line: how a lost message is told from a late one.
+    log.info("enqueued", extra={"job": job_id, "stage": stage.value, "task_id": sent.id, "pid": os.getpid()})

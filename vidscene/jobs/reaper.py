@@ -11,11 +11,13 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene.config import Settings
+from vidscene.db.fork_guard import sqlite_operation
 from vidscene.db.models import Stage, utcnow
 from vidscene.jobs import state
 
@@ -51,14 +53,22 @@ class Reaper(threading.Thread):
         self.worker_queues = tuple(worker_queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop_event = threading.Event()
+        self._sqlite = settings.resolved_database_url.startswith("sqlite")
+
+    def run_once(self) -> int:
+        """One pass: the worker's beat, then ``reap_once``. On SQLite inside ``sqlite_operation``, because a
+        worker's pool forks stage processes while this thread runs (see ``vidscene.db.fork_guard``); other
+        databases keep no lock state in the process, and a stalled server must not hold forks back."""
+        with sqlite_operation() if self._sqlite else nullcontext():
+            if self.worker_queues:
+                state.beat_worker(self.factory, self.worker_id, socket.gethostname(), os.getpid(),
+                                  self.worker_queues)
+            return reap_once(self.factory, self.settings, self.enqueue)
 
     def run(self) -> None:
         while True:
             try:
-                if self.worker_queues:
-                    state.beat_worker(self.factory, self.worker_id, socket.gethostname(), os.getpid(),
-                                      self.worker_queues)
-                count = reap_once(self.factory, self.settings, self.enqueue)
+                count = self.run_once()
                 if count:
                     log.info("re-delivered %d job(s)", count)
             except Exception:
@@ -67,7 +77,8 @@ class Reaper(threading.Thread):
                 break
         if self.worker_queues:
             try:
-                state.forget_worker(self.factory, self.worker_id)
+                with sqlite_operation() if self._sqlite else nullcontext():
+                    state.forget_worker(self.factory, self.worker_id)
             except Exception:
                 log.debug("could not remove worker beat", exc_info=True)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -268,9 +268,13 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
     """A job to re-send because its stage message was lost: None unless the engine is idle while work waits.
 
     Every waiting stage has one message in the broker, and whichever message a worker gets runs the oldest
-    waiting stage of its queue (``runner._claim_oldest_first``); so a lost message shows as workers with
-    nothing to run (no live lease anywhere) while a job has waited ``idle_after``. Then the oldest such job,
-    on a queue some live worker consumes, is sent again and its clock restarted, so the re-send costs seconds,
+    waiting stage of its queue (``runner._claim_oldest_first``); so a lost message shows as an engine with
+    nothing to do while a job waits: no live lease anywhere, and no job row written for ``idle_after`` (claims,
+    heartbeats, progress and finished stages all write one). The gap between one stage finishing and a new
+    pool process claiming the next is a few seconds of that silence and must not count, or every such gap
+    would send the oldest waiting stage again (a soak run sent 143 duplicates for 12 scenes that way, each
+    costing a process start to be ignored). Then the oldest waiting job, on a queue some live worker
+    consumes, is sent again and its clock restarted: a re-send costs ``idle_after`` plus a reaper interval,
     happens once per ``idle_after`` at most, and is harmless if the message was only late (``claim`` lets one
     delivery run).
     """
@@ -280,6 +284,9 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
         ).limit(1))
         if running is not None:
             return None
+        last_write = session.scalar(select(func.max(Job.updated_at)))
+        if last_write is None or last_write >= now - idle_after:
+            return None
         beats = session.scalars(select(WorkerBeat.queues).where(WorkerBeat.seen_at >= now - worker_seen_after))
         consumed = {queue for queues in beats for queue in queues.split(",") if queue}
         stages = [stage for stage, queue in STAGE_QUEUES.items() if queue in consumed]
@@ -287,7 +294,6 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
             return None
         job = session.scalars(select(Job).where(
             Job.state.in_(ACTIVE_STATES), or_(*(_waits_for(stage) for stage in stages)), _lease_free(now),
-            Job.updated_at < now - idle_after,
         ).order_by(Job.created_at, Job.id).limit(1).with_for_update()).first()
         if job is None:
             return None

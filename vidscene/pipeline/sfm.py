@@ -22,12 +22,6 @@ import os
 import shutil
 import threading
 import time
-
-# Python's zlib must be loaded before pycolmap: pycolmap's binary exports its own statically linked zlib
-# symbols, and when it is the first to need zlib in the process, Pillow's PNG writer (and torch) later free
-# memory with the wrong allocator and the process aborts ("free(): invalid pointer"). Stdlib imports come
-# before third-party ones, so this line always runs first.
-import zlib  # noqa: F401
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,10 +30,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pycolmap
 from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.colmap import pycolmap  # zlib first, SIGTERM kept: see colmap.py
 from vidscene.pipeline.config import SfmConfig
 from vidscene.pipeline.errors import ReconstructionError
 from vidscene.pipeline.frames import FramesResult
