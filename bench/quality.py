@@ -55,10 +55,11 @@ def make_clip(clip: str, root: Path) -> Path:
         if not path.is_file():
             make_orbit_video(path, width=480, height=360, n_frames=240, fps=24)
     else:
-        # Stored 1920x1080 with a display rotation: shown as 1080x1920 portrait, as phones write them.
-        path = root / "portrait_1080x1920_72_24.mp4"
+        # Shown as 1080x1920 portrait, stored 1920x1080 with a display rotation, as phones write them
+        # (``make_orbit_video`` takes the displayed size).
+        path = root / "portrait_1080x1920_72_24_upright.mp4"
         if not path.is_file():
-            make_orbit_video(path, width=1920, height=1080, n_frames=72, fps=24, codec="libx265", rotation=90,
+            make_orbit_video(path, width=1080, height=1920, n_frames=72, fps=24, codec="libx265", rotation=90,
                              supersample=1)
     return path
 

@@ -128,3 +128,34 @@ def test_the_reaper_pass_holds_forks_back_on_sqlite_only(factory: sessionmaker[S
     assert reaper.run_once() == 1
     assert seen == ([1] if url.startswith("sqlite") else [0])
     assert GUARD.active == 0
+
+
+def test_the_embedded_broker_drops_delivered_messages_after_an_hour(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """kombu keeps every delivered message as an invisible row; the broker file grew by a row per stage."""
+    from vidscene.jobs import sqlite_transport
+
+    connection = Connection(broker_url(Settings(data_dir=tmp_path)))
+    channel = connection.channel()
+    try:
+        channel._new_queue("cpu")
+        for n in range(3):
+            channel._put("cpu", {"body": n})
+        assert channel._get("cpu") == {"body": 0} and channel._get("cpu") == {"body": 1}
+        message = channel.message_cls
+        assert channel.session.query(message).filter(message.visible == False).count() == 2  # noqa: E712
+        channel._get("cpu")  # within PRUNE_EVERY_SECONDS of the last prune, and the rows are new: all kept
+        assert channel.session.query(message).count() == 3
+
+        monkeypatch.setattr(sqlite_transport, "KEEP_DELIVERED_SECONDS", 0.0)
+        monkeypatch.setattr(sqlite_transport, "PRUNE_EVERY_SECONDS", 0.0)
+        channel._put("cpu", {"body": 3})
+        assert channel._get("cpu") == {"body": 3}  # the oldest waiting one; then the delivered ones go
+        assert channel.session.query(message).count() == 0
+        channel._put("cpu", {"body": 4})
+        channel._put("cpu", {"body": 5})
+        assert channel._get("cpu") == {"body": 4}
+        assert [m.visible for m in channel.session.query(message)] == [True]  # a waiting message is never pruned
+        assert channel._get("cpu") == {"body": 5}
+    finally:
+        connection.release()
