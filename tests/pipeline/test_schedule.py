@@ -66,3 +66,21 @@ def test_a_short_run_follows_the_presets_learning_rate_curve_and_a_long_one_its_
         long = base.scaled_to(total)
         assert means_lr(long, 1.0, total) == pytest.approx(base.lr_means_final)  # the whole decay, as before
         assert means_lr(long, 1.0, 1) == pytest.approx(base.lr_means, rel=1e-2)
+
+
+@pytest.mark.parametrize("preset", list(catalogue.PRESETS))
+@pytest.mark.parametrize("total", [None, 300, 50_000])
+def test_opacities_are_reset_only_while_densification_can_prune_after(preset: str, total: int | None) -> None:
+    """The bug: standard reset opacities at 6000 of 7000, after densification (and its pruning) stopped at 5000,
+    so half of its gaussians ended at the reset opacity."""
+    import torch
+
+    from vidscene.pipeline.gaussian.strategy import DensifyStrategy
+
+    base = GaussianConfig.for_preset(preset)
+    config = base.scaled_to(total) if total else base
+    strategy = DensifyStrategy(config, 1.0, torch.Generator())
+    resets = [step for step in range(1, config.iterations + 1) if strategy.resets_opacity_at(step)]
+    assert all(step < config.densify_stop for step in resets)
+    if config.opacity_reset_every and config.densify_stop > config.opacity_reset_every:
+        assert resets[0] == config.opacity_reset_every  # still resets, as before, while it can prune after

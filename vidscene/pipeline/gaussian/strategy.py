@@ -90,9 +90,18 @@ class DensifyStrategy:
         stats = None
         if cfg.densify_start < step <= cfg.densify_stop and step % cfg.densify_every == 0:
             stats = self._refine(gaussians, optimizers, state, step)
-        if cfg.opacity_reset_every > 0 and step % cfg.opacity_reset_every == 0 and step < cfg.iterations:
+        if self.resets_opacity_at(step):
             self._reset_opacity(gaussians, optimizers)
         return stats
+
+    def resets_opacity_at(self, step: int) -> bool:
+        """Whether opacities are reset after ``step``: every ``opacity_reset_every`` steps while densification
+        still runs, as the 3DGS reference does (``iteration < densify_until_iter``). A reset is undone by the
+        pruning that follows it (what stays near transparent goes); after ``densify_stop`` nothing prunes, and
+        a reset then (standard: at 6000 of 7000) left half of the 300k gaussians at the reset opacity for good,
+        invisible weight every later iteration and every export paid for (bench/RESULTS.md, session 4)."""
+        every = self.config.opacity_reset_every
+        return every > 0 and step % every == 0 and step < self.config.densify_stop
 
     def _refine(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
                 step: int) -> RefineStats:
