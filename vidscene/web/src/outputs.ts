@@ -4,7 +4,7 @@
 
 import type { DownloadedOutput, Metadata, ResourceInfo } from "./api";
 import { downloadOutput, downloadSharedOutput } from "./api";
-import type { ViewerFormat } from "./viewer";
+import type { ControlMode, InitialView, ViewerFormat, ViewerHandle } from "./viewer";
 
 type Download = (
   type: string,
@@ -75,4 +75,37 @@ export function cloudAt(meta: Metadata | null, iteration: string | null): { type
     if (info?.exists) return { type, info };
   }
   return null;
+}
+
+/**
+ * Downloads `cloud` through `cache` while the viewer module loads, then builds the 3D viewer on it in
+ * `container`: what the scene page and the share page both do. `onPercent` follows the download, then gets
+ * null once it is done. Null when `signal` was aborted or the container went away meanwhile (a viewer built
+ * by then is disposed).
+ */
+export async function openCloudViewer(
+  container: { readonly current: HTMLElement | null },
+  cache: OutputCache,
+  cloud: { type: CloudType; info: ResourceInfo },
+  iteration: string,
+  onPercent: (percent: number | null) => void,
+  signal: AbortSignal,
+  mode: ControlMode = "orbit",
+  view: InitialView | null = null,
+): Promise<ViewerHandle | null> {
+  const [{ blob }, viewer] = await Promise.all([
+    cache.fetch(cloud.type, iteration, cloud.info, (r, t) => onPercent(t ? (100 * r) / t : null), signal),
+    import("./viewer"),
+  ]);
+  const element = container.current;
+  if (signal.aborted || !element) return null;
+  onPercent(null);
+  const handle = await viewer.createViewer(element, new Uint8Array(await blob.arrayBuffer()),
+    VIEWER_FORMATS[cloud.type], mode, view);
+  if (signal.aborted) {
+    handle.dispose();
+    return null;
+  }
+  element.dataset.points = String(handle.pointCount);
+  return handle;
 }

@@ -25,7 +25,7 @@ import {
 } from "../components";
 import { formatBytes } from "../format";
 import type { CloudType, OutputCache } from "../outputs";
-import { VIEWER_FORMATS, cloudAt, existing, ownerOutputs, viewableIterations } from "../outputs";
+import { cloudAt, existing, openCloudViewer, ownerOutputs, viewableIterations } from "../outputs";
 import { navigate } from "../router";
 import type { ControlMode, InitialView, ViewerHandle } from "../viewer";
 import { MetricsPanel } from "./MetricsPanel";
@@ -69,34 +69,21 @@ export function Viewer({
 
   useEffect(() => {
     const controller = new AbortController();
-    let cancelled = false;
     setStatus("loading");
     setError(null);
     setLoaded(0);
     (async () => {
-      const [{ blob }, viewer] = await Promise.all([
-        cache.fetch(type, iteration, info, (r, t) => setLoaded(t ? (100 * r) / t : null), controller.signal),
-        import("../viewer"),
-      ]);
-      if (cancelled || !container.current) return;
-      setLoaded(null);
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      const h = await viewer.createViewer(container.current, bytes, VIEWER_FORMATS[type], modeRef.current,
-        viewRef.current);
-      if (cancelled) {
-        h.dispose();
-        return;
-      }
+      const h = await openCloudViewer(container, cache, { type, info }, iteration, setLoaded, controller.signal,
+        modeRef.current, viewRef.current);
+      if (!h) return;
       handle.current = h;
-      container.current.dataset.points = String(h.pointCount);
       setStatus("ready");
     })().catch((err: unknown) => {
-      if (cancelled || isAbort(err)) return;
+      if (controller.signal.aborted || isAbort(err)) return;
       setStatus("error");
       setError(`Could not show the 3D view: ${errorText(err)}`);
     });
     return () => {
-      cancelled = true;
       controller.abort();
       handle.current?.dispose();
       handle.current = null;

@@ -6,7 +6,7 @@ import { ApiError, sharedMetadata } from "../api";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import type { OutputCache } from "../outputs";
-import { VIEWER_FORMATS, cloudAt, existing, sharedOutputs, viewableIterations } from "../outputs";
+import { cloudAt, existing, openCloudViewer, sharedOutputs, viewableIterations } from "../outputs";
 import type { ViewerHandle } from "../viewer";
 import { Downloads, VideoPlayer, Viewer } from "./Scene";
 
@@ -81,32 +81,19 @@ function EmbedView({ token, meta, cache }: { token: string; meta: SharedScene; c
     document.title = `${meta.name} · vidscene`;
     if (!cloud || iteration === null) return;
     const controller = new AbortController();
-    let cancelled = false;
     let handle: ViewerHandle | null = null;
     (async () => {
-      const [{ blob }, viewer] = await Promise.all([
-        cache.fetch(cloud.type, iteration, cloud.info, (r, t) => setLoaded(t ? (100 * r) / t : null),
-          controller.signal),
-        import("../viewer"),
-      ]);
-      if (cancelled || !container.current) return;
-      setLoaded(null);
-      const h = await viewer.createViewer(container.current, new Uint8Array(await blob.arrayBuffer()),
-        VIEWER_FORMATS[cloud.type], "orbit", meta.initial_view ?? null);  // the owner's first camera
-      if (cancelled) {
-        h.dispose();
-        return;
-      }
+      const h = await openCloudViewer(container, cache, cloud, iteration, setLoaded, controller.signal, "orbit",
+        meta.initial_view ?? null);  // the owner's first camera
+      if (!h) return;
       handle = h;
-      container.current.dataset.points = String(h.pointCount);
       setStatus("ready");
     })().catch((err: unknown) => {
-      if (cancelled || isAbort(err)) return;
+      if (controller.signal.aborted || isAbort(err)) return;
       setStatus("error");
       setError(`Could not show the 3D view: ${errorText(err)}`);
     });
     return () => {
-      cancelled = true;
       controller.abort();
       handle?.dispose();
     };
