@@ -11,7 +11,8 @@ dir, so reruns (before/after a change) train on the same poses.
     python bench/quality.py --work-dir /tmp/q --preset standard --clip orbit
 
 Clips: ``orbit`` is bench/gaussian.py's 10 s 480x360 synthetic orbit; ``portrait`` a 3 s 1080x1920 HEVC clip of
-the same scene stored landscape with a 90-degree rotation tag, like a phone's.
+the same scene stored landscape with a 90-degree rotation tag, like a phone's; ``portrait10`` the same at 10 s
+(240 frames), the length issue 14.4's target is set for.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def make_clip(clip: str, root: Path) -> Path:
         path = root / "orbit_480x360_240_24.mp4"
         if not path.is_file():
             make_orbit_video(path, width=480, height=360, n_frames=240, fps=24)
+    elif clip == "portrait10":
+        # The issue's 10 s phone clip: 240 frames, otherwise as ``portrait``.
+        path = root / "portrait_1080x1920_240_24_upright.mp4"
+        if not path.is_file():
+            make_orbit_video(path, width=1080, height=1920, n_frames=240, fps=24, codec="libx265", rotation=90,
+                             supersample=1)
     else:
         # Shown as 1080x1920 portrait, stored 1920x1080 with a display rotation, as phones write them
         # (``make_orbit_video`` takes the displayed size).
@@ -136,7 +143,7 @@ def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clip", action="append", choices=["orbit", "portrait"],
+    parser.add_argument("--clip", action="append", choices=["orbit", "portrait", "portrait10"],
                         help="repeatable; default both")
     parser.add_argument("--preset", action="append", choices=["preview", "standard", "quality"],
                         help="repeatable; default preview")

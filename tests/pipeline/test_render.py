@@ -362,6 +362,32 @@ def test_fused_sh_colours_match_pytorch_specification(degree: int) -> None:
         assert spec_gm is not None and rel_err(gm, spec_gm) < 1e-5
 
 
+def test_fused_sh_colours_read_the_stored_pair_and_skip_culled_gaussians() -> None:
+    """The trainer passes (sh0, shN) uncopied and the projection's visibility: same colours and gradients for
+    the visible gaussians, zeros for the culled ones (no pixel reads them)."""
+    gen = torch.Generator().manual_seed(7)
+    means = torch.randn(300, 3, generator=gen) * 2.0
+    sh = torch.randn(300, 16, 3, generator=gen)
+    visible = torch.rand(300, generator=gen) > 0.3
+    centre = np.array([0.1, 0.4, -2.0])
+    weights = torch.randn(300, 3, generator=gen)
+    m1, c1 = means.clone().requires_grad_(), sh.clone().requires_grad_()
+    full = sh_colors_cpu(c1, m1, centre, 3)
+    (full * weights).sum().backward()
+    m2 = means.clone().requires_grad_()
+    dc, rest = sh[:, :1].clone().requires_grad_(), sh[:, 1:].clone().requires_grad_()
+    part = sh_colors_cpu((dc, rest), m2, centre, 3, visible)
+    (part * weights).sum().backward()
+    assert m1.grad is not None and c1.grad is not None and m2.grad is not None
+    assert dc.grad is not None and rest.grad is not None
+    assert torch.equal(part[visible], full[visible])
+    assert torch.all(part[~visible] == 0)
+    assert torch.equal(torch.cat([dc.grad, rest.grad], dim=1)[visible], c1.grad[visible])
+    assert torch.equal(m2.grad[visible], m1.grad[visible])
+    for grad in (dc.grad, rest.grad, m2.grad):
+        assert torch.all(grad[~visible] == 0)
+
+
 def test_precompile_cpu_renders_a_scene() -> None:
     assert precompile_cpu() > 0
 

@@ -60,16 +60,28 @@ class Gaussians:
     def max_sh_degree(self) -> int:
         return round(math.sqrt(self.params["shN"].shape[1] + 1)) - 1
 
-    def activated(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``(means, quats, scales, opacities, sh)`` as ``render`` takes them (differentiable)."""
+    def activated(self) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
+        """``(means, quats, scales, opacities, (sh0, shN))`` as ``render`` takes them (differentiable).
+
+        The SH coefficients stay the two stored tensors: joined, they were a 57 MB copy and its backward every
+        step at 300k gaussians (``sh.joined_sh`` where one tensor is needed)."""
         p = self.params
-        sh = torch.cat([p["sh0"], p["shN"]], dim=1)
+        sh = (p["sh0"], p["shN"])
         scales, opacities = torch.exp(p["scales"]), torch.sigmoid(p["opacities"])
         if self.filter_variances is not None:
             if self.filter_variances.shape[0] != len(self):
                 raise RuntimeError("the 3D filter is stale: recompute it after densification")
             scales, opacities = apply_filter(scales, opacities, self.filter_variances)
         return p["means"], p["quats"], scales, opacities, sh
+
+    @torch.no_grad()
+    def drawn_opacities(self) -> Tensor:
+        """(N,) the opacities the renderer draws with (after the 3D filter), detached: a gaussian whose drawn
+        opacity is below ``project.ALPHA_MIN`` changes no pixel from any viewpoint, so it also gets no gradient."""
+        opacities = torch.sigmoid(self.params["opacities"].detach())
+        if self.filter_variances is None:
+            return opacities
+        return apply_filter(torch.exp(self.params["scales"].detach()), opacities, self.filter_variances)[1]
 
     def exported(self) -> dict[str, NDArray[np.float32]]:
         """Raw parameters as files store them, the 3D filter baked into ``scales`` and ``opacities`` (viewers

@@ -30,6 +30,7 @@ from vidscene.pipeline.gaussian.cpu_kernels.tiles import (
     forward_tiles,
 )
 from vidscene.pipeline.gaussian.project import FOV_MARGIN, Projected
+from vidscene.pipeline.gaussian.sh import SHCoefficients, split_sh
 
 # numba's stubs do not list this setting (it exists in numba >= 0.57).
 _POOL_THREADS: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]  # missing from numba's stubs
@@ -150,31 +151,41 @@ def rasterize_cpu(means2d: Tensor, conics: Tensor, colors: Tensor, opacities: Te
 
 class _SHColorsCPU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, sh: Tensor, means: Tensor, campos: tuple[float, float, float],
-                degree: int) -> Tensor:
-        sh_np = _f32(sh)
-        means_np = _f32(means)
-        colors = np.empty((sh.shape[0], 3), dtype=np.float32)
-        sh_forward(sh_np, means_np, campos, degree, colors)
+    def forward(ctx: FunctionCtx, sh0: Tensor, sh_rest: Tensor, means: Tensor, campos: tuple[float, float, float],
+                degree: int, visible: NDArray[np.bool_]) -> Tensor:
+        sh0_np, rest_np, means_np = _f32(sh0), _f32(sh_rest), _f32(means)
+        colors = np.empty((sh0.shape[0], 3), dtype=np.float32)
+        sh_forward(sh0_np, rest_np, means_np, campos, degree, visible, colors)
         # FunctionCtx is untyped attribute storage; numpy state cannot go through save_for_backward.
-        ctx.kernel_state = (sh_np, means_np, campos, degree, sh.dtype, means.dtype)  # type: ignore[attr-defined]  # autograd ctx: state for backward
-        return torch.from_numpy(colors).to(sh.dtype)
+        ctx.kernel_state = (sh0_np, rest_np, means_np, campos, degree, visible,  # type: ignore[attr-defined]  # autograd ctx: state for backward
+                            sh0.dtype, sh_rest.dtype, means.dtype)
+        return torch.from_numpy(colors).to(sh0.dtype)
 
     @staticmethod
     def backward(ctx: FunctionCtx, grad_colors: Tensor) -> tuple[Tensor | None, ...]:
-        sh_np, means_np, campos, degree, dt_sh, dt_means = ctx.kernel_state  # type: ignore[attr-defined]  # autograd ctx: state kept for backward
-        g_sh = np.zeros(sh_np.shape, dtype=np.float32)
+        sh0_np, rest_np, means_np, campos, degree, visible, dt_sh0, dt_rest, dt_means = ctx.kernel_state  # type: ignore[attr-defined]  # autograd ctx: state kept for backward
+        g_sh0 = np.zeros(sh0_np.shape, dtype=np.float32)
+        g_rest = np.zeros(rest_np.shape, dtype=np.float32)
         g_means = np.zeros(means_np.shape, dtype=np.float32)
-        sh_backward(sh_np, means_np, campos, degree, _f32(grad_colors), g_sh, g_means)
-        return torch.from_numpy(g_sh).to(dt_sh), torch.from_numpy(g_means).to(dt_means), None, None
+        sh_backward(sh0_np, rest_np, means_np, campos, degree, visible, _f32(grad_colors), g_sh0, g_rest, g_means)
+        return (torch.from_numpy(g_sh0).to(dt_sh0), torch.from_numpy(g_rest).to(dt_rest),
+                torch.from_numpy(g_means).to(dt_means), None, None, None)
 
 
-def sh_colors_cpu(sh: Tensor, means: Tensor, camera_center: NDArray[np.float64], degree: int) -> Tensor:
-    """Fused numba version of ``sh.sh_to_rgb`` (float32 inside), differentiable in ``sh`` and ``means``."""
+def sh_colors_cpu(sh: SHCoefficients, means: Tensor, camera_center: NDArray[np.float64], degree: int,
+                  visible: Tensor | None = None) -> Tensor:
+    """Fused numba version of ``sh.sh_to_rgb`` (float32 inside), differentiable in ``sh`` and ``means``.
+
+    ``sh`` is one (N, K, 3) tensor or the (DC (N, 1, 3), rest (N, K-1, 3)) pair the trainer keeps, read in
+    place. With ``visible`` (N,) bool, only those gaussians get colours and gradients (the rest are 0).
+    """
     if not 0 <= degree <= 3:
         raise ValueError(f"SH degree must be 0..3, got {degree}")
+    sh0, sh_rest = split_sh(sh)
+    mask = (np.ones(sh0.shape[0], dtype=np.bool_) if visible is None
+            else np.ascontiguousarray(visible.detach().cpu().numpy(), dtype=np.bool_))
     campos = (float(camera_center[0]), float(camera_center[1]), float(camera_center[2]))
-    out: Tensor = _SHColorsCPU.apply(sh, means, campos, degree)
+    out: Tensor = _SHColorsCPU.apply(sh0, sh_rest, means, campos, degree, mask)
     return out
 
 

@@ -34,7 +34,7 @@ from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.project import project_gaussians
 from vidscene.pipeline.gaussian.raster_reference import rasterize_reference
 from vidscene.pipeline.gaussian.render_output import RenderOutput
-from vidscene.pipeline.gaussian.sh import num_sh_bases, sh_to_rgb
+from vidscene.pipeline.gaussian.sh import SHCoefficients, joined_sh, num_sh_bases, sh_to_rgb, split_sh
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def resolve_backend(backend: Backend, device: torch.device) -> Literal["cpu", "c
     return "cpu"
 
 
-def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: Tensor, camera: Camera, *,
+def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients, camera: Camera, *,
            sh_degree: int, background: Tensor, backend: Backend = "auto",
            with_depth: bool = False) -> RenderOutput:
     """Render gaussians seen by ``camera``.
@@ -92,7 +92,8 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         quats: (N, 4) rotations as unnormalised quaternions, w first.
         scales: (N, 3) standard deviations along the gaussian's axes (already activated, e.g. ``exp``'d).
         opacities: (N,) in [0, 1] (already activated).
-        sh: (N, K, 3) SH coefficients, K = (max degree + 1)²; only the first (sh_degree + 1)² are used.
+        sh: (N, K, 3) SH coefficients, K = (max degree + 1)², or the (DC, rest) pair ``Gaussians`` stores
+            (``sh.SHCoefficients``); only the first (sh_degree + 1)² are used.
         camera: pinhole camera (OpenCV axes, world -> camera ``R, t``); renders ``camera.width x height``.
         sh_degree: SH degree in use (0..3), ramped up during training.
         background: (3,) colour behind the gaussians (gradients flow to it if it requires grad).
@@ -108,13 +109,17 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
             raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
     if means.ndim != 2 or means.shape[1] != 3:
         raise ValueError(f"means must have shape (N, 3), got {tuple(means.shape)}")
-    if sh.ndim != 3 or sh.shape[0] != n or sh.shape[2] != 3 or sh.shape[1] < num_sh_bases(sh_degree):
-        raise ValueError(f"sh must have shape (N, >= {num_sh_bases(sh_degree)}, 3), got {tuple(sh.shape)}")
+    sh0, sh_rest = split_sh(sh)
+    k = sh0.shape[1] + sh_rest.shape[1]
+    if (sh0.ndim != 3 or sh_rest.ndim != 3 or sh0.shape[0] != n or sh_rest.shape[0] != n or sh0.shape[2] != 3
+            or sh_rest.shape[2] != 3 or sh0.shape[1] != 1 or k < num_sh_bases(sh_degree)):
+        shapes = f"{tuple(sh0.shape)} + {tuple(sh_rest.shape)}" if isinstance(sh, tuple) else f"{tuple(sh.shape)}"
+        raise ValueError(f"sh must have shape (N, >= {num_sh_bases(sh_degree)}, 3), got {shapes}")
     chosen = resolve_backend(backend, means.device)
     if chosen == "cuda":
         from vidscene.pipeline.gaussian.raster_cuda import render_gsplat
 
-        return render_gsplat(means, quats, scales, opacities, sh, camera, sh_degree=sh_degree,
+        return render_gsplat(means, quats, scales, opacities, joined_sh(sh), camera, sh_degree=sh_degree,
                              background=background, with_depth=with_depth)
     if means.device.type != "cpu":
         raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
@@ -123,14 +128,14 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         from vidscene.pipeline.gaussian.raster_cpu import project_cpu, rasterize_cpu, sh_colors_cpu
 
         proj = project_cpu(means, quats, scales, opacities, camera)
-        colors = sh_colors_cpu(sh, means, camera.center, sh_degree)
+        colors = sh_colors_cpu(sh, means, camera.center, sh_degree, proj.visible)
         image, alpha, depth_sum = rasterize_cpu(proj.means2d, proj.conics, colors, opacities, proj.depths,
                                                 background.to(means.dtype), proj.visible, proj.extents,
                                                 camera.width, camera.height, with_depth)
     else:
         proj = project_gaussians(means, quats, scales, opacities, camera)
         center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
-        colors = sh_to_rgb(sh, means, center, sh_degree)
+        colors = sh_to_rgb(joined_sh(sh), means, center, sh_degree)
         features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
         feat, alpha = rasterize_reference(proj.means2d, proj.conics, features, opacities, proj.depths,
                                           proj.visible, proj.extents, camera.width, camera.height)

@@ -16,6 +16,23 @@ C3 = (-0.5900435899266435, 2.890611442640554, -0.4570457994644658, 0.37317633259
       1.445305721320277, -0.5900435899266435)
 
 
+# A model's SH coefficients: one (N, K, 3) tensor, or the (DC (N, 1, 3), rest (N, K-1, 3)) pair the trainer and
+# the .ply store. The CPU kernels read the pair in place; the other backends join it (``joined_sh``).
+SHCoefficients = Tensor | tuple[Tensor, Tensor]
+
+
+def split_sh(sh: SHCoefficients) -> tuple[Tensor, Tensor]:
+    """``(dc, rest)`` views of either form."""
+    if isinstance(sh, tuple):
+        return sh
+    return sh[:, :1], sh[:, 1:]
+
+
+def joined_sh(sh: SHCoefficients) -> Tensor:
+    """One (N, K, 3) tensor of either form (a copy for the pair)."""
+    return torch.cat(sh, dim=1) if isinstance(sh, tuple) else sh
+
+
 def num_sh_bases(degree: int) -> int:
     """Coefficients per colour channel for an SH degree (1, 4, 9, 16)."""
     return (degree + 1) ** 2

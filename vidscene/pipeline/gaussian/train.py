@@ -93,7 +93,23 @@ def make_optimizers(gaussians: Gaussians, config: GaussianConfig, extent: float)
     """
     lrs = {"means": config.lr_means * extent, "scales": config.lr_scales, "quats": config.lr_quats,
            "opacities": config.lr_opacities, "sh0": config.lr_sh0, "shN": config.lr_shN}
-    return {name: torch.optim.Adam([gaussians.params[name]], lr=lrs[name], eps=1e-15) for name in PARAM_NAMES}
+    # fused: one pass over each tensor and its moments (torch has the kernel for CPU as well as CUDA). The
+    # default for-loop implementation walks them about ten times, and at standard's 300k gaussians (59 floats
+    # each) that was the largest single cost of a CPU step (bench/train_step.py, bench/RESULTS.md).
+    return {name: torch.optim.Adam([gaussians.params[name]], lr=lrs[name], eps=1e-15, fused=True)
+            for name in PARAM_NAMES}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: Mapping[str, Any]) -> None:
+    """Moments and step counts from a checkpoint, keeping this optimizer's implementation flags.
+
+    ``load_state_dict`` takes the saved groups' options as they were, so a checkpoint from before fused Adam
+    (``fused: False``) would silently turn the fused kernel off for the rest of a resumed run. The flags are
+    set on the saved groups before loading because torch places the step counters by them.
+    """
+    flags = {key: optimizer.param_groups[0][key] for key in ("fused", "foreach") if key in optimizer.param_groups[0]}
+    groups = [{**group, **flags} for group in saved["param_groups"]]
+    optimizer.load_state_dict({**saved, "param_groups": groups})
 
 
 def means_lr(config: GaussianConfig, extent: float, step: int) -> float:
@@ -173,7 +189,7 @@ class Runner:
         self.gaussians = Gaussians.from_state(ckpt["params"], self.device, requires_grad=True)
         self.optimizers = make_optimizers(self.gaussians, self.config, self.extent)
         for name, opt in self.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
+            load_optimizer_state(opt, ckpt["optimizers"][name])
         self.strategy_state = {k: v.to(self.device) for k, v in ckpt["strategy"].items()}
         self.generator.set_state(ckpt["rng"].cpu())  # the generator lives on the CPU whatever the device
         self.view_order = ckpt["view_order"].to(torch.long).cpu()
@@ -259,8 +275,8 @@ class Runner:
         background = torch.zeros(3, device=self.device)
         p, s, l1, render_std, frame_std = [], [], [], [], []
         for i in views:
-            out = render(means.detach(), quats.detach(), scales.detach(), opacities.detach(), sh.detach(),
-                         self.cameras[i], sh_degree=degree, background=background)
+            out = render(means, quats, scales, opacities, sh, self.cameras[i], sh_degree=degree,
+                         background=background)
             img = out.image.clamp(0.0, 1.0).cpu()
             gt = self.image(i).cpu()
             p.append(psnr(img, gt))
