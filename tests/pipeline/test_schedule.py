@@ -48,7 +48,9 @@ def test_a_300_iteration_standard_run_densifies(tmp_path: Path) -> None:
     result = train_gaussians(scene, replace(config, max_long_side=64), tmp_path / "work", save_iterations=[],
                              device="cpu")
     initial = max(len(scene.points), min(RANDOM_INIT_POINTS, config.max_gaussians // 2))  # the trainer's init
-    assert result.metrics["n_gaussians"] > 2 * initial, result.metrics  # unscaled: exactly the initial count
+    # Unscaled: exactly the initial count. Pruning alone can only shrink it (most of the 10k random points go),
+    # so more gaussians than at the start means clones and splits.
+    assert result.metrics["n_gaussians"] > initial, result.metrics
 
 
 @pytest.mark.parametrize("preset", list(catalogue.PRESETS))
