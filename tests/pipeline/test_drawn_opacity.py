@@ -108,3 +108,20 @@ def test_a_model_that_draws_nothing_is_left_for_the_collapse_checks() -> None:
     state = strategy.initial_state(2, torch.device("cpu"))
     assert strategy.step_post_backward(g, make_optimizers(g, CONFIG, 1.0), state, 210, _no_render_output(2)) is None
     assert len(g) == 2
+
+
+def test_a_reset_in_the_step_that_densified_reads_the_new_filter() -> None:
+    """Standard refines and resets at 3000: the reset must see the filter of the new gaussian count (the
+    strategy calls ``on_edit`` after every change of N; the first run of this code stopped there)."""
+    g = _gaussians([0.002, 0.2, 0.2], [0.9, 0.9, 0.001], variance=1e-4)
+
+    def refilter(gaussians: Gaussians) -> None:
+        gaussians.filter_variances = torch.full((len(gaussians),), 1e-4)
+
+    strategy = DensifyStrategy(CONFIG, 1.0, torch.Generator(), on_edit=refilter)
+    state = strategy.initial_state(3, torch.device("cpu"))
+    state["grad2d"] += 1.0  # every gaussian asks for densification
+    stats = strategy.step_post_backward(g, make_optimizers(g, CONFIG, 1.0), state, CONFIG.opacity_reset_every,
+                                        _no_render_output(3))
+    assert stats is not None and stats.pruned == 1 and len(g) > 2
+    assert float(g.drawn_opacities().max()) <= RESET_OPACITY + 1e-6

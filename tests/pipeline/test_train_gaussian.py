@@ -334,3 +334,22 @@ def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Pat
     export_outputs(result.checkpoint, scene, requests, ExportConfig(video_frames=30, video_max_long_side=160),
                    device="cpu")
     assert all(p.stat().st_size > 0 for p in requests.values())
+
+
+def test_a_checkpoint_from_before_fused_adam_resumes_with_the_fused_kernel() -> None:
+    """``load_state_dict`` takes the saved groups' flags: an old checkpoint (``fused: False``) would turn the
+    fused kernel off for the rest of the run, the for-loop Adam that cost 53 ms a step at 300k gaussians."""
+    g = _four_gaussians()
+    old = torch.optim.Adam([g.params["means"]], lr=1e-3, eps=1e-15)  # what checkpoints held until session 5
+    g.params["means"].sum().backward()
+    old.step()
+    saved = old.state_dict()
+    assert saved["param_groups"][0]["fused"] in (False, None)
+    fresh = make_optimizers(g, CONFIG, 1.0)["means"]
+    train_module.load_optimizer_state(fresh, saved)
+    assert fresh.param_groups[0]["fused"] is True
+    state = fresh.state[g.params["means"]]
+    torch.testing.assert_close(state["exp_avg"], old.state[g.params["means"]]["exp_avg"])
+    assert float(state["step"]) == 1.0
+    fresh.step()  # the fused kernel accepts the loaded moments and step count
+    assert float(fresh.state[g.params["means"]]["step"]) == 2.0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -72,10 +73,14 @@ def edit_gaussians(gaussians: Gaussians, optimizers: Optimizers, keep: Tensor, n
 class DensifyStrategy:
     """3DGS densification with a hard cap on the number of gaussians (``config.max_gaussians``)."""
 
-    def __init__(self, config: GaussianConfig, extent: float, generator: torch.Generator) -> None:
+    def __init__(self, config: GaussianConfig, extent: float, generator: torch.Generator,
+                 on_edit: Callable[[Gaussians], None] | None = None) -> None:
+        """``on_edit(gaussians)`` runs after every change of the gaussian count, before anything else reads
+        them: the trainer recomputes the 3D filter there (a reset in the same step reads drawn opacities)."""
         self.config = config
         self.extent = extent
         self.generator = generator
+        self.on_edit = on_edit
 
     def initial_state(self, n: int, device: torch.device) -> dict[str, Tensor]:
         return {"grad2d": torch.zeros(n, device=device), "count": torch.zeros(n, device=device)}
@@ -155,6 +160,7 @@ class DensifyStrategy:
                 new = {name: torch.cat([new[name], children[name]]) for name in p}
             keep = ~(prune | split)
             edit_gaussians(gaussians, optimizers, keep, new)
+            self._edited(gaussians)
         total = len(gaussians)
         fresh = self.initial_state(total, gaussians.device)
         state.update(fresh)
@@ -173,8 +179,13 @@ class DensifyStrategy:
             return None
         nothing_new = {name: t.detach()[:0] for name, t in gaussians.params.items()}
         edit_gaussians(gaussians, optimizers, ~invisible, nothing_new)
+        self._edited(gaussians)
         state.update(self.initial_state(len(gaussians), gaussians.device))
         return RefineStats(step=step, cloned=0, split=0, pruned=n_invisible, total=len(gaussians))
+
+    def _edited(self, gaussians: Gaussians) -> None:
+        if self.on_edit is not None:
+            self.on_edit(gaussians)
 
     def _reset_opacity(self, gaussians: Gaussians, optimizers: Optimizers) -> None:
         """Cap drawn opacities at 0.01 so floaters must earn their opacity back (or get pruned).

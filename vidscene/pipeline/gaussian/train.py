@@ -142,7 +142,7 @@ class Runner:
             raise TrainingError("There are no frames to train on.")
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.strategy = DensifyStrategy(config, self.extent, self.generator)
+        self.strategy = DensifyStrategy(config, self.extent, self.generator, on_edit=lambda _: self.update_filter())
         self.step = 0
         self.seconds = 0.0
         self.view_order = torch.empty(0, dtype=torch.long)
@@ -152,6 +152,7 @@ class Runner:
                                           generator=self.generator,
                                           random_points=min(RANDOM_INIT_POINTS, config.max_gaussians // 2))
         self.gaussians = Gaussians.from_state(self.gaussians.params, device, requires_grad=True)
+        self.filter_step = -1  # the step the 3D filter was last computed at
         self.update_filter()
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
         self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
@@ -159,6 +160,7 @@ class Runner:
     def update_filter(self) -> None:
         """Recompute every gaussian's 3D filter from the training cameras (at the training resolution: their
         sampling rate is the one the model was fitted at)."""
+        self.filter_step = self.step
         if not self.config.antialias_3d:
             return
         cams = [self.cameras[i] for i in self.train_idx]
@@ -237,11 +239,10 @@ class Runner:
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
-        n_before = len(self.gaussians)
         self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
         if len(self.gaussians) == 0:
             raise learned_nothing("training removed every gaussian", iterations=self.config.iterations)
-        if len(self.gaussians) != n_before or step % max(cfg.filter_every, 1) == 0:
+        if step % max(cfg.filter_every, 1) == 0 and self.filter_step != step:  # not again after an edit
             self.update_filter()
         with torch.no_grad():
             mse = float(torch.mean((out.image.detach().clamp(0, 1) - target) ** 2))
