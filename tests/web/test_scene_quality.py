@@ -84,8 +84,10 @@ def test_presets_say_what_they_cost_on_this_server(browser: Browser, server: Web
     costs = page.get_by_test_id("preset-cost")
     costs.first.wait_for()
     # 2 + 15 + 1500 x 0.04 + 3 = 80 s: "1 min" (formatDuration rounds to minutes past 60 s)
+    # standard: the reference CPU's 655 s end to end (bench/RESULTS.md, session 5); quality: nobody measured it
     assert costs.all_inner_texts() == ["about 1 min on this server (measured over 3 scenes)",
-                                       "time not measured yet", "time not measured yet"]
+                                       "about 11 min on a 2-core CPU (reference measurement)",
+                                       "time not measured yet"]
     page.locator("summary", has_text="Training settings").click()
     page.get_by_label("Training mode").select_option("tensorf")
     page.get_by_role("radio", name="Quick preview").check()
@@ -208,10 +210,14 @@ def test_view_opens_from_the_first_capture_camera(browser: Browser, server: WebS
     assert drawn_fraction(img[2 * h // 3:]) > 2 * drawn_fraction(img[:h // 3])
 
     page.get_by_role("button", name="Frame scene").click()
-    # 60 degrees vertical in a landscape view: the robust sphere fits at 1 / sin(30 deg) = 2 radii
-    page.wait_for_function("() => Math.abs(document.querySelector('.viewer-canvas').dataset.cameraDistance - 2)"
-                           " < 0.05")
-    assert np.linalg.norm(_camera_of(page)[:3] - np.asarray(view["position"])) > 0.1
+    # 60 degrees vertical in a landscape view: the robust sphere fits at 1 / sin(30 deg) = 2 radii. The first
+    # camera of this fixture is already 1.98 radii out, so the distance alone can pass before the click has
+    # been drawn: wait for the camera to have left the first camera too.
+    page.wait_for_function(
+        "p => { const el = document.querySelector('.viewer-canvas');"
+        " const c = el.dataset.camera.split(',').map(Number);"
+        " return Math.abs(el.dataset.cameraDistance - 2) < 0.05"
+        " && Math.hypot(c[0] - p[0], c[1] - p[1], c[2] - p[2]) > 0.1; }", arg=view["position"])
 
     page.get_by_role("button", name="First camera").click()
     page.wait_for_function(
