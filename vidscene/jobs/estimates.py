@@ -76,12 +76,16 @@ def _reference() -> Mapping[tuple[str, str], ModeCosts]:
       2000 iterations (0.094 s/iteration over the whole 188.1 s; the row says 0.090), video export 58 s,
       273 s end to end; the same video's frames (1.5 s) and SfM (11.2 s) as above, the rest of the 273 s
       (14.2 s) counted with the export.
-    - standard and quality: not measured on that CPU (RESULTS.md has no figure), so unknown until this
+    - gaussian/standard, "Session 5: standard within reach of a CPU", the ``vidscene run`` row (10 s 1080x1920
+      portrait clip, 150 frames at 360x640, load 1.6): frames 4.4 s, SfM 22.9 s, 612 s of training for 7000
+      iterations, and 15.3 s of evaluation and outputs (the rest of the 627.3 s training stage), 655 s in all.
+    - tensorf/standard and quality: not measured on that CPU (RESULTS.md has no figure), so unknown until this
       server has run them. Under load the same machine took 1.5-3.5x as long (rows at load 3.9-6.4).
     """
     preview_frames, preview_sfm = 1.5, 11.2
     return MappingProxyType({
         ("gaussian", "preview"): ModeCosts(preview_frames, preview_sfm, 30.8 / 1500, 0.6, REFERENCE),
+        ("gaussian", "standard"): ModeCosts(4.4, 22.9, 612.0 / 7000, 15.3, REFERENCE),
         ("tensorf", "preview"): ModeCosts(preview_frames, preview_sfm, 188.1 / 2000, 58.0 + 14.2, REFERENCE),
     })
 
