@@ -299,6 +299,47 @@ def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: W
     browser.console.assert_clean()
 
 
+def test_cancel_while_the_upload_is_being_created_leaves_nothing_on_the_server(browser: Browser, server: WebServer,
+                                                                               tmp_path: Path) -> None:
+    """Cancel while the creating POST is on its way: the server makes the upload all the same, so the page
+    waits for the answer that names it and terminates it. (The bug: the POST was dropped with its answer, and
+    the upload sat on the server, unnamed, until it expired.)"""
+    page = browser.page
+    username = unique_username("oak")
+    api = api_register(server.base_url, username)
+    _open_new_scene(browser, username)
+    video = tmp_path / "held.mp4"
+    make_mp4(video, frames=24, size=(160, 120))
+    held: list[Route] = []
+    page.route("**/user/scene/uploads", lambda route: held.append(route) if route.request.method == "POST"
+               else route.continue_())
+    methods: list[str] = []
+    page.on("request", lambda req: methods.append(req.method) if "/user/scene/uploads" in req.url else None)
+
+    page.get_by_label("Video file").set_input_files(str(video))
+    page.get_by_role("button", name="Upload and start").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the upload never asked to be created"
+    page.get_by_role("button", name="Cancel upload").click()
+    page.get_by_role("status").filter(has_text="Upload cancelled").wait_for()
+    with page.expect_response(lambda res: "/user/scene/uploads" in res.url and res.request.method == "POST") as made:
+        held[0].continue_()
+    assert made.value.status == 201
+    location = made.value.headers["location"]
+    deleted = page.wait_for_event("response", lambda res: res.request.method == "DELETE", timeout=10_000)
+    assert deleted.status == 204 and deleted.url.endswith(location)
+    page.wait_for_timeout(500)
+    assert methods == ["POST", "DELETE"], methods  # no byte sent, nothing after the DELETE
+    gone = api.head(location, headers={"Tus-Resumable": "1.0.0"})
+    assert gone.status_code == 404, gone.status_code
+    assert api.get("/user/scene/history").json()["resources"] == []
+    assert page.get_by_role("button", name="Upload and start").is_enabled()
+    browser.console.assert_clean()
+
+
 def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, server: WebServer,
                                                              tmp_path: Path) -> None:
     """Leaving the form for the scene list does not abort the upload: a banner shows its progress there, the

@@ -540,6 +540,12 @@ export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkB
   const user = session.username ?? "";
   let sceneId: string | null = null;
   let resuming = false;
+  // Cancel can land while the creating POST is on its way. Dropping that request would not undo it (the
+  // server may already have made the upload) and would lose its answer, the only thing that names it: the
+  // upload would then sit on the server until it expired. So the request is left to answer, and the upload
+  // it names is terminated as soon as its URL is known.
+  let cancelled = false;
+  let creating = false;
   let settle: { resolve: (v: { id: string; message: string }) => void; reject: (e: unknown) => void } | null = null;
   const promise = new Promise<{ id: string; message: string }>((resolve, reject) => {
     settle = { resolve, reject };
@@ -563,8 +569,14 @@ export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkB
       Promise.resolve(["vidscene-tus", user, file.name, file.size, file.lastModified, JSON.stringify(metadata)].join("|")),
     onBeforeRequest: (req) => {
       if (memoryToken) req.setHeader("Authorization", `Bearer ${memoryToken}`);
+      if (req.getMethod() === "POST") creating = true;
+    },
+    onUploadUrlAvailable: () => {
+      creating = false;
+      if (cancelled) terminate();
     },
     onAfterResponse: (req, res) => {
+      if (req.getMethod() === "POST" && !(res.getStatus() >= 200 && res.getStatus() < 300)) creating = false;
       const id = res.getHeader("Upload-Scene-Id");
       if (id) sceneId = id;
       const offset = Number(res.getHeader("Upload-Offset") ?? "0");
@@ -574,7 +586,13 @@ export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkB
       }
     },
     onProgress: (sent, total) => events.onProgress(sent, total),
-    onShouldRetry: (err) => !FINAL_STATUSES.has(tusErrorStatus(err)),
+    onShouldRetry: (err) => {
+      if (cancelled) {
+        creating = false; // a creation that failed made nothing: there is nothing left to wait for
+        return false;
+      }
+      return !FINAL_STATUSES.has(tusErrorStatus(err));
+    },
     onSuccess: () => {
       void (async () => {
         // Every answer about a finished upload names its scene; ask once more if the last one was lost.
@@ -619,15 +637,21 @@ export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkB
     (error: unknown) => finish({ error }),
   );
 
+  // Stops the request in flight and deletes the upload on the server (and its stored URL).
+  const terminate = (): void => {
+    upload.abort(true).catch(() => {
+      /* nothing was created yet, or the server already forgot it */
+    });
+  };
+
   return {
     promise,
     abort: () => {
       if (!settle) return;
+      cancelled = true;
       finish({ error: new DOMException("Upload cancelled", "AbortError") });
-      // Stops the request in flight and deletes the upload on the server (and its stored URL).
-      upload.abort(true).catch(() => {
-        /* nothing was created yet, or the server already forgot it */
-      });
+      if (creating && !upload.url) return; // onUploadUrlAvailable terminates it (see `cancelled`)
+      terminate();
     },
   };
 }
