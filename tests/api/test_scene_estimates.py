@@ -129,6 +129,26 @@ def test_running_scene_eta_covers_the_steps_after_the_current_one(api: Api, auth
                                                              + (REF.export or 0))
 
 
+def test_percent_follows_each_stages_share_of_the_time(api: Api, auth: dict[str, str], mp4_bytes: bytes,
+                                                       db_url: str) -> None:
+    """The bar moves with the time the stages take. Fixed shares put the end of SfM at 30% of the bar, where at
+    standard it is 4% of the time: then 26 points came at once and training crawled through the rest."""
+    std = estimates.REFERENCE_COSTS[("gaussian", "standard")]
+    scene = api.scene_id(auth, mp4_bytes, preset="standard", total_iterations="7000", save_iterations="7000")
+    total = std.total_seconds(7000) or 0
+    before_training = 100 * ((std.frames or 0) + (std.sfm or 0)) / total
+    set_job(db_url, scene, state="processing", stage="sfm", stage_done="frames", lease_owner="w1",
+            current_position=10, current_size=10, started_at=utcnow())
+    assert abs(progress(api, auth, scene)["percent"] - before_training) <= 0.1
+    assert before_training < 5
+    set_job(db_url, scene, stage="train", stage_done="sfm", current_position=3500, current_size=7000)
+    halfway = 100 * ((std.frames or 0) + (std.sfm or 0) + 3500 * (std.seconds_per_iteration or 0)) / total
+    assert abs(progress(api, auth, scene)["percent"] - halfway) <= 0.1
+    # stopped there: a cancelled scene keeps the place it was shown at
+    set_job(db_url, scene, state="cancelled", lease_owner=None)
+    assert abs(progress(api, auth, scene)["percent"] - halfway) <= 0.1
+
+
 def test_metadata_serves_the_first_capture_camera_to_owner_and_share_link(api: Api, auth: dict[str, str],
                                                                           mp4_bytes: bytes) -> None:
     scene = api.scene_id(auth, mp4_bytes)

@@ -65,6 +65,22 @@ class ModeCosts:
         parts = [self.stage_seconds(stage, iterations) for stage in STAGE_ORDER]
         return None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
 
+    def stage_spans(self, iterations: int) -> dict[str, tuple[float, float]] | None:
+        """Each stage's (start, end) in percent of the whole job, by its share of the typical time; None when
+        a stage has no figure. A progress bar that reaches 30% when SfM ends (fixed shares) and then crawls
+        through training is wrong by minutes: at standard, frames and SfM are 4% of the time."""
+        parts = [self.stage_seconds(stage, iterations) for stage in STAGE_ORDER]
+        total = sum(p for p in parts if p is not None)
+        if any(p is None for p in parts) or total <= 0:
+            return None
+        spans: dict[str, tuple[float, float]] = {}
+        start = 0.0
+        for stage, seconds in zip(STAGE_ORDER, parts, strict=True):
+            end = min(100.0, start + 100.0 * (seconds or 0.0) / total)
+            spans[stage.value] = (start, end)
+            start = end
+        return spans
+
 
 def _reference() -> Mapping[tuple[str, str], ModeCosts]:
     """The reference 2-core CPU (bench/RESULTS.md, quiet machine, load 1.3, 10 s 480x360 orbit, 120 frames).

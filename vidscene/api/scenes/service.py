@@ -13,7 +13,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -49,7 +49,8 @@ from vidscene.probe import NotAVideoError, VideoInfo, probe_video
 from vidscene.storage import SceneFiles, Storage, publish
 
 SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
-# Share of the whole job each stage represents in ``percent``: rough CPU-preset timings, training dominates.
+# Share of the whole job each stage represents in ``percent`` when neither this server nor the reference CPU has
+# figures for the scene's mode and preset (``estimates.ModeCosts.stage_spans`` otherwise): training dominates.
 STAGE_SPANS: dict[str, tuple[float, float]] = {
     Stage.frames.value: (0.0, 10.0),
     Stage.sfm.value: (10.0, 30.0),
@@ -318,20 +319,20 @@ def resource_info(size: int | None) -> ResourceInfo:
                         last_chunk_size=size - (chunks - 1) * catalogue.CHUNK_BYTES if chunks else 0)
 
 
-def _percent(job_state: str, stage: str | None, position: int, size: int) -> float:
+def _percent(job_state: str, stage: str | None, position: int, size: int,
+             spans: Mapping[str, tuple[float, float]] | None = None) -> float:
     if job_state == JobState.done.value:
         return 100.0
-    span = STAGE_SPANS.get(stage or "")
+    span = (spans or STAGE_SPANS).get(stage or "")
     if span is None:
         return 0.0
     fraction = min(1.0, position / size) if size > 0 else 0.0
     return round(span[0] + (span[1] - span[0]) * fraction, 1)
 
 
-def _estimates(conn: Connection, row: Row[Any]) -> tuple[int | None, int | None]:
+def _estimates(conn: Connection, row: Row[Any], figures: estimates.Measured) -> tuple[int | None, int | None]:
     """(seconds of work left for the scene, seconds until it starts while queued), from what this server
     measured (``jobs.estimates``); either None when unknown."""
-    figures = estimates.measured(conn)
     eta = estimates.remaining_seconds(estimates.JobView.of(row), figures)
     if row.state != JobState.queued.value:
         return eta, None
@@ -357,7 +358,10 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
     elif job_state == JobState.cancelled.value:
         message = row.message or "Processing was cancelled."
     unfinished = job_state in repository.UNFINISHED
-    eta, starts_in = _estimates(conn, row) if unfinished else (None, None)
+    figures = estimates.measured(conn)  # cached: one read of the timings every 30 s at most
+    eta, starts_in = _estimates(conn, row, figures) if unfinished else (None, None)
+    # Also for a failed or cancelled scene: it shows where it stopped on the scale it was shown on.
+    spans = figures.costs(row.training_mode, row.preset).stage_spans(row.total_iterations)
     return SceneProgress(
         uuid=row.id,
         status=200,
@@ -373,7 +377,7 @@ def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgr
         current_size=row.current_size,
         state=JobState(job_state).value,
         step=row.stage,
-        percent=_percent(job_state, row.stage, row.current_position, row.current_size),
+        percent=_percent(job_state, row.stage, row.current_position, row.current_size, spans),
         eta_seconds=eta,
         starts_in_seconds=starts_in,
         preset=row.preset,
