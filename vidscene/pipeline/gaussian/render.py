@@ -34,7 +34,7 @@ from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.project import project_gaussians
 from vidscene.pipeline.gaussian.raster_reference import rasterize_reference
 from vidscene.pipeline.gaussian.render_output import RenderOutput
-from vidscene.pipeline.gaussian.sh import SHCoefficients, joined_sh, num_sh_bases, sh_to_rgb, split_sh
+from vidscene.pipeline.gaussian.sh import SHCoefficients, joined_sh, num_sh_bases, sh_to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +109,11 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
             raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
     if means.ndim != 2 or means.shape[1] != 3:
         raise ValueError(f"means must have shape (N, 3), got {tuple(means.shape)}")
-    sh0, sh_rest = split_sh(sh)
-    k = sh0.shape[1] + sh_rest.shape[1]
-    if (sh0.ndim != 3 or sh_rest.ndim != 3 or sh0.shape[0] != n or sh_rest.shape[0] != n or sh0.shape[2] != 3
-            or sh_rest.shape[2] != 3 or sh0.shape[1] != 1 or k < num_sh_bases(sh_degree)):
-        shapes = f"{tuple(sh0.shape)} + {tuple(sh_rest.shape)}" if isinstance(sh, tuple) else f"{tuple(sh.shape)}"
+    parts = sh if isinstance(sh, tuple) else (sh,)
+    bases = sum(p.shape[1] for p in parts) if all(p.ndim == 3 for p in parts) else 0  # checked before indexing
+    if (bases < num_sh_bases(sh_degree) or any(p.shape[0] != n or p.shape[2] != 3 for p in parts)
+            or (isinstance(sh, tuple) and sh[0].shape[1] != 1)):
+        shapes = " + ".join(str(tuple(p.shape)) for p in parts)
         raise ValueError(f"sh must have shape (N, >= {num_sh_bases(sh_degree)}, 3), got {shapes}")
     chosen = resolve_backend(backend, means.device)
     if chosen == "cuda":
