@@ -55,19 +55,14 @@ def make_clip(clip: str, root: Path) -> Path:
         path = root / "orbit_480x360_240_24.mp4"
         if not path.is_file():
             make_orbit_video(path, width=480, height=360, n_frames=240, fps=24)
-    elif clip == "portrait10":
-        # The 10 s phone clip: 240 frames, otherwise as ``portrait``.
-        path = root / "portrait_1080x1920_240_24_upright.mp4"
-        if not path.is_file():
-            make_orbit_video(path, width=1080, height=1920, n_frames=240, fps=24, codec="libx265", rotation=90,
-                             supersample=1)
     else:
         # Shown as 1080x1920 portrait, stored 1920x1080 with a display rotation, as phones write them
-        # (``make_orbit_video`` takes the displayed size).
-        path = root / "portrait_1080x1920_72_24_upright.mp4"
+        # (``make_orbit_video`` takes the displayed size); ``portrait10`` is the 10 s phone clip.
+        n_frames = 240 if clip == "portrait10" else 72
+        path = root / f"portrait_1080x1920_{n_frames}_24_upright.mp4"
         if not path.is_file():
-            make_orbit_video(path, width=1080, height=1920, n_frames=72, fps=24, codec="libx265", rotation=90,
-                             supersample=1)
+            make_orbit_video(path, width=1080, height=1920, n_frames=n_frames, fps=24, codec="libx265",
+                             rotation=90, supersample=1)
     return path
 
 

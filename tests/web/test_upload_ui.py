@@ -252,6 +252,14 @@ def _upload_percent(page: Any) -> float:
     return float(value or 0)
 
 
+def _upload_requests(page: Any) -> list[str]:
+    """The methods of the resumable upload's requests as the page sends them (tus: POST creates the upload,
+    PATCH sends bytes, DELETE terminates it)."""
+    methods: list[str] = []
+    page.on("request", lambda req: methods.append(req.method) if "/user/scene/uploads" in req.url else None)
+    return methods
+
+
 def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: WebServer, tmp_path: Path) -> None:
     """Cancel mid-upload: the upload stops, no second upload starts and no scene is created, and the form says
     it was cancelled. (The bug: Cancel and Upload shared one button element, so the click that cancelled also
@@ -262,10 +270,8 @@ def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: W
     _open_new_scene(browser, username)
     video = tmp_path / "long-walk.mp4"
     make_mp4(video, frames=48, size=(320, 240))
-    # The resumable upload's requests (tus: POST creates it, PATCH sends bytes, DELETE terminates it).
-    uploads: list[str] = []
+    uploads = _upload_requests(page)
     answers: list[tuple[str, int]] = []
-    page.on("request", lambda req: uploads.append(req.method) if "/user/scene/uploads" in req.url else None)
     page.on("response", lambda res: answers.append((res.request.method, res.status))
             if "/user/scene/uploads" in res.url else None)
 
@@ -313,8 +319,7 @@ def test_cancel_while_the_upload_is_being_created_leaves_nothing_on_the_server(b
     held: list[Route] = []
     page.route("**/user/scene/uploads", lambda route: held.append(route) if route.request.method == "POST"
                else route.continue_())
-    methods: list[str] = []
-    page.on("request", lambda req: methods.append(req.method) if "/user/scene/uploads" in req.url else None)
+    methods = _upload_requests(page)
 
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_role("button", name="Upload and start").click()
