@@ -356,8 +356,7 @@ def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, s
     _open_new_scene(browser, username)
     video = tmp_path / "across.mp4"
     make_mp4(video, frames=48, size=(320, 240))
-    uploads: list[str] = []
-    page.on("request", lambda req: uploads.append(req.method) if "/user/scene/uploads" in req.url else None)
+    uploads = _upload_requests(page)
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_label("Scene name (optional)").fill("Across pages")
     cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 15))
