@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.jobs.conftest import add_scene
 from vidscene.db.models import Scene, Stage, StageTiming, utcnow
-from vidscene.jobs import estimates, runner, state
+from vidscene.jobs import estimates, stage_execution, state
 from vidscene.jobs.estimates import JobView, remaining_seconds
 
 REF = estimates.REFERENCE_COSTS[("gaussian", "preview")]
@@ -35,9 +35,9 @@ def test_only_uninterrupted_stages_are_recorded(factory: sessionmaker[Session]) 
         scene = session.scalars(select(Scene)).one()
         session.expunge(scene)
     resumed = state.ClaimedJob(job_id=job_id, scene_id=scene.id, stage=Stage.train, attempts=2)
-    runner._record_timing(factory, resumed, scene, 12.0)  # a re-run after a killed worker did only part of it
+    stage_execution.record_timing(factory, resumed, scene, 12.0)  # a re-run after a killed worker did only part of it
     first = state.ClaimedJob(job_id=job_id, scene_id=scene.id, stage=Stage.train, attempts=1)
-    runner._record_timing(factory, first, scene, 9.0)
+    stage_execution.record_timing(factory, first, scene, 9.0)
     with factory() as session:
         rows = session.scalars(select(StageTiming)).all()
     assert [(r.stage, r.training_mode, r.preset, r.units, r.seconds) for r in rows] == [

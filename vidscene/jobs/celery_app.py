@@ -71,7 +71,7 @@ _contexts: dict[int, Any] = {}
 
 def _context(settings: Settings, app: Celery) -> Any:
     """One ``WorkerContext`` per process: database engines must not cross a fork."""
-    from vidscene.jobs.runner import WorkerContext
+    from vidscene.jobs.stage_execution import WorkerContext
 
     pid = os.getpid()
     ctx = _contexts.get(pid)
@@ -86,7 +86,7 @@ def _context(settings: Settings, app: Celery) -> Any:
 def _register_tasks(app: Celery, settings: Settings) -> None:
     for stage in STAGE_ORDER:
         def run(job_id: int, _stage: Stage = stage) -> None:
-            from vidscene.jobs.runner import run_stage
+            from vidscene.jobs.stage_execution import run_stage
 
             run_stage(_context(settings, app), int(job_id), _stage)
 

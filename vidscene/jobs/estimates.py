@@ -115,7 +115,7 @@ UNMEASURED = ModeCosts(None, None, None, None, REFERENCE)
 
 def record_stage(factory: sessionmaker[Session], *, stage: Stage, training_mode: str, preset: str, units: int,
                  seconds: float) -> None:
-    """Keep one uninterrupted stage's duration (the runner calls it after the stage completed)."""
+    """Keep one uninterrupted stage's duration (``stage_execution`` calls it after the stage completed)."""
     with write_session(factory) as session:
         session.add(StageTiming(stage=stage.value, training_mode=training_mode, preset=preset, units=max(0, units),
                                 seconds=max(0.0, seconds), finished_at=utcnow()))

@@ -97,7 +97,7 @@ def oldest_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
     a live lease on it), with that stage; None if there is none.
 
     Stages are delivered first in, first out, so without this a long queue moves every scene one stage at a
-    time and the first upload finishes with the last; see ``runner.run_stage``.
+    time and the first upload finishes with the last; see ``stage_execution.run_stage``.
     """
     now = utcnow()
     with factory() as session:
@@ -268,7 +268,7 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
     """A job to re-send because its stage message was lost: None unless the engine is idle while work waits.
 
     Every waiting stage has one message in the broker, and whichever message a worker gets runs the oldest
-    waiting stage of its queue (``runner._claim_oldest_first``); so a lost message shows as an engine with
+    waiting stage of its queue (``stage_execution.claim_oldest_first``); so a lost message shows as an engine with
     nothing to do while a job waits: no live lease anywhere, and no job row written for ``idle_after`` (claims,
     heartbeats, progress and finished stages all write one). The gap between one stage finishing and a new
     pool process claiming the next is a few seconds of that silence and must not count, or every such gap

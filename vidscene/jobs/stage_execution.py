@@ -24,8 +24,8 @@ from vidscene.config import Settings
 from vidscene.db.models import STAGE_QUEUES, Scene, Stage
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.jobs import estimates, state
-from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.errors import PipelineError, StorageFullError
+from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.scene import STAGES, SceneWork
 from vidscene.storage import Storage, is_disk_full
@@ -130,14 +130,14 @@ class StageReporter:
 
 def scene_work(ctx: WorkerContext, scene: Scene) -> SceneWork:
     files = ctx.storage.scene(scene.id)
-    config = PipelineConfig.for_preset(scene.preset, device=ctx.settings.device)
+    config = preset_config(scene.preset, device=ctx.settings.device)
     return SceneWork.create(scene_id=scene.id, video=files.upload_dir / scene.video_filename, files=files,
                             training_mode=scene.training_mode, output_types=scene.output_types,
                             save_iterations=scene.save_iterations, total_iterations=scene.total_iterations,
                             config=config)
 
 
-def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.ClaimedJob | None:
+def claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.ClaimedJob | None:
     """Claim the oldest waiting job's stage on this delivery's queue, else the delivered one.
 
     The broker hands out stages first in, first out: with 20 scenes queued, every scene would move one stage
@@ -160,7 +160,7 @@ def _claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.
     return claim(job_id, stage)
 
 
-def _record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, scene: Scene, seconds: float) -> None:
+def record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, scene: Scene, seconds: float) -> None:
     """Teach the estimates (``jobs.estimates``) how long this stage took, if it ran in one go: a stage that
     resumed after a killed worker did only part of the work in ``seconds``. Never fails the job."""
     if claimed.attempts != 1:
@@ -175,8 +175,8 @@ def _record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, sc
 
 
 def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
-    """Run a stage (see ``_claim_oldest_first``) if this delivery may (``state.claim``), then enqueue the next."""
-    claimed = _claim_oldest_first(ctx, job_id, stage)
+    """Run a stage (see ``claim_oldest_first``) if this delivery may (``state.claim``), then enqueue the next."""
+    claimed = claim_oldest_first(ctx, job_id, stage)
     if claimed is None:
         log.info("stale or duplicate delivery ignored", extra={"job": job_id, "stage": stage.value})
         return
@@ -202,10 +202,7 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     started = time.monotonic()
     with StageReporter(ctx, claimed, cleanup_if_gone) as reporter:
         try:
-            if stage in (Stage.train, Stage.export):
-                STAGES[stage.value](work, reporter, on_output)
-            else:
-                STAGES[stage.value](work, reporter)
+            STAGES[stage.value](work, reporter, on_output)
         except Cancelled:
             cleanup_if_gone()
             log.info("stage stopped: job cancelled", extra=extra)
@@ -234,7 +231,7 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     if following is False:
         cleanup_if_gone()
         return
-    _record_timing(ctx.factory, claimed, scene, seconds)
+    record_timing(ctx.factory, claimed, scene, seconds)
     if following is None:
         log.info("scene done", extra=extra)
         return
