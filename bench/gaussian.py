@@ -45,13 +45,13 @@ def main() -> None:
     reexec_with_work_env(sys.argv)
 
     from vidscene.pipeline.cameras import Camera, SceneData
-    from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.gaussian.outputs import export_outputs
     from vidscene.pipeline.gaussian.train import train_gaussians
+    from vidscene.pipeline.presets import preset_config
     from vidscene.testing.synthetic import make_orbit_video
 
-    config = PipelineConfig.for_preset(args.preset, device=args.device)
+    config = preset_config(args.preset, device=args.device)
     g = config.gaussian
     if args.iterations:
         g = replace(g, iterations=args.iterations, densify_stop=min(g.densify_stop, int(args.iterations * 0.75)))

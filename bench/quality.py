@@ -69,11 +69,11 @@ def make_clip(clip: str, root: Path) -> Path:
 def prepared_scene(clip: str, preset: str, root: Path) -> Any:
     """Frames and SfM for ``clip`` under ``preset``, cached in ``root/clip-preset``."""
     from vidscene.pipeline.cameras import SceneData
-    from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.frames import extract_frames
+    from vidscene.pipeline.presets import preset_config
     from vidscene.pipeline.sfm import reconstruct
 
-    config = PipelineConfig.for_preset(preset)
+    config = preset_config(preset)
     work = root / f"{clip}-{preset}"
     if SceneData.exists(work / "scene"):
         return SceneData.load(work / "scene")
@@ -101,13 +101,13 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
 
 def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str,
             settings: dict[str, Any]) -> dict[str, Any]:
-    from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.gaussian.outputs import export_outputs
     from vidscene.pipeline.gaussian.train import train_gaussians
-    from vidscene.pipeline.methods import _evaluate_gaussian
+    from vidscene.pipeline.methods import METHODS
+    from vidscene.pipeline.presets import preset_config
 
     scene = prepared_scene(clip, preset, root)
-    config = PipelineConfig.for_preset(preset, device="cpu")
+    config = preset_config(preset, device="cpu")
     if iterations:
         config = config.with_iterations(iterations)
     if settings:
@@ -118,7 +118,7 @@ def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str
     t = time.monotonic()
     result = train_gaussians(scene, g, work, save_iterations=[], device="cpu")
     train_s = time.monotonic() - t
-    quality = _evaluate_gaussian(result.checkpoint, scene, config)
+    quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
     ply = work / "scene.ply"
     t = time.monotonic()
     export_outputs(result.checkpoint, scene, {"point_cloud": ply}, config.export, device="cpu")

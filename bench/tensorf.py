@@ -71,12 +71,12 @@ def main() -> None:
     import torch
 
     from vidscene.pipeline.cameras import SceneData
-    from vidscene.pipeline.config import PipelineConfig
+    from vidscene.pipeline.presets import preset_config
     from vidscene.pipeline.tensorf.train import train_tensorf
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = PipelineConfig.for_preset(args.preset, device=args.device)
+    config = preset_config(args.preset, device=args.device)
     cfg = config.tensorf
     if args.iterations:
         cfg = replace(cfg, iterations=args.iterations)

@@ -45,17 +45,18 @@ def main() -> None:
     import quality
     import torch
 
-    from vidscene.pipeline.config import PipelineConfig
+    from vidscene.pipeline.gaussian.method import CHECKPOINTS
     from vidscene.pipeline.gaussian.render import precompile_cpu
-    from vidscene.pipeline.gaussian.train import Runner, _configure_cpu_threads, load_checkpoint
+    from vidscene.pipeline.gaussian.train import GaussianTraining, configure_cpu_threads
+    from vidscene.pipeline.presets import preset_config
 
-    _configure_cpu_threads()
+    configure_cpu_threads()
     precompile_cpu()
     scene = quality.prepared_scene(args.clip, args.preset, args.work_dir)
-    config = PipelineConfig.for_preset(args.preset, device="cpu").gaussian
+    config = preset_config(args.preset, device="cpu").gaussian
     with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(scene, config, Path(tmp), torch.device("cpu"))
-        runner.restore(load_checkpoint(args.checkpoint))
+        runner = GaussianTraining(scene, config, Path(tmp), torch.device("cpu"))
+        runner.restore(CHECKPOINTS.load(args.checkpoint))
         runner.update_filter()
         # Continue past the end of the schedule: no densification, full SH degree (what most steps are).
         runner.config = dataclasses.replace(config, iterations=10**9)

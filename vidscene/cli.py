@@ -253,9 +253,9 @@ def run(
     _reexec_with_work_env()
     from tqdm import tqdm
 
-    from vidscene.pipeline.config import Device, PipelineConfig
+    from vidscene.pipeline.config import Device
     from vidscene.pipeline.errors import PipelineError
-    from vidscene.pipeline.methods import method
+    from vidscene.pipeline.presets import preset_config
     from vidscene.pipeline.scene import STAGES, SceneWork
     from vidscene.storage.local import SceneFiles
 
@@ -267,8 +267,8 @@ def run(
         raise typer.BadParameter(f"must be one of {', '.join(catalogue.PRESETS)}", param_hint="--preset")
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
-    config = PipelineConfig.for_preset(preset, device=cast(Device, device))
-    total = iterations or method(mode).settings(config).iterations
+    config = preset_config(preset, device=cast(Device, device))
+    total = iterations or config.training(mode).iterations
     try:
         save_its = [int(s) for s in _parse_csv(save)]
         work = SceneWork.create(scene_id=out.name, video=video.resolve(), files=SceneFiles(out.resolve()),
@@ -290,10 +290,7 @@ def run(
                 _bar.refresh()
 
             try:
-                if name in ("train", "export"):
-                    stage(work, progress, lambda _t, _i, path: written.append(path))
-                else:
-                    stage(work, progress)
+                stage(work, progress, lambda _t, _i, path: written.append(path))
             except PipelineError as exc:
                 typer.echo(f"\nfailed at {name}: {exc}", err=True)
                 raise typer.Exit(2) from exc

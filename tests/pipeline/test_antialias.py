@@ -9,9 +9,9 @@ import torch
 
 from tests.pipeline.test_render import random_scene, rel_err, rotation, tilted_camera
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.gaussian import render
 from vidscene.pipeline.gaussian.antialias import FILTER_VARIANCE, apply_filter, bake, filter_variances
 from vidscene.pipeline.gaussian.model import FILTER_KEY, Gaussians
+from vidscene.pipeline.gaussian.render import render
 
 
 def _camera(z: float = 0.0, fx: float = 50.0) -> Camera:

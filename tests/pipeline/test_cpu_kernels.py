@@ -19,7 +19,7 @@ import vidscene
 # Prints [hits, misses] of numba's cache for every entry kernel after one forward+backward render.
 _PROBE = """
 import json
-from vidscene.pipeline.gaussian import precompile_cpu
+from vidscene.pipeline.gaussian.render import precompile_cpu
 from vidscene.pipeline.gaussian.cpu_kernels import projection, sh_colors, tiles
 precompile_cpu()
 kernels = [tiles.bin_tiles, tiles.forward_tiles, tiles.backward_tiles, projection.project_forward,

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.gaussian.antialias import apply_filter
+from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.project import ALPHA_MIN
 from vidscene.pipeline.gaussian.render import render

@@ -16,10 +16,13 @@ from plyfile import PlyData
 
 from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
-from vidscene.pipeline.config import ExportConfig, GaussianConfig, PipelineConfig
+from vidscene.pipeline.config import ExportConfig
+from vidscene.pipeline.gaussian.config import GaussianConfig
+from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.outputs import FILE_WRITERS, OUTPUT_TYPES, export_outputs, without_floaters
-from vidscene.pipeline.gaussian.train import load_checkpoint, train_gaussians
+from vidscene.pipeline.gaussian.train import train_gaussians
+from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork
 from vidscene.storage.local import SceneFiles
 from vidscene.testing.synthetic import orbit_cameras
@@ -62,7 +65,7 @@ def test_every_gaussian_output_type_has_one_writer() -> None:
 def test_export_writes_spz_and_compressed_ply_from_a_checkpoint(tiny_run: tuple[Path, SceneData],
                                                                tmp_path: Path) -> None:
     checkpoint, scene = tiny_run
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = CHECKPOINTS.load(checkpoint)
     assert (ckpt["sh_degree"], ckpt["active_sh_degree"]) == (2, 1)
     gaussians = without_floaters(Gaussians.from_state(ckpt["params"]), scene, 4)  # what export keeps
     means = gaussians.to_numpy()["means"]
@@ -101,9 +104,9 @@ def test_tensorf_refuses_gaussian_only_outputs(tmp_path: Path, output_type: str)
     with pytest.raises(ValueError, match=f"'{output_type}'.*not available for training mode tensorf"):
         SceneWork.create(scene_id="s", video=tmp_path / "v.mp4", files=SceneFiles(tmp_path / "s"),
                          training_mode="tensorf", output_types=["video", output_type], save_iterations=[],
-                         total_iterations=10, config=PipelineConfig.for_preset("preview"))
+                         total_iterations=10, config=preset_config("preview"))
     work = SceneWork.create(scene_id="s", video=tmp_path / "v.mp4", files=SceneFiles(tmp_path / "s"),
                             training_mode="gaussian", output_types=[output_type], save_iterations=[],
-                            total_iterations=10, config=PipelineConfig.for_preset("preview"))
+                            total_iterations=10, config=preset_config("preview"))
     extension = catalogue.OUTPUT_TYPES[output_type].extension("gaussian")
     assert work.output_path(output_type, 10) == tmp_path / "s" / "outputs" / output_type / f"10{extension}"

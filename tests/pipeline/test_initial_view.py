@@ -99,14 +99,14 @@ def test_export_writes_the_first_capture_camera_once(tmp_path: Path) -> None:
 
 def test_every_export_leaves_the_view_beside_the_outputs(tmp_path: Path) -> None:
     """Through the stage code (with no outputs asked for, so nothing heavy runs but the view)."""
-    from vidscene.pipeline.config import PipelineConfig
+    from vidscene.pipeline.presets import preset_config
     from vidscene.storage import Storage
 
     files = Storage(tmp_path).scene("s1")
     scene = SceneData(cameras=[_camera()], images_dir=tmp_path, points=np.zeros((0, 3), np.float32),
                       colors=np.zeros((0, 3), np.uint8))
     work = SceneWork(scene_id="s1", video=tmp_path / "v.mp4", files=files, training_mode="gaussian",
-                     output_types=(), save_iterations=(1,), config=PipelineConfig.for_preset("preview"))
+                     output_types=(), save_iterations=(1,), config=preset_config("preview"))
     files.metrics_dir.mkdir(parents=True)
     (files.metrics_dir / "1.json").write_text("{}")  # already measured: no evaluation either
     _export_iteration(work, scene, 1, tmp_path / "missing.ckpt", lambda *a: None, lambda *a: None)

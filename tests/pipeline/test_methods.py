@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vidscene import catalogue
-from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.methods import METHODS, UnknownModeError, method
+from vidscene.pipeline.presets import PRESETS, preset_config
 from vidscene.pipeline.scene import SceneWork
 from vidscene.storage.local import SceneFiles
 
@@ -16,14 +16,16 @@ from vidscene.storage.local import SceneFiles
 def _work(tmp_path: Path, mode: str, outputs: list[str]) -> SceneWork:
     return SceneWork.create(scene_id="s", video=tmp_path / "v.mp4", files=SceneFiles(tmp_path / "s"),
                             training_mode=mode, output_types=outputs, save_iterations=[5], total_iterations=10,
-                            config=PipelineConfig.for_preset("preview"))
+                            config=preset_config("preview"))
 
 
 def test_every_catalogue_mode_has_its_method() -> None:
     assert set(METHODS) == set(catalogue.TRAINING_MODES)
-    config = PipelineConfig.for_preset("standard")
     for name, entry in METHODS.items():
-        assert entry.settings(config).iterations == catalogue.PRESETS["standard"].iterations[name]
+        assert entry.name == name
+        assert entry.checkpoints.suffix == catalogue.OUTPUT_TYPES["model"].extension(name)
+        for preset, config in PRESETS.items():
+            assert config.training(name).iterations == catalogue.PRESETS[preset].iterations[name]
 
 
 @pytest.mark.parametrize("mode", ["nerfacto", "", "Gaussian", "tensorF"])

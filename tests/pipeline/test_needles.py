@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from vidscene.pipeline.cameras import SceneData
-from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.gaussian.loss import needle_penalty, needle_share
-from vidscene.pipeline.gaussian.train import Runner
+from vidscene.pipeline.gaussian.train import GaussianTraining
+from vidscene.pipeline.presets import PRESETS
 from vidscene.testing.synthetic import SyntheticScene, orbit_cameras, posed_scene
 
 
@@ -32,9 +32,9 @@ def test_needle_penalty_counts_only_the_long_axis_against_the_middle_one() -> No
 
 
 def _needle_share_after(orbit: SceneData, tmp_path: Path, weight: float, steps: int = 60) -> tuple[float, float]:
-    cfg = replace(GaussianConfig.for_preset("preview").scaled_to(steps), max_long_side=64, max_gaussians=3000,
+    cfg = replace(PRESETS["preview"].gaussian.scaled_to(steps), max_long_side=64, max_gaussians=3000,
                   needle_weight=weight, eval_every=8)
-    runner = Runner(orbit, cfg, tmp_path, torch.device("cpu"))
+    runner = GaussianTraining(orbit, cfg, tmp_path, torch.device("cpu"))
     with torch.no_grad():  # plant needles: every third gaussian 30x longer along one axis, like a fitted streak
         scales = runner.gaussians.params["scales"]
         scales[::3, 0] += math.log(30.0)
@@ -49,7 +49,7 @@ def _needle_share_after(orbit: SceneData, tmp_path: Path, weight: float, steps: 
 def test_the_anti_needle_term_lowers_the_needle_share_on_the_synthetic_orbit(orbit: SceneData,
                                                                             tmp_path: Path) -> None:
     share_off, psnr_off = _needle_share_after(orbit, tmp_path / "off", 0.0)
-    share_on, psnr_on = _needle_share_after(orbit, tmp_path / "on", GaussianConfig.for_preset("preview").needle_weight
+    share_on, psnr_on = _needle_share_after(orbit, tmp_path / "on", PRESETS["preview"].gaussian.needle_weight
                                             or 0.05)
     assert share_off > 0.02, share_off  # the photometric loss alone keeps some of them
     assert share_on < 0.5 * share_off, (share_on, share_off)

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.gaussian import precompile_cpu, render
 from vidscene.pipeline.gaussian.project import footprint_extent, project_gaussians
 from vidscene.pipeline.gaussian.raster_cpu import project_cpu, sh_colors_cpu
-from vidscene.pipeline.gaussian.render import Backend
+from vidscene.pipeline.gaussian.render import Backend, precompile_cpu, render
 from vidscene.pipeline.gaussian.sh import C0, C1, sh_to_rgb
 
 Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]

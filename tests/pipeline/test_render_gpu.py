@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.gaussian import cuda_available, render
-from vidscene.pipeline.gaussian.render import Backend
+from vidscene.pipeline.gaussian.render import Backend, cuda_available, render
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 

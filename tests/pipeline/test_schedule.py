@@ -10,15 +10,15 @@ import pytest
 
 from tests.pipeline.test_train_gaussian import make_tiny_scene
 from vidscene import catalogue
-from vidscene.pipeline.config import GaussianConfig, PipelineConfig
 from vidscene.pipeline.gaussian.train import RANDOM_INIT_POINTS, train_gaussians
+from vidscene.pipeline.presets import PRESETS, preset_config
 
 
 @pytest.mark.parametrize("preset", list(catalogue.PRESETS))
 @pytest.mark.parametrize("total", [300, 1000, 30000])
 def test_the_schedule_keeps_its_proportions(preset: str, total: int) -> None:
-    base = GaussianConfig.for_preset(preset)
-    scaled = PipelineConfig.for_preset(preset).with_iterations(total).gaussian
+    base = PRESETS[preset].gaussian
+    scaled = preset_config(preset).with_iterations(total).gaussian
     assert scaled.iterations == total
     for name in ("densify_start", "densify_stop", "sh_degree_interval"):
         assert getattr(scaled, name) / total == pytest.approx(getattr(base, name) / base.iterations, abs=0.01), name
@@ -32,7 +32,7 @@ def test_the_schedule_keeps_its_proportions(preset: str, total: int) -> None:
 
 
 def test_the_preset_length_is_the_preset_itself() -> None:
-    config = PipelineConfig.for_preset("standard")
+    config = preset_config("standard")
     assert config.with_iterations(config.gaussian.iterations).gaussian == config.gaussian
     # the learning-rate decay and everything else not counted in steps is unchanged
     short = config.with_iterations(300).gaussian
@@ -43,7 +43,7 @@ def test_the_preset_length_is_the_preset_itself() -> None:
 def test_a_300_iteration_standard_run_densifies(tmp_path: Path) -> None:
     """Before the schedule scaled, 300 iterations of ``standard`` (densify_start 500) never densified."""
     scene = make_tiny_scene(tmp_path / "scene", n=40)
-    config = PipelineConfig.for_preset("standard").with_iterations(300).gaussian
+    config = preset_config("standard").with_iterations(300).gaussian
     assert config.densify_start < 300
     result = train_gaussians(scene, replace(config, max_long_side=64), tmp_path / "work", save_iterations=[],
                              device="cpu")
@@ -59,7 +59,7 @@ def test_a_short_run_follows_the_presets_learning_rate_curve_and_a_long_one_its_
     (bench/RESULTS.md, synthetic orbit at 300 iterations: 29.25 dB before, 29.94 dB with the preset's curve)."""
     from vidscene.pipeline.gaussian.train import means_lr
 
-    base = GaussianConfig.for_preset(preset)
+    base = PRESETS[preset].gaussian
     short = base.scaled_to(300)
     for step in (1, 150, 300):
         assert means_lr(short, 1.0, step) == pytest.approx(means_lr(base, 1.0, step))
@@ -79,7 +79,7 @@ def test_opacities_are_reset_only_while_densification_can_prune_after(preset: st
 
     from vidscene.pipeline.gaussian.strategy import DensifyStrategy
 
-    base = GaussianConfig.for_preset(preset)
+    base = PRESETS[preset].gaussian
     config = base.scaled_to(total) if total else base
     strategy = DensifyStrategy(config, 1.0, torch.Generator())
     resets = [step for step in range(1, config.iterations + 1) if strategy.resets_opacity_at(step)]

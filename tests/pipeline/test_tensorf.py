@@ -15,10 +15,12 @@ from PIL import Image
 from plyfile import PlyData
 
 from vidscene.pipeline.cameras import Camera, SceneData
-from vidscene.pipeline.config import ExportConfig, TensorfConfig
+from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.tensorf.bounds import scene_aabb
+from vidscene.pipeline.tensorf.config import TensorfConfig
+from vidscene.pipeline.tensorf.method import CHECKPOINTS
 from vidscene.pipeline.tensorf.model import FieldShape, TensorVM, compute_alpha_mask
 from vidscene.pipeline.tensorf.outputs import export_outputs
 from vidscene.pipeline.tensorf.render import (
@@ -29,7 +31,7 @@ from vidscene.pipeline.tensorf.render import (
     render_rays,
 )
 from vidscene.pipeline.tensorf.train import load_model, train_tensorf
-from vidscene.pipeline.training import RESUME_FILE, find_resume_checkpoint, save_checkpoint
+from vidscene.pipeline.training import save_checkpoint
 from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -232,7 +234,7 @@ def test_train_and_export_all_outputs(scene: SceneData, tmp_path: Path) -> None:
     assert result.iteration == 40
     assert result.checkpoint == tmp_path / "work" / "checkpoints" / "40.th"
     assert (tmp_path / "work" / "checkpoints" / "15.th").is_file()
-    assert not (tmp_path / "work" / RESUME_FILE).exists()
+    assert not (tmp_path / "work" / CHECKPOINTS.resume_file).exists()
     assert {"psnr", "ssim", "seconds", "s_per_it"} <= set(result.metrics)
     assert math.isfinite(result.metrics["psnr"])
     assert seen[-1][0] == seen[-1][1] == 40
@@ -280,7 +282,7 @@ def test_resume_continues_exactly_and_finished_run_returns_at_once(scene: SceneD
 
     with pytest.raises(Cancelled):
         train_tensorf(scene, config, tmp_path / "b", save_iterations=[10], device="cpu", progress=cancel_after_12)
-    assert find_resume_checkpoint(tmp_path / "b", 30) == (10, tmp_path / "b" / "checkpoints" / "10.th")
+    assert CHECKPOINTS.find_resume(tmp_path / "b", 30) == (10, tmp_path / "b" / "checkpoints" / "10.th")
 
     positions: list[int] = []
     resumed = train_tensorf(scene, config, tmp_path / "b", save_iterations=[10], device="cpu",
@@ -300,12 +302,12 @@ def test_resume_continues_exactly_and_finished_run_returns_at_once(scene: SceneD
 
 
 def test_resume_ignores_checkpoints_past_the_requested_length(tmp_path: Path) -> None:
-    save_checkpoint({"iteration": 50}, tmp_path / "checkpoints" / "50.th")
-    save_checkpoint({"iteration": 20}, tmp_path / "checkpoints" / "20.th")
-    save_checkpoint({"iteration": 25}, tmp_path / RESUME_FILE)
-    assert find_resume_checkpoint(tmp_path, 40) == (25, tmp_path / RESUME_FILE)
-    assert find_resume_checkpoint(tmp_path, 22) == (20, tmp_path / "checkpoints" / "20.th")
-    assert find_resume_checkpoint(tmp_path, 10) is None
+    save_checkpoint({"format": CHECKPOINTS.format, "iteration": 50}, tmp_path / "checkpoints" / "50.th")
+    save_checkpoint({"format": CHECKPOINTS.format, "iteration": 20}, tmp_path / "checkpoints" / "20.th")
+    save_checkpoint({"format": CHECKPOINTS.format, "iteration": 25}, tmp_path / CHECKPOINTS.resume_file)
+    assert CHECKPOINTS.find_resume(tmp_path, 40) == (25, tmp_path / CHECKPOINTS.resume_file)
+    assert CHECKPOINTS.find_resume(tmp_path, 22) == (20, tmp_path / "checkpoints" / "20.th")
+    assert CHECKPOINTS.find_resume(tmp_path, 10) is None
 
 
 def test_diverging_loss_raises_training_error(scene: SceneData, tmp_path: Path) -> None:

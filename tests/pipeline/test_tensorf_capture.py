@@ -14,7 +14,8 @@ from plyfile import PlyData
 
 from tests.pipeline.tiny_captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
-from vidscene.pipeline.config import ExportConfig, TensorfConfig
+from vidscene.pipeline.config import ExportConfig
+from vidscene.pipeline.tensorf.config import TensorfConfig
 from vidscene.pipeline.tensorf.model import FieldShape
 from vidscene.pipeline.tensorf.outputs import export_outputs
 from vidscene.pipeline.tensorf.render import camera_rays

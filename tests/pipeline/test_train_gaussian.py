@@ -20,23 +20,18 @@ from PIL import Image
 from plyfile import PlyData
 
 from vidscene.pipeline.cameras import Camera, SceneData
-from vidscene.pipeline.config import ExportConfig, GaussianConfig
+from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian import train as train_module
+from vidscene.pipeline.gaussian.config import GaussianConfig
+from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians, init_from_points, knn_mean_distance
 from vidscene.pipeline.gaussian.outputs import export_outputs, without_floaters
 from vidscene.pipeline.gaussian.render import render
 from vidscene.pipeline.gaussian.sh import rgb_to_sh0
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy
-from vidscene.pipeline.gaussian.train import (
-    RESUME_FILE,
-    Runner,
-    TrainResult,
-    checkpoint_path,
-    load_checkpoint,
-    make_optimizers,
-    train_gaussians,
-)
+from vidscene.pipeline.gaussian.train import GaussianTraining, TrainResult, make_optimizers, train_gaussians
+from vidscene.pipeline.presets import PRESETS
 from vidscene.pipeline.progress import Cancelled
 from vidscene.testing.synthetic import look_at_rotation
 
@@ -119,11 +114,11 @@ def test_training_improves_and_saves_requested_checkpoints(scene: SceneData, str
     assert run.result.iteration == 30
     assert [it for it, _ in run.saved] == [10, 20, 30]
     for it, path in run.saved:
-        assert path == checkpoint_path(run.work_dir, it)
+        assert path == CHECKPOINTS.path(run.work_dir, it)
         assert path.is_file()
-        assert load_checkpoint(path)["iteration"] == it
-    assert run.result.checkpoint == checkpoint_path(run.work_dir, 30)
-    assert not (run.work_dir / RESUME_FILE).exists()
+        assert CHECKPOINTS.load(path)["iteration"] == it
+    assert run.result.checkpoint == CHECKPOINTS.path(run.work_dir, 30)
+    assert not (run.work_dir / CHECKPOINTS.resume_file).exists()
     assert not list(run.work_dir.rglob("*.part"))
 
     # Progress: starts at 0, ends at the total, reported at least every 10 iterations.
@@ -139,7 +134,7 @@ def test_training_improves_and_saves_requested_checkpoints(scene: SceneData, str
     assert 0 < m["n_gaussians"] <= CONFIG.max_gaussians
     assert m["seconds"] > 0
     assert m["s_per_it"] == pytest.approx(m["seconds"] / 30)
-    initial = Runner(scene, CONFIG, run.work_dir, torch.device("cpu")).evaluate()
+    initial = GaussianTraining(scene, CONFIG, run.work_dir, torch.device("cpu")).evaluate()
     assert m["psnr"] > initial["psnr"] + 2.0
     assert m["ssim"] > initial["ssim"]
 
@@ -167,8 +162,8 @@ def test_killed_run_resumes_at_next_iteration_with_optimizer_state(scene: SceneD
     with pytest.raises(Cancelled):
         train_gaussians(scene, CONFIG, tmp_path, save_iterations=SAVE, device="cpu",
                         progress=_recorder(positions, [], stop_at=15))
-    assert checkpoint_path(tmp_path, 10).is_file()
-    assert not checkpoint_path(tmp_path, 20).exists()
+    assert CHECKPOINTS.path(tmp_path, 10).is_file()
+    assert not CHECKPOINTS.path(tmp_path, 20).exists()
 
     positions = []
     messages: list[str] = []
@@ -179,8 +174,8 @@ def test_killed_run_resumes_at_next_iteration_with_optimizer_state(scene: SceneD
     assert positions[1] == 11
     assert resumed.metrics["resumed_from"] == 10
 
-    a = load_checkpoint(straight_run.result.checkpoint)
-    b = load_checkpoint(resumed.checkpoint)
+    a = CHECKPOINTS.load(straight_run.result.checkpoint)
+    b = CHECKPOINTS.load(resumed.checkpoint)
     assert b["optimizers"]["means"]["state"][0]["step"] == 30
     for name, value in a["params"].items():
         # Same RNG stream, same Adam moments: the resumed run reproduces the uninterrupted one.
@@ -197,12 +192,12 @@ def test_resume_uses_the_newer_periodic_resume_file(scene: SceneData, tmp_path: 
         train_gaussians(scene, cfg, tmp_path, save_iterations=[6], device="cpu",
                         progress=_recorder([], [], stop_at=13))
     # Checkpoint at 6, then resume.ckpt every 4 iterations: 10; the run stops at 13.
-    assert load_checkpoint(tmp_path / RESUME_FILE)["iteration"] == 10
+    assert CHECKPOINTS.load(tmp_path / CHECKPOINTS.resume_file)["iteration"] == 10
     positions: list[int] = []
     train_gaussians(scene, cfg, tmp_path, save_iterations=[6], device="cpu",
                     progress=_recorder(positions, []))
     assert positions[:2] == [10, 11]
-    assert not (tmp_path / RESUME_FILE).exists()
+    assert not (tmp_path / CHECKPOINTS.resume_file).exists()
 
 
 def test_export_from_every_checkpoint(scene: SceneData, straight_run: Run, tmp_path: Path) -> None:
@@ -215,9 +210,9 @@ def test_export_from_every_checkpoint(scene: SceneData, straight_run: Run, tmp_p
         export_outputs(ckpt_path, scene, requests, cfg, device="cpu",
                        progress=lambda pos, total, msg="", steps=steps: steps.append(pos))
         # what is exported: the checkpoint's gaussians less the floaters (never all of them)
-        exported = without_floaters(Gaussians.from_state(load_checkpoint(ckpt_path)["params"]), scene, it)
+        exported = without_floaters(Gaussians.from_state(CHECKPOINTS.load(ckpt_path)["params"]), scene, it)
         n = len(exported)
-        assert 0 < n <= load_checkpoint(ckpt_path)["params"]["means"].shape[0]
+        assert 0 < n <= CHECKPOINTS.load(ckpt_path)["params"]["means"].shape[0]
         assert requests["splat_cloud"].stat().st_size == 32 * n
         vertex = PlyData.read(str(requests["point_cloud"]))["vertex"]
         assert vertex.count == n
@@ -322,7 +317,7 @@ def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Pat
     frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "thumb.jpg",
                             FramesConfig(target_count=40, max_long_side=240))
     scene = reconstruct(frames, tmp_path / "sfm", SfmConfig())
-    cfg = replace(GaussianConfig.for_preset("preview"), iterations=600, max_long_side=160, densify_start=100,
+    cfg = replace(PRESETS["preview"].gaussian, iterations=600, max_long_side=160, densify_start=100,
                   densify_stop=450, max_gaussians=15_000)
     result = train_gaussians(scene, cfg, tmp_path / "train", save_iterations=[300], device="cpu")
     assert result.metrics["heldout"] == 1.0

@@ -3,17 +3,17 @@ progress cadence, the final checkpoint and the "already finished" shortcut."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vidscene.pipeline.checkpoints import CheckpointFiles
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.train_loop import Cadence, TrainLoop
-from vidscene.pipeline.training import CheckpointFiles, load_checkpoint
+from vidscene.pipeline.training import load_checkpoint
 
-FILES = CheckpointFiles(suffix=".test", resume_file="resume.test")
+FILES = CheckpointFiles(format="test", suffix=".test", resume_file="resume.test")
 
 
 class Clock:
@@ -36,8 +36,11 @@ class Method:
         self.clock.now += self.seconds_per_iteration
         self.events.append(f"step {iteration}")
 
-    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
-        return {"iteration": iteration, "metrics": dict(metrics)}
+    def checkpoint_state(self, iteration: int) -> dict[str, Any]:
+        return {"state": iteration}
+
+    def seconds(self) -> float:
+        return self.clock.now - 1000.0
 
     def final_metrics(self) -> dict[str, float]:
         self.events.append("final_metrics")
@@ -79,7 +82,9 @@ def test_saves_reports_and_finishes_in_order(tmp_path: Path) -> None:
     assert result.iteration == 25
     assert result.checkpoint == tmp_path / "checkpoints" / "25.test"
     assert result.metrics == {"psnr": 30.0}
-    assert load_checkpoint(result.checkpoint) == {"iteration": 25, "metrics": {"psnr": 30.0}}
+    # the method's own state, and the keys the loop writes for every method
+    assert load_checkpoint(result.checkpoint) == {"state": 25, "format": "test", "iteration": 25, "seconds": 0.0,
+                                                  "metrics": {"psnr": 30.0}}
     saves = [e for e in method.events if e.startswith("saved")]
     assert saves == ["saved 5 5.test", "saved 25 25.test"]  # 30 is past the end and ignored
     reported = [int(e.split()[1]) for e in method.events if e.startswith("progress")]

@@ -13,9 +13,10 @@ import torch
 from tests.pipeline.tiny_captures import FRAMES, HEIGHT, WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.collapse import MIN_JUDGED_ITERATIONS, check_not_flat, flat_image_psnr, mean_colour
-from vidscene.pipeline.config import GaussianConfig, TensorfConfig
 from vidscene.pipeline.errors import TrainingError
+from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.train import train_gaussians
+from vidscene.pipeline.tensorf.config import TensorfConfig
 from vidscene.pipeline.tensorf.train import train_tensorf
 from vidscene.testing.synthetic import TabletopScene, forward_cameras, posed_scene
 

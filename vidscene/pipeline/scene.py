@@ -9,17 +9,20 @@ re-run training stage resumes from its newest checkpoint.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
+from typing import Protocol
 
 from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.evaluate import metrics_path, write_quality
 from vidscene.pipeline.export.initial_view import write_initial_view
-from vidscene.pipeline.methods import Method, method
+from vidscene.pipeline.methods import method
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.training_method import TrainingMethod
 from vidscene.storage.local import SceneFiles
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,14 @@ OutputSink = Callable[[str, int, Path], None]
 
 def _ignore_output(output_type: str, iteration: int, path: Path) -> None:
     """Default ``OutputSink``."""
+
+
+class Stage(Protocol):
+    """Every stage has this one signature, so the job runner and ``vidscene run`` call them alike; a stage
+    that makes no output file never calls ``on_output``."""
+
+    def __call__(self, work: SceneWork, progress: ProgressFn = no_progress,
+                 on_output: OutputSink = _ignore_output) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -60,28 +71,28 @@ class SceneWork:
                    config=config.with_iterations(total_iterations))
 
     @property
-    def method(self) -> Method:
+    def method(self) -> TrainingMethod:
         return method(self.training_mode)
 
     @property
     def total_iterations(self) -> int:
-        return self.method.settings(self.config).iterations
+        return self.config.training(self.training_mode).iterations
 
     def output_path(self, output_type: str, iteration: int) -> Path:
         extension = catalogue.OUTPUT_TYPES[output_type].extension(self.training_mode)
         return self.files.output_path(output_type, iteration, extension)
 
     def checkpoint_path(self, iteration: int) -> Path:
-        return self.files.train_dir / "checkpoints" / f"{iteration}{self.method.checkpoint_extension()}"
+        return self.method.checkpoints.path(self.files.train_dir, iteration)
 
 
-def run_frames(work: SceneWork, progress: ProgressFn = no_progress) -> None:
+def run_frames(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
     from vidscene.pipeline.frames import extract_frames
 
     extract_frames(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
 
 
-def run_sfm(work: SceneWork, progress: ProgressFn = no_progress) -> None:
+def run_sfm(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
     from vidscene.pipeline.sfm import reconstruct
 
     if SceneData.exists(work.files.sfm_dir):
@@ -131,5 +142,6 @@ def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpo
                                             "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 3)})
 
 
-STAGES: dict[str, Callable[..., None]] = {"frames": run_frames, "sfm": run_sfm, "train": run_train,
-                                          "export": run_export}
+STAGES: Mapping[str, Stage] = MappingProxyType({"frames": run_frames, "sfm": run_sfm, "train": run_train,
+                                                "export": run_export})
+"""The stages in the order they run."""

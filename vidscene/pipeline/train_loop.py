@@ -2,8 +2,8 @@
 
 A trainer builds a :class:`TrainLoop` for its checkpoint files, asks it whether an earlier run already
 finished (:meth:`TrainLoop.finished`) and where to resume (:meth:`TrainLoop.resume_point`), restores its
-own state, and hands :meth:`TrainLoop.run` an object with the four :class:`TrainMethod` hooks. The loop
-owns the bookkeeping, so both methods behave alike:
+own state, and hands :meth:`TrainLoop.run` an object with the :class:`LoopHooks`. The loop owns the
+bookkeeping, so both methods behave alike:
 
 - numbered checkpoints at the requested iterations (and always the last), each announced via ``on_save``;
 - the periodic resume file (every ``Cadence.resume_every_seconds``, and every ``resume_every_iterations``
@@ -12,7 +12,9 @@ owns the bookkeeping, so both methods behave alike:
   ``progress_every_seconds``, and at the last iteration; the callback may raise to cancel, which leaves
   the checkpoints written so far intact;
 - after the last iteration: the final evaluation, the final checkpoint holding its metrics, and removal of
-  the resume file the final checkpoint supersedes.
+  the resume file the final checkpoint supersedes;
+- the keys every checkpoint has (``checkpoints.FORMAT``, ``ITERATION``, ``SECONDS``, ``METRICS``) beside the
+  method's own state, so nothing that reads a checkpoint depends on which method wrote it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from vidscene.pipeline import checkpoints
+from vidscene.pipeline.checkpoints import CheckpointFiles
 from vidscene.pipeline.progress import ProgressFn, no_progress
-from vidscene.pipeline.training import CheckpointFiles, TrainResult, save_checkpoint
+from vidscene.pipeline.training import TrainResult, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +39,19 @@ PROGRESS_EVERY_ITERATIONS = 10
 PROGRESS_EVERY_SECONDS = 1.0
 
 
-class TrainMethod(Protocol):
-    """What a training method supplies to :meth:`TrainLoop.run`."""
+class LoopHooks(Protocol):
+    """What a training method supplies to :meth:`TrainLoop.run` for one run."""
 
     def run_iteration(self, iteration: int) -> None:
         """Train 1-based ``iteration``; raise ``TrainingError`` when training cannot go on (divergence)."""
 
-    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
-        """Everything needed to continue exactly after ``iteration``; ``metrics`` is empty except at the end."""
+    def checkpoint_state(self, iteration: int) -> dict[str, Any]:
+        """The method's own state, enough to continue exactly after ``iteration`` (the loop adds the keys every
+        checkpoint has)."""
+
+    def seconds(self) -> float:
+        """Training wall time so far, summed over resumed runs (``checkpoints.training_seconds`` of the
+        checkpoint a run resumed from, plus this run's)."""
 
     def final_metrics(self) -> dict[str, float]:
         """Quality and timing of the finished model: stored in the final checkpoint and returned."""
@@ -94,13 +103,14 @@ class TrainLoop:
             return None
         done = self.files.load(self.final_path)
         log.info("training already finished", extra=self.log_extra)
-        return TrainResult(iteration=self.total, checkpoint=self.final_path, metrics=dict(done.get("metrics", {})))
+        return TrainResult(iteration=self.total, checkpoint=self.final_path,
+                           metrics=dict(done.get(checkpoints.METRICS, {})))
 
     def resume_point(self) -> tuple[int, Path] | None:
         """The newest readable checkpoint (numbered or the resume file) at or below ``total``."""
         return self.files.find_resume(self.work_dir, self.total)
 
-    def run(self, method: TrainMethod, *, start: int) -> TrainResult:
+    def run(self, method: LoopHooks, *, start: int) -> TrainResult:
         """Train iterations ``start + 1 .. total``, then evaluate and write the final checkpoint."""
         total, cadence = self.total, self.cadence
         last_resume_time, last_resume_iteration = self.clock(), start
@@ -111,12 +121,12 @@ class TrainLoop:
             if it == total:
                 pass  # the final checkpoint follows the evaluation below
             elif it in self.save_at:
-                self._save(method.checkpoint_state(it, {}), it)
+                self._save(self._state(method, it), it)
                 last_resume_time, last_resume_iteration = now, it
             elif (now - last_resume_time >= cadence.resume_every_seconds
                   or (cadence.resume_every_iterations is not None
                       and it - last_resume_iteration >= cadence.resume_every_iterations)):
-                save_checkpoint(method.checkpoint_state(it, {}), self.work_dir / self.files.resume_file)
+                save_checkpoint(self._state(method, it), self.work_dir / self.files.resume_file)
                 last_resume_time, last_resume_iteration = now, it
             if (it % cadence.progress_every_iterations == 0 or now - last_progress >= cadence.progress_every_seconds
                     or it == total):
@@ -125,8 +135,13 @@ class TrainLoop:
 
         self.progress(total, total, "evaluating the trained model")
         metrics = method.final_metrics()
-        final = self._save(method.checkpoint_state(total, metrics), total, metrics)
+        final = self._save(self._state(method, total, metrics), total, metrics)
         return TrainResult(iteration=total, checkpoint=final, metrics=metrics)
+
+    def _state(self, method: LoopHooks, iteration: int, metrics: Mapping[str, float] | None = None) -> dict[str, Any]:
+        return {**method.checkpoint_state(iteration), checkpoints.FORMAT: self.files.format,
+                checkpoints.ITERATION: iteration, checkpoints.SECONDS: method.seconds(),
+                checkpoints.METRICS: dict(metrics or {})}
 
     def _save(self, state: dict[str, Any], iteration: int, metrics: Mapping[str, float] | None = None) -> Path:
         path = self.files.path(self.work_dir, iteration)

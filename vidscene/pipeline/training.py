@@ -1,6 +1,6 @@
-"""Pieces both trainers (gaussian and tensorf) share: the result record, atomic checkpoints, resume lookup.
+"""Pieces both trainers (gaussian and tensorf) share: the result record, the device, atomic checkpoint files.
 
-The loop that writes the checkpoints is ``train_loop``.
+The loop that writes the checkpoints is ``train_loop``; their names and common keys are ``checkpoints``.
 
 Checkpoints are ``torch.save`` files written to ``<name>.part`` and renamed, so a worker killed mid-write never
 leaves a truncated checkpoint that a resumed job would then trip over.
@@ -21,11 +21,6 @@ from vidscene.pipeline.export import atomic_write_path
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-# Each trainer names its files with its own suffix (gaussian ``.ckpt``, TensoRF ``.th`` as in its reference code).
-DEFAULT_SUFFIX = ".th"
-RESUME_FILE = "resume.th"
-
 
 @dataclass
 class TrainResult:
@@ -45,10 +40,6 @@ def resolve_device(device: str, *, cuda_usable: Callable[[], bool] = torch.cuda.
     if device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but CUDA is not available")
     return torch.device(device)
-
-
-def checkpoint_path(work_dir: Path, iteration: int, suffix: str = DEFAULT_SUFFIX) -> Path:
-    return work_dir / CHECKPOINT_DIR / f"{iteration}{suffix}"
 
 
 def save_checkpoint(obj: dict[str, Any], path: Path) -> None:
@@ -77,58 +68,3 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
     if not isinstance(obj, dict):
         raise ValueError(f"{path} is not a vidscene checkpoint")
     return obj
-
-
-def saved_iterations(work_dir: Path, suffix: str = DEFAULT_SUFFIX) -> dict[int, Path]:
-    """Iteration -> path for every complete ``checkpoints/{iteration}{suffix}`` under ``work_dir``."""
-    found: dict[int, Path] = {}
-    directory = work_dir / CHECKPOINT_DIR
-    if directory.is_dir():
-        for p in directory.iterdir():
-            if p.suffix == suffix and p.stem.isdigit() and p.is_file():
-                found[int(p.stem)] = p
-    return found
-
-
-def find_resume_checkpoint(work_dir: Path, max_iteration: int, *, suffix: str = DEFAULT_SUFFIX,
-                           resume_file: str = RESUME_FILE,
-                           load: Callable[[Path], dict[str, Any]] = load_checkpoint) -> tuple[int, Path] | None:
-    """The newest checkpoint (a saved iteration or the periodic resume file) at or below ``max_iteration``.
-
-    The resume file must hold an integer ``iteration`` key; it is read only to learn that number. A checkpoint
-    that cannot be read is skipped with a warning rather than failing the job: an older one still works.
-    """
-    candidates = [(it, p) for it, p in saved_iterations(work_dir, suffix).items() if it <= max_iteration]
-    resume = work_dir / resume_file
-    if resume.is_file():
-        try:
-            it = int(load(resume)["iteration"])
-        except Exception:  # a corrupt file must not block resuming from a good one
-            log.warning("ignoring unreadable resume checkpoint", extra={"path": str(resume)}, exc_info=True)
-        else:
-            if it <= max_iteration:
-                candidates.append((it, resume))
-    if not candidates:
-        return None
-    # Prefer a numbered checkpoint over the resume file at the same iteration (it is the one users download).
-    return max(candidates, key=lambda c: (c[0], c[1].name != resume_file))
-
-
-@dataclass(frozen=True)
-class CheckpointFiles:
-    """One training method's checkpoint names under a work dir and the reader that checks its format.
-
-    Numbered checkpoints are ``checkpoints/{iteration}{suffix}``; ``resume_file`` is the periodic one.
-    """
-
-    suffix: str = DEFAULT_SUFFIX
-    resume_file: str = RESUME_FILE
-    load: Callable[[Path], dict[str, Any]] = load_checkpoint
-
-    def path(self, work_dir: Path, iteration: int) -> Path:
-        return checkpoint_path(work_dir, iteration, self.suffix)
-
-    def find_resume(self, work_dir: Path, max_iteration: int) -> tuple[int, Path] | None:
-        """See ``find_resume_checkpoint``."""
-        return find_resume_checkpoint(work_dir, max_iteration, suffix=self.suffix, resume_file=self.resume_file,
-                                      load=self.load)

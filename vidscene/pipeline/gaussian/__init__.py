@@ -1,6 +1,5 @@
-"""3D Gaussian Splatting: differentiable rendering (this package's ``render``), training and densification."""
+"""3D Gaussian Splatting: the ``gaussian`` training mode (rendering, training, densification, export).
 
-from vidscene.pipeline.gaussian.render import cuda_available, precompile_cpu, render
-from vidscene.pipeline.gaussian.render_output import RenderOutput
-
-__all__ = ["RenderOutput", "cuda_available", "precompile_cpu", "render"]
+Importing the package costs nothing: ``method`` (the mode's contract) and ``config`` are light, and the
+modules that need torch are imported by whoever uses them.
+"""

@@ -29,9 +29,9 @@ from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.gaussian.cleanup import floater_mask
+from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import cuda_available, render
-from vidscene.pipeline.gaussian.train import load_checkpoint
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training import resolve_device
 
@@ -101,7 +101,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
     unknown = sorted(set(requests) - set(OUTPUT_TYPES))
     if unknown:
         raise ValueError(f"unknown gaussian output types: {', '.join(unknown)}")
-    ckpt = load_checkpoint(checkpoint)
+    ckpt = CHECKPOINTS.load(checkpoint)
     iteration = int(ckpt["iteration"])
     gaussians = without_floaters(Gaussians.from_state(ckpt["params"]), scene, iteration)
     sh_degree = int(ckpt.get("active_sh_degree", ckpt.get("sh_degree", gaussians.max_sh_degree)))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vidscene.pipeline.config import GaussianConfig
+from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.project import ALPHA_MIN, quats_to_rotmats
 from vidscene.pipeline.gaussian.render_output import RenderOutput

@@ -1,7 +1,7 @@
 """3D Gaussian Splatting training: the optimisation step, evaluation on held-out frames, checkpoints and resume.
 
-Shaped like gsplat's ``simple_trainer``: a plain config (``GaussianConfig``), a ``Runner`` holding the state of
-one run, and densification delegated to a strategy object with ``step_pre_backward``/``step_post_backward``
+Shaped like gsplat's ``simple_trainer``: a plain config (``GaussianConfig``), a ``GaussianTraining`` holding the
+state of one run, and densification delegated to a strategy object with ``step_pre_backward``/``step_post_backward``
 hooks so the step itself stays short. The loop around it (save points, resume file, progress) is the one
 ``train_loop.TrainLoop`` runs for every method.
 
@@ -25,13 +25,15 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vidscene.pipeline import train_loop, training
+from vidscene.pipeline import train_loop
 from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
-from vidscene.pipeline.config import GaussianConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian.antialias import filter_variances
+from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
+from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import (
     PARAM_NAMES,
     RANDOM_INIT_POINTS,
@@ -49,10 +51,7 @@ from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "vidscene-gaussian"
 CHECKPOINT_VERSION = 1
-CHECKPOINT_SUFFIX = ".ckpt"
-RESUME_FILE = "resume.ckpt"
 # Read at each call (tests shorten them). Besides every minute, gaussian runs write the resume file every
 # RESUME_EVERY_ITERATIONS iterations.
 RESUME_EVERY_ITERATIONS = 500
@@ -61,23 +60,7 @@ MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this man
 MIN_VISIBLE_OPACITY = 1.0 / 255.0  # a model whose most opaque gaussian is fainter than this shows nothing
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a gaussian checkpoint (tensors, numbers, strings and dicts only: never unpickles code)."""
-    obj = training.load_checkpoint(path, device)
-    if obj.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a vidscene gaussian checkpoint")
-    return obj
-
-
-CHECKPOINT_FILES = training.CheckpointFiles(suffix=CHECKPOINT_SUFFIX, resume_file=RESUME_FILE,
-                                            load=load_checkpoint)
-
-
-def checkpoint_path(work_dir: Path, iteration: int) -> Path:
-    return CHECKPOINT_FILES.path(work_dir, iteration)
-
-
-def _configure_cpu_threads() -> None:
+def configure_cpu_threads() -> None:
     """Use every core this process may run on (containers often allow fewer than ``os.cpu_count()``)."""
     try:
         cores = len(os.sched_getaffinity(0))
@@ -126,7 +109,7 @@ def sh_degree_at(config: GaussianConfig, step: int) -> int:
     return min((step - 1) // interval, config.sh_degree)
 
 
-class Runner:
+class GaussianTraining:
     """One training run (fresh or resumed) of a scene into ``work_dir``."""
 
     def __init__(self, scene: SceneData, config: GaussianConfig, work_dir: Path, device: torch.device) -> None:
@@ -168,11 +151,10 @@ class Runner:
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
-    def checkpoint(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, Any]:
+        """This run's state; the training loop adds the keys every checkpoint has (``checkpoints``)."""
         return {
-            "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
-            "iteration": self.step,
             "params": self.gaussians.state(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "strategy": self.strategy.state_dict(self.strategy_state),
@@ -183,8 +165,6 @@ class Runner:
             "rng": self.generator.get_state(),
             "view_order": self.view_order.clone(),
             "view_pos": self.view_pos,
-            "seconds": self.seconds,
-            "metrics": dict(metrics or {}),
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -197,7 +177,7 @@ class Runner:
         self.view_order = ckpt["view_order"].to(torch.long).cpu()
         self.view_pos = int(ckpt["view_pos"])
         self.step = int(ckpt["iteration"])
-        self.seconds = float(ckpt.get("seconds", 0.0))
+        self.seconds = training_seconds(ckpt)
 
     # -- training ----------------------------------------------------------------------------------------------
 
@@ -311,7 +291,7 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
     fills while checkpointing.
     """
     total = config.iterations
-    loop = TrainLoop(work_dir, CHECKPOINT_FILES, total, mode="gaussian", save_iterations=save_iterations,
+    loop = TrainLoop(work_dir, CHECKPOINTS, total, mode="gaussian", save_iterations=save_iterations,
                      progress=progress, on_save=on_save,
                      cadence=Cadence(resume_every_iterations=RESUME_EVERY_ITERATIONS,
                                      progress_every_iterations=PROGRESS_EVERY_ITERATIONS))
@@ -322,53 +302,57 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
 
     dev = resolve_device(device, cuda_usable=cuda_available)  # the CPU renderer is used when gsplat is missing
     if dev.type == "cpu":
-        _configure_cpu_threads()
-    runner = Runner(scene, config, work_dir, dev)
+        configure_cpu_threads()
+    training = GaussianTraining(scene, config, work_dir, dev)
 
     found = loop.resume_point()
     if found is not None:
         it, path = found
-        runner.restore(load_checkpoint(path, dev))
+        training.restore(CHECKPOINTS.load(path, dev))
         logger.info("resuming training", extra={**loop.log_extra, "iteration": it, "checkpoint": str(path)})
     else:
-        logger.info("starting training", extra={**loop.log_extra, "gaussians": len(runner.gaussians),
-                                                "views": len(runner.train_idx), "held_out": len(runner.eval_idx)})
-    hooks = _LoopHooks(runner)
-    progress(runner.step, total, "starting" if runner.step == 0 else f"resuming at iteration {runner.step}")
-    return loop.run(hooks, start=runner.step)
+        logger.info("starting training", extra={**loop.log_extra, "gaussians": len(training.gaussians),
+                                                "views": len(training.train_idx), "held_out": len(training.eval_idx)})
+    hooks = _LoopHooks(training)
+    progress(training.step, total, "starting" if training.step == 0 else f"resuming at iteration {training.step}")
+    return loop.run(hooks, start=training.step)
 
 
 class _LoopHooks:
-    """A ``Runner`` as the shared loop drives it: smoothed loss for progress, wall time summed over resumes."""
+    """A ``GaussianTraining`` as the shared loop drives it: smoothed loss for progress, wall time summed over
+    resumes."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self.start_step = runner.step
+    def __init__(self, training: GaussianTraining) -> None:
+        self.training = training
+        self.start_step = training.step
         self.started = time.monotonic()
-        self.seconds_before = runner.seconds
+        self.seconds_before = training.seconds
         self.loss_ema: float | None = None
         self.mse_ema: float | None = None
 
     def run_iteration(self, iteration: int) -> None:
-        loss, mse = self.runner.train_step()
-        assert self.runner.step == iteration, "the loop and the runner disagree on the iteration"
+        loss, mse = self.training.train_step()
+        assert self.training.step == iteration, "the loop and the training run disagree on the iteration"
         self.loss_ema = loss if self.loss_ema is None else 0.9 * self.loss_ema + 0.1 * loss
         self.mse_ema = mse if self.mse_ema is None else 0.9 * self.mse_ema + 0.1 * mse
-        self.runner.seconds = self.seconds_before + (time.monotonic() - self.started)
+        self.training.seconds = self.seconds_before + (time.monotonic() - self.started)
 
-    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
-        return self.runner.checkpoint(dict(metrics))
+    def checkpoint_state(self, iteration: int) -> dict[str, Any]:
+        return self.training.checkpoint()
+
+    def seconds(self) -> float:
+        return self.training.seconds
 
     def final_metrics(self) -> dict[str, float]:
-        metrics = self.runner.evaluate()
-        metrics["flat_psnr"] = self.runner.check_learned(metrics)
-        metrics["n_gaussians"] = float(len(self.runner.gaussians))
-        metrics["seconds"] = self.runner.seconds
-        metrics["s_per_it"] = self.runner.seconds / max(self.runner.step, 1)
+        metrics = self.training.evaluate()
+        metrics["flat_psnr"] = self.training.check_learned(metrics)
+        metrics["n_gaussians"] = float(len(self.training.gaussians))
+        metrics["seconds"] = self.training.seconds
+        metrics["s_per_it"] = self.training.seconds / max(self.training.step, 1)
         metrics["resumed_from"] = float(self.start_step)
         return metrics
 
     def progress_message(self, iteration: int) -> str:
         loss_ema, mse_ema = self.loss_ema or 0.0, self.mse_ema or 0.0  # set by the iteration just run
         train_psnr = -10.0 * math.log10(max(mse_ema, 1e-10))
-        return f"loss {loss_ema:.4f} psnr {train_psnr:.2f} gaussians {len(self.runner.gaussians)}"
+        return f"loss {loss_ema:.4f} psnr {train_psnr:.2f} gaussians {len(self.training.gaussians)}"

@@ -22,12 +22,14 @@ import torch
 from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
-from vidscene.pipeline.config import TensorfConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.tensorf.bounds import scene_aabb
+from vidscene.pipeline.tensorf.config import TensorfConfig
+from vidscene.pipeline.tensorf.method import CHECKPOINTS
 from vidscene.pipeline.tensorf.model import (
     AlphaMask,
     FieldShape,
@@ -55,15 +57,11 @@ from vidscene.pipeline.tensorf.space import (
     ndc_space,
 )
 from vidscene.pipeline.train_loop import TrainLoop
-from vidscene.pipeline.training import CheckpointFiles, TrainResult, load_checkpoint, resolve_device
+from vidscene.pipeline.training import TrainResult, resolve_device
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "vidscene-tensorf"
 CHECKPOINT_VERSION = 1
-# TensoRF keeps the shared defaults: ``.th`` files (as in its reference code), ``resume.th``, format checked
-# by ``load_model``.
-CHECKPOINT_FILES = CheckpointFiles()
 MAX_CHECK_VIEWS = 8  # frames the collapse check renders when none are held out
 
 
@@ -142,9 +140,7 @@ def load_model(path: Path, device: torch.device) -> LoadedModel:
     """Rebuild the field (and alpha mask) saved in a tensorf checkpoint, ready to render or keep training."""
     # Read onto the CPU: the optimizer state then follows each parameter to its device when loaded, while
     # Adam's step counters and the random state stay CPU tensors as PyTorch requires.
-    ckpt = load_checkpoint(path, "cpu")
-    if ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a TensoRF checkpoint")
+    ckpt = CHECKPOINTS.load(path, "cpu")
     model = TensorVM(FieldShape.from_dict(ckpt["field"]))
     model.load_state_dict(ckpt["model"])
     model = model.to(device)
@@ -155,14 +151,14 @@ def load_model(path: Path, device: torch.device) -> LoadedModel:
     return LoadedModel(model, mask, settings, int(ckpt["iteration"]), ckpt)
 
 
-def _checkpoint(model: TensorVM, mask: AlphaMask | None, optimizer: torch.optim.Optimizer, config: TensorfConfig,
-                iteration: int, train_seconds: float, metrics: dict[str, float]) -> dict[str, Any]:
-    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "iteration": iteration,
+def _checkpoint(model: TensorVM, mask: AlphaMask | None, optimizer: torch.optim.Optimizer,
+                config: TensorfConfig) -> dict[str, Any]:
+    """The run's own state; the training loop adds the keys every checkpoint has (``checkpoints``)."""
+    return {"version": CHECKPOINT_VERSION,
             "field": model.shape.to_dict(), "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "alpha_mask": mask.to_state() if mask is not None else None, "optimizer": optimizer.state_dict(),
             "config": dataclasses.asdict(config), "rng": torch.get_rng_state(),
-            "render": {"step_ratio": config.step_ratio, "max_samples": config.max_samples},
-            "train_seconds": train_seconds, "metrics": metrics}
+            "render": {"step_ratio": config.step_ratio, "max_samples": config.max_samples}}
 
 
 @torch.no_grad()
@@ -198,7 +194,7 @@ def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, sa
     started = time.monotonic()
     dev = resolve_device(device)
     total = config.iterations
-    loop = TrainLoop(work_dir, CHECKPOINT_FILES, total, mode="tensorf", save_iterations=save_iterations,
+    loop = TrainLoop(work_dir, CHECKPOINTS, total, mode="tensorf", save_iterations=save_iterations,
                      progress=progress, on_save=on_save)
     done = loop.finished()
     if done is not None:
@@ -219,7 +215,7 @@ def train_tensorf(scene: SceneData, config: TensorfConfig, work_dir: Path, *, sa
         optimizer = make_optimizer(model, config, start)
         optimizer.load_state_dict(loaded.checkpoint["optimizer"])
         torch.set_rng_state(loaded.checkpoint["rng"])
-        train_seconds = float(loaded.checkpoint.get("train_seconds", 0.0))
+        train_seconds = training_seconds(loaded.checkpoint)
         log.info("resuming tensorf training", extra={**loop.log_extra, "iteration": start, "path": str(resume[1])})
     else:
         model, mask, start = new_model(scene, config, dev), None, 0
@@ -325,9 +321,11 @@ class _TensorfRun:
             self.settings = render_settings(model, config.step_ratio, config.max_samples)
             self.optimizer = make_optimizer(model, config, iteration)
 
-    def checkpoint_state(self, iteration: int, metrics: Mapping[str, float]) -> dict[str, Any]:
-        return _checkpoint(self.model, self.mask, self.optimizer, self.config, iteration, self.train_seconds,
-                           dict(metrics))
+    def checkpoint_state(self, iteration: int) -> dict[str, Any]:
+        return _checkpoint(self.model, self.mask, self.optimizer, self.config)
+
+    def seconds(self) -> float:
+        return self.train_seconds
 
     def final_metrics(self) -> dict[str, float]:
         loop_seconds = time.monotonic() - self.loop_started
