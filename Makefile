@@ -34,7 +34,7 @@ services:
 	bash scripts/ensure-services.sh
 
 lint: install
-	$(BIN)/ruff check vidscene tests bench
+	$(BIN)/ruff check vidscene tests bench scripts
 
 typecheck: install
 	$(BIN)/mypy

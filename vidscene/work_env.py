@@ -2,8 +2,8 @@
 
 OpenMP threads that spin between parallel regions made CPU training 2-3x slower on a loaded machine
 (PyTorch's and numba's pools spin against each other), and large glibc malloc thresholds avoid the slow page
-faults measured on these VMs (LAB-NOTES, ~25%). Both must be in the environment before the process starts,
-hence the re-exec.
+faults measured on these VMs (~25% faster training, docs/measured.md). Both must be in the environment before
+the process starts, hence the re-exec.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 A small textured room (floor, four walls, ceiling) with a few textured boxes on the floor is ray-cast with
 numpy along a known camera path and encoded with PyAV. Because every pixel comes from a non-repeating natural
 image (scikit-image's bundled samples, or procedural noise when scikit-image is absent), SIFT finds plenty of
-distinct matches, and repeated-texture ambiguities (LAB-NOTES) do not arise by construction.
+distinct matches, and repeated-texture ambiguities (false pairs that break SfM, see docs/measured.md) do not
+arise by construction.
 
 World frame of the ground truth: origin at the centre of the floor, world ``-y`` is up (the floor is the plane
 ``y = 0`` and everything above it has negative ``y``), units are arbitrary ("metres" of a 12 x 12 room).

@@ -63,7 +63,7 @@ class Gaussians:
     def activated(self) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor]]:
         """``(means, quats, scales, opacities, (sh0, shN))`` as ``render`` takes them (differentiable).
 
-        The SH coefficients stay the two stored tensors: joined, they were a 57 MB copy and its backward every
+        The SH coefficients stay the two stored tensors: joining them costs a 57 MB copy and its backward every
         step at 300k gaussians (``sh.joined_sh`` where one tensor is needed)."""
         p = self.params
         sh = (p["sh0"], p["shN"])

@@ -1,0 +1,52 @@
+"""docs/api-routes.md is generated from the app (scripts/api_docs.py): it must match the code, and its auth
+column must say what the routes enforce."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from vidscene.api.system import route_table
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "api_docs.py"
+
+
+@pytest.fixture(scope="module")
+def api_docs() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vidscene_api_docs_script", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_checked_in_route_table_matches_the_app(api_docs: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    code = api_docs.main(["--check"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_check_fails_with_a_clear_message_on_drift(api_docs: ModuleType, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    stale = tmp_path / "api-routes.md"
+    stale.write_text(api_docs.DEFAULT_OUTPUT.read_text(encoding="utf-8").replace("| Liveness check |", "| Alive |"),
+                     encoding="utf-8")
+    assert api_docs.main(["--check", "--output", str(stale)]) == 1
+    err = capsys.readouterr().err
+    assert "does not match the app's routes; run `python scripts/api_docs.py`" in err
+    assert "-| GET | `/health` | no | Alive |" in err
+    assert api_docs.main(["--check", "--output", str(tmp_path / "missing.md")]) == 1
+
+
+def test_auth_column_agrees_with_what_routes_enforce(api_docs: ModuleType, tmp_path: Path) -> None:
+    app = api_docs.build_app(tmp_path)
+    try:
+        documented = {(op.method, op.path): op.auth for op in api_docs.operations(app.openapi())}
+        enforced = {(row.method, row.path): row.auth for row in route_table(app.routes)}
+    finally:
+        app.state.context.engine.dispose()
+    assert documented == enforced
