@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -292,9 +292,12 @@ def run(
             try:
                 stage(work, progress, lambda _t, _i, path: written.append(path))
             except PipelineError as exc:
+                _echo_capture_check(work.files.read_capture_report(), name)
                 typer.echo(f"\nfailed at {name}: {exc}", err=True)
                 raise typer.Exit(2) from exc
         typer.echo(f"{name}: {time.monotonic() - t0:.1f} s")
+        if name == "sfm":
+            _echo_capture_check(work.files.read_capture_report(), name)
     typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
     for path in sorted(set(written)):
         typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
@@ -306,6 +309,15 @@ def run(
         typer.echo(f"  iteration {iteration}: PSNR {q['psnr']:.2f} dB, SSIM {q['ssim']:.3f}{count}, "
                    f"{q['seconds']:.0f} s of training, {q['eval_views']} views at "
                    f"{q['resolution'][0]}x{q['resolution'][1]}")
+
+
+def _echo_capture_check(report: dict[str, Any] | None, stage: str) -> None:
+    """The capture check's verdict and problems (``capture.json`` beside the outputs has the frame timeline)."""
+    if report is None:
+        return
+    typer.echo(f"capture check after {stage}: {report['verdict']}")
+    for problem in report["problems"]:
+        typer.echo(f"  {problem['severity']} {problem['code']}: {problem['message']}")
 
 
 @app.command()

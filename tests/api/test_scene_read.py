@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -167,6 +168,32 @@ def test_thumbnail(api: Api, auth: dict[str, str], scene: str) -> None:
     assert resp.content == jpeg
 
 
+def _write_capture_report(api: Api, scene: str) -> dict[str, Any]:
+    """What the frames and SfM stages write (``pipeline.capture_check``): a warning and two frames."""
+    report = {"verdict": "usable", "stage": "sfm",
+              "problems": [{"code": "partial_registration", "severity": "warning", "message": "Only 1 of 2 frames",
+                            "frames": [30]}],
+              "frames": [{"index": 0, "time_s": 0.0, "sharpness": 1.02, "brightness": 120.5, "registered": True,
+                          "moving_fraction": 0.0},
+                         {"index": 30, "time_s": 1.0, "sharpness": 0.2, "brightness": 118.0, "registered": False,
+                          "moving_fraction": 0.0}],
+              "coverage": {"frames": 2, "registered": 1, "models": 1, "points": 500, "arc_deg": 40.0}}
+    Storage(api.settings.data_dir).scene(scene).capture_report.write_text(json.dumps(report))
+    return report
+
+
+def test_capture_check(api: Api, auth: dict[str, str], scene: str) -> None:
+    url = f"/user/scene/capture/{scene}"
+    resp = api.client.get(url, headers=auth)
+    assert resp.status_code == 404  # before the frames stage wrote it
+    assert "not ready" in resp.json()["error"]
+    report = _write_capture_report(api, scene)
+    resp = api.client.get(url, headers=auth)
+    assert resp.status_code == 200
+    assert resp.json() == {"uuid": scene, **report}
+    assert api.client.get(url).status_code == 401
+
+
 def test_output_download_whole_file(api: Api, auth: dict[str, str], scene: str, db_url: str) -> None:
     data = os.urandom(3000)
     add_output(api, db_url, scene, "video", 100, data)
@@ -317,6 +344,7 @@ SCENE_ROUTES = [
     ("GET", "/user/scene/progress/{id}"),
     ("GET", "/user/scene/metadata/{id}"),
     ("GET", "/user/scene/thumbnail/{id}"),
+    ("GET", "/user/scene/capture/{id}"),
     ("GET", "/user/scene/output/video/{id}"),
     ("GET", "/user/scene/output/video/{id}?iteration=200"),
     ("DELETE", "/user/scene/delete/{id}"),
@@ -327,6 +355,7 @@ def test_another_users_scene_answers_like_an_unknown_id(api: Api, auth: dict[str
                                                         db_url: str) -> None:
     add_output(api, db_url, scene, "video", 200, b"v" * 100)
     Storage(api.settings.data_dir).scene(scene).thumbnail.write_bytes(b"\xff\xd8\xff\xd9")
+    _write_capture_report(api, scene)
     _, intruder = api.user()
     unknown = "A" * 22
     for method, template in SCENE_ROUTES:

@@ -18,6 +18,7 @@ EXPECTED_ROUTES = {
     ("POST", "/user/scene/new", True),
     ("GET", "/user/scene/metadata/{scene_id}", True),
     ("GET", "/user/scene/thumbnail/{scene_id}", True),
+    ("GET", "/user/scene/capture/{scene_id}", True),
     ("GET", "/user/scene/name/{scene_id}", True),
     ("GET", "/user/scene/progress/{scene_id}", True),
     ("GET", "/user/scene/output/{output_type}/{scene_id}", True),

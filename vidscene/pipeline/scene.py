@@ -16,8 +16,10 @@ from types import MappingProxyType
 from typing import Protocol
 
 from vidscene import catalogue
+from vidscene.pipeline import capture_check
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.errors import ReconstructionError
 from vidscene.pipeline.evaluate import metrics_path, write_quality
 from vidscene.pipeline.export.initial_view import write_initial_view
 from vidscene.pipeline.methods import method
@@ -87,17 +89,41 @@ class SceneWork:
 
 
 def run_frames(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
+    """Extract the frames, then check the capture on them; ``CaptureError`` when it cannot make a scene."""
     from vidscene.pipeline.frames import extract_frames
 
-    extract_frames(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
+    result = extract_frames(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
+    # Source index -> time: the frames stage spaces its samples evenly in time over the whole clip.
+    duration, count = float(result.stats["duration_s"]), int(result.stats["source_frames"])
+    times = [i * duration / max(count - 1, 1) for i in result.source_frame_indices]
+    report = capture_check.check_frames(result.frame_paths, result.source_frame_indices, times)
+    _publish(work, report)
+    report.raise_if_refused()
 
 
 def run_sfm(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
+    """Place the frames in 3D, then add what SfM placed to the capture check's report."""
     from vidscene.pipeline.sfm import reconstruct
 
+    report = capture_check.CaptureReport.read(work.files.capture_report)
     if SceneData.exists(work.files.sfm_dir):
-        return
-    reconstruct(work.files.frames_dir, work.files.sfm_dir, work.config.sfm, progress)
+        scene = SceneData.load(work.files.sfm_dir)
+    else:
+        try:
+            scene = reconstruct(work.files.frames_dir, work.files.sfm_dir, work.config.sfm, progress)
+        except ReconstructionError as exc:
+            raise ReconstructionError(capture_check.explain_failure(str(exc), report)) from exc
+    if report is not None and report.stage != "sfm":
+        names = sorted(p.name for p in work.files.frames_dir.iterdir() if p.suffix == ".png")
+        _publish(work, capture_check.check_placement(report, names, capture_check.placement_of(scene)))
+
+
+def _publish(work: SceneWork, report: capture_check.CaptureReport) -> None:
+    report.write(work.files.capture_report)
+    for problem in report.problems:
+        log.info("capture check: %s", problem.code, extra={"scene": work.scene_id, "stage": report.stage,
+                                                           "severity": problem.severity,
+                                                           "frames": len(problem.frames)})
 
 
 def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:

@@ -35,6 +35,19 @@ class SceneFiles:
         return self.root / "thumbnail.jpg"
 
     @property
+    def capture_report(self) -> Path:
+        """What the capture check found (``pipeline.capture_check``): written after frames, updated after SfM."""
+        return self.root / "capture.json"
+
+    def read_capture_report(self) -> dict[str, Any] | None:
+        """The capture check's report, or None before the frames stage wrote one."""
+        try:
+            found = json.loads(self.capture_report.read_text())
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    @property
     def sfm_dir(self) -> Path:
         return self.root / "sfm"
 

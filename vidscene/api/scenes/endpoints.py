@@ -29,6 +29,7 @@ from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
 from vidscene.api.scenes.schemas import (
+    SceneCapture,
     SceneCreated,
     SceneHistory,
     SceneMetadata,
@@ -132,6 +133,14 @@ async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> Scen
             responses=_SCENE_ERRORS)
 async def metrics(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetrics:
     return await read_in_thread(context, partial(service.metrics, storage=context.storage, claims=claims,
+                                                 scene_id=scene_id))
+
+
+@router.get("/capture/{scene_id}", response_model=SceneCapture,
+            summary="The capture check: verdict, problems and a frame timeline (404 until frames are extracted)",
+            responses=_SCENE_ERRORS)
+async def capture(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneCapture:
+    return await read_in_thread(context, partial(service.capture, storage=context.storage, claims=claims,
                                                  scene_id=scene_id))
 
 

@@ -106,6 +106,34 @@ class SceneMetrics(BaseModel):
                                                              "in as each saved iteration finishes")
 
 
+class CaptureProblem(BaseModel):
+    code: str = Field(description="static_camera, cuts, object_moved, moving_content, blur, dark, "
+                                  "exposure_changes, partial_registration, little_coverage or few_points")
+    severity: Literal["warning", "error"] = Field(description="error: no scene can be made (the job failed with "
+                                                              "this message)")
+    message: str
+    frames: list[int] = Field(description="source frame indices (the video's own numbering) concerned")
+
+
+class CaptureFrame(BaseModel):
+    index: int = Field(description="source frame index in the video")
+    time_s: float
+    sharpness: float = Field(description="relative to the clip's median (1 typical, under 0.35 blurred)")
+    brightness: float = Field(description="mean grey level, 0-255")
+    registered: bool | None = Field(description="placed in 3D by structure from motion; null before it ran")
+    moving_fraction: float = Field(description="share of the frame that moved in front of a still background")
+
+
+class SceneCapture(BaseModel):
+    uuid: str
+    verdict: Literal["good", "usable", "refused"]
+    stage: str = Field(description="the last stage that updated the report: frames or sfm")
+    problems: list[CaptureProblem]
+    frames: list[CaptureFrame] = Field(description="each frame kept for the scene, in time order")
+    coverage: dict[str, Any] = Field(description="frames, duration_s, still_share; after SfM also registered, "
+                                                 "models, points and arc_deg (views' spread around the subject)")
+
+
 # ---- the catalogue (GET /user/scene/options) -----------------------------------------------------------
 
 

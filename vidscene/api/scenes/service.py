@@ -37,6 +37,7 @@ from vidscene.api.scenes.schemas import (
     InitialView,
     IterationQuality,
     ResourceInfo,
+    SceneCapture,
     SceneMetadata,
     SceneMetrics,
     SceneProgress,
@@ -423,6 +424,14 @@ def metrics(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: s
     found = storage.scene(scene.id).read_metrics()
     return SceneMetrics(uuid=scene.id, preset=scene.preset,
                         metrics={str(it): IterationQuality.model_validate(values) for it, values in found.items()})
+
+
+def capture(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneCapture:
+    scene = owned_scene(conn, claims, scene_id)
+    found = storage.scene(scene.id).read_capture_report()
+    if found is None:
+        raise NotFoundError("The capture check is not ready yet: it runs once the frames are extracted.")
+    return SceneCapture.model_validate({**found, "uuid": scene.id})
 
 
 def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
