@@ -33,7 +33,6 @@ from vidscene.api.errors import (
 )
 from vidscene.api.scenes import repository
 from vidscene.api.scenes.schemas import (
-    REQUIRED_FIELDS,
     InitialView,
     IterationQuality,
     ResourceInfo,
@@ -97,50 +96,71 @@ def _modes_making(output_type: str) -> str:
 
 
 def check_early_fields(fields: dict[str, str], *, default_preset: str) -> None:
-    """Refuse bad fields that arrived before the file, so a multi-GB upload is not read in full for a 400.
-
-    Only once every required field is there: fields may also follow the file (then they are judged at
-    the end, as a whole)."""
-    if all(name in fields for name in REQUIRED_FIELDS):
-        parse_scene_request(fields, default_preset=default_preset)
+    """Refuse, when the file part begins, every field already received that is wrong whatever follows it, so
+    a multi-GB upload is not read in full for a 400. A field still missing may follow the file: it, and what
+    depends on it (save_iterations past a total_iterations not yet seen), is judged at the end."""
+    mode = _training_mode(fields["training_mode"].strip()) if "training_mode" in fields else None
+    if "output_types" in fields:
+        _output_types(fields["output_types"], mode)
+    total = None
+    if "total_iterations" in fields:
+        total = _iteration(fields["total_iterations"].strip(), "total_iterations", catalogue.MAX_TOTAL_ITERATIONS)
+    if "save_iterations" in fields:
+        _save_iterations(fields["save_iterations"], total or catalogue.MAX_TOTAL_ITERATIONS)
+    if "scene_name" in fields:
+        check_scene_name(fields["scene_name"].strip())
+    if "preset" in fields:
+        _preset(fields["preset"], default_preset)
 
 
 def parse_scene_request(fields: dict[str, str], *, default_preset: str = catalogue.DEFAULT_PRESET) -> SceneRequest:
     """Validate the text fields of ``POST /user/scene/new`` (and of a retry); ``BadRequestError`` names the
     field and value. ``preset`` is optional (the server's default preset)."""
-    mode = _required(fields, "training_mode")
+    mode = _training_mode(_required(fields, "training_mode"))
+    output_types = _output_types(_required(fields, "output_types"), mode)
+    total = _iteration(_required(fields, "total_iterations"), "total_iterations", catalogue.MAX_TOTAL_ITERATIONS)
+    saves = {total, *_save_iterations(_required(fields, "save_iterations"), total)}
+    name = check_scene_name((fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME)
+    preset = _preset(fields.get("preset") or "", default_preset)
+    return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
+                        total_iterations=total, name=name, preset=preset)
+
+
+def _training_mode(mode: str) -> str:
     if mode not in catalogue.TRAINING_MODES:
         choices = " or ".join(repr(m) for m in catalogue.TRAINING_MODES)
         raise BadRequestError(f"Invalid training_mode: {mode!r}; use {choices}.")
-    allowed = catalogue.TRAINING_MODES[mode].outputs
+    return mode
 
+
+def _output_types(text: str, mode: str | None) -> list[str]:
+    """The listed output types, each known and (once the mode is known) made by ``mode``."""
+    allowed = catalogue.TRAINING_MODES[mode].outputs if mode is not None else None
     output_types: list[str] = []
-    for raw in _required(fields, "output_types").split(","):
+    for raw in text.split(","):
         item = raw.strip()
         if not item or item in output_types:
             continue
         if item not in catalogue.OUTPUT_TYPES:
             raise BadRequestError(f"Invalid output_types: unknown output type {item!r}.")
-        if item not in allowed:
+        if allowed is not None and item not in allowed:
             raise BadRequestError(f"Invalid output_types: {item!r} needs {_modes_making(item)}.")
         output_types.append(item)
     if not output_types:
         raise BadRequestError("Invalid output_types: name at least one output type.")
+    return output_types
 
-    total = _iteration(_required(fields, "total_iterations"), "total_iterations", catalogue.MAX_TOTAL_ITERATIONS)
-    saves = {total}
-    for raw in _required(fields, "save_iterations").split(","):
-        item = raw.strip()
-        if item:
-            saves.add(_iteration(item, "save_iterations", total))
 
-    name = check_scene_name((fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME)
-    preset = (fields.get("preset") or "").strip() or default_preset
+def _save_iterations(text: str, upper: int) -> set[int]:
+    return {_iteration(item.strip(), "save_iterations", upper) for item in text.split(",") if item.strip()}
+
+
+def _preset(text: str, default_preset: str) -> str:
+    preset = text.strip() or default_preset
     if preset not in catalogue.PRESETS:
         choices = ", ".join(repr(p) for p in catalogue.PRESETS)
         raise BadRequestError(f"Invalid preset: {preset[:40]!r}; use one of {choices}.")
-    return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
-                        total_iterations=total, name=name, preset=preset)
+    return preset
 
 
 def check_scene_name(name: str, field: str = "scene_name") -> str:
