@@ -58,7 +58,9 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
     Stage.train.value: (30.0, 95.0),
     Stage.export.value: (95.0, 100.0),
 }
-_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
+_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
+                       "mpeg": ".mpg", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "ogg": ".ogv", "mxf": ".mxf",
+                       "dv": ".dv", "mpegvideo": ".m2v", "h264": ".h264", "hevc": ".hevc", "m4v": ".m4v"}
 
 
 # ---- creating a scene -----------------------------------------------------------------------------------
