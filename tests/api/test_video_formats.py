@@ -6,6 +6,7 @@ and the resumable route, as soon as its first bytes decide it."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -16,7 +17,8 @@ import pytest
 from PIL import Image
 
 from tests.api.api_helpers import Api, files_under, open_db
-from tests.api.test_tus import create, patch, scene_count
+from tests.api.test_scene_upload import big_file_then_fields, stream_upload
+from tests.api.test_tus import TUS, create, patch, scene_count
 from vidscene import format_probe
 from vidscene.db.models import Scene
 from vidscene.pipeline.config import FramesConfig
@@ -204,3 +206,53 @@ def test_without_libavformat_refusals_are_named_by_their_first_bytes(api: Api, a
     for data, words in ((_png(), "a PNG image"), (HLS, "an HLS playlist"), (CONCAT, "an FFmpeg concat list")):
         resp = api.new_scene(auth, data)
         assert resp.status_code == 415 and f"The uploaded file is {words}, not a video." in resp.json()["error"]
+
+
+# ---- refused from the first bytes, while the rest is still to come -----------------------------------------
+
+FILE_BYTES = 24 * 1024 * 1024
+
+
+@pytest.mark.parametrize(("first", "words"), [(_png(), "a PNG image (png_pipe)"), (CONCAT, "concat list"),
+                                              (b"", "not a video that can be decoded")],
+                         ids=["png", "concat", "zeros"])
+def test_multipart_refuses_from_the_first_mib(api: Api, auth: dict[str, str], first: bytes, words: str) -> None:
+    """A 'large' file that is a PNG (then zeros), a concat list, or zeros FFmpeg finds no format in: 415 after
+    its first MiB, not after the whole body."""
+    body, total = big_file_then_fields(FIELDS, {}, FILE_BYTES, first_bytes=first)
+    answer = stream_upload(api, auth, "/user/scene/new", body, total)
+    assert answer.status == 415, answer.body
+    assert words in answer.error
+    assert answer.read_before_answer <= format_probe.PROBE_BUF_MAX + 128 * 1024, answer.read_before_answer
+    assert files_under(api.settings.data_dir) == []
+
+
+def _zeros_after(first: bytes, total: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
+    yield first
+    left = total - len(first)
+    while left > 0:
+        yield bytes(min(chunk, left))
+        left -= chunk
+
+
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_tus_refuses_from_the_first_mib(api: Api, auth: dict[str, str], pieces: int) -> None:
+    """One PATCH for the whole file (tus-js-client's default) or several: the PATCH whose bytes reach the
+    first MiB is answered 415, the rest is not read, and the upload and its bytes are gone."""
+    url = create(api, auth, FILE_BYTES).headers["Location"]
+    offset = 0
+    first = _png()
+    if pieces > 1:  # two PATCHes below the MiB decide nothing
+        for size in (400 * 1024, 400 * 1024):
+            piece = b"".join(_zeros_after(first if offset == 0 else b"", size))
+            assert patch(api, auth, url, offset, piece).status_code == 204
+            offset += size
+    headers = {**TUS, "Upload-Offset": str(offset)}
+    answer = stream_upload(api, auth, url, _zeros_after(first if offset == 0 else b"", FILE_BYTES - offset),
+                           FILE_BYTES - offset, content_type="application/offset+octet-stream", headers=headers)
+    assert answer.status == 415, answer.body
+    assert "a PNG image (png_pipe)" in answer.error
+    assert offset + answer.read_before_answer <= format_probe.PROBE_BUF_MAX + 128 * 1024
+    assert api.client.head(url, headers={**auth, **TUS}).status_code == 404
+    assert files_under(api.settings.data_dir / "tmp") == []
+    assert scene_count(api) == 0

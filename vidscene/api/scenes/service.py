@@ -46,7 +46,7 @@ from vidscene.api.security import TokenClaims
 from vidscene.config import Settings
 from vidscene.db.models import JobState, Stage
 from vidscene.jobs import estimates, state
-from vidscene.probe import NotAVideoError, VideoInfo, probe_video
+from vidscene.probe import NotAVideoError, VideoInfo, judge_head, probe_video
 from vidscene.storage import SceneFiles, Storage, publish
 
 SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
@@ -71,6 +71,14 @@ def probe(path: Path) -> VideoInfo:
         return probe_video(path)
     except NotAVideoError as exc:
         raise UnsupportedMediaError(str(exc)) from exc
+
+
+def check_video_head(head: bytes, path: Path) -> None:
+    """415 for an upload whose first bytes (being written to ``path``) show FFmpeg will not open it as a
+    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB."""
+    message = judge_head(head, path, whole_file=False)
+    if message is not None:
+        raise UnsupportedMediaError(message)
 
 
 def _video_filename(info: VideoInfo) -> str:
