@@ -3,7 +3,8 @@
 FastAPI's ``UploadFile`` parses the whole body (spooling it) before the route runs and has no size limit;
 here the body is fed to python-multipart's push parser as it arrives, so memory stays flat for multi-GB
 videos, the size limit is enforced while streaming, and a full disk becomes a clean 507 with nothing left
-behind.
+behind. The route's checks run as early as what they judge has arrived: the fields sent before the file when
+the file part begins, the file's format when its first ``HEAD_BYTES`` are in.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect
 
 from vidscene.api.errors import BadRequestError, InsufficientStorageError, PayloadTooLargeError
+from vidscene.format_probe import PROBE_BUF_MAX
 from vidscene.storage import is_disk_full
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ MIN_FREE_BYTES = 64 * 1024 * 1024  # keep this much disk free for the database a
 TEMP_PREFIX = "upload-"
 TEMP_SUFFIX = ".part"
 STALE_UPLOAD_SECONDS = 24 * 3600  # far longer than any upload; a file this old has no writer left
+# The file's first bytes handed to ``check_head``: FFmpeg has chosen its demuxer by then (``format_probe``).
+HEAD_BYTES = PROBE_BUF_MAX
 # File data is written once this much has been parsed (or the body ends), in one worker-thread hop.
 WRITE_BATCH_BYTES = 1024 * 1024
 
@@ -100,6 +104,8 @@ class _PartCollector:
         self._is_file = False
         self._file_seen = False
         self._field_value = bytearray()
+        self.head = bytearray()  # the file's first bytes, up to ``head_wanted`` (for ``check_head``)
+        self.head_wanted = 0
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -153,6 +159,8 @@ class _PartCollector:
                 raise PayloadTooLargeError(f"The video is larger than the limit of {self.max_file_bytes} bytes.")
             # python-multipart passes the chunk it was given (or its own immutable boundary): safe to keep.
             piece = memoryview(data)[start:end] if isinstance(data, bytes) else memoryview(bytes(data[start:end]))
+            if len(self.head) < self.head_wanted:
+                self.head += piece[:self.head_wanted - len(self.head)]
             self.pending.append(piece)
             self.pending_bytes += end - start
             return
@@ -175,17 +183,42 @@ class _PartCollector:
 
 
 async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int, free_bytes: int,
-                         check_fields: Callable[[dict[str, str]], None] | None = None) -> ReceivedUpload:
+                         check_fields: Callable[[dict[str, str]], None] | None = None,
+                         check_head: Callable[[bytes, Path], None] | None = None) -> ReceivedUpload:
     """Parse the multipart body of ``request``, streaming the ``file`` part into a new file in ``tmp_dir``.
 
     ``free_bytes`` is the free space of the data dir's filesystem, checked against the announced size.
     ``check_fields`` sees the text fields that came before the file, when the file part begins: a field it
-    refuses (by raising) is answered before the multi-GB body is read. Browsers and the seed's client send
-    the fields first.
+    refuses (by raising) is answered before the multi-GB body is read. Fields may also follow the file.
+    ``check_head`` sees the file's first ``HEAD_BYTES`` (and where they are being written) as soon as they
+    have arrived, in a worker thread: what it raises (a format that is no video) is answered then too.
     Raises ``BadRequestError`` (not multipart, malformed, truncated), ``PayloadTooLargeError`` (announced or streamed
     size over ``max_file_bytes``) and ``InsufficientStorageError`` (disk full, before or while writing); in every
     failure the temporary file is already removed.
     """
+    boundary = _check_announced(request, max_file_bytes, free_bytes)
+    collector = _PartCollector(max_file_bytes)
+    try:
+        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]  # TypedDict of callables
+    except ValueError as exc:
+        raise BadRequestError("Invalid multipart boundary.") from exc
+    receiver = _Receiver(collector, tmp_dir, check_fields, check_head)
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                await receiver.feed(parser, chunk)
+        await receiver.finish(parser)
+    except ClientDisconnect as exc:
+        receiver.abandon()
+        raise BadRequestError("The upload was interrupted.") from exc
+    except BaseException:
+        receiver.abandon()
+        raise
+    return collector.result
+
+
+def _check_announced(request: Request, max_file_bytes: int, free_bytes: int) -> bytes:
+    """The multipart boundary, once the headers say the body may be taken (size limit, free space)."""
     media, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if media != b"multipart/form-data" or not boundary:
@@ -197,53 +230,63 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
         check_free_space(free_bytes, int(announced))
     else:
         check_free_space(free_bytes, 0)
+    return boundary
 
-    collector = _PartCollector(max_file_bytes)
-    try:
-        parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]  # TypedDict of callables
-    except ValueError as exc:
-        raise BadRequestError("Invalid multipart boundary.") from exc
-    upload = collector.result
-    handle: IO[bytes] | None = None
 
-    async def write_pending() -> None:
-        assert handle is not None
-        pieces = collector.pending
-        collector.pending = []
-        collector.pending_bytes = 0
-        await anyio.to_thread.run_sync(_write, handle, pieces)
+class _Receiver:
+    """Feeds the body to the parser and acts on what the collector found: the file part beginning (fields
+    checked, temporary file opened), its first bytes (checked), file data (written in batches)."""
 
-    try:
-        async for chunk in request.stream():
-            if not chunk:
-                continue
-            try:
-                parser.write(chunk)
-            except MultipartParseError as exc:
-                raise BadRequestError("The multipart body is malformed.") from exc
-            if collector.open_file_wanted:
-                collector.open_file_wanted = False
-                if check_fields is not None:
-                    check_fields(dict(upload.fields))
-                handle = await anyio.to_thread.run_sync(_open_temp, tmp_dir)
-                upload.file_path = Path(handle.name)
-            if collector.pending_bytes >= WRITE_BATCH_BYTES:
-                await write_pending()
+    def __init__(self, collector: _PartCollector, tmp_dir: Path,
+                 check_fields: Callable[[dict[str, str]], None] | None,
+                 check_head: Callable[[bytes, Path], None] | None) -> None:
+        self.collector = collector
+        self.tmp_dir = tmp_dir
+        self.check_fields = check_fields
+        self.check_head = check_head
+        self.handle: IO[bytes] | None = None
+        if check_head is not None:
+            collector.head_wanted = HEAD_BYTES
+
+    async def feed(self, parser: MultipartParser, chunk: bytes) -> None:
+        collector, upload = self.collector, self.collector.result
+        try:
+            parser.write(chunk)
+        except MultipartParseError as exc:
+            raise BadRequestError("The multipart body is malformed.") from exc
+        if collector.open_file_wanted:
+            collector.open_file_wanted = False
+            if self.check_fields is not None:
+                self.check_fields(dict(upload.fields))
+            self.handle = await anyio.to_thread.run_sync(_open_temp, self.tmp_dir)
+            upload.file_path = Path(self.handle.name)
+        if self.check_head is not None and len(collector.head) >= HEAD_BYTES and upload.file_path is not None:
+            head, collector.head, collector.head_wanted = bytes(collector.head), bytearray(), 0
+            await anyio.to_thread.run_sync(self.check_head, head, upload.file_path)
+            self.check_head = None
+        if collector.pending_bytes >= WRITE_BATCH_BYTES:
+            await self.write_pending()
+
+    async def write_pending(self) -> None:
+        assert self.handle is not None
+        pieces = self.collector.pending
+        self.collector.pending = []
+        self.collector.pending_bytes = 0
+        await anyio.to_thread.run_sync(_write, self.handle, pieces)
+
+    async def finish(self, parser: MultipartParser) -> None:
         parser.finalize()
-        if not collector.finished:
+        if not self.collector.finished:
             raise BadRequestError("The multipart body is incomplete.")
-        if collector.pending:
-            await write_pending()
-        if handle is not None:
+        if self.collector.pending:
+            await self.write_pending()
+        if self.handle is not None:
+            handle, self.handle = self.handle, None
             await anyio.to_thread.run_sync(_sync_and_close, handle)
-            handle = None
-    except ClientDisconnect as exc:
-        _abandon(handle, upload)
-        raise BadRequestError("The upload was interrupted.") from exc
-    except BaseException:
-        _abandon(handle, upload)
-        raise
-    return upload
+
+    def abandon(self) -> None:
+        _abandon(self.handle, self.collector.result)
+        self.handle = None
 
 
 def _open_temp(tmp_dir: Path) -> IO[bytes]:

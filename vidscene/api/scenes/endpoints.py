@@ -72,7 +72,8 @@ async def create_scene(request: Request, user: CurrentUser, context: ContextDep)
     free = await anyio.to_thread.run_sync(context.storage.free_bytes)
     upload: ReceivedUpload = await receive_upload(
         request, tmp_dir=context.storage.tmp_dir, max_file_bytes=settings.max_upload_bytes, free_bytes=free,
-        check_fields=partial(service.check_early_fields, default_preset=settings.default_preset))
+        check_fields=partial(service.check_early_fields, default_preset=settings.default_preset),
+        check_head=service.check_video_head)
     try:
         if upload.file_path is None:
             raise BadRequestError(f"Missing field: {FILE_FIELD}.")

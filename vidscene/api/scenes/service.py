@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import secrets
 import stat
 from collections.abc import Callable, Mapping, Sequence
@@ -32,8 +31,10 @@ from vidscene.api.errors import (
     UnsupportedMediaError,
 )
 from vidscene.api.scenes import repository
+from vidscene.api.scenes.fields import SceneRequest, check_scene_name
+from vidscene.api.scenes.fields import check_early_fields as check_early_fields
+from vidscene.api.scenes.fields import parse_scene_request as parse_scene_request
 from vidscene.api.scenes.schemas import (
-    REQUIRED_FIELDS,
     InitialView,
     IterationQuality,
     ResourceInfo,
@@ -46,7 +47,7 @@ from vidscene.api.security import TokenClaims
 from vidscene.config import Settings
 from vidscene.db.models import JobState, Stage
 from vidscene.jobs import estimates, state
-from vidscene.probe import NotAVideoError, VideoInfo, probe_video
+from vidscene.probe import NotAVideoError, VideoInfo, judge_head, probe_video
 from vidscene.storage import SceneFiles, Storage, publish
 
 SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
@@ -58,96 +59,12 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
     Stage.train.value: (30.0, 95.0),
     Stage.export.value: (95.0, 100.0),
 }
-_DIGITS = re.compile(r"^[0-9]+$")
-_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
+_CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
+                       "mpeg": ".mpg", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "ogg": ".ogv", "mxf": ".mxf",
+                       "dv": ".dv", "mpegvideo": ".m2v", "h264": ".h264", "hevc": ".hevc", "m4v": ".m4v"}
 
 
 # ---- creating a scene -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SceneRequest:
-    training_mode: str
-    output_types: list[str]
-    save_iterations: list[int]  # sorted, unique, always includes total_iterations
-    total_iterations: int
-    name: str
-    preset: str
-
-
-def _required(fields: dict[str, str], name: str) -> str:
-    value = fields.get(name)
-    if value is None:
-        raise BadRequestError(f"Missing field: {name}.")
-    return value.strip()
-
-
-def _iteration(text: str, field: str, upper: int) -> int:
-    if not _DIGITS.fullmatch(text):
-        raise BadRequestError(f"Invalid {field}: {text[:20]!r} is not a whole number.")
-    if len(text.lstrip("0")) > len(str(upper)):  # never int() thousands of digits (Python refuses past 4300)
-        raise BadRequestError(f"Invalid {field}: {text[:20]}... is outside 1..{upper}.")
-    value = int(text)
-    if not 1 <= value <= upper:
-        raise BadRequestError(f"Invalid {field}: {value} is outside 1..{upper}.")
-    return value
-
-
-def _modes_making(output_type: str) -> str:
-    return " or ".join(f"training_mode={m}" for m in catalogue.OUTPUT_TYPES[output_type].modes)
-
-
-def check_early_fields(fields: dict[str, str], *, default_preset: str) -> None:
-    """Refuse bad fields that arrived before the file, so a multi-GB upload is not read in full for a 400.
-
-    Only once every required field is there: fields may also follow the file (then they are judged at
-    the end, as a whole)."""
-    if all(name in fields for name in REQUIRED_FIELDS):
-        parse_scene_request(fields, default_preset=default_preset)
-
-
-def parse_scene_request(fields: dict[str, str], *, default_preset: str = catalogue.DEFAULT_PRESET) -> SceneRequest:
-    """Validate the text fields of ``POST /user/scene/new`` (and of a retry); ``BadRequestError`` names the
-    field and value. ``preset`` is optional (the server's default preset)."""
-    mode = _required(fields, "training_mode")
-    if mode not in catalogue.TRAINING_MODES:
-        choices = " or ".join(repr(m) for m in catalogue.TRAINING_MODES)
-        raise BadRequestError(f"Invalid training_mode: {mode!r}; use {choices}.")
-    allowed = catalogue.TRAINING_MODES[mode].outputs
-
-    output_types: list[str] = []
-    for raw in _required(fields, "output_types").split(","):
-        item = raw.strip()
-        if not item or item in output_types:
-            continue
-        if item not in catalogue.OUTPUT_TYPES:
-            raise BadRequestError(f"Invalid output_types: unknown output type {item!r}.")
-        if item not in allowed:
-            raise BadRequestError(f"Invalid output_types: {item!r} needs {_modes_making(item)}.")
-        output_types.append(item)
-    if not output_types:
-        raise BadRequestError("Invalid output_types: name at least one output type.")
-
-    total = _iteration(_required(fields, "total_iterations"), "total_iterations", catalogue.MAX_TOTAL_ITERATIONS)
-    saves = {total}
-    for raw in _required(fields, "save_iterations").split(","):
-        item = raw.strip()
-        if item:
-            saves.add(_iteration(item, "save_iterations", total))
-
-    name = check_scene_name((fields.get("scene_name") or "").strip() or catalogue.DEFAULT_SCENE_NAME)
-    preset = (fields.get("preset") or "").strip() or default_preset
-    if preset not in catalogue.PRESETS:
-        choices = ", ".join(repr(p) for p in catalogue.PRESETS)
-        raise BadRequestError(f"Invalid preset: {preset[:40]!r}; use one of {choices}.")
-    return SceneRequest(training_mode=mode, output_types=output_types, save_iterations=sorted(saves),
-                        total_iterations=total, name=name, preset=preset)
-
-
-def check_scene_name(name: str, field: str = "scene_name") -> str:
-    if len(name) > catalogue.MAX_SCENE_NAME:
-        raise BadRequestError(f"Invalid {field}: at most {catalogue.MAX_SCENE_NAME} characters.")
-    return name
 
 
 def probe(path: Path) -> VideoInfo:
@@ -155,6 +72,14 @@ def probe(path: Path) -> VideoInfo:
         return probe_video(path)
     except NotAVideoError as exc:
         raise UnsupportedMediaError(str(exc)) from exc
+
+
+def check_video_head(head: bytes, path: Path) -> None:
+    """415 for an upload whose first bytes (being written to ``path``) show FFmpeg will not open it as a
+    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB."""
+    message = judge_head(head, path, whole_file=False)
+    if message is not None:
+        raise UnsupportedMediaError(message)
 
 
 def _video_filename(info: VideoInfo) -> str:

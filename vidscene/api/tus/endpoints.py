@@ -6,8 +6,10 @@ that may need more than one connection.
 - ``POST /user/scene/uploads``: ``Upload-Length`` and ``Upload-Metadata`` (``filename`` and the multipart
   form's fields, base64) -> 201 with ``Location``. Bad fields are 400 here, before any byte is sent.
 - ``HEAD /user/scene/uploads/{id}``: ``Upload-Offset``, ``Upload-Length``.
-- ``PATCH /user/scene/uploads/{id}``: appends at ``Upload-Offset`` -> 204 with the new offset. The PATCH that
-  brings the last byte probes the video and creates the scene: its answer carries ``Upload-Scene-Id``.
+- ``PATCH /user/scene/uploads/{id}``: appends at ``Upload-Offset`` -> 204 with the new offset. The PATCH whose
+  bytes reach the first MiB judges the format from them (not a video: 415 there and then, the upload gone);
+  the one that brings the last byte probes the video and creates the scene: its answer carries
+  ``Upload-Scene-Id``.
 - ``GET /user/scene/uploads/{id}``: the same as JSON, with the scene's ``id`` once there is one.
 - ``DELETE /user/scene/uploads/{id}``: terminates the upload and removes its bytes.
 
@@ -182,7 +184,11 @@ async def append(upload_id: str, request: Request, user: CurrentUser, context: C
     try:
         free = await anyio.to_thread.run_sync(context.storage.free_bytes)
         check_free_space(free, state.length - state.offset)
-        interrupted = await _receive(request, appender, room=state.length - state.offset)
+        judge = None
+        if state.offset < service.HEAD_BYTES <= state.length:  # the bytes the format is judged from are not all in
+            judge = partial(service.check_head, context.unit_of_work, context.storage, user_id=user.id,
+                            upload_id=upload_id)
+        interrupted = await _receive(request, appender, room=state.length - state.offset, judge=judge)
         await anyio.to_thread.run_sync(appender.sync)
         new_offset = appender.start + appender.written
         expires = await anyio.to_thread.run_sync(partial(
@@ -208,11 +214,14 @@ async def append(upload_id: str, request: Request, user: CurrentUser, context: C
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=_upload_headers(state))
 
 
-async def _receive(request: Request, appender: files.PartAppender, *, room: int) -> bool:
+async def _receive(request: Request, appender: files.PartAppender, *, room: int,
+                   judge: Callable[[], None] | None = None) -> bool:
     """Stream the body into the file, never past ``room`` bytes; whether the client went away midway.
 
     A body longer than the room is refused whole (413, the file cut back). The bytes of an interrupted one
-    are kept: they are written, and the caller fsyncs and counts them, so the client resumes after them."""
+    are kept: they are written, and the caller fsyncs and counts them, so the client resumes after them.
+    ``judge`` runs (in a worker thread) once the file holds ``service.HEAD_BYTES``: it raises to refuse the
+    upload from its first bytes, while the client still holds the rest."""
     pending: list[bytes] = []
     pending_bytes = 0
     received = 0
@@ -226,9 +235,13 @@ async def _receive(request: Request, appender: files.PartAppender, *, room: int)
                 raise PayloadTooLargeError(f"The body goes past the upload's length ({room} bytes were left).")
             pending.append(chunk)
             pending_bytes += len(chunk)
-            if pending_bytes >= WRITE_BATCH_BYTES:
+            head_in = judge is not None and appender.start + received >= service.HEAD_BYTES
+            if pending_bytes >= WRITE_BATCH_BYTES or head_in:
                 batch, pending, pending_bytes = pending, [], 0
                 await anyio.to_thread.run_sync(appender.write, batch)
+            if judge is not None and head_in:
+                await anyio.to_thread.run_sync(judge)
+                judge = None
     except ClientDisconnect:
         if pending:
             await anyio.to_thread.run_sync(appender.write, pending)

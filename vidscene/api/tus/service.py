@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
+from vidscene import format_probe
 from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import (
     ConflictError,
@@ -31,6 +32,8 @@ from vidscene.api.scenes import service as scenes
 from vidscene.api.tus import files, repository
 from vidscene.api.upload import check_free_space
 from vidscene.db.models import utcnow
+from vidscene.format_probe import PROBE_BUF_MAX
+from vidscene.probe import judge_head
 from vidscene.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,10 @@ logger = logging.getLogger(__name__)
 SCENE_FIELDS = ("training_mode", "output_types", "save_iterations", "total_iterations", "preset", "scene_name")
 FILE_NAME_KEYS = ("filename", "name")  # tus-js-client examples use either
 MAX_FILE_NAME = 255
+# The first bytes the format is judged from while the rest is still to come: FFmpeg has chosen its demuxer by
+# then, always (``vidscene.format_probe``). A container is known after a few KiB; a raw elementary stream,
+# whose probe looks for several start codes, can take more, and an undecided guess would refuse a video.
+HEAD_BYTES = PROBE_BUF_MAX
 # A part file without a row this old is a leftover of a creation that crashed before its commit.
 ORPHAN_GRACE_SECONDS = 3600.0
 
@@ -176,6 +183,24 @@ def record_append(unit_of_work: UnitOfWork, *, upload_id: str, start: int, offse
         if not repository.advance_offset(session, upload_id, start=start, offset=offset, expires_at=expires):
             raise UploadNotFoundError()
     return expires
+
+
+def check_head(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, upload_id: str) -> None:
+    """Judge the format from the first ``HEAD_BYTES`` of the upload (in its file now, the rest still to come).
+
+    A file FFmpeg will not open as a video (an image, a playlist, nothing it recognises) is
+    ``UnsupportedMediaError`` now rather than after gigabytes, and nothing is kept, as at completion. Called
+    with the upload's file locked, once per upload: by the PATCH whose bytes reach ``HEAD_BYTES``.
+    """
+    path = files.part_path(storage.tmp_dir, upload_id)
+    head, _ = format_probe.read_head(path)
+    message = judge_head(head, path, whole_file=False)
+    if message is None:
+        return
+    logger.info("resumable upload refused from its first bytes: not a video",
+                extra={"upload_id": upload_id, "user_id": user_id})
+    _remove(unit_of_work, storage, upload_id)
+    raise UnsupportedMediaError(message)
 
 
 # ---- completion -----------------------------------------------------------------------------------------
