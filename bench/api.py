@@ -28,9 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
-import random
 import re
 import shutil
 import statistics
@@ -48,6 +46,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api_load import httpx_load, percentiles, run_wrk
 from api_support import MiB, Nginx, PeakRss, curl, free_port, stop, throughput, wait_for_port
 
 from vidscene.db.models import Output
@@ -109,12 +108,6 @@ def raw_video(path: Path, mib: int) -> Path:
     return path
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    nearest_rank = max(0, math.ceil(0.99 * len(ordered)) - 1)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2), "p99_ms": round(ordered[nearest_rank] * 1000, 2)}
-
-
 def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
@@ -146,83 +139,6 @@ def whole_download(url: str, size: int, headers: dict[str, str]) -> dict[str, fl
 
 # ----------------------------------------------------------------------------------------------------------------
 # concurrent clients
-
-_UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def _seconds(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
-    if match is None:
-        raise ValueError(f"unexpected wrk duration {text!r}")
-    return float(match[1]) * _UNIT_S[match[2]]
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    """requests/s, p50/p99 and error counts from ``wrk --latency`` output (wrk 4)."""
-    result: dict[str, float] = {}
-    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
-        match = re.search(rf"^\s+{pct}%\s+(\S+)\s*$", output, re.M)
-        if match is None:
-            raise ValueError(f"no {pct}% latency in wrk output:\n{output}")
-        result[key] = round(_seconds(match[1]) * 1000, 2)
-    match = re.search(r"^\s+(\d+) requests in ([\d.]+\w+),", output, re.M)
-    if match is None:
-        raise ValueError(f"no request count in wrk output:\n{output}")
-    result["requests"] = int(match[1])
-    result["seconds"] = round(_seconds(match[2]), 2)
-    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    result["requests_per_s"] = float(rate[1]) if rate else 0.0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result["non_2xx"] = int(non2xx[1]) if non2xx else 0
-    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    result["socket_errors"] = sum(int(x) for x in sockets.groups()) if sockets else 0
-    result["timeouts"] = int(sockets[4]) if sockets else 0
-    return result
-
-
-def run_wrk(url: str, token: str, clients: int, duration: int, script: str | None = None) -> dict[str, float]:
-    # A timeout longer than the run keeps slow answers in the latency histogram instead of dropping them.
-    cmd = ["wrk", "-c", str(clients), "-t", "2", "-d", f"{duration}s", "--latency", "--timeout", f"{duration + 10}s",
-           "-H", f"Authorization: Bearer {token}"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="vidscene-bench-") as lua:
-        if script is not None:
-            lua.write(script)
-            lua.flush()
-            cmd += ["-s", lua.name]
-        output = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
-    return parse_wrk(output)
-
-
-async def _httpx_load(urls: list[str], token: str, clients: int, duration: float,
-                      pause_s: float) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60) as client:
-        deadline = time.perf_counter() + duration
-
-        async def one(seed: int) -> None:
-            nonlocal errors
-            rng = random.Random(seed)
-            n = seed
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                try:
-                    ok = (await client.get(urls[n % len(urls)])).status_code < 400
-                except httpx.HTTPError:
-                    ok = False
-                latencies.append(time.perf_counter() - started)
-                errors += not ok
-                n += 1
-                if pause_s:
-                    await asyncio.sleep(rng.uniform(pause_s / 2, pause_s * 3 / 2))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one(i) for i in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {**percentiles(latencies), "requests": len(latencies), "seconds": round(elapsed, 2),
-            "requests_per_s": round(len(latencies) / elapsed, 1), "non_2xx": errors, "socket_errors": 0,
-            "timeouts": 0}
 
 
 def settle(url: str, token: str, limit_s: float = 900.0) -> float:
@@ -261,7 +177,7 @@ def concurrent_polls(base: str, scene_id: str, token: str, clients: int, duratio
         if use_wrk:
             results[name] = run_wrk(base + path, token, clients, duration)
         else:
-            results[name] = asyncio.run(_httpx_load([base + path], token, clients, duration, 0.0))
+            results[name] = asyncio.run(httpx_load([base + path], token, clients, duration, 0.0))
         results[name]["server_cpu_ms_per_request"] = round(
             (_cpu_seconds(server) - cpu) * 1000 / max(1, results[name]["requests"]), 3)
         results[name]["load_average_after"] = load()[0]
@@ -276,7 +192,7 @@ def concurrent_polls(base: str, scene_id: str, token: str, clients: int, duratio
             results[key] = run_wrk(base + progress, token, clients, duration, script)
         else:
             results[key] = asyncio.run(
-                _httpx_load([base + progress, base + metadata], token, clients, duration, half_ms / 1000))
+                httpx_load([base + progress, base + metadata], token, clients, duration, half_ms / 1000))
         results[key]["poll_interval_s"] = interval
         results[key]["server_cpu_ms_per_request"] = round(
             (_cpu_seconds(server) - cpu) * 1000 / max(1, results[key]["requests"]), 3)
@@ -351,6 +267,51 @@ def verdicts(results: dict[str, dict[str, dict[str, float]]], clients: int) -> t
 
 
 def main() -> None:
+    args, use_wrk = _parse_args()
+    results: dict[str, dict[str, dict[str, float]]] = {"vidscene": {}}
+    machine: dict[str, object] = {"cpus": os.cpu_count(), "load_average_start": load(),
+                                  "load_generator": "wrk" if use_wrk else "httpx asyncio in the bench process",
+                                  "rounds": args.rounds}
+    with tempfile.TemporaryDirectory(prefix="vidscene-bench-api-", dir=args.tmp_dir) as tmp:
+        tmp_path = Path(tmp)
+        data_dir = tmp_path / "data"
+        started = time.perf_counter()
+        video = raw_video(tmp_path / "big.mkv", args.big_mib)
+        size = video.stat().st_size
+        machine["video_write_s"] = round(time.perf_counter() - started, 1)
+        port = free_port()
+        server_log = tmp_path / "server.log"
+        proc = _start_server(data_dir, port, server_log)
+        nginx: Nginx | None = None
+        failed = True
+        try:
+            wait_for_port(port, proc, "vidscene serve")
+            if not args.skip_nginx:
+                nginx = Nginx(tmp_path, video)
+                results["nginx"] = {}
+            _measure(args, use_wrk, f"http://127.0.0.1:{port}", proc, nginx, video, size, data_dir, results)
+            failed = False
+        except Exception:
+            print(server_log.read_text(errors="replace")[-3000:], file=sys.stderr)
+            raise
+        finally:
+            if nginx is not None:
+                nginx.close(failed)
+            stop(proc)
+            errors = server_errors(server_log)
+            machine["server_log_errors"] = sum(errors.values())
+            if errors:
+                machine["server_log_error_kinds"] = errors
+    machine["load_average_end"] = load()
+    summary, ratios = verdicts(results, args.clients)
+    print(json.dumps({"machine": machine, **results, "ratios": ratios}, indent=2))
+    print("\n".join(summary))
+    if machine.get("server_log_errors"):
+        print(f"server log: {machine['server_log_errors']} exceptions: {machine.get('server_log_error_kinds')}")
+
+
+def _parse_args() -> tuple[argparse.Namespace, bool]:
+    """The command line, and whether wrk generates the concurrent load."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--big-mib", type=int, default=1024, help="size of the uploaded/downloaded video")
     parser.add_argument("--clients", type=int, default=200, help="concurrent polling clients")
@@ -370,147 +331,141 @@ def main() -> None:
     if not use_wrk and not args.httpx_load:
         print("wrk not found: the concurrent clients are an asyncio httpx load generator in this process, which "
               "is slower than wrk and may be the bottleneck", file=sys.stderr)
+    return args, use_wrk
 
-    results: dict[str, dict[str, dict[str, float]]] = {"vidscene": {}}
-    machine: dict[str, object] = {"cpus": os.cpu_count(), "load_average_start": load(),
-                                  "load_generator": "wrk" if use_wrk else "httpx asyncio in the bench process",
-                                  "rounds": args.rounds}
-    with tempfile.TemporaryDirectory(prefix="vidscene-bench-api-", dir=args.tmp_dir) as tmp:
-        tmp_path = Path(tmp)
-        data_dir = tmp_path / "data"
+
+def _start_server(data_dir: Path, port: int, server_log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_JWT_SECRET": "bench-" + "k" * 64,
+           "VIDSCENE_LOGIN_RATE_LIMIT": "100000/minute"}
+    with server_log.open("wb") as log_file:
+        # Exactly what a user runs: one uvicorn process, access log on, no embedded worker (none is needed to
+        # accept uploads, and a worker would compete for the CPU).
+        return subprocess.Popen([sys.executable, "-m", "vidscene", "serve", "--no-worker", "--host", "127.0.0.1",
+                                 "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
+
+
+def _measure(args: argparse.Namespace, use_wrk: bool, base: str, proc: subprocess.Popen[bytes], nginx: Nginx | None,
+             video: Path, size: int, data_dir: Path, results: dict[str, dict[str, dict[str, float]]]) -> None:
+    """Every measurement in the order the module doc lists them, into ``results``."""
+    ours = results["vidscene"]
+    with httpx.Client(base_url=base, timeout=600) as client:
+        token, ours["login"] = _register_and_log_in(client, args.logins)
+        auth = {"Authorization": f"Bearer {token}"}
+        client.headers.update(auth)
+        scene_id, upload_runs = _upload_rounds(client, base, token, video, size, proc, nginx, args.rounds)
+        ours["upload"] = median_run(upload_runs["vidscene"])
+        if nginx is not None:
+            results["nginx"]["upload"] = median_run(upload_runs["nginx"])
+            results["nginx"]["upload_fsync"] = median_run(upload_runs["nginx_fsync"])
+        for route in ("progress", "metadata"):
+            ours[f"{route}_one_client"] = _one_client_polls(client, f"/user/scene/{route}/{scene_id}", args.polls)
+        _add_video_as_output(client, data_dir, scene_id, video, size)
+    url = f"{base}/user/scene/output/splat_cloud/{scene_id}?iteration=100"
+    download_runs = _download_rounds(url, size, auth, proc, nginx, args.rounds)
+    for server_name, kinds in download_runs.items():
+        for kind, runs in kinds.items():
+            if runs:
+                results[server_name][kind] = median_run(runs)
+
+    # Last, because a server that falls over under this load can take minutes to drain what is queued.
+    with PeakRss(proc.pid) as rss:
+        results["concurrent"] = concurrent_polls(base, scene_id, token, args.clients, args.duration,
+                                                 use_wrk, psutil.Process(proc.pid))
+    results["concurrent"]["server_memory"] = rss.summary()
+
+
+def _register_and_log_in(client: httpx.Client, logins: int) -> tuple[str, dict[str, float]]:
+    """The bench account's token, and the login latencies (production Argon2id) of ``logins`` logins."""
+    client.post("/user/account/register", json={"username": "bench", "password": PASSWORD})
+    login_times = []
+    for _ in range(logins):
         started = time.perf_counter()
-        video = raw_video(tmp_path / "big.mkv", args.big_mib)
-        size = video.stat().st_size
-        machine["video_write_s"] = round(time.perf_counter() - started, 1)
-        port = free_port()
-        env = {**os.environ, "VIDSCENE_DATA_DIR": str(data_dir), "VIDSCENE_JWT_SECRET": "bench-" + "k" * 64,
-               "VIDSCENE_LOGIN_RATE_LIMIT": "100000/minute"}
-        server_log = tmp_path / "server.log"
-        with server_log.open("wb") as log_file:
-            # Exactly what a user runs: one uvicorn process, access log on, no embedded worker (none is needed to
-            # accept uploads, and a worker would compete for the CPU).
-            proc = subprocess.Popen([sys.executable, "-m", "vidscene", "serve", "--no-worker", "--host", "127.0.0.1",
-                                     "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        nginx: Nginx | None = None
-        failed = True
-        try:
-            wait_for_port(port, proc, "vidscene serve")
-            if not args.skip_nginx:
-                nginx = Nginx(tmp_path, video)
-                results["nginx"] = {}
-            base = f"http://127.0.0.1:{port}"
-            ours = results["vidscene"]
-            with httpx.Client(base_url=base, timeout=600) as client:
-                client.post("/user/account/register", json={"username": "bench", "password": PASSWORD})
-                login_times = []
-                for _ in range(args.logins):
-                    started = time.perf_counter()
-                    token = client.post("/user/account/login",
-                                        json={"username": "bench", "password": PASSWORD}).json()["jwtToken"]
-                    login_times.append(time.perf_counter() - started)
-                ours["login"] = percentiles(login_times)
-                auth = {"Authorization": f"Bearer {token}"}
-                client.headers.update(auth)
+        token = client.post("/user/account/login",
+                            json={"username": "bench", "password": PASSWORD}).json()["jwtToken"]
+        login_times.append(time.perf_counter() - started)
+    return token, percentiles(login_times)
 
-                # Uploads alternate between the two servers, each after a sync, so that neither pays for the
-                # other's (or the video writer's) dirty pages: the figures otherwise swing by 2x.
-                fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
-                upload_runs: dict[str, list[dict[str, float]]] = {"vidscene": [], "nginx": [], "nginx_fsync": []}
-                scene_id = ""
-                for round_index in range(args.rounds):
-                    os.sync()
-                    with PeakRss(proc.pid) as rss:
-                        status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",
-                                                      "-H", f"Authorization: Bearer {token}",
-                                                      f"{base}/user/scene/new"])
-                    if status != 202:
-                        raise RuntimeError(f"upload answered {status}: {body[:300]}")
-                    upload_runs["vidscene"].append({**throughput(size, seconds), **rss.summary()})
-                    if round_index == 0:
-                        scene_id = json.loads(body)["id"]
-                    else:
-                        client.delete(f"/user/scene/delete/{json.loads(body)['id']}").raise_for_status()
-                    if nginx is not None:
-                        os.sync()
-                        plain, synced = nginx.upload(size)
-                        upload_runs["nginx"].append(plain)
-                        upload_runs["nginx_fsync"].append(synced)
-                ours["upload"] = median_run(upload_runs["vidscene"])
-                if nginx is not None:
-                    results["nginx"]["upload"] = median_run(upload_runs["nginx"])
-                    results["nginx"]["upload_fsync"] = median_run(upload_runs["nginx_fsync"])
 
-                for route in ("progress", "metadata"):
-                    times = []
-                    for _ in range(args.polls):
-                        started = time.perf_counter()
-                        client.get(f"/user/scene/{route}/{scene_id}").raise_for_status()
-                        times.append(time.perf_counter() - started)
-                    ours[f"{route}_one_client"] = percentiles(times)
+def _upload_rounds(client: httpx.Client, base: str, token: str, video: Path, size: int,
+                   proc: subprocess.Popen[bytes], nginx: Nginx | None,
+                   rounds: int) -> tuple[str, dict[str, list[dict[str, float]]]]:
+    """The first upload's scene id (later rounds' scenes are deleted) and each round's figures per server."""
+    # Uploads alternate between the two servers, each after a sync, so that neither pays for the
+    # other's (or the video writer's) dirty pages: the figures otherwise swing by 2x.
+    fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
+    upload_runs: dict[str, list[dict[str, float]]] = {"vidscene": [], "nginx": [], "nginx_fsync": []}
+    scene_id = ""
+    for round_index in range(rounds):
+        os.sync()
+        with PeakRss(proc.pid) as rss:
+            status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",
+                                          "-H", f"Authorization: Bearer {token}",
+                                          f"{base}/user/scene/new"])
+        if status != 202:
+            raise RuntimeError(f"upload answered {status}: {body[:300]}")
+        upload_runs["vidscene"].append({**throughput(size, seconds), **rss.summary()})
+        if round_index == 0:
+            scene_id = json.loads(body)["id"]
+        else:
+            client.delete(f"/user/scene/delete/{json.loads(body)['id']}").raise_for_status()
+        if nginx is not None:
+            os.sync()
+            plain, synced = nginx.upload(size)
+            upload_runs["nginx"].append(plain)
+            upload_runs["nginx_fsync"].append(synced)
+    return scene_id, upload_runs
 
-                # The output is the uploaded video itself, hard-linked: the same bytes nginx serves.
-                files = Storage(data_dir).scene(scene_id)
-                out = files.output_path("splat_cloud", 100)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                os.link(video, out)
-                engine = make_engine(f"sqlite:///{data_dir / 'vidscene.db'}")
-                with make_sessionmaker(engine)() as session:
-                    session.add(Output(scene_id=scene_id, output_type="splat_cloud", iteration=100,
-                                       relpath=str(out.relative_to(files.root)), size=size))
-                    session.commit()
-                engine.dispose()
-                resp = client.get(f"/user/scene/metadata/{scene_id}")
-                resp.raise_for_status()
-                info = resp.json()["resources"]["splat_cloud"]["100"]
-                assert info["chunks"] == -(-size // MiB), info
-            url = f"{base}/user/scene/output/splat_cloud/{scene_id}?iteration=100"
-            download_runs: dict[str, dict[str, list[dict[str, float]]]] = {
-                "vidscene": {"ranged_download": [], "whole_download": []},
-                "nginx": {"ranged_download": [], "whole_download": []}}
-            server = psutil.Process(proc.pid)
-            for _ in range(args.rounds):
-                for kind, fetch in (("ranged_download", ranged_download), ("whole_download", whole_download)):
-                    requests = -(-size // MiB) if kind == "ranged_download" else 1
-                    cpu = _cpu_seconds(server)
-                    with PeakRss(proc.pid) as rss:
-                        run = {**fetch(url, size, auth), **rss.summary()}
-                    run["server_cpu_ms_per_request"] = round((_cpu_seconds(server) - cpu) * 1000 / requests, 3)
-                    download_runs["vidscene"][kind].append(run)
-                    if nginx is not None:
-                        nginx_server = psutil.Process(nginx.proc.pid)
-                        cpu = _cpu_seconds(nginx_server)
-                        run = fetch(nginx.url, size, {})
-                        run["server_cpu_ms_per_request"] = round((_cpu_seconds(nginx_server) - cpu) * 1000 / requests,
-                                                                 3)
-                        download_runs["nginx"][kind].append(run)
-            for server_name, kinds in download_runs.items():
-                for kind, runs in kinds.items():
-                    if runs:
-                        results[server_name][kind] = median_run(runs)
 
-            # Last, because a server that falls over under this load can take minutes to drain what is queued.
+def _one_client_polls(client: httpx.Client, path: str, polls: int) -> dict[str, float]:
+    times = []
+    for _ in range(polls):
+        started = time.perf_counter()
+        client.get(path).raise_for_status()
+        times.append(time.perf_counter() - started)
+    return percentiles(times)
+
+
+def _add_video_as_output(client: httpx.Client, data_dir: Path, scene_id: str, video: Path, size: int) -> None:
+    """Make the uploaded video the scene's splat_cloud output at iteration 100, so it can be downloaded."""
+    # The output is the uploaded video itself, hard-linked: the same bytes nginx serves.
+    files = Storage(data_dir).scene(scene_id)
+    out = files.output_path("splat_cloud", 100)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.link(video, out)
+    engine = make_engine(f"sqlite:///{data_dir / 'vidscene.db'}")
+    with make_sessionmaker(engine)() as session:
+        session.add(Output(scene_id=scene_id, output_type="splat_cloud", iteration=100,
+                           relpath=str(out.relative_to(files.root)), size=size))
+        session.commit()
+    engine.dispose()
+    resp = client.get(f"/user/scene/metadata/{scene_id}")
+    resp.raise_for_status()
+    info = resp.json()["resources"]["splat_cloud"]["100"]
+    assert info["chunks"] == -(-size // MiB), info
+
+
+def _download_rounds(url: str, size: int, auth: dict[str, str], proc: subprocess.Popen[bytes], nginx: Nginx | None,
+                     rounds: int) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Each round's ranged and whole-file download figures per server, vidscene and nginx alternating."""
+    download_runs: dict[str, dict[str, list[dict[str, float]]]] = {
+        "vidscene": {"ranged_download": [], "whole_download": []},
+        "nginx": {"ranged_download": [], "whole_download": []}}
+    server = psutil.Process(proc.pid)
+    for _ in range(rounds):
+        for kind, fetch in (("ranged_download", ranged_download), ("whole_download", whole_download)):
+            requests = -(-size // MiB) if kind == "ranged_download" else 1
+            cpu = _cpu_seconds(server)
             with PeakRss(proc.pid) as rss:
-                results["concurrent"] = concurrent_polls(base, scene_id, token, args.clients, args.duration,
-                                                         use_wrk, psutil.Process(proc.pid))
-            results["concurrent"]["server_memory"] = rss.summary()
-            failed = False
-        except Exception:
-            print(server_log.read_text(errors="replace")[-3000:], file=sys.stderr)
-            raise
-        finally:
+                run = {**fetch(url, size, auth), **rss.summary()}
+            run["server_cpu_ms_per_request"] = round((_cpu_seconds(server) - cpu) * 1000 / requests, 3)
+            download_runs["vidscene"][kind].append(run)
             if nginx is not None:
-                nginx.close(failed)
-            stop(proc)
-            errors = server_errors(server_log)
-            machine["server_log_errors"] = sum(errors.values())
-            if errors:
-                machine["server_log_error_kinds"] = errors
-    machine["load_average_end"] = load()
-    summary, ratios = verdicts(results, args.clients)
-    print(json.dumps({"machine": machine, **results, "ratios": ratios}, indent=2))
-    print("\n".join(summary))
-    if machine.get("server_log_errors"):
-        print(f"server log: {machine['server_log_errors']} exceptions: {machine.get('server_log_error_kinds')}")
+                nginx_server = psutil.Process(nginx.proc.pid)
+                cpu = _cpu_seconds(nginx_server)
+                run = fetch(nginx.url, size, {})
+                run["server_cpu_ms_per_request"] = round((_cpu_seconds(nginx_server) - cpu) * 1000 / requests, 3)
+                download_runs["nginx"][kind].append(run)
+    return download_runs
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ are shared: figures without the load are meaningless).
     python bench/tensorf.py --poses truth            # skip SfM: true cameras, points from true depth
     python bench/tensorf.py --device cuda --preset quality   # the paper's budget on a GPU
 
-The script re-executes itself with the allocator settings the worker uses (LAB-NOTES) and with
+The script re-executes itself with the allocator settings the worker uses (docs/measured.md) and with
 ``OMP_WAIT_POLICY=PASSIVE``: on a CPU shared with other work, spinning OpenMP threads made small PyTorch
 kernels 30x slower here. ``--work-dir`` keeps the video, frames and SfM result for the next run.
 """
@@ -25,11 +25,18 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidscene.work_env import reexec_with_work_env
+
+if TYPE_CHECKING:  # imported for real after reexec_with_work_env, in the functions that need them
+    from vidscene.pipeline.cameras import Camera, SceneData
+    from vidscene.pipeline.config import ExportConfig
+    from vidscene.pipeline.frames import FramesResult
+    from vidscene.pipeline.tensorf.config import TensorfConfig
 
 # Video size, frame count and rate of each capture shape (``--width`` etc. override them).
 SHAPES: dict[str, dict[str, int]] = {
@@ -40,6 +47,58 @@ SHAPES: dict[str, dict[str, int]] = {
 
 
 def main() -> None:
+    args = _parse_args()
+    reexec_with_work_env(sys.argv)
+
+    import torch
+
+    from vidscene.pipeline.cameras import SceneData
+    from vidscene.pipeline.presets import preset_config
+    from vidscene.pipeline.tensorf.train import train_tensorf
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = preset_config(args.preset, device=args.device)
+    cfg = _tensorf_config(config.tensorf, args)
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-tensorf-") if args.work_dir is None else None
+    root = args.work_dir or Path(tmp.name if tmp else ".")
+    root.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, object] = {"shape": args.shape, "preset": args.preset, "poses": args.poses,
+                                  "config": cfg.__dict__,
+                                  "threads": torch.get_num_threads()}
+    progress = _progress_printer()
+
+    started = time.monotonic()
+    scene = SceneData.load(args.scene) if args.scene is not None else _prepare_scene(args, root, config, figures)
+    figures["sfm_points"] = int(scene.points.shape[0])
+
+    t = time.monotonic()
+    # A kept work dir keeps the video, frames and SfM result, never a trained model: every run trains afresh.
+    shutil.rmtree(root / "train", ignore_errors=True)
+    result = train_tensorf(scene, cfg, root / "train", save_iterations=[], device=args.device, progress=progress)
+    figures["train_s"] = round(time.monotonic() - t, 1)
+    figures["metrics"] = result.metrics
+    _print_training(cfg, figures["train_s"], result.metrics)
+
+    if not args.no_export:
+        _export(result.checkpoint, scene, config.export, root, args, figures)
+    figures["total_s"] = round(time.monotonic() - started, 1)
+    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if torch.cuda.is_available():
+        figures["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"export: {figures.get('export_s')} s; end to end (frames..export): {figures['total_s']} s; "
+          f"peak RSS {figures['peak_rss_mb']} MB; peak CUDA {figures.get('peak_cuda_mb')} MB; "
+          f"load average {figures['loadavg']}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _parse_args() -> argparse.Namespace:
+    """The command line, with the video size, frame count and rate the shape gives where none was given."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="preview", choices=["preview", "standard", "quality"])
     parser.add_argument("--poses", default="sfm", choices=["sfm", "truth"])
@@ -66,18 +125,11 @@ def main() -> None:
     for key, value in SHAPES[args.shape].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    reexec_with_work_env(sys.argv)
+    return args
 
-    import torch
 
-    from vidscene.pipeline.cameras import SceneData
-    from vidscene.pipeline.presets import preset_config
-    from vidscene.pipeline.tensorf.train import train_tensorf
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = preset_config(args.preset, device=args.device)
-    cfg = config.tensorf
+def _tensorf_config(cfg: TensorfConfig, args: argparse.Namespace) -> TensorfConfig:
+    """The preset's training configuration with the command line's overrides (``--set`` last)."""
     if args.iterations:
         cfg = replace(cfg, iterations=args.iterations)
     if args.max_long_side:
@@ -90,13 +142,11 @@ def main() -> None:
         key, _, value = item.partition("=")
         parsed = json.loads(value)
         cfg = replace(cfg, **{key: tuple(parsed) if isinstance(parsed, list) else parsed})  # type: ignore[arg-type]  # values are checked by use
+    return cfg
 
-    tmp = tempfile.TemporaryDirectory(prefix="bench-tensorf-") if args.work_dir is None else None
-    root = args.work_dir or Path(tmp.name if tmp else ".")
-    root.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, object] = {"shape": args.shape, "preset": args.preset, "poses": args.poses,
-                                  "config": cfg.__dict__,
-                                  "threads": torch.get_num_threads()}
+
+def _progress_printer() -> Callable[..., None]:
+    """A progress callback printing at most every 15 s, and at the end."""
     last = [time.monotonic()]
 
     def progress(position: int, total: int, message: str = "") -> None:
@@ -105,47 +155,32 @@ def main() -> None:
             print(f"  {position}/{total} {message}", flush=True)
             last[0] = now
 
-    started = time.monotonic()
-    scene = SceneData.load(args.scene) if args.scene is not None else _prepare_scene(args, root, config, figures)
-    figures["sfm_points"] = int(scene.points.shape[0])
+    return progress
 
-    t = time.monotonic()
-    # A kept work dir keeps the video, frames and SfM result, never a trained model: every run trains afresh.
-    shutil.rmtree(root / "train", ignore_errors=True)
-    result = train_tensorf(scene, cfg, root / "train", save_iterations=[], device=args.device, progress=progress)
-    figures["train_s"] = round(time.monotonic() - t, 1)
-    figures["metrics"] = result.metrics
-    m = result.metrics
-    print(f"train: {cfg.iterations} it at long side {cfg.max_long_side} in {figures['train_s']} s "
+
+def _print_training(cfg: TensorfConfig, train_s: object, m: dict[str, float]) -> None:
+    print(f"train: {cfg.iterations} it at long side {cfg.max_long_side} in {train_s} s "
           f"({m['s_per_it']:.3f} s/it), grid {int(m['grid_voxels'])} voxels, "
           f"held-out PSNR {m.get('psnr', float('nan')):.2f} dB SSIM {m.get('ssim', float('nan')):.3f} "
           f"(mean-colour image {m.get('flat_psnr', float('nan')):.2f} dB), NDC {bool(m.get('ndc'))}",
           flush=True)
 
-    if not args.no_export:
-        from vidscene.pipeline.tensorf.outputs import export_outputs
 
-        t = time.monotonic()
-        requests = {"point_cloud": root / "out" / "scene.ply", "model": root / "out" / "scene.th"}
-        if not args.no_video:
-            requests["video"] = root / "out" / "scene.mp4"
-        export_outputs(result.checkpoint, scene, requests, config.export, device=args.device)
-        figures["export_s"] = round(time.monotonic() - t, 1)
-        figures.update(_output_figures(requests))
-        print(f"outputs: {figures['points']} points in the point cloud; video frames' spatial std "
-              f"{figures.get('video_std', 'n/a')} grey levels (0: a flat video)", flush=True)
-    figures["total_s"] = round(time.monotonic() - started, 1)
-    figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    if torch.cuda.is_available():
-        figures["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
-    figures["loadavg"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"export: {figures.get('export_s')} s; end to end (frames..export): {figures['total_s']} s; "
-          f"peak RSS {figures['peak_rss_mb']} MB; peak CUDA {figures.get('peak_cuda_mb')} MB; "
-          f"load average {figures['loadavg']}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=1, default=str))
-    if tmp is not None:
-        tmp.cleanup()
+def _export(checkpoint: Path, scene: SceneData, export_config: ExportConfig, root: Path, args: argparse.Namespace,
+            figures: dict[str, object]) -> None:
+    """The point cloud, checkpoint and (unless ``--no-video``) video into ``root/out``; records and prints their
+    figures."""
+    from vidscene.pipeline.tensorf.outputs import export_outputs
+
+    t = time.monotonic()
+    requests = {"point_cloud": root / "out" / "scene.ply", "model": root / "out" / "scene.th"}
+    if not args.no_video:
+        requests["video"] = root / "out" / "scene.mp4"
+    export_outputs(checkpoint, scene, requests, export_config, device=args.device)
+    figures["export_s"] = round(time.monotonic() - t, 1)
+    figures.update(_output_figures(requests))
+    print(f"outputs: {figures['points']} points in the point cloud; video frames' spatial std "
+          f"{figures.get('video_std', 'n/a')} grey levels (0: a flat video)", flush=True)
 
 
 def _output_figures(requests: dict[str, Path]) -> dict[str, object]:
@@ -165,11 +200,9 @@ def _output_figures(requests: dict[str, Path]) -> dict[str, object]:
 
 def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: dict[str, object]) -> Any:
     """Synthetic video -> frames -> SfM (or true poses), cached in ``root`` for the next run."""
-    import numpy as np
-
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.frames import extract_frames
-    from vidscene.testing.synthetic import SyntheticScene, TabletopScene, make_forward_video, make_orbit_video
+    from vidscene.testing.synthetic import make_forward_video, make_orbit_video
 
     n_frames = args.frames
     t0 = time.monotonic()
@@ -199,26 +232,36 @@ def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: d
 
         scene = reconstruct(frames, sfm_dir, config.sfm)
     else:
-        cams = [replace(true_cameras[i].scaled(frames.width, frames.height), image_name=name)
-                for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
-        # Stand-in for SfM's sparse points: true surface points under random pixels of every 4th frame.
-        synthetic = SyntheticScene(0) if args.shape == "orbit" else TabletopScene(0)
-        rng, pts = np.random.default_rng(0), []
-        for cam in cams[::4]:
-            small = cam.scaled(cam.width // 4, cam.height // 4)
-            depth = synthetic.depth(small)
-            v, u = rng.integers(0, small.height, 200), rng.integers(0, small.width, 200)
-            z = depth[v, u]
-            x_cam = np.stack([(u + 0.5 - small.cx) / small.fx * z, (v + 0.5 - small.cy) / small.fy * z, z], -1)
-            pts.append((x_cam - small.t) @ small.R)
-        points = np.concatenate(pts).astype(np.float32)
-        scene = SceneData(cameras=cams, images_dir=frames.frames_dir, points=points,
-                          colors=np.full(points.shape, 128, np.uint8))
+        scene = _true_pose_scene(args.shape, frames, true_cameras)
     figures["sfm_s"] = round(time.monotonic() - t, 1)
     figures["sfm_points"] = int(scene.points.shape[0])
     print(f"poses ({args.poses}): {len(scene.cameras)} cameras, {scene.points.shape[0]} points "
           f"in {figures['sfm_s']} s", flush=True)
     return scene
+
+
+def _true_pose_scene(shape: str, frames: FramesResult, true_cameras: list[Camera]) -> SceneData:
+    """The frames with the video's true cameras, and true surface points standing in for SfM's."""
+    import numpy as np
+
+    from vidscene.pipeline.cameras import SceneData
+    from vidscene.testing.synthetic import SyntheticScene, TabletopScene
+
+    cams = [replace(true_cameras[i].scaled(frames.width, frames.height), image_name=name)
+            for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
+    # Stand-in for SfM's sparse points: true surface points under random pixels of every 4th frame.
+    synthetic = SyntheticScene(0) if shape == "orbit" else TabletopScene(0)
+    rng, pts = np.random.default_rng(0), []
+    for cam in cams[::4]:
+        small = cam.scaled(cam.width // 4, cam.height // 4)
+        depth = synthetic.depth(small)
+        v, u = rng.integers(0, small.height, 200), rng.integers(0, small.width, 200)
+        z = depth[v, u]
+        x_cam = np.stack([(u + 0.5 - small.cx) / small.fx * z, (v + 0.5 - small.cy) / small.fy * z, z], -1)
+        pts.append((x_cam - small.t) @ small.R)
+    points = np.concatenate(pts).astype(np.float32)
+    return SceneData(cameras=cams, images_dir=frames.frames_dir, points=points,
+                     colors=np.full(points.shape, 128, np.uint8))
 
 
 if __name__ == "__main__":

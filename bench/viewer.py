@@ -224,33 +224,17 @@ def load_average() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scene-dir", type=Path, help="the --out directory of a `vidscene run` (gaussian mode)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--mbit", type=float, default=20.0, help="the throttled link, Mbit/s both ways")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="round-trip latency added when throttled")
-    parser.add_argument("--json", type=Path, help="also write every visit as JSON")
-    parser.add_argument("--serve", choices=["before", "after"], help=argparse.SUPPRESS)
-    parser.add_argument("--dist", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = _parse_args()
     if args.serve:
         serve(args.serve, args.dist, args.port)
         return
-    if args.scene_dir is None:
-        parser.error("--scene-dir is required")
-    if not (DIST / "index.html").is_file():
-        parser.error("build the web app first: bash scripts/build-web.sh")
 
     from playwright.sync_api import sync_playwright
 
     from vidscene.db.migrate import upgrade
 
     files = output_files(args.scene_dir)
-    print("files of the scene (bytes):")
-    for output_type, by_iteration in files.items():
-        for iteration, path in sorted(by_iteration.items()):
-            print(f"  {output_type:>15} @ {iteration:>5}: {path.stat().st_size:>12,}  {path.name}")
+    _print_files(files)
     if "spz" not in files or "splat_cloud" not in files:
         sys.exit("the scene needs both spz and splat_cloud outputs")
 
@@ -263,33 +247,81 @@ def main() -> None:
         plain_dist = tmp / "dist-plain"
         shutil.copytree(DIST, plain_dist, ignore=shutil.ignore_patterns("*.br", "*.gz"))
         with server("after", DIST, data_dir) as after_base, server("before", plain_dist, data_dir) as before_base:
-            username = f"bench_{secrets.token_hex(3)}"
-            httpx.post(f"{after_base}/user/account/register", json={"username": username, "password": PASSWORD},
-                       timeout=60).raise_for_status()
-            login = httpx.post(f"{after_base}/user/account/login", json={"username": username, "password": PASSWORD},
-                               timeout=60)
-            token = login.json()["jwtToken"]
+            username, token = _register_and_log_in(after_base)
             after_id = seed(data_dir, username, "Orbit (with SPZ)", files, args.scene_dir)
             older = {t: f for t, f in files.items() if t in ("splat_cloud", "point_cloud", "video")}
             before_id = seed(data_dir, username, "Orbit (before SPZ)", older, args.scene_dir)
             variants = {"before": (before_base, before_id), "after": (after_base, after_id)}
             with sync_playwright() as pw:
-                for round_no in range(args.rounds):
-                    order = ["before", "after"] if round_no % 2 == 0 else ["after", "before"]
-                    for mbit in (None, args.mbit):
-                        for variant in order:
-                            base, scene_id = variants[variant]
-                            profile = tmp / f"profile-{variant}-{round_no}-{mbit}"
-                            for visit_kind in ("first", "repeat"):
-                                load = load_average()
-                                figures = visit(pw, base, scene_id, token, username, profile, mbit, args.latency_ms)
-                                row = {"variant": variant, "network": f"{mbit:g} Mbit/s" if mbit else "loopback",
-                                       "visit": visit_kind, "round": round_no, "load": round(load, 1), **figures}
-                                results.append(row)
-                                print(json.dumps(row), flush=True)
+                results = _visit_rounds(pw, variants, token, username, tmp, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    _print_summary(results)
 
+
+def _parse_args() -> argparse.Namespace:
+    """The command line; ``--serve`` (with ``--dist`` and ``--port``) is how the bench starts its servers."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scene-dir", type=Path, help="the --out directory of a `vidscene run` (gaussian mode)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mbit", type=float, default=20.0, help="the throttled link, Mbit/s both ways")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="round-trip latency added when throttled")
+    parser.add_argument("--json", type=Path, help="also write every visit as JSON")
+    parser.add_argument("--serve", choices=["before", "after"], help=argparse.SUPPRESS)
+    parser.add_argument("--dist", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.serve:
+        if args.scene_dir is None:
+            parser.error("--scene-dir is required")
+        if not (DIST / "index.html").is_file():
+            parser.error("build the web app first: bash scripts/build-web.sh")
+    return args
+
+
+def _print_files(files: dict[str, dict[int, Path]]) -> None:
+    print("files of the scene (bytes):")
+    for output_type, by_iteration in files.items():
+        for iteration, path in sorted(by_iteration.items()):
+            print(f"  {output_type:>15} @ {iteration:>5}: {path.stat().st_size:>12,}  {path.name}")
+
+
+def _register_and_log_in(base: str) -> tuple[str, str]:
+    """A new bench account's username and token."""
+    username = f"bench_{secrets.token_hex(3)}"
+    httpx.post(f"{base}/user/account/register", json={"username": username, "password": PASSWORD},
+               timeout=60).raise_for_status()
+    login = httpx.post(f"{base}/user/account/login", json={"username": username, "password": PASSWORD},
+                       timeout=60)
+    return username, login.json()["jwtToken"]
+
+
+def _visit_rounds(pw: Any, variants: dict[str, tuple[str, str]], token: str, username: str, tmp: Path,
+                  args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every visit of every round, each printed as a JSON line as it ends.
+
+    Rounds alternate which variant goes first; each variant gets a first and a repeat visit on loopback, then
+    on the throttled link, each pair in a fresh profile.
+    """
+    results: list[dict[str, Any]] = []
+    for round_no in range(args.rounds):
+        order = ["before", "after"] if round_no % 2 == 0 else ["after", "before"]
+        for mbit in (None, args.mbit):
+            for variant in order:
+                base, scene_id = variants[variant]
+                profile = tmp / f"profile-{variant}-{round_no}-{mbit}"
+                for visit_kind in ("first", "repeat"):
+                    load = load_average()
+                    figures = visit(pw, base, scene_id, token, username, profile, mbit, args.latency_ms)
+                    row = {"variant": variant, "network": f"{mbit:g} Mbit/s" if mbit else "loopback",
+                           "visit": visit_kind, "round": round_no, "load": round(load, 1), **figures}
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+    return results
+
+
+def _print_summary(results: list[dict[str, Any]]) -> None:
+    """A Markdown table: median (range) over rounds of each variant, network and visit."""
     print("\nmedian (range) over rounds:")
     print("| variant | network | visit | first picture (s) | bytes at first picture | bytes in all | load |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

@@ -26,13 +26,8 @@ from vidscene.pipeline.poses import (
     umeyama,
 )
 from vidscene.pipeline.progress import Cancelled
-from vidscene.pipeline.sfm import (
-    _check_rotation_continuity,
-    _is_identity,
-    _remap_bilinear,
-    _undistortion_map,
-    reconstruct,
-)
+from vidscene.pipeline.sfm import _check_rotation_continuity, reconstruct
+from vidscene.pipeline.undistort import is_identity, remap_bilinear, undistortion_map
 from vidscene.testing.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
 
 
@@ -304,7 +299,7 @@ def test_undistortion_map_matches_the_distorted_camera(k: float) -> None:
     import pycolmap
 
     cam = pycolmap.Camera(model="SIMPLE_RADIAL", width=200, height=150, params=[180.0, 100.0, 75.0, k])
-    pinhole, map_x, map_y = _undistortion_map(cam)
+    pinhole, map_x, map_y = undistortion_map(cam)
     assert (pinhole.width, pinhole.height, pinhole.cx, pinhole.cy) == (200, 150, 100.0, 75.0)
     assert pinhole.fx == pinhole.fy
     assert pinhole.fx >= 180.0  # zoomed in (never out) so that no output pixel samples outside the frame
@@ -322,13 +317,13 @@ def test_undistortion_map_matches_the_distorted_camera(k: float) -> None:
     assert np.allclose(map_x[iy, ix], 180.0 * x * radial + 100.0 - 0.5, atol=1e-3)
     assert np.allclose(map_y[iy, ix], 180.0 * y * radial + 75.0 - 0.5, atol=1e-3)
     if k == 0.0:
-        assert _is_identity(map_x, map_y)
+        assert is_identity(map_x, map_y)
     else:
-        assert not _is_identity(map_x, map_y)
+        assert not is_identity(map_x, map_y)
 
 
 def test_remap_bilinear_shifts_by_subpixel() -> None:
     img = np.tile(np.arange(10, dtype=np.uint8)[None, :, None] * 20, (4, 1, 3))
     map_y, map_x = np.mgrid[0:4, 0:10].astype(np.float32)
-    out = _remap_bilinear(img, map_x + 0.5, map_y)
+    out = remap_bilinear(img, map_x + 0.5, map_y)
     assert out[0, 3, 0] == 70  # halfway between 60 and 80

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,11 +65,36 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     The database must already be migrated (``vidscene.db.migrate.upgrade``). The engine is disposed when the
     app shuts down.
     """
+    context = _app_context(settings, enqueue)
+    app = FastAPI(
+        title="vidscene",
+        version=_package_version,
+        description="Turn a phone video into a 3D scene (3D Gaussian Splatting or TensoRF). "
+                    "Errors are JSON `{\"error\": \"...\"}`.",
+        lifespan=_lifespan(context),
+        # A slash-redirect builds its Location from the client's Host header; a wrong path is a JSON 404.
+        redirect_slashes=False,
+        telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    _add_middleware(app, settings)
+    _include_routes(app)
+
+    def custom_openapi() -> dict[str, Any]:
+        return _openapi_without_422(app)
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
+    return app
+
+
+def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
+    """What every request shares: database engine and sessions, storage (created if missing), tokens, limiters."""
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
     storage = Storage(settings.data_dir)
     storage.ensure()
-    context = AppContext(
+    return AppContext(
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
@@ -83,20 +108,15 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         web_dist=WEB_DIST,
     )
 
-    async def sweep_uploads() -> None:
-        """Expired resumable uploads go, rows and bytes, while the API runs (every process sweeps; the rows
-        are deleted in one transaction, so they never fight over one)."""
-        while True:
-            try:
-                await anyio.to_thread.run_sync(partial(tus_service.sweep, context.unit_of_work, storage))
-            except Exception:
-                logger.exception("sweeping expired resumable uploads failed; trying again later")
-            await anyio.sleep(settings.upload_sweep_seconds)
+
+def _lifespan(context: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Startup clears stale upload files and starts the upload sweeper; shutdown stops it and frees the
+    database threads and engine."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(remove_stale_uploads, storage.tmp_dir)
-        sweeper = asyncio.create_task(sweep_uploads(), name="vidscene-upload-sweeper")
+        await anyio.to_thread.run_sync(remove_stale_uploads, context.storage.tmp_dir)
+        sweeper = asyncio.create_task(_sweep_uploads(context), name="vidscene-upload-sweeper")
         try:
             yield
         finally:
@@ -104,20 +124,24 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             context.db_threads.shutdown()
-            engine.dispose()
+            context.engine.dispose()
 
-    app = FastAPI(
-        title="vidscene",
-        version=_package_version,
-        description="Turn a phone video into a 3D scene (3D Gaussian Splatting or TensoRF). "
-                    "Errors are JSON `{\"error\": \"...\"}`.",
-        lifespan=lifespan,
-        # A slash-redirect builds its Location from the client's Host header; a wrong path is a JSON 404.
-        redirect_slashes=False,
-        telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
-    )
-    app.state.context = context
-    install_error_handlers(app)
+    return lifespan
+
+
+async def _sweep_uploads(context: AppContext) -> None:
+    """Expired resumable uploads go, rows and bytes, while the API runs (every process sweeps; the rows
+    are deleted in one transaction, so they never fight over one)."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(partial(tus_service.sweep, context.unit_of_work, context.storage))
+        except Exception:
+            logger.exception("sweeping expired resumable uploads failed; trying again later")
+        await anyio.sleep(context.settings.upload_sweep_seconds)
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    """CORS, security headers and, behind a trusted proxy, the forwarded client address (added last: outermost)."""
     app.add_middleware(
         JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -134,6 +158,10 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         # Outermost: the client address every throttle and log line sees is the one the trusted proxy
         # forwarded for; X-Forwarded-For from anyone else is ignored.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+
+
+def _include_routes(app: FastAPI) -> None:
+    """The API's routers, then the built web app at ``/`` (or, when it is not built, a JSON note there)."""
     # The download route first: FastAPI matches included routers in order (api/scenes/outputs.py).
     app.include_router(scenes.output_router)
     app.include_router(accounts.router)
@@ -150,9 +178,3 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         def root() -> JSONResponse:
             return JSONResponse({"message": "vidscene API; the web app is not built. See /routes and /docs.",
                                  "routes": "/routes", "openapi": "/openapi.json"})
-
-    def custom_openapi() -> dict[str, Any]:
-        return _openapi_without_422(app)
-
-    app.openapi = custom_openapi  # type: ignore[method-assign]  # FastAPI's documented override hook
-    return app

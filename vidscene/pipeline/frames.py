@@ -112,21 +112,8 @@ def extract_frames(video: Path, out_dir: Path, thumbnail: Path, config: FramesCo
         decoded, size, rotation, truncated = _decode_candidates(video, timeline, group_of, config, writer,
                                                                 progress, ctx)
         writer.flush()
-        if decoded < max(2, config.min_frames) and truncated:
-            raise VideoError("The video file is damaged: too few of its frames could be decoded.")
-        if writer.featureless and len(writer.names) < config.min_frames:
-            raise VideoError("The video is too dark or has no visible detail; please film a well-lit, "
-                             "textured scene.")
-        if len(writer.names) < config.min_frames:
-            raise VideoError(f"Only {len(writer.names)} usable frames could be taken from the video; at least "
-                             f"{config.min_frames} are needed. Please upload a longer video.")
-        thumb_tmp = thumbnail.with_name(thumbnail.name + ".part")
-        thumbnail.parent.mkdir(parents=True, exist_ok=True)
-        _write_thumbnail(writer.thumbnail_candidate(), thumb_tmp, config.thumbnail_size)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp_dir.replace(out_dir)
-        thumb_tmp.replace(thumbnail)
+        _refuse_too_few(writer, decoded, truncated, config.min_frames)
+        _publish(writer, tmp_dir, out_dir, thumbnail, config.thumbnail_size)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -145,6 +132,32 @@ def extract_frames(video: Path, out_dir: Path, thumbnail: Path, config: FramesCo
     log.info("frames extracted", extra={**ctx, **stats})
     return FramesResult(frames_dir=out_dir, frame_names=writer.names, thumbnail=thumbnail,
                         source_frame_indices=writer.source_indices, width=size[0], height=size[1], stats=stats)
+
+
+def _refuse_too_few(writer: _FrameWriter, decoded: int, truncated: bool, min_frames: int) -> None:
+    """Raise ``VideoError`` saying why, when fewer than ``min_frames`` frames were kept: damage, darkness, length."""
+    if decoded < max(2, min_frames) and truncated:
+        raise VideoError("The video file is damaged: too few of its frames could be decoded.")
+    if writer.featureless and len(writer.names) < min_frames:
+        raise VideoError("The video is too dark or has no visible detail; please film a well-lit, "
+                         "textured scene.")
+    if len(writer.names) < min_frames:
+        raise VideoError(f"Only {len(writer.names)} usable frames could be taken from the video; at least "
+                         f"{min_frames} are needed. Please upload a longer video.")
+
+
+def _publish(writer: _FrameWriter, tmp_dir: Path, out_dir: Path, thumbnail: Path, thumbnail_size: int) -> None:
+    """Write the thumbnail, then replace ``out_dir`` with the finished ``tmp_dir`` and put the thumbnail in place.
+
+    Both are written under a temporary name first, so a failure before the swap leaves the previous content.
+    """
+    thumb_tmp = thumbnail.with_name(thumbnail.name + ".part")
+    thumbnail.parent.mkdir(parents=True, exist_ok=True)
+    _write_thumbnail(writer.thumbnail_candidate(), thumb_tmp, thumbnail_size)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp_dir.replace(out_dir)
+    thumb_tmp.replace(thumbnail)
 
 
 @dataclass

@@ -8,7 +8,7 @@ the world frame (see ``poses.normalizing_similarity``: centred on the mean camer
 
 A model is refused with a ``ReconstructionError`` the user can act on when too few frames are placed, when the
 camera hardly moved, or when consecutive frames' rotations jump (the signature of a broken model that counts
-alone do not reveal, see LAB-NOTES).
+alone do not reveal, see docs/measured.md).
 
 Files in ``work_dir``: ``images/`` (undistorted frames, names as given), ``cameras.json`` and ``points.npz``
 (``SceneData``), and ``colmap/`` (database and models, kept for inspection and re-runs).
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,6 +37,7 @@ from vidscene.pipeline.errors import ReconstructionError
 from vidscene.pipeline.frames import FramesResult
 from vidscene.pipeline.poses import estimate_up, normalizing_similarity, rotation_jumps_deg
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.undistort import undistort_frames
 
 log = logging.getLogger(__name__)
 
@@ -74,125 +73,191 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
         raise ReconstructionError(f"Only {len(names)} frames are available; at least {MIN_FRAMES} are needed to "
                                   "reconstruct a scene.")
     colmap_dir = work_dir / "colmap"
-    shutil.rmtree(colmap_dir, ignore_errors=True)  # a re-run starts clean: stale matches would be reused
-    colmap_dir.mkdir(parents=True)
-    database = colmap_dir / "database.db"
-    timings: dict[str, float] = {}
-    runner = _Runner(progress)
-
-    with _quiet_pycolmap():
-        # Extraction. SIFT's first octave upsamples the image: it finds the fine features small frames need,
-        # but quadruples the cost on frames that already have plenty of pixels.
-        t0 = time.perf_counter()
-        first_octave = -1 if max(_image_size(frames_dir / names[0])) < 400 else 0
-        extraction = pycolmap.FeatureExtractionOptions()
-        extraction.num_threads = config.num_threads
-        extraction.sift.max_num_features = config.max_num_features
-        extraction.sift.first_octave = first_octave
-        # SIFT's peak threshold is absolute, so a dark video yields almost no features. Lowering it in
-        # proportion to the frames' brightness is the same as stretching their contrast first (the descriptor
-        # and edge tests are contrast invariant), without writing brightened copies.
-        brightness = _bright_level(frames_dir, names)
-        extraction.sift.peak_threshold *= min(1.0, max(brightness, 8.0) / BRIGHT_LEVEL)
-        reader = pycolmap.ImageReaderOptions()
-        reader.camera_model = "SIMPLE_RADIAL"
-        runner.run("extract", f"Finding features in {len(names)} frames", lambda token: pycolmap.extract_features(
-            database, frames_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
-            reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
-            cancellation_token=token))
-        timings["extract_s"] = time.perf_counter() - t0
-        keypoints = _keypoint_counts(database)
-        median_kp = float(np.median(keypoints)) if keypoints else 0.0
-        if median_kp < MIN_MEDIAN_KEYPOINTS:
-            raise ReconstructionError(
-                f"Too few distinct details were found in the frames (typically {median_kp:.0f} per frame): the "
-                "video is too blurred, too dark, or shows plain surfaces. Film a textured, well-lit scene.")
-
-        # Matching.
-        t0 = time.perf_counter()
-        matcher = config.matcher
-        if matcher == "auto":
-            matcher = "exhaustive" if len(names) < config.exhaustive_below else "sequential"
-        verification = pycolmap.TwoViewGeometryOptions()
-        # LAB-NOTES: 60 inliers stop repeated textures from creating false pairs. Small frames have few
-        # features in total, so there the bar is a share of what an image can possibly match.
-        min_inliers = max(15, min(config.min_num_inliers, int(0.15 * median_kp)))
-        verification.min_num_inliers = min_inliers
-        matching = pycolmap.FeatureMatchingOptions()
-        matching.num_threads = config.num_threads
-        if matcher == "exhaustive":
-            runner.run("match", "Matching every pair of frames", lambda token: pycolmap.match_exhaustive(
-                database, matching_options=matching, verification_options=verification,
-                device=pycolmap.Device.cpu, cancellation_token=token))
-        else:
-            pairing = pycolmap.SequentialPairingOptions()
-            pairing.overlap = config.sequential_overlap
-            pairing.num_threads = config.num_threads
-            if config.loop_detection:
-                log.warning("loop detection needs a vocabulary tree, which is not configured; skipped", extra=ctx)
-            runner.run("match", "Matching neighbouring frames", lambda token: pycolmap.match_sequential(
-                database, matching_options=matching, pairing_options=pairing, verification_options=verification,
-                device=pycolmap.Device.cpu, cancellation_token=token))
-        timings["match_s"] = time.perf_counter() - t0
-        verified_pairs = _verified_pairs(database)
-
-        # Mapping.
-        t0 = time.perf_counter()
-        sparse_dir = colmap_dir / "sparse"
-        sparse_dir.mkdir()
-        models = _map(runner, config, database, frames_dir, sparse_dir, len(names))
-        timings["map_s"] = time.perf_counter() - t0
-        model = max(models, key=lambda r: r.num_reg_images()) if models else None
-        registered = model.num_reg_images() if model is not None else 0
-        if model is None or registered < max(MIN_FRAMES, math.ceil(config.min_registered_fraction * len(names))):
-            raise ReconstructionError(
-                f"Only {registered} of {len(names)} frames could be placed in 3D: the camera must move around "
-                "the subject (not just turn on the spot), with steady, well-lit, textured views. Try filming "
-                "again, walking slowly around the subject.")
-
-        model_dir = colmap_dir / "model"
-        model_dir.mkdir()
-        model.write(model_dir)
+    sparse = _sparse_model(frames_dir, names, colmap_dir, config, progress, ctx)
+    model = sparse.model
 
     # Undistortion to pinhole cameras.
     t0 = time.perf_counter()
     staged_images = colmap_dir / "undistorted"
-    cameras = _undistort(model, frames_dir, staged_images, progress, config.num_threads)
-    timings["undistort_s"] = time.perf_counter() - t0
+    start, end = _STEPS["undistort"]
+    cameras = undistort_frames(model, frames_dir, staged_images, config.num_threads, lambda n, total: progress(
+        start + (end - start) * n // total, _TOTAL, "Undistorting frames"))
+    timings = {**sparse.timings, "undistort_s": time.perf_counter() - t0}
 
     _check_rotation_continuity(cameras, names, config.max_rotation_jump_deg)
     points, colors, point_stats = _filtered_points(model)
     _check_baseline(cameras, points)
-
-    similarity = normalizing_similarity(cameras)
-    _, up_from = estimate_up(cameras)
-    cameras = [similarity.apply_camera(c) for c in cameras]
-    points32 = similarity.apply_points(points).astype(np.float32)
+    cameras, points32, normalization = _normalised(cameras, points)
 
     images_dir = work_dir / "images"
     shutil.rmtree(images_dir, ignore_errors=True)
     staged_images.replace(images_dir)
     jumps = rotation_jumps_deg(cameras)
     extras: dict[str, Any] = {
-        "frames": len(names), "registered": registered, "models": len(models), "matcher": matcher,
-        "mapper": config.mapper, "min_num_inliers": min_inliers, "median_keypoints": median_kp,
-        "sift_first_octave": first_octave, "sift_peak_threshold": round(extraction.sift.peak_threshold, 6),
-        "brightness_p99": round(brightness, 1), "verified_pairs": verified_pairs,
+        "frames": len(names), "registered": sparse.registered, "models": sparse.n_models, **sparse.stats,
         "mean_reprojection_error_px": round(float(model.compute_mean_reprojection_error()), 4),
         "max_rotation_step_deg": round(max(jumps), 3) if jumps else 0.0,
         "points_raw": point_stats["raw"], "points_kept": len(points32),
         "camera_model": "SIMPLE_RADIAL", "radial_k": round(float(model.cameras[1].params[-1]), 6)
         if 1 in model.cameras else None,
-        "normalization": {**similarity.to_json(), "up_from": up_from},
+        "normalization": normalization,
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - started, 3),
     }
     scene = SceneData(cameras=cameras, images_dir=images_dir, points=points32, colors=colors, extras=extras)
     scene.save(work_dir)
-    progress(_TOTAL, _TOTAL, f"Placed {registered} of {len(names)} frames")
+    progress(_TOTAL, _TOTAL, f"Placed {sparse.registered} of {len(names)} frames")
     log.info("structure from motion done", extra={**ctx, **{k: v for k, v in extras.items()
                                                              if k != "normalization"}})
     return scene
+
+
+@dataclass(frozen=True)
+class _SparseModel:
+    """pycolmap's largest model with what the steps that built it report for the scene's ``extras``."""
+
+    model: pycolmap.Reconstruction
+    registered: int  # frames placed in ``model``
+    n_models: int  # models pycolmap returned (more than one when the frames split into unconnected groups)
+    stats: dict[str, Any]  # matcher, mapper and SIFT settings and counts, in the order ``extras`` lists them
+    timings: dict[str, float]  # seconds per step: extract_s, match_s, map_s
+
+
+def _sparse_model(frames_dir: Path, names: list[str], colmap_dir: Path, config: SfmConfig,
+                  progress: ProgressFn, ctx: dict[str, str]) -> _SparseModel:
+    """Extract, match and map with pycolmap in a fresh ``colmap_dir``; keeps the largest model in ``model/``.
+
+    Raises ``ReconstructionError`` when the frames have too few features or too few of them are placed.
+    """
+    shutil.rmtree(colmap_dir, ignore_errors=True)  # a re-run starts clean: stale matches would be reused
+    colmap_dir.mkdir(parents=True)
+    database = colmap_dir / "database.db"
+    timings: dict[str, float] = {}
+    steps = _CancellableColmapSteps(progress)
+
+    with _quiet_pycolmap():
+        t0 = time.perf_counter()
+        sift = _extract_features(steps, config, database, frames_dir, names)
+        timings["extract_s"] = time.perf_counter() - t0
+        median_kp = _median_keypoints(database)
+
+        t0 = time.perf_counter()
+        matcher, min_inliers = _match_features(steps, config, database, len(names), median_kp, ctx)
+        timings["match_s"] = time.perf_counter() - t0
+        verified_pairs = _verified_pairs(database)
+
+        t0 = time.perf_counter()
+        sparse_dir = colmap_dir / "sparse"
+        sparse_dir.mkdir()
+        models = _map(steps, config, database, frames_dir, sparse_dir, len(names))
+        timings["map_s"] = time.perf_counter() - t0
+        model, registered = _largest_model(models, len(names), config.min_registered_fraction)
+
+        model_dir = colmap_dir / "model"
+        model_dir.mkdir()
+        model.write(model_dir)
+
+    stats = {"matcher": matcher, "mapper": config.mapper, "min_num_inliers": min_inliers,
+             "median_keypoints": median_kp, "sift_first_octave": sift.first_octave,
+             "sift_peak_threshold": round(sift.peak_threshold, 6), "brightness_p99": round(sift.brightness, 1),
+             "verified_pairs": verified_pairs}
+    return _SparseModel(model, registered, len(models), stats, timings)
+
+
+@dataclass(frozen=True)
+class _SiftSettings:
+    """The SIFT settings extraction chose for these frames, and the brightness they were chosen from."""
+
+    first_octave: int
+    peak_threshold: float
+    brightness: float  # 99th percentile grey level, 0-255
+
+
+def _extract_features(steps: _CancellableColmapSteps, config: SfmConfig, database: Path, frames_dir: Path,
+                      names: list[str]) -> _SiftSettings:
+    """SIFT features of every frame into ``database``, all frames sharing one camera."""
+    # SIFT's first octave upsamples the image: it finds the fine features small frames need, but quadruples
+    # the cost on frames that already have plenty of pixels.
+    first_octave = -1 if max(_image_size(frames_dir / names[0])) < 400 else 0
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.num_threads = config.num_threads
+    extraction.sift.max_num_features = config.max_num_features
+    extraction.sift.first_octave = first_octave
+    # SIFT's peak threshold is absolute, so a dark video yields almost no features. Lowering it in
+    # proportion to the frames' brightness is the same as stretching their contrast first (the descriptor
+    # and edge tests are contrast invariant), without writing brightened copies.
+    brightness = _bright_level(frames_dir, names)
+    extraction.sift.peak_threshold *= min(1.0, max(brightness, 8.0) / BRIGHT_LEVEL)
+    reader = pycolmap.ImageReaderOptions()
+    reader.camera_model = "SIMPLE_RADIAL"
+    steps.run("extract", f"Finding features in {len(names)} frames", lambda token: pycolmap.extract_features(
+        database, frames_dir, image_names=names, camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader, extraction_options=extraction, device=pycolmap.Device.cpu,
+        cancellation_token=token))
+    return _SiftSettings(first_octave, extraction.sift.peak_threshold, brightness)
+
+
+def _median_keypoints(database: Path) -> float:
+    """Median number of features per frame; refuses frames too blurred, dark or plain to reconstruct."""
+    keypoints = _keypoint_counts(database)
+    median_kp = float(np.median(keypoints)) if keypoints else 0.0
+    if median_kp < MIN_MEDIAN_KEYPOINTS:
+        raise ReconstructionError(
+            f"Too few distinct details were found in the frames (typically {median_kp:.0f} per frame): the "
+            "video is too blurred, too dark, or shows plain surfaces. Film a textured, well-lit scene.")
+    return median_kp
+
+
+def _match_features(steps: _CancellableColmapSteps, config: SfmConfig, database: Path, n_frames: int,
+                    median_kp: float, ctx: dict[str, str]) -> tuple[str, int]:
+    """Match and verify frame pairs into ``database``; returns the matcher used and its inlier bar."""
+    matcher = config.matcher
+    if matcher == "auto":
+        matcher = "exhaustive" if n_frames < config.exhaustive_below else "sequential"
+    verification = pycolmap.TwoViewGeometryOptions()
+    # 60 inliers stop (docs/measured.md) repeated textures from creating false pairs. Small frames have few
+    # features in total, so there the bar is a share of what an image can possibly match.
+    min_inliers = max(15, min(config.min_num_inliers, int(0.15 * median_kp)))
+    verification.min_num_inliers = min_inliers
+    matching = pycolmap.FeatureMatchingOptions()
+    matching.num_threads = config.num_threads
+    if matcher == "exhaustive":
+        steps.run("match", "Matching every pair of frames", lambda token: pycolmap.match_exhaustive(
+            database, matching_options=matching, verification_options=verification,
+            device=pycolmap.Device.cpu, cancellation_token=token))
+    else:
+        pairing = pycolmap.SequentialPairingOptions()
+        pairing.overlap = config.sequential_overlap
+        pairing.num_threads = config.num_threads
+        if config.loop_detection:
+            log.warning("loop detection needs a vocabulary tree, which is not configured; skipped", extra=ctx)
+        steps.run("match", "Matching neighbouring frames", lambda token: pycolmap.match_sequential(
+            database, matching_options=matching, pairing_options=pairing, verification_options=verification,
+            device=pycolmap.Device.cpu, cancellation_token=token))
+    return matcher, min_inliers
+
+
+def _largest_model(models: list[pycolmap.Reconstruction], n_frames: int,
+                   min_registered_fraction: float) -> tuple[pycolmap.Reconstruction, int]:
+    """The model with the most frames placed and that count; refuses too few placed frames."""
+    model = max(models, key=lambda r: r.num_reg_images()) if models else None
+    registered = model.num_reg_images() if model is not None else 0
+    if model is None or registered < max(MIN_FRAMES, math.ceil(min_registered_fraction * n_frames)):
+        raise ReconstructionError(
+            f"Only {registered} of {n_frames} frames could be placed in 3D: the camera must move around "
+            "the subject (not just turn on the spot), with steady, well-lit, textured views. Try filming "
+            "again, walking slowly around the subject.")
+    return model, registered
+
+
+def _normalised(cameras: list[Camera], points: NDArray[np.float64]) -> tuple[list[Camera], NDArray[np.float32],
+                                                                             dict[str, Any]]:
+    """Cameras and points in the normalised world frame (module doc), and the similarity used, as JSON."""
+    similarity = normalizing_similarity(cameras)
+    _, up_from = estimate_up(cameras)
+    normalised = [similarity.apply_camera(c) for c in cameras]
+    points32 = similarity.apply_points(points).astype(np.float32)
+    return normalised, points32, {**similarity.to_json(), "up_from": up_from}
 
 
 def _frame_list(frames: FramesResult | Path) -> tuple[Path, list[str]]:
@@ -220,8 +285,8 @@ def _bright_level(frames_dir: Path, names: list[str], samples: int = 8) -> float
     return float(np.median(levels))
 
 
-class _Runner:
-    """Runs one pycolmap call in a thread while this thread keeps reporting progress.
+class _CancellableColmapSteps:
+    """The pycolmap steps of one reconstruction, each run in a thread while this thread keeps reporting progress.
 
     pycolmap releases the GIL, so the caller's progress callback (which may raise ``Cancelled``) runs every
     ``_POLL_S`` seconds; when it raises, the pycolmap call is cancelled through its token and the exception
@@ -263,14 +328,15 @@ class _Runner:
         return result[0]
 
 
-def _map(runner: _Runner, config: SfmConfig, database: Path, frames_dir: Path, sparse_dir: Path,
-         n_frames: int) -> list[pycolmap.Reconstruction]:
+def _map(steps: _CancellableColmapSteps, config: SfmConfig, database: Path, frames_dir: Path,
+         sparse_dir: Path, n_frames: int) -> list[pycolmap.Reconstruction]:
+    """Place the cameras from the verified matches; returns every model pycolmap built (in ``sparse_dir``)."""
     if config.mapper == "global":
         global_options = pycolmap.GlobalPipelineOptions()
         global_options.num_threads = config.num_threads
         global_options.random_seed = 0
         # GLOMAP takes no cancellation token: a cancel is noticed when it returns.
-        result = runner.run("map", "Placing the cameras (global)", lambda _token: pycolmap.global_mapping(
+        result = steps.run("map", "Placing the cameras (global)", lambda _token: pycolmap.global_mapping(
             database, frames_dir, sparse_dir, options=global_options))
     else:
         options = pycolmap.IncrementalPipelineOptions()
@@ -288,9 +354,9 @@ def _map(runner: _Runner, config: SfmConfig, database: Path, frames_dir: Path, s
 
         def next_image() -> None:
             placed[0] += 1
-            runner.fraction = placed[0] / n_frames
+            steps.fraction = placed[0] / n_frames
 
-        result = runner.run("map", "Placing the cameras", lambda token: pycolmap.incremental_mapping(
+        result = steps.run("map", "Placing the cameras", lambda token: pycolmap.incremental_mapping(
             database, frames_dir, sparse_dir, options=options, next_image_callback=next_image,
             cancellation_token=token))
     return list(result.values())
@@ -310,92 +376,6 @@ def _verified_pairs(database: Path) -> int:
         return int(db.num_verified_image_pairs())
     finally:
         db.close()
-
-
-def _undistort(model: pycolmap.Reconstruction, frames_dir: Path, out_dir: Path, progress: ProgressFn,
-               threads: int) -> list[Camera]:
-    """Resample every registered frame to a pinhole camera; returns the cameras in time (name) order.
-
-    The pinhole camera keeps the frame's size, principal point and focal length, zoomed in just enough that
-    every output pixel comes from inside the frame (no smeared borders with pincushion distortion). This is
-    cheaper than pycolmap's undistorter, keeps all frames the same size, and writes fast PNGs.
-    """
-    from PIL import Image
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    images = sorted((im for im in model.images.values() if im.has_pose), key=lambda im: im.name)
-    warps = {cid: _undistortion_map(model.cameras[cid]) for cid in {im.camera_id for im in images}}
-
-    def undistort_one(name: str, camera_id: int) -> None:
-        _, map_x, map_y = warps[camera_id]
-        if _is_identity(map_x, map_y):
-            # Distortion under 0.05 px everywhere: resampling would only blur the frame.
-            shutil.copyfile(frames_dir / name, out_dir / name)
-            return
-        with Image.open(frames_dir / name) as im:
-            src = np.asarray(im.convert("RGB"))
-        Image.fromarray(_remap_bilinear(src, map_x, map_y)).save(out_dir / name, compress_level=1)
-
-    start, end = _STEPS["undistort"]
-    # numpy and Pillow release the GIL while they work, so threads use every core.
-    with ThreadPoolExecutor(max_workers=threads if threads > 0 else (os.cpu_count() or 1)) as pool:
-        jobs = [pool.submit(undistort_one, im.name, im.camera_id) for im in images]
-        for n, job in enumerate(jobs):
-            job.result()
-            progress(start + (end - start) * (n + 1) // len(images), _TOTAL, "Undistorting frames")
-    cameras = []
-    for image in images:
-        pose = image.cam_from_world()
-        cameras.append(replace(warps[image.camera_id][0], R=np.asarray(pose.rotation.matrix(), dtype=np.float64),
-                               t=np.asarray(pose.translation, dtype=np.float64), image_name=image.name))
-    return cameras
-
-
-def _undistortion_map(cam: pycolmap.Camera) -> tuple[Camera, NDArray[np.float32], NDArray[np.float32]]:
-    """Pinhole intrinsics and, for each of its pixels, where to sample the distorted frame (array indices)."""
-    w, h = int(cam.width), int(cam.height)
-    f = float(cam.mean_focal_length())
-    cx, cy = float(cam.principal_point_x), float(cam.principal_point_y)
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
-    border = np.zeros((h, w), dtype=bool)
-    border[[0, -1], :] = True
-    border[:, [0, -1]] = True
-    zoom = 1.0
-    for _ in range(40):
-        fz = f * zoom
-        rays = np.stack([(u[border] - cx) / fz, (v[border] - cy) / fz, np.ones(int(border.sum()))], axis=1)
-        src = np.asarray(cam.img_from_cam(rays, check_cheirality=False))
-        outside = (src[:, 0] < -0.01) | (src[:, 0] > w + 0.01) | (src[:, 1] < -0.01) | (src[:, 1] > h + 0.01)
-        if not outside.any():
-            break
-        zoom *= 1.005
-    fz = f * zoom
-    rays = np.stack([((u - cx) / fz).ravel(), ((v - cy) / fz).ravel(), np.ones(w * h)], axis=1)
-    src = np.asarray(cam.img_from_cam(rays, check_cheirality=False)).reshape(h, w, 2) - 0.5
-    intrinsics = Camera(width=w, height=h, fx=fz, fy=fz, cx=cx, cy=cy, R=np.eye(3), t=np.zeros(3))
-    return intrinsics, src[..., 0].astype(np.float32), src[..., 1].astype(np.float32)
-
-
-def _is_identity(map_x: NDArray[np.float32], map_y: NDArray[np.float32], tolerance_px: float = 0.05) -> bool:
-    h, w = map_x.shape
-    dx = np.abs(map_x - np.arange(w, dtype=np.float32)[None, :])
-    dy = np.abs(map_y - np.arange(h, dtype=np.float32)[:, None])
-    return float(max(dx.max(), dy.max())) < tolerance_px
-
-
-def _remap_bilinear(img: NDArray[np.uint8], map_x: NDArray[np.float32],
-                    map_y: NDArray[np.float32]) -> NDArray[np.uint8]:
-    h, w = img.shape[:2]
-    x = np.clip(map_x, 0, w - 1)
-    y = np.clip(map_y, 0, h - 1)
-    x0 = np.minimum(x.astype(np.int64), w - 2)
-    y0 = np.minimum(y.astype(np.int64), h - 2)
-    fx = (x - x0)[..., None]
-    fy = (y - y0)[..., None]
-    f = img.astype(np.float32)
-    top = f[y0, x0] * (1 - fx) + f[y0, x0 + 1] * fx
-    bottom = f[y0 + 1, x0] * (1 - fx) + f[y0 + 1, x0 + 1] * fx
-    return np.asarray(np.clip(top * (1 - fy) + bottom * fy + 0.5, 0, 255), dtype=np.uint8)
 
 
 def _check_rotation_continuity(cameras: list[Camera], names: list[str], max_jump_deg: float) -> None:

@@ -6,6 +6,8 @@ property name, but several assume the reference order, so it is reproduced exact
 Values are the raw training parameters: logit opacity, log scales, unnormalised w-x-y-z quaternions.
 ``f_rest`` is channel-major: all red higher-order coefficients first, then green, then blue.
 Normals are zero (3DGS does not use them).
+
+``write_point_ply`` writes the plain coloured point cloud (TensoRF's density points).
 """
 
 from __future__ import annotations

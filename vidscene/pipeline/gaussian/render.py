@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.gaussian.project import project_gaussians
+from vidscene.pipeline.gaussian.project import Projected, project_gaussians
 from vidscene.pipeline.gaussian.raster_reference import rasterize_reference
 from vidscene.pipeline.gaussian.render_output import RenderOutput
 from vidscene.pipeline.gaussian.sh import SHCoefficients, joined_sh, num_sh_bases, sh_to_rgb
@@ -102,6 +102,34 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
 
     The screen-space gradient for densification: call ``out.screen_grad_norm()`` after ``backward()``.
     """
+    _check_shapes(means, quats, scales, opacities, sh, sh_degree)
+    chosen = resolve_backend(backend, means.device)
+    if chosen == "cuda":
+        from vidscene.pipeline.gaussian.raster_cuda import render_gsplat
+
+        return render_gsplat(means, quats, scales, opacities, joined_sh(sh), camera, sh_degree=sh_degree,
+                             background=background, with_depth=with_depth)
+    if means.device.type != "cpu":
+        raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
+
+    if chosen == "cpu":
+        proj, image, alpha, depth_sum = _rasterized_cpu(means, quats, scales, opacities, sh, camera, sh_degree,
+                                                        background, with_depth)
+    else:
+        proj, image, alpha, depth_sum = _rasterized_reference(means, quats, scales, opacities, sh, camera,
+                                                              sh_degree, background, with_depth)
+    depth = None
+    if with_depth:
+        depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
+    if proj.means2d.requires_grad:
+        proj.means2d.retain_grad()
+    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
+                        width=camera.width, height=camera.height)
+
+
+def _check_shapes(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
+                  sh_degree: int) -> None:
+    """Raise ``ValueError`` naming the first input whose shape ``render`` cannot take (kernels would not)."""
     n = means.shape[0]
     expected = (("quats", quats, (n, 4)), ("scales", scales, (n, 3)), ("opacities", opacities, (n,)))
     for name, tensor, shape in expected:
@@ -115,36 +143,32 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
             or (isinstance(sh, tuple) and sh[0].shape[1] != 1)):
         shapes = " + ".join(str(tuple(p.shape)) for p in parts)
         raise ValueError(f"sh must have shape (N, >= {num_sh_bases(sh_degree)}, 3), got {shapes}")
-    chosen = resolve_backend(backend, means.device)
-    if chosen == "cuda":
-        from vidscene.pipeline.gaussian.raster_cuda import render_gsplat
 
-        return render_gsplat(means, quats, scales, opacities, joined_sh(sh), camera, sh_degree=sh_degree,
-                             background=background, with_depth=with_depth)
-    if means.device.type != "cpu":
-        raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
 
-    if chosen == "cpu":
-        from vidscene.pipeline.gaussian.raster_cpu import project_cpu, rasterize_cpu, sh_colors_cpu
+def _rasterized_cpu(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
+                    camera: Camera, sh_degree: int, background: Tensor,
+                    with_depth: bool) -> tuple[Projected, Tensor, Tensor, Tensor]:
+    """Projection, image, alpha and alpha-weighted depth sum from the numba kernels (``raster_cpu``)."""
+    from vidscene.pipeline.gaussian.raster_cpu import project_cpu, rasterize_cpu, sh_colors_cpu
 
-        proj = project_cpu(means, quats, scales, opacities, camera)
-        colors = sh_colors_cpu(sh, means, camera.center, sh_degree, proj.visible)
-        image, alpha, depth_sum = rasterize_cpu(proj.means2d, proj.conics, colors, opacities, proj.depths,
-                                                background.to(means.dtype), proj.visible, proj.extents,
-                                                camera.width, camera.height, with_depth)
-    else:
-        proj = project_gaussians(means, quats, scales, opacities, camera)
-        center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
-        colors = sh_to_rgb(joined_sh(sh), means, center, sh_degree)
-        features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
-        feat, alpha = rasterize_reference(proj.means2d, proj.conics, features, opacities, proj.depths,
-                                          proj.visible, proj.extents, camera.width, camera.height)
-        image = feat[..., :3] + (1.0 - alpha)[..., None] * background.to(feat.dtype)
-        depth_sum = feat[..., 3] if with_depth else feat.new_zeros(0)
-    depth = None
-    if with_depth:
-        depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
-    if proj.means2d.requires_grad:
-        proj.means2d.retain_grad()
-    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
-                        width=camera.width, height=camera.height)
+    proj = project_cpu(means, quats, scales, opacities, camera)
+    colors = sh_colors_cpu(sh, means, camera.center, sh_degree, proj.visible)
+    image, alpha, depth_sum = rasterize_cpu(proj.means2d, proj.conics, colors, opacities, proj.depths,
+                                            background.to(means.dtype), proj.visible, proj.extents,
+                                            camera.width, camera.height, with_depth)
+    return proj, image, alpha, depth_sum
+
+
+def _rasterized_reference(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
+                          camera: Camera, sh_degree: int, background: Tensor,
+                          with_depth: bool) -> tuple[Projected, Tensor, Tensor, Tensor]:
+    """The same from the PyTorch reference: depth rides along as a fourth colour channel when asked for."""
+    proj = project_gaussians(means, quats, scales, opacities, camera)
+    center = torch.as_tensor(camera.center, dtype=means.dtype, device=means.device)
+    colors = sh_to_rgb(joined_sh(sh), means, center, sh_degree)
+    features = torch.cat([colors, proj.depths[:, None]], dim=1) if with_depth else colors
+    feat, alpha = rasterize_reference(proj.means2d, proj.conics, features, opacities, proj.depths,
+                                      proj.visible, proj.extents, camera.width, camera.height)
+    image = feat[..., :3] + (1.0 - alpha)[..., None] * background.to(feat.dtype)
+    depth_sum = feat[..., 3] if with_depth else feat.new_zeros(0)
+    return proj, image, alpha, depth_sum

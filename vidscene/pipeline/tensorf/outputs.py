@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from plyfile import PlyData, PlyElement
 
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
-from vidscene.pipeline.export import atomic_write_path, copy_file_atomic
+from vidscene.pipeline.export import copy_file_atomic
 from vidscene.pipeline.export.camera_path import path_video_size, smooth_camera_path
+from vidscene.pipeline.export.ply import write_point_ply
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.tensorf.model import solid_nodes
@@ -121,11 +121,6 @@ def _content_depth(space: NdcSpace, scene: SceneData) -> float:
 def write_point_cloud(loaded: LoadedModel, scene: SceneData, path: Path) -> None:
     """Binary little-endian PLY with float x, y, z and uchar red, green, blue per vertex."""
     pts, colors = density_points(loaded, scene)
-    vertex = np.empty(pts.shape[0], dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"),
-                                            ("green", "u1"), ("blue", "u1")])
-    vertex["x"], vertex["y"], vertex["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
-    vertex["red"], vertex["green"], vertex["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
-    with atomic_write_path(path, expected_bytes=vertex.nbytes + 1024) as tmp:
-        PlyData([PlyElement.describe(vertex, "vertex")], byte_order="<").write(str(tmp))
+    write_point_ply(path, pts, colors)
     log.info("wrote density point cloud", extra={"path": str(path), "points": int(pts.shape[0])})
 

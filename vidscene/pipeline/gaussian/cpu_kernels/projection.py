@@ -114,6 +114,7 @@ def project_forward(means: NDArray[np.float32], quats: NDArray[np.float32], scal
         out_radii[i] = int(np.ceil(max(ex, ey))) if visible else 0
 
 
+# One function on purpose: a fused numba kernel, one pass per gaussian in nopython mode.
 @parallel_strict_kernel
 def project_backward(means: NDArray[np.float32], quats: NDArray[np.float32], scales: NDArray[np.float32],
                       radii: NDArray[np.int32], cam: Any, g_means2d: NDArray[np.float32],

@@ -156,6 +156,7 @@ def _row_range(my: float, ey: float, oy: int) -> tuple[int, int]:
     return max(r0, 0), min(r1, TILE - 1)
 
 
+# One function on purpose: a fused numba kernel, one call per tile in nopython mode.
 @parallel_kernel
 def forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_order: NDArray[np.int32],
                    means2d: NDArray[np.float32], conics: NDArray[np.float32], colors: NDArray[np.float32],
@@ -257,6 +258,7 @@ def forward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_order
                 out_last[y, x] = start + int(st[_F_LAST + p])
 
 
+# One function on purpose: a fused numba kernel, one call per tile in nopython mode.
 @parallel_kernel
 def backward_tiles(offsets: NDArray[np.int32], ids: NDArray[np.int32], tile_order: NDArray[np.int32],
                     means2d: NDArray[np.float32], conics: NDArray[np.float32], colors: NDArray[np.float32],
