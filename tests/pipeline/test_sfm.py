@@ -155,6 +155,18 @@ def test_featureless_frames_are_refused(tmp_path: Path) -> None:
         reconstruct(tmp_path / "frames", tmp_path / "sfm", SfmConfig(num_threads=2))
 
 
+def test_pycolmap_errors_stay_out_of_the_output(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """glog wrote "Failed to create any sparse model" to stderr, between ``vidscene run``'s progress bars."""
+    rng = np.random.default_rng(0)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(10):  # unrelated noise: nothing matches, mapping fails
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(frames / f"frame_{i:05d}.png")
+    with pytest.raises(ReconstructionError, match="could be placed"):
+        reconstruct(frames, tmp_path / "sfm", SfmConfig())
+    assert "sparse model" not in capfd.readouterr().err
+
+
 def test_too_few_frames_are_refused(tmp_path: Path) -> None:
     (tmp_path / "frames").mkdir()
     Image.new("RGB", (32, 24)).save(tmp_path / "frames" / "frame_00000.png")

@@ -434,9 +434,11 @@ def _check_baseline(cameras: list[Camera], points: NDArray[np.float64]) -> None:
 
 @contextmanager
 def _quiet_pycolmap() -> Iterator[None]:
-    """pycolmap logs through glog straight to stderr; keep only its errors unless we are debugging."""
+    """pycolmap logs through glog straight to stderr, between ``vidscene run``'s progress bars and into worker
+    logs unstructured. Its errors ("Failed to create any sparse model") become a ``ReconstructionError`` the
+    person reads, so only fatal lines pass unless we are debugging."""
     previous = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = 0 if log.isEnabledFor(logging.DEBUG) else 2
+    pycolmap.logging.minloglevel = 0 if log.isEnabledFor(logging.DEBUG) else 3
     try:
         yield
     finally:
