@@ -296,8 +296,9 @@ def run(
                 typer.echo(f"\nfailed at {name}: {exc}", err=True)
                 raise typer.Exit(2) from exc
         typer.echo(f"{name}: {time.monotonic() - t0:.1f} s")
-        if name == "sfm":
-            _echo_capture_check(work.files.read_capture_report(), name)
+        if name in ("sfm", "train"):  # before training starts, then what training left out
+            _echo_capture_check(work.files.read_capture_report(), name, only=("moving_content",) if name == "train"
+                                else None)
     typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
     for path in sorted(set(written)):
         typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
@@ -311,12 +312,15 @@ def run(
                    f"{q['resolution'][0]}x{q['resolution'][1]}")
 
 
-def _echo_capture_check(report: dict[str, Any] | None, stage: str) -> None:
-    """The capture check's verdict and problems (``capture.json`` beside the outputs has the frame timeline)."""
+def _echo_capture_check(report: dict[str, Any] | None, stage: str, only: tuple[str, ...] | None = None) -> None:
+    """The capture check's verdict and problems (``capture.json`` beside the outputs has the frame timeline);
+    ``only`` these codes when the others were printed already."""
     if report is None:
         return
-    typer.echo(f"capture check after {stage}: {report['verdict']}")
-    for problem in report["problems"]:
+    problems = [p for p in report["problems"] if only is None or p["code"] in only]
+    if only is None or problems:
+        typer.echo(f"capture check after {stage}: {report['verdict']}")
+    for problem in problems:
         typer.echo(f"  {problem['severity']} {problem['code']}: {problem['message']}")
 
 

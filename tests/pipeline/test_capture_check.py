@@ -170,3 +170,16 @@ def test_report_round_trips_as_json(tmp_path: Path) -> None:
     assert CaptureReport.read(tmp_path / "c.json") == report
     assert json.loads((tmp_path / "c.json").read_text())["verdict"] == "usable"
     assert CaptureReport.read(tmp_path / "missing.json") is None
+
+
+def test_what_training_left_out_is_reported_as_moving_content() -> None:
+    frames = [capture_check.FrameEntry(i * 3, i / 10, 1.0, 120.0, True, 0.0) for i in range(20)]
+    report = CaptureReport(stage="sfm", problems=[], frames=frames, coverage={"frames": 20})
+    names = [f"frame_{i:05d}.png" for i in range(20)]
+    left_out = {names[i]: 0.15 for i in range(5, 9)} | {names[0]: 0.01}
+    after = capture_check.check_training(report, names, left_out)
+    assert after.stage == "train" and _codes(after) == {"moving_content": "warning"}
+    moving = next(p for p in after.problems if p.code == "moving_content")
+    assert moving.frames == [15, 18, 21, 24] and "0.5-0.8 s" in moving.message
+    assert [f.moving_fraction for f in after.frames[4:10]] == [0.0, 0.15, 0.15, 0.15, 0.15, 0.0]
+    assert capture_check.check_training(report, names, {}).problems == []  # a method that masks nothing

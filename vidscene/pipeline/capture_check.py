@@ -1,10 +1,11 @@
 """The capture check: what is wrong with how a video was filmed, in words and on a timeline.
 
-It runs twice: after the frames stage on the frames alone (``check_frames``: blur, darkness, exposure
-changes, a still camera, a subject moved in front of one, cuts), and after structure from motion on what
-SfM placed (``check_placement``: frames lost, a model in pieces, few points, a narrow range of views). Each
-run writes the whole report to ``capture.json`` in the scene's folder; the API serves it and the web app
-draws its timeline.
+It runs after the frames stage on the frames alone (``check_frames``: blur, darkness, exposure changes, a
+still camera, a subject moved in front of one, cuts), after structure from motion on what SfM placed
+(``check_placement``: frames lost, a model in pieces, few points, a narrow range of views), and after
+training on what the robust loss left out of each frame (``check_training``: moving content). Each run
+writes the whole report to ``capture.json`` in the scene's folder; the API serves it and the web app draws
+its timeline.
 
 A problem of severity ``error`` means the capture cannot make a scene: the stage raises ``CaptureError``
 with that problem's message, so the job fails within seconds of the frames instead of after minutes of SfM.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,7 @@ EXPOSURE_FRAME_DEVIATION = 0.2  # frames this far from the clip's median brightn
 STILL_SHARE = 0.8  # share of frames matching the background that makes the camera still
 PERSISTENT_MOTION = 0.01  # share of a still camera's view that keeps changing: the subject itself moved
 MOVING_FRAME = 0.03  # share of a frame that differs from the background: something moved in it
+MOVING_SHARE = 0.05  # warn when this share of the frames had something moving through
 LONGEST_SHOT_SHARE = 0.5  # with cuts, the longest shot must hold this share of the frames to be usable
 PLACED_SHARE = 0.95  # fewer frames placed than this share: a warning naming the time ranges lost
 MIN_POINTS_PER_FRAME = 3.0
@@ -281,6 +283,26 @@ def check_placement(report: CaptureReport, names: Sequence[str], placement: Plac
 
 
 _PLACEMENT_CODES = ("partial_registration", "few_points", "little_coverage")
+
+
+# ---- after training ----------------------------------------------------------------------------------------
+
+
+def check_training(report: CaptureReport, names: Sequence[str], left_out: Mapping[str, float]) -> CaptureReport:
+    """``report`` with what training left out of each frame as moving content (``names`` as in
+    ``check_placement``; ``left_out``: image name -> share of the frame)."""
+    frames = [replace(f, moving_fraction=round(max(f.moving_fraction, float(left_out.get(name, 0.0))), 4))
+              for f, name in zip(report.frames, names, strict=True)]
+    problems = [p for p in report.problems if p.code != "moving_content"]
+    moving = [f for f, name in zip(frames, names, strict=True) if left_out.get(name, 0.0) >= MOVING_FRAME]
+    if len(moving) >= max(1, MOVING_SHARE * len(frames)):
+        problems.append(Problem(
+            "moving_content", "warning",
+            f"Something moved through the shot in {len(moving)} of {len(frames)} frames (at {_times(moving)}): "
+            "it was left out of the scene, which shows what the other views saw behind it. A spot that was "
+            "always covered may stay blurred. Keep people and pets out of the shot while filming.",
+            [f.index for f in moving]))
+    return CaptureReport(stage="train", problems=problems, frames=frames, coverage=report.coverage)
 
 
 def _partial(frames: list[FrameEntry], placement: Placement) -> Problem | None:

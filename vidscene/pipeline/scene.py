@@ -113,9 +113,13 @@ def run_sfm(work: SceneWork, progress: ProgressFn = no_progress, on_output: Outp
             scene = reconstruct(work.files.frames_dir, work.files.sfm_dir, work.config.sfm, progress)
         except ReconstructionError as exc:
             raise ReconstructionError(capture_check.explain_failure(str(exc), report)) from exc
-    if report is not None and report.stage != "sfm":
-        names = sorted(p.name for p in work.files.frames_dir.iterdir() if p.suffix == ".png")
-        _publish(work, capture_check.check_placement(report, names, capture_check.placement_of(scene)))
+    if report is not None and report.stage == "frames":
+        _publish(work, capture_check.check_placement(report, _frame_names(work), capture_check.placement_of(scene)))
+
+
+def _frame_names(work: SceneWork) -> list[str]:
+    """The frames stage's files, in the order of the capture report's frames (time order)."""
+    return sorted(p.name for p in work.files.frames_dir.iterdir() if p.suffix == ".png")
 
 
 def _publish(work: SceneWork, report: capture_check.CaptureReport) -> None:
@@ -135,6 +139,11 @@ def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: Ou
 
     work.method.train(scene, work.config, work.files.train_dir, save_iterations=work.save_iterations,
                       progress=progress, on_save=on_save)
+    report = capture_check.CaptureReport.read(work.files.capture_report)
+    final = work.checkpoint_path(work.total_iterations)
+    if report is not None and report.stage != "train" and final.is_file():
+        left_out = work.method.transients(final, scene)
+        _publish(work, capture_check.check_training(report, _frame_names(work), left_out))
 
 
 def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:

@@ -42,6 +42,18 @@ class Evaluator(Protocol):
     def __call__(self, checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality: ...
 
 
+class TransientReader(Protocol):
+    """Share of each training frame (by image name) that a checkpoint's training left out of the scene as
+    content that moved through the shot; empty for a method that does not mask."""
+
+    def __call__(self, checkpoint: Path, scene: SceneData) -> Mapping[str, float]: ...
+
+
+def no_transients(checkpoint: Path, scene: SceneData) -> Mapping[str, float]:
+    """``TransientReader`` of a method that masks nothing."""
+    return {}
+
+
 @dataclass(frozen=True)
 class TrainingMethod:
     name: str  # a name in ``catalogue.TRAINING_MODES``
@@ -49,3 +61,4 @@ class TrainingMethod:
     train: Trainer
     export: Exporter
     evaluate: Evaluator
+    transients: TransientReader = no_transients

@@ -50,6 +50,17 @@ class GaussianConfig:
     # held-out 32.26 -> 32.13 dB (before the filter and the term: 19.6%, 31.98 dB).
     needle_ratio: float = 10.0
     needle_weight: float = 0.05
+    # Transient content (people walking through, a hand) left out of the loss from robust_start on, once the
+    # static scene has taken shape (gaussian/robust.py); 0 turns it off.
+    robust_start: int = 300
+    robust_factor: float = 4.0
+    robust_floor: float = 0.1
+    robust_block: int = 8
+    robust_max_share: float = 0.5
+    # A colour map per training frame against exposure and white-balance drift (gaussian/appearance.py); an lr
+    # of 0 turns it off. The weight pulls each map towards the identity, the exposure exports show.
+    appearance_lr: float = 1e-3
+    appearance_weight: float = 0.01
 
     def scaled_to(self, total: int) -> GaussianConfig:
         """The same schedule over ``total`` iterations instead of ``self.iterations``.
@@ -69,7 +80,8 @@ class GaussianConfig:
             return max(1, round(n * factor))
 
         start, stop = steps(self.densify_start), steps(self.densify_stop)
-        return replace(self, iterations=total, lr_decay_steps=decay, densify_start=start,
+        robust = steps(self.robust_start) if self.robust_start > 0 else 0
+        return replace(self, iterations=total, lr_decay_steps=decay, densify_start=start, robust_start=robust,
                        densify_stop=max(stop, start + 1),
                        densify_every=steps(self.densify_every), sh_degree_interval=steps(self.sh_degree_interval),
                        opacity_reset_every=steps(self.opacity_reset_every) if self.opacity_reset_every > 0 else 0)

@@ -65,4 +65,13 @@ def evaluate(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Qual
                    eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height))
 
 
-METHOD = TrainingMethod(name="gaussian", checkpoints=CHECKPOINTS, train=train, export=export, evaluate=evaluate)
+def transients(checkpoint: Path, scene: SceneData) -> Mapping[str, float]:
+    """What the robust loss (``gaussian/robust.py``) left out of each frame the last time it trained on it."""
+    shares = CHECKPOINTS.load(checkpoint).get("masked_share")
+    if shares is None:
+        return {}
+    return {camera.image_name: float(share) for camera, share in zip(scene.cameras, shares.tolist(), strict=True)}
+
+
+METHOD = TrainingMethod(name="gaussian", checkpoints=CHECKPOINTS, train=train, export=export, evaluate=evaluate,
+                        transients=transients)

@@ -31,6 +31,7 @@ from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian.antialias import filter_variances
+from vidscene.pipeline.gaussian.appearance import FrameColours
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
 from vidscene.pipeline.gaussian.method import CHECKPOINTS
@@ -42,6 +43,7 @@ from vidscene.pipeline.gaussian.model import (
     scene_extent,
 )
 from vidscene.pipeline.gaussian.render import cuda_available, render
+from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
@@ -139,6 +141,11 @@ class GaussianTraining:
         self.update_filter()
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
         self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
+        self.colours = FrameColours(len(self.cameras), device, config.appearance_lr) if config.appearance_lr else None
+        self.robust = RobustSettings(config.robust_factor, config.robust_floor, config.robust_block,
+                                     config.robust_max_share)
+        # Share of each frame the last step on it left out as transient content (0 for held-out frames).
+        self.masked_share = torch.zeros(len(self.cameras))
 
     def update_filter(self) -> None:
         """Recompute every gaussian's 3D filter from the training cameras (at the training resolution: their
@@ -165,6 +172,8 @@ class GaussianTraining:
             "rng": self.generator.get_state(),
             "view_order": self.view_order.clone(),
             "view_pos": self.view_pos,
+            "masked_share": self.masked_share.clone(),
+            **({"colours": self.colours.state()} if self.colours is not None else {}),
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -178,6 +187,10 @@ class GaussianTraining:
         self.view_pos = int(ckpt["view_pos"])
         self.step = int(ckpt["iteration"])
         self.seconds = training_seconds(ckpt)
+        if "masked_share" in ckpt:  # checkpoints from before robust weighting have neither
+            self.masked_share = ckpt["masked_share"].cpu().clone()
+        if self.colours is not None and "colours" in ckpt:
+            self.colours.restore(ckpt["colours"])
 
     # -- training ----------------------------------------------------------------------------------------------
 
@@ -210,23 +223,36 @@ class GaussianTraining:
                      background=self.background())
         self.strategy.step_pre_backward(step, out)
         target = self.image(view)
-        loss, _ = photometric_loss(out.image, target, cfg.ssim_lambda)
+        pred = out.image if self.colours is None else self.colours.apply(out.image, view)
+        loss, _ = photometric_loss(pred, self._static_part(pred, target, view), cfg.ssim_lambda)
         if cfg.needle_weight > 0:
             loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
+        if self.colours is not None:
+            loss = loss + cfg.appearance_weight * self.colours.penalty(view)
         if not torch.isfinite(loss):
             raise TrainingError(f"Training diverged at iteration {step} (the loss became {float(loss.detach())}).")
         loss.backward()
         for opt in self.optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        if self.colours is not None:
+            self.colours.step()
         self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
         if len(self.gaussians) == 0:
             raise learned_nothing("training removed every gaussian", iterations=self.config.iterations)
         if step % max(cfg.filter_every, 1) == 0 and self.filter_step != step:  # not again after an edit
             self.update_filter()
         with torch.no_grad():
-            mse = float(torch.mean((out.image.detach().clamp(0, 1) - target) ** 2))
+            mse = float(torch.mean((pred.detach().clamp(0, 1) - target) ** 2))
         return float(loss.detach()), mse
+
+    def _static_part(self, pred: Tensor, target: Tensor, view: int) -> Tensor:
+        """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up."""
+        if not self.config.robust_start or self.step < self.config.robust_start:
+            return target
+        mask = transient_mask(pred, target, self.robust)
+        self.masked_share[view] = mask.float().mean().cpu()
+        return without_masked(pred, target, mask)
 
     def eval_views(self) -> list[int]:
         """The frames ``evaluate`` renders: the held-out ones, or a spread of training frames when none are."""
