@@ -2,8 +2,9 @@
 // a download button share the bytes), from the owner's routes or through a share link, and which file the 3D
 // viewer shows.
 
-import type { DownloadedOutput, Metadata, ResourceInfo } from "./api";
-import { downloadOutput, downloadSharedOutput } from "./api";
+import type { DownloadedOutput } from "./api/downloads";
+import type { Metadata, ResourceInfo } from "./api/types";
+import { downloadOutput, downloadSharedOutput } from "./api/downloads";
 import type { ControlMode, InitialView, ViewerFormat, ViewerHandle } from "./viewer";
 
 type Download = (

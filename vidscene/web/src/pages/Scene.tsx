@@ -1,17 +1,10 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
 
-import type { Metadata, Progress, ResourceInfo, SceneOptions, SceneState } from "../api";
-import {
-  ApiError,
-  deleteScene,
-  isFinished,
-  renameScene,
-  sceneMetadata,
-  sceneName,
-  sceneProgress,
-  stateOf,
-} from "../api";
+import type { SceneOptions } from "../api/options";
+import type { Metadata, Progress, ResourceInfo, SceneState } from "../api/types";
+import { ApiError } from "../api/client";
+import { deleteScene, isFinished, renameScene, sceneMetadata, sceneName, sceneProgress, stateOf } from "../api/scenes";
 import type { OptionsState } from "../catalogue";
 import { modesMaking, outputExtension, outputLabel, outputNamed, useLimits, useSceneOptions } from "../catalogue";
 import {

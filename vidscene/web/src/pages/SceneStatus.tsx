@@ -5,8 +5,9 @@
 import type { JSX } from "preact";
 import { useId, useRef, useState } from "preact/hooks";
 
-import type { Metadata, Progress, SceneOptions } from "../api";
-import { isFinished, percentOf, retryScene, sceneHistory, sceneProgress, stateOf } from "../api";
+import type { SceneOptions } from "../api/options";
+import type { Metadata, Progress } from "../api/types";
+import { isFinished, percentOf, retryScene, sceneHistory, sceneProgress, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, OptionsUnavailable, ProgressBar, errorText, isAbort } from "../components";
 import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, stepIndex } from "../format";

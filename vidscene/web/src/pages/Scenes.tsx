@@ -1,8 +1,9 @@
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import type { Progress, SceneState } from "../api";
-import { ApiError, isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api";
+import type { Progress, SceneState } from "../api/types";
+import { ApiError } from "../api/client";
+import { isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";

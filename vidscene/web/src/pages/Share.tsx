@@ -1,8 +1,9 @@
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import type { Metadata } from "../api";
-import { ApiError, sharedMetadata } from "../api";
+import type { Metadata } from "../api/types";
+import { ApiError } from "../api/client";
+import { sharedMetadata } from "../api/shares";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import type { OutputCache } from "../outputs";
