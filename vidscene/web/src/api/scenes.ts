@@ -63,15 +63,3 @@ export function stateOf(p: Progress): SceneState {
 export function isFinished(state: SceneState): boolean {
   return state === "done" || state === "failed" || state === "cancelled";
 }
-
-
-/** Percent of the whole job, 0..100, from the server's `percent` or else from the stage counters. */
-export function percentOf(p: Progress): number {
-  const state = stateOf(p);
-  if (state === "done") return 100;
-  if (typeof p.percent === "number" && Number.isFinite(p.percent)) return Math.max(0, Math.min(100, p.percent));
-  if (state === "queued" || p.current_size <= 0) return 0;
-  const inStage = Math.max(0, Math.min(1, p.current_position / p.current_size));
-  // sfm_list is roughly the first fifth of a typical job; nerf_list the rest.
-  return p.stage === "nerf_list" ? 20 + 80 * inStage : 20 * inStage;
-}

@@ -13,10 +13,14 @@ export interface Progress {
   stage: string;
   current_position: number;
   current_size: number;
+  /**
+   * The whole job's completion, 0..100, as the server estimates it (from its measured stage times, or the
+   * reference CPU's): the app shows this number and makes up none of its own.
+   */
+  percent: number;
   // Extras the server may add (API-NOTES): used when present.
   state?: SceneState;
   step?: string;
-  percent?: number;
   /** Work left for the whole scene (the current step and those after it; while queued, all of it). */
   eta_seconds?: number | null;
   /** While queued: the server's estimate of when a worker starts on it. */

@@ -7,7 +7,7 @@ import { useId, useRef, useState } from "preact/hooks";
 
 import type { SceneOptions } from "../api/options";
 import type { Metadata, Progress } from "../api/types";
-import { isFinished, percentOf, retryScene, sceneHistory, sceneProgress, stateOf } from "../api/scenes";
+import { isFinished, retryScene, sceneHistory, sceneProgress, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, OptionsUnavailable, ProgressBar, errorText, isAbort } from "../components";
 import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, stepIndex } from "../format";
@@ -125,7 +125,7 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
     );
   }
 
-  const pct = percentOf(progress);
+  const pct = progress.percent;
   const at = stepIndex(progress);
   const counter = stepCounter(progress);
   const eta = typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 ? progress.eta_seconds : null;

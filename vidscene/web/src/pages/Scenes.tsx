@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 
 import type { Progress, SceneState } from "../api/types";
 import { ApiError } from "../api/client";
-import { isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api/scenes";
+import { isFinished, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";
@@ -70,7 +70,7 @@ export function SceneProgress({ progress, startsIn = null }: {
   startsIn?: number | null;
 }): JSX.Element {
   const state = stateOf(progress);
-  const pct = percentOf(progress);
+  const pct = progress.percent;
   const stopped = state === "failed" || state === "cancelled";
   return (
     <div class="scene-progress" data-state={state}>
