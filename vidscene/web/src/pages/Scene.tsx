@@ -2,7 +2,7 @@ import type { JSX } from "preact";
 import { useEffect, useId, useMemo, useRef, useState } from "preact/hooks";
 
 import type { SceneOptions } from "../api/options";
-import type { Metadata, Progress, ResourceInfo, SceneState } from "../api/types";
+import type { InitialView, Metadata, Progress, ResourceInfo, SceneState } from "../api/types";
 import { ApiError } from "../api/client";
 import { deleteScene, isFinished, renameScene, sceneMetadata, sceneName, sceneProgress, stateOf } from "../api/scenes";
 import type { OptionsState } from "../catalogue";
@@ -20,7 +20,7 @@ import { formatBytes } from "../format";
 import type { CloudType, OutputCache } from "../outputs";
 import { cloudAt, existing, openCloudViewer, ownerOutputs, viewableIterations } from "../outputs";
 import { navigate } from "../router";
-import type { ControlMode, InitialView, ViewerHandle } from "../viewer";
+import type { ControlMode, ViewerHandle } from "../viewer/types";
 import { MetricsPanel } from "./MetricsPanel";
 import { ViewerTools } from "./ViewerTools";
 import { SceneStatus } from "./SceneStatus";

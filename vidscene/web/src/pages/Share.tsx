@@ -8,7 +8,7 @@ import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import type { OutputCache } from "../outputs";
 import { cloudAt, existing, openCloudViewer, sharedOutputs, viewableIterations } from "../outputs";
-import type { ViewerHandle } from "../viewer";
+import type { ViewerHandle } from "../viewer/types";
 import { Downloads, VideoPlayer, Viewer } from "./Scene";
 
 type SharedScene = Metadata & { name: string };
