@@ -14,7 +14,7 @@ import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, st
 import type { SettingsDraft } from "../settings";
 import { TrainingSettings, checkSettings, settingsOfScene } from "../settings";
 import { usePolling } from "../polling";
-import { Thumbnail, thumbnailReady } from "./Scenes";
+import { Thumbnail, thumbnailReady } from "./Thumbnail";
 
 const QUEUE_POLL_MS = 10_000;
 
