@@ -27,7 +27,7 @@ export interface Progress {
   starts_in_seconds?: number | null;
   /** The preset the scene is processed with (a name from the options). */
   preset?: string;
-  // ISO 8601 times, shown on the scene cards when the server sends them (it does not yet: see README.md).
+  // ISO 8601 times, shown on the scene cards when the server sends them.
   created_at?: string | null;
   started_at?: string | null;
   finished_at?: string | null;
