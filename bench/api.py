@@ -54,7 +54,7 @@ from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import Storage
 
 PASSWORD = "benchmark password"
-# The scene page of the web app polls progress and metadata together every 2.5 s (vidscene/web Scene.tsx).
+# The web app's scene page polls progress and metadata together every 2.5 s (vidscene/web/src/scene/pageState.ts).
 WEB_POLL_S = 2.5
 FAST_POLL_S = 1.0
 UPLOAD_FIELDS = {"training_mode": "gaussian", "output_types": "splat_cloud", "save_iterations": "100",

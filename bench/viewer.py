@@ -46,7 +46,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 JWT_SECRET = "viewer-bench-secret-not-for-production-0123456789"
 PASSWORD = "correct horse battery"
-CLEAR = (0x10, 0x13, 0x1A)  # the viewer's clear colour (vidscene/web/src/viewer.ts)
+CLEAR = (0x10, 0x13, 0x1A)  # the viewer's clear colour (vidscene/web/src/viewer/stage.ts)
 
 # Runs before the app's scripts: logs in (the token in localStorage, as the app keeps it), keeps WebGL
 # pictures readable, and watches for the first frame with something drawn.

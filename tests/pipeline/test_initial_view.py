@@ -1,6 +1,6 @@
 """The first capture camera as the viewer gets it: a point seen by the OpenCV camera at pixel (u, v) must be
 at the same pixel in the three.js camera the web viewer builds from ``initial_view`` (three.js looks down
--z with +y up; the viewer turns the splats half a turn about x, ``viewer.ts``)."""
+-z with +y up; the viewer turns the splats half a turn about x, ``vidscene/web/src/viewer/stage.ts``)."""
 
 from __future__ import annotations
 

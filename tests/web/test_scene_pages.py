@@ -275,6 +275,10 @@ def test_progress_reads_in_units_steps_and_places_in_the_queue(quiet_browser: Br
     assert steps.locator("li[data-step-state=done]").count() == 2
     page.get_by_text("Training: iteration 1,200 of 7,000").wait_for()
     page.get_by_text("About 3 min left").wait_for()
+    # The overall bar is the server's percent, not one the browser works out from the stage counters.
+    overall = page.get_by_role("progressbar", name="Processing progress, overall")
+    expected = api.get(f"/user/scene/progress/{training}").json()["percent"]
+    assert float(overall.get_attribute("value") or "nan") == pytest.approx(expected)
     browser.screenshot("scene-training")
 
     browser.goto(f"#/scene/{queued}")

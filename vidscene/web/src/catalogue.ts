@@ -4,8 +4,8 @@
 
 import { useEffect, useState } from "preact/hooks";
 
-import type { OptionLimits, OutputTypeOption, PresetOption, SceneOptions, TrainingModeOption } from "./api";
-import { sceneOptions } from "./api";
+import type { OptionLimits, OutputTypeOption, PresetOption, SceneOptions, TrainingModeOption } from "./api/options";
+import { sceneOptions } from "./api/options";
 import { errorText } from "./components";
 
 export type OptionsState =

@@ -1,7 +1,7 @@
 import type { ComponentChildren, JSX, TargetedInputEvent } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 
-import { ApiError } from "./api";
+import { ApiError } from "./api/client";
 
 /** Sets the tab title and moves focus to the page heading so screen readers announce the new page. */
 export function usePageTitle(title: string): (el: HTMLHeadingElement | null) => void {

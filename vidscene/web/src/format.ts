@@ -1,5 +1,5 @@
-import type { Progress, SceneState } from "./api";
-import { isFinished, stateOf } from "./api";
+import type { Progress, SceneState } from "./api/types";
+import { isFinished, stateOf } from "./api/scenes";
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

@@ -4,7 +4,8 @@ import type { JSX } from "preact";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { sceneOptions, session } from "./api";
+import { sceneOptions } from "./api/options";
+import { session } from "./api/session";
 import { AccountDeletedPage, AccountPage } from "./pages/Account";
 import { AuthPage } from "./pages/Auth";
 import { ScenePage } from "./pages/Scene";

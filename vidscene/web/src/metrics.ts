@@ -1,8 +1,8 @@
 // Quality numbers of a scene (GET /user/scene/metrics/:id) and the cost of a preset (from the options), as
 // the scene page, the scene cards and the upload form show them.
 
-import type { PresetOption } from "./api";
-import { sendJson } from "./api";
+import type { PresetOption } from "./api/options";
+import { sendJson } from "./api/client";
 import { formatDuration } from "./format";
 
 /** One saved iteration's held-out quality, as the server measured it after saving. */

@@ -2,9 +2,10 @@
 // a download button share the bytes), from the owner's routes or through a share link, and which file the 3D
 // viewer shows.
 
-import type { DownloadedOutput, Metadata, ResourceInfo } from "./api";
-import { downloadOutput, downloadSharedOutput } from "./api";
-import type { ControlMode, InitialView, ViewerFormat, ViewerHandle } from "./viewer";
+import type { DownloadedOutput } from "./api/downloads";
+import type { InitialView, Metadata, ResourceInfo } from "./api/types";
+import { downloadOutput, downloadSharedOutput } from "./api/downloads";
+import type { ControlMode, ViewerFormat, ViewerHandle } from "./viewer/types";
 
 type Download = (
   type: string,
@@ -95,7 +96,7 @@ export async function openCloudViewer(
 ): Promise<ViewerHandle | null> {
   const [{ blob }, viewer] = await Promise.all([
     cache.fetch(cloud.type, iteration, cloud.info, (r, t) => onPercent(t ? (100 * r) / t : null), signal),
-    import("./viewer"),
+    import("./viewer/viewer"),
   ]);
   const element = container.current;
   if (signal.aborted || !element) return null;

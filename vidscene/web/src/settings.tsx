@@ -4,7 +4,8 @@
 import type { JSX } from "preact";
 import { useId, useState } from "preact/hooks";
 
-import type { Metadata, PresetOption, SceneOptions, TrainingFields } from "./api";
+import type { PresetOption, SceneOptions } from "./api/options";
+import type { Metadata, TrainingFields } from "./api/types";
 import { modeNamed, outputLabel, presetValues } from "./catalogue";
 import { presetCost } from "./metrics";
 import { outputTypesError, parseSaveIterations, parseTotalIterations } from "./validate";

@@ -4,8 +4,9 @@
 
 import { useEffect, useState } from "preact/hooks";
 
-import type { NewSceneFields, UploadHandle } from "./api";
-import { session, uploadScene } from "./api";
+import type { NewSceneFields, UploadHandle } from "./api/uploads";
+import { session } from "./api/session";
+import { uploadScene } from "./api/uploads";
 import { errorText, isAbort } from "./components";
 import { navigate, parseRoute } from "./router";
 import type { SettingsDraft } from "./settings";

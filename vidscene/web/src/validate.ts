@@ -2,7 +2,7 @@
 // mistakes are caught before a multi-gigabyte upload starts. The server stays the authority: whatever it
 // refuses, its message is shown.
 
-import type { OptionLimits, SceneOptions } from "./api";
+import type { OptionLimits, SceneOptions } from "./api/options";
 import { modeNamed, outputNamed } from "./catalogue";
 import { formatBytes } from "./format";
 

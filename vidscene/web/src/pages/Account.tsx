@@ -1,7 +1,9 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import { ApiError, deleteAccount, login, session, updatePassword, updateUsername } from "../api";
+import { deleteAccount, login, updatePassword, updateUsername } from "../api/accounts";
+import { ApiError } from "../api/client";
+import { session } from "../api/session";
 import { limitsForChecks, useLimits } from "../catalogue";
 import { ConfirmDialog, ErrorMessage, Notice, PageHeading, TextField, useFormError } from "../components";
 import { navigate } from "../router";

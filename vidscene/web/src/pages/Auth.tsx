@@ -1,7 +1,8 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 
-import { login, register, session } from "../api";
+import { login, register } from "../api/accounts";
+import { session } from "../api/session";
 import { limitsForChecks, useLimits } from "../catalogue";
 import { ErrorMessage, PageHeading, TextField, useFormError } from "../components";
 import { href } from "../router";

@@ -1,14 +1,17 @@
 import type { JSX } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 
-import type { Progress, SceneState } from "../api";
-import { ApiError, isFinished, percentOf, sceneHistory, sceneName, sceneProgress, sceneThumbnail, stateOf } from "../api";
+import { ApiError } from "../api/client";
+import type { Progress } from "../api/types";
+import { isFinished, sceneHistory, sceneName, sceneProgress, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
 import { STATE_LABELS, describeProgress, formatDate, formatDuration, processingTime, startEstimate } from "../format";
 import { usePolling } from "../polling";
 import { href } from "../router";
-import { CardQuality } from "./MetricsPanel";
+import { CardQuality } from "../scene/MetricsPanel";
+import { StateBadge } from "../scene/StateBadge";
+import { Thumbnail, thumbnailReady } from "../scene/Thumbnail";
 
 const PROGRESS_POLL_MS = 2000;
 const HISTORY_POLL_MS = 15000;
@@ -17,46 +20,6 @@ export interface SceneSummary {
   id: string;
   name?: string;
   progress?: Progress;
-}
-
-/** Whether the thumbnail exists yet: it is written when frames are extracted, and 404s before that. */
-export function thumbnailReady(p: Progress | undefined): boolean {
-  if (!p) return false;
-  const state = stateOf(p);
-  if (state === "done") return true;
-  if (state === "queued") return false;
-  if (p.step) return p.step !== "frames";
-  return p.stage === "nerf_list";
-}
-
-export function Thumbnail({ id, ready, alt }: { id: string; ready: boolean; alt: string }): JSX.Element {
-  const [url, setUrl] = useState<string | null>(null);
-  useEffect(() => {
-    if (!ready || url) return;
-    const controller = new AbortController();
-    let objectUrl: string | null = null;
-    sceneThumbnail(id, controller.signal)
-      .then((blob) => {
-        objectUrl = URL.createObjectURL(blob);
-        setUrl(objectUrl);
-      })
-      .catch(() => {
-        /* keep the placeholder */
-      });
-    return () => controller.abort();
-  }, [id, ready]);
-  useEffect(() => () => void (url && URL.revokeObjectURL(url)), [url]);
-  return url ? (
-    <img class="thumb" src={url} alt={alt} loading="lazy" />
-  ) : (
-    <div class="thumb thumb-empty" aria-hidden="true">
-      <span>{ready ? "…" : "No preview yet"}</span>
-    </div>
-  );
-}
-
-export function StateBadge({ state }: { state: SceneState }): JSX.Element {
-  return <span class={`badge badge-${state}`}>{STATE_LABELS[state]}</span>;
 }
 
 /**
@@ -69,7 +32,7 @@ export function SceneProgress({ progress, startsIn = null }: {
   startsIn?: number | null;
 }): JSX.Element {
   const state = stateOf(progress);
-  const pct = percentOf(progress);
+  const pct = progress.percent;
   const stopped = state === "failed" || state === "cancelled";
   return (
     <div class="scene-progress" data-state={state}>

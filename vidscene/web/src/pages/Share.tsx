@@ -1,14 +1,17 @@
 import type { JSX } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
-import type { Metadata } from "../api";
-import { ApiError, sharedMetadata } from "../api";
+import { ApiError } from "../api/client";
+import { sharedMetadata } from "../api/shares";
+import type { Metadata } from "../api/types";
 import { useSceneOptions } from "../catalogue";
-import { ErrorMessage, PageHeading, ProgressBar, errorText, isAbort } from "../components";
+import { ErrorMessage, PageHeading, errorText, isAbort } from "../components";
 import type { OutputCache } from "../outputs";
-import { cloudAt, existing, openCloudViewer, sharedOutputs, viewableIterations } from "../outputs";
-import type { ViewerHandle } from "../viewer";
-import { Downloads, VideoPlayer, Viewer } from "./Scene";
+import { cloudAt, sharedOutputs, viewableIterations } from "../outputs";
+import { Downloads } from "../scene/Downloads";
+import { SceneMedia } from "../scene/SceneMedia";
+import { useCloudViewer } from "../scene/useCloudViewer";
+import { ViewerLoading } from "../scene/Viewer";
 
 type SharedScene = Metadata & { name: string };
 
@@ -70,47 +73,21 @@ function DeadLink({ embed }: { embed: boolean }): JSX.Element {
 
 /** Only the 3D view, filling the frame another site puts it in, with a way to the full share page. */
 function EmbedView({ token, meta, cache }: { token: string; meta: SharedScene; cache: OutputCache }): JSX.Element {
-  const container = useRef<HTMLDivElement>(null);
-  const [status, setStatus] = useState<"loading" | "ready" | "error">("loading");
-  const [loaded, setLoaded] = useState<number | null>(0);
-  const [error, setError] = useState<string | null>(null);
   const iteration = viewableIterations(meta).at(-1) ?? null;
   const cloud = cloudAt(meta, iteration);
-
+  // The owner's first camera.
+  const viewer = useCloudViewer({ key: token, cache, cloud, iteration }, { mode: "orbit", view: meta.initial_view ?? null });
   useEffect(() => {
     document.title = `${meta.name} · vidscene`;
-    if (!cloud || iteration === null) return;
-    const controller = new AbortController();
-    let handle: ViewerHandle | null = null;
-    (async () => {
-      const h = await openCloudViewer(container, cache, cloud, iteration, setLoaded, controller.signal, "orbit",
-        meta.initial_view ?? null);  // the owner's first camera
-      if (!h) return;
-      handle = h;
-      setStatus("ready");
-    })().catch((err: unknown) => {
-      if (controller.signal.aborted || isAbort(err)) return;
-      setStatus("error");
-      setError(`Could not show the 3D view: ${errorText(err)}`);
-    });
-    return () => {
-      controller.abort();
-      handle?.dispose();
-    };
-  }, [token, iteration, cloud?.type]);
+  }, [meta.name]);
 
   const page = new URL(`/s/${encodeURIComponent(token)}`, window.location.origin).href;
   return (
     <div class="embed">
-      <div class="viewer-stage" ref={container} data-status={cloud ? status : "empty"} data-testid="viewer">
-        {cloud && status === "loading" && (
-          <div class="viewer-overlay">
-            <ProgressBar value={loaded} label="Loading the 3D scene"
-              text={loaded === null ? "Preparing…" : `Loading ${Math.floor(loaded)}%`} />
-          </div>
-        )}
+      <div class="viewer-stage" ref={viewer.container} data-status={cloud ? viewer.status : "empty"} data-testid="viewer">
+        {cloud && viewer.status === "loading" && <ViewerLoading loaded={viewer.loaded} />}
         {!cloud && <div class="viewer-overlay"><p>This scene has no 3D view yet.</p></div>}
-        {error && <div class="viewer-overlay"><p role="alert">{error}</p></div>}
+        {viewer.error && <div class="viewer-overlay"><p role="alert">{viewer.error}</p></div>}
       </div>
       <a class="embed-open" href={page} target="_blank" rel="noopener">
         {meta.name} · open in vidscene
@@ -122,18 +99,11 @@ function EmbedView({ token, meta, cache }: { token: string; meta: SharedScene; c
 function ShareView({ token, meta, cache }: { token: string; meta: SharedScene; cache: OutputCache }): JSX.Element {
   const options = useSceneOptions();
   const iteration = viewableIterations(meta).at(-1) ?? null;
-  const cloud = cloudAt(meta, iteration);
-  const video = existing(meta, "video").find(([it]) => it === iteration);
   return (
     <section class="scene share" data-share-token={token}>
       <PageHeading title={meta.name} />
       <p class="muted">Shared with you through a link: you can look around and download it, no account needed.</p>
-      <div class="scene-media">
-        {cloud && iteration && (
-          <Viewer sceneId={token} type={cloud.type} iteration={iteration} info={cloud.info} cache={cache} />
-        )}
-        {video && iteration && <VideoPlayer sceneId={token} iteration={iteration} info={video[1]} cache={cache} />}
-      </div>
+      <SceneMedia sceneId={token} meta={meta} iteration={iteration} cache={cache} />
       {iteration === null ? (
         <p class="card muted">Nothing to show yet: this scene is still being made. Try the link again later.</p>
       ) : (

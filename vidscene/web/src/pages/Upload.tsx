@@ -1,7 +1,7 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 
-import type { SceneOptions } from "../api";
+import type { SceneOptions } from "../api/options";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, Notice, OptionsUnavailable, PageHeading, ProgressBar, errorText } from "../components";
 import { formatBytes } from "../format";

@@ -5,15 +5,16 @@
 import type { JSX } from "preact";
 import { useId, useRef, useState } from "preact/hooks";
 
-import type { Metadata, Progress, SceneOptions } from "../api";
-import { isFinished, percentOf, retryScene, sceneHistory, sceneProgress, stateOf } from "../api";
+import type { SceneOptions } from "../api/options";
+import type { Metadata, Progress } from "../api/types";
+import { isFinished, retryScene, sceneHistory, sceneProgress, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, OptionsUnavailable, ProgressBar, errorText, isAbort } from "../components";
 import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, stepIndex } from "../format";
 import type { SettingsDraft } from "../settings";
 import { TrainingSettings, checkSettings, settingsOfScene } from "../settings";
 import { usePolling } from "../polling";
-import { Thumbnail, thumbnailReady } from "./Scenes";
+import { Thumbnail, thumbnailReady } from "./Thumbnail";
 
 const QUEUE_POLL_MS = 10_000;
 
@@ -124,7 +125,7 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
     );
   }
 
-  const pct = percentOf(progress);
+  const pct = progress.percent;
   const at = stepIndex(progress);
   const counter = stepCounter(progress);
   const eta = typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 ? progress.eta_seconds : null;

@@ -5,8 +5,8 @@
 import type { JSX } from "preact";
 import { useId, useState } from "preact/hooks";
 
-import type { SceneState } from "../api";
-import { ApiError } from "../api";
+import type { SceneState } from "../api/types";
+import { ApiError } from "../api/client";
 import { formatDuration } from "../format";
 import type { IterationQuality, SceneMetrics } from "../metrics";
 import { formatCount, formatPsnr, qualityByIteration, sceneMetrics } from "../metrics";

@@ -1,8 +1,8 @@
 import type { JSX } from "preact";
 import { useEffect, useId, useState } from "preact/hooks";
 
-import type { ShareLink } from "../api";
-import { createShare, listShares, revokeShare } from "../api";
+import type { ShareLink } from "../api/shares";
+import { createShare, listShares, revokeShare } from "../api/shares";
 import { ErrorMessage, Notice, errorText, isAbort } from "../components";
 import { formatDate } from "../format";
 

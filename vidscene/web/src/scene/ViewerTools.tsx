@@ -4,7 +4,7 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
-import type { ViewerHandle } from "../viewer";
+import type { ViewerHandle } from "../viewer/types";
 
 export function ViewerTools({ handle, stage, ready }: {
   handle: { readonly current: ViewerHandle | null };
