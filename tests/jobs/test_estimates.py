@@ -69,6 +69,21 @@ def _job(**values: Any) -> JobView:
     return replace(BASE, **values)
 
 
+def test_a_stages_first_estimates_lean_on_its_typical_time(factory: sessionmaker[Session]) -> None:
+    """A training stage's own estimate early on is its set-up over a few steps: once "1 h 53 min", then
+    "11 min" 25 s later. The typical time carries the start; the stage's own rate takes over by a fifth."""
+    figures = _figures(factory)
+    per_it, export = REF.seconds_per_iteration or 0.0, REF.export or 0.0
+    typical = 1000 * per_it
+    shown = []
+    for progress, own in [(0.002, 60 * typical), (0.01, 10 * typical), (0.05, 2 * typical), (0.1, 1.2 * typical)]:
+        job = _job(stage="train", stage_done="sfm", running=True, eta_seconds=round(own), progress=progress)
+        shown.append((remaining_seconds(job, figures) or 0) - export)
+    assert all(0.5 * typical < s < 2.0 * typical for s in shown), shown  # never an order of magnitude off
+    late = _job(stage="train", stage_done="sfm", running=True, eta_seconds=30, progress=0.5)
+    assert remaining_seconds(late, figures) == round(30 + export)  # past a fifth: the stage's own rate
+
+
 def test_remaining_time_through_a_jobs_life(factory: sessionmaker[Session]) -> None:
     figures = _figures(factory)  # nothing measured: the reference CPU
     per_it = REF.seconds_per_iteration or 0.0

@@ -36,6 +36,7 @@ CACHE_SECONDS = 30.0
 WORKER_SEEN_SECONDS = 120
 QUEUE_LOOKAHEAD = 1000  # unfinished jobs summed at most; a job further back has an unknown wait
 QUEUE_CACHE_SECONDS = 5.0
+TRUST_OWN_AFTER = 0.2  # share of a stage after which its own remaining-time estimate is taken as it is
 
 SERVER = "server"
 REFERENCE = "reference"
@@ -237,13 +238,16 @@ class JobView:
     training_mode: str
     preset: str
     total_iterations: int
+    progress: float | None = None  # share of the running stage done (its position over its size)
 
     @classmethod
     def of(cls, row: Any) -> JobView:
+        done = (row.current_position / row.current_size
+                if row.lease_owner is not None and row.current_size else None)
         return cls(state=row.state, stage=row.stage, stage_done=row.stage_done,
                    running=row.lease_owner is not None, eta_seconds=row.eta_seconds,
                    stage_started_at=row.stage_started_at, training_mode=row.training_mode, preset=row.preset,
-                   total_iterations=row.total_iterations)
+                   total_iterations=row.total_iterations, progress=min(max(done, 0.0), 1.0) if done else None)
 
 
 def _stages_left(job: JobView) -> list[Stage]:
@@ -260,8 +264,10 @@ def remaining_seconds(job: JobView, figures: Measured, *, now: datetime | None =
     in the queue is not included: see ``queue_wait_seconds``). 0 once finished; None when a stage left has
     no figure.
 
-    The current stage's rest is its own progress estimate while it reports one (elapsed / position), else
-    its typical time less what it has run so far."""
+    The current stage's rest is its typical time less what it has run so far, blended into the stage's own
+    estimate (elapsed / position) as the stage advances: the own estimate alone swings by an order of
+    magnitude in a stage's first seconds (set-up time divided by a handful of steps), the typical time alone
+    ignores how fast this machine is today. Past ``TRUST_OWN_AFTER`` of the stage the own estimate stands."""
     if job.state not in (JobState.queued.value, JobState.processing.value):
         return 0
     costs = figures.costs(job.training_mode, job.preset)
@@ -270,10 +276,10 @@ def remaining_seconds(job: JobView, figures: Measured, *, now: datetime | None =
         todo.pop(0)  # finished, waiting for the next stage's delivery
     total = 0.0
     for n, stage in enumerate(todo):
-        if n == 0 and job.eta_seconds is not None:
-            total += job.eta_seconds
-            continue
         typical = costs.stage_seconds(stage, job.total_iterations)
+        if n == 0 and job.eta_seconds is not None:
+            total += _blended(job.eta_seconds, typical, job.progress)
+            continue
         if typical is None:
             return None
         if n == 0 and job.running and job.stage_started_at is not None:
@@ -282,8 +288,17 @@ def remaining_seconds(job: JobView, figures: Measured, *, now: datetime | None =
     return round(total)
 
 
+def _blended(own: float, typical: float | None, progress: float | None) -> float:
+    """The running stage's rest: its ``own`` estimate, weighted by how far it has got, and the ``typical``
+    stage time's rest for the remainder (``remaining_seconds``)."""
+    if typical is None or progress is None:
+        return own
+    trust = min(1.0, progress / TRUST_OWN_AFTER)
+    return trust * own + (1.0 - trust) * typical * (1.0 - progress)
+
+
 JOB_COLUMNS = (Job.state, Job.stage, Job.stage_done, Job.lease_owner, Job.eta_seconds, Job.stage_started_at,
-               Scene.training_mode, Scene.preset, Scene.total_iterations)
+               Job.current_position, Job.current_size, Scene.training_mode, Scene.preset, Scene.total_iterations)
 
 
 def live_workers(conn: Connection, *, now: datetime | None = None) -> int:

@@ -71,7 +71,7 @@ class StageReporter:
         self._stop = threading.Event()
         self._on_abandon = on_abandon
         self._last_write = 0.0
-        self._started = time.monotonic()
+        self._first: tuple[float, int] | None = None  # (time, position) of the first step reported
         self._stage_done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"job-{job.job_id}-watchdog", daemon=True)
 
@@ -92,14 +92,26 @@ class StageReporter:
         if now - self._last_write < PROGRESS_WRITE_SECONDS and position < total:
             return
         self._last_write = now
-        elapsed = now - self._started
-        eta = int(elapsed / position * (total - position)) if position > 0 and total >= position else None
+        eta = self._own_eta(now, position, total)
         ok = state.report_progress(self.ctx.factory, self.job.job_id, self.ctx.worker_id, position=position,
                                    size=total, message=message or f"{self.job.stage.value} {position}/{total}",
                                    eta_seconds=eta)
         if not ok:
             self.lost.set()
             raise Cancelled(f"job {self.job.job_id} is no longer ours")
+
+    def _own_eta(self, now: float, position: int, total: int) -> int | None:
+        """Seconds left at the rate since the first step reported: the set-up before it (loading frames,
+        compiling kernels) is no measure of the steps, and counting it made the first estimates of a
+        training stage ten times too long."""
+        if self._first is None:
+            if position > 0:
+                self._first = (now, position)
+            return None
+        t0, p0 = self._first
+        if position <= p0 or total < position:
+            return None
+        return int((now - t0) / (position - p0) * (total - position))
 
     def _watch(self) -> None:
         settings = self.ctx.settings
