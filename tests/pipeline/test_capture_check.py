@@ -183,3 +183,15 @@ def test_what_training_left_out_is_reported_as_moving_content() -> None:
     assert moving.frames == [15, 18, 21, 24] and "0.5-0.8 s" in moving.message
     assert [f.moving_fraction for f in after.frames[4:10]] == [0.0, 0.15, 0.15, 0.15, 0.15, 0.0]
     assert capture_check.check_training(report, names, {}).problems == []  # a method that masks nothing
+
+
+def test_an_sfm_failure_refuses_the_capture_and_says_what_the_frames_showed() -> None:
+    frames = [capture_check.FrameEntry(i, i / 10, 0.2 if i < 8 else 1.0, 120.0, None, 0.0) for i in range(20)]
+    blur = capture_check.Problem("blur", "warning", "8 of 20 frames are blurred (at 0.0-0.7 s).", list(range(8)))
+    report = CaptureReport(stage="frames", problems=[blur], frames=frames, coverage={"frames": 20})
+    failed = capture_check.placement_failed(report, "Only 4 of 20 frames could be placed in 3D.")
+    assert failed.verdict == "refused" and failed.stage == "sfm"
+    assert _codes(failed) == {"blur": "warning", "partial_registration": "error"}
+    explained = capture_check.explain_failure("Only 4 of 20 frames could be placed in 3D.", report)
+    assert explained.startswith("Only 4 of 20") and "8 of 20 frames are blurred" in explained
+    assert capture_check.explain_failure("Only 4.", None) == "Only 4."

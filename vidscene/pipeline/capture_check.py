@@ -239,6 +239,13 @@ def explain_failure(message: str, report: CaptureReport | None) -> str:
 _SFM_CAUSES = ("cuts", "blur", "dark", "exposure_changes")
 
 
+def placement_failed(report: CaptureReport, message: str) -> CaptureReport:
+    """``report`` once SfM refused the frames with ``message``: the capture is refused for that reason."""
+    problems = [p for p in report.problems if p.code not in _PLACEMENT_CODES]
+    problems.append(Problem("partial_registration", "error", f"{message} {NO_TRAINING_FIX}"))
+    return CaptureReport(stage="sfm", problems=problems, frames=report.frames, coverage=report.coverage)
+
+
 # ---- after structure from motion ---------------------------------------------------------------------------
 
 

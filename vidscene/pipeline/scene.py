@@ -112,7 +112,10 @@ def run_sfm(work: SceneWork, progress: ProgressFn = no_progress, on_output: Outp
         try:
             scene = reconstruct(work.files.frames_dir, work.files.sfm_dir, work.config.sfm, progress)
         except ReconstructionError as exc:
-            raise ReconstructionError(capture_check.explain_failure(str(exc), report)) from exc
+            message = capture_check.explain_failure(str(exc), report)
+            if report is not None:
+                _publish(work, capture_check.placement_failed(report, str(exc)))
+            raise ReconstructionError(message) from exc
     if report is not None and report.stage == "frames":
         _publish(work, capture_check.check_placement(report, _frame_names(work), capture_check.placement_of(scene)))
 
