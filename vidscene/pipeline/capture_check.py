@@ -119,8 +119,11 @@ class CaptureReport:
 # ---- after the frames stage --------------------------------------------------------------------------------
 
 
-def check_frames(paths: Sequence[Path], source_indices: Sequence[int], times_s: Sequence[float]) -> CaptureReport:
-    """The report from the kept frames alone (``paths`` in time order, with their source indices and times)."""
+def check_frames(paths: Sequence[Path], source_indices: Sequence[int], times_s: Sequence[float], *,
+                 unit: str = "s") -> CaptureReport:
+    """The report from the kept frames alone (``paths`` in time order, with their source indices and times).
+
+    ``unit`` names what ``times_s`` counts: seconds of a video, or ``"photo"`` (a photo archive's order)."""
     readings, signatures = frame_analysis.read_frames(paths)
     sharp = np.array([r.sharpness for r in readings], dtype=np.float64)
     relative = sharp / max(float(np.median(sharp)), 1e-9) if len(sharp) else sharp
@@ -131,15 +134,15 @@ def check_frames(paths: Sequence[Path], source_indices: Sequence[int], times_s: 
     frames = [FrameEntry(index=int(i), time_s=round(float(t), 3), sharpness=round(float(s), 3),
                          brightness=round(float(b), 1), registered=None, moving_fraction=round(float(m), 4))
               for i, t, s, b, m in zip(source_indices, times_s, relative, brightness, moving, strict=True)]
-    problems = [p for p in (_still_camera(frames, still), _cuts(frames, signatures), _blur(frames),
-                            _dark(frames), _exposure(frames)) if p is not None]
+    problems = [p for p in (_still_camera(frames, still), _cuts(frames, signatures, unit), _blur(frames, unit),
+                            _dark(frames, unit), _exposure(frames, unit)) if p is not None]
     coverage = {"frames": len(frames), "duration_s": round(float(times_s[-1] - times_s[0]), 3) if frames else 0.0,
-                "still_share": round(still.still_share(), 3)}
+                "still_share": round(still.still_share(), 3), "time_unit": unit}
     return CaptureReport(stage="frames", problems=problems, frames=frames, coverage=coverage)
 
 
-def _times(frames: Sequence[FrameEntry]) -> str:
-    """The time ranges the frames cover, e.g. "0.0-1.2 s and 4.5 s"."""
+def _times(frames: Sequence[FrameEntry], unit: str = "s") -> str:
+    """Where in the capture the frames are, e.g. "0.0-1.2 s and 4.5 s" (or "photos 3-7 and 12")."""
     if not frames:
         return ""
     spans: list[tuple[float, float]] = []
@@ -149,10 +152,20 @@ def _times(frames: Sequence[FrameEntry]) -> str:
             spans[-1] = (spans[-1][0], f.time_s)
         else:
             spans.append((f.time_s, f.time_s))
-    parts = [f"{a:.1f} s" if b - a < 0.05 else f"{a:.1f}-{b:.1f} s" for a, b in spans[:4]]
+    parts = [_span(a, b, unit) for a, b in spans[:4]]
     more = f" and {len(spans) - 4} more" if len(spans) > 4 else ""
-    return (", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]) + more
+    joined = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    return ("photos " if unit == "photo" else "") + joined + more
 
+
+def _span(a: float, b: float, unit: str) -> str:
+    if unit == "photo":  # photo order, counted from 1
+        return f"{a + 1:.0f}" if b - a < 0.5 else f"{a + 1:.0f}-{b + 1:.0f}"
+    return f"{a:.1f} s" if b - a < 0.05 else f"{a:.1f}-{b:.1f} s"
+
+
+def _unit(report: CaptureReport) -> str:
+    return str(report.coverage.get("time_unit", "s"))
 
 
 def _typical_step(frames: Sequence[FrameEntry]) -> float:
@@ -176,15 +189,15 @@ def _still_camera(frames: list[FrameEntry], still: frame_analysis.StillCamera) -
                    [f.index for f in frames])
 
 
-def _cuts(frames: list[FrameEntry], signatures: frame_analysis.F32) -> Problem | None:
+def _cuts(frames: list[FrameEntry], signatures: frame_analysis.F32, unit: str) -> Problem | None:
     cut_at = frame_analysis.cuts(signatures)
     if not cut_at:
         return None
     ranges = frame_analysis.shots(len(frames), cut_at)
     longest = max(ranges, key=len)
-    at = ", ".join(f"{frames[i].time_s:.1f} s" for i in cut_at[:6]) + (" ..." if len(cut_at) > 6 else "")
+    at = ", ".join(_times([frames[i]], unit) for i in cut_at[:6]) + (" ..." if len(cut_at) > 6 else "")
     usable = len(longest) >= LONGEST_SHOT_SHARE * len(frames)
-    tail = (f"Only the longest shot ({frames[longest[0]].time_s:.1f}-{frames[longest[-1]].time_s:.1f} s) can be "
+    tail = (f"Only the longest shot ({_span(frames[longest[0]].time_s, frames[longest[-1]].time_s, unit)}) can be "
             "used." if usable else "No shot is long enough for a scene. " + NO_TRAINING_FIX)
     return Problem("cuts", "warning" if usable else "error",
                    f"The video is edited: it cuts to another shot {len(cut_at)} time{'s' if len(cut_at) > 1 else ''}"
@@ -192,26 +205,26 @@ def _cuts(frames: list[FrameEntry], signatures: frame_analysis.F32) -> Problem |
                    f"continuous take. {tail}", [frames[i].index for i in cut_at])
 
 
-def _blur(frames: list[FrameEntry]) -> Problem | None:
+def _blur(frames: list[FrameEntry], unit: str) -> Problem | None:
     blurred = [f for f in frames if f.sharpness < BLUR_RELATIVE]
     if len(blurred) < max(1, BLUR_SHARE * len(frames)):
         return None
     return Problem("blur", "warning",
-                   f"{len(blurred)} of {len(frames)} frames are blurred (at {_times(blurred)}): move more slowly "
+                   f"{len(blurred)} of {len(frames)} frames are blurred (at {_times(blurred, unit)}): move more slowly "
                    "or hold the phone steadier there. Blurred views make the scene soft; training longer cannot "
                    "sharpen them.", [f.index for f in blurred])
 
 
-def _dark(frames: list[FrameEntry]) -> Problem | None:
+def _dark(frames: list[FrameEntry], unit: str) -> Problem | None:
     dark = [f for f in frames if f.brightness < DARK_LEVEL]
     if len(dark) < max(1, DARK_SHARE * len(frames)):
         return None
     return Problem("dark", "warning",
-                   f"{len(dark)} of {len(frames)} frames are dark (at {_times(dark)}): dark frames have few details "
-                   "to place and show noise. Film in even, brighter light.", [f.index for f in dark])
+                   f"{len(dark)} of {len(frames)} frames are dark (at {_times(dark, unit)}): dark frames have few "
+                   "details to place and show noise. Film in even, brighter light.", [f.index for f in dark])
 
 
-def _exposure(frames: list[FrameEntry]) -> Problem | None:
+def _exposure(frames: list[FrameEntry], unit: str) -> Problem | None:
     if len(frames) < 5:
         return None
     levels = np.array([f.brightness for f in frames])
@@ -223,7 +236,7 @@ def _exposure(frames: list[FrameEntry]) -> Problem | None:
            if abs(level - median) > EXPOSURE_FRAME_DEVIATION * median]
     return Problem("exposure_changes", "warning",
                    f"The exposure changes during the video (brightness {smooth.min():.0f} to {smooth.max():.0f} of "
-                   f"255, at {_times(off)}): the phone re-exposed, for example when turning towards a window. "
+                   f"255, at {_times(off, unit)}): the phone re-exposed, for example when turning towards a window. "
                    "Colours may differ between views. Lock the exposure (press and hold on the subject) and "
                    "keep the light even.", [f.index for f in off])
 
@@ -281,7 +294,7 @@ def check_placement(report: CaptureReport, names: Sequence[str], placement: Plac
     SfM placed: the frames' ``registered`` flags and the placement problems."""
     frames = [replace(f, registered=name in placement.placed) for f, name in zip(report.frames, names, strict=True)]
     problems = [p for p in report.problems if p.code not in _PLACEMENT_CODES]
-    problems += [p for p in (_partial(frames, placement), _few_points(placement), _coverage(placement))
+    problems += [p for p in (_partial(frames, placement, _unit(report)), _few_points(placement), _coverage(placement))
                  if p is not None]
     coverage = {**report.coverage, "registered": len(placement.placed), "models": placement.models,
                 "points": placement.points,
@@ -305,14 +318,15 @@ def check_training(report: CaptureReport, names: Sequence[str], left_out: Mappin
     if len(moving) >= max(1, MOVING_SHARE * len(frames)):
         problems.append(Problem(
             "moving_content", "warning",
-            f"Something moved through the shot in {len(moving)} of {len(frames)} frames (at {_times(moving)}): "
+            f"Something moved through the shot in {len(moving)} of {len(frames)} frames "
+            f"(at {_times(moving, _unit(report))}): "
             "it was left out of the scene, which shows what the other views saw behind it. A spot that was "
             "always covered may stay blurred. Keep people and pets out of the shot while filming.",
             [f.index for f in moving]))
     return CaptureReport(stage="train", problems=problems, frames=frames, coverage=report.coverage)
 
 
-def _partial(frames: list[FrameEntry], placement: Placement) -> Problem | None:
+def _partial(frames: list[FrameEntry], placement: Placement, unit: str) -> Problem | None:
     lost = [f for f in frames if not f.registered]
     if len(frames) - len(lost) >= PLACED_SHARE * len(frames) and placement.models <= 1:
         return None
@@ -320,7 +334,7 @@ def _partial(frames: list[FrameEntry], placement: Placement) -> Problem | None:
               if placement.models > 1 else "")
     return Problem("partial_registration", "warning",
                    f"Only {len(frames) - len(lost)} of {len(frames)} frames could be placed in 3D; the views at "
-                   f"{_times(lost)} are missing from the scene.{pieces} Parts seen only there will be missing or "
+                   f"{_times(lost, unit)} are missing from the scene.{pieces} Parts seen only there will be missing or "
                    "smeared: move slowly and keep the subject in view. " + NO_TRAINING_FIX,
                    [f.index for f in lost])
 

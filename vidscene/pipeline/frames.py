@@ -65,7 +65,7 @@ class FramesResult:
 
 
 @dataclass
-class _Best:
+class Candidate:
     """The sharpest candidate seen so far in the current window."""
 
     group: int
@@ -100,7 +100,7 @@ def extract_frames(video: Path, out_dir: Path, thumbnail: Path, config: FramesCo
     if n_frames < max(2, config.min_frames):
         raise VideoError(f"The video has only {n_frames} frame{'s' if n_frames != 1 else ''}; at least "
                          f"{max(2, config.min_frames)} are needed. Please upload a longer video.")
-    groups = _candidate_groups(timeline.times, config.target_count, config.candidates_per_frame)
+    groups = candidate_groups(timeline.times, config.target_count, config.candidates_per_frame)
     group_of = {idx: g for g, members in enumerate(groups) for idx in members}
     progress(0, n_frames, "Reading the video")
 
@@ -108,12 +108,12 @@ def extract_frames(video: Path, out_dir: Path, thumbnail: Path, config: FramesCo
     shutil.rmtree(tmp_dir, ignore_errors=True)
     tmp_dir.mkdir(parents=True)
     try:
-        writer = _FrameWriter(tmp_dir)
+        writer = FrameWriter(tmp_dir)
         decoded, size, rotation, truncated = _decode_candidates(video, timeline, group_of, config, writer,
                                                                 progress, ctx)
         writer.flush()
         _refuse_too_few(writer, decoded, truncated, config.min_frames)
-        _publish(writer, tmp_dir, out_dir, thumbnail, config.thumbnail_size)
+        publish_frames(writer, tmp_dir, out_dir, thumbnail, config.thumbnail_size)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -134,7 +134,7 @@ def extract_frames(video: Path, out_dir: Path, thumbnail: Path, config: FramesCo
                         source_frame_indices=writer.source_indices, width=size[0], height=size[1], stats=stats)
 
 
-def _refuse_too_few(writer: _FrameWriter, decoded: int, truncated: bool, min_frames: int) -> None:
+def _refuse_too_few(writer: FrameWriter, decoded: int, truncated: bool, min_frames: int) -> None:
     """Raise ``VideoError`` saying why, when fewer than ``min_frames`` frames were kept: damage, darkness, length."""
     if decoded < max(2, min_frames) and truncated:
         raise VideoError("The video file is damaged: too few of its frames could be decoded.")
@@ -146,7 +146,7 @@ def _refuse_too_few(writer: _FrameWriter, decoded: int, truncated: bool, min_fra
                          f"{min_frames} are needed. Please upload a longer video.")
 
 
-def _publish(writer: _FrameWriter, tmp_dir: Path, out_dir: Path, thumbnail: Path, thumbnail_size: int) -> None:
+def publish_frames(writer: FrameWriter, tmp_dir: Path, out_dir: Path, thumbnail: Path, thumbnail_size: int) -> None:
     """Write the thumbnail, then replace ``out_dir`` with the finished ``tmp_dir`` and put the thumbnail in place.
 
     Both are written under a temporary name first, so a failure before the swap leaves the previous content.
@@ -231,7 +231,7 @@ def _expected_frames(container: av.container.InputContainer, stream: av.VideoStr
     return 0
 
 
-def _candidate_groups(times: list[float], target: int, per_frame: int) -> list[list[int]]:
+def candidate_groups(times: list[float], target: int, per_frame: int) -> list[list[int]]:
     """Indices of candidate frames, evenly spaced in time, split into at most ``target`` consecutive windows."""
     t = np.asarray(times)
     n_candidates = max(1, target * max(1, per_frame))
@@ -245,7 +245,7 @@ def _candidate_groups(times: list[float], target: int, per_frame: int) -> list[l
     return [list(map(int, g)) for g in np.array_split(candidates, min(target, len(candidates))) if len(g)]
 
 
-class _FrameWriter:
+class FrameWriter:
     """Receives window winners in time order and writes them; remembers what the thumbnail needs."""
 
     def __init__(self, directory: Path) -> None:
@@ -254,10 +254,10 @@ class _FrameWriter:
         self.source_indices: list[int] = []
         self.sharpness_kept: list[float] = []
         self.featureless = 0
-        self.pending: _Best | None = None
+        self.pending: Candidate | None = None
         self._early: list[tuple[float, U8]] = []
 
-    def offer(self, best: _Best) -> None:
+    def offer(self, best: Candidate) -> None:
         """A candidate of window ``best.group``; windows arrive in order, so a new one closes the last."""
         if self.pending is not None and self.pending.group != best.group:
             self.flush()
@@ -284,7 +284,7 @@ class _FrameWriter:
 
 
 def _decode_candidates(video: Path, timeline: _Timeline, group_of: dict[int, int], config: FramesConfig,
-                       writer: _FrameWriter, progress: ProgressFn,
+                       writer: FrameWriter, progress: ProgressFn,
                        ctx: dict[str, str]) -> tuple[int, tuple[int, int] | None, int, bool]:
     """Decode the whole video, hand every candidate frame to ``writer``.
 
@@ -310,7 +310,7 @@ def _decode_candidates(video: Path, timeline: _Timeline, group_of: dict[int, int
                 if index in group_of:
                     if stored_size is None:
                         rotation = int(frame.rotation or 0) % 360
-                        stored_size = _working_size(frame.width, frame.height, config.max_long_side)
+                        stored_size = working_size(frame.width, frame.height, config.max_long_side)
                         sw, sh = stored_size
                         size = (sh, sw) if rotation in (90, 270) else (sw, sh)
                     rgb: U8 = np.asarray(frame.reformat(width=stored_size[0], height=stored_size[1],
@@ -320,7 +320,7 @@ def _decode_candidates(video: Path, timeline: _Timeline, group_of: dict[int, int
                         # frame.rotation is counter-clockwise degrees to apply for display (the display matrix).
                         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
                     gray = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-                    writer.offer(_Best(group_of[index], index, sharpness(gray), rgb))
+                    writer.offer(Candidate(group_of[index], index, sharpness(gray), rgb))
                 if decoded % step == 0:
                     progress(min(decoded, n_total), n_total, "Selecting sharp frames")
                 if decoded >= n_total:
@@ -338,7 +338,7 @@ def _decode_candidates(video: Path, timeline: _Timeline, group_of: dict[int, int
     return decoded, size, rotation, truncated
 
 
-def _working_size(width: int, height: int, max_long_side: int) -> tuple[int, int]:
+def working_size(width: int, height: int, max_long_side: int) -> tuple[int, int]:
     """Downscaled size keeping the aspect ratio; never larger than the source, even numbers of pixels."""
     scale = min(1.0, max_long_side / max(width, height))
     if scale >= 1.0:

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from vidscene import catalogue
+from vidscene import catalogue, photos
 from vidscene.pipeline import capture_check
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import PipelineConfig
@@ -91,12 +91,16 @@ class SceneWork:
 def run_frames(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:
     """Extract the frames, then check the capture on them; ``CaptureError`` when it cannot make a scene."""
     from vidscene.pipeline.frames import extract_frames
+    from vidscene.pipeline.photo_frames import extract_photo_frames
 
-    result = extract_frames(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
+    with work.video.open("rb") as f:
+        extract = extract_photo_frames if photos.looks_like_archive(f.read(4)) else extract_frames
+    result = extract(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
     # Source index -> time: the frames stage spaces its samples evenly in time over the whole clip.
     duration, count = float(result.stats["duration_s"]), int(result.stats["source_frames"])
     times = [i * duration / max(count - 1, 1) for i in result.source_frame_indices]
-    report = capture_check.check_frames(result.frame_paths, result.source_frame_indices, times)
+    report = capture_check.check_frames(result.frame_paths, result.source_frame_indices, times,
+                                        unit="photo" if result.stats.get("input") == "photos" else "s")
     _publish(work, report)
     report.raise_if_refused()
 

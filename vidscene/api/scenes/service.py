@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
-from vidscene import catalogue
+from vidscene import catalogue, photos
 from vidscene.api.deps import UnitOfWork, revoked_token_error
 from vidscene.api.errors import (
     BadRequestError,
@@ -61,14 +61,19 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
 }
 _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
                        "mpeg": ".mpg", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "ogg": ".ogv", "mxf": ".mxf",
-                       "dv": ".dv", "mpegvideo": ".m2v", "h264": ".h264", "hevc": ".hevc", "m4v": ".m4v"}
+                       "dv": ".dv", "mpegvideo": ".m2v", "h264": ".h264", "hevc": ".hevc", "m4v": ".m4v",
+                       "zip": ".zip"}
 
 
 # ---- creating a scene -----------------------------------------------------------------------------------
 
 
 def probe(path: Path) -> VideoInfo:
+    """What the upload is: a video, or a zip of photos (``vidscene.photos``); 415 for anything else."""
     try:
+        with path.open("rb") as f:
+            if photos.looks_like_archive(f.read(4)):
+                return photos.probe_archive(path)
         return probe_video(path)
     except NotAVideoError as exc:
         raise UnsupportedMediaError(str(exc)) from exc
@@ -76,7 +81,10 @@ def probe(path: Path) -> VideoInfo:
 
 def check_video_head(head: bytes, path: Path) -> None:
     """415 for an upload whose first bytes (being written to ``path``) show FFmpeg will not open it as a
-    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB."""
+    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB. A photo
+    archive is judged once whole (its directory is at its end)."""
+    if photos.looks_like_archive(head):
+        return
     message = judge_head(head, path, whole_file=False)
     if message is not None:
         raise UnsupportedMediaError(message)
@@ -86,7 +94,7 @@ def _video_filename(info: VideoInfo) -> str:
     """Name the stored upload after what probing found, never after the client's file name."""
     for part in info.container.split(","):
         if part in _CONTAINER_SUFFIXES:
-            return "video" + _CONTAINER_SUFFIXES[part]
+            return ("photos" if part == "zip" else "video") + _CONTAINER_SUFFIXES[part]
     return "video.bin"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
-from vidscene import format_probe
+from vidscene import format_probe, photos
 from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import (
     ConflictError,
@@ -194,7 +194,7 @@ def check_head(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, uplo
     """
     path = files.part_path(storage.tmp_dir, upload_id)
     head, _ = format_probe.read_head(path)
-    message = judge_head(head, path, whole_file=False)
+    message = None if photos.looks_like_archive(head) else judge_head(head, path, whole_file=False)
     if message is None:
         return
     logger.info("resumable upload refused from its first bytes: not a video",
