@@ -57,7 +57,7 @@ def test_a_zip_of_photos_is_a_scene(api: Api, auth: dict[str, str], db_url: str)
     ({**PHOTOS, "/etc/cron.d/x.jpg": _jpeg(99)}, (), "outside itself"),
     (PHOTOS, ("IMG_9999.jpg",), "a link"),
     ({**PHOTOS, "bomb.jpg": b"\0" * (8 * 1024 * 1024)}, (), "unpacks to"),
-    ({name: data for name, data in list(PHOTOS.items())[:3]}, (), "holds 3 photos"),
+    (dict(list(PHOTOS.items())[:3]), (), "holds 3 photos"),
     ({"readme.txt": b"no photos here"}, (), "holds 0 photos"),
 ])
 def test_unsafe_or_unusable_archives_are_refused(api: Api, auth: dict[str, str], db_url: str,
