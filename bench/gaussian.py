@@ -23,6 +23,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
 from vidscene.work_env import reexec_with_work_env
 
 
@@ -44,12 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     reexec_with_work_env(sys.argv)
 
+    from tests.support.synthetic import make_orbit_video
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.gaussian.outputs import export_outputs
     from vidscene.pipeline.gaussian.train import train_gaussians
-    from vidscene.testing.synthetic import make_orbit_video
 
     config = PipelineConfig.for_preset(args.preset, device=args.device)
     g = config.gaussian

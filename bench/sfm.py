@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
 
 # "baseline" is not a configuration of ours: pycolmap's defaults end to end (its undistorter included), run in
 # the same process and under the same load, as the reference the stage's own choices are measured against.
@@ -46,11 +49,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
 
+    from tests.support.synthetic import camera_errors, make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.errors import ReconstructionError
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.sfm import reconstruct
-    from vidscene.testing.synthetic import camera_errors, make_orbit_video
 
     with tempfile.TemporaryDirectory(prefix="vidscene-bench-sfm-") as tmp:
         root = args.work_dir or Path(tmp)

@@ -29,6 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
 from vidscene.work_env import reexec_with_work_env
 
 # Video size, frame count and rate of each capture shape (``--width`` etc. override them).
@@ -167,9 +169,9 @@ def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: d
     """Synthetic video -> frames -> SfM (or true poses), cached in ``root`` for the next run."""
     import numpy as np
 
+    from tests.support.synthetic import SyntheticScene, TabletopScene, make_forward_video, make_orbit_video
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.frames import extract_frames
-    from vidscene.testing.synthetic import SyntheticScene, TabletopScene, make_forward_video, make_orbit_video
 
     n_frames = args.frames
     t0 = time.monotonic()

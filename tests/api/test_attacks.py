@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from tests.api.api_helpers import PASSWORD, Api, files_under
+from tests.support.api_client import PASSWORD, Api, files_under
 from vidscene.api.security import ALGORITHM, TOKEN_VERSION_CLAIM
 
 
@@ -167,7 +167,7 @@ def test_bad_fields_before_the_file_are_refused_before_the_body_is_read(api: Api
 
     import uvicorn
 
-    from tests.e2e.harness import free_port
+    from tests.support.cluster import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from tests.api.api_helpers import Api, open_db
+from tests.support.api_client import Api, open_db
 from vidscene.db.models import Job, Output, utcnow
 from vidscene.storage import Storage
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api.api_helpers import Api, ApiFactory, TestClient, files_under, open_db
+from tests.support.api_client import Api, ApiFactory, TestClient, files_under, open_db
 from vidscene.api import upload as upload_module
 from vidscene.db.models import Job, Scene
 from vidscene.storage import Storage

@@ -17,8 +17,8 @@ import numpy as np
 import psutil
 import pytest
 
-from tests.api.api_helpers import PASSWORD
-from tests.e2e.harness import free_port
+from tests.support.api_client import PASSWORD
+from tests.support.cluster import free_port
 
 MiB = 1024 * 1024
 VIDEO_BYTES_MIN = 200 * 1000 * 1000

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ApiClient, Cluster
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo, make_static_video
+from tests.support.cluster import ApiClient, Cluster
+from tests.support.outputs import check_output
+from tests.support.synthetic import SyntheticVideo, make_static_video
 
 
 def _training_at(iteration: int):  # type: ignore[no-untyped-def]  # returns a predicate over progress bodies

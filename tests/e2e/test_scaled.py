@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ApiClient, Cluster, empty_redis_db
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo
+from tests.support.cluster import ApiClient, Cluster, empty_redis_db
+from tests.support.outputs import check_output
+from tests.support.synthetic import SyntheticVideo
 
 pytestmark = [pytest.mark.postgres]
 

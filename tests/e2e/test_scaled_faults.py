@@ -23,9 +23,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from tests.e2e.harness import ApiClient, Cluster, Proc, empty_redis_db
+from tests.support.cluster import ApiClient, Cluster, Proc, empty_redis_db
+from tests.support.synthetic import SyntheticVideo
 from vidscene.db.models import Output
-from vidscene.testing.synthetic import SyntheticVideo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

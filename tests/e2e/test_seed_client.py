@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import CHUNK, Cluster
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo
+from tests.support.cluster import CHUNK, Cluster
+from tests.support.outputs import check_output
+from tests.support.synthetic import SyntheticVideo
 
 PASSWORD = "seed client pass"
 

@@ -10,11 +10,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.jobs.conftest import add_scene
+from tests.support.synthetic import make_orbit_video
 from vidscene.config import Settings
 from vidscene.db.models import Job, Stage
 from vidscene.jobs import runner, state
 from vidscene.storage.local import Storage
-from vidscene.testing.synthetic import make_orbit_video
 
 
 def context(factory: sessionmaker[Session], tmp_path: Path, sent: list[tuple[int, Stage]]) -> runner.WorkerContext:

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vidscene.pipeline.config import FramesConfig
-from vidscene.pipeline.errors import VideoError
-from vidscene.pipeline.frames import FramesResult, extract_frames, sharpness
-from vidscene.pipeline.progress import Cancelled
-from vidscene.testing.synthetic import (
+from tests.support.synthetic import (
     SyntheticScene,
     SyntheticVideo,
     make_black_video,
     make_orbit_video,
 )
+from vidscene.pipeline.config import FramesConfig
+from vidscene.pipeline.errors import VideoError
+from vidscene.pipeline.frames import FramesResult, extract_frames, sharpness
+from vidscene.pipeline.progress import Cancelled
 
 
 @pytest.fixture(scope="module")

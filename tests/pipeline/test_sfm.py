@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import FramesConfig, SfmConfig
 from vidscene.pipeline.errors import ReconstructionError
@@ -33,7 +34,6 @@ from vidscene.pipeline.sfm import (
     _undistortion_map,
     reconstruct,
 )
-from vidscene.testing.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
 
 
 @dataclass

@@ -8,14 +8,14 @@ import av
 import numpy as np
 import pytest
 
-from vidscene.pipeline.cameras import Camera
-from vidscene.testing.synthetic import (
+from tests.support.synthetic import (
     LOOK_AT,
     SyntheticScene,
     make_black_video,
     make_orbit_video,
     orbit_cameras,
 )
+from vidscene.pipeline.cameras import Camera
 
 
 def _decode(path: Path) -> list[np.ndarray]:

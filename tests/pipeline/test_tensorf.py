@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from plyfile import PlyData
 
+from tests.support.synthetic import SyntheticScene, orbit_cameras
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import ExportConfig, TensorfConfig
 from vidscene.pipeline.errors import TrainingError
@@ -30,7 +31,6 @@ from vidscene.pipeline.tensorf.render import (
 )
 from vidscene.pipeline.tensorf.train import load_model, train_tensorf
 from vidscene.pipeline.training import RESUME_FILE, find_resume_checkpoint, save_checkpoint
-from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

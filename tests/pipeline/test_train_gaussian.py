@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from plyfile import PlyData
 
+from tests.support.synthetic import look_at_rotation
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import ExportConfig, GaussianConfig
 from vidscene.pipeline.errors import TrainingError
@@ -38,7 +39,6 @@ from vidscene.pipeline.gaussian.train import (
     train_gaussians,
 )
 from vidscene.pipeline.progress import Cancelled
-from vidscene.testing.synthetic import look_at_rotation
 
 CONFIG = replace(GaussianConfig(), iterations=30, max_long_side=64, sh_degree=1, sh_degree_interval=10,
                  densify_start=5, densify_every=5, densify_stop=25, max_gaussians=2000, eval_every=4)
@@ -313,10 +313,10 @@ def test_densify_respects_the_cap() -> None:
 @pytest.mark.slow
 def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Path) -> None:
     """The whole chain this stage sits in: video -> frames -> SfM -> training -> export, held-out quality."""
+    from tests.support.synthetic import make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.sfm import reconstruct
-    from vidscene.testing.synthetic import make_orbit_video
 
     video = make_orbit_video(tmp_path / "orbit.mp4", width=240, height=180, n_frames=48, fps=12)
     frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "thumb.jpg",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     CHROMIUM,
     REPO,
     WEB_DIST,

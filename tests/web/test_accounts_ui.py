@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,
@@ -27,7 +27,7 @@ from tests.web.browser_helpers import (
     unique_username,
     wait_for_drawn_canvas,
 )
-from vidscene.testing.synthetic import make_orbit_video
+from tests.support.synthetic import make_orbit_video
 
 pytestmark = pytest.mark.browser
 

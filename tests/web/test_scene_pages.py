@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, Route
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,

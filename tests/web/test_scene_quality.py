@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,
@@ -24,12 +24,12 @@ from tests.web.browser_helpers import (
     unique_username,
     wait_for_drawn_canvas,
 )
+from tests.support.synthetic import look_at_rotation
 from vidscene.db.models import StageTiming, utcnow
 from vidscene.db.session import make_engine, make_sessionmaker, write_session
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.export.initial_view import initial_view
 from vidscene.storage import Storage
-from vidscene.testing.synthetic import look_at_rotation
 
 pytestmark = pytest.mark.browser
 

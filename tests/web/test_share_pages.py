@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,

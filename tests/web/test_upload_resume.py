@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,

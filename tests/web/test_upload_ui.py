@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Route
 
-from tests.web.browser_helpers import (
+from tests.support.browser import (
     PASSWORD,
     Browser,
     WebServer,

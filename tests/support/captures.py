@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.synthetic import SyntheticScene, TabletopScene, forward_cameras, orbit_cameras, posed_scene
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import TensorfConfig
-from vidscene.testing.synthetic import SyntheticScene, TabletopScene, forward_cameras, orbit_cameras, posed_scene
 
 WIDTH, HEIGHT, FRAMES = 48, 36, 20
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, ViewportSize
 
-from tests.e2e.harness import Cluster
+from tests.support.cluster import Cluster
 from vidscene.db.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
