@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     reexec_with_work_env(sys.argv)
 
-    from tests.support.synthetic import make_orbit_video
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.config import PipelineConfig
     from vidscene.pipeline.frames import extract_frames

@@ -51,7 +51,7 @@ def needle_share_of_ply(path: Path) -> dict[str, float]:
 
 
 def make_clip(clip: str, root: Path) -> Path:
-    from tests.support.synthetic import make_orbit_video
+    from tests.support.videos import make_orbit_video
 
     if clip == "orbit":
         path = root / "orbit_480x360_240_24.mp4"

@@ -49,7 +49,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args()
 
-    from tests.support.synthetic import camera_errors, make_orbit_video
+    from tests.support.synthetic import camera_errors
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.errors import ReconstructionError
     from vidscene.pipeline.frames import extract_frames

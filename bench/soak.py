@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.cluster import ApiClient, Cluster
-from tests.support.synthetic import make_orbit_video
+from tests.support.videos import make_orbit_video
 
 
 def main() -> None:

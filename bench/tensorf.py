@@ -169,7 +169,8 @@ def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: d
     """Synthetic video -> frames -> SfM (or true poses), cached in ``root`` for the next run."""
     import numpy as np
 
-    from tests.support.synthetic import SyntheticScene, TabletopScene, make_forward_video, make_orbit_video
+    from tests.support.synthetic import SyntheticScene, TabletopScene
+    from tests.support.videos import make_forward_video, make_orbit_video
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.frames import extract_frames
 

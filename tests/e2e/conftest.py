@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cluster import Cluster
-from tests.support.synthetic import SyntheticVideo, make_orbit_video
+from tests.support.videos import SyntheticVideo, make_orbit_video
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.support.cluster import ApiClient, Cluster
 from tests.support.outputs import check_output
-from tests.support.synthetic import SyntheticVideo
+from tests.support.videos import SyntheticVideo
 from vidscene.jobs import estimates
 
 OUTPUTS = ["splat_cloud", "point_cloud", "video", "model"]

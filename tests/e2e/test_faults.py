@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.cluster import ApiClient, Cluster
 from tests.support.outputs import check_output
-from tests.support.synthetic import SyntheticVideo, make_static_video
+from tests.support.videos import SyntheticVideo, make_static_video
 
 
 def _training_at(iteration: int):  # type: ignore[no-untyped-def]  # returns a predicate over progress bodies

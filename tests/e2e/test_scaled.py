@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.cluster import ApiClient, Cluster, empty_redis_db
 from tests.support.outputs import check_output
-from tests.support.synthetic import SyntheticVideo
+from tests.support.videos import SyntheticVideo
 
 pytestmark = [pytest.mark.postgres]
 

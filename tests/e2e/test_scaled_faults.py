@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from tests.support.cluster import ApiClient, Cluster, Proc, empty_redis_db
-from tests.support.synthetic import SyntheticVideo
+from tests.support.videos import SyntheticVideo
 from vidscene.db.models import Output
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]

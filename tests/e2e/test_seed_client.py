@@ -13,7 +13,7 @@ import httpx
 
 from tests.support.cluster import CHUNK, Cluster
 from tests.support.outputs import check_output
-from tests.support.synthetic import SyntheticVideo
+from tests.support.videos import SyntheticVideo
 
 PASSWORD = "seed client pass"
 

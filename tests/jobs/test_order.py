@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.jobs.conftest import add_scene
-from tests.support.synthetic import make_orbit_video
+from tests.support.videos import make_orbit_video
 from vidscene.config import Settings
 from vidscene.db.models import Job, Stage
 from vidscene.jobs import runner, state

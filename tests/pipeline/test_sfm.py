@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
+from tests.support.synthetic import camera_errors, orbit_cameras
+from tests.support.videos import make_orbit_video, make_static_video
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import FramesConfig, SfmConfig
 from vidscene.pipeline.errors import ReconstructionError

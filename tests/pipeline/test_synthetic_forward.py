@@ -8,7 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tests.support.synthetic import TabletopScene, forward_cameras, make_forward_video
+from tests.support.synthetic import TabletopScene, forward_cameras
+from tests.support.videos import make_forward_video
 from vidscene.pipeline.poses import rotation_angle_deg
 
 

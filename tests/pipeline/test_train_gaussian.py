@@ -313,7 +313,7 @@ def test_densify_respects_the_cap() -> None:
 @pytest.mark.slow
 def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Path) -> None:
     """The whole chain this stage sits in: video -> frames -> SfM -> training -> export, held-out quality."""
-    from tests.support.synthetic import make_orbit_video
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.sfm import reconstruct

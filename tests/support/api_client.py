@@ -7,13 +7,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import anyio
-import av
-import numpy as np
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 from starlette.exceptions import StarletteDeprecationWarning
@@ -80,42 +77,6 @@ class Api:
         assert resp.status_code == 202, resp.text
         scene_id: str = resp.json()["id"]
         return scene_id
-
-
-def encode_video(path: Path, *, codec: str = "libx264", frames: int = 6, size: tuple[int, int] = (64, 48),
-                 container_format: str | None = None, pix_fmt: str = "yuv420p") -> Path:
-    """A tiny noise video encoded with PyAV (deterministic content, real container and codec)."""
-    rng = np.random.default_rng(0)
-    width, height = size
-    with av.open(str(path), mode="w", format=container_format) as container:
-        stream = container.add_stream(codec, rate=10)
-        assert isinstance(stream, av.VideoStream)
-        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
-        for index in range(frames):
-            image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            frame.time_base = Fraction(1, 10)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
-def encode_audio(path: Path) -> Path:
-    """A short sine WAV: valid media, but no video stream."""
-    with av.open(str(path), mode="w", format="wav") as container:
-        stream = container.add_stream("pcm_s16le", rate=8000)
-        assert isinstance(stream, av.AudioStream)
-        samples = (np.sin(np.linspace(0, 200, 8000)) * 10000).astype(np.int16).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = 8000
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
 
 
 def files_under(directory: Path) -> list[Path]:

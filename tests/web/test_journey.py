@@ -27,7 +27,7 @@ from tests.support.browser import (
     unique_username,
     wait_for_drawn_canvas,
 )
-from tests.support.synthetic import make_orbit_video
+from tests.support.videos import make_orbit_video
 
 pytestmark = pytest.mark.browser
 
