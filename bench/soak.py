@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.cluster import ApiClient, Cluster
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
 from tests.support.videos import make_orbit_video
 
 

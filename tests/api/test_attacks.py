@@ -167,7 +167,7 @@ def test_bad_fields_before_the_file_are_refused_before_the_body_is_read(api: Api
 
     import uvicorn
 
-    from tests.support.cluster import free_port
+    from tests.support.server import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning",

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from tests.support.api_client import PASSWORD
-from tests.support.cluster import free_port
+from tests.support.server import free_port, wait_healthy
 from tests.support.videos import raw_noise_video
 
 MiB = 1024 * 1024
@@ -45,16 +45,7 @@ def server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, psutil.Proces
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_healthy(base, proc)
         yield base, psutil.Process(proc.pid), data_dir
     finally:
         proc.terminate()

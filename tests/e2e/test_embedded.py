@@ -8,7 +8,8 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.cluster import ApiClient, Cluster
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo
 from vidscene.jobs import estimates

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import ApiClient, Cluster
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo, make_static_video
 

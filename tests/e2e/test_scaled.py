@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import ApiClient, Cluster, empty_redis_db
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster, empty_redis_db
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo
 

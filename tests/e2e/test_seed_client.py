@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.cluster import CHUNK, Cluster
+from tests.support.api_client import CHUNK
+from tests.support.cluster import Cluster
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo
 

@@ -1,16 +1,20 @@
-"""Helpers shared by the API tests (importable, unlike fixtures in conftest.py)."""
+"""Clients of the API: the app in process (``Api`` over Starlette's ``TestClient``, and ASGI calls), and a
+running server over loopback (``ApiClient``), which speaks the public API exactly as the web client does (JWT,
+multipart upload, progress polling, metadata-driven 1 MiB Range downloads)."""
 
 from __future__ import annotations
 
 import secrets
+import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
 from starlette.exceptions import StarletteDeprecationWarning
@@ -25,7 +29,11 @@ with warnings.catch_warnings():
 from vidscene.config import Settings
 from vidscene.db.session import make_engine, make_sessionmaker
 
+if TYPE_CHECKING:
+    from tests.support.cluster import Cluster
+
 PASSWORD = "correct horse battery"
+CHUNK = 1024 * 1024  # the web client's download chunk
 
 
 def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
@@ -124,3 +132,60 @@ def call_asgi(app: ASGIApp, scope: dict[str, Any]) -> list[Message]:
 
     anyio.run(main)
     return sent
+
+
+class ApiClient:
+    def __init__(self, base_url: str, username: str, password: str = PASSWORD) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=60)
+        r = self.http.post("/user/account/register", json={"username": username, "password": password})
+        assert r.status_code == 201, r.text
+        r = self.http.post("/user/account/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        self.http.headers["Authorization"] = f"Bearer {r.json()['jwtToken']}"
+
+    def upload(self, video: Path, *, mode: str = "gaussian", outputs: str = "splat_cloud,point_cloud,video,model",
+               save: str = "", total: int = 20, name: str = "test scene") -> str:
+        with video.open("rb") as f:
+            r = self.http.post("/user/scene/new", files={"file": (video.name, f, "video/mp4")},
+                               data={"training_mode": mode, "output_types": outputs,
+                                     "save_iterations": save or str(total), "total_iterations": str(total),
+                                     "scene_name": name})
+        assert r.status_code == 202, r.text
+        return str(r.json()["id"])
+
+    def progress(self, scene_id: str) -> dict[str, Any]:
+        r = self.http.get(f"/user/scene/progress/{scene_id}")
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def wait(self, scene_id: str, *, states: tuple[str, ...] = ("done", "failed", "cancelled"),
+             timeout: float = 300, cluster: Cluster | None = None,
+             history: list[dict[str, Any]] | None = None, until: Any = None) -> dict[str, Any]:
+        """Poll progress until the scene reaches one of ``states`` (or ``until(progress)`` is true)."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.progress(scene_id)
+            if history is not None:
+                history.append(last)
+            if last.get("state") in states or (until is not None and until(last)):
+                return last
+            time.sleep(0.25)
+        logs = cluster.logs() if cluster else ""
+        raise AssertionError(f"scene {scene_id} still {last} after {timeout} s\n{logs}")
+
+    def download(self, scene_id: str, output_type: str, iteration: int, meta: Mapping[str, Any]) -> bytes:
+        """Reassemble a file from exactly ``chunks`` Range requests, as the web client does."""
+        parts = []
+        for i in range(meta["chunks"]):
+            start = i * CHUNK
+            end = start + (CHUNK if i < meta["chunks"] - 1 else meta["last_chunk_size"]) - 1
+            r = self.http.get(f"/user/scene/output/{output_type}/{scene_id}", params={"iteration": iteration},
+                              headers={"Range": f"bytes={start}-{end}"})
+            assert r.status_code == 206, r.text
+            assert r.headers["content-range"] == f"bytes {start}-{end}/{meta['size']}"
+            parts.append(r.content)
+        data = b"".join(parts)
+        assert len(data) == meta["size"]
+        return data
