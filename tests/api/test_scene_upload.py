@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.support.api_client import Api, ApiFactory, TestClient, files_under, open_db
+from tests.support.api_client import Api, ApiFactory, TestClient
+from tests.support.scenes import files_under, open_db
 from vidscene.api import upload as upload_module
 from vidscene.db.models import Job, Scene
 from vidscene.storage import Storage

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.support.api_client import PASSWORD, files_under
+from tests.support.api_client import PASSWORD
 from tests.support.cluster import Cluster
+from tests.support.scenes import files_under
 from tests.support.videos import encode_video
 
 FIELDS = {"training_mode": "gaussian", "output_types": "splat_cloud,video", "save_iterations": "100",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
 from tests.support.videos import make_orbit_video
 from vidscene.config import Settings
 from vidscene.db.models import Job, Stage

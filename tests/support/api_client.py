@@ -7,8 +7,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.orm import Session
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.types import ASGIApp, Message
 
@@ -27,7 +25,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient as TestClient  # re-exported for the test modules
 
 from vidscene.config import Settings
-from vidscene.db.session import make_engine, make_sessionmaker
 
 if TYPE_CHECKING:
     from tests.support.cluster import Cluster
@@ -87,26 +84,7 @@ class Api:
         return scene_id
 
 
-def files_under(directory: Path) -> list[Path]:
-    """Every regular file below ``directory`` (the database files excluded)."""
-    if not directory.exists():
-        return []
-    return sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(("vidscene.db",
-                                                                                            "jwt-secret")))
-
-
 ApiFactory = Callable[..., Api]
-
-
-@contextmanager
-def open_db(url: str) -> Iterator[Session]:
-    """A separate connection to the test database, as a worker or an operator would have."""
-    engine = make_engine(url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            yield session
-    finally:
-        engine.dispose()
 
 
 def asgi_scope(method: str = "GET", path: str = "/", query: bytes = b"",
@@ -189,3 +167,22 @@ class ApiClient:
         data = b"".join(parts)
         assert len(data) == meta["size"]
         return data
+
+
+def api_login(base_url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    client = httpx.Client(base_url=base_url, timeout=30)
+    r = client.post("/user/account/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    client.headers["Authorization"] = f"Bearer {r.json()['jwtToken']}"
+    return client
+
+
+def api_register(base_url: str, username: str, password: str = PASSWORD) -> httpx.Client:
+    r = httpx.post(f"{base_url}/user/account/register", json={"username": username, "password": password},
+                   timeout=30)
+    assert r.status_code == 201, r.text
+    return api_login(base_url, username, password)
+
+
+def unique_username(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(3)}"

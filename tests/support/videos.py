@@ -1,6 +1,7 @@
 """Every test video, through one encoder (``encode_frames``): synthetic clips with known cameras (an orbit
 round ``synthetic.SyntheticScene``, a forward sweep over ``synthetic.TabletopScene``, a tripod shot, a black
-clip), tiny noise clips in any codec, raw uploads of a given size, and an audio-only file."""
+clip), tiny noise clips in any codec, raw uploads of a given size, an audio-only file, and a finished scene's
+video output as the pipeline's own writer encodes it."""
 
 from __future__ import annotations
 
@@ -221,3 +222,19 @@ def encode_audio(path: Path) -> Path:
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+def make_mp4(path: Path, frames: int = 24, size: tuple[int, int] = (160, 120)) -> None:
+    from vidscene.pipeline.export.video import write_mp4
+
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+
+    def frame(i: int) -> np.ndarray:
+        img = np.zeros((h, w, 3), dtype=np.uint8)
+        img[..., 0] = (xx * 255 // w + i * 8) % 256
+        img[..., 1] = yy * 255 // h
+        img[..., 2] = 128 + 100 * ((xx // 20 + yy // 20 + i) % 2)
+        return img
+
+    write_mp4((frame(i) for i in range(frames)), path, fps=12)

@@ -15,23 +15,19 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, Route
 
+from tests.support.api_client import PASSWORD, api_register, unique_username
 from tests.support.browser import (
-    PASSWORD,
     Browser,
     WebServer,
-    api_register,
     canvas_pixels,
     drawn_fraction,
-    make_mp4,
-    make_point_ply,
-    make_splat,
     open_browser,
     own_server,
-    seed_scene,
-    set_job_progress,
-    unique_username,
     wait_for_drawn_canvas,
 )
+from tests.support.outputs import make_point_ply, make_splat
+from tests.support.scenes import seed_scene, set_job_progress
+from tests.support.videos import make_mp4
 from vidscene.db.models import utcnow
 
 pytestmark = pytest.mark.browser

@@ -11,19 +11,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page
 
-from tests.support.browser import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    canvas_pixels,
-    drawn_fraction,
-    make_splat,
-    seed_scene,
-    set_job_progress,
-    unique_username,
-    wait_for_drawn_canvas,
-)
+from tests.support.api_client import PASSWORD, api_register, unique_username
+from tests.support.browser import Browser, WebServer, canvas_pixels, drawn_fraction, wait_for_drawn_canvas
+from tests.support.outputs import make_splat
+from tests.support.scenes import seed_scene, set_job_progress
 from tests.support.synthetic import look_at_rotation
 from vidscene.db.models import StageTiming, utcnow
 from vidscene.db.session import make_engine, make_sessionmaker, write_session
