@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from tests.pipeline.test_train_gaussian import CONFIG, make_tiny_scene
+from tests.support.captures import CONFIG, make_tiny_scene
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.evaluate import evaluation_views, write_quality
 from vidscene.pipeline.gaussian.train import train_gaussians
