@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from playwright.sync_api import Page, ViewportSize
 
+from tests.support.api_client import PASSWORD
 from tests.support.cluster import Cluster
 from vidscene.db.migrate import upgrade
 
@@ -155,6 +156,16 @@ def open_browser(pw: Any, base_url: str, tmp_path: Path) -> Iterator[Browser]:
         yield Browser(page=page, console=console, base_url=base_url, downloads_dir=downloads)
     finally:
         context.close()
+
+
+def log_in(browser: Browser, username: str) -> None:
+    """Log in through the app's form, as a user does (the password is ``api_client.PASSWORD``)."""
+    browser.goto("#/login")
+    page = browser.page
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 # ---- pixels ----
