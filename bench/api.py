@@ -36,12 +36,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api_load import httpx_load, percentiles, run_wrk
 from api_support import MiB, Nginx, PeakRss, curl, free_port, stop, throughput, wait_for_port
 
+from tests.support.videos import raw_noise_video
 from vidscene.db.models import Output
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import Storage
@@ -86,26 +84,6 @@ function delay()
 end
 """
 
-
-
-def raw_video(path: Path, mib: int) -> Path:
-    """Uncompressed yuv420p noise in Matroska: as many bytes as asked, written at disk speed."""
-    width, height = 640, 480
-    frame_bytes = width * height * 3 // 2
-    base = np.random.default_rng(0).integers(0, 255, (height * 3 // 2, width * 2), dtype=np.uint8)
-    with av.open(str(path), mode="w", format="matroska") as container:
-        stream = container.add_stream("rawvideo", rate=25)
-        assert isinstance(stream, av.VideoStream)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(mib * MiB // frame_bytes + 1):
-            shift = (index * 7) % width
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, shift:shift + width]), format="yuv420p")
-            frame.pts, frame.time_base = index, Fraction(1, 25)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
 
 
 def load() -> list[float]:
@@ -276,7 +254,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         data_dir = tmp_path / "data"
         started = time.perf_counter()
-        video = raw_video(tmp_path / "big.mkv", args.big_mib)
+        video = raw_noise_video(tmp_path / "big.mkv", args.big_mib * MiB)
         size = video.stat().st_size
         machine["video_write_s"] = round(time.perf_counter() - started, 1)
         port = free_port()

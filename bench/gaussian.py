@@ -26,6 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
 from vidscene.work_env import reexec_with_work_env
 
 if TYPE_CHECKING:  # imported for real after reexec_with_work_env, in the functions that need them
@@ -116,8 +118,8 @@ def _gaussian_config(g: GaussianConfig, args: argparse.Namespace) -> GaussianCon
 
 def _orbit_video(root: Path, args: argparse.Namespace, n_frames: int) -> tuple[Path, list[Camera]]:
     """The synthetic orbit video and its true cameras, made once per size and kept in ``root``."""
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.cameras import Camera
-    from vidscene.testing.synthetic import make_orbit_video
 
     # Ray-casting the video takes minutes on a busy machine: keep it (and its true cameras) in the work dir.
     stem = f"orbit_{args.width}x{args.height}_{n_frames}_{args.fps}"

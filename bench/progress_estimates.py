@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import update
 
-from tests.api.api_helpers import Api, TestClient, encode_video, make_settings, open_db
+from tests.support.api_client import Api, TestClient, make_settings
+from tests.support.scenes import open_db
+from tests.support.videos import encode_video
 from vidscene.api import create_app
 from vidscene.api.scenes import service
 from vidscene.db.migrate import upgrade

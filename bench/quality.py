@@ -28,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
 import numpy as np
 
 from vidscene.work_env import reexec_with_work_env
@@ -49,7 +51,7 @@ def needle_share_of_ply(path: Path) -> dict[str, float]:
 
 
 def make_clip(clip: str, root: Path) -> Path:
-    from vidscene.testing.synthetic import make_orbit_video
+    from tests.support.videos import make_orbit_video
 
     if clip == "orbit":
         path = root / "orbit_480x360_240_24.mp4"

@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
 
 if TYPE_CHECKING:  # imported for real in main (after argument parsing, so that --help is quick)
     from vidscene.pipeline.cameras import Camera, SceneData
@@ -39,11 +42,11 @@ VARIANTS: dict[str, dict[str, str]] = {
 def main() -> None:
     args = _parse_args()
 
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.errors import ReconstructionError
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.sfm import reconstruct
-    from vidscene.testing.synthetic import make_orbit_video
 
     with tempfile.TemporaryDirectory(prefix="vidscene-bench-sfm-") as tmp:
         root = args.work_dir or Path(tmp)
@@ -100,7 +103,7 @@ def _parse_args() -> argparse.Namespace:
 
 def _baseline_run(frames: FramesResult, truth: list[Camera], work: Path) -> dict[str, Any]:
     """pycolmap's defaults end to end, timed and compared with the true cameras; prints its line."""
-    from vidscene.testing.synthetic import camera_errors
+    from tests.support.synthetic import camera_errors
 
     t0 = time.perf_counter()
     timings, cameras = _pycolmap_defaults(frames.frames_dir, frames.frame_names, work)
@@ -127,7 +130,7 @@ def _failed_run(name: str, exc: Exception, t0: float) -> dict[str, Any]:
 
 def _variant_run(name: str, scene: SceneData, total: float, truth: list[Camera], n_frames: int) -> dict[str, Any]:
     """A variant's timings, errors against the true cameras and SfM statistics; prints its line."""
-    from vidscene.testing.synthetic import camera_errors
+    from tests.support.synthetic import camera_errors
 
     err = camera_errors(scene.cameras, truth)
     run = {"seconds": round(total, 2), **scene.extras["timings_s"], "registered": err.matched,

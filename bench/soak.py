@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.harness import ApiClient, Cluster
-from vidscene.testing.synthetic import make_orbit_video
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.videos import make_orbit_video
 
 
 def main() -> None:

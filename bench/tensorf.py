@@ -30,6 +30,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
 from vidscene.work_env import reexec_with_work_env
 
 if TYPE_CHECKING:  # imported for real after reexec_with_work_env, in the functions that need them
@@ -200,9 +202,9 @@ def _output_figures(requests: dict[str, Path]) -> dict[str, object]:
 
 def _prepare_scene(args: argparse.Namespace, root: Path, config: Any, figures: dict[str, object]) -> Any:
     """Synthetic video -> frames -> SfM (or true poses), cached in ``root`` for the next run."""
+    from tests.support.videos import make_forward_video, make_orbit_video
     from vidscene.pipeline.cameras import Camera, SceneData
     from vidscene.pipeline.frames import extract_frames
-    from vidscene.testing.synthetic import make_forward_video, make_orbit_video
 
     n_frames = args.frames
     t0 = time.monotonic()
@@ -244,8 +246,8 @@ def _true_pose_scene(shape: str, frames: FramesResult, true_cameras: list[Camera
     """The frames with the video's true cameras, and true surface points standing in for SfM's."""
     import numpy as np
 
+    from tests.support.synthetic import SyntheticScene, TabletopScene
     from vidscene.pipeline.cameras import SceneData
-    from vidscene.testing.synthetic import SyntheticScene, TabletopScene
 
     cams = [replace(true_cameras[i].scaled(frames.width, frames.height), image_name=name)
             for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]

@@ -25,8 +25,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.api import PASSWORD, UPLOAD_FIELDS, load, raw_video
+from bench.api import PASSWORD, UPLOAD_FIELDS, load
 from bench.api_support import MiB, PeakRss, curl, free_port, stop, throughput, wait_for_port
+from tests.support.videos import raw_noise_video
 
 
 def _tus(base: str, auth: dict[str, str], size: int, pieces: list[Path]) -> tuple[float, str]:
@@ -66,7 +67,7 @@ def main() -> None:
     machine = {"cpus": os.cpu_count(), "load_average_start": load()}
     with tempfile.TemporaryDirectory(prefix="vidscene-bench-tus-") as tmp:
         tmp_path = Path(tmp)
-        video = raw_video(tmp_path / "big.mkv", args.big_mib)
+        video = raw_noise_video(tmp_path / "big.mkv", args.big_mib * MiB)
         size = video.stat().st_size
         chunks_dir = tmp_path / "chunks"
         chunks_dir.mkdir()

@@ -26,18 +26,20 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
+from tests.support.server import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "vidscene" / "web" / "dist"
@@ -85,12 +87,6 @@ PROBE = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve(variant: str, dist: Path, port: int) -> None:
     """The API and the web app from ``dist``; ``before`` serves the app with Starlette's plain StaticFiles."""
     import uvicorn
@@ -117,16 +113,7 @@ def server(variant: str, dist: Path, data_dir: Path) -> Iterator[str]:
                             env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the {variant} server did not start")
-            time.sleep(0.3)
+        wait_healthy(base, proc, logs=lambda: f"(the {variant} server)")
         yield base
     finally:
         proc.terminate()

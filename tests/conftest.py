@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import temporary_postgres_database, unreachable
+from tests.support.services import temporary_postgres_database, unreachable
 
 REDIS_URL = os.environ.get("VIDSCENE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("VIDSCENE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")

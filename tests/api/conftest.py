@@ -16,8 +16,9 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import create_engine, text
 
-from tests.api.api_helpers import Api, ApiFactory, TestClient, encode_audio, encode_video, make_settings
-from tests.support import temporary_postgres_database
+from tests.support.api_client import Api, ApiFactory, TestClient, make_settings
+from tests.support.services import temporary_postgres_database
+from tests.support.videos import encode_audio, encode_video
 from vidscene.api import create_app, security
 from vidscene.db.migrate import upgrade
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from tests.api.api_helpers import PASSWORD, Api, ApiFactory, files_under
+from tests.support.api_client import PASSWORD, Api, ApiFactory
+from tests.support.scenes import files_under
 from vidscene.db.models import Job, Scene, User
 
 JSON = "json"

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 from sqlalchemy.engine import make_url
 
-from tests.api.api_helpers import PASSWORD, Api, files_under
+from tests.support.api_client import PASSWORD, Api
+from tests.support.scenes import files_under
 from vidscene.api.security import ALGORITHM, TOKEN_VERSION_CLAIM
 
 
@@ -108,7 +109,7 @@ def test_trailing_slash_redirect_does_not_trust_the_host_header(api: Api, auth: 
 
 def test_a_multi_range_with_one_satisfiable_part_is_206(api: Api, auth: dict[str, str], mp4_bytes: bytes,
                                                         db_url: str) -> None:
-    from tests.api.test_scene_read import add_output
+    from tests.support.scenes import add_output
 
     scene = api.scene_id(auth, mp4_bytes, output_types="splat_cloud,video", save_iterations="100",
                          total_iterations="200")
@@ -121,7 +122,7 @@ def test_a_multi_range_with_one_satisfiable_part_is_206(api: Api, auth: dict[str
 
 
 def test_head_on_an_output_answers_its_headers(api: Api, auth: dict[str, str], mp4_bytes: bytes, db_url: str) -> None:
-    from tests.api.test_scene_read import add_output
+    from tests.support.scenes import add_output
 
     scene = api.scene_id(auth, mp4_bytes, output_types="splat_cloud,video", save_iterations="100",
                          total_iterations="200")
@@ -167,7 +168,7 @@ def test_bad_fields_before_the_file_are_refused_before_the_body_is_read(api: Api
 
     import uvicorn
 
-    from tests.e2e.harness import free_port
+    from tests.support.server import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=port, log_level="warning",

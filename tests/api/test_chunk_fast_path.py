@@ -9,8 +9,8 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from tests.api.api_helpers import PASSWORD, Api
-from tests.api.test_scene_read import add_output
+from tests.support.api_client import PASSWORD, Api
+from tests.support.scenes import add_output
 from vidscene.api.deps import SessionReleasingRoute, get_token_claims
 from vidscene.api.errors import NotAuthenticatedError
 from vidscene.api.scenes.outputs import OutputRoute

@@ -12,7 +12,7 @@ import pytest
 from starlette.datastructures import Headers
 from starlette.types import Message
 
-from tests.api.api_helpers import asgi_scope, call_asgi
+from tests.support.api_client import asgi_scope, call_asgi
 from vidscene.api import downloads
 from vidscene.api.downloads import DownloadResponse, read_at
 

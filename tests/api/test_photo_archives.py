@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from tests.api.api_helpers import Api, files_under, open_db
+from tests.support.api_client import Api
+from tests.support.scenes import files_under, open_db
 from vidscene.db.models import Scene
 from vidscene.storage import Storage
 

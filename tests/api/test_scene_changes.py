@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.api.api_helpers import Api, open_db
-from tests.api.test_scene_read import add_output, set_job
+from tests.support.api_client import Api
+from tests.support.scenes import add_output, open_db, set_job
 from vidscene.db.models import Job, Output, Scene
 from vidscene.storage import Storage
 

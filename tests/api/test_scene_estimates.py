@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import update
 
-from tests.api.api_helpers import Api, open_db
+from tests.support.api_client import Api
+from tests.support.scenes import open_db
 from vidscene.db.models import Job, StageTiming, WorkerBeat, utcnow
 from vidscene.jobs import estimates
 from vidscene.storage import Storage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.api_helpers import Api
+from tests.support.api_client import Api
 from vidscene import catalogue
 from vidscene.api.errors import BadRequestError
 from vidscene.api.scenes.service import parse_scene_request

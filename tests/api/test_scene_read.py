@@ -10,33 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from tests.api.api_helpers import Api, open_db
+from tests.support.api_client import Api
+from tests.support.scenes import add_output, open_db, set_job
 from vidscene.db.models import Job, Output, utcnow
 from vidscene.storage import Storage
 
 MiB = 1024 * 1024
-
-
-def set_job(db_url: str, scene_id: str, **values: Any) -> None:
-    with open_db(db_url) as session:
-        session.execute(update(Job).where(Job.scene_id == scene_id).values(**values))
-        session.commit()
-
-
-def add_output(api: Api, db_url: str, scene_id: str, output_type: str, iteration: int, data: bytes,
-               *, write_file: bool = True) -> None:
-    """What the worker does: publish the file, then record the row."""
-    files = Storage(api.settings.data_dir).scene(scene_id)
-    path = files.output_path(output_type, iteration)
-    if write_file:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    with open_db(db_url) as session:
-        session.add(Output(scene_id=scene_id, output_type=output_type, iteration=iteration,
-                           relpath=str(path.relative_to(files.root)), size=len(data)))
-        session.commit()
 
 
 @pytest.fixture

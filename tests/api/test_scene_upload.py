@@ -16,7 +16,8 @@ import anyio
 import pytest
 from sqlalchemy import select
 
-from tests.api.api_helpers import Api, ApiFactory, TestClient, asgi_scope, files_under, open_db
+from tests.support.api_client import Api, ApiFactory, TestClient, asgi_scope
+from tests.support.scenes import files_under, open_db
 from vidscene.api import upload as upload_module
 from vidscene.db.models import Job, Scene
 from vidscene.storage import Storage

@@ -28,7 +28,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from tests.api.api_helpers import TestClient, make_settings
+from tests.support.api_client import TestClient, make_settings
 from vidscene.api import create_app
 
 MAX_EXAMPLES = int(os.environ.get("VIDSCENE_FUZZ_EXAMPLES", "25"))

@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 
-from tests.api.api_helpers import PASSWORD, Api
+from tests.support.api_client import PASSWORD, Api
 from vidscene.api import security
 from vidscene.api.security import TokenCodec
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import update
 
-from tests.api.api_helpers import Api, open_db
-from tests.api.test_scene_read import add_output
+from tests.support.api_client import Api
+from tests.support.scenes import add_output, open_db
 from vidscene.db.models import Share, utcnow
 
 

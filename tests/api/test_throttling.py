@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.api_helpers import PASSWORD, Api, ApiFactory
+from tests.support.api_client import PASSWORD, Api, ApiFactory
 from vidscene.api.ratelimit import LoginRateLimiter
 
 

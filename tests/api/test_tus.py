@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from tests.api.api_helpers import PASSWORD, Api, ApiFactory, files_under, open_db
+from tests.support.api_client import PASSWORD, Api, ApiFactory
+from tests.support.scenes import files_under, open_db
 from vidscene.api.tus import files as tus_files
 from vidscene.api.tus import service as tus_service
 from vidscene.db.models import Scene, TusUpload, utcnow

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from tusclient import client as tus_client
 
-from tests.api.api_helpers import PASSWORD, encode_video, files_under
-from tests.e2e.harness import Cluster
+from tests.support.api_client import PASSWORD
+from tests.support.cluster import Cluster
+from tests.support.scenes import files_under
+from tests.support.videos import encode_video
 
 FIELDS = {"training_mode": "gaussian", "output_types": "splat_cloud,video", "save_iterations": "100",
           "total_iterations": "200"}

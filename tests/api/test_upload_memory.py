@@ -8,17 +8,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import httpx
-import numpy as np
 import psutil
 import pytest
 
-from tests.api.api_helpers import PASSWORD
-from tests.e2e.harness import free_port
+from tests.support.api_client import PASSWORD
+from tests.support.server import free_port, wait_healthy
+from tests.support.videos import raw_noise_video
 
 MiB = 1024 * 1024
 VIDEO_BYTES_MIN = 200 * 1000 * 1000
@@ -33,25 +31,7 @@ SERVER = (
 
 def _big_video(path: Path) -> Path:
     """Uncompressed noise frames in Matroska: writes at disk speed and decodes like any upload."""
-    width, height = 640, 480
-    frame_bytes = width * height * 3 // 2  # yuv420p
-    frames = VIDEO_BYTES_MIN // frame_bytes + 2
-    rng = np.random.default_rng(1)
-    base = rng.integers(0, 255, (height * 3 // 2, width * 2), dtype=np.uint8)
-    with av.open(str(path), mode="w", format="matroska") as container:
-        stream = container.add_stream("rawvideo", rate=25)
-        assert isinstance(stream, av.VideoStream)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            shift = (index * 7) % width
-            planes = np.ascontiguousarray(base[:, shift:shift + width])
-            frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-            frame.pts = index
-            frame.time_base = Fraction(1, 25)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    raw_noise_video(path, VIDEO_BYTES_MIN, seed=1)
     assert path.stat().st_size >= VIDEO_BYTES_MIN
     return path
 
@@ -65,16 +45,7 @@ def server(tmp_path: Path, sqlite_url: str) -> Iterator[tuple[str, psutil.Proces
     proc = subprocess.Popen([sys.executable, "-c", SERVER.format(port=port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "server exited"
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_healthy(base, proc)
         yield base, psutil.Process(proc.pid), data_dir
     finally:
         proc.terminate()

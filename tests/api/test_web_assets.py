@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.api_helpers import Api, ApiFactory
+from tests.support.api_client import Api, ApiFactory
 from vidscene.api import app as app_module
 from vidscene.api.webapp import accepted_encodings
 

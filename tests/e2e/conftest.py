@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Cluster
-from vidscene.testing.synthetic import SyntheticVideo, make_orbit_video
+from tests.support.cluster import Cluster
+from tests.support.videos import SyntheticVideo, make_orbit_video
 
 
 @pytest.fixture(scope="session")

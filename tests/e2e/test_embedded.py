@@ -8,10 +8,11 @@ from typing import Any
 
 from PIL import Image
 
-from tests.e2e.harness import ApiClient, Cluster
-from tests.e2e.outputs import check_output
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.outputs import check_output
+from tests.support.videos import SyntheticVideo
 from vidscene.jobs import estimates
-from vidscene.testing.synthetic import SyntheticVideo
 
 OUTPUTS = ["splat_cloud", "point_cloud", "video", "model"]
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ApiClient, Cluster
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo, make_static_video
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster
+from tests.support.outputs import check_output
+from tests.support.videos import SyntheticVideo, make_static_video
 
 
 def _training_at(iteration: int):  # type: ignore[no-untyped-def]  # returns a predicate over progress bodies

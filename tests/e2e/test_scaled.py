@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import ApiClient, Cluster, empty_redis_db
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster, empty_redis_db
+from tests.support.outputs import check_output
+from tests.support.videos import SyntheticVideo
 
 pytestmark = [pytest.mark.postgres]
 

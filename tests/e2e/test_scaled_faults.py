@@ -23,9 +23,11 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from tests.e2e.harness import ApiClient, Cluster, Proc, empty_redis_db
+from tests.support.api_client import ApiClient
+from tests.support.cluster import Cluster, empty_redis_db
+from tests.support.server import Proc
+from tests.support.videos import SyntheticVideo
 from vidscene.db.models import Output
-from vidscene.testing.synthetic import SyntheticVideo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.harness import CHUNK, Cluster
-from tests.e2e.outputs import check_output
-from vidscene.testing.synthetic import SyntheticVideo
+from tests.support.api_client import CHUNK
+from tests.support.cluster import Cluster
+from tests.support.outputs import check_output
+from tests.support.videos import SyntheticVideo
 
 PASSWORD = "seed client pass"
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
 from vidscene.db.models import Scene, Stage, StageTiming, utcnow
 from vidscene.jobs import estimates, stage_execution, state
 from vidscene.jobs.estimates import JobView, remaining_seconds

@@ -15,7 +15,7 @@ import pytest
 from kombu import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
 from vidscene.config import Settings
 from vidscene.db.fork_guard import GUARD, sqlite_operation
 from vidscene.db.models import Stage

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
+from tests.support.videos import make_orbit_video
 from vidscene.config import Settings
 from vidscene.db.models import Job, Stage
 from vidscene.jobs import stage_execution, state
 from vidscene.storage.local import Storage
-from vidscene.testing.synthetic import make_orbit_video
 
 
 def context(factory: sessionmaker[Session], tmp_path: Path,

@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
 from vidscene.db.models import Job, JobState, Output, Scene, Stage, utcnow
 from vidscene.jobs import state
 

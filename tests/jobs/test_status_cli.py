@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from tests.jobs.conftest import add_scene
+from tests.support.scenes import add_scene
 from vidscene.cli import app
 from vidscene.db.migrate import upgrade
 from vidscene.db.models import Job, Stage, utcnow

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pipeline.test_render import random_scene, rel_err, rotation, tilted_camera
+from tests.support.gaussians import random_scene, rel_err, rotation, tilted_camera
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.antialias import FILTER_VARIANCE, apply_filter, bake, filter_variances
 from vidscene.pipeline.gaussian.model import FILTER_KEY, Gaussians

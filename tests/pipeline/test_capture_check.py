@@ -15,12 +15,12 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
+from tests.support.videos import make_orbit_video, make_static_video
 from vidscene.pipeline import capture_check
 from vidscene.pipeline.capture_check import CaptureError, CaptureReport
 from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork, run_frames
 from vidscene.storage.local import SceneFiles
-from vidscene.testing.synthetic import make_orbit_video, make_static_video
 
 W, H, N, FPS = 192, 144, 72, 24
 U8 = NDArray[np.uint8]

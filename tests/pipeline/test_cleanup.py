@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
+from tests.support.synthetic import SyntheticScene, orbit_cameras, posed_scene
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.gaussian.cleanup import floater_mask
 from vidscene.pipeline.gaussian.model import init_from_points
-from vidscene.testing.synthetic import SyntheticScene, orbit_cameras, posed_scene
 
 
 def _orbit(tmp_path: Path) -> SceneData:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from plyfile import PlyData
 
-from tests.pipeline.gaussian_samples import (
+from tests.support.gaussians import (
     assert_full_disk_leaves_nothing,
     random_gaussians,
     rotation_alignment,

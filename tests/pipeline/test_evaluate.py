@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.test_train_gaussian import CONFIG, make_tiny_scene
-from tests.pipeline.tiny_captures import forward_capture, tiny_tensorf_config
+from tests.support.captures import CONFIG, forward_capture, make_tiny_scene, tiny_tensorf_config
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.evaluate import evaluation_views, write_quality
 from vidscene.pipeline.gaussian.train import train_gaussians

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from plyfile import PlyData
 
+from tests.support.synthetic import look_at_rotation
 from vidscene.pipeline import export as export_pkg
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.errors import StorageFullError
@@ -28,7 +29,6 @@ from vidscene.pipeline.export.ply import gaussian_ply_properties, write_gaussian
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map, ssim_mean
-from vidscene.testing.synthetic import look_at_rotation
 
 SH_C0 = 0.28209479177387814
 

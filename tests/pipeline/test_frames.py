@@ -9,16 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.synthetic import SyntheticScene
+from tests.support.videos import SyntheticVideo, encode_frames, make_black_video, make_orbit_video
 from vidscene.pipeline.config import FramesConfig
 from vidscene.pipeline.errors import VideoError
 from vidscene.pipeline.frames import FramesResult, extract_frames, sharpness
 from vidscene.pipeline.progress import Cancelled
-from vidscene.testing.synthetic import (
-    SyntheticScene,
-    SyntheticVideo,
-    make_black_video,
-    make_orbit_video,
-)
 
 
 @pytest.fixture(scope="module")
@@ -211,24 +207,12 @@ def test_sharpness_orders_blur() -> None:
 def test_long_video_is_streamed_in_bounded_memory(tmp_path: Path) -> None:
     """10 000 frames: every one is decoded, only candidates are converted, and memory does not grow with length."""
     import tracemalloc
-    from fractions import Fraction
-
-    import av
 
     path = tmp_path / "long.mp4"
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for i in range(10_000):
-            frame = av.VideoFrame.from_ndarray(np.roll(base, i % 128, axis=1), format="rgb24")
-            frame.pts, frame.time_base = i, Fraction(1, 30)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    encode_frames(path, lambda i: np.roll(base, i % 128, axis=1), 10_000, 128, 96, fps=30, codec="libx264",
+                  codec_options={"preset": "ultrafast"})
     tracemalloc.start()
     try:
         result = _extract(path, tmp_path, target_count=40, max_long_side=128)

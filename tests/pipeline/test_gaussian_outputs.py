@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 from plyfile import PlyData
 
+from tests.support.synthetic import orbit_cameras
 from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
@@ -25,7 +26,6 @@ from vidscene.pipeline.gaussian.train import train_gaussians
 from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork
 from vidscene.storage.local import SceneFiles
-from vidscene.testing.synthetic import orbit_cameras
 
 NEW_TYPES = ("spz", "compressed_ply")
 

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.support.synthetic import look_at_rotation
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.export.initial_view import initial_view, write_initial_view
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.scene import SceneWork, _export_iteration
-from vidscene.testing.synthetic import look_at_rotation
 
 # The viewer's `content.quaternion.set(1, 0, 0, 0)`: half a turn about x, applied to the splats.
 VIEWER_CONTENT = np.diag([1.0, -1.0, -1.0])

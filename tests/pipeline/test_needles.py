@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.support.synthetic import SyntheticScene, orbit_cameras, posed_scene
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.gaussian.loss import needle_penalty, needle_share
 from vidscene.pipeline.gaussian.train import GaussianTraining
 from vidscene.pipeline.presets import PRESETS
-from vidscene.testing.synthetic import SyntheticScene, orbit_cameras, posed_scene
 
 
 @pytest.fixture(scope="module")

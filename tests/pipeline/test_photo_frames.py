@@ -12,12 +12,12 @@ import pillow_heif
 import pytest
 from PIL import Image
 
+from tests.support.synthetic import SyntheticScene, orbit_cameras
 from vidscene.pipeline.capture_check import CaptureReport
 from vidscene.pipeline.errors import VideoError
 from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork, run_frames, run_sfm
 from vidscene.storage.local import SceneFiles
-from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
 
 W, H, N = 192, 144, 24
 

@@ -10,44 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from tests.support.gaussians import Params, random_scene, rel_err, rotation, tilted_camera
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.project import footprint_extent, project_gaussians
 from vidscene.pipeline.gaussian.raster_cpu import project_cpu, sh_colors_cpu
 from vidscene.pipeline.gaussian.render import Backend, precompile_cpu, render
 from vidscene.pipeline.gaussian.sh import C0, C1, sh_to_rgb
-
-Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def rotation(rx: float, ry: float, rz: float) -> np.ndarray:
-    cx, sx, cy, sy, cz, sz = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry), math.cos(rz), math.sin(rz)
-    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    result: np.ndarray = rot_z @ rot_y @ rot_x
-    return result
-
-
-def tilted_camera(width: int = 45, height: int = 37) -> Camera:
-    """Odd image sizes (partial tiles), an off-centre principal point and a rotated, translated camera."""
-    return Camera(width=width, height=height, fx=50.0, fy=53.0, cx=width / 2 + 1.3, cy=height / 2 - 0.7,
-                  R=rotation(0.08, -0.15, 0.04), t=np.array([0.2, -0.1, 0.3]))
-
-
-def random_scene(n: int, seed: int, camera: Camera, dtype: torch.dtype = torch.float32) -> Params:
-    """Gaussians spread in front of the camera and past its sides (exercises the Jacobian clamp and culling)."""
-    gen = torch.Generator().manual_seed(seed)
-    cam_pts = torch.rand(n, 3, generator=gen, dtype=torch.float64) * torch.tensor([3.6, 3.0, 3.5]) \
-        + torch.tensor([-1.8, -1.5, 0.8], dtype=torch.float64)
-    R = torch.as_tensor(camera.R)
-    t = torch.as_tensor(camera.t)
-    means = (cam_pts - t) @ R  # camera -> world
-    quats = torch.randn(n, 4, generator=gen, dtype=torch.float64)
-    scales = torch.exp(torch.randn(n, 3, generator=gen, dtype=torch.float64) * 0.5) * 0.12
-    opacities = 0.05 + 0.9 * torch.rand(n, generator=gen, dtype=torch.float64)
-    sh = torch.randn(n, 16, 3, generator=gen, dtype=torch.float64) * 0.4
-    return (means.to(dtype).requires_grad_(), quats.to(dtype).requires_grad_(), scales.to(dtype).requires_grad_(),
-            opacities.to(dtype).requires_grad_(), sh.to(dtype).requires_grad_())
 
 
 def fresh(params: Params) -> Params:
@@ -74,11 +42,6 @@ def render_and_backward(params: Params, camera: Camera, backend: Backend, backgr
     if out.depth is not None:
         result["depth"] = out.depth.detach()
     return {k: v for k, v in result.items() if v is not None}
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach().double(), b.detach().double()
-    return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.test_train_gaussian import make_tiny_scene
+from tests.support.captures import make_tiny_scene
 from vidscene import catalogue
 from vidscene.pipeline.gaussian.train import RANDOM_INIT_POINTS, train_gaussians
 from vidscene.pipeline.presets import PRESETS, preset_config

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.support.synthetic import camera_errors, orbit_cameras
+from tests.support.videos import make_orbit_video, make_static_video
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import FramesConfig, SfmConfig
 from vidscene.pipeline.errors import ReconstructionError
@@ -28,7 +30,6 @@ from vidscene.pipeline.poses import (
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.sfm import _check_rotation_continuity, reconstruct
 from vidscene.pipeline.undistort import is_identity, remap_bilinear, undistortion_map
-from vidscene.testing.synthetic import camera_errors, make_orbit_video, make_static_video, orbit_cameras
 
 
 @dataclass

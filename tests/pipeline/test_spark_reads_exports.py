@@ -17,7 +17,7 @@ import gsply
 import numpy as np
 import pytest
 
-from tests.pipeline.gaussian_samples import Sample, random_gaussians, rotation_alignment, sigmoid
+from tests.support.gaussians import Sample, random_gaussians, rotation_alignment, sigmoid
 from vidscene.pipeline.export.compressed_ply import morton_order, write_compressed_ply
 from vidscene.pipeline.export.spz import write_spz
 

@@ -11,7 +11,7 @@ import gsply
 import numpy as np
 import pytest
 
-from tests.pipeline.gaussian_samples import (
+from tests.support.gaussians import (
     assert_full_disk_leaves_nothing,
     random_gaussians,
     rotation_alignment,

@@ -8,14 +8,9 @@ import av
 import numpy as np
 import pytest
 
+from tests.support.synthetic import LOOK_AT, SyntheticScene, orbit_cameras
+from tests.support.videos import make_black_video, make_orbit_video
 from vidscene.pipeline.cameras import Camera
-from vidscene.testing.synthetic import (
-    LOOK_AT,
-    SyntheticScene,
-    make_black_video,
-    make_orbit_video,
-    orbit_cameras,
-)
 
 
 def _decode(path: Path) -> list[np.ndarray]:

@@ -8,8 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tests.support.synthetic import TabletopScene, forward_cameras
+from tests.support.videos import make_forward_video
 from vidscene.pipeline.poses import rotation_angle_deg
-from vidscene.testing.synthetic import TabletopScene, forward_cameras, make_forward_video
 
 
 def test_forward_video_decodes_to_the_rendered_frames(tmp_path: Path) -> None:

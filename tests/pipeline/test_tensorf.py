@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from plyfile import PlyData
 
+from tests.support.synthetic import SyntheticScene, orbit_cameras
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
@@ -32,7 +33,6 @@ from vidscene.pipeline.tensorf.render import (
 )
 from vidscene.pipeline.tensorf.train import load_model, train_tensorf
 from vidscene.pipeline.training import save_checkpoint
-from vidscene.testing.synthetic import SyntheticScene, orbit_cameras
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from tests.pipeline.tiny_captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
+from tests.support.captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.tensorf.config import TensorfConfig

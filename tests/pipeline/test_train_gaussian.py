@@ -6,7 +6,6 @@ the ground truth is exactly representable and a few dozen iterations must visibl
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,56 +15,22 @@ import av
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from plyfile import PlyData
 
-from vidscene.pipeline.cameras import Camera, SceneData
+from tests.support.captures import CONFIG, make_tiny_scene
+from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian import train as train_module
-from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians, init_from_points, knn_mean_distance
 from vidscene.pipeline.gaussian.outputs import export_outputs, without_floaters
-from vidscene.pipeline.gaussian.render import render
-from vidscene.pipeline.gaussian.sh import rgb_to_sh0
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy
 from vidscene.pipeline.gaussian.train import GaussianTraining, TrainResult, make_optimizers, train_gaussians
 from vidscene.pipeline.presets import PRESETS
 from vidscene.pipeline.progress import Cancelled
-from vidscene.testing.synthetic import look_at_rotation
 
-CONFIG = replace(GaussianConfig(), iterations=30, max_long_side=64, sh_degree=1, sh_degree_interval=10,
-                 densify_start=5, densify_every=5, densify_stop=25, max_gaussians=2000, eval_every=4)
 SAVE = [10, 20]
-
-
-def _look_at(center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """World -> camera (R, t) of a camera at ``center`` looking at the origin."""
-    R = look_at_rotation(np.asarray(center, dtype=np.float64), np.zeros(3))
-    return R, -R @ center
-
-
-def make_tiny_scene(root: Path, n_cams: int = 12, width: int = 64, height: int = 48, n: int = 300) -> SceneData:
-    g = torch.Generator().manual_seed(0)
-    means = (torch.rand(n, 3, generator=g) - 0.5) * 1.2
-    rgb = torch.rand(n, 3, generator=g)
-    quats = torch.tensor([1.0, 0.0, 0.0, 0.0]).repeat(n, 1)
-    scales = torch.full((n, 3), 0.06)
-    opacities = torch.full((n,), 0.8)
-    sh = rgb_to_sh0(rgb)[:, None, :]
-    images = root / "images"
-    images.mkdir(parents=True)
-    cameras = []
-    for i in range(n_cams):
-        a = math.pi * i / n_cams
-        R, t = _look_at(np.array([2.5 * math.sin(a), -0.5, -2.5 * math.cos(a)]))
-        cam = Camera(width, height, 60.0, 60.0, width / 2, height / 2, R, t, f"{i:05d}.png")
-        out = render(means, quats, scales, opacities, sh, cam, sh_degree=0, background=torch.zeros(3))
-        Image.fromarray((out.image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)).save(images / cam.image_name)
-        cameras.append(cam)
-    points = (means + 0.03 * torch.randn(n, 3, generator=g)).numpy().astype(np.float32)
-    return SceneData(cameras=cameras, images_dir=images, points=points, colors=(rgb.numpy() * 255).astype(np.uint8))
 
 
 @dataclass
@@ -308,10 +273,10 @@ def test_densify_respects_the_cap() -> None:
 @pytest.mark.slow
 def test_short_preview_training_on_a_reconstructed_synthetic_orbit(tmp_path: Path) -> None:
     """The whole chain this stage sits in: video -> frames -> SfM -> training -> export, held-out quality."""
+    from tests.support.videos import make_orbit_video
     from vidscene.pipeline.config import FramesConfig, SfmConfig
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.sfm import reconstruct
-    from vidscene.testing.synthetic import make_orbit_video
 
     video = make_orbit_video(tmp_path / "orbit.mp4", width=240, height=180, n_frames=48, fps=12)
     frames = extract_frames(video.path, tmp_path / "frames", tmp_path / "thumb.jpg",

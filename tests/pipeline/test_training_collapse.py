@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.pipeline.tiny_captures import FRAMES, HEIGHT, WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
+from tests.support.captures import FRAMES, HEIGHT, WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
+from tests.support.synthetic import TabletopScene, forward_cameras, posed_scene
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.collapse import MIN_JUDGED_ITERATIONS, check_not_flat, flat_image_psnr, mean_colour
 from vidscene.pipeline.errors import TrainingError
@@ -18,7 +19,6 @@ from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.train import train_gaussians
 from vidscene.pipeline.tensorf.config import TensorfConfig
 from vidscene.pipeline.tensorf.train import train_tensorf
-from vidscene.testing.synthetic import TabletopScene, forward_cameras, posed_scene
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser_helpers import (
-    CHROMIUM,
-    REPO,
-    WEB_DIST,
-    Browser,
-    WebServer,
-    make_server,
-    open_browser,
-    unavailable,
-)
+from tests.support.browser import CHROMIUM, REPO, WEB_DIST, Browser, WebServer, make_server, open_browser
+from tests.support.services import unavailable
 
 
 @pytest.fixture(scope="session")

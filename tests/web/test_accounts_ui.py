@@ -12,16 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    open_browser,
-    own_server,
-    seed_scene,
-    unique_username,
-)
+from tests.support.api_client import PASSWORD, api_register, unique_username
+from tests.support.browser import Browser, WebServer, open_browser, own_server
+from tests.support.scenes import seed_scene
 
 pytestmark = pytest.mark.browser
 

@@ -15,19 +15,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_login,
-    drawn_fraction,
-    open_browser,
-    own_server,
-    seed_scene,
-    unique_username,
-    wait_for_drawn_canvas,
-)
-from vidscene.testing.synthetic import make_orbit_video
+from tests.support.api_client import PASSWORD, api_login, unique_username
+from tests.support.browser import Browser, WebServer, drawn_fraction, open_browser, own_server, wait_for_drawn_canvas
+from tests.support.scenes import seed_scene
+from tests.support.videos import make_orbit_video
 
 pytestmark = pytest.mark.browser
 

@@ -15,37 +15,25 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Locator, Page, Route
 
-from tests.web.browser_helpers import (
-    PASSWORD,
+from tests.support.api_client import api_register, unique_username
+from tests.support.browser import (
     Browser,
     WebServer,
-    api_register,
     canvas_pixels,
     drawn_fraction,
-    make_mp4,
-    make_point_ply,
-    make_splat,
+    log_in,
     open_browser,
     own_server,
-    seed_scene,
-    set_job_progress,
-    unique_username,
     wait_for_drawn_canvas,
 )
+from tests.support.outputs import make_point_ply, make_splat
+from tests.support.scenes import seed_scene, set_job_progress
+from tests.support.videos import make_mp4
 from vidscene.db.models import utcnow
 
 pytestmark = pytest.mark.browser
 
 MiB = 1024 * 1024
-
-
-def _log_in(browser: Browser, username: str) -> None:
-    browser.goto("#/login")
-    page = browser.page
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 def _card(browser: Browser, scene_id: str) -> Locator:
@@ -85,7 +73,7 @@ def test_scene_list_live_progress_viewer_downloads_and_delete(browser: Browser, 
     failed_id = seed_scene(server, username, name="Blurry", outputs={"video": {}}, state="failed", stage="sfm",
                            message="Could not find camera poses: too few sharp frames.")
 
-    _log_in(browser, username)
+    log_in(browser, username)
     for scene_id in (done_id, running_id, queued_id, failed_id):
         _card(browser, scene_id).wait_for()
     done, running = _card(browser, done_id), _card(browser, running_id)
@@ -208,7 +196,7 @@ def test_point_cloud_scene_uses_the_point_viewer(browser: Browser, server: WebSe
     api_register(server.base_url, username)
     scene_id = seed_scene(server, username, name="Density points", mode="tensorf", total_iterations=300,
                           save_iterations=(300,), outputs={"point_cloud": {300: make_point_ply(20_000)}})
-    _log_in(browser, username)
+    log_in(browser, username)
     _card(browser, scene_id).get_by_role("link", name="Density points").click()
     img = wait_for_drawn_canvas(page, minimum=0.01)
     assert drawn_fraction(img) > 0.01
@@ -221,7 +209,7 @@ def test_unknown_scene_shows_not_found(browser: Browser, server: WebServer) -> N
     username = unique_username("dave")
     api_register(server.base_url, username)
     browser.console.expect("status of 404")
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto("#/scene/does-not-exist")
     page.get_by_role("heading", name="Scene not found").wait_for()
     browser.console.assert_clean()
@@ -257,7 +245,7 @@ def test_progress_reads_in_units_steps_and_places_in_the_queue(quiet_browser: Br
     progress = api.get(f"/user/scene/progress/{queued}").json()
     assert (progress["overall_position"], progress["overall_size"]) == (1, 3)
 
-    _log_in(browser, username)
+    log_in(browser, username)
     _card(browser, training).get_by_text("Training · iteration 1,200 of 7,000 · about 3 min left").wait_for()
     _card(browser, frames).get_by_text("Picking frames · frame 12 of 80").wait_for()
     queued_card = _card(browser, queued)
@@ -298,7 +286,7 @@ def test_a_failed_scene_says_why_and_tries_again_with_other_settings(browser: Br
     reason = "Could not find camera poses: too few sharp frames."
     failed = seed_scene(server, username, name="Blurry", outputs={"video": {}, "splat_cloud": {}}, state="failed",
                         stage="sfm", message=reason)
-    _log_in(browser, username)
+    log_in(browser, username)
     card = _card(browser, failed)
     card.get_by_text(reason).wait_for()
     assert card.locator("progress").count() == 0, "a failed scene has no progress to show"
@@ -369,7 +357,7 @@ def test_scene_cards_show_the_date_and_the_processing_time(browser: Browser, ser
         route.fulfill(response=response, json=body)
 
     page.route("**/user/scene/progress/*", with_times)
-    _log_in(browser, username)
+    log_in(browser, username)
     facts = _card(browser, done).locator(".scene-facts")
     facts.wait_for()
     assert re.fullmatch(r"Quick preview · .*2026.* · took 14 min", facts.inner_text()), facts.inner_text()
@@ -396,7 +384,7 @@ def test_portrait_thumbnails_are_letterboxed_not_cropped(browser: Browser, serve
     api_register(server.base_url, username)
     scene_id = seed_scene(server, username, name="Tall", outputs={"video": {}})
     _portrait_thumbnail(server, scene_id)
-    _log_in(browser, username)
+    log_in(browser, username)
     page.wait_for_function(
         "id => { const img = document.querySelector(`li[data-scene-id='${id}'] img.thumb`);"
         " return img && img.complete && img.naturalWidth > 0; }", arg=scene_id)
@@ -418,7 +406,7 @@ def test_fly_mode_cannot_lose_the_scene(browser: Browser, server: WebServer) -> 
     scene_id = seed_scene(server, username, name="Ball", total_iterations=100, save_iterations=(100,),
                           outputs={"splat_cloud": {100: make_splat(4_000, seed=2)}})
     page.set_viewport_size({"width": 640, "height": 720})  # quick software rendering
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto(f"#/scene/{scene_id}")
     start = drawn_fraction(wait_for_drawn_canvas(page, minimum=0.05))
     page.get_by_role("radio", name="Fly").check()

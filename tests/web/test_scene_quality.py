@@ -11,36 +11,18 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    canvas_pixels,
-    drawn_fraction,
-    make_splat,
-    seed_scene,
-    set_job_progress,
-    unique_username,
-    wait_for_drawn_canvas,
-)
+from tests.support.api_client import api_register, unique_username
+from tests.support.browser import Browser, WebServer, canvas_pixels, drawn_fraction, log_in, wait_for_drawn_canvas
+from tests.support.outputs import make_splat
+from tests.support.scenes import seed_scene, set_job_progress
+from tests.support.synthetic import look_at_rotation
 from vidscene.db.models import StageTiming, utcnow
 from vidscene.db.session import make_engine, make_sessionmaker, write_session
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.export.initial_view import initial_view
 from vidscene.storage import Storage
-from vidscene.testing.synthetic import look_at_rotation
 
 pytestmark = pytest.mark.browser
-
-
-def _log_in(browser: Browser, username: str) -> None:
-    browser.goto("#/login")
-    page = browser.page
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 def _quality(iteration: int, psnr: float, gaussians: int, seconds: float) -> dict[str, object]:
@@ -78,7 +60,7 @@ def test_presets_say_what_they_cost_on_this_server(browser: Browser, server: Web
     page = browser.page
     username = unique_username("cost")
     api_register(server.base_url, username)
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto("#/new")
     page.get_by_role("heading", name="New scene").wait_for()
     costs = page.get_by_test_id("preset-cost")
@@ -122,7 +104,7 @@ def test_queued_scene_says_when_it_starts_from_the_server(browser: Browser, serv
     body = api.get(f"/user/scene/progress/{mine}").json()
     assert body["starts_in_seconds"] is not None and body["starts_in_seconds"] >= 170
 
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto(f"#/scene/{mine}")
     page.get_by_text("Waiting in queue · 1 scene ahead · starts in about 3 min").wait_for()
     assert "2 of 2" not in page.locator(".status-card").inner_text()
@@ -142,7 +124,7 @@ def test_quality_panel_chart_and_cards(browser: Browser, server: WebServer) -> N
                          save_iterations=(500, 1000))
     _write_metrics(server, running, 500, _quality(500, 25.02, 18000, 11.0))
 
-    _log_in(browser, username)
+    log_in(browser, username)
     card = page.locator(f'li.scene-card[data-scene-id="{done}"]')
     card.get_by_test_id("card-quality").wait_for()
     assert card.get_by_test_id("card-quality").inner_text() == "30,000 gaussians · 31.3 dB PSNR"
@@ -195,7 +177,7 @@ def test_view_opens_from_the_first_capture_camera(browser: Browser, server: WebS
     files.initial_view.write_text(json.dumps(view))
 
     page.set_viewport_size({"width": 900, "height": 720})
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto(f"#/scene/{scene_id}")
     wait_for_drawn_canvas(page, minimum=0.05)
     page.wait_for_function("() => document.querySelector('.viewer-canvas')?.dataset.camera")

@@ -15,20 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    canvas_pixels,
-    drawn_fraction,
-    make_mp4,
-    make_splat,
-    seed_scene,
-    splat_as_spz,
-    unique_username,
-    wait_for_drawn_canvas,
-)
+from tests.support.api_client import PASSWORD, api_register, unique_username
+from tests.support.browser import Browser, WebServer, canvas_pixels, drawn_fraction, wait_for_drawn_canvas
+from tests.support.outputs import make_splat, splat_as_spz
+from tests.support.scenes import seed_scene
+from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
 

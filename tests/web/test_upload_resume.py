@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    make_mp4,
-    make_server,
-    unique_username,
-)
+from tests.support.api_client import PASSWORD, api_register, unique_username
+from tests.support.browser import Browser, WebServer, make_server
+from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
 

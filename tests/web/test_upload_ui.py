@@ -12,14 +12,9 @@ import httpx
 import pytest
 from playwright.sync_api import Route
 
-from tests.web.browser_helpers import (
-    PASSWORD,
-    Browser,
-    WebServer,
-    api_register,
-    make_mp4,
-    unique_username,
-)
+from tests.support.api_client import PASSWORD, api_register, unique_username
+from tests.support.browser import Browser, WebServer
+from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
 

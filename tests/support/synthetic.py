@@ -1,10 +1,9 @@
-"""Synthetic videos with known ground-truth cameras, for tests and benchmarks.
+"""Synthetic scenes with known ground-truth cameras, for tests and benchmarks (``videos`` encodes them).
 
 A small textured room (floor, four walls, ceiling) with a few textured boxes on the floor is ray-cast with
-numpy along a known camera path and encoded with PyAV. Because every pixel comes from a non-repeating natural
-image (scikit-image's bundled samples, or procedural noise when scikit-image is absent), SIFT finds plenty of
-distinct matches, and repeated-texture ambiguities (false pairs that break SfM, see docs/measured.md) do not
-arise by construction.
+numpy along a known camera path. Because every pixel comes from a non-repeating natural image (scikit-image's
+bundled samples, or procedural noise when scikit-image is absent), SIFT finds plenty of
+distinct matches, and repeated-texture ambiguities (docs/measured.md) do not arise by construction.
 
 World frame of the ground truth: origin at the centre of the floor, world ``-y`` is up (the floor is the plane
 ``y = 0`` and everything above it has negative ``y``), units are arbitrary ("metres" of a 12 x 12 room).
@@ -19,10 +18,8 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
@@ -38,34 +35,6 @@ U8 = NDArray[np.uint8]
 ROOM_HALF = 6.0
 ROOM_HEIGHT = 4.0
 LOOK_AT = np.array([0.0, -0.5, 0.0])
-
-# Quality settings per encoder: high enough that compression artefacts do not dominate SfM accuracy.
-_CODEC_OPTIONS: dict[str, dict[str, str]] = {
-    "libx264": {"crf": "16", "preset": "veryfast"},
-    "libx265": {"crf": "18", "preset": "veryfast"},
-    "libvpx": {"crf": "8", "b": "4M", "deadline": "realtime", "cpu-used": "8"},
-    "libvpx-vp9": {"crf": "20", "b": "0", "deadline": "realtime", "cpu-used": "8"},
-    "mpeg4": {"qscale": "2"},
-    "mjpeg": {"q:v": "2"},
-}
-_PIX_FMT: dict[str, str] = {"mjpeg": "yuvj420p", "ffv1": "yuv444p"}
-
-
-@dataclass
-class SyntheticVideo:
-    """An encoded video and the true camera of every frame (display orientation, time order)."""
-
-    path: Path
-    cameras: list[Camera]
-    frame_times: list[float]  # seconds, presentation time of each frame
-
-    @property
-    def width(self) -> int:
-        return self.cameras[0].width
-
-    @property
-    def height(self) -> int:
-        return self.cameras[0].height
 
 
 @dataclass(frozen=True)
@@ -307,54 +276,6 @@ def forward_cameras(n_frames: int, width: int, height: int, *, turn_degrees: flo
     return cams
 
 
-def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
-                     seed: int = 0, codec: str = "libx264", orbit_degrees: float = 120.0,
-                     hfov_degrees: float = 60.0, supersample: int = 2, brightness: float = 1.0,
-                     blur_frames: Sequence[int] = (), blur_px: int = 9, rotation: int = 0,
-                     frame_times: Sequence[float] | None = None, codec_options: dict[str, str] | None = None,
-                     container_options: dict[str, str] | None = None) -> SyntheticVideo:
-    """Render and encode a camera orbit; returns the true camera of every frame.
-
-    ``width``/``height`` are the displayed (upright) size. ``brightness`` scales pixel values (a dark but
-    usable video at 0.15). ``blur_frames`` get a horizontal motion blur of ``blur_px`` pixels. ``rotation``
-    (0/90/180/270) stores the frames rotated and tags the stream with display rotation metadata, like a phone
-    does, so a correct decoder shows them upright again. ``frame_times`` (seconds, increasing) makes a
-    variable frame rate video. The container follows the file suffix (``.mp4``, ``.mkv``, ``.webm``...);
-    ``container_options`` go to its muxer (``{"movflags": "faststart"}`` puts an MP4's index first).
-    """
-    scene = SyntheticScene(seed)
-    start = float(np.random.default_rng(seed).uniform(0.0, 360.0))
-    cams = orbit_cameras(n_frames, width, height, orbit_degrees=orbit_degrees, hfov_degrees=hfov_degrees,
-                         start_degrees=start)
-    blurred = set(blur_frames)
-
-    def frame(i: int) -> U8:
-        img = scene.render(cams[i], supersample)
-        if i in blurred:
-            img = _motion_blur(img, blur_px)
-        if brightness != 1.0:
-            img = np.clip(img.astype(np.float32) * brightness + 0.5, 0, 255).astype(np.uint8)
-        return img
-
-    times = _encode(path, frame, n_frames, width, height, fps=fps, codec=codec, rotation=rotation,
-                    frame_times=frame_times, codec_options=codec_options, container_options=container_options)
-    return SyntheticVideo(path=path, cameras=cams, frame_times=times)
-
-
-
-def make_forward_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
-                       seed: int = 0, codec: str = "libx264", turn_degrees: float = 36.0, slide: float = 1.2,
-                       supersample: int = 2, texture_size: int = 512) -> SyntheticVideo:
-    """Render and encode a forward-facing hand-held clip of ``TabletopScene`` (see ``forward_cameras``);
-    returns the true camera of every frame."""
-    scene = TabletopScene(seed, texture_size=texture_size)
-    cams = forward_cameras(n_frames, width, height, turn_degrees=turn_degrees, slide=slide, seed=seed)
-    times = _encode(path, lambda i: scene.render(cams[i], supersample), n_frames, width, height, fps=fps,
-                    codec=codec)
-    return SyntheticVideo(path=path, cameras=cams, frame_times=times)
-
-
-
 def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *, image: U8 | None = None,
                 points_per_frame: int = 60, seed: int = 0) -> SceneData:
     """What structure from motion would hand to training, without running it: ``scene`` rendered from the true
@@ -382,78 +303,6 @@ def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *,
                      colors=np.full(pts.shape, 128, np.uint8))
 
 
-def make_static_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
-                      seed: int = 0, codec: str = "libx264", noise: float = 2.0) -> Path:
-    """A textured view that never moves (a tripod shot): structure from motion must refuse it.
-
-    A little per-frame sensor noise keeps the frames from being bit-identical, as real ones never are.
-    """
-    scene = SyntheticScene(seed)
-    cam = orbit_cameras(1, width, height)[0]
-    base = scene.render(cam).astype(np.float32)
-    rng = np.random.default_rng(seed + 1)
-
-    def frame(_: int) -> U8:
-        return np.clip(base + rng.normal(0.0, noise, base.shape), 0, 255).astype(np.uint8)
-
-    _encode(path, frame, n_frames, width, height, fps=fps, codec=codec)
-    return path
-
-
-def make_black_video(path: Path, *, width: int = 160, height: int = 120, n_frames: int = 48, fps: int = 24,
-                     codec: str = "libx264", level: int = 0) -> Path:
-    """A video of one uniform grey level (0: black, lens cap on); the frames stage must refuse it."""
-    img = np.full((height, width, 3), level, dtype=np.uint8)
-    _encode(path, lambda _: img, n_frames, width, height, fps=fps, codec=codec)
-    return path
-
-
-def _encode(path: Path, frame: Callable[[int], U8], n_frames: int, width: int, height: int, *, fps: int,
-            codec: str, rotation: int = 0, frame_times: Sequence[float] | None = None,
-            codec_options: dict[str, str] | None = None,
-            container_options: dict[str, str] | None = None) -> list[float]:
-    """Encode ``frame(i)`` for every i; returns the presentation times (seconds) actually written."""
-    if rotation % 90:
-        raise ValueError("rotation must be a multiple of 90 degrees")
-    rotation %= 360
-    if frame_times is not None and len(frame_times) != n_frames:
-        raise ValueError("frame_times needs one time per frame")
-    stored_w, stored_h = (height, width) if rotation in (90, 270) else (width, height)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pix_fmt = _PIX_FMT.get(codec, "yuv420p")
-    times: list[float] = []
-    with av.open(str(path), mode="w", options=container_options or {}) as container:
-        stream = container.add_stream(codec, rate=fps)
-        assert isinstance(stream, av.VideoStream)
-        stream.width, stream.height = stored_w, stored_h
-        stream.pix_fmt = pix_fmt
-        stream.options = dict(_CODEC_OPTIONS.get(codec, {}) if codec_options is None else codec_options)
-        if frame_times is not None:
-            stream.codec_context.time_base = Fraction(1, 1000)
-        if rotation:
-            # The display matrix says how to turn stored frames for display; we store the upright image turned
-            # the other way so that applying it restores the upright picture.
-            stream.set_display_rotation(rotation)
-        for i in range(n_frames):
-            img = frame(i)
-            if rotation:
-                img = np.ascontiguousarray(np.rot90(img, k=-rotation // 90))
-            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-            if frame_times is not None:
-                vf.pts = round(frame_times[i] * 1000)
-                vf.time_base = Fraction(1, 1000)
-                times.append(vf.pts / 1000.0)
-            else:
-                vf.pts = i
-                vf.time_base = Fraction(1, fps)
-                times.append(i / fps)
-            for packet in stream.encode(vf):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return times
-
-
 def _bilinear(tex: F32, u: F32, v: F32) -> F32:
     """Sample ``tex`` (h, w, 3) at normalised coordinates in [0, 1] with bilinear interpolation."""
     th, tw = tex.shape[:2]
@@ -466,17 +315,6 @@ def _bilinear(tex: F32, u: F32, v: F32) -> F32:
     top = tex[y0, x0] * (1 - fx) + tex[y0, x0 + 1] * fx
     bottom = tex[y0 + 1, x0] * (1 - fx) + tex[y0 + 1, x0 + 1] * fx
     return np.asarray(top * (1 - fy) + bottom * fy, dtype=np.float32)
-
-
-def _motion_blur(img: U8, length: int) -> U8:
-    """Horizontal box blur of ``length`` pixels: what a fast pan does to a frame."""
-    if length <= 1:
-        return img
-    pad = length // 2
-    f = np.pad(img.astype(np.float32), ((0, 0), (pad, length - 1 - pad), (0, 0)), mode="edge")
-    c = np.cumsum(np.pad(f, ((0, 0), (1, 0), (0, 0))), axis=1)
-    out = (c[:, length:] - c[:, :-length]) / length
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def _texture_sources(rng: np.random.Generator) -> list[F32]:

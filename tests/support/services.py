@@ -1,4 +1,4 @@
-"""Helpers shared by the conftest files: the local services tests use, and how a missing one is reported."""
+"""The local services tests use, and how a missing one (or another missing prerequisite) is reported."""
 
 from __future__ import annotations
 
@@ -14,12 +14,16 @@ from sqlalchemy.engine import make_url
 PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
-def unreachable(what: str, exc: Exception) -> None:
-    """In CI a missing service is a failure (``.ci/run`` starts them); on a laptop it is a skip."""
-    message = f"{what} is not reachable: {exc}"
+def unavailable(message: str) -> None:
+    """A missing prerequisite fails in CI (``make test`` installs it) and skips on a laptop."""
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def unreachable(what: str, exc: Exception) -> None:
+    """In CI a missing service is a failure (``.ci/run`` starts them); on a laptop it is a skip."""
+    unavailable(f"{what} is not reachable: {exc}")
 
 
 @contextmanager

@@ -1,15 +1,19 @@
-"""Random gaussians in raw training parameters, and how to compare them with what a reader gives back."""
+"""Random gaussians and how to compare them with what comes back: in raw training parameters (numpy) for the
+export formats' readers, and as torch tensors in front of a tilted camera for the renderers."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from numpy.typing import NDArray
 
+from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.errors import StorageFullError
 
 F32 = NDArray[np.float32]
@@ -67,3 +71,42 @@ def assert_full_disk_leaves_nothing(writer: GaussianWriter, path: Path, monkeypa
     with pytest.raises(StorageFullError):
         writer(path, g.means, g.log_scales, g.quats, g.opacity_logits, g.sh)
     assert list(path.parent.iterdir()) == []
+
+
+Params = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def rotation(rx: float, ry: float, rz: float) -> np.ndarray:
+    cx, sx, cy, sy, cz, sz = math.cos(rx), math.sin(rx), math.cos(ry), math.sin(ry), math.cos(rz), math.sin(rz)
+    rot_x = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    rot_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rot_z = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    result: np.ndarray = rot_z @ rot_y @ rot_x
+    return result
+
+
+def tilted_camera(width: int = 45, height: int = 37) -> Camera:
+    """Odd image sizes (partial tiles), an off-centre principal point and a rotated, translated camera."""
+    return Camera(width=width, height=height, fx=50.0, fy=53.0, cx=width / 2 + 1.3, cy=height / 2 - 0.7,
+                  R=rotation(0.08, -0.15, 0.04), t=np.array([0.2, -0.1, 0.3]))
+
+
+def random_scene(n: int, seed: int, camera: Camera, dtype: torch.dtype = torch.float32) -> Params:
+    """Gaussians spread in front of the camera and past its sides (exercises the Jacobian clamp and culling)."""
+    gen = torch.Generator().manual_seed(seed)
+    cam_pts = torch.rand(n, 3, generator=gen, dtype=torch.float64) * torch.tensor([3.6, 3.0, 3.5]) \
+        + torch.tensor([-1.8, -1.5, 0.8], dtype=torch.float64)
+    R = torch.as_tensor(camera.R)
+    t = torch.as_tensor(camera.t)
+    means = (cam_pts - t) @ R  # camera -> world
+    quats = torch.randn(n, 4, generator=gen, dtype=torch.float64)
+    scales = torch.exp(torch.randn(n, 3, generator=gen, dtype=torch.float64) * 0.5) * 0.12
+    opacities = 0.05 + 0.9 * torch.rand(n, generator=gen, dtype=torch.float64)
+    sh = torch.randn(n, 16, 3, generator=gen, dtype=torch.float64) * 0.4
+    return (means.to(dtype).requires_grad_(), quats.to(dtype).requires_grad_(), scales.to(dtype).requires_grad_(),
+            opacities.to(dtype).requires_grad_(), sh.to(dtype).requires_grad_())
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    return float((a - b).norm() / b.norm().clamp_min(1e-30))

@@ -1,1 +1,0 @@
-"""Helpers for tests and benchmarks: synthetic videos with known ground-truth cameras."""
