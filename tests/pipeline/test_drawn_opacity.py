@@ -67,7 +67,7 @@ def test_a_reset_leaves_small_gaussians_drawable() -> None:
     before = g.drawn_opacities()
     assert float(before[0]) * RESET_OPACITY / 0.9 < ALPHA_MIN  # what the raw reset did: below the cut
     strategy = DensifyStrategy(CONFIG, 1.0, torch.Generator())
-    strategy._reset_opacity(g, make_optimizers(g, CONFIG, 1.0))
+    strategy.reset_opacity(g, make_optimizers(g, CONFIG, 1.0))
     after = g.drawn_opacities()
     torch.testing.assert_close(after, torch.minimum(before, torch.tensor(RESET_OPACITY)), rtol=1e-4, atol=1e-7)
     assert float(after[0]) > ALPHA_MIN  # still drawn, so it can still learn
@@ -80,7 +80,7 @@ def test_pruning_reads_the_drawn_opacity() -> None:
     g = _gaussians([0.002, 0.2], [0.5, 0.5], variance=1e-4)
     strategy = DensifyStrategy(CONFIG, 1.0, torch.Generator())
     state = {"grad2d": torch.zeros(2), "count": torch.ones(2)}
-    stats = strategy._refine(g, make_optimizers(g, CONFIG, 1.0), state, step=20)
+    stats = strategy.refine(g, make_optimizers(g, CONFIG, 1.0), state, step=20)
     assert (stats.pruned, len(g)) == (1, 1)
 
 

@@ -16,7 +16,7 @@ from tests.support.synthetic import look_at_rotation
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.export.initial_view import initial_view, write_initial_view
 from vidscene.pipeline.export.splat import write_splat
-from vidscene.pipeline.scene import SceneWork, _export_iteration
+from vidscene.pipeline.scene import SceneWork, export_iteration
 
 # The viewer's `content.quaternion.set(1, 0, 0, 0)`: half a turn about x, applied to the splats.
 VIEWER_CONTENT = np.diag([1.0, -1.0, -1.0])
@@ -109,5 +109,5 @@ def test_every_export_leaves_the_view_beside_the_outputs(tmp_path: Path) -> None
                      output_types=(), save_iterations=(1,), config=preset_config("preview"))
     files.metrics_dir.mkdir(parents=True)
     (files.metrics_dir / "1.json").write_text("{}")  # already measured: no evaluation either
-    _export_iteration(work, scene, 1, tmp_path / "missing.ckpt", lambda *a: None, lambda *a: None)
+    export_iteration(work, scene, 1, tmp_path / "missing.ckpt", lambda *a: None, lambda *a: None)
     assert files.read_initial_view() == json.loads(json.dumps(initial_view(_camera())))

@@ -28,7 +28,7 @@ from vidscene.pipeline.poses import (
     umeyama,
 )
 from vidscene.pipeline.progress import Cancelled
-from vidscene.pipeline.sfm import _check_rotation_continuity, reconstruct
+from vidscene.pipeline.sfm import check_rotation_continuity, reconstruct
 from vidscene.pipeline.undistort import is_identity, remap_bilinear, undistortion_map
 
 
@@ -284,13 +284,13 @@ def test_umeyama_recovers_a_similarity() -> None:
 def test_rotation_jump_is_refused() -> None:
     cams = orbit_cameras(6, 160, 120, orbit_degrees=20)
     names = [c.image_name for c in cams]
-    _check_rotation_continuity(cams, names, 30.0)  # a smooth path passes
+    check_rotation_continuity(cams, names, 30.0)  # a smooth path passes
     flipped = cams[:3] + [replace(c, R=c.R @ _rot_y(45.0)) for c in cams[3:]]
     assert 40 < max(rotation_jumps_deg(flipped)) < 55
     with pytest.raises(ReconstructionError, match="appears to turn"):
-        _check_rotation_continuity(flipped, names, 30.0)
+        check_rotation_continuity(flipped, names, 30.0)
     # Two frames apart (one unplaced frame between them) the allowance doubles.
-    _check_rotation_continuity([flipped[2], flipped[3]], [names[2], "missing", names[3]], 30.0)
+    check_rotation_continuity([flipped[2], flipped[3]], [names[2], "missing", names[3]], 30.0)
 
 
 def _rot_y(deg: float) -> np.ndarray:

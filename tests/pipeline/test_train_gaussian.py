@@ -26,7 +26,13 @@ from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians, init_from_points, knn_mean_distance
 from vidscene.pipeline.gaussian.outputs import export_outputs, without_floaters
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy
-from vidscene.pipeline.gaussian.train import GaussianTraining, TrainResult, make_optimizers, train_gaussians
+from vidscene.pipeline.gaussian.train import (
+    CADENCE,
+    GaussianTraining,
+    TrainResult,
+    make_optimizers,
+    train_gaussians,
+)
 from vidscene.pipeline.presets import PRESETS
 from vidscene.pipeline.progress import Cancelled
 
@@ -120,13 +126,12 @@ def test_rerun_after_completion_returns_without_training(scene: SceneData, strai
 
 
 def test_killed_run_resumes_at_next_iteration_with_optimizer_state(scene: SceneData, straight_run: Run,
-                                                                   tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(train_module, "PROGRESS_EVERY_ITERATIONS", 1)  # stop exactly at iteration 15
+                                                                   tmp_path: Path) -> None:
     positions: list[int] = []
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled):  # progress every iteration: stop exactly at iteration 15
         train_gaussians(scene, CONFIG, tmp_path, save_iterations=SAVE, device="cpu",
-                        progress=_recorder(positions, [], stop_at=15))
+                        progress=_recorder(positions, [], stop_at=15),
+                        cadence=replace(CADENCE, progress_every_iterations=1))
     assert CHECKPOINTS.path(tmp_path, 10).is_file()
     assert not CHECKPOINTS.path(tmp_path, 20).exists()
 
@@ -148,14 +153,12 @@ def test_killed_run_resumes_at_next_iteration_with_optimizer_state(scene: SceneD
     assert resumed.metrics["psnr"] == pytest.approx(straight_run.result.metrics["psnr"], abs=0.05)
 
 
-def test_resume_uses_the_newer_periodic_resume_file(scene: SceneData, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_uses_the_newer_periodic_resume_file(scene: SceneData, tmp_path: Path) -> None:
     cfg = replace(CONFIG, iterations=16)
-    monkeypatch.setattr(train_module, "RESUME_EVERY_ITERATIONS", 4)
-    monkeypatch.setattr(train_module, "PROGRESS_EVERY_ITERATIONS", 1)
     with pytest.raises(Cancelled):
         train_gaussians(scene, cfg, tmp_path, save_iterations=[6], device="cpu",
-                        progress=_recorder([], [], stop_at=13))
+                        progress=_recorder([], [], stop_at=13),
+                        cadence=replace(CADENCE, resume_every_iterations=4, progress_every_iterations=1))
     # Checkpoint at 6, then resume.ckpt every 4 iterations: 10; the run stops at 13.
     assert CHECKPOINTS.load(tmp_path / CHECKPOINTS.resume_file)["iteration"] == 10
     positions: list[int] = []
@@ -246,7 +249,7 @@ def test_densify_clones_small_splits_large_prunes_transparent() -> None:
     before_split = torch.exp(g.params["scales"][1].detach()).max()
     strategy = DensifyStrategy(cfg, 1.0, torch.Generator().manual_seed(0))
     state = {"grad2d": torch.tensor([1.0, 1.0, 1.0, 0.0]), "count": torch.ones(4)}
-    stats = strategy._refine(g, opts, state, step=10)
+    stats = strategy.refine(g, opts, state, step=10)
     # 0 small+high grad -> cloned, 1 large+high grad -> split in two, 2 transparent -> pruned, 3 kept.
     assert (stats.cloned, stats.split, stats.pruned) == (1, 1, 1)
     assert len(g) == 5
@@ -266,7 +269,7 @@ def test_densify_respects_the_cap() -> None:
     opts = make_optimizers(g, cfg, 1.0)
     strategy = DensifyStrategy(cfg, 1.0, torch.Generator().manual_seed(0))
     state = {"grad2d": torch.tensor([1.0, 2.0, 1.0, 0.5]), "count": torch.ones(4)}
-    strategy._refine(g, opts, state, step=10)
+    strategy.refine(g, opts, state, step=10)
     assert len(g) <= 4
 
 

@@ -142,7 +142,7 @@ def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: Ou
     scene = SceneData.load(work.files.sfm_dir)
 
     def on_save(iteration: int, checkpoint: Path) -> None:
-        _export_iteration(work, scene, iteration, checkpoint, no_progress, on_output)
+        export_iteration(work, scene, iteration, checkpoint, no_progress, on_output)
 
     work.method.train(scene, work.config, work.files.train_dir, save_iterations=work.save_iterations,
                       progress=progress, on_save=on_save)
@@ -161,12 +161,14 @@ def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: O
         checkpoint = work.checkpoint_path(iteration)
         if not checkpoint.is_file():
             raise FileNotFoundError(f"checkpoint for iteration {iteration} is missing: {checkpoint}")
-        _export_iteration(work, scene, iteration, checkpoint, progress, on_output)
+        export_iteration(work, scene, iteration, checkpoint, progress, on_output)
     progress(len(work.save_iterations), len(work.save_iterations), "exported")
 
 
-def _export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpoint: Path, progress: ProgressFn,
+def export_iteration(work: SceneWork, scene: SceneData, iteration: int, checkpoint: Path, progress: ProgressFn,
                       on_output: OutputSink) -> None:
+    """Write the requested outputs of one saved iteration that are missing, announce each, and measure its
+    quality once (``metrics/<iteration>.json``); the train stage calls it as each checkpoint lands."""
     if not work.files.initial_view.is_file():  # the viewer opens from the first capture camera
         write_initial_view(work.files.initial_view, scene.cameras)
     requests = {t: work.output_path(t, iteration) for t in work.output_types}

@@ -84,7 +84,7 @@ def reconstruct(frames: FramesResult | Path, work_dir: Path, config: SfmConfig,
         start + (end - start) * n // total, _TOTAL, "Undistorting frames"))
     timings = {**sparse.timings, "undistort_s": time.perf_counter() - t0}
 
-    _check_rotation_continuity(cameras, names, config.max_rotation_jump_deg)
+    check_rotation_continuity(cameras, names, config.max_rotation_jump_deg)
     points, colors, point_stats = _filtered_points(model)
     _check_baseline(cameras, points)
     cameras, points32, normalization = _normalised(cameras, points)
@@ -378,7 +378,7 @@ def _verified_pairs(database: Path) -> int:
         db.close()
 
 
-def _check_rotation_continuity(cameras: list[Camera], names: list[str], max_jump_deg: float) -> None:
+def check_rotation_continuity(cameras: list[Camera], names: list[str], max_jump_deg: float) -> None:
     """Refuse a model whose consecutive frames turn implausibly far (a model split into inconsistent parts).
 
     The allowance grows with the number of frames between two registered ones, since unregistered frames in

@@ -104,11 +104,11 @@ class DensifyStrategy:
         stats = None
         if step % cfg.densify_every == 0:
             if cfg.densify_start < step <= cfg.densify_stop:
-                stats = self._refine(gaussians, optimizers, state, step)
+                stats = self.refine(gaussians, optimizers, state, step)
             elif step > cfg.densify_stop:
                 stats = self._prune_invisible(gaussians, optimizers, state, step)
         if self.resets_opacity_at(step):
-            self._reset_opacity(gaussians, optimizers)
+            self.reset_opacity(gaussians, optimizers)
         return stats
 
     def resets_opacity_at(self, step: int) -> bool:
@@ -122,8 +122,9 @@ class DensifyStrategy:
         every = self.config.opacity_reset_every
         return every > 0 and step % every == 0 and step < self.config.densify_stop
 
-    def _refine(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
+    def refine(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
                 step: int) -> RefineStats:
+        """One densification step: clone, split and prune from the gradient statistics in ``state``."""
         cfg = self.config
         p = gaussians.params
         n = len(gaussians)
@@ -189,7 +190,7 @@ class DensifyStrategy:
         if self.on_edit is not None:
             self.on_edit(gaussians)
 
-    def _reset_opacity(self, gaussians: Gaussians, optimizers: Optimizers) -> None:
+    def reset_opacity(self, gaussians: Gaussians, optimizers: Optimizers) -> None:
         """Cap drawn opacities at 0.01 so floaters must earn their opacity back (or get pruned).
 
         The cap is on the opacity after the 3D filter: raw opacities become ``min(o, 0.01 / coef)`` for filter

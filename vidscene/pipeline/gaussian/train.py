@@ -54,10 +54,8 @@ from vidscene.pipeline.training import resolve_device
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
-# Read at each call (tests shorten them). Besides every minute, gaussian runs write the resume file every
-# RESUME_EVERY_ITERATIONS iterations.
-RESUME_EVERY_ITERATIONS = 500
-PROGRESS_EVERY_ITERATIONS = train_loop.PROGRESS_EVERY_ITERATIONS
+# Besides every minute, gaussian runs write the resume file every 500 iterations.
+CADENCE = Cadence(resume_every_iterations=500, progress_every_iterations=train_loop.PROGRESS_EVERY_ITERATIONS)
 MAX_TRAIN_EVAL_VIEWS = 8  # when nothing is held out, report the fit on this many training views
 MIN_VISIBLE_OPACITY = 1.0 / 255.0  # a model whose most opaque gaussian is fainter than this shows nothing
 
@@ -298,7 +296,7 @@ class GaussianTraining:
 
 def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *, save_iterations: Sequence[int],
                     device: str = "auto", progress: ProgressFn = no_progress,
-                    on_save: Callable[[int, Path], None] | None = None) -> TrainResult:
+                    on_save: Callable[[int, Path], None] | None = None, cadence: Cadence = CADENCE) -> TrainResult:
     """Train 3D gaussians on ``scene`` for ``config.iterations`` iterations, checkpointing as it goes.
 
     The result's metrics are ``psnr``/``ssim``/``l1`` on the held-out frames (``heldout`` = 1; for captures too
@@ -319,8 +317,7 @@ def train_gaussians(scene: SceneData, config: GaussianConfig, work_dir: Path, *,
     total = config.iterations
     loop = TrainLoop(work_dir, CHECKPOINTS, total, mode="gaussian", save_iterations=save_iterations,
                      progress=progress, on_save=on_save,
-                     cadence=Cadence(resume_every_iterations=RESUME_EVERY_ITERATIONS,
-                                     progress_every_iterations=PROGRESS_EVERY_ITERATIONS))
+                     cadence=cadence)
     done = loop.finished()
     if done is not None:
         progress(total, total, "already trained")
