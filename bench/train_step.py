@@ -45,7 +45,7 @@ def main() -> None:
     import quality
     import torch
 
-    from vidscene.pipeline.gaussian.method import CHECKPOINTS
+    from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
     from vidscene.pipeline.gaussian.render import precompile_cpu
     from vidscene.pipeline.gaussian.train import GaussianTraining, configure_cpu_threads
     from vidscene.pipeline.presets import preset_config

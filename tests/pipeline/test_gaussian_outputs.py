@@ -18,8 +18,8 @@ from tests.support.synthetic import orbit_cameras
 from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
+from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
-from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.outputs import FILE_WRITERS, OUTPUT_TYPES, export_outputs, without_floaters
 from vidscene.pipeline.gaussian.train import train_gaussians

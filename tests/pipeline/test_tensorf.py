@@ -20,8 +20,8 @@ from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.tensorf.bounds import scene_aabb
+from vidscene.pipeline.tensorf.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.tensorf.config import TensorfConfig
-from vidscene.pipeline.tensorf.method import CHECKPOINTS
 from vidscene.pipeline.tensorf.model import FieldShape, TensorVM, compute_alpha_mask
 from vidscene.pipeline.tensorf.outputs import export_outputs
 from vidscene.pipeline.tensorf.render import (

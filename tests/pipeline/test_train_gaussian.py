@@ -22,7 +22,7 @@ from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian import train as train_module
-from vidscene.pipeline.gaussian.method import CHECKPOINTS
+from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians, init_from_points, knn_mean_distance
 from vidscene.pipeline.gaussian.outputs import export_outputs, without_floaters
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy

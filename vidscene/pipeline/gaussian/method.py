@@ -11,18 +11,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
-from vidscene.pipeline.checkpoints import CheckpointFiles, training_seconds
+from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training_method import TrainingMethod
 
 if TYPE_CHECKING:
     from vidscene.pipeline.evaluate import Quality
 
-CHECKPOINTS = CheckpointFiles(format="vidscene-gaussian", suffix=catalogue.OUTPUT_TYPES["model"].extension("gaussian"),
-                              resume_file="resume.ckpt")
 
 
 def train(scene: SceneData, config: PipelineConfig, work_dir: Path, *, save_iterations: Sequence[int],

@@ -28,8 +28,8 @@ from vidscene.pipeline.export.ply import write_gaussian_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
+from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.cleanup import floater_mask
-from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.progress import ProgressFn, no_progress

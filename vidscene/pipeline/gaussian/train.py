@@ -32,9 +32,9 @@ from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_st
 from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.gaussian.antialias import filter_variances
 from vidscene.pipeline.gaussian.appearance import FrameColours
+from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
-from vidscene.pipeline.gaussian.method import CHECKPOINTS
 from vidscene.pipeline.gaussian.model import (
     PARAM_NAMES,
     RANDOM_INIT_POINTS,

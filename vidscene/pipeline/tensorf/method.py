@@ -11,19 +11,16 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidscene import catalogue
 from vidscene.pipeline.cameras import SceneData
-from vidscene.pipeline.checkpoints import CheckpointFiles, training_seconds
+from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.progress import ProgressFn, no_progress
+from vidscene.pipeline.tensorf.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.training_method import TrainingMethod
 
 if TYPE_CHECKING:
     from vidscene.pipeline.evaluate import Quality
 
-# ``.th`` as in TensoRF's reference code.
-CHECKPOINTS = CheckpointFiles(format="vidscene-tensorf", suffix=catalogue.OUTPUT_TYPES["model"].extension("tensorf"),
-                              resume_file="resume.th")
 
 
 def train(scene: SceneData, config: PipelineConfig, work_dir: Path, *, save_iterations: Sequence[int],

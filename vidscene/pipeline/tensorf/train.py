@@ -28,8 +28,8 @@ from vidscene.pipeline.errors import TrainingError
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.tensorf.bounds import scene_aabb
+from vidscene.pipeline.tensorf.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.tensorf.config import TensorfConfig
-from vidscene.pipeline.tensorf.method import CHECKPOINTS
 from vidscene.pipeline.tensorf.model import (
     AlphaMask,
     FieldShape,
