@@ -58,6 +58,9 @@ BLUR_SHARE = 0.1
 NOISE_FLOOR = 1.5  # grey levels; the variance grows by NOISE_SHOT per grey level of signal
 NOISE_SHOT = 0.05
 NOVEL_VIEWS = 8
+# ``_encode``'s libx264 settings without the macroblock tree: with it, this x264 build wrote a different stream
+# on each run for the same noisy frames (decoded frames 2-4 grey levels apart on average); without it, the same.
+X264_OPTIONS = {"crf": "16", "preset": "veryfast", "x264-params": "mbtree=0"}
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,8 @@ def occluded_share(crowd_scene: QuadScene, room: QuadScene, camera: Camera) -> f
 
 
 def make_captures(root: Path, width: int, height: int, n_frames: int, fps: int, seed: int = 0) -> list[Capture]:
-    """The clean and the disturbed capture as H.264 MP4s under ``root`` (kept and reused when present)."""
+    """The clean and the disturbed capture as H.264 MP4s under ``root`` (kept and reused when present: the
+    same files, byte for byte, as a new generation with the same arguments would write)."""
     cams = capture_cameras(n_frames, width, height)
     out = []
     room = SyntheticScene(seed)
@@ -177,7 +181,7 @@ def make_captures(root: Path, width: int, height: int, n_frames: int, fps: int, 
     blurred = sorted(np.random.default_rng(seed + 5).choice(n_frames, round(BLUR_SHARE * n_frames),
                                                             replace=False).tolist())
     for name in ("clean", "disturbed"):
-        video = root / f"{name}_{width}x{height}_{n_frames}_{fps}_s{seed}.mp4"
+        video = root / f"{name}_{width}x{height}_{n_frames}_{fps}_s{seed}_v2.mp4"
         meta = video.with_suffix(".json")
         if not (video.is_file() and meta.is_file()):
             shares = _encode_capture(video, name, room, crowd, cams, blurred, fps, seed)
@@ -203,7 +207,8 @@ def _encode_capture(video: Path, name: str, room: QuadScene, crowd: Crowd, cams:
         shares[i] = occluded_share(scene, room, cams[i])
         return disturb(scene.render(cams[i]), t, duration, i in blur_set, rng)
 
-    _encode(video, frame, len(cams), cams[0].width, cams[0].height, fps=fps, codec="libx264")
+    _encode(video, frame, len(cams), cams[0].width, cams[0].height, fps=fps, codec="libx264",
+            codec_options=X264_OPTIONS)
     return shares
 
 
