@@ -13,7 +13,7 @@ stages in one child process, the mode's default outputs), and the results are co
   the SfM frame. Two alignments: the one similarity fitted to all the camera centres (the one the camera
   errors use), and a local one per view, fitted to the 12 capture cameras nearest it (centres and
   orientations), which SfM's slow drift along the path does not affect (at the capture's own poses the local
-  alignment gives the same PSNR as SfM's poses; the global one was 5-6 dB lower). Each render first gets
+  alignment gives the same PSNR as SfM's poses; the global one was 4-7 dB lower). Each render first gets
   the affine colour (3x3 + bias, least squares) that best matches the truth, so that a model's overall
   exposure or white balance does not count, only what it got wrong in space (ghosts, holes, blur);
 - **opacity left in the people's path**: the summed (activated) opacity of the gaussians whose centres lie in
@@ -128,7 +128,7 @@ def run_pipeline(capture: Capture, preset: str, root: Path, reuse: bool, iterati
 def frame_truth_names(files: SceneFiles) -> dict[str, str]:
     """Kept frame file name -> the true camera's name (the source frame index), from the capture report."""
     report = files.read_capture_report()
-    if report is None:
+    if report is None or not files.frames_dir.is_dir():
         return {}
     names = sorted(p.name for p in files.frames_dir.iterdir() if p.suffix == ".png")
     return {n: f"{f['index']:05d}" for n, f in zip(names, report["frames"], strict=True)}
@@ -324,7 +324,7 @@ TABLE_ROWS: list[tuple[str, Any]] = [
     ("product's held-out SSIM", lambda r: fmt(r.get("product_ssim"), ".3f")),
     ("training, s", lambda r: fmt(r.get("train_s"), ".0f")),
     ("end to end, s", lambda r: fmt(r.get("end_to_end_s"), ".0f")),
-    ("stages frames/sfm/train+export/export, s",
+    ("stages frames/sfm/train (with the final export)/export, s",
      lambda r: "/".join(fmt(r["stages"].get(s), ".0f", "-") for s in ("frames", "sfm", "train", "export"))),
     ("gaussians", lambda r: fmt(r.get("gaussians"), ",", "n/a")),
     ("peak RSS (child), MB", lambda r: fmt(r.get("peak_rss_mb"), ".0f")),
@@ -363,7 +363,7 @@ def save_pictures(directory: Path, preset: str, views: list[NovelView], pictures
     """One PNG per view in ``IMAGE_VIEWS``: the disturbed model's render, the clean one's, the truth."""
     from PIL import Image, ImageDraw
 
-    if "disturbed" not in pictures or "clean" not in pictures:
+    if pictures.get("disturbed") is None or pictures.get("clean") is None:
         return []
     directory.mkdir(parents=True, exist_ok=True)
     saved = []
@@ -400,7 +400,7 @@ def main() -> None:
     reexec_with_work_env(sys.argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
+    started, load_start = time.monotonic(), [round(x, 2) for x in os.getloadavg()]
     captures = make_captures(args.work_dir, width, height, args.frames, 30, args.seed)
     summary = capture_summary(captures)
     print(f"captures ready in {time.monotonic() - started:.0f} s: {json.dumps(summary)}", flush=True)
@@ -418,7 +418,8 @@ def main() -> None:
         if n == 0:
             images = save_pictures(args.images, preset, views, pictures)
     print(table(rows))
-    report = {"machine": {"cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]},
+    report = {"machine": {"cpus": os.cpu_count(), "loadavg_start": load_start,
+                          "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
               "command": " ".join(sys.argv), "capture": summary, "settings": describe(),
               "views": [{"kind": v.kind, "off_path_deg": round(v.off_path_deg, 1)} for v in views],
               "runs": rows, "images": [str(p) for p in images]}

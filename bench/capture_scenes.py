@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -121,11 +122,15 @@ class Crowd:
         scene.textures = self.room.textures
         scene.quads = list(self.room.quads)
         for walker, ids in zip(self.walkers, self.texture_ids, strict=True):
-            pending = iter(ids)
             x, z = walker.position(t)
-            scene._add_box(lambda _size, it=pending: next(it), x, z, PERSON_HALF_WIDTH, PERSON_HEIGHT,
-                           PERSON_HALF_DEPTH)
+            scene._add_box(_handing_out(ids), x, z, PERSON_HALF_WIDTH, PERSON_HEIGHT, PERSON_HALF_DEPTH)
         return scene
+
+
+def _handing_out(ids: list[int]) -> Callable[[int], int]:
+    """``QuadScene._add_box``'s texture maker, giving out the walker's texture ids in turn (it asks five times)."""
+    pending = iter(ids)
+    return lambda _size: next(pending)
 
 
 def _clothes_texture(rng: np.random.Generator, size: int = 64) -> F32:
