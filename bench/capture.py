@@ -60,10 +60,10 @@ from capture_scenes import (
     swept_boxes,
 )
 
+from tests.support.synthetic import camera_errors
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.poses import Similarity, umeyama
 from vidscene.storage.local import SceneFiles
-from vidscene.testing.synthetic import camera_errors
 from vidscene.work_env import reexec_with_work_env
 
 REPO = Path(__file__).resolve().parents[1]

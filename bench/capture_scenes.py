@@ -2,7 +2,7 @@
 once clean and once the way people really film (people walking through, auto-exposure, blur, noise), and
 clean ground-truth views off the capture path.
 
-Everything is in the ground-truth world frame of ``vidscene.testing.synthetic`` (floor ``y = 0``, ``-y`` up,
+Everything is in the ground-truth world frame of ``tests.support.synthetic`` (floor ``y = 0``, ``-y`` up,
 a 12 x 12 x 4 room; one unit is taken as a metre). Deterministic for a given seed.
 
 - **Path**: ``orbit_cameras`` around the room centre (radius 3.2, camera 1.6 above the floor, looking at the
@@ -30,16 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from tests.support.synthetic import LOOK_AT, QuadScene, SyntheticScene, look_at_rotation, orbit_cameras
+from tests.support.videos import encode_frames, motion_blur
 from vidscene.pipeline.cameras import Camera
-from vidscene.testing.synthetic import (
-    LOOK_AT,
-    QuadScene,
-    SyntheticScene,
-    _encode,
-    _motion_blur,
-    look_at_rotation,
-    orbit_cameras,
-)
 
 F32 = NDArray[np.float32]
 F64 = NDArray[np.float64]
@@ -59,7 +52,7 @@ BLUR_SHARE = 0.1
 NOISE_FLOOR = 1.5  # grey levels; the variance grows by NOISE_SHOT per grey level of signal
 NOISE_SHOT = 0.05
 NOVEL_VIEWS = 8
-# ``_encode``'s libx264 settings without the macroblock tree: with it, this x264 build wrote a different stream
+# ``encode_frames``'s libx264 settings without the macroblock tree: with it, this x264 build wrote a different stream
 # on each run for the same noisy frames (decoded frames 2-4 grey levels apart on average); without it, the same.
 X264_OPTIONS = {"crf": "16", "preset": "veryfast", "x264-params": "mbtree=0"}
 
@@ -113,7 +106,7 @@ class Crowd:
         rng = np.random.default_rng(seed + 101)
         first = len(room.textures)
         room.textures.extend(_clothes_texture(rng) for _ in range(2 * len(walkers)))
-        # Each walker: one texture for the top and front/back, another for the sides (``_add_box``'s order).
+        # Each walker: one texture for the top and front/back, another for the sides (``add_box``'s order).
         self.texture_ids = [[first + 2 * i, first + 2 * i + 1, first + 2 * i + 1, first + 2 * i, first + 2 * i]
                             for i in range(len(walkers))]
 
@@ -123,12 +116,12 @@ class Crowd:
         scene.quads = list(self.room.quads)
         for walker, ids in zip(self.walkers, self.texture_ids, strict=True):
             x, z = walker.position(t)
-            scene._add_box(_handing_out(ids), x, z, PERSON_HALF_WIDTH, PERSON_HEIGHT, PERSON_HALF_DEPTH)
+            scene.add_box(_handing_out(ids), x, z, PERSON_HALF_WIDTH, PERSON_HEIGHT, PERSON_HALF_DEPTH)
         return scene
 
 
 def _handing_out(ids: list[int]) -> Callable[[int], int]:
-    """``QuadScene._add_box``'s texture maker, giving out the walker's texture ids in turn (it asks five times)."""
+    """``QuadScene.add_box``'s texture maker, giving out the walker's texture ids in turn (it asks five times)."""
     pending = iter(ids)
     return lambda _size: next(pending)
 
@@ -161,7 +154,7 @@ def disturb(img: U8, t: float, duration: float, blurred: bool, rng: np.random.Ge
     """What the phone's camera does to a frame: blur (if ``blurred``), exposure and white balance, noise."""
     width = img.shape[1]
     if blurred:
-        img = _motion_blur(img, max(3, round(width / 40)))
+        img = motion_blur(img, max(3, round(width / 40)))
     f = img.astype(np.float32) * exposure(t, duration)[None, None, :]
     f = np.clip(f, 0.0, 255.0)
     sigma = np.sqrt(NOISE_FLOOR**2 + NOISE_SHOT * f)
@@ -212,7 +205,7 @@ def _encode_capture(video: Path, name: str, room: QuadScene, crowd: Crowd, cams:
         shares[i] = occluded_share(scene, room, cams[i])
         return disturb(scene.render(cams[i]), t, duration, i in blur_set, rng)
 
-    _encode(video, frame, len(cams), cams[0].width, cams[0].height, fps=fps, codec="libx264",
+    encode_frames(video, frame, len(cams), cams[0].width, cams[0].height, fps=fps, codec="libx264",
             codec_options=X264_OPTIONS)
     return shares
 

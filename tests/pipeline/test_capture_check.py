@@ -9,13 +9,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
-from tests.support.videos import make_orbit_video, make_static_video
+from tests.support.videos import encode_frames, make_orbit_video, make_static_video
 from vidscene.pipeline import capture_check
 from vidscene.pipeline.capture_check import CaptureError, CaptureReport
 from vidscene.pipeline.presets import preset_config
@@ -38,14 +37,7 @@ def _texture(seed: int, size: int = 640) -> U8:
 
 
 def _encode(path: Path, frame: Callable[[int], U8], n: int = N) -> Path:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i in range(n):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame(i), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    encode_frames(path, frame, n, W, H, fps=FPS, codec="libx264")
     return path
 
 

@@ -72,7 +72,7 @@ class QuadScene:
             img = img.reshape(camera.height, s, camera.width, s, 3).mean(axis=(1, 3))
         return np.asarray(np.clip(img * 255.0 + 0.5, 0, 255), dtype=np.uint8)
 
-    def _add_box(self, texture: Callable[[int], int], bx: float, bz: float, sx: float, sy: float, sz: float) -> None:
+    def add_box(self, texture: Callable[[int], int], bx: float, bz: float, sx: float, sy: float, sz: float) -> None:
         """A box standing on ``y = 0`` (centre ``bx, bz``, half widths ``sx, sz``, height ``sy``; ``-y`` is up):
         its top, then its sides, each with a new 256-px texture from ``texture`` (the order fixes the textures a
         seed gives)."""
@@ -156,7 +156,7 @@ class SyntheticScene(QuadScene):
         boxes = [(-0.9, -0.6, 0.45, 1.1, 0.35), (0.8, -0.3, 0.35, 0.7, 0.5),
                  (0.1, 0.9, 0.5, 0.5, 0.4), (-0.2, 0.0, 0.25, 1.6, 0.25)]
         for bx, bz, sx, sy, sz in boxes:
-            self._add_box(texture, bx, bz, sx, sy, sz)
+            self.add_box(texture, bx, bz, sx, sy, sz)
 
 
 
@@ -189,7 +189,7 @@ class TabletopScene(QuadScene):
         # Boxes on the table (x, z, half width x, height, half depth z).
         for bx, bz, sx, sy, sz in ((-1.0, 1.0, 0.35, 0.8, 0.3), (0.9, 1.8, 0.45, 0.6, 0.35),
                                    (0.0, 0.3, 0.25, 0.35, 0.25)):
-            self._add_box(texture, bx, bz, sx, sy, sz)
+            self.add_box(texture, bx, bz, sx, sy, sz)
 
 
 def _screen_window(q: _Quad, camera: Camera, s: int, w: int, h: int) -> tuple[slice, slice] | None:

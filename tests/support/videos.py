@@ -69,7 +69,7 @@ def make_orbit_video(path: Path, *, width: int = 160, height: int = 120, n_frame
     def frame(i: int) -> U8:
         img = scene.render(cams[i], supersample)
         if i in blurred:
-            img = _motion_blur(img, blur_px)
+            img = motion_blur(img, blur_px)
         if brightness != 1.0:
             img = np.clip(img.astype(np.float32) * brightness + 0.5, 0, 255).astype(np.uint8)
         return img
@@ -169,7 +169,7 @@ def encode_frames(path: Path, frame: Callable[[int], U8], n_frames: int, width: 
     return times
 
 
-def _motion_blur(img: U8, length: int) -> U8:
+def motion_blur(img: U8, length: int) -> U8:
     """Horizontal box blur of ``length`` pixels: what a fast pan does to a frame."""
     if length <= 1:
         return img
