@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
@@ -28,8 +28,8 @@ SCENE_DONE, SCENE_FAILED, SCENE_CANCELLED, SCENE_STAGE = catalogue.WEBHOOK_EVENT
 
 
 def iso(value: datetime) -> str:
-    """A UTC time as the API writes it (pydantic's JSON: ``...Z``)."""
-    return value.isoformat().replace("+00:00", "Z")
+    """A time in UTC as the API writes it (pydantic's JSON: ``...Z``)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _json_ready(fields: dict[str, Any]) -> dict[str, Any]:
