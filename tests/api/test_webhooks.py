@@ -374,3 +374,24 @@ def test_an_api_token_cannot_manage_webhooks(api: Api, auth: dict[str, str]) -> 
     resp = api.client.post("/user/webhooks", headers={"Authorization": f"Bearer {token}"},
                            json={"url": "http://example.com/", "events": ALL})
     assert resp.status_code == 403 and resp.json() == {"error": LOGIN_ONLY}
+
+
+def test_the_worker_thread_sends_what_is_due(open_api: Api, auth: dict[str, str], mp4_bytes: bytes,
+                                             receiver: Receiver, worker_db: sessionmaker[Session]) -> None:
+    """``vidscene worker`` runs ``WebhookSender``: it polls, sends, and stops when asked."""
+    api = open_api
+    hook = subscribe(api, auth, receiver.url, ["scene.failed"])
+    api.scene_id(auth, mp4_bytes)
+    start_failing(worker_db, api.enqueued[-1])
+    thread = sender.WebhookSender(worker_db, api.settings.model_copy(update={"webhook_poll_seconds": 0.05}))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert json.loads(receiver.requests[0]["body"])["event"] == "scene.failed"
+    assert deliveries(api, auth, hook)[0]["state"] == "delivered"
