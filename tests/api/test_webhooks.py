@@ -395,3 +395,20 @@ def test_the_worker_thread_sends_what_is_due(open_api: Api, auth: dict[str, str]
     assert not thread.is_alive()
     assert json.loads(receiver.requests[0]["body"])["event"] == "scene.failed"
     assert deliveries(api, auth, hook)[0]["state"] == "delivered"
+
+
+def test_the_readme_verifier_accepts_what_the_sender_signs() -> None:
+    """The receiver code the README gives works on the sender's signature, and refuses the rest."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = readme.split("Checking a delivery in Python", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    readme_verify = namespace["verify"]
+    body = '{"event":"scene.done","id":"x","scene":{"name":"Café"}}'
+    now = int(time.time())
+    header = sender.sign("whsec_test", body, now)
+    assert readme_verify("whsec_test", header, body.encode())
+    assert not readme_verify("whsec_other", header, body.encode())
+    assert not readme_verify("whsec_test", header, body.encode() + b" ")
+    assert not readme_verify("whsec_test", sender.sign("whsec_test", body, now - 301), body.encode())
+    assert not readme_verify("whsec_test", "garbage", body.encode())
