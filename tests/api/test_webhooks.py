@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.api.api_helpers import Api, ApiFactory
+from tests.api.api_helpers import PASSWORD, Api, ApiFactory
 from vidscene import webhook_targets
 from vidscene.api.deps import LOGIN_ONLY
 from vidscene.api.scenes.schemas import SceneProgress
@@ -412,3 +412,31 @@ def test_the_readme_verifier_accepts_what_the_sender_signs() -> None:
     assert not readme_verify("whsec_test", header, body.encode() + b" ")
     assert not readme_verify("whsec_test", sender.sign("whsec_test", body, now - 301), body.encode())
     assert not readme_verify("whsec_test", "garbage", body.encode())
+
+
+def test_a_stage_that_keeps_killing_its_worker_fails_with_an_event(open_api: Api, auth: dict[str, str],
+                                                                    mp4_bytes: bytes,
+                                                                    worker_db: sessionmaker[Session]) -> None:
+    api = open_api
+    hook = subscribe(api, auth, "http://127.0.0.1:9/hook", ["scene.failed"])
+    scene = api.scene_id(auth, mp4_bytes)
+    job = api.enqueued[-1]
+    assert state.claim(worker_db, job, Stage.frames, WORKER, 0, max_attempts=1) is not None  # then the worker died
+    time.sleep(0.01)  # its lease (0 s) runs out
+    assert state.claim(worker_db, job, Stage.frames, WORKER, 0, max_attempts=1) is None
+    (failed,) = deliveries(api, auth, hook)
+    assert failed["event"] == "scene.failed" and failed["scene_id"] == scene
+    assert api.client.get(f"/user/scene/progress/{scene}", headers=auth).json()["state"] == "failed"
+
+
+def test_deleting_the_account_takes_its_webhooks_and_their_deliveries(open_api: Api, auth: dict[str, str],
+                                                                      mp4_bytes: bytes,
+                                                                      worker_db: sessionmaker[Session]) -> None:
+    api = open_api
+    subscribe(api, auth, "http://127.0.0.1:9/hook", ALL)
+    api.scene_id(auth, mp4_bytes)
+    run_stages(worker_db, api.enqueued[-1], (Stage.frames,))
+    api.scene_id(auth, mp4_bytes)  # queued: deleting the account cancels it
+    resp = api.client.request("DELETE", "/user/account/delete", headers=auth, json={"password": PASSWORD})
+    assert resp.status_code == 200, resp.text
+    assert sender.due(worker_db, utcnow() + timedelta(days=1)) == []

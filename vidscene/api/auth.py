@@ -18,6 +18,7 @@ API tokens rather than letting any of them in.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,6 +27,7 @@ from typing import Annotated
 from fastapi import Security
 from fastapi.security import SecurityScopes
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from vidscene.api.deps import (
     LOGIN_ONLY,
@@ -43,6 +45,8 @@ from vidscene.api.tokens import repository
 from vidscene.catalogue import SCENES_READ, SCENES_WRITE
 from vidscene.db.models import User, utcnow
 
+logger = logging.getLogger(__name__)
+
 # ``last_used_at`` is written at most this often per token: a script polling every second costs no write per poll.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -56,7 +60,10 @@ def resolve_api_token(conn: Connection, token: str, now: datetime | None = None)
     if row.expires_at is not None and row.expires_at <= now:
         raise NotAuthenticatedError("The API token has expired.")
     if row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION:
-        repository.touch(conn, row.id, now=now, before=now - LAST_USED_RESOLUTION)
+        try:
+            repository.touch(conn, row.id, now=now, before=now - LAST_USED_RESOLUTION)
+        except SQLAlchemyError:  # a busy database must not refuse the request for a bookkeeping write
+            logger.warning("could not record an API token's use", exc_info=True, extra={"token_id": row.id})
     return TokenClaims(user_id=row.user_id, token_version=row.token_version, scopes=frozenset(row.scopes),
                        api_token_id=row.id)
 
