@@ -37,6 +37,7 @@ class Operation:
     method: str
     path: str
     auth: bool
+    scopes: tuple[str, ...]  # what a personal API token needs; none: the login token only
     summary: str
     success: tuple[str, ...]
     errors: tuple[str, ...]
@@ -80,7 +81,8 @@ def operations(schema: dict[str, Any]) -> list[Operation]:
     """Every operation of ``schema``, sorted by path and then by ``METHOD_ORDER``.
 
     ``auth`` is whether the operation lists a security requirement (FastAPI adds the bearer scheme to every
-    route that depends on the token); ``success`` are its 1xx-3xx statuses, ``errors`` the others but 500.
+    route that depends on the token), ``scopes`` the scopes that requirement names (``api.auth``);
+    ``success`` are its 1xx-3xx statuses, ``errors`` the others but 500.
     """
     found: list[Operation] = []
     for path, item in schema.get("paths", {}).items():
@@ -88,15 +90,24 @@ def operations(schema: dict[str, Any]) -> list[Operation]:
             if method.upper() not in METHOD_ORDER or not isinstance(operation, dict):
                 continue
             codes = sorted(str(code) for code in operation.get("responses", {}))
+            security = operation.get("security") or []
             found.append(Operation(
                 method=method.upper(),
                 path=path,
-                auth=bool(operation.get("security")),
+                auth=bool(security),
+                scopes=tuple(sorted({scope for requirement in security for scopes in requirement.values()
+                                     for scope in scopes})),
                 summary=str(operation.get("summary", "")).strip(),
                 success=tuple(code for code in codes if code[:1] in "123"),
                 errors=tuple(code for code in codes if code[:1] not in "123" and code != ALWAYS_POSSIBLE),
             ))
     return sorted(found, key=lambda op: (op.path, METHOD_ORDER.index(op.method)))
+
+
+def _auth(op: Operation) -> str:
+    if not op.auth:
+        return "no"
+    return ", ".join(f"`{scope}`" for scope in op.scopes) if op.scopes else "login"
 
 
 def _cell(text: str) -> str:
@@ -116,15 +127,17 @@ def render(schema: dict[str, Any]) -> str:
         "generated from the code by `scripts/api_docs.py`; `tests/api/test_api_docs.py` fails when this file",
         "and the code disagree. What the routes mean, their bodies and their rules: [api.md](api.md).",
         "",
-        f"{len(ops)} operations. **auth** yes: the route needs `Authorization: Bearer <jwtToken>` (the token",
-        "`POST /user/account/login` returns). **success** and **errors** are the statuses the schema",
+        f"{len(ops)} operations. **auth**: `login` needs `Authorization: Bearer <jwtToken>` (the token",
+        "`POST /user/account/login` returns) and refuses personal API tokens; a scope (`scenes:read`,",
+        "`scenes:write`) takes the login token or a personal API token (`vst_...`) that has that scope;",
+        "`no` needs no token. **success** and **errors** are the statuses the schema",
         "documents; every error body is JSON `{\"error\": \"...\"}`, and any route may also answer 500.",
         "",
         "| method | path | auth | summary | success | errors |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for op in ops:
-        lines.append(f"| {op.method} | `{op.path}` | {'yes' if op.auth else 'no'} | {_cell(op.summary)} | "
+        lines.append(f"| {op.method} | `{op.path}` | {_auth(op)} | {_cell(op.summary)} | "
                      f"{', '.join(op.success)} | {', '.join(op.errors)} |")
     return "\n".join(lines) + "\n"
 

@@ -29,6 +29,24 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 
 
+# ---- automation: personal API tokens and webhooks -------------------------------------------------------
+
+SCENES_READ = "scenes:read"
+SCENES_WRITE = "scenes:write"
+# What a personal API token may be allowed; a token never manages tokens, webhooks or the account.
+API_SCOPES: Mapping[str, str] = MappingProxyType({
+    SCENES_READ: "read scenes: history, progress, metadata, metrics, capture check, thumbnail, outputs, "
+                 "share links",
+    SCENES_WRITE: "change scenes: upload (multipart and resumable), rename, retry, delete, create and "
+                  "revoke share links",
+})
+API_TOKEN_NAME_MAX = 100
+MAX_TOKEN_DAYS = 3650
+# What a webhook can be told: a scene done, failed or cancelled (deleted while unfinished), or one of its
+# stages (frames, sfm, train, export) finished.
+WEBHOOK_EVENTS = ("scene.done", "scene.failed", "scene.cancelled", "scene.stage")
+
+
 # ---- output types ---------------------------------------------------------------------------------------
 
 

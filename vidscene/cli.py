@@ -160,7 +160,7 @@ def worker(
     concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="stages run in parallel")] = 0,
     parent_pid: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
-    """Run a Celery worker that processes scene stages (and re-delivers jobs of dead workers)."""
+    """Run a Celery worker that processes scene stages (and re-delivers jobs of dead workers, sends webhooks)."""
     import socket
 
     _reexec_with_work_env()
@@ -169,6 +169,7 @@ def worker(
     from vidscene.db.session import make_engine, make_sessionmaker
     from vidscene.jobs.celery_app import enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
+    from vidscene.jobs.webhooks import WebhookSender
 
     _private_files()
     setup_logging()
@@ -182,6 +183,8 @@ def worker(
     reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage),
                     worker_queues=qs)
     reaper.start()
+    webhooks = WebhookSender(make_sessionmaker(engine), settings)  # workers send webhooks; the API never does
+    webhooks.start()
     if parent_pid:
         _exit_with_parent(parent_pid)
     if "gpu" in qs and settings.device != "cuda":
@@ -194,6 +197,7 @@ def worker(
         celery.worker_main(argv)
     finally:
         reaper.stop()
+        webhooks.stop()
         engine.dispose()
 
 

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
                                                                "long")
     max_attempts: int = Field(default=3, description="deliveries of one stage before the job is failed")
 
+    webhook_allow_private: bool = Field(default=False,
+                                        description="let webhooks reach loopback, private, link-local and other "
+                                                    "non-public addresses (a receiver on the same network); "
+                                                    "off, such URLs are refused when created and when sent")
+    webhook_poll_seconds: float = Field(default=2.0, gt=0,
+                                        description="how often each worker looks for webhook deliveries to send")
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     default_preset: str = Field(default=catalogue.DEFAULT_PRESET,
                                 description="preset of uploads that name none (a name in vidscene.catalogue)")

@@ -11,7 +11,8 @@ from starlette.types import Receive, Scope, Send
 
 from tests.support.api_client import PASSWORD, Api
 from tests.support.scenes import add_output
-from vidscene.api.deps import SessionReleasingRoute, get_token_claims
+from vidscene.api.auth import get_caller
+from vidscene.api.deps import SessionReleasingRoute
 from vidscene.api.errors import NotAuthenticatedError
 from vidscene.api.scenes.outputs import OutputRoute
 
@@ -130,7 +131,7 @@ def test_dependency_overrides_are_honoured(api: Api, auth: dict[str, str], chunk
     async def nobody() -> None:
         raise NotAuthenticatedError("overridden")
 
-    api.app.dependency_overrides[get_token_claims] = nobody
+    api.app.dependency_overrides[get_caller] = nobody
     try:
         resp = api.client.get(f"/user/scene/output/splat_cloud/{scene}", headers={**auth, "Range": "bytes=0-9"})
     finally:

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 from sqlalchemy import select
 
-from tests.support.api_client import Api, ApiFactory, TestClient, asgi_scope
+from tests.support.api_client import Api, ApiFactory, TestClient
 from tests.support.scenes import files_under, open_db
+from tests.support.uploads import BOUNDARY, big_file_then_fields, form_part, stream_upload
 from vidscene.api import upload as upload_module
 from vidscene.db.models import Job, Scene
 from vidscene.storage import Storage
@@ -301,76 +299,6 @@ def test_stale_temporary_uploads_are_removed_at_startup(api_factory: ApiFactory,
 
 
 # ---- early refusal: answered while the client still holds most of the body ------------------------------
-
-BOUNDARY = "vidsceneboundary7"
-
-
-def form_part(name: str, value: bytes = b"", filename: str | None = None, *, header_only: bool = False) -> bytes:
-    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-    return head if header_only else head + value + b"\r\n"
-
-
-@dataclass
-class Streamed:
-    status: int
-    body: bytes
-    read_before_answer: int  # body bytes the app had asked for when it sent its answer's status
-    total: int  # the whole body's length
-
-    @property
-    def error(self) -> str:
-        message: str = json.loads(self.body)["error"]
-        return message
-
-
-def stream_upload(api: Api, auth: dict[str, str], path: str, chunks: list[bytes] | Iterator[bytes], total: int,
-                  content_type: str = f"multipart/form-data; boundary={BOUNDARY}",
-                  headers: dict[str, str] | None = None) -> Streamed:
-    """Send a body to the app chunk by chunk, each only when the app asks for it (ASGI ``receive``), and
-    record how much of it the app had read when it answered."""
-    sent: dict[str, Any] = {"read": 0, "answered": None, "status": 0, "body": b""}
-    pieces = iter(chunks)
-    scope = asgi_scope("PATCH" if "uploads/" in path else "POST", path, headers=[
-        (key.lower().encode(), value.encode()) for key, value in
-        {**auth, "Content-Type": content_type, "Content-Length": str(total), **(headers or {})}.items()])
-
-    async def receive() -> dict[str, Any]:
-        chunk = next(pieces, None)
-        if chunk is None:
-            return {"type": "http.request", "body": b"", "more_body": False}
-        sent["read"] += len(chunk)
-        return {"type": "http.request", "body": chunk, "more_body": True}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            sent["status"], sent["answered"] = message["status"], sent["read"]
-        elif message["type"] == "http.response.body":
-            sent["body"] += message.get("body", b"")
-
-    anyio.run(api.app, scope, receive, send)
-    return Streamed(sent["status"], sent["body"], sent["answered"], total)
-
-
-def big_file_then_fields(before: dict[str, str], after: dict[str, str], file_bytes: int,
-                         first_bytes: bytes = b"") -> tuple[Iterator[bytes], int]:
-    """A multipart body: ``before`` fields, a file of ``file_bytes`` (``first_bytes`` then zeros, generated
-    as it is read), ``after`` fields; and its length."""
-    chunk = 64 * 1024
-    head = b"".join(form_part(k, v.encode()) for k, v in before.items())
-    head += form_part("file", filename="big.mp4", header_only=True)
-    tail = b"\r\n" + b"".join(form_part(k, v.encode()) for k, v in after.items()) + f"--{BOUNDARY}--\r\n".encode()
-
-    def body() -> Iterator[bytes]:
-        yield head + first_bytes
-        left = file_bytes - len(first_bytes)
-        while left > 0:
-            yield bytes(min(chunk, left))
-            left -= chunk
-        yield tail
-
-    return body(), len(head) + file_bytes + len(tail)
-
 
 @pytest.mark.parametrize(("before", "fragment"), [
     ({"training_mode": "bogus"}, "Invalid training_mode"),

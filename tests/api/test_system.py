@@ -43,7 +43,25 @@ EXPECTED_ROUTES = {
     ("GET", "/s/{token}", False),
     ("GET", "/routes", False),
     ("GET", "/health", False),
+    ("POST", "/user/tokens", True),
+    ("GET", "/user/tokens", True),
+    ("DELETE", "/user/tokens/{token_id}", True),
+    ("POST", "/user/webhooks", True),
+    ("GET", "/user/webhooks", True),
+    ("DELETE", "/user/webhooks/{webhook_id}", True),
+    ("GET", "/user/webhooks/{webhook_id}/deliveries", True),
 }
+# The scope a personal API token needs on each route that takes one; the other authenticated routes take only
+# the login token.
+SCOPED = {path: scope for scope, paths in {
+    "scenes:read": ["/user/scene/metadata/{scene_id}", "/user/scene/thumbnail/{scene_id}",
+                    "/user/scene/capture/{scene_id}", "/user/scene/progress/{scene_id}",
+                    "/user/scene/output/{output_type}/{scene_id}", "/user/scene/history",
+                    "/user/scene/metrics/{scene_id}", "/user/scene/shares/{scene_id}"],
+    "scenes:write": ["/user/scene/new", "/user/scene/delete/{scene_id}", "/user/scene/retry/{scene_id}",
+                     "/user/scene/uploads", "/user/scene/uploads/{upload_id}", "/user/scene/share/{scene_id}",
+                     "/user/scene/share/{scene_id}/{token}"],
+}.items() for path in paths}
 
 
 def test_routes_lists_every_route_with_auth(api: Api) -> None:
@@ -77,8 +95,11 @@ def test_openapi_documents_bodies_and_errors(api: Api) -> None:
         assert "422" not in responses
         assert "500" in responses
         if auth:
-            assert "401" in responses, path
-            assert operation["security"] == [{"HTTPBearer": []}]
+            assert "401" in responses and "403" in responses, path
+            scopes = [SCOPED[path]] if path in SCOPED else []
+            if path == "/user/scene/name/{scene_id}":
+                scopes = ["scenes:read"] if method == "GET" else ["scenes:write"]
+            assert operation["security"] == [{"HTTPBearer": scopes}], (method, path)
     for path in ("/user/account/login", "/user/account/register"):
         content = paths[path]["post"]["requestBody"]["content"]
         assert set(content) == {"application/json", "application/x-www-form-urlencoded"}

@@ -4,46 +4,20 @@ scene (or a refusal with nothing kept), ownership and expiry."""
 
 from __future__ import annotations
 
-import base64
 import os
 import stat
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import func, select, update
 
 from tests.support.api_client import PASSWORD, Api, ApiFactory
 from tests.support.scenes import files_under, open_db
+from tests.support.uploads import FIELDS, OFFSET_BODY, TUS, create, metadata, patch, scene_count
 from vidscene.api.tus import files as tus_files
 from vidscene.api.tus import service as tus_service
-from vidscene.db.models import Scene, TusUpload, utcnow
-
-TUS = {"Tus-Resumable": "1.0.0"}
-FIELDS = {"training_mode": "gaussian", "output_types": "splat_cloud,video", "save_iterations": "100",
-          "total_iterations": "200", "scene_name": "Garden walk"}
-OFFSET_BODY = {"Content-Type": "application/offset+octet-stream"}
-
-
-def metadata(**pairs: str) -> str:
-    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in pairs.items())
-
-
-def create(api: Api, auth: dict[str, str], length: int, **fields: str) -> Any:
-    pairs = {"filename": "garden.mp4", **FIELDS, **fields}
-    return api.client.post("/user/scene/uploads", headers={**auth, **TUS, "Upload-Length": str(length),
-                                                           "Upload-Metadata": metadata(**pairs)})
-
-
-def patch(api: Api, auth: dict[str, str], url: str, offset: int, body: bytes, **headers: str) -> Any:
-    return api.client.patch(url, content=body, headers={**auth, **TUS, **OFFSET_BODY,
-                                                         "Upload-Offset": str(offset), **headers})
-
-
-def scene_count(api: Api) -> int:
-    with open_db(api.settings.resolved_database_url) as session:
-        return int(session.scalar(select(func.count()).select_from(Scene)) or 0)
+from vidscene.db.models import TusUpload, utcnow
 
 
 def test_options_advertise_version_extensions_and_the_servers_limit(api_factory: ApiFactory) -> None:

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.api.test_scene_upload import big_file_then_fields, stream_upload
-from tests.api.test_tus import TUS, create, patch, scene_count
 from tests.support.api_client import Api
 from tests.support.scenes import files_under, open_db
+from tests.support.uploads import TUS, big_file_then_fields, create, patch, scene_count, stream_upload
 from vidscene import format_probe
 from vidscene.db.models import Scene
 from vidscene.pipeline.config import FramesConfig

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
-from vidscene.api import accounts, scenes, shares, system, tus
+from vidscene.api import accounts, scenes, shares, system, tokens, tus, webhooks
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
@@ -169,6 +169,8 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(tus.router)
     app.include_router(shares.owner_router)
     app.include_router(shares.public_router)
+    app.include_router(tokens.router)
+    app.include_router(webhooks.router)
     app.include_router(system.router)
 
     if (WEB_DIST / "index.html").is_file():

@@ -1,4 +1,7 @@
-"""Dependencies that routes compose through ``Annotated`` aliases: settings, a database session, the user."""
+"""Dependencies that routes compose through ``Annotated`` aliases: settings, a database session, the user.
+
+The scene routes' scoped aliases (``ScenesRead``, ``ScenesWrite``), which also accept personal API tokens,
+are in ``api.auth``."""
 
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidscene.api.errors import NotAuthenticatedError
+from vidscene.api.errors import ForbiddenError, NotAuthenticatedError
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
-from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec
+from vidscene.api.security import InvalidTokenError, TokenClaims, TokenCodec, is_api_token
 from vidscene.config import Settings
 from vidscene.db.models import User
 from vidscene.db.session import read_connection, write_session
@@ -146,25 +149,36 @@ async def read_in_thread(context: AppContext, read: Callable[[Connection], T]) -
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
-    description="The `jwtToken` returned by `POST /user/account/login`.",
+    description="The `jwtToken` returned by `POST /user/account/login`, or a personal API token (`vst_...`, "
+                "`POST /user/tokens`) on the scene routes its scopes allow.",
 )
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+MISSING_TOKEN = "Missing bearer token in the Authorization header."  # noqa: S105 - a message
+LOGIN_ONLY = ("Personal API tokens cannot manage the account, API tokens or webhooks; use the token that "
+              "POST /user/account/login returns.")
 
 
-async def get_token_claims(
-    context: ContextDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> TokenClaims:
-    """The bearer token's verified claims; whether the token was revoked needs the database (see below).
-
-    Verifying an HS256 signature takes microseconds, so it runs on the event loop: read routes then check
-    revocation in the same query that finds the scene (``scenes.OWNED_SCENE``): one worker-thread hop.
-    """
-    if credentials is None:
-        raise NotAuthenticatedError("Missing bearer token in the Authorization header.")
+def login_claims(context: AppContext, token: str) -> TokenClaims:
+    """The login token's verified claims (401 for a bad one). Verifying an HS256 signature takes
+    microseconds, so this runs on the event loop."""
     try:
-        return context.tokens.decode(credentials.credentials)
+        return context.tokens.decode(token)
     except InvalidTokenError as exc:
         raise NotAuthenticatedError(str(exc)) from exc
+
+
+async def get_token_claims(context: ContextDep, credentials: BearerDep) -> TokenClaims:
+    """The login token's verified claims; whether the token was revoked needs the database (see below).
+
+    Only the login token passes: a personal API token is refused with 403, so every route built on
+    ``TokenDep`` or ``CurrentUser`` (the account, API tokens, webhooks) stays out of a script's reach. The
+    scene routes take API tokens through ``api.auth`` (``ScenesRead``, ``ScenesWrite``) instead.
+    """
+    if credentials is None:
+        raise NotAuthenticatedError(MISSING_TOKEN)
+    if is_api_token(credentials.credentials):
+        raise ForbiddenError(LOGIN_ONLY)
+    return login_claims(context, credentials.credentials)
 
 
 TokenDep = Annotated[TokenClaims, Depends(get_token_claims)]
@@ -175,8 +189,13 @@ def revoked_token_error() -> NotAuthenticatedError:
 
 
 def get_current_user(session: SessionDep, claims: TokenDep) -> User:
-    """The user the bearer token belongs to, refusing deleted users and tokens minted before a password
-    change (an older ``token_version``)."""
+    """The user the login token belongs to (see ``user_of``)."""
+    return user_of(session, claims)
+
+
+def user_of(session: Session, claims: TokenClaims) -> User:
+    """The user ``claims`` act for, refusing deleted users and tokens minted before a password change (an
+    older ``token_version``)."""
     user = session.get(User, claims.user_id)
     if user is None or user.token_version != claims.token_version:
         raise revoked_token_error()

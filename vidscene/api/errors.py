@@ -49,6 +49,14 @@ class NotAuthenticatedError(APIError):
         super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
 
 
+class ForbiddenError(APIError):
+    """Authenticated, but this credential may not do this (a personal API token without the scope, or on a
+    route only the login token may use)."""
+
+    status_code = 403
+    default_message = "Forbidden."
+
+
 class NotFoundError(APIError):
     status_code = 404
     default_message = "Not found."

@@ -23,6 +23,7 @@ def error_responses(*codes: int, model: type[BaseModel] = ErrorBody) -> dict[int
     descriptions = {
         400: "A field is missing or invalid",
         401: "Missing, invalid, expired or revoked token, or wrong password",
+        403: "A personal API token lacking the route's scope, or on a route that needs the login token",
         404: "Unknown scene, or a scene of another user",
         409: "Username taken",
         410: "The resumable upload expired",

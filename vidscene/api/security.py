@@ -1,12 +1,15 @@
-"""Password hashing (Argon2id) and access tokens (JWT HS256 with a pinned algorithm).
+"""Password hashing (Argon2id), access tokens (JWT HS256 with a pinned algorithm) and the format of personal
+API tokens.
 
 A token carries the user's ``token_version``; bumping that column (password change) or deleting the user
-revokes every token issued before, without a deny list.
+revokes every token issued before, without a deny list. A personal API token is a random secret whose
+SHA-256 is stored (``db.models.ApiToken``); its claims come from the database on every use (``api.auth``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import secrets
 import threading
 import time
@@ -66,8 +69,37 @@ class InvalidTokenError(Exception):
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """Who a request acts for. ``scopes`` is None for the login token (every scope, and the account itself);
+    for a personal API token it is the token's scopes, and ``token_version`` the user's current one."""
+
     user_id: int
     token_version: int
+    scopes: frozenset[str] | None = None
+    api_token_id: str | None = None
+
+
+API_TOKEN_PREFIX = "vst_"  # noqa: S105 - a prefix, not a credential; a JWT starts with "eyJ"
+API_TOKEN_BYTES = 32
+
+
+def new_api_token() -> str:
+    """A personal API token: the prefix (so scanners and people can tell what leaked) and 256 random bits."""
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(API_TOKEN_BYTES)
+
+
+def is_api_token(token: str) -> bool:
+    return token.startswith(API_TOKEN_PREFIX)
+
+
+def hash_api_token(token: str) -> str:
+    """The stored form of a personal API token: hex SHA-256.
+
+    A plain fast hash is right here, unlike for passwords: the secret is 256 random bits, so there is no
+    dictionary to try and brute force is hopeless however fast the hash is; a slow hash (Argon2) would only
+    cost every API request tens of milliseconds, and a salt would stop the lookup by hash that finds the
+    token in one indexed query.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 VERIFIED_TOKENS_KEPT = 4096

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from vidscene.api.auth import get_caller
 from vidscene.api.deps import get_token_claims
 from vidscene.api.schemas import RouteInfo, error_responses
 
@@ -17,12 +18,13 @@ router = APIRouter(tags=["system"], responses=error_responses())
 
 
 def requires_auth(dependant: Dependant) -> bool:
-    """Whether the route (transitively) depends on the bearer token; read from the dependency graph so
+    """Whether the route (transitively) depends on the bearer token (the login token's ``get_token_claims``, or
+    ``get_caller``, which takes personal API tokens too); read from the dependency graph so
     ``/routes`` cannot drift from what the routes really enforce."""
     stack = list(dependant.dependencies)
     while stack:
         dep = stack.pop()
-        if dep.call is get_token_claims:
+        if dep.call is get_token_claims or dep.call is get_caller:
             return True
         stack.extend(dep.dependencies)
     return False

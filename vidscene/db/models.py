@@ -1,4 +1,5 @@
-"""Tables: users, scenes, jobs (the state machine of a scene's processing) and outputs.
+"""Tables: users, scenes, jobs (the state machine of a scene's processing), outputs, and what automation
+uses: personal API tokens, webhooks and their deliveries (an outbox).
 
 Job state lives here and only here: Celery messages carry nothing but a job id, so a lost message, a
 duplicate delivery or a killed worker can always be reconciled against these rows.
@@ -46,6 +47,10 @@ class JobState(enum.StrEnum):
     done = "done"
     failed = "failed"
     cancelled = "cancelled"
+
+
+# A job in one of these states is unfinished: in the queue, or on its way through the stages.
+ACTIVE_STATES = (JobState.queued.value, JobState.processing.value)
 
 
 class Stage(enum.StrEnum):
@@ -224,3 +229,74 @@ class WorkerBeat(Base):
     pid: Mapped[int] = mapped_column(Integer, nullable=False)
     queues: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class ApiToken(Base):
+    """A personal API token: a long-lived bearer credential for scripts, limited to its ``scopes``.
+
+    Only the SHA-256 of the secret is stored (``vidscene.api.security.hash_api_token``), so a copy of the
+    database gives no usable token. Revoking deletes the row; deleting the user (cascade) or changing the
+    password (``accounts.service.change_password``) deletes them all.
+    """
+
+    __tablename__ = "api_tokens"
+
+    # token_urlsafe(12): the public handle used to list and revoke; it is not the secret.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)  # hex SHA-256
+    scopes: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Written at most once a minute per token (``vidscene.api.auth``), so polling costs no write per request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Webhook(Base):
+    """A URL told about a user's scenes: which ``events`` it wants, and the secret its deliveries are signed
+    with (HMAC-SHA256). The secret is stored as is because signing needs it; the API shows it once."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    url: Mapped[str] = mapped_column(String(2000), nullable=False)
+    events: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    secret: Mapped[str] = mapped_column(String(100), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class DeliveryState(enum.StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"  # gave up after the retry window
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the outbox row written in the transaction of the state change
+    (``jobs.outbox``) and sent by the workers (``jobs.webhooks``).
+
+    ``payload`` is the JSON body, fixed when the event happened (a cancelled scene's rows are gone by the
+    time it is sent). ``next_attempt_at`` is when a worker may send it next; claiming a delivery pushes it
+    forward, which is what keeps two workers from sending the same one. It is null once the delivery is
+    delivered or given up.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    # token_urlsafe(16): also the payload's ``id``, which receivers dedupe on.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False)
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    scene_id: Mapped[str] = mapped_column(String(32), nullable=False)  # no key: the scene may be deleted
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=DeliveryState.pending.value)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_created", "webhook_id", "created_at"),)

@@ -4,6 +4,9 @@
 unexpired lease (``lease_owner``, ``lease_expires_at``) that it renews by heartbeat. Every write is a single
 ``UPDATE ... WHERE`` whose condition encodes the allowed transition, so a duplicate delivery, a worker whose
 lease was reaped, or a job deleted under a running stage changes no row and learns so from the row count.
+
+The transitions webhooks hear of (a stage finished, done, failed, cancelled) write their deliveries in the
+same transaction (``jobs.outbox``), and only when the transition happened.
 """
 
 from __future__ import annotations
@@ -18,12 +21,22 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from vidscene.db.models import STAGE_ORDER, STAGE_QUEUES, Job, JobState, Output, Scene, Stage, WorkerBeat, utcnow
+from vidscene.db.models import ACTIVE_STATES as ACTIVE_STATES  # re-exported: the API names them through here
+from vidscene.db.models import (
+    STAGE_ORDER,
+    STAGE_QUEUES,
+    Job,
+    JobState,
+    Output,
+    Scene,
+    Stage,
+    WorkerBeat,
+    utcnow,
+)
 from vidscene.db.session import write_session
+from vidscene.jobs import outbox
 
 log = logging.getLogger(__name__)
-
-ACTIVE_STATES = (JobState.queued.value, JobState.processing.value)
 
 
 def next_stage(stage_done: str | None) -> Stage | None:
@@ -75,6 +88,7 @@ def claim(factory: sessionmaker[Session], job_id: int, stage: Stage, worker_id: 
                            "(the worker ran out of memory or was killed).")
             job.lease_owner = None
             job.finished_at = now
+            outbox.job_event(session, job.id, outbox.SCENE_FAILED)
             return None
         job.state = JobState.processing.value
         job.stage = stage.value
@@ -167,6 +181,9 @@ def complete_stage(factory: sessionmaker[Session], job_id: int, worker_id: str,
         result = session.execute(update(Job).where(_owned(job_id, worker_id)).values(**values))
         if not result.rowcount:  # type: ignore[attr-defined]  # CursorResult has rowcount
             return False
+        outbox.job_event(session, job_id, outbox.SCENE_STAGE, stage=stage.value)
+        if following is None:
+            outbox.job_event(session, job_id, outbox.SCENE_DONE)
     return following
 
 
@@ -176,7 +193,10 @@ def fail(factory: sessionmaker[Session], job_id: int, worker_id: str, *, message
         result = session.execute(update(Job).where(_owned(job_id, worker_id)).values(
             state=JobState.failed.value, message=message[:2000], error_code=code or 1, lease_owner=None,
             lease_expires_at=None, finished_at=now, eta_seconds=None))
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult has rowcount
+        if not result.rowcount:  # type: ignore[attr-defined]  # CursorResult has rowcount
+            return False
+        outbox.job_event(session, job_id, outbox.SCENE_FAILED)
+        return True
 
 
 def restart(session: Session, job: Job, *, keep_through: Stage | None) -> None:
@@ -215,12 +235,16 @@ def delete_scenes(session: Session, scene_ids: Sequence[str]) -> None:
     The one cancel-then-delete of the service (deleting a scene, deleting an account): a worker running one
     of these jobs sees it cancelled, or gone once the cascade commits, at its next progress report or
     watchdog poll, stops within about a second and removes what it was writing. The files are the caller's
-    to remove after the commit.
+    to remove after the commit. Scenes whose job was unfinished announce ``scene.cancelled`` (``jobs.outbox``)
+    before their rows go.
     """
     if not scene_ids:
         return
+    unfinished = list(session.scalars(select(Job.scene_id).where(Job.scene_id.in_(scene_ids),
+                                                                 Job.state.in_(ACTIVE_STATES))))
     session.execute(update(Job).where(Job.scene_id.in_(scene_ids))
                     .values(state=JobState.cancelled.value, finished_at=utcnow()))
+    outbox.scenes_cancelled(session, unfinished)
     session.execute(delete(Scene).where(Scene.id.in_(scene_ids)))
 
 

@@ -72,7 +72,7 @@ def login(body: Annotated[Credentials, Depends(body_of(Credentials))], session: 
     "/update/username",
     response_model=MessageOut,
     summary="Rename the signed-in user (needs the current password)",
-    responses=error_responses(400, 401, 409, 413, 429),
+    responses=error_responses(400, 401, 403, 409, 413, 429),
     openapi_extra=request_body_openapi(UsernameUpdate),
 )
 def update_username(user: CurrentUser, body: Annotated[UsernameUpdate, Depends(body_of(UsernameUpdate))],
@@ -86,8 +86,8 @@ def update_username(user: CurrentUser, body: Annotated[UsernameUpdate, Depends(b
 @router.patch(
     "/update/password",
     response_model=MessageOut,
-    summary="Change the password; every token issued before stops working",
-    responses=error_responses(400, 401, 413, 429),
+    summary="Change the password; every token issued before stops working, API tokens are deleted",
+    responses=error_responses(400, 401, 403, 413, 429),
     openapi_extra=request_body_openapi(PasswordUpdate),
 )
 def update_password(user: CurrentUser, body: Annotated[PasswordUpdate, Depends(body_of(PasswordUpdate))],
@@ -103,7 +103,7 @@ def update_password(user: CurrentUser, body: Annotated[PasswordUpdate, Depends(b
     "/delete",
     response_model=MessageOut,
     summary="Delete the account, its scenes and their files",
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(400, 401, 403, 413, 429),
     openapi_extra=request_body_openapi(PasswordConfirmation),
 )
 def delete_account(user: CurrentUser,

@@ -20,6 +20,7 @@ from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import BadRequestError, ConflictError, NotAuthenticatedError, TooManyRequestsError
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec, hash_password, initial_token_version, verify_password
+from vidscene.api.tokens import repository as token_repository
 from vidscene.api.tus import files as tus_files
 from vidscene.api.tus import repository as tus_repository
 from vidscene.db.models import User
@@ -113,17 +114,20 @@ def rename(unit_of_work: UnitOfWork, user: User, new_username: str) -> None:
 
 
 def change_password(unit_of_work: UnitOfWork, user: User, new_password: str) -> None:
-    """Store the new hash and bump the token version: every token issued before stops working at once."""
+    """Store the new hash and bump the token version: every login token issued before stops working at once,
+    and the personal API tokens are deleted (a password change is what someone does who fears a leak)."""
     new_hash = hash_password(new_password)
     with unit_of_work() as session:
         fresh = _locked(session, user)
         fresh.password_hash = new_hash
         fresh.token_version = (fresh.token_version + 1) % 2**31
+        token_repository.delete_tokens_of(session, user.id)
 
 
 def delete_account(unit_of_work: UnitOfWork, storage: Storage, user: User) -> int:
     """Cancel and delete every scene of the user, then the user; the files go after the commit (the bytes of
-    unfinished resumable uploads too: their rows go with the user). Returns how many scenes there were."""
+    unfinished resumable uploads too: their rows go with the user, as do API tokens and webhooks). Returns
+    how many scenes there were."""
     with unit_of_work() as session:
         _locked(session, user)
         scene_ids = repository.scene_ids_of(session, user.id)

@@ -3,8 +3,10 @@
 HTTP only: parameters in, the service's answer out. The read routes are async and do their database and
 file-system work in one worker-thread hop (``read_in_thread``): clients poll progress and metadata every
 few seconds and fetch outputs in 1 MiB chunks, so per-request overhead is what limits how many of them one
-process serves. Nothing here imports the pipeline or the job engine; a new job is handed over through the
-``enqueue`` callable given to ``create_app``, only after the transaction that created it has committed.
+process serves. Each route names the token scope it needs (``api.auth``: ``ScenesRead``, ``ScenesWrite``),
+so a personal API token works wherever its scopes allow. Nothing here imports the pipeline or the job
+engine; a new job is handed over through the ``enqueue`` callable given to ``create_app``, only after the
+transaction that created it has committed.
 """
 
 from __future__ import annotations
@@ -17,14 +19,8 @@ import anyio
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse
 
-from vidscene.api.deps import (
-    AppContext,
-    ContextDep,
-    CurrentUser,
-    SessionReleasingRoute,
-    TokenDep,
-    read_in_thread,
-)
+from vidscene.api.auth import ScenesRead, ScenesWrite
+from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, read_in_thread
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
@@ -47,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionReleasingRoute)
 
-_SCENE_ERRORS = error_responses(400, 401, 404)
+_SCENE_ERRORS = error_responses(400, 401, 403, 404)
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
@@ -64,10 +60,10 @@ async def options(context: ContextDep) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SceneCreated,
     summary="Upload a video and start processing it into a scene",
-    responses=error_responses(400, 401, 413, 415, 507),
+    responses=error_responses(400, 401, 403, 413, 415, 507),
     openapi_extra=upload_form_openapi(),
 )
-async def create_scene(request: Request, user: CurrentUser, context: ContextDep) -> SceneCreated:
+async def create_scene(request: Request, user: ScenesWrite, context: ContextDep) -> SceneCreated:
     settings = context.settings
     free = await anyio.to_thread.run_sync(context.storage.free_bytes)
     upload: ReceivedUpload = await receive_upload(
@@ -104,27 +100,27 @@ async def enqueue_job(context: AppContext, scene_id: str, job_id: int) -> None:
 
 
 @router.get("/history", response_model=SceneHistory, summary="Ids of the user's scenes, oldest first",
-            responses=error_responses(401))
-async def history(claims: TokenDep, context: ContextDep) -> SceneHistory:
+            responses=error_responses(401, 403))
+async def history(claims: ScenesRead, context: ContextDep) -> SceneHistory:
     ids = await read_in_thread(context, partial(service.history, claims=claims))
     return SceneHistory(resources=ids)
 
 
 @router.get("/name/{scene_id}", response_model=SceneName, summary="The scene's name", responses=_SCENE_ERRORS)
-async def scene_name(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneName:
+async def scene_name(scene_id: str, claims: ScenesRead, context: ContextDep) -> SceneName:
     scene = await read_in_thread(context, partial(service.owned_scene, claims=claims, scene_id=scene_id))
     return SceneName(name=scene.name)
 
 
 @router.get("/progress/{scene_id}", response_model=SceneProgress, summary="Processing progress",
             responses=_SCENE_ERRORS)
-async def progress(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneProgress:
+async def progress(scene_id: str, claims: ScenesRead, context: ContextDep) -> SceneProgress:
     return await read_in_thread(context, partial(service.progress, claims=claims, scene_id=scene_id))
 
 
 @router.get("/metadata/{scene_id}", response_model=SceneMetadata,
             summary="Which outputs exist, their sizes and 1 MiB chunk counts", responses=_SCENE_ERRORS)
-async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetadata:
+async def metadata(scene_id: str, claims: ScenesRead, context: ContextDep) -> SceneMetadata:
     return await read_in_thread(context, partial(service.metadata, storage=context.storage, claims=claims,
                                                  scene_id=scene_id))
 
@@ -132,7 +128,7 @@ async def metadata(scene_id: str, claims: TokenDep, context: ContextDep) -> Scen
 @router.get("/metrics/{scene_id}", response_model=SceneMetrics,
             summary="Held-out PSNR/SSIM, gaussian count and training time per saved iteration",
             responses=_SCENE_ERRORS)
-async def metrics(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneMetrics:
+async def metrics(scene_id: str, claims: ScenesRead, context: ContextDep) -> SceneMetrics:
     return await read_in_thread(context, partial(service.metrics, storage=context.storage, claims=claims,
                                                  scene_id=scene_id))
 
@@ -140,7 +136,7 @@ async def metrics(scene_id: str, claims: TokenDep, context: ContextDep) -> Scene
 @router.get("/capture/{scene_id}", response_model=SceneCapture,
             summary="The capture check: verdict, problems and a frame timeline (404 until frames are extracted)",
             responses=_SCENE_ERRORS)
-async def capture(scene_id: str, claims: TokenDep, context: ContextDep) -> SceneCapture:
+async def capture(scene_id: str, claims: ScenesRead, context: ContextDep) -> SceneCapture:
     return await read_in_thread(context, partial(service.capture, storage=context.storage, claims=claims,
                                                  scene_id=scene_id))
 
@@ -151,7 +147,7 @@ async def capture(scene_id: str, claims: TokenDep, context: ContextDep) -> Scene
     summary="JPEG thumbnail (404 until frames are extracted)",
     responses={200: {"content": {"image/jpeg": _BINARY}, "description": "The thumbnail"}, **_SCENE_ERRORS},
 )
-async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> FileResponse:
+async def thumbnail(scene_id: str, claims: ScenesRead, context: ContextDep) -> FileResponse:
     path, stat_result = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
                                                               claims=claims, scene_id=scene_id))
     return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
@@ -160,7 +156,7 @@ async def thumbnail(scene_id: str, claims: TokenDep, context: ContextDep) -> Fil
 
 @router.patch("/name/{scene_id}", response_model=SceneName, summary="Rename the scene",
               responses=_SCENE_ERRORS, openapi_extra=request_body_openapi(SceneName))
-def rename_scene(scene_id: str, user: CurrentUser, body: Annotated[SceneName, Depends(body_of(SceneName))],
+def rename_scene(scene_id: str, user: ScenesWrite, body: Annotated[SceneName, Depends(body_of(SceneName))],
                  context: ContextDep) -> SceneName:
     name = service.rename_scene(context.unit_of_work, user_id=user.id, scene_id=scene_id, name=body.name)
     return SceneName(name=name)
@@ -171,10 +167,10 @@ def rename_scene(scene_id: str, user: CurrentUser, body: Annotated[SceneName, De
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SceneCreated,
     summary="Process the scene's video again with other settings (the upload's fields, without the file)",
-    responses=error_responses(400, 401, 404, 409, 413),
+    responses=error_responses(400, 401, 403, 404, 409, 413),
     openapi_extra=retry_form_openapi(),
 )
-async def retry_scene(scene_id: str, request: Request, user: CurrentUser, context: ContextDep) -> SceneCreated:
+async def retry_scene(scene_id: str, request: Request, user: ScenesWrite, context: ContextDep) -> SceneCreated:
     fields = await text_fields(request)
     job_id = await anyio.to_thread.run_sync(partial(
         service.retry_scene, context.unit_of_work, context.storage, user_id=user.id, scene_id=scene_id,
@@ -186,7 +182,7 @@ async def retry_scene(scene_id: str, request: Request, user: CurrentUser, contex
 
 @router.delete("/delete/{scene_id}", response_model=MessageOut, summary="Delete the scene, stopping its job",
                responses=_SCENE_ERRORS)
-def delete_scene(scene_id: str, user: CurrentUser, context: ContextDep) -> MessageOut:
+def delete_scene(scene_id: str, user: ScenesWrite, context: ContextDep) -> MessageOut:
     service.delete_scene(context.unit_of_work, context.storage, user_id=user.id, scene_id=scene_id)
     logger.info("scene deleted", extra={"scene_id": scene_id, "user_id": user.id})
     return MessageOut(message="Scene deleted")

@@ -17,16 +17,8 @@ from sqlalchemy import Connection
 from starlette.types import Receive, Scope, Send
 
 from vidscene import catalogue
-from vidscene.api.deps import (
-    AppContext,
-    ContextDep,
-    SessionReleasingRoute,
-    TokenDep,
-    bearer_scheme,
-    get_context,
-    get_token_claims,
-    read_in_thread,
-)
+from vidscene.api.auth import READ_SCOPES, ScenesRead, get_caller
+from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, bearer_scheme, get_context, read_in_thread
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.scenes import service
@@ -55,7 +47,7 @@ _ITERATION = TypeAdapter(IterationQuery)  # validates exactly as FastAPI does fo
 async def output(
     output_type: Annotated[str, Path(json_schema_extra={"enum": list(catalogue.OUTPUT_TYPES)})],
     scene_id: str,
-    claims: TokenDep,
+    claims: ScenesRead,
     context: ContextDep,
     request: Request,
     iteration: IterationQuery = None,
@@ -80,11 +72,12 @@ class OutputRoute(SessionReleasingRoute):
     FastAPI's generic dependency solving is a sixth of such a request's CPU (bench/RESULTS.md, API). A
     request whose query is empty or one ``iteration`` is resolved here from the route's own pieces: the path
     parameters the router matched, ``iteration`` validated by the annotation the endpoint declares, the token
-    by the dependencies ``TokenDep`` is made of; then the endpoint runs. What it raises is answered by the
-    app's error handlers, and the app's middleware (CORS, security headers) wraps the answer, as for any
-    route. Any other query goes through FastAPI, which answers a bad one with the documented 400, and so does
-    every request while the app has dependency overrides. Neither the route nor its router has dependencies
-    beyond the endpoint's parameters; one added there must be resolved in ``handle`` too.
+    by what ``ScenesRead`` is made of (``get_caller`` with the read scope); then the endpoint runs. What it
+    raises is answered by the app's error handlers, and the app's middleware (CORS, security headers) wraps
+    the answer, as for any route. Any other query goes through FastAPI, which answers a bad one with the
+    documented 400, and so does every request while the app has dependency overrides. Neither the route nor
+    its router has dependencies beyond the endpoint's parameters; one added there must be resolved in
+    ``handle`` too.
     """
 
     direct = True  # False: every request through FastAPI (tests compare the two)
@@ -97,7 +90,7 @@ class OutputRoute(SessionReleasingRoute):
             await super().handle(scope, receive, send)
             return
         context = await get_context(request)
-        claims = await get_token_claims(context, await bearer_scheme(request))
+        claims = await get_caller(READ_SCOPES, context, await bearer_scheme(request))
         response = await output(**scope["path_params"], claims=claims, context=context, request=request,
                                 iteration=iteration)
         await response(scope, receive, send)
@@ -125,7 +118,7 @@ router.add_api_route(
         200: {"content": _OUTPUT_CONTENT, "description": "The whole file"},
         206: {"content": {**_OUTPUT_CONTENT, "multipart/byteranges": _BINARY},
               "description": "The requested byte range(s)"},
-        **error_responses(400, 401, 404, 416),
+        **error_responses(400, 401, 403, 404, 416),
     },
 )
 # HEAD as an operation of its own: one route with both methods would give both the same operationId (FastAPI
@@ -136,7 +129,7 @@ router.add_api_route(
     summary="An output file's headers: size, type, validators, file name (no body; Range is ignored)",
     responses={
         200: {"content": _OUTPUT_CONTENT, "description": "The whole file's headers"},
-        **error_responses(400, 401, 404),
+        **error_responses(400, 401, 403, 404),
     },
 )
 

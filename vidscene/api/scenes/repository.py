@@ -11,17 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, Row, Select, and_, bindparam, select
+from sqlalchemy.orm import Session
 
 from vidscene.api.security import TokenClaims
 from vidscene.db.models import Job, JobState, Output, Scene, User, utcnow
-from vidscene.jobs import state
+from vidscene.jobs import progress, state
 
 UNFINISHED = state.ACTIVE_STATES
 
-SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
-                 Scene.training_mode, Scene.preset)
+SCENE_COLUMNS = progress.SCENE_COLUMNS
 # Typed as Select[Any]: the routes read rows by column name, the 7-tuple type would only be noise.
 OWNED_SCENE: Select[Any] = cast(Select[Any], (
     select(*SCENE_COLUMNS)
@@ -42,26 +41,6 @@ def token_revoked(conn: Connection, claims: TokenClaims) -> bool:
     return version is None or version != claims.token_version
 
 
-def _progress_statement() -> Select[Any]:
-    """The scene, its job, and the queue: all unfinished (queued or processing) jobs of every user, and
-    those of them ahead of this job (older, the id breaking ties)."""
-    everyone, earlier = aliased(Job), aliased(Job)
-    queue_size = select(func.count()).select_from(everyone).where(everyone.state.in_(UNFINISHED))
-    ahead = select(func.count()).select_from(earlier).where(
-        earlier.state.in_(UNFINISHED),
-        or_(earlier.created_at < Job.created_at, and_(earlier.created_at == Job.created_at, earlier.id < Job.id)),
-    )
-    return (OWNED_SCENE.join(Job, Job.scene_id == Scene.id)
-            .add_columns(Job.id.label("job_id"), Job.state, Job.stage, Job.stage_done, Job.lease_owner,
-                         Job.stage_started_at, Job.current_position, Job.current_size, Job.eta_seconds,
-                         Job.message, Job.error_code, Scene.created_at,
-                         Job.started_at, Job.finished_at,
-                         queue_size.correlate(None).scalar_subquery().label("queue_size"),
-                         ahead.correlate(Job).scalar_subquery().label("ahead")))
-
-
-
-
 def output_statements(scene: Select[Any]) -> tuple[Select[Any], Select[Any], Select[Any]]:
     """For a statement selecting one scene (``SCENE_COLUMNS``): its metadata rows (every output), its
     outputs of ``:output_type`` newest first, and its output of ``:output_type`` at ``:iteration``.
@@ -78,7 +57,7 @@ def output_statements(scene: Select[Any]) -> tuple[Select[Any], Select[Any], Sel
     return metadata, outputs, output_at
 
 
-PROGRESS = _progress_statement()
+PROGRESS = progress.progress_statement(OWNED_SCENE)
 METADATA, OUTPUTS, OUTPUT_AT = output_statements(OWNED_SCENE)
 HISTORY = select(Scene.id).where(Scene.user_id == bindparam("user_id")).order_by(Scene.created_at, Scene.id)
 

@@ -12,7 +12,7 @@ import math
 import os
 import secrets
 import stat
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -45,20 +45,12 @@ from vidscene.api.scenes.schemas import (
 )
 from vidscene.api.security import TokenClaims
 from vidscene.config import Settings
-from vidscene.db.models import JobState, Stage
+from vidscene.db.models import Stage
 from vidscene.jobs import estimates, state
+from vidscene.jobs.progress import progress_fields
 from vidscene.probe import NotAVideoError, VideoInfo, judge_head, probe_video
 from vidscene.storage import SceneFiles, Storage, publish
 
-SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
-# Share of the whole job each stage represents in ``percent`` when neither this server nor the reference CPU has
-# figures for the scene's mode and preset (``estimates.ModeCosts.stage_spans`` otherwise): training dominates.
-STAGE_SPANS: dict[str, tuple[float, float]] = {
-    Stage.frames.value: (0.0, 10.0),
-    Stage.sfm.value: (10.0, 30.0),
-    Stage.train.value: (30.0, 95.0),
-    Stage.export.value: (95.0, 100.0),
-}
 _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
                        "mpeg": ".mpg", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "ogg": ".ogv", "mxf": ".mxf",
                        "dv": ".dv", "mpegvideo": ".m2v", "h264": ".h264", "hevc": ".hevc", "m4v": ".m4v",
@@ -253,72 +245,13 @@ def resource_info(size: int | None) -> ResourceInfo:
                         last_chunk_size=size - (chunks - 1) * catalogue.CHUNK_BYTES if chunks else 0)
 
 
-def _percent(job_state: str, stage: str | None, position: int, size: int,
-             spans: Mapping[str, tuple[float, float]] | None = None) -> float:
-    if job_state == JobState.done.value:
-        return 100.0
-    span = (spans or STAGE_SPANS).get(stage or "")
-    if span is None:
-        return 0.0
-    fraction = min(1.0, position / size) if size > 0 else 0.0
-    return round(span[0] + (span[1] - span[0]) * fraction, 1)
-
-
-def _estimates(conn: Connection, row: Row[Any], figures: estimates.Measured) -> tuple[int | None, int | None]:
-    """(seconds of work left for the scene, seconds until it starts while queued), from what this server
-    measured (``jobs.estimates``); either None when unknown."""
-    eta = estimates.remaining_seconds(estimates.JobView.of(row), figures)
-    if row.state != JobState.queued.value:
-        return eta, None
-    return eta, estimates.queue_wait_seconds(conn, job_id=row.job_id)
-
-
 def progress(conn: Connection, claims: TokenClaims, scene_id: str) -> SceneProgress:
-    """The seed's progress fields plus ``state/step/percent/eta_seconds/starts_in_seconds``.
-
-    ``overall_position`` is the 0-based place of this job among all unfinished jobs, ``overall_size`` their
-    count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
-    display stays within bounds.
-    """
+    """The seed's progress fields plus ``state/step/percent/eta_seconds/starts_in_seconds``
+    (``jobs.progress``, which webhooks' payloads are made by too)."""
     row = repository.progress_row(conn, claims, scene_id)
     if row is None:  # also between a delete's commit and this read, when the job is already gone
         raise scene_missing(conn, claims)
-    job_state: str = row.state
-    error = 0
-    message = "Scene progress retrieved successfully"
-    if job_state == JobState.failed.value:
-        error = row.error_code or 1
-        message = row.message or "Processing failed."
-    elif job_state == JobState.cancelled.value:
-        message = row.message or "Processing was cancelled."
-    unfinished = job_state in repository.UNFINISHED
-    figures = estimates.measured(conn)  # cached: one read of the timings every 30 s at most
-    eta, starts_in = _estimates(conn, row, figures) if unfinished else (None, None)
-    # Also for a failed or cancelled scene: it shows where it stopped on the scale it was shown on.
-    spans = figures.costs(row.training_mode, row.preset).stage_spans(row.total_iterations)
-    return SceneProgress(
-        uuid=row.id,
-        status=200,
-        error=error,
-        message=message,
-        # The seed's clients poll until ``processing`` is false and then show the scene as finished, so it is
-        # true while the scene waits in the queue too (the seed's own example: true at position 3 of 10).
-        processing=unfinished,
-        overall_position=(row.ahead or 0) if unfinished else 0,
-        overall_size=row.queue_size or 0,
-        stage="sfm_list" if (row.stage is None or row.stage in SFM_STAGES) else "nerf_list",
-        current_position=row.current_position,
-        current_size=row.current_size,
-        state=JobState(job_state).value,
-        step=row.stage,
-        percent=_percent(job_state, row.stage, row.current_position, row.current_size, spans),
-        eta_seconds=eta,
-        starts_in_seconds=starts_in,
-        preset=row.preset,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at if not unfinished else None,
-    )
+    return SceneProgress(**progress_fields(conn, row))
 
 
 def metadata(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneMetadata:

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Connection
 
 from vidscene import catalogue
-from vidscene.api.deps import ContextDep, CurrentUser, SessionReleasingRoute, read_in_thread
+from vidscene.api.auth import ScenesReadUser, ScenesWrite
+from vidscene.api.deps import ContextDep, SessionReleasingRoute, read_in_thread
 from vidscene.api.downloads import DownloadResponse, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi
@@ -45,11 +46,12 @@ async def _optional_share_request(request: Request) -> ShareRequest:
 
 
 @owner_router.post("/share/{scene_id}", status_code=status.HTTP_201_CREATED, response_model=ShareOut,
-                   summary="Create a read-only public link to the scene", responses=error_responses(400, 401, 404),
+                   summary="Create a read-only public link to the scene",
+                   responses=error_responses(400, 401, 403, 404),
                    openapi_extra={**request_body_openapi(ShareRequest),
                                   "requestBody": {**request_body_openapi(ShareRequest)["requestBody"],
                                                   "required": False}})
-def create_share(scene_id: str, user: CurrentUser, body: Annotated[ShareRequest, Depends(_optional_share_request)],
+def create_share(scene_id: str, user: ScenesWrite, body: Annotated[ShareRequest, Depends(_optional_share_request)],
                  context: ContextDep) -> ShareOut:
     share = service.create(context.unit_of_work, user_id=user.id, scene_id=scene_id,
                            expires_in_days=body.expires_in_days)
@@ -58,14 +60,14 @@ def create_share(scene_id: str, user: CurrentUser, body: Annotated[ShareRequest,
 
 
 @owner_router.get("/shares/{scene_id}", response_model=ShareList, summary="The scene's share links",
-                  responses=error_responses(401, 404))
-def list_shares(scene_id: str, user: CurrentUser, context: ContextDep) -> ShareList:
+                  responses=error_responses(401, 403, 404))
+def list_shares(scene_id: str, user: ScenesReadUser, context: ContextDep) -> ShareList:
     return ShareList(shares=service.list_shares(context.unit_of_work, user_id=user.id, scene_id=scene_id))
 
 
 @owner_router.delete("/share/{scene_id}/{token}", response_model=MessageOut, summary="Revoke a share link",
-                     responses=error_responses(401, 404))
-def revoke_share(scene_id: str, token: str, user: CurrentUser, context: ContextDep) -> MessageOut:
+                     responses=error_responses(401, 403, 404))
+def revoke_share(scene_id: str, token: str, user: ScenesWrite, context: ContextDep) -> MessageOut:
     service.revoke(context.unit_of_work, user_id=user.id, scene_id=scene_id, token=token)
     logger.info("share link revoked", extra={"scene_id": scene_id, "user_id": user.id})
     return MessageOut(message="Share link revoked")

@@ -28,7 +28,8 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import Connection
 from starlette.requests import ClientDisconnect
 
-from vidscene.api.deps import ContextDep, CurrentUser, SessionReleasingRoute, read_in_thread
+from vidscene.api.auth import ScenesWrite
+from vidscene.api.deps import ContextDep, SessionReleasingRoute, read_in_thread
 from vidscene.api.errors import APIError, BadRequestError, PayloadTooLargeError
 from vidscene.api.scenes.endpoints import enqueue_job
 from vidscene.api.schemas import error_responses
@@ -98,7 +99,7 @@ async def tus_options(context: ContextDep) -> Response:
     responses={201: {**_NO_BODY, "description": "Created; send its bytes with PATCH to the Location",
                      "headers": {"Location": {"schema": {"type": "string"}, "description": "The upload's URL"},
                                  **_OFFSET_HEADERS}},
-               **error_responses(400, 401, 412, 413, 507)},
+               **error_responses(400, 401, 403, 412, 413, 507)},
     openapi_extra={"parameters": [
         {"name": "Tus-Resumable", "in": "header", "required": True, "schema": {"type": "string",
                                                                               "enum": [protocol.TUS_VERSION]}},
@@ -110,7 +111,7 @@ async def tus_options(context: ContextDep) -> Response:
                         "preset, scene_name)"},
     ]},
 )
-async def create_upload(request: Request, user: CurrentUser, context: ContextDep) -> Response:
+async def create_upload(request: Request, user: ScenesWrite, context: ContextDep) -> Response:
     protocol.require_tus_version(request)
     length = protocol.upload_length(request)
     metadata = protocol.upload_metadata(request)
@@ -131,8 +132,8 @@ async def create_upload(request: Request, user: CurrentUser, context: ContextDep
 @router.head("/{upload_id}", summary="How much of the upload the server has (tus core)",
              responses={200: {**_NO_BODY, "description": "Upload-Offset and Upload-Length",
                               "headers": {**_OFFSET_HEADERS, **_SCENE_HEADER}},
-                        **error_responses(401, 404, 410, 412)})
-async def upload_offset(upload_id: str, request: Request, user: CurrentUser, context: ContextDep) -> Response:
+                        **error_responses(401, 403, 404, 410, 412)})
+async def upload_offset(upload_id: str, request: Request, user: ScenesWrite, context: ContextDep) -> Response:
     protocol.require_tus_version(request)
     state = await _read_state(context, user.id, upload_id)
     return Response(status_code=status.HTTP_200_OK, headers=_upload_headers(state))
@@ -140,8 +141,8 @@ async def upload_offset(upload_id: str, request: Request, user: CurrentUser, con
 
 @router.get("/{upload_id}", response_model=UploadOut,
             summary="Where the upload stands, and the scene it became (id) once complete",
-            responses=error_responses(401, 404, 410))
-async def upload_status(upload_id: str, user: CurrentUser, context: ContextDep, response: Response) -> UploadOut:
+            responses=error_responses(401, 403, 404, 410))
+async def upload_status(upload_id: str, user: ScenesWrite, context: ContextDep, response: Response) -> UploadOut:
     state = await _read_state(context, user.id, upload_id)
     response.headers.update(_upload_headers(state))
     return UploadOut(id=state.scene_id, upload=state.id, offset=state.offset, length=state.length,
@@ -162,7 +163,7 @@ async def _read_state(context: ContextDep, user_id: int, upload_id: str) -> serv
                                                 "PATCH that completes the upload names the new scene in "
                                                 "Upload-Scene-Id (GET on the upload URL says it too)",
                      "headers": {**_OFFSET_HEADERS, **_SCENE_HEADER}},
-               **error_responses(400, 401, 404, 409, 410, 412, 413, 415, 423, 507)},
+               **error_responses(400, 401, 403, 404, 409, 410, 412, 413, 415, 423, 507)},
     openapi_extra={"parameters": [
         {"name": "Tus-Resumable", "in": "header", "required": True,
          "schema": {"type": "string", "enum": [protocol.TUS_VERSION]}},
@@ -170,7 +171,7 @@ async def _read_state(context: ContextDep, user_id: int, upload_id: str) -> serv
     ], "requestBody": {"required": True, "content": {protocol.OFFSET_MEDIA_TYPE: {
         "schema": {"type": "string", "format": "binary"}}}}},
 )
-async def append(upload_id: str, request: Request, user: CurrentUser, context: ContextDep) -> Response:
+async def append(upload_id: str, request: Request, user: ScenesWrite, context: ContextDep) -> Response:
     protocol.require_tus_version(request)
     protocol.require_offset_body(request)
     offset = protocol.upload_offset(request)
@@ -254,8 +255,8 @@ async def _receive(request: Request, appender: files.PartAppender, *, room: int,
 @router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Terminate the upload and remove its bytes (tus termination)",
                responses={204: {**_NO_BODY, "description": "Terminated"},
-                          **error_responses(401, 404, 412)})
-async def terminate(upload_id: str, request: Request, user: CurrentUser, context: ContextDep) -> Response:
+                          **error_responses(401, 403, 404, 412)})
+async def terminate(upload_id: str, request: Request, user: ScenesWrite, context: ContextDep) -> Response:
     protocol.require_tus_version(request)
     await anyio.to_thread.run_sync(partial(service.terminate, context.unit_of_work, context.storage,
                                            user_id=user.id, upload_id=upload_id))

@@ -1,6 +1,7 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
+import { TokensPanel } from "../account/TokensPanel";
 import { deleteAccount, login, updatePassword, updateUsername } from "../api/accounts";
 import { ApiError } from "../api/client";
 import { session } from "../api/session";
@@ -243,6 +244,7 @@ export function AccountPage(): JSX.Element {
         <UsernameForm />
         <PasswordForm />
       </div>
+      <TokensPanel />
       <DeleteForm />
     </section>
   );

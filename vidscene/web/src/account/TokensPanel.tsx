@@ -1,0 +1,224 @@
+import type { JSX } from "preact";
+import { useEffect, useId, useState } from "preact/hooks";
+
+import type { ApiToken, NewApiToken, Scope } from "../api/tokens";
+import { SCOPES, TOKEN_DAYS_MAX, TOKEN_NAME_MAX, createToken, listTokens, revokeToken } from "../api/tokens";
+import { copyText } from "../clipboard";
+import { ConfirmDialog, ErrorMessage, Notice, errorText, isAbort } from "../components";
+import { formatDate } from "../format";
+
+const SCOPE_LABELS: Record<string, string> = Object.fromEntries(SCOPES.map((s) => [s.scope, s.label]));
+
+/** What the form asks for, checked here with the server's own limits before anything is sent. */
+function formProblem(name: string, scopes: Scope[], days: string): string | null {
+  if (!name) return "Name: say what the token is for.";
+  if (name.length > TOKEN_NAME_MAX) return `Name: at most ${TOKEN_NAME_MAX} characters.`;
+  if (scopes.length === 0) return "Access: choose at least one.";
+  const n = days === "" ? null : Number(days);
+  if (n !== null && (!Number.isInteger(n) || n < 1 || n > TOKEN_DAYS_MAX)) {
+    return `Expiry: a whole number of days from 1 to ${TOKEN_DAYS_MAX}, or empty for a token that lasts.`;
+  }
+  return null;
+}
+
+/**
+ * The secret of the token just made: the server sends it this once and keeps only a hash, so it is shown with a
+ * copy button and a warning until the user dismisses it, and never again.
+ */
+function NewTokenSecret({ token, onDone }: { token: NewApiToken; onDone: () => void }): JSX.Element {
+  const [copied, setCopied] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  async function copy(): Promise<void> {
+    setError(null);
+    try {
+      await copyText(token.token);
+      setCopied("The token is copied to the clipboard.");
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
+
+  return (
+    <div class="token-secret" role="region" aria-label="New API token">
+      <p class="warning">
+        Copy the token for <strong>{token.name}</strong> now: it is shown only this once. Anyone who has it can use
+        your scenes as its access allows, until you revoke it.
+      </p>
+      <code class="token-value" data-testid="new-token">{token.token}</code>
+      <div class="actions">
+        <button type="button" class="secondary small" onClick={() => void copy()}>Copy token</button>
+        <button type="button" class="small" onClick={onDone}>I have copied it</button>
+      </div>
+      <ErrorMessage message={error} />
+      <Notice message={copied} />
+    </div>
+  );
+}
+
+function TokenRow({ token, onRevoke }: { token: ApiToken; onRevoke: (token: ApiToken) => void }): JSX.Element {
+  return (
+    <tr data-token-id={token.id}>
+      <td data-label="Name" class="token-name">{token.name}</td>
+      <td data-label="Access">{token.scopes.map((s) => SCOPE_LABELS[s] ?? s).join(", ")}</td>
+      <td data-label="Created">{formatDate(token.created_at) ?? "—"}</td>
+      <td data-label="Expires">{token.expires_at ? formatDate(token.expires_at) : "Never"}</td>
+      <td data-label="Last used">{token.last_used_at ? formatDate(token.last_used_at) : "Never"}</td>
+      <td class="share-actions">
+        <button type="button" class="danger small" onClick={() => onRevoke(token)}
+          aria-label={`Revoke token ${token.name}`}>
+          Revoke
+        </button>
+      </td>
+    </tr>
+  );
+}
+
+function TokenTable({ tokens, onRevoke }: { tokens: ApiToken[]; onRevoke: (t: ApiToken) => void }): JSX.Element {
+  if (tokens.length === 0) return <p class="muted">No API tokens yet.</p>;
+  return (
+    <table class="share-links api-tokens">
+      <thead>
+        <tr>
+          <th scope="col">Name</th>
+          <th scope="col">Access</th>
+          <th scope="col">Created</th>
+          <th scope="col">Expires</th>
+          <th scope="col">Last used</th>
+          <th scope="col"><span class="visually-hidden">Actions</span></th>
+        </tr>
+      </thead>
+      <tbody>
+        {tokens.map((t) => <TokenRow key={t.id} token={t} onRevoke={onRevoke} />)}
+      </tbody>
+    </table>
+  );
+}
+
+function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): JSX.Element {
+  const [name, setName] = useState("");
+  const [scopes, setScopes] = useState<Scope[]>(["scenes:read"]);
+  const [days, setDays] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const nameId = useId();
+  const daysId = useId();
+
+  function toggle(scope: Scope, on: boolean): void {
+    setScopes((current) => SCOPES.map((s) => s.scope).filter((s) => (s === scope ? on : current.includes(s))));
+  }
+
+  async function onSubmit(e: Event): Promise<void> {
+    e.preventDefault();
+    setError(null);
+    const problem = formProblem(name.trim(), scopes, days.trim());
+    if (problem) {
+      setError(problem);
+      return;
+    }
+    setBusy(true);
+    try {
+      onCreated(await createToken(name.trim(), scopes, days.trim() === "" ? null : Number(days.trim())));
+      setName("");
+      setDays("");
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form class="token-form" onSubmit={(e) => void onSubmit(e)} noValidate>
+      <div class="field">
+        <label for={nameId}>Token name</label>
+        <input id={nameId} type="text" value={name} maxLength={TOKEN_NAME_MAX} placeholder="e.g. nightly backup"
+          onInput={(e) => setName(e.currentTarget.value)} disabled={busy} />
+      </div>
+      <fieldset class="token-scopes">
+        <legend>Access</legend>
+        {SCOPES.map((s) => (
+          <label key={s.scope}>
+            <input type="checkbox" checked={scopes.includes(s.scope)} disabled={busy}
+              onChange={(e) => toggle(s.scope, e.currentTarget.checked)} />
+            {s.label} <span class="hint">({s.hint})</span>
+          </label>
+        ))}
+      </fieldset>
+      <div class="field">
+        <label for={daysId}>Expires after (days, optional)</label>
+        <input id={daysId} type="number" inputMode="numeric" min={1} max={TOKEN_DAYS_MAX} step={1} value={days}
+          onInput={(e) => setDays(e.currentTarget.value)} disabled={busy} />
+      </div>
+      <ErrorMessage message={error} />
+      <div class="actions">
+        <button type="submit" disabled={busy}>{busy ? "Creating…" : "Create token"}</button>
+      </div>
+    </form>
+  );
+}
+
+/**
+ * Personal API tokens: make one for a script (its secret shown once), see when each was last used, revoke one.
+ * A token reaches scenes only (never this page's other settings), as far as its access allows.
+ */
+export function TokensPanel(): JSX.Element {
+  const [tokens, setTokens] = useState<ApiToken[] | null>(null);
+  const [created, setCreated] = useState<NewApiToken | null>(null);
+  const [revoking, setRevoking] = useState<ApiToken | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  useEffect(() => {
+    const controller = new AbortController();
+    listTokens(controller.signal).then(setTokens, (err: unknown) => {
+      if (!isAbort(err)) setError(errorText(err));
+    });
+    return () => controller.abort();
+  }, []);
+
+  function onCreated(token: NewApiToken): void {
+    const { token: _secret, ...listed } = token;
+    setTokens((current) => [...(current ?? []), listed]);
+    setCreated(token);
+    setNotice(null);
+  }
+
+  async function onConfirmRevoke(): Promise<void> {
+    if (!revoking) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await revokeToken(revoking.id);
+      setTokens((current) => (current ?? []).filter((t) => t.id !== revoking.id));
+      if (created?.id === revoking.id) setCreated(null);
+      setNotice(`Token “${revoking.name}” revoked: it no longer works.`);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+      setRevoking(null);
+    }
+  }
+
+  return (
+    <section class="card tokens" aria-labelledby="tokens-heading">
+      <h2 id="tokens-heading">API tokens</h2>
+      <p class="hint">
+        For scripts and other programs: send a token as <code>Authorization: Bearer vst_…</code>. It can read or
+        change your scenes as its access allows, never your account, tokens or webhooks.
+      </p>
+      {created && <NewTokenSecret token={created} onDone={() => setCreated(null)} />}
+      <TokenForm onCreated={onCreated} />
+      <ErrorMessage message={error} />
+      <Notice message={notice} />
+      {tokens === null ? (!error && <p class="muted" role="status">Loading…</p>)
+        : <TokenTable tokens={tokens} onRevoke={setRevoking} />}
+      <ConfirmDialog open={revoking !== null} title="Revoke this token?" confirmLabel="Revoke token" busy={busy}
+        onConfirm={() => void onConfirmRevoke()} onCancel={() => setRevoking(null)}>
+        <p>Programs using “{revoking?.name}” will be refused from now on.</p>
+      </ConfirmDialog>
+    </section>
+  );
+}
