@@ -4,6 +4,7 @@ import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { SceneOptions } from "../api/options";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, Notice, OptionsUnavailable, PageHeading, ProgressBar, errorText } from "../components";
+import { FilmingAdvice } from "../filming";
 import { formatBytes } from "../format";
 import { href } from "../router";
 import type { SettingsDraft } from "../settings";
@@ -19,17 +20,24 @@ export function UploadPage(): JSX.Element {
       <PageHeading title="New scene">
         <p class="muted">Upload a video that walks slowly around the subject; the server does the rest.</p>
       </PageHeading>
-      {options.status === "ready" ? (
-        <UploadForm options={options.options} />
-      ) : options.status === "error" ? (
-        <div class="card">
-          <OptionsUnavailable what="the training options" error={options.error} onRetry={options.retry} />
+      <div class="upload-layout">
+        <div class="upload-main">
+          {options.status === "ready" ? (
+            <UploadForm options={options.options} />
+          ) : options.status === "error" ? (
+            <div class="card">
+              <OptionsUnavailable what="the training options" error={options.error} onRetry={options.retry} />
+            </div>
+          ) : (
+            <p class="card muted" role="status">
+              Loading the training options…
+            </p>
+          )}
         </div>
-      ) : (
-        <p class="card muted" role="status">
-          Loading the training options…
-        </p>
-      )}
+        <aside class="card upload-filming">
+          <FilmingAdvice />
+        </aside>
+      </div>
     </section>
   );
 }
