@@ -4,6 +4,7 @@ check's terms; the same advice stands beside the upload form."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Locator
 
 from tests.web.browser_helpers import PASSWORD, Browser, WebServer, api_register, unique_username
 
@@ -14,8 +15,8 @@ TIPS = ["Walk slowly around the subject", "Hold the phone steady", "Keep people 
         "lock the exposure", "one continuous take"]
 
 
-def _advice_says_it_all(advice: object) -> None:
-    text = advice.inner_text()  # type: ignore[attr-defined]
+def _advice_says_it_all(advice: Locator) -> None:
+    text = advice.inner_text()
     for tip in TIPS:
         assert tip.lower() in text.lower(), tip
     assert "tripod" in text and "refused" in text

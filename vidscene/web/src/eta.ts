@@ -20,8 +20,8 @@ export interface EtaTrack {
 /** Within this many seconds of a step's start the estimate is least sure: follow it more slowly. */
 const SETTLING_S = 30;
 /** Time constants (s) of the move towards a new estimate, while settling and after. */
-const TAU_SETTLING_S = 30;
-const TAU_S = 12;
+const TAU_SETTLING_S = 20;
+const TAU_S = 10;
 /** What is shown changes by at most 2x per this many seconds (beyond counting down). */
 const DOUBLING_S = 30;
 const DOUBLING_SETTLED_S = 12;
