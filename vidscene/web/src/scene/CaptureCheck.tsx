@@ -75,10 +75,11 @@ function checkedSoFar(report: CaptureReport, finished: boolean): string | null {
 
 function CaptureReportView({ report, finished }: { report: CaptureReport; finished: boolean }): JSX.Element {
   const headingId = useId();
-  const [picked, setPicked] = useState<number | null>(null);
-  const [previewed, setPreviewed] = useState<number | null>(null);
+  // A problem is known by its code (the check raises each code once): the report grows while it is polled.
+  const [picked, setPicked] = useState<string | null>(null);
+  const [previewed, setPreviewed] = useState<string | null>(null);
   const shown = previewed ?? picked;
-  const problem = shown === null ? undefined : report.problems[shown];
+  const problem = report.problems.find((p) => p.code === shown);
   const highlighted = problem && problem.frames.length > 0 ? new Set(problem.frames) : null;
   const verdict = VERDICT_TEXT[report.verdict] ?? VERDICT_TEXT.usable;
   const soFar = checkedSoFar(report, finished);
@@ -92,10 +93,10 @@ function CaptureReportView({ report, finished }: { report: CaptureReport; finish
       <p class="muted capture-detail">{verdict.detail}{soFar ? ` ${soFar}` : ""}</p>
       {report.problems.length > 0 && (
         <ul class="capture-problems" aria-label="Problems found">
-          {report.problems.map((p, i) => (
-            <ProblemItem key={`${p.code}-${i}`} problem={p} picked={picked === i}
-              onPick={() => setPicked(picked === i ? null : i)}
-              onPreview={(on) => setPreviewed((current) => (on ? i : current === i ? null : current))} />
+          {report.problems.map((p) => (
+            <ProblemItem key={p.code} problem={p} picked={picked === p.code}
+              onPick={() => setPicked(picked === p.code ? null : p.code)}
+              onPreview={(on) => setPreviewed((current) => (on ? p.code : current === p.code ? null : current))} />
           ))}
         </ul>
       )}
