@@ -3,6 +3,7 @@ database and data dir, so a test can start from that state without driving the p
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,8 +86,11 @@ def seed_scene(server: WebServer, username: str, *, name: str, mode: str = "gaus
                outputs: dict[str, dict[int, bytes]] | None = None, total_iterations: int = 1000,
                save_iterations: tuple[int, ...] = (500, 1000), state: str = "done", stage: str | None = "export",
                position: int = 0, size: int = 0, eta_seconds: int | None = None, message: str = "",
-               thumbnail: bool = True) -> str:
-    """Insert a scene with its job and outputs the way the job engine leaves them, and write the files."""
+               thumbnail: bool = True, capture: dict[str, Any] | bool = True) -> str:
+    """Insert a scene with its job and outputs the way the job engine leaves them, and write the files.
+
+    ``capture``: the capture check's report (``capture.json``) as given; True writes a good one when the
+    scene is past its frames stage, as the engine does; False writes none (a scene older than the check)."""
     outputs = outputs or {}
     storage = Storage(server.data_dir)
     scene_id = secrets.token_urlsafe(16)
@@ -94,6 +98,11 @@ def seed_scene(server: WebServer, username: str, *, name: str, mode: str = "gaus
     files.create()
     if thumbnail:
         make_jpeg(files.thumbnail)
+    past_frames = state == "done" or (state != "queued" and stage not in (None, "frames"))
+    if capture is True and past_frames:
+        capture = capture_report(sfm=stage != "frames")
+    if isinstance(capture, dict):
+        write_capture_report(server, scene_id, capture)
     rows: list[tuple[str, int, str, int]] = []
     for output_type, by_iteration in outputs.items():
         for iteration, data in by_iteration.items():
@@ -123,6 +132,27 @@ def seed_scene(server: WebServer, username: str, *, name: str, mode: str = "gaus
     finally:
         engine.dispose()
     return scene_id
+
+
+def capture_report(frames: int = 48, fps: float = 8.0, *, sfm: bool = True, blurred: tuple[int, ...] = (),
+                   unplaced: tuple[int, ...] = (), moving: dict[int, float] | None = None,
+                   problems: list[dict[str, Any]] | None = None, stage: str | None = None) -> dict[str, Any]:
+    """A capture check report as ``pipeline.capture_check`` writes it: ``frames`` kept frames every 3rd source
+    frame at ``fps``; positions (0-based, in the kept frames) in ``blurred``/``unplaced``/``moving`` mark them."""
+    moving = moving or {}
+    problems = problems or []
+    rows = [{"index": 3 * i, "time_s": round(i / fps, 3), "sharpness": 0.2 if i in blurred else 1.0 + 0.05 * (i % 3),
+             "brightness": 120.0, "registered": (i not in unplaced) if sfm else None,
+             "moving_fraction": moving.get(i, 0.0)} for i in range(frames)]
+    errors = any(p["severity"] == "error" for p in problems)
+    return {"verdict": "refused" if errors else "usable" if problems else "good",
+            "stage": stage or ("sfm" if sfm else "frames"), "problems": problems, "frames": rows,
+            "coverage": {"frames": frames, "duration_s": rows[-1]["time_s"] if rows else 0.0}}
+
+
+def write_capture_report(server: WebServer, scene_id: str, report: dict[str, Any]) -> None:
+    """Where the server reads it (``Storage.scene(id).capture_report``)."""
+    Storage(server.data_dir).scene(scene_id).capture_report.write_text(json.dumps(report))
 
 
 def set_job_progress(server: WebServer, scene_id: str, **values: Any) -> None:

@@ -1,5 +1,6 @@
 import type { Progress, SceneState } from "./api/types";
 import { isFinished, stateOf } from "./api/scenes";
+import { formatRemaining, shownEta } from "./eta";
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -79,7 +80,7 @@ export function queuePlace(p: Progress): string {
 }
 
 /**
- * One line describing where a scene is: the step with its counter and the time left, the place in the
+ * One line describing where a scene is: the step with its counter and the time left (smoothed), the place in the
  * queue (with when it should start, when `startsIn` can be estimated), or why it failed.
  */
 export function describeProgress(p: Progress, startsIn: number | null = null): string {
@@ -96,7 +97,8 @@ export function describeProgress(p: Progress, startsIn: number | null = null): s
   const parts = [stepDoing(p)];
   const counter = stepCounter(p);
   if (counter) parts.push(counter);
-  if (typeof p.eta_seconds === "number" && p.eta_seconds > 0) parts.push(`about ${formatDuration(p.eta_seconds)} left`);
+  const left = shownEta(p); // smoothed: the server's estimate swings early in a step
+  if (left !== null) parts.push(`about ${formatRemaining(left)} left`);
   return parts.join(" · ");
 }
 

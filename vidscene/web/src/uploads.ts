@@ -4,12 +4,15 @@
 
 import { useEffect, useState } from "preact/hooks";
 
+import { ApiError } from "./api/client";
 import type { NewSceneFields, UploadHandle } from "./api/uploads";
 import { session } from "./api/session";
 import { uploadScene } from "./api/uploads";
 import { errorText, isAbort } from "./components";
 import { navigate, parseRoute } from "./router";
 import type { SettingsDraft } from "./settings";
+import type { UnfinishedUpload } from "./unfinishedUploads";
+import { forgetUpload, newUploadId, rememberUpload } from "./unfinishedUploads";
 
 export type UploadState =
   // `label`: the scene name typed, else the file's name.
@@ -34,6 +37,8 @@ let current: UploadState | null = null;
 // back shows the same file, name and settings, not a blank form beside an upload of something else.
 let draft: UploadDraft | null = null;
 let handle: UploadHandle | null = null;
+// The running upload's entry among the unfinished ones (unfinishedUploads.ts).
+let runningId: string | null = null;
 const listeners = new Set<Listener>();
 
 function set(next: UploadState | null): void {
@@ -61,14 +66,40 @@ export function isUploading(): boolean {
   return current?.phase === "sending";
 }
 
+/** The id of the unfinished upload this page is sending now (not one to offer for resuming). */
+export function runningUploadId(): string | null {
+  return isUploading() ? runningId : null;
+}
+
+// Answers after which the upload cannot be resumed: bad fields, refused, too large, not a video, gone.
+const UNRESUMABLE = new Set([400, 403, 404, 410, 413, 415]);
+
+/** The unfinished-upload entry of an upload about to start; it is stored once the server names its URL. */
+function entryOf(fields: NewSceneFields, settings: SettingsDraft, resume?: UnfinishedUpload): Omit<UnfinishedUpload, "url"> {
+  const { file, sceneName, trainingMode, outputTypes, saveIterations, totalIterations, preset } = fields;
+  return {
+    id: resume?.id ?? newUploadId(),
+    user: session.username ?? "",
+    fileName: file.name,
+    size: file.size,
+    lastModified: file.lastModified,
+    sceneName,
+    fields: { trainingMode, outputTypes, saveIterations, totalIterations, preset },
+    settings,
+    startedAt: resume?.startedAt ?? Date.now(),
+  };
+}
+
 /**
  * Starts an upload (one at a time: a running one is refused with an Error). It is resumable: a dropped
- * connection carries on by itself, and after a reload the same file with the same settings continues from
- * what the server already has. `chunkBytes`: the server's PATCH size, when it names one.
+ * connection carries on by itself, and after a reload it is listed as unfinished (with `settings`, the form
+ * as filled in) and `resume`d from what the server already has. `chunkBytes`: the server's PATCH size.
  */
-export function startUpload(fields: NewSceneFields, chunkBytes?: number): void {
+export function startUpload(fields: NewSceneFields, chunkBytes: number | undefined, settings: SettingsDraft,
+  resume?: UnfinishedUpload): void {
   if (isUploading()) throw new Error("Another upload is still running; wait for it or cancel it first.");
   const label = fields.sceneName || fields.file.name; // what the user recognises the upload by
+  const entry = entryOf(fields, settings, resume);
   const mine = uploadScene(
     fields,
     {
@@ -80,13 +111,24 @@ export function startUpload(fields: NewSceneFields, chunkBytes?: number): void {
           set({ ...current, resumedFrom: offset, loaded: Math.max(current.loaded, offset), total });
         }
       },
+      onUrl: (url) => {
+        if (handle === mine) rememberUpload({ ...entry, url }, fields.file);
+      },
     },
     chunkBytes,
+    resume?.url,
   );
   handle = mine;
+  runningId = entry.id;
   set({ phase: "sending", label, fileName: fields.file.name, loaded: 0, total: fields.file.size, resumedFrom: 0 });
+  followUpload(mine, entry.id, label);
+}
+
+/** What becomes of the upload: the new scene, a failure (resumable or not), or the cancellation. */
+function followUpload(mine: UploadHandle, entryId: string, label: string): void {
   mine.promise.then(
     ({ id }) => {
+      forgetUpload(entryId);
       if (handle !== mine) return;
       handle = null;
       draft = null; // sent: the next visit to the form starts afresh
@@ -99,6 +141,8 @@ export function startUpload(fields: NewSceneFields, chunkBytes?: number): void {
       }
     },
     (err: unknown) => {
+      // Cancelled (the server's copy is deleted) or refused for good: nothing left to resume.
+      if (isAbort(err) || (err instanceof ApiError && UNRESUMABLE.has(err.status))) forgetUpload(entryId);
       if (handle !== mine) return;
       handle = null;
       set(isAbort(err) ? { phase: "cancelled", label } : { phase: "failed", label, error: errorText(err) });

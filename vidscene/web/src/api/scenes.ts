@@ -1,7 +1,7 @@
 // A user's scenes: the list, each one's name, progress and metadata, and what the owner does with one.
 
 import { enc, send, sendJson } from "./client";
-import type { Metadata, Progress, SceneState, TrainingFields } from "./types";
+import type { CaptureReport, Metadata, Progress, SceneState, TrainingFields } from "./types";
 
 export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
   const body = await sendJson<{ resources: string[] }>("GET", "/user/scene/history", { signal });
@@ -19,6 +19,11 @@ export async function sceneProgress(id: string, signal?: AbortSignal): Promise<P
 
 export async function sceneMetadata(id: string, signal?: AbortSignal): Promise<Metadata> {
   return sendJson<Metadata>("GET", `/user/scene/metadata/${enc(id)}`, { signal });
+}
+
+/** The capture check's report; a 404 until the frames stage has run (and for scenes made before it existed). */
+export async function sceneCapture(id: string, signal?: AbortSignal): Promise<CaptureReport> {
+  return sendJson<CaptureReport>("GET", `/user/scene/capture/${enc(id)}`, { signal });
 }
 
 export async function sceneThumbnail(id: string, signal?: AbortSignal): Promise<Blob> {

@@ -75,3 +75,43 @@ export interface TrainingFields {
   /** A preset name from the options; null (Custom) leaves the field out, so the server uses its default. */
   preset: string | null;
 }
+
+// ---- the capture check (GET /user/scene/capture/{id}): what is wrong with how the video was filmed ----
+
+export type CaptureVerdict = "good" | "usable" | "refused";
+
+export interface CaptureProblem {
+  /** static_camera, cuts, object_moved, blur, dark, exposure_changes (frames); partial_registration,
+   * few_points, little_coverage (camera poses); moving_content (training). Other codes may come later. */
+  code: string;
+  /** error: no scene can be made (the job failed with this message). */
+  severity: "warning" | "error";
+  /** A complete sentence for the user, saying whether training longer can help. */
+  message: string;
+  /** The source frame indices concerned (the video's own numbering, as `CaptureFrame.index`). */
+  frames: number[];
+}
+
+export interface CaptureFrame {
+  index: number;
+  time_s: number;
+  /** Relative to the clip's median sharpness: 1 typical, under 0.35 blurred. */
+  sharpness: number;
+  /** Mean grey level, 0-255. */
+  brightness: number;
+  /** Placed in 3D by structure from motion; null before it ran. */
+  registered: boolean | null;
+  /** Share of the frame left out as moving (0..1). */
+  moving_fraction: number;
+}
+
+export interface CaptureReport {
+  uuid: string;
+  verdict: CaptureVerdict;
+  /** The last stage that updated the report: frames, sfm or train. */
+  stage: string;
+  problems: CaptureProblem[];
+  /** Each frame kept for the scene, in time order. */
+  frames: CaptureFrame[];
+  coverage: Record<string, unknown>;
+}

@@ -23,6 +23,8 @@ export interface UploadEvents {
   onProgress(sent: number, total: number): void;
   /** The server already held `offset` bytes of this file from an earlier try (a reload, a closed tab). */
   onResume(offset: number, total: number): void;
+  /** The upload's URL on the server is known (created, or found again): it can be resumed from there. */
+  onUrl?(url: string): void;
 }
 
 const TUS_ENDPOINT = "/user/scene/uploads";
@@ -97,7 +99,8 @@ class SceneUpload {
   private cancelled = false;
   private creating = false;
 
-  constructor(private readonly fields: NewSceneFields, private readonly events: UploadEvents, chunkBytes?: number) {
+  constructor(private readonly fields: NewSceneFields, private readonly events: UploadEvents, chunkBytes?: number,
+    private readonly resumeUrl?: string) {
     this.promise = new Promise<Uploaded>((resolve, reject) => {
       this.settle = { resolve, reject };
     });
@@ -108,6 +111,8 @@ class SceneUpload {
     const user = session.username ?? "";
     return {
       endpoint: TUS_ENDPOINT,
+      // Resuming a listed upload: straight from its URL (a HEAD says where it stopped).
+      ...(this.resumeUrl ? { uploadUrl: this.resumeUrl } : {}),
       metadata,
       ...(chunkBytes ? { chunkSize: chunkBytes } : {}),
       retryDelays: RETRY_DELAYS,
@@ -123,6 +128,7 @@ class SceneUpload {
       onUploadUrlAvailable: () => {
         this.creating = false;
         if (this.cancelled) this.terminate();
+        else if (this.upload.url) this.events.onUrl?.(this.upload.url);
       },
       onAfterResponse: (req, res) => this.answered(req, res),
       onProgress: (sent, total) => this.events.onProgress(sent, total),
@@ -155,6 +161,7 @@ class SceneUpload {
     if (!this.sceneId && this.upload.url) {
       this.sceneId = await sceneOfFinishedUpload(this.upload.url, this.fields.file.size);
     }
+    if (this.upload.url) forgetStoredUrl(this.upload.url); // copies left by earlier tries of this file
     if (!this.sceneId) throw new ApiError(0, "The video was uploaded but the server named no scene for it.");
     this.finish({ id: this.sceneId });
   }
@@ -174,16 +181,18 @@ class SceneUpload {
     else done.reject(outcome.error);
   }
 
-  /** Starts the upload, from where an earlier try of the same file and settings stopped if there was one. */
+  /**
+   * Starts the upload, from where an earlier try of the same file and settings stopped if there was one (the
+   * one at `resumeUrl` when given: its stored copy is taken over, so that success removes it).
+   */
   start(): void {
     void this.upload.findPreviousUploads().then(
       (previous) => {
         if (!this.settle) return; // cancelled meanwhile
-        const last = previous[0];
-        if (last) {
-          this.resuming = true;
-          this.upload.resumeFromPreviousUpload(last);
-        }
+        const wanted = this.resumeUrl ? absoluteUrl(this.resumeUrl) : null;
+        const last = wanted ? previous.find((p) => p.uploadUrl && absoluteUrl(p.uploadUrl) === wanted) : previous[0];
+        if (last) this.upload.resumeFromPreviousUpload(last);
+        this.resuming = Boolean(last ?? this.resumeUrl);
         this.upload.start();
       },
       (error: unknown) => this.finish({ error }),
@@ -210,10 +219,74 @@ class SceneUpload {
  * Uploads the video with the tus protocol (resumable): a dropped connection is retried from the server's
  * offset, and after a reload choosing the same file with the same settings continues the earlier upload
  * (tus-js-client keeps its URL in localStorage, under a fingerprint of the user, the file and the settings).
- * The fields travel in Upload-Metadata and are checked by the server before any byte is sent.
+ * The fields travel in Upload-Metadata and are checked by the server before any byte is sent. `resumeUrl`:
+ * the upload to continue (a listed unfinished one), whose fields were sent when it was created.
  */
-export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkBytes?: number): UploadHandle {
-  const upload = new SceneUpload(fields, events, chunkBytes);
+export function uploadScene(fields: NewSceneFields, events: UploadEvents, chunkBytes?: number,
+  resumeUrl?: string): UploadHandle {
+  const upload = new SceneUpload(fields, events, chunkBytes, resumeUrl);
   upload.start();
   return { promise: upload.promise, abort: () => upload.abort() };
+}
+
+// ---- an unfinished upload, known by its URL (listed after a reload) ----
+
+function absoluteUrl(url: string): string {
+  return new URL(url, window.location.href).href;
+}
+
+/** The route of an upload's URL (same origin: the API serves the app). */
+function uploadPath(url: string): string {
+  return new URL(url, window.location.href).pathname;
+}
+
+const TUS_HEADERS = { "Tus-Resumable": "1.0.0" };
+
+export interface UploadOffset {
+  offset: number;
+  length: number;
+  /** The scene it became, once every byte arrived. */
+  sceneId: string | null;
+}
+
+/**
+ * How much of the upload at `url` the server holds (tus HEAD). An ApiError with status 404 or 410 means it
+ * is gone: expired, terminated, or never this user's.
+ */
+export async function uploadOffset(url: string, signal?: AbortSignal): Promise<UploadOffset> {
+  const res = await send("HEAD", uploadPath(url), { headers: TUS_HEADERS, signal });
+  const number = (name: string): number => Number.parseInt(res.headers.get(name) ?? "", 10);
+  const [offset, length] = [number("Upload-Offset"), number("Upload-Length")];
+  if (Number.isNaN(offset) || Number.isNaN(length)) throw new ApiError(0, "The server did not say where this upload stands.");
+  return { offset, length, sceneId: res.headers.get("Upload-Scene-Id") };
+}
+
+/** Deletes the upload at `url` and its bytes on the server (tus termination); one already gone is fine. */
+export async function terminateUpload(url: string): Promise<void> {
+  try {
+    await send("DELETE", uploadPath(url), { headers: TUS_HEADERS });
+  } catch (err) {
+    if (!(err instanceof ApiError && (err.status === 404 || err.status === 410))) throw err;
+  }
+  forgetStoredUrl(url);
+}
+
+/** Removes what tus-js-client stored to resume the upload at `url` (every copy, under any fingerprint). */
+export function forgetStoredUrl(url: string): void {
+  const wanted = absoluteUrl(url);
+  const storedUrl = (key: string): string | null => {
+    try {
+      const stored = JSON.parse(localStorage.getItem(key) ?? "null") as { uploadUrl?: unknown } | null;
+      return typeof stored?.uploadUrl === "string" ? absoluteUrl(stored.uploadUrl) : null;
+    } catch {
+      return null; // not ours to judge
+    }
+  };
+  try {
+    for (const key of Object.keys(localStorage)) {
+      if (key.startsWith("tus::") && storedUrl(key) === wanted) localStorage.removeItem(key);
+    }
+  } catch {
+    /* storage unavailable: nothing stored to forget */
+  }
 }

@@ -7,6 +7,8 @@ import { isFinished, stateOf } from "../api/scenes";
 import type { SceneState } from "../api/types";
 import { useSceneOptions } from "../catalogue";
 import { ConfirmDialog, ErrorMessage, PageHeading } from "../components";
+import { problemsByStep, useCaptureReport } from "../scene/capture";
+import { CaptureCheck } from "../scene/CaptureCheck";
 import { Downloads } from "../scene/Downloads";
 import { IterationPicker } from "../scene/IterationPicker";
 import { MetricsPanel } from "../scene/MetricsPanel";
@@ -70,10 +72,15 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const scene = useFollowedScene(id);
   const deletion = useSceneDeletion(id);
   const options = useSceneOptions();
-  if (scene.missing) return <SceneNotFound />;
-
   const { name, progress, meta, cache } = scene;
   const state = progress ? stateOf(progress) : null;
+  const capture = useCaptureReport(id, scene.missing ? null : progress, scene.run);
+  if (scene.missing) return <SceneNotFound />;
+
+  const report = capture.status === "ready" ? capture.report : null;
+  // While the scene is made, or when it failed, the capture check says why; on a finished scene it follows
+  // the results.
+  const captureCheck = state && <CaptureCheck capture={capture} state={state} />;
   return (
     <section class="scene" data-scene-id={id}>
       <p class="crumbs">
@@ -83,12 +90,15 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       <ErrorMessage message={scene.error} />
       <ErrorMessage message={deletion.error} />
       {progress && state !== "done" && (
-        <SceneStatus id={id} name={name} progress={progress} meta={meta} onRetried={scene.followNewRun} />
+        <SceneStatus id={id} name={name} progress={progress} meta={meta} problems={problemsByStep(report)}
+          onRetried={scene.followNewRun} />
       )}
+      {state !== "done" && captureCheck}
       <IterationPicker iterations={scene.iterations} chosen={scene.chosen} onPick={scene.pick} />
       <SceneMedia sceneId={id} meta={meta} iteration={scene.chosen} cache={cache}
         initialView={meta?.initial_view ?? null} sayWhenEmpty={state === "done"} />
       <MetricsPanel id={id} state={state} />
+      {state === "done" && captureCheck}
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache} state={state} />}
       {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}
       <DeleteDialog deletion={deletion} label={name ?? id} state={state} />

@@ -4,7 +4,9 @@ import { useEffect, useId, useRef, useState } from "preact/hooks";
 import type { SceneOptions } from "../api/options";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, Notice, OptionsUnavailable, PageHeading, ProgressBar, errorText } from "../components";
+import { FilmingAdvice } from "../filming";
 import { formatBytes } from "../format";
+import { UnfinishedUploads } from "../resumeList";
 import { href } from "../router";
 import type { SettingsDraft } from "../settings";
 import { TrainingSettings, checkSettings, defaultSettings } from "../settings";
@@ -14,22 +16,34 @@ import { sceneNameError, videoFileError } from "../validate";
 
 export function UploadPage(): JSX.Element {
   const options = useSceneOptions();
+  // A resumed upload puts its file and settings into the form's draft: the form is made again to show them.
+  const [formKey, setFormKey] = useState(0);
   return (
     <section class="upload">
       <PageHeading title="New scene">
         <p class="muted">Upload a video that walks slowly around the subject; the server does the rest.</p>
       </PageHeading>
-      {options.status === "ready" ? (
-        <UploadForm options={options.options} />
-      ) : options.status === "error" ? (
-        <div class="card">
-          <OptionsUnavailable what="the training options" error={options.error} onRetry={options.retry} />
+      <div class="upload-layout">
+        <div class="upload-main">
+          {options.status === "ready" ? (
+            <>
+              <UnfinishedUploads options={options.options} onResumed={() => setFormKey((k) => k + 1)} />
+              <UploadForm options={options.options} key={formKey} />
+            </>
+          ) : options.status === "error" ? (
+            <div class="card">
+              <OptionsUnavailable what="the training options" error={options.error} onRetry={options.retry} />
+            </div>
+          ) : (
+            <p class="card muted" role="status">
+              Loading the training options…
+            </p>
+          )}
         </div>
-      ) : (
-        <p class="card muted" role="status">
-          Loading the training options…
-        </p>
-      )}
+        <aside class="card upload-filming">
+          <FilmingAdvice />
+        </aside>
+      </div>
     </section>
   );
 }
@@ -103,7 +117,7 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
       return;
     }
     try {
-      startUpload({ file, sceneName: name.trim(), ...checked.value }, limits.upload_chunk_bytes);
+      startUpload({ file, sceneName: name.trim(), ...checked.value }, limits.upload_chunk_bytes, settings);
     } catch (err) {
       setError(errorText(err));
     }
@@ -150,8 +164,9 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
       <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={uploading} />
 
       <p class="hint">
-        Uploads resume: a dropped connection carries on by itself, and if this page is closed or reloaded, choose
-        the same video with the same settings to continue from where it stopped.
+        Uploads resume: a dropped connection carries on by itself, and if this page is closed or reloaded, the
+        upload is listed above with a button to resume it (or choose the same video with the same settings to
+        continue from where it stopped).
       </p>
       <ErrorMessage message={error ?? failed} />
       <Notice message={cancelled} />

@@ -6,11 +6,12 @@ import type { JSX } from "preact";
 import { useId, useRef, useState } from "preact/hooks";
 
 import type { SceneOptions } from "../api/options";
-import type { Metadata, Progress } from "../api/types";
+import type { CaptureProblem, Metadata, Progress } from "../api/types";
 import { isFinished, retryScene, sceneHistory, sceneProgress, stateOf } from "../api/scenes";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, OptionsUnavailable, ProgressBar, errorText, isAbort } from "../components";
-import { STEPS, describeProgress, formatDuration, startEstimate, stepCounter, stepIndex } from "../format";
+import { formatRemaining, shownEta } from "../eta";
+import { STEPS, describeProgress, startEstimate, stepCounter, stepIndex } from "../format";
 import type { SettingsDraft } from "../settings";
 import { TrainingSettings, checkSettings, settingsOfScene } from "../settings";
 import { usePolling } from "../polling";
@@ -27,7 +28,24 @@ const STEP_STATE_TEXT: Record<StepState, string> = {
   pending: "",
 };
 
-export function StepIndicator({ progress }: { progress: Progress }): JSX.Element {
+/** The mark of a step: its number, a tick when done, "!" where it stopped, a warning sign where the capture
+ * check found a problem in what the step read or made (the scene goes on: a warning is not a failure). */
+function StepMark({ state, n, problems }: { state: StepState; n: number; problems: readonly CaptureProblem[] }): JSX.Element {
+  const warned = problems.length > 0 && (state === "done" || state === "current");
+  const mark = state === "stopped" ? "!" : warned ? "⚠" : state === "done" ? "✓" : String(n);
+  return (
+    <span class="step-mark" aria-hidden="true" data-warning={warned ? "true" : undefined}
+      title={warned ? problems.map((p) => p.message).join("\n\n") : undefined}>
+      {mark}
+    </span>
+  );
+}
+
+export function StepIndicator({ progress, problems }: {
+  progress: Progress;
+  /** The capture check's problems by step (capture.problemsByStep); none before it ran. */
+  problems?: ReadonlyMap<string, readonly CaptureProblem[]>;
+}): JSX.Element {
   const state = stateOf(progress);
   const at = stepIndex(progress);
   const stateOfStep = (i: number): StepState => {
@@ -41,13 +59,17 @@ export function StepIndicator({ progress }: { progress: Progress }): JSX.Element
     <ol class="steps" aria-label="Processing steps">
       {STEPS.map((step, i) => {
         const s = stateOfStep(i);
+        const found = problems?.get(step.step) ?? [];
+        const warned = found.length > 0 && (s === "done" || s === "current");
         return (
-          <li key={step.step} data-step-state={s} aria-current={s === "current" ? "step" : undefined}>
-            <span class="step-mark" aria-hidden="true">
-              {s === "done" ? "✓" : s === "stopped" ? "!" : i + 1}
-            </span>
+          <li key={step.step} data-step={step.step} data-step-state={s} data-step-warning={warned ? "true" : undefined}
+            aria-current={s === "current" ? "step" : undefined}>
+            <StepMark state={s} n={i + 1} problems={found} />
             <span class="step-label">{step.label}</span>
-            <span class="visually-hidden">{STEP_STATE_TEXT[s]}</span>
+            <span class="visually-hidden">
+              {STEP_STATE_TEXT[s]}
+              {warned ? ` (the capture check warns: ${found.map((p) => p.message).join(" ")})` : ""}
+            </span>
           </li>
         );
       })}
@@ -85,50 +107,77 @@ function useQueueNeighbours(active: boolean, selfId: string): Progress[] {
   return active ? others : [];
 }
 
+type StepProblems = ReadonlyMap<string, readonly CaptureProblem[]>;
+
 /** The status card of a scene that is not done: thumbnail, steps, and what is happening or went wrong. */
-export function SceneStatus({ id, name, progress, meta, onRetried }: {
+export function SceneStatus({ id, name, progress, meta, problems, onRetried }: {
   id: string;
   name: string | null;
   progress: Progress;
   meta: Metadata | null;
+  /** The capture check's problems by step, which mark their steps with a warning. */
+  problems?: StepProblems;
   /** Called once the server accepted a retry: the page starts following the new run. */
   onRetried: () => void;
 }): JSX.Element {
   const state = stateOf(progress);
+  const thumbnail = <Thumbnail id={id} ready={thumbnailReady(progress)} alt={`First frame of ${name ?? "the scene"}`} />;
+  if (state === "failed" || state === "cancelled") {
+    return <FailureCard id={id} progress={progress} meta={meta} problems={problems} thumbnail={thumbnail}
+      onRetried={onRetried} />;
+  }
+  return <ProgressCard id={id} progress={progress} problems={problems} thumbnail={thumbnail} />;
+}
+
+/** A failed or cancelled scene: the server's reason, where it stopped, and a retry with other settings. */
+function FailureCard({ id, progress, meta, problems, thumbnail, onRetried }: {
+  id: string;
+  progress: Progress;
+  meta: Metadata | null;
+  problems: StepProblems | undefined;
+  thumbnail: JSX.Element;
+  onRetried: () => void;
+}): JSX.Element {
   const headingId = useId();
   const [retrying, setRetrying] = useState(false);
+  const at = stepIndex(progress);
+  return (
+    <section class="card status-card failure" aria-labelledby={headingId}>
+      {thumbnail}
+      <div class="status-body">
+        <h2 id={headingId}>{stateOf(progress) === "failed" ? "Processing failed" : "Processing was cancelled"}</h2>
+        <StepIndicator progress={progress} problems={problems} />
+        <p class="failure-reason">{describeProgress(progress)}</p>
+        {at >= 0 && <p class="muted">Stopped at: {STEPS[at]!.label}</p>}
+        {retrying ? (
+          <RetryPanel id={id} meta={meta} onCancel={() => setRetrying(false)} onRetried={onRetried} />
+        ) : (
+          <div class="actions">
+            <button type="button" onClick={() => setRetrying(true)} disabled={!meta}>
+              Try again with other settings
+            </button>
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
+
+/** A queued or processing scene: the steps, the step's counter or the place in the queue, the time left. */
+function ProgressCard({ id, progress, problems, thumbnail }: {
+  id: string;
+  progress: Progress;
+  problems: StepProblems | undefined;
+  thumbnail: JSX.Element;
+}): JSX.Element {
+  const state = stateOf(progress);
+  const headingId = useId();
   // The user's other scenes are only read for a guess when the server gives no estimate of its own.
   const neighbours = useQueueNeighbours(state === "queued" && typeof progress.starts_in_seconds !== "number", id);
-  const thumbnail = <Thumbnail id={id} ready={thumbnailReady(progress)} alt={`First frame of ${name ?? "the scene"}`} />;
-
-  if (state === "failed" || state === "cancelled") {
-    const at = stepIndex(progress);
-    return (
-      <section class="card status-card failure" aria-labelledby={headingId}>
-        {thumbnail}
-        <div class="status-body">
-          <h2 id={headingId}>{state === "failed" ? "Processing failed" : "Processing was cancelled"}</h2>
-          <StepIndicator progress={progress} />
-          <p class="failure-reason">{describeProgress(progress)}</p>
-          {at >= 0 && <p class="muted">Stopped at: {STEPS[at]!.label}</p>}
-          {retrying ? (
-            <RetryPanel id={id} meta={meta} onCancel={() => setRetrying(false)} onRetried={onRetried} />
-          ) : (
-            <div class="actions">
-              <button type="button" onClick={() => setRetrying(true)} disabled={!meta}>
-                Try again with other settings
-              </button>
-            </div>
-          )}
-        </div>
-      </section>
-    );
-  }
-
   const pct = progress.percent;
   const at = stepIndex(progress);
   const counter = stepCounter(progress);
-  const eta = typeof progress.eta_seconds === "number" && progress.eta_seconds > 0 ? progress.eta_seconds : null;
+  const eta = state === "processing" ? shownEta(progress) : null;
   return (
     <section class="card status-card" aria-labelledby={headingId}>
       {thumbnail}
@@ -136,7 +185,7 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
         <h2 id={headingId} class="visually-hidden">
           Progress
         </h2>
-        <StepIndicator progress={progress} />
+        <StepIndicator progress={progress} problems={problems} />
         <p class="status-line">
           {state === "queued"
             ? describeProgress(progress, startEstimate(progress, neighbours))
@@ -145,7 +194,11 @@ export function SceneStatus({ id, name, progress, meta, onRetried }: {
               : describeProgress(progress)}
         </p>
         <ProgressBar value={pct} label="Processing progress, overall" text={`${Math.floor(pct)}% overall`} />
-        {state === "processing" && eta !== null && <p class="muted status-eta">About {formatDuration(eta)} left in all</p>}
+        {eta !== null && (
+          <p class="muted status-eta" data-testid="eta" data-eta-seconds={Math.round(eta)}>
+            About {formatRemaining(eta)} left in all
+          </p>
+        )}
       </div>
     </section>
   );
