@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -20,6 +20,10 @@ from vidscene import catalogue
 from vidscene.config import Settings
 from vidscene.logs import setup_logging
 from vidscene.work_env import WORK_ENV, reexec_with_work_env
+
+if TYPE_CHECKING:  # the pipeline loads only in the commands that run it
+    from vidscene.pipeline.scene import SceneWork
+    from vidscene.storage.local import SceneFiles
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
 log = logging.getLogger("vidscene.cli")
@@ -255,16 +259,27 @@ def run(
 ) -> None:
     """Run the whole pipeline on one video locally (no server, no database), with a progress bar per stage."""
     _reexec_with_work_env()
-    from tqdm import tqdm
-
-    from vidscene.pipeline.config import Device
-    from vidscene.pipeline.errors import PipelineError
-    from vidscene.pipeline.presets import preset_config
-    from vidscene.pipeline.scene import STAGES, SceneWork
-    from vidscene.storage.local import SceneFiles
-
     _private_files()
     setup_logging("WARNING")
+    work = _scene_work(video, out, iterations=iterations, save=save, outputs=outputs, mode=mode, preset=preset,
+                       device=device)
+    work.files.create()
+    started = time.monotonic()
+    written = _run_stages(work)
+    typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
+    for path in sorted(set(written)):
+        typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
+    _echo_quality(work.files)
+
+
+def _scene_work(video: Path, out: Path, *, iterations: int | None, save: str, outputs: str, mode: str, preset: str,
+                device: str) -> SceneWork:
+    """The scene ``vidscene run`` makes of its options; ``typer.BadParameter`` naming the one that is wrong."""
+    from vidscene.pipeline.config import Device
+    from vidscene.pipeline.presets import preset_config
+    from vidscene.pipeline.scene import SceneWork
+    from vidscene.storage.local import SceneFiles
+
     if mode not in catalogue.TRAINING_MODES:
         raise typer.BadParameter(f"must be one of {', '.join(catalogue.TRAINING_MODES)}", param_hint="--mode")
     if preset not in catalogue.PRESETS:
@@ -272,18 +287,25 @@ def run(
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
     config = preset_config(preset, device=cast(Device, device))
-    total = iterations or config.training(mode).iterations
     try:
-        save_its = [int(s) for s in _parse_csv(save)]
-        work = SceneWork.create(scene_id=out.name, video=video.resolve(), files=SceneFiles(out.resolve()),
+        return SceneWork.create(scene_id=out.name, video=video.resolve(), files=SceneFiles(out.resolve()),
                                 training_mode=mode,
                                 output_types=_parse_csv(outputs) or catalogue.TRAINING_MODES[mode].outputs,
-                                save_iterations=save_its, total_iterations=total, config=config)
+                                save_iterations=[int(s) for s in _parse_csv(save)],
+                                total_iterations=iterations or config.training(mode).iterations, config=config)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    work.files.create()
+
+
+def _run_stages(work: SceneWork) -> list[Path]:
+    """Every stage with a progress bar, the capture check's findings as they come; the outputs written.
+    Exits with status 2 and the failure's sentence when a stage refuses the video."""
+    from tqdm import tqdm
+
+    from vidscene.pipeline.errors import PipelineError
+    from vidscene.pipeline.scene import STAGES
+
     written: list[Path] = []
-    started = time.monotonic()
     for name, stage in STAGES.items():
         t0 = time.monotonic()
         with tqdm(desc=f"{name:>6}", unit="step", dynamic_ncols=True) as bar:
@@ -303,11 +325,13 @@ def run(
         if name in ("sfm", "train"):  # before training starts, then what training left out
             _echo_capture_check(work.files.read_capture_report(), name, only=("moving_content",) if name == "train"
                                 else None)
-    typer.echo(f"done in {time.monotonic() - started:.1f} s; outputs:")
-    for path in sorted(set(written)):
-        typer.echo(f"  {path}  ({path.stat().st_size} bytes)")
-    quality = work.files.read_metrics()
-    (work.files.root / "metrics.json").write_text(json.dumps({str(k): v for k, v in quality.items()}, indent=1))
+    return written
+
+
+def _echo_quality(files: SceneFiles) -> None:
+    """Each saved iteration's held-out quality, also written as ``metrics.json`` beside the outputs."""
+    quality = files.read_metrics()
+    (files.root / "metrics.json").write_text(json.dumps({str(k): v for k, v in quality.items()}, indent=1))
     typer.echo("quality (held-out frames at working resolution):")
     for iteration, q in quality.items():
         count = f", {q['gaussians']} gaussians" if q.get("gaussians") else ""

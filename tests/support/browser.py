@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,28 @@ def wait_for_drawn_canvas(page: Any, minimum: float = 0.05, timeout: float = 30.
         page.wait_for_timeout(500)
         img = canvas_pixels(page)
     return img
+
+
+def throttle_uploads(page: Any, bytes_per_second: int) -> Any:
+    """Slow the browser's uploads down (Chrome DevTools network emulation); returns the session to undo it."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
+    return cdp
+
+
+def unthrottle(cdp: Any) -> None:
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+@contextmanager
+def small_chunk_server(tmp: Path, chunk: int) -> Iterator[WebServer]:
+    """A server whose web app uploads in ``chunk``-byte PATCHes, so that a throttled upload of a small video is
+    many requests a reload can fall between."""
+    srv = make_server(tmp, VIDSCENE_UPLOAD_CHUNK_BYTES=str(chunk)).start(worker=False)
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer, make_server
+from tests.support.browser import Browser, WebServer, small_chunk_server, throttle_uploads
 from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
@@ -21,21 +21,9 @@ CHUNK = 16 * 1024
 
 @pytest.fixture(scope="module")
 def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    """Small PATCHes, so that a throttled upload of a small video is many requests the reload can fall between."""
-    srv = make_server(tmp_path_factory.mktemp("web-resume"), VIDSCENE_UPLOAD_CHUNK_BYTES=str(CHUNK)).start(
-        worker=False)
-    try:
+    with small_chunk_server(tmp_path_factory.mktemp("web-resume"), CHUNK) as srv:
         yield srv
-    finally:
-        srv.stop()
 
-
-def _throttle(page: Any, bytes_per_second: int) -> Any:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
-    return cdp
 
 
 def _fill_form(page: Any, video: Path) -> None:
@@ -65,7 +53,7 @@ def test_a_reloaded_upload_resumes_from_the_servers_offset(browser: Browser, ser
     page.get_by_role("link", name="New scene").first.click()
     _fill_form(page, video)
     assert page.get_by_text("choose the same video with the same settings").count() == 1
-    cdp = _throttle(page, 24_000)
+    cdp = throttle_uploads(page, 24_000)
     page.get_by_role("button", name="Upload and start").click()
     page.wait_for_function(
         "() => { const p = document.querySelector('.upload-progress progress');"

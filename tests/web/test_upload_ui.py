@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Route
 
 from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer
+from tests.support.browser import Browser, WebServer, throttle_uploads, unthrottle
 from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
@@ -228,18 +228,6 @@ def test_upload_form_says_when_the_options_cannot_be_loaded(browser: Browser, se
     browser.console.assert_clean()
 
 
-def _throttle_uploads(page: Any, bytes_per_second: int) -> Any:
-    """Slow the browser's uploads down (Chrome DevTools network emulation); returns the session to undo it."""
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
-    return cdp
-
-
-def _unthrottle(cdp: Any) -> None:
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
 
 def _upload_percent(page: Any) -> float:
@@ -274,13 +262,13 @@ def test_cancel_upload_stops_it_and_creates_no_scene(browser: Browser, server: W
     page.get_by_label("Scene name (optional)").fill("Never uploaded")
     # ~40 s for the whole file: on a busy machine the Cancel click may take seconds to land, and it must
     # still land mid-upload (a finished upload rightly becomes a scene).
-    cdp = _throttle_uploads(page, max(2_000, video.stat().st_size // 40))
+    cdp = throttle_uploads(page, max(2_000, video.stat().st_size // 40))
     page.get_by_role("button", name="Upload and start").click()
     page.wait_for_function(
         "() => { const p = document.querySelector('.upload-progress progress');"
         " return p && p.value > 3 && p.value < 40; }", timeout=30_000)
     page.get_by_role("button", name="Cancel upload").click()
-    _unthrottle(cdp)
+    unthrottle(cdp)
 
     # Long enough for a restarted upload of this small file to finish and be turned into a scene.
     page.wait_for_timeout(3000)
@@ -354,7 +342,7 @@ def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, s
     uploads = _upload_requests(page)
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_label("Scene name (optional)").fill("Across pages")
-    cdp = _throttle_uploads(page, max(4_000, video.stat().st_size // 15))
+    cdp = throttle_uploads(page, max(4_000, video.stat().st_size // 15))
     page.get_by_role("button", name="Upload and start").click()
     page.wait_for_function("() => document.querySelector('.upload-progress progress')?.value > 0")
 
@@ -388,7 +376,7 @@ def test_upload_goes_on_across_pages_and_warns_before_unload(browser: Browser, s
     assert page.get_by_role("region", name="Upload").count() == 0, "the form shows the upload itself"
 
     page.get_by_role("link", name="Scenes", exact=True).click()
-    _unthrottle(cdp)
+    unthrottle(cdp)
     banner.get_by_text("“Across pages” is uploaded").wait_for()
     (scene_id,) = api.get("/user/scene/history").json()["resources"]
     assert uploads.count("POST") == 1 and "DELETE" not in uploads, uploads

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer, make_server
+from tests.support.browser import Browser, WebServer, small_chunk_server, throttle_uploads, unthrottle
 from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
@@ -23,26 +23,10 @@ CHUNK = 16 * 1024
 
 @pytest.fixture(scope="module")
 def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
-    """Small PATCHes, so that a throttled upload of a small video is many requests the reload can fall between."""
-    srv = make_server(tmp_path_factory.mktemp("web-unfinished"), VIDSCENE_UPLOAD_CHUNK_BYTES=str(CHUNK)).start(
-        worker=False)
-    try:
+    with small_chunk_server(tmp_path_factory.mktemp("web-unfinished"), CHUNK) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
-def _throttle(page: Any, bytes_per_second: int) -> Any:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": bytes_per_second})
-    return cdp
-
-
-def _unthrottle(cdp: Any) -> None:
-    cdp.send("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
 
 def _log_in(browser: Browser, username: str) -> None:
@@ -63,7 +47,7 @@ def _start_and_reload(browser: Browser, video: Path, scene_name: str) -> tuple[A
     page.get_by_label("Video file").set_input_files(str(video))
     page.get_by_label("Scene name (optional)").fill(scene_name)
     page.get_by_role("radio", name="Standard").check()
-    cdp = _throttle(page, 24_000)
+    cdp = throttle_uploads(page, 24_000)
     with page.expect_response(lambda r: r.request.method == "POST" and "/user/scene/uploads" in r.url) as created:
         page.get_by_role("button", name="Upload and start").click()
     url = created.value.headers["location"]
@@ -124,7 +108,7 @@ def test_a_reloaded_upload_is_listed_and_resumes_with_one_click(browser: Browser
     assert page.get_by_label("Scene name (optional)").input_value() == "Garden, resumed"
     assert page.get_by_role("radio", name="Standard").is_checked()
     listed.wait_for(state="detached")
-    _unthrottle(cdp)
+    unthrottle(cdp)
     page.get_by_role("heading", name="Garden, resumed").wait_for(timeout=30_000)
 
     methods = [m for m, _ in requests]
@@ -153,7 +137,7 @@ def test_discard_deletes_the_upload_on_the_server(browser: Browser, server: WebS
     page.on("dialog", lambda dialog: dialog.accept())
     _log_in(browser, username)
     cdp, url = _start_and_reload(browser, video, "Not wanted")
-    _unthrottle(cdp)
+    unthrottle(cdp)
     page.goto(f"{server.base_url}/#/new")
     item = page.get_by_role("region", name="Unfinished uploads").locator("li.unfinished-upload")
     item.get_by_text(re.compile(r"\d+% sent")).wait_for()
@@ -187,7 +171,7 @@ def test_an_upload_the_server_forgot_leaves_the_list(browser: Browser, server: W
     browser.console.expect("status of 404")  # the HEAD that finds it gone
     _log_in(browser, username)
     cdp, url = _start_and_reload(browser, video, "Forgotten")
-    _unthrottle(cdp)
+    unthrottle(cdp)
     assert api.delete(url, headers={"Tus-Resumable": "1.0.0"}).status_code == 204
     page.reload()  # the page asks the server about each listed upload as it opens
     page.get_by_label("Video file").wait_for()

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +186,33 @@ def record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, sce
                     extra={"scene": claimed.scene_id, "stage": claimed.stage.value})
 
 
+def _ran(ctx: WorkerContext, claimed: state.ClaimedJob, stage_call: Callable[[], None],
+         cleanup_if_gone: Callable[[], None], extra: Mapping[str, object]) -> bool:
+    """Run the stage; False when it did not finish: cancelled (files of a deleted scene removed), or failed
+    with the reason recorded on the job (the user's sentence, a full disk, or a crash logged with its trace)."""
+    crashed = f"Processing failed unexpectedly during the {claimed.stage.value} stage."
+    try:
+        stage_call()
+        return True
+    except Cancelled:
+        cleanup_if_gone()
+        log.info("stage stopped: job cancelled", extra=extra)
+    except PipelineError as exc:
+        log.warning("stage failed: %s", exc, extra=extra)
+        state.fail(ctx.factory, claimed.job_id, ctx.worker_id, message=str(exc), code=exc.code)
+    except OSError as exc:
+        if is_disk_full(exc):
+            err = StorageFullError("The server ran out of disk space while processing this scene.")
+            state.fail(ctx.factory, claimed.job_id, ctx.worker_id, message=str(err), code=err.code)
+        else:
+            log.exception("stage crashed", extra=extra)
+            state.fail(ctx.factory, claimed.job_id, ctx.worker_id, message=crashed, code=1)
+    except Exception:
+        log.exception("stage crashed", extra=extra)
+        state.fail(ctx.factory, claimed.job_id, ctx.worker_id, message=crashed, code=1)
+    return False
+
+
 def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     """Run a stage (see ``claim_oldest_first``) if this delivery may (``state.claim``), then enqueue the next."""
     claimed = claim_oldest_first(ctx, job_id, stage)
@@ -213,29 +240,7 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     log.info("stage started", extra=extra)
     started = time.monotonic()
     with StageReporter(ctx, claimed, cleanup_if_gone) as reporter:
-        try:
-            STAGES[stage.value](work, reporter, on_output)
-        except Cancelled:
-            cleanup_if_gone()
-            log.info("stage stopped: job cancelled", extra=extra)
-            return
-        except PipelineError as exc:
-            log.warning("stage failed: %s", exc, extra=extra)
-            state.fail(ctx.factory, job_id, ctx.worker_id, message=str(exc), code=exc.code)
-            return
-        except OSError as exc:
-            if is_disk_full(exc):
-                err = StorageFullError("The server ran out of disk space while processing this scene.")
-                state.fail(ctx.factory, job_id, ctx.worker_id, message=str(err), code=err.code)
-            else:
-                log.exception("stage crashed", extra=extra)
-                state.fail(ctx.factory, job_id, ctx.worker_id,
-                           message=f"Processing failed unexpectedly during the {stage.value} stage.", code=1)
-            return
-        except Exception:
-            log.exception("stage crashed", extra=extra)
-            state.fail(ctx.factory, job_id, ctx.worker_id,
-                       message=f"Processing failed unexpectedly during the {stage.value} stage.", code=1)
+        if not _ran(ctx, claimed, lambda: STAGES[stage.value](work, reporter, on_output), cleanup_if_gone, extra):
             return
     seconds = time.monotonic() - started
     following = state.complete_stage(ctx.factory, job_id, ctx.worker_id, stage)

@@ -5,6 +5,7 @@ import type { ShareLink } from "../api/shares";
 import { createShare, listShares, revokeShare } from "../api/shares";
 import { ErrorMessage, Notice, errorText, isAbort } from "../components";
 import { formatDate } from "../format";
+import { copyText } from "../clipboard";
 
 // The server's own limit (vidscene/api/shares/schemas.py); it refuses anything else with a message anyway.
 const MAX_EXPIRY_DAYS = 3650;
@@ -23,29 +24,6 @@ export function embedSnippet(link: ShareLink, sceneName: string): string {
   const src = `${shareUrl(link)}?embed=1`;
   return `<iframe src="${attribute(src)}" title="${attribute(`${sceneName} (3D scene)`)}" width="960" ` +
     'height="540" style="border:0" allow="fullscreen" loading="lazy"></iframe>';
-}
-
-/**
- * Writes to the clipboard; where the page may not (an insecure origin, a refused permission) it falls back to
- * the selection-based copy, which needs no permission inside a click.
- */
-async function copyText(text: string): Promise<void> {
-  try {
-    await navigator.clipboard.writeText(text);
-    return;
-  } catch {
-    /* try the old way */
-  }
-  const area = document.createElement("textarea");
-  area.value = text;
-  area.setAttribute("readonly", "");
-  area.style.position = "fixed";
-  area.style.opacity = "0";
-  document.body.appendChild(area);
-  area.select();
-  const ok = document.execCommand("copy");
-  area.remove();
-  if (!ok) throw new Error("The browser did not allow copying; select the text and copy it yourself.");
 }
 
 function LinkRow({ link, sceneName, onRevoke, onCopied }: {
