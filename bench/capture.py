@@ -198,7 +198,7 @@ class Model:
 
     @classmethod
     def load(cls, files: SceneFiles) -> Model | None:
-        from vidscene.pipeline.gaussian.method import CHECKPOINTS
+        from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
         from vidscene.pipeline.gaussian.model import Gaussians
 
         saved = CHECKPOINTS.saved(files.train_dir)
@@ -392,8 +392,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/vidscene-capture-bench"))
     parser.add_argument("--json", type=Path, help="write the report here")
-    parser.add_argument("--images", type=Path, default=REPO / "bench" / "results" / "capture",
-                        help="where the side-by-side novel views go (first preset only)")
+    parser.add_argument("--images", type=Path,
+                        help="where the side-by-side novel views go (first preset only; default: the work dir's "
+                             "images/, so that a run never overwrites the pictures bench/results/ keeps)")
     parser.add_argument("--iterations", type=int, help="training length (default: the preset's); quick checks only")
     parser.add_argument("--reuse-runs", action="store_true", help="measure the last runs again, do not rerun")
     args = parser.parse_args()
@@ -416,7 +417,7 @@ def main() -> None:
             print(f"{capture.name} {preset}: {run.end_to_end_s} s, exit {run.exit_code}", flush=True)
         _add_ratio(rows[-len(captures):])
         if n == 0:
-            images = save_pictures(args.images, preset, views, pictures)
+            images = save_pictures(args.images or args.work_dir / "images", preset, views, pictures)
     print(table(rows))
     report = {"machine": {"cpus": os.cpu_count(), "loadavg_start": load_start,
                           "loadavg_end": [round(x, 2) for x in os.getloadavg()]},

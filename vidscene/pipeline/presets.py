@@ -28,7 +28,7 @@ PREVIEW = PipelineConfig(
     # bench/gaussian.py (10 s 480x360 orbit, SfM poses, 2 busy cores): 2000 iterations and 60k gaussians gave
     # 34.9 dB held-out in 308 s of training; these settings 34.0 dB in 106 s.
     gaussian=GaussianConfig(iterations=1500, max_long_side=240, max_gaussians=30_000, densify_start=200,
-                            densify_stop=1000, sh_degree_interval=500, robust_start=200),
+                            densify_stop=1000, sh_degree_interval=500, robust_start=30),
     # SH appearance (no network), a coarse grid and few samples per ray: minutes on two cores.
     tensorf=TensorfConfig(iterations=2000, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
                           upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2, 0.4),
