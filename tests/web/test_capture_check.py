@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer
+from tests.support.api_client import api_register, unique_username
+from tests.support.browser import Browser, WebServer, log_in
 from tests.support.scenes import capture_report, seed_scene
 
 pytestmark = pytest.mark.browser
@@ -20,14 +20,6 @@ PLACED_MESSAGE = ("Only 36 of 40 frames could be placed in 3D; the views at 3.8-
                   "Parts seen only there will be missing or smeared: move slowly and keep the subject in view. "
                   "Training longer cannot fix this; filming again can.")
 
-
-def _log_in(browser: Browser, username: str) -> None:
-    browser.goto("#/login")
-    page = browser.page
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 def test_capture_problems_timeline_and_step_warnings(browser: Browser, server: WebServer) -> None:
@@ -44,7 +36,7 @@ def test_capture_problems_timeline_and_step_warnings(browser: Browser, server: W
                        stage="train", position=300, size=1000, eta_seconds=150, capture=report)
     assert api.get(f"/user/scene/capture/{scene}").json()["verdict"] == "usable"
 
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto(f"#/scene/{scene}")
     panel = page.get_by_role("region", name="Capture check")
     panel.get_by_test_id("capture-verdict").wait_for()
@@ -103,7 +95,7 @@ def test_a_refused_capture_keeps_the_failure_and_says_why(browser: Browser, serv
         {"code": "static_camera", "severity": "error", "message": message, "frames": [3 * i for i in range(24)]}])
     scene = seed_scene(server, username, name="On a tripod", outputs={"video": {}}, state="failed", stage="frames",
                        message=message, capture=report)
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto(f"#/scene/{scene}")
     failure = page.get_by_role("region", name="Processing failed")
     failure.get_by_text(message).wait_for()

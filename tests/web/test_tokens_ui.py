@@ -7,19 +7,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer
+from tests.support.api_client import api_register, unique_username
+from tests.support.browser import Browser, WebServer, log_in
 
 pytestmark = pytest.mark.browser
 
-
-def _log_in(browser: Browser, username: str) -> None:
-    page = browser.page
-    browser.goto("#/login")
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 def test_create_copy_list_and_revoke_a_token(browser: Browser, server: WebServer) -> None:
@@ -27,7 +19,7 @@ def test_create_copy_list_and_revoke_a_token(browser: Browser, server: WebServer
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
     username = unique_username("tokens")
     api = api_register(base, username)
-    _log_in(browser, username)
+    log_in(browser, username)
     browser.goto("#/account")
     panel = page.locator("section.tokens")
     panel.get_by_text("No API tokens yet.").wait_for()

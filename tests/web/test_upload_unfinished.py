@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.api_client import PASSWORD, api_register, unique_username
-from tests.support.browser import Browser, WebServer, small_chunk_server, throttle_uploads, unthrottle
+from tests.support.api_client import api_register, unique_username
+from tests.support.browser import Browser, WebServer, log_in, small_chunk_server, throttle_uploads, unthrottle
 from tests.support.videos import make_mp4
 
 pytestmark = pytest.mark.browser
@@ -28,14 +28,6 @@ def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 
-
-def _log_in(browser: Browser, username: str) -> None:
-    page = browser.page
-    browser.goto("#/login")
-    page.get_by_label("Username", exact=True).fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.get_by_role("heading", name="Your scenes").wait_for()
 
 
 def _start_and_reload(browser: Browser, video: Path, scene_name: str) -> tuple[Any, str]:
@@ -75,7 +67,7 @@ def test_a_reloaded_upload_is_listed_and_resumes_with_one_click(browser: Browser
     other = tmp_path / "other.mp4"
     make_mp4(other, frames=12)
     page.on("dialog", lambda dialog: dialog.accept())  # "leave the page?" while uploading: yes
-    _log_in(browser, username)
+    log_in(browser, username)
     cdp, url = _start_and_reload(browser, video, "Garden, resumed")
     page.goto(f"{server.base_url}/#/new")
 
@@ -135,7 +127,7 @@ def test_discard_deletes_the_upload_on_the_server(browser: Browser, server: WebS
     video = tmp_path / "discard me.mp4"
     make_mp4(video, frames=96, size=(640, 480))
     page.on("dialog", lambda dialog: dialog.accept())
-    _log_in(browser, username)
+    log_in(browser, username)
     cdp, url = _start_and_reload(browser, video, "Not wanted")
     unthrottle(cdp)
     page.goto(f"{server.base_url}/#/new")
@@ -169,7 +161,7 @@ def test_an_upload_the_server_forgot_leaves_the_list(browser: Browser, server: W
     make_mp4(video, frames=96, size=(640, 480))
     page.on("dialog", lambda dialog: dialog.accept())
     browser.console.expect("status of 404")  # the HEAD that finds it gone
-    _log_in(browser, username)
+    log_in(browser, username)
     cdp, url = _start_and_reload(browser, video, "Forgotten")
     unthrottle(cdp)
     assert api.delete(url, headers={"Tus-Resumable": "1.0.0"}).status_code == 204
