@@ -145,6 +145,16 @@ def test_the_frames_stage_decodes_raw_streams(made: dict[str, Path], kind: Kind,
     assert (result.width, result.height) == kind.size
 
 
+@pytest.mark.parametrize("kind", [k for k in KINDS if k.muxer == "dv"], ids=lambda kind: kind.name)
+def test_a_whole_dv_file_is_not_taken_for_a_damaged_one(made: dict[str, Path], kind: Kind, tmp_path: Path) -> None:
+    """DV's header reads an average rate of 60000 fps: the frames stage expected 60000 x the duration frames and
+    called every DV file cut short."""
+    result = extract_frames(video(made, kind), tmp_path / "frames", tmp_path / "thumb.jpg",
+                            FramesConfig(target_count=6, min_frames=4, candidates_per_frame=2))
+    assert result.stats["decoded_frames"] == FRAMES
+    assert result.stats["truncated"] is False
+
+
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.name)
 def test_the_upload_route_accepts_it(api: Api, auth: dict[str, str], made: dict[str, Path], kind: Kind,
                                      db_url: str) -> None:

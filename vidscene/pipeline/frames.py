@@ -33,7 +33,7 @@ from PIL import Image
 from vidscene.pipeline.config import FramesConfig
 from vidscene.pipeline.errors import VideoError
 from vidscene.pipeline.progress import ProgressFn, no_progress
-from vidscene.probe import open_video
+from vidscene.probe import MAX_FPS, open_video
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,8 @@ def _expected_frames(container: av.container.InputContainer, stream: av.VideoStr
     """Frame count the header announces (0 when it does not say), to notice a file cut short."""
     if stream.frames:
         return int(stream.frames)
-    rate = stream.average_rate or stream.guessed_rate
+    # DV's header reads an average rate of 60000 fps, which is no measure of its length; its guessed one is.
+    rate = next((r for r in (stream.average_rate, stream.guessed_rate) if r and float(r) <= MAX_FPS), None)
     if not rate:
         return 0
     if stream.duration is not None and stream.time_base is not None:
