@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
 
+from progress_print import progress_printer
+
 from vidscene.work_env import reexec_with_work_env
 
 if TYPE_CHECKING:  # imported for real after reexec_with_work_env, in the functions that need them
@@ -54,7 +56,7 @@ def main() -> None:
     root = args.work_dir or Path(tmp.name if tmp else ".")
     root.mkdir(parents=True, exist_ok=True)
     figures: dict[str, object] = {"preset": args.preset, "poses": args.poses, "config": g.__dict__}
-    progress = _progress_printer()
+    progress = progress_printer()
 
     n_frames = round(args.seconds * args.fps)
     t0 = time.monotonic()
@@ -167,18 +169,6 @@ def _train(scene: SceneData, g: GaussianConfig, root: Path, device: str, progres
           f"held-out PSNR {m['psnr']:.2f} dB SSIM {m['ssim']:.3f} ({int(m['eval_views'])} views)")
     return result.checkpoint
 
-
-def _progress_printer() -> Callable[..., None]:
-    """A progress callback printing at most every 15 s, and at the end."""
-    last = [time.monotonic()]
-
-    def progress(position: int, total: int, message: str = "") -> None:
-        now = time.monotonic()
-        if now - last[0] > 15 or position == total:
-            print(f"  {position}/{total} {message}", flush=True)
-            last[0] = now
-
-    return progress
 
 
 def _export(checkpoint: Path, scene: SceneData, export_config: ExportConfig, root: Path, args: argparse.Namespace,

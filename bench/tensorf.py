@@ -25,12 +25,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
+from progress_print import progress_printer
 
 from vidscene.work_env import reexec_with_work_env
 
@@ -69,7 +70,7 @@ def main() -> None:
     figures: dict[str, object] = {"shape": args.shape, "preset": args.preset, "poses": args.poses,
                                   "config": cfg.__dict__,
                                   "threads": torch.get_num_threads()}
-    progress = _progress_printer()
+    progress = progress_printer()
 
     started = time.monotonic()
     scene = SceneData.load(args.scene) if args.scene is not None else _prepare_scene(args, root, config, figures)
@@ -146,18 +147,6 @@ def _tensorf_config(cfg: TensorfConfig, args: argparse.Namespace) -> TensorfConf
         cfg = replace(cfg, **{key: tuple(parsed) if isinstance(parsed, list) else parsed})  # type: ignore[arg-type]  # values are checked by use
     return cfg
 
-
-def _progress_printer() -> Callable[..., None]:
-    """A progress callback printing at most every 15 s, and at the end."""
-    last = [time.monotonic()]
-
-    def progress(position: int, total: int, message: str = "") -> None:
-        now = time.monotonic()
-        if now - last[0] > 15 or position == total:
-            print(f"  {position}/{total} {message}", flush=True)
-            last[0] = now
-
-    return progress
 
 
 def _print_training(cfg: TensorfConfig, train_s: object, m: dict[str, float]) -> None:
