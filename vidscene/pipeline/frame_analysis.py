@@ -30,6 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageFilter
 
+from vidscene.pipeline.frames import sharpness
+
 F32 = NDArray[np.float32]
 
 SIGNATURE_SIDE = 96
@@ -84,15 +86,10 @@ def read_frames(paths: Sequence[Path]) -> tuple[list[FrameReading], F32]:
         # Sharpness of the frame divided by its mean level: the Laplacian's variance grows with the square of
         # the exposure, and a phone re-exposing must not read as frames turning blurred.
         level = max(float(pixels.mean()), 1.0)
-        readings.append(FrameReading(brightness=level, sharpness=laplacian_variance(pixels / level)))
+        readings.append(FrameReading(brightness=level, sharpness=sharpness(pixels / level)))
         signatures.append(np.asarray(small, dtype=np.float32))
     return readings, np.asarray(np.stack(signatures) if signatures else np.zeros((0, 8, 8)), dtype=np.float32)
 
-
-def laplacian_variance(grey: F32) -> float:
-    """Variance of the 4-neighbour Laplacian: high for crisp edges, low for motion or focus blur."""
-    lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1]) - 4.0 * grey[1:-1, 1:-1]
-    return float(lap.var())
 
 
 def _gain_normalised(signatures: F32) -> F32:
