@@ -44,6 +44,12 @@ def looks_like_archive(head: bytes) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
+def is_archive(path: Path) -> bool:
+    """Whether the file at ``path`` is a zip archive (by its first bytes, never its name)."""
+    with path.open("rb") as f:
+        return looks_like_archive(f.read(4))
+
+
 @dataclass(frozen=True)
 class PhotoEntry:
     name: str  # the entry's name in the archive (only ever used to read the entry, never as a path)

@@ -93,8 +93,7 @@ def run_frames(work: SceneWork, progress: ProgressFn = no_progress, on_output: O
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.photo_frames import extract_photo_frames
 
-    with work.video.open("rb") as f:
-        extract = extract_photo_frames if photos.looks_like_archive(f.read(4)) else extract_frames
+    extract = extract_photo_frames if photos.is_archive(work.video) else extract_frames
     result = extract(work.video, work.files.frames_dir, work.files.thumbnail, work.config.frames, progress)
     # Source index -> time: the frames stage spaces its samples evenly in time over the whole clip.
     duration, count = float(result.stats["duration_s"]), int(result.stats["source_frames"])

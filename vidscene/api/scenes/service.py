@@ -63,23 +63,23 @@ _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm":
 def probe(path: Path) -> VideoInfo:
     """What the upload is: a video, or a zip of photos (``vidscene.photos``); 415 for anything else."""
     try:
-        with path.open("rb") as f:
-            if photos.looks_like_archive(f.read(4)):
-                return photos.probe_archive(path)
-        return probe_video(path)
+        return photos.probe_archive(path) if photos.is_archive(path) else probe_video(path)
     except NotAVideoError as exc:
         raise UnsupportedMediaError(str(exc)) from exc
 
 
 def check_video_head(head: bytes, path: Path) -> None:
     """415 for an upload whose first bytes (being written to ``path``) show FFmpeg will not open it as a
-    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB. A photo
-    archive is judged once whole (its directory is at its end)."""
-    if photos.looks_like_archive(head):
-        return
-    message = judge_head(head, path, whole_file=False)
+    video, before the rest arrives. Blocking (a worker thread): FFmpeg's probes read up to a MiB."""
+    message = head_refusal(head, path)
     if message is not None:
         raise UnsupportedMediaError(message)
+
+
+def head_refusal(head: bytes, path: Path) -> str | None:
+    """Why an upload's first bytes already rule it out, or None: FFmpeg's own verdict (``judge_head``) for a
+    video; a photo archive is judged once whole (its directory is at its end)."""
+    return None if photos.looks_like_archive(head) else judge_head(head, path, whole_file=False)
 
 
 def _video_filename(info: VideoInfo) -> str:

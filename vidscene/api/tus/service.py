@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Row
 from sqlalchemy.orm import Session
 
-from vidscene import format_probe, photos
+from vidscene import format_probe
 from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import (
     ConflictError,
@@ -33,7 +33,6 @@ from vidscene.api.tus import files, repository
 from vidscene.api.upload import check_free_space
 from vidscene.db.models import utcnow
 from vidscene.format_probe import PROBE_BUF_MAX
-from vidscene.probe import judge_head
 from vidscene.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -194,7 +193,7 @@ def check_head(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, uplo
     """
     path = files.part_path(storage.tmp_dir, upload_id)
     head, _ = format_probe.read_head(path)
-    message = None if photos.looks_like_archive(head) else judge_head(head, path, whole_file=False)
+    message = scenes.head_refusal(head, path)
     if message is None:
         return
     logger.info("resumable upload refused from its first bytes: not a video",
