@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
-from vidscene.api import accounts, scenes, shares, system, tokens, tus, webhooks
+from vidscene.api import accounts, scenes, shares, system, tokens, tus, user_limits, webhooks
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
@@ -165,6 +165,7 @@ def _include_routes(app: FastAPI) -> None:
     # The download route first: FastAPI matches included routers in order (api/scenes/outputs.py).
     app.include_router(scenes.output_router)
     app.include_router(accounts.router)
+    app.include_router(user_limits.router)
     app.include_router(scenes.router)
     app.include_router(tus.router)
     app.include_router(shares.owner_router)

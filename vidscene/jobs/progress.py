@@ -78,8 +78,8 @@ def progress_fields(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     ``progress_statement``.
 
     ``overall_position`` is the 0-based place of this job among all unfinished jobs in the queue's order
-    (``fair_queue``), ``overall_size`` their count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
-    display stays within bounds.
+    (``fair_queue``), ``overall_size`` their count. A finished job is in no queue: it reports position 0 and
+    the current size, so a client's "n of m" display stays within bounds.
     """
     job_state: str = row.state
     error = 0
