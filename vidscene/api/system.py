@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from fastapi import APIRouter, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute
 
 from vidscene.api.auth import get_caller
