@@ -31,7 +31,7 @@ def database_reachable(engine: Engine) -> None:
 
 def broker_reachable(url: str) -> None:
     """Connect to the broker the way the senders do (kombu; Celery is never loaded into the API)."""
-    from kombu import Connection  # only here: the probe is the API's one use of it
+    from kombu.connection import Connection  # only here: the probe is the API's one use of it
 
     with Connection(url, connect_timeout=CHECK_SECONDS) as conn:
         conn.ensure_connection(max_retries=1, interval_start=0, timeout=CHECK_SECONDS)
