@@ -1,5 +1,5 @@
-"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.compressed.ply``,
-``.mp4`` and the model.
+"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.sog``, ``.glb``, ``.splat``, ``.ply``,
+``.compressed.ply``, ``.mp4`` and the model.
 
 Each output is written atomically (``.part`` then rename) so the API never serves half a file, and a full disk
 becomes ``StorageFullError`` with the partial file removed. ``FILE_WRITERS`` maps every output type but the
@@ -24,7 +24,9 @@ from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
 from vidscene.pipeline.export.camera_path import path_video_size, smooth_camera_path
 from vidscene.pipeline.export.compressed_ply import write_compressed_ply
+from vidscene.pipeline.export.gltf import write_gltf
 from vidscene.pipeline.export.ply import write_gaussian_ply
+from vidscene.pipeline.export.sog import write_sog
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
@@ -71,6 +73,14 @@ def _compressed_ply(path: Path, m: ExportedModel) -> None:
     write_compressed_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
 
 
+def _sog(path: Path, m: ExportedModel) -> None:
+    write_sog(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=min(m.sh_degree, 3))
+
+
+def _gltf(path: Path, m: ExportedModel) -> None:
+    write_gltf(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=min(m.sh_degree, 3))
+
+
 def _model(path: Path, m: ExportedModel) -> None:
     copy_file_atomic(m.checkpoint, path)
 
@@ -80,6 +90,8 @@ FILE_WRITERS: Mapping[str, Callable[[Path, ExportedModel], None]] = MappingProxy
     "splat_cloud": _splat_cloud,
     "point_cloud": _point_cloud,
     "compressed_ply": _compressed_ply,
+    "sog": _sog,
+    "gltf": _gltf,
     "model": _model,
 })
 OUTPUT_TYPES = (*FILE_WRITERS, "video")  # the video is rendered, not written from the arrays: see export_outputs
