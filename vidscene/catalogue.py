@@ -79,7 +79,7 @@ _OUTPUT_TYPES = (
                "Niantic .spz (version 3, about 10x smaller than the .ply): the compact file for web viewers",
                "application/octet-stream", MappingProxyType({"gaussian": ".spz"})),
     OutputType("sog", "SOG",
-               "PlayCanvas SOG (WebP images in a zip, about 15-20x smaller than the .ply): the smallest splat file; "
+               "PlayCanvas SOG (WebP images in a zip, about 15x smaller than the .ply): the smallest splat file; "
                "opens in SuperSplat, PlayCanvas and Spark",
                "application/octet-stream", MappingProxyType({"gaussian": ".sog"})),
     OutputType("gltf", "glTF (splats)",
