@@ -24,7 +24,7 @@ from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.gaussian.outputs import FILE_WRITERS, export_outputs
 
-TYPES = [t for t in FILE_WRITERS if t != "model"]
+TYPES = [*(t for t in FILE_WRITERS if t != "model"), "mesh"]
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork
 from vidscene.storage.local import SceneFiles
 
-NEW_TYPES = ("spz", "compressed_ply", "sog", "gltf")
+NEW_TYPES = ("spz", "compressed_ply", "sog", "gltf", "mesh")
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SceneData]
 
 def test_every_gaussian_output_type_has_one_writer() -> None:
     assert set(OUTPUT_TYPES) == set(catalogue.TRAINING_MODES["gaussian"].outputs)
-    assert set(FILE_WRITERS) == set(OUTPUT_TYPES) - {"video"}
+    assert set(FILE_WRITERS) == set(OUTPUT_TYPES) - {"video", "mesh"}
     for name in NEW_TYPES:
         assert catalogue.OUTPUT_TYPES[name].modes == ("gaussian",)
     assert catalogue.OUTPUT_TYPES["spz"].extension("gaussian") == ".spz"

@@ -42,6 +42,8 @@ EXTENSION = "KHR_gaussian_splatting"
 SH_C0 = 0.28209479177387814
 MAX_SH_DEGREE = 3
 FLOAT = 5126
+UNSIGNED_INT = 5125
+ELEMENT_ARRAY_BUFFER = 34963
 POINTS = 0
 # Per SH coefficient in 3DGS order (DC, then y z x, then xy yz (3z^2-1) xz (x^2-y^2), then the seven cubics): the
 # sign its basis function takes under (x, y, z) -> (x, -y, -z).
@@ -68,8 +70,9 @@ def _srgb_to_linear(c: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.asarray(np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4), dtype=np.float64)
 
 
-class _Buffer:
-    """The binary chunk, and the accessors and buffer views pointing into it."""
+class GlbBuffer:
+    """The binary chunk, and the accessors and buffer views pointing into it (``FLOAT`` attributes, or
+    ``UNSIGNED_INT`` triangle indices with ``indices=True``)."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
@@ -77,14 +80,18 @@ class _Buffer:
         self.views: list[dict[str, Any]] = []
         self.accessors: list[dict[str, Any]] = []
 
-    def add(self, values: F32, kind: str, *, bounds: bool = False) -> int:
-        data = np.ascontiguousarray(values, dtype="<f4").tobytes()
-        self.views.append({"buffer": 0, "byteOffset": self.length, "byteLength": len(data)})
+    def add(self, values: NDArray[Any], kind: str, *, bounds: bool = False, indices: bool = False) -> int:
+        data = np.ascontiguousarray(values, dtype="<u4" if indices else "<f4").tobytes()
+        view: dict[str, Any] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
+        if indices:
+            view["target"] = ELEMENT_ARRAY_BUFFER
+        self.views.append(view)
         pad = -len(data) % 4
         self.parts.append(data + b"\0" * pad)
         self.length += len(data) + pad
-        accessor: dict[str, Any] = {"bufferView": len(self.views) - 1, "componentType": FLOAT,
-                                    "count": int(values.shape[0]), "type": kind}
+        accessor: dict[str, Any] = {"bufferView": len(self.views) - 1,
+                                    "componentType": UNSIGNED_INT if indices else FLOAT,
+                                    "count": int(values.size if indices else values.shape[0]), "type": kind}
         if bounds:
             accessor["min"] = values.min(axis=0).astype(float).tolist()
             accessor["max"] = values.max(axis=0).astype(float).tolist()
@@ -100,7 +107,7 @@ def gltf_document(means: NDArray[np.floating], log_scales: NDArray[np.floating],
     p, q, s = to_y_up(np.nan_to_num(np.asarray(means, np.float64)), quats, sh[:, : (sh_degree + 1) ** 2])
     logit = np.nan_to_num(np.asarray(opacity_logits, dtype=np.float64).reshape(n), nan=-np.inf)
     opacity = np.exp(-np.logaddexp(0.0, -logit))
-    buf = _Buffer()
+    buf = GlbBuffer()
     attributes = {"POSITION": buf.add(p, "VEC3", bounds=True),
                   f"{EXTENSION}:ROTATION": buf.add(q[:, [1, 2, 3, 0]], "VEC4"),
                   f"{EXTENSION}:SCALE": buf.add(np.exp(np.asarray(log_scales, np.float64)).astype(np.float32), "VEC3"),
