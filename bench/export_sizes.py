@@ -2,11 +2,12 @@
 
 Reads a scene directory as ``vidscene run`` or the worker leaves it (``sfm/`` and ``train/checkpoints/N.ckpt``),
 exports each file output type of the catalogue with the pipeline's own ``export_outputs`` (floaters dropped,
-as users get them) into ``--out``, and prints one JSON line per type: bytes, bytes per gaussian, ratio to the
-``.ply`` and seconds.
+as users get them) into ``--out``, and prints one JSON line per type: bytes and seconds, and bytes per gaussian
+and the ratio to the ``.ply`` when ``--out`` holds one. The mesh's seconds are its extraction time.
 
     python bench/export_sizes.py SCENE_DIR --out /tmp/sizes                 # the newest checkpoint
     python bench/export_sizes.py SCENE_DIR --out /tmp/sizes --iteration 7000
+    python bench/export_sizes.py SCENE_DIR --out /tmp/sizes --types mesh        # one type: its time alone
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("scene", type=Path, help="a scene directory with sfm/ and train/checkpoints/")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--iteration", type=int, default=None)
+    parser.add_argument("--types", default=",".join(TYPES), help="comma-separated output types (default: all)")
     args = parser.parse_args()
     checkpoints = sorted(args.scene.glob("train/checkpoints/*.ckpt"), key=lambda p: int(p.stem))
     if args.iteration is not None:
@@ -42,20 +44,22 @@ def main() -> None:
     scene = SceneData.load(args.scene / "sfm")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for output_type in TYPES:
-        path = args.out / f"{checkpoint.stem}{catalogue.OUTPUT_TYPES[output_type].extension('gaussian')}"
+    for output_type in args.types.split(","):
+        path = args.out / f"{checkpoint.stem}-{output_type}{catalogue.OUTPUT_TYPES[output_type].extension('gaussian')}"
         started = time.perf_counter()
         export_outputs(checkpoint, scene, {output_type: path}, ExportConfig(), device="cpu")
         rows.append({"type": output_type, "bytes": path.stat().st_size,
                      "seconds": round(time.perf_counter() - started, 2)})
-    ply = next(r["bytes"] for r in rows if r["type"] == "point_cloud")
-    from plyfile import PlyData
+    ply_path = args.out / f"{checkpoint.stem}-point_cloud.ply"
+    if ply_path.is_file():  # the .ply of this run or an earlier one: the reference size
+        from plyfile import PlyData
 
-    count = PlyData.read(str(args.out / f"{checkpoint.stem}.ply"))["vertex"].count
+        count = PlyData.read(str(ply_path))["vertex"].count
+        for row in rows:
+            row.update({"gaussians": count, "bytes_per_gaussian": round(row["bytes"] / count, 2),
+                        "ply_over_this": round(ply_path.stat().st_size / row["bytes"], 2)})
     for row in rows:
-        row.update({"gaussians": count, "bytes_per_gaussian": round(row["bytes"] / count, 2),
-                    "ply_over_this": round(ply / row["bytes"], 2), "checkpoint": str(checkpoint)})
-        print(json.dumps(row))
+        print(json.dumps({**row, "checkpoint": str(checkpoint)}))
 
 
 if __name__ == "__main__":
