@@ -140,7 +140,9 @@ def simplify(mesh: Mesh, cell: float) -> Mesh:
     keep = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     faces = np.unique(faces[keep], axis=0)
     normals = mean(mesh.normals)
-    normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    # glTF wants unit normals: a cell whose normals cancel out (a thin sheet seen from both sides) gets "up".
+    normals = np.where(length > 1e-6, normals / np.maximum(length, 1e-12), np.array([0.0, -1.0, 0.0]))
     return Mesh(mean(mesh.vertices), faces.astype(np.uint32), mean(mesh.colours), normals)
 
 
