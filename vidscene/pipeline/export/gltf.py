@@ -43,6 +43,7 @@ SH_C0 = 0.28209479177387814
 MAX_SH_DEGREE = 3
 FLOAT = 5126
 UNSIGNED_INT = 5125
+ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
 POINTS = 0
 # Per SH coefficient in 3DGS order (DC, then y z x, then xy yz (3z^2-1) xz (x^2-y^2), then the seven cubics): the
@@ -82,9 +83,8 @@ class GlbBuffer:
 
     def add(self, values: NDArray[Any], kind: str, *, bounds: bool = False, indices: bool = False) -> int:
         data = np.ascontiguousarray(values, dtype="<u4" if indices else "<f4").tobytes()
-        view: dict[str, Any] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data)}
-        if indices:
-            view["target"] = ELEMENT_ARRAY_BUFFER
+        view: dict[str, Any] = {"buffer": 0, "byteOffset": self.length, "byteLength": len(data),
+                                "target": ELEMENT_ARRAY_BUFFER if indices else ARRAY_BUFFER}
         self.views.append(view)
         pad = -len(data) % 4
         self.parts.append(data + b"\0" * pad)
