@@ -78,6 +78,18 @@ _OUTPUT_TYPES = (
     OutputType("spz", "SPZ",
                "Niantic .spz (version 3, about 10x smaller than the .ply): the compact file for web viewers",
                "application/octet-stream", MappingProxyType({"gaussian": ".spz"})),
+    OutputType("sog", "SOG",
+               "PlayCanvas SOG (WebP images in a zip, about 15x smaller than the .ply): the smallest splat file; "
+               "opens in SuperSplat, PlayCanvas and Spark",
+               "application/octet-stream", MappingProxyType({"gaussian": ".sog"})),
+    OutputType("gltf", "glTF (splats)",
+               "binary glTF with KHR_gaussian_splatting, +y up: for glTF tools and engines (Cesium, Babylon, "
+               "Blender importers); other viewers show it as a coloured point cloud",
+               "model/gltf-binary", MappingProxyType({"gaussian": ".glb"})),
+    OutputType("mesh", "Mesh",
+               "triangle mesh with vertex colours (.glb, +y up) fused from the model's depth at the capture cameras: "
+               "for Blender, game engines and 3D printing",
+               "model/gltf-binary", MappingProxyType({"gaussian": ".glb"})),
     OutputType("splat_cloud", "Splat cloud",
                "antimatter15 .splat (32 bytes a gaussian): loads in most web viewers",
                "application/octet-stream", MappingProxyType({"gaussian": ".splat"})),

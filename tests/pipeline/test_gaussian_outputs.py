@@ -4,7 +4,9 @@ output types only gaussian mode makes are refused for TensoRF before any work st
 from __future__ import annotations
 
 import gzip
+import json
 import struct
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from plyfile import PlyData
+from pygltflib import GLTF2
 
 from tests.support.synthetic import orbit_cameras
 from vidscene import catalogue
@@ -27,7 +30,7 @@ from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.scene import SceneWork
 from vidscene.storage.local import SceneFiles
 
-NEW_TYPES = ("spz", "compressed_ply")
+NEW_TYPES = ("spz", "compressed_ply", "sog", "gltf", "mesh")
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, SceneData]
 
 def test_every_gaussian_output_type_has_one_writer() -> None:
     assert set(OUTPUT_TYPES) == set(catalogue.TRAINING_MODES["gaussian"].outputs)
-    assert set(FILE_WRITERS) == set(OUTPUT_TYPES) - {"video"}
+    assert set(FILE_WRITERS) == set(OUTPUT_TYPES) - {"video", "mesh"}
     for name in NEW_TYPES:
         assert catalogue.OUTPUT_TYPES[name].modes == ("gaussian",)
     assert catalogue.OUTPUT_TYPES["spz"].extension("gaussian") == ".spz"
@@ -72,11 +75,11 @@ def test_export_writes_spz_and_compressed_ply_from_a_checkpoint(tiny_run: tuple[
     n = len(gaussians)
 
     requests = {"spz": tmp_path / "4.spz", "compressed_ply": tmp_path / "4.compressed.ply",
-                "point_cloud": tmp_path / "4.ply"}
+                "point_cloud": tmp_path / "4.ply", "sog": tmp_path / "4.sog", "gltf": tmp_path / "4.glb"}
     steps: list[tuple[int, int, str]] = []
     export_outputs(checkpoint, scene, requests, ExportConfig(), device="cpu",
                    progress=lambda done, total, message="": steps.append((done, total, message)))
-    assert steps[-1] == (3, 3, "wrote point_cloud")
+    assert steps[-1] == (5, 5, "wrote gltf")
     assert not list(tmp_path.glob("*.part"))
 
     header = struct.unpack("<IIIBBBB", gzip.decompress(requests["spz"].read_bytes())[:16])
@@ -94,6 +97,14 @@ def test_export_writes_spz_and_compressed_ply_from_a_checkpoint(tiny_run: tuple[
     nearest = np.sort(np.linalg.norm(compressed.means[:, None] - means[None], axis=2).min(axis=1))
     assert nearest[-1] < 0.01
     assert len(PlyData.read(str(requests["point_cloud"]))["vertex"].properties) == 17 + 3 * 8  # all SH kept
+    with zipfile.ZipFile(requests["sog"]) as zf:  # the full read-back is test_export_sog's
+        meta = json.loads(zf.read("meta.json"))
+    assert (meta["count"], meta["shN"]["bands"]) == (n, 1)
+    glb = GLTF2().load(str(requests["gltf"]))  # the full read-back is test_export_gltf's
+    names = set(glb.meshes[0].primitives[0].attributes.__dict__)
+    assert "KHR_gaussian_splatting:SH_DEGREE_1_COEF_2" in names
+    assert "KHR_gaussian_splatting:SH_DEGREE_2_COEF_0" not in names
+    assert glb.accessors[glb.meshes[0].primitives[0].attributes.POSITION].count == n
 
     with pytest.raises(ValueError, match="unknown gaussian output types: mesh"):
         export_outputs(checkpoint, scene, {"mesh": tmp_path / "m"}, ExportConfig(), device="cpu")

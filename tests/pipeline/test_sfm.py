@@ -75,8 +75,8 @@ def test_orbit_world_frame_is_normalised(orbit: Orbit) -> None:
     centres = np.array([c.center for c in cams])
     assert np.allclose(centres.mean(axis=0), 0.0, atol=1e-6)
     assert np.max(np.linalg.norm(centres, axis=1)) == pytest.approx(1.0, abs=1e-6)
-    # The orbit is level, so its plane gives "up": the true vertical (the synthetic world's -y) is -y here.
-    assert orbit.scene.extras["normalization"]["up_from"] == "camera_plane"
+    # The room's floor is the supporting plane: the true vertical (the synthetic world's -y) is -y here.
+    assert orbit.scene.extras["normalization"]["up_from"] == "supporting_plane"
     sim = umeyama(centres, np.array([t.center for t in orbit.truth]))
     true_up_here = sim.R.T @ np.array([0.0, -1.0, 0.0])
     assert rotation_free_angle(true_up_here, np.array([0.0, -1.0, 0.0])) < 3.0

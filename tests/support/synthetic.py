@@ -285,22 +285,30 @@ def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *,
     from vidscene.pipeline.poses import normalizing_similarity
 
     directory.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    points, named = [], []
+    named = []
     for cam in cameras:
         name = f"{cam.image_name}.png"
         Image.fromarray(scene.render(cam) if image is None else image).save(directory / name)
+        named.append(replace(cam, image_name=name))
+    sim = normalizing_similarity(named)
+    pts = sim.apply_points(surface_points(scene, cameras, points_per_frame, seed=seed)).astype(np.float32)
+    return SceneData(cameras=[sim.apply_camera(c) for c in named], images_dir=directory, points=pts,
+                     colors=np.full(pts.shape, 128, np.uint8))
+
+
+def surface_points(scene: QuadScene, cameras: Sequence[Camera], per_frame: int, *, seed: int = 0) -> F64:
+    """What SfM's sparse points are, without noise: the true surface under ``per_frame`` random pixels of each
+    camera's view (world coordinates of ``cameras``; pixels that see nothing give no point)."""
+    rng = np.random.default_rng(seed)
+    points = []
+    for cam in cameras:
         depth = scene.depth(cam)
-        v = rng.integers(0, cam.height, points_per_frame)
-        u = rng.integers(0, cam.width, points_per_frame)
+        v = rng.integers(0, cam.height, per_frame)
+        u = rng.integers(0, cam.width, per_frame)
         z = depth[v, u]
         x_cam = np.stack([(u + 0.5 - cam.cx) / cam.fx * z, (v + 0.5 - cam.cy) / cam.fy * z, z], axis=-1)
         points.append((x_cam[np.isfinite(z)] - cam.t) @ cam.R)
-        named.append(replace(cam, image_name=name))
-    sim = normalizing_similarity(named)
-    pts = sim.apply_points(np.concatenate(points)).astype(np.float32)
-    return SceneData(cameras=[sim.apply_camera(c) for c in named], images_dir=directory, points=pts,
-                     colors=np.full(pts.shape, 128, np.uint8))
+    return np.concatenate(points).astype(np.float64)
 
 
 def _bilinear(tex: F32, u: F32, v: F32) -> F32:

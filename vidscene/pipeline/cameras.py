@@ -5,7 +5,8 @@ Conventions (used everywhere in the pipeline):
 - OpenCV camera axes: x right, y down, z forward (looking direction);
 - ``R, t`` map world to camera: ``x_cam = R @ x_world + t``;
 - after normalisation the world is centred on the cameras, scaled so the cameras lie within radius ~1, and
-  world ``-y`` is "up" (the average camera up vector), matching the camera's y-down convention.
+  world ``-y`` is "up" (the normal of the floor or table the subject stands on, ``upright.find_up``, else the
+  cameras' up), matching the camera's y-down convention: the supporting plane is ``y = const``.
 """
 
 from __future__ import annotations

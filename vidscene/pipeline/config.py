@@ -53,6 +53,11 @@ class ExportConfig:
     video_frames: int = 120
     video_fps: int = 30
     video_max_long_side: int = 480
+    # The mesh: the TSDF grid's voxels on its long side, and the capture views rendered for it (at most that
+    # many, evenly spread, each at most that many pixels on its long side).
+    mesh_resolution: int = 192
+    mesh_views: int = 60
+    mesh_long_side: int = 320
 
 
 @dataclass(frozen=True)

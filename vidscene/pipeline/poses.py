@@ -94,16 +94,18 @@ def estimate_up(cameras: list[Camera]) -> tuple[F64, str]:
     return np.asarray(mean_up, dtype=np.float64), "camera_up"
 
 
-def normalizing_similarity(cameras: list[Camera]) -> Similarity:
+def normalizing_similarity(cameras: list[Camera], up: F64 | None = None) -> Similarity:
     """The world frame the pipeline promises (see ``cameras.py``).
 
-    Origin at the mean camera position; world ``-y`` along the estimated up direction (``estimate_up``),
-    reached by the smallest rotation so the heading stays as SfM gave it; scale such that the camera farthest
-    from the origin is at distance 1.
+    Origin at the mean camera position; world ``-y`` along ``up`` (structure from motion passes
+    ``upright.find_up``'s, from the supporting plane; without it the cameras' ``estimate_up``), reached by the
+    smallest rotation so the heading stays as SfM gave it; scale such that the camera farthest from the origin
+    is at distance 1.
     """
     centres = np.array([c.center for c in cameras])
     mean = centres.mean(axis=0)
-    up, _ = estimate_up(cameras)
+    if up is None:
+        up, _ = estimate_up(cameras)
     R = rotation_aligning(up, np.array([0.0, -1.0, 0.0]))
     radius = float(np.max(np.linalg.norm(centres - mean, axis=1)))
     scale = 1.0 / radius if radius > 1e-12 else 1.0

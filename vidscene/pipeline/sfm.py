@@ -4,7 +4,8 @@ Sub-steps: SIFT extraction (one shared camera, CPU), matching (sequential with o
 exhaustive for short clips), mapping (incremental by default, GLOMAP's global mapper on request), keeping the
 largest model, undistortion to pure pinhole cameras of the same size as the frames, then normalisation of
 the world frame (see ``poses.normalizing_similarity``: centred on the mean camera position, world ``-y`` up
-(the level plane of the camera path when there is one, else the average camera up), cameras within radius 1).
+(the supporting plane under the subject, ``upright.find_up``; without one the level plane of the camera path
+when there is one, else the average camera up), cameras within radius 1).
 
 A model is refused with a ``ReconstructionError`` the user can act on when too few frames are placed, when the
 camera hardly moved, or when consecutive frames' rotations jump (the signature of a broken model that counts
@@ -35,9 +36,10 @@ from vidscene.pipeline.colmap import pycolmap  # zlib first, SIGTERM kept: see c
 from vidscene.pipeline.config import SfmConfig
 from vidscene.pipeline.errors import ReconstructionError
 from vidscene.pipeline.frames import FramesResult
-from vidscene.pipeline.poses import estimate_up, normalizing_similarity, rotation_jumps_deg
+from vidscene.pipeline.poses import normalizing_similarity, rotation_jumps_deg
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.undistort import undistort_frames
+from vidscene.pipeline.upright import find_up
 
 log = logging.getLogger(__name__)
 
@@ -253,11 +255,11 @@ def _largest_model(models: list[pycolmap.Reconstruction], n_frames: int,
 def _normalised(cameras: list[Camera], points: NDArray[np.float64]) -> tuple[list[Camera], NDArray[np.float32],
                                                                              dict[str, Any]]:
     """Cameras and points in the normalised world frame (module doc), and the similarity used, as JSON."""
-    similarity = normalizing_similarity(cameras)
-    _, up_from = estimate_up(cameras)
+    up = find_up(cameras, points)
+    similarity = normalizing_similarity(cameras, up.direction)
     normalised = [similarity.apply_camera(c) for c in cameras]
     points32 = similarity.apply_points(points).astype(np.float32)
-    return normalised, points32, {**similarity.to_json(), "up_from": up_from}
+    return normalised, points32, {**similarity.to_json(), **up.to_json()}
 
 
 def _frame_list(frames: FramesResult | Path) -> tuple[Path, list[str]]:

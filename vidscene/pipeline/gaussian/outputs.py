@@ -1,5 +1,5 @@
-"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.splat``, ``.ply``, ``.compressed.ply``,
-``.mp4`` and the model.
+"""Turn a gaussian checkpoint into the files users download: ``.spz``, ``.sog``, ``.glb``, ``.splat``, ``.ply``,
+``.compressed.ply``, ``.mp4`` and the model.
 
 Each output is written atomically (``.part`` then rename) so the API never serves half a file, and a full disk
 becomes ``StorageFullError`` with the partial file removed. ``FILE_WRITERS`` maps every output type but the
@@ -19,12 +19,15 @@ import torch
 from numpy.typing import NDArray
 
 from vidscene import catalogue
-from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.export import copy_file_atomic, ensure_free_space
 from vidscene.pipeline.export.camera_path import path_video_size, smooth_camera_path
 from vidscene.pipeline.export.compressed_ply import write_compressed_ply
+from vidscene.pipeline.export.gltf import write_gltf
+from vidscene.pipeline.export.mesh import View, fuse, write_mesh_glb
 from vidscene.pipeline.export.ply import write_gaussian_ply
+from vidscene.pipeline.export.sog import write_sog
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.spz import write_spz
 from vidscene.pipeline.export.video import write_mp4
@@ -36,6 +39,7 @@ from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training import resolve_device
 
 logger = logging.getLogger(__name__)
+MESH_REACH = 10.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,14 @@ def _compressed_ply(path: Path, m: ExportedModel) -> None:
     write_compressed_ply(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=m.sh_degree)
 
 
+def _sog(path: Path, m: ExportedModel) -> None:
+    write_sog(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=min(m.sh_degree, 3))
+
+
+def _gltf(path: Path, m: ExportedModel) -> None:
+    write_gltf(path, m.means, m.log_scales, m.quats, m.opacity_logits, m.sh, sh_degree=min(m.sh_degree, 3))
+
+
 def _model(path: Path, m: ExportedModel) -> None:
     copy_file_atomic(m.checkpoint, path)
 
@@ -80,9 +92,12 @@ FILE_WRITERS: Mapping[str, Callable[[Path, ExportedModel], None]] = MappingProxy
     "splat_cloud": _splat_cloud,
     "point_cloud": _point_cloud,
     "compressed_ply": _compressed_ply,
+    "sog": _sog,
+    "gltf": _gltf,
     "model": _model,
 })
-OUTPUT_TYPES = (*FILE_WRITERS, "video")  # the video is rendered, not written from the arrays: see export_outputs
+# The video and the mesh are rendered, not written from the arrays: see export_outputs.
+OUTPUT_TYPES = (*FILE_WRITERS, "mesh", "video")
 assert set(OUTPUT_TYPES) == set(catalogue.TRAINING_MODES["gaussian"].outputs), \
     "every gaussian output type in the catalogue needs its writer here, and no other"
 
@@ -91,12 +106,13 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
                    device: str = "auto", progress: ProgressFn = no_progress) -> None:
     """Write every requested output of the model in ``checkpoint``.
 
-    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. SPZ and compressed PLY
-    keep the SH bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of them. The video
-    follows a smoothed version of the capture path (``scene.cameras``) at no more than
-    ``config.video_max_long_side`` pixels. ``progress`` counts rendered video frames plus one step per
-    other output. Raises ``ValueError`` for an unknown output type (before writing anything) and
-    ``StorageFullError`` when the disk is full.
+    ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. SPZ, SOG, glTF and
+    compressed PLY keep the SH bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of
+    them. The mesh is fused from the capture cameras' rendered depth (``write_mesh``); the video follows a
+    smoothed version of the capture path (``scene.cameras``) at no more than ``config.video_max_long_side``
+    pixels. ``progress`` counts mesh views and video frames plus one step per other output. Raises
+    ``ValueError`` for an unknown output type (before writing anything) and ``StorageFullError`` when the disk
+    is full.
     """
     unknown = sorted(set(requests) - set(OUTPUT_TYPES))
     if unknown:
@@ -109,7 +125,8 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
     extra = {"stage": "export", "iteration": iteration, "gaussians": len(gaussians)}
 
     video_frames = config.video_frames if "video" in requests else 0
-    total = video_frames + sum(1 for t in requests if t != "video")
+    mesh_views = len(_mesh_cameras(scene, config)) if "mesh" in requests else 0
+    total = video_frames + mesh_views + sum(1 for t in requests if t in FILE_WRITERS)
     done = 0
     progress(done, total, "exporting")
     arrays = gaussians.exported()  # the 3D filter baked in: viewers do not know it
@@ -124,9 +141,15 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
         progress(done, total, f"wrote {output_type}")
         logger.info("wrote output", extra={**extra, "output": output_type, "path": str(path)})
 
+    dev = resolve_device(device, cuda_usable=cuda_available)
+    if "mesh" in requests:
+        write_mesh(requests["mesh"], gaussians, scene, config, sh_degree, dev,
+                   lambda k: progress(done + k, total, f"rendered mesh view {k}/{mesh_views}"))
+        done += mesh_views
+        logger.info("wrote output", extra={**extra, "output": "mesh", "path": str(requests["mesh"])})
+
     if "video" in requests:
         path = requests["video"]
-        dev = resolve_device(device, cuda_usable=cuda_available)
         ensure_free_space(path.parent, 256 * 1024 * video_frames)  # generous: H.264 at these sizes is ~20 KB/frame
 
         def counted() -> Iterator[np.ndarray]:
@@ -138,6 +161,49 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 
         write_mp4(counted(), path, fps=config.video_fps)
         logger.info("wrote output", extra={**extra, "output": "video", "path": str(path)})
+
+
+def _mesh_cameras(scene: SceneData, config: ExportConfig) -> list[Camera]:
+    """At most ``config.mesh_views`` capture cameras, evenly spread, at most ``mesh_long_side`` pixels wide."""
+    cams = scene.cameras
+    if len(cams) > config.mesh_views:
+        cams = [cams[round(i)] for i in np.linspace(0, len(cams) - 1, config.mesh_views)]
+    out = []
+    for cam in cams:
+        shrink = min(1.0, config.mesh_long_side / max(cam.width, cam.height))
+        out.append(cam.scaled(max(1, round(cam.width * shrink)), max(1, round(cam.height * shrink))))
+    return out
+
+
+def mesh_bounds(means: NDArray[np.floating], scene: SceneData) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The box the mesh is fused in: what holds 98% of the gaussians on each axis, padded by 5%, and never more
+    than ``MESH_REACH`` camera radii from the cameras' centre (the world is normalised so the cameras are within
+    1): a far background is left out rather than coarsening the whole grid."""
+    m = np.asarray(means, dtype=np.float64)
+    lo, hi = np.percentile(m, 1, axis=0), np.percentile(m, 99, axis=0)
+    pad = 0.05 * (hi - lo) + 1e-3
+    centre = np.mean([c.center for c in scene.cameras], axis=0)
+    return np.maximum(lo - pad, centre - MESH_REACH), np.minimum(hi + pad, centre + MESH_REACH)
+
+
+def write_mesh(path: Path, gaussians: Gaussians, scene: SceneData, config: ExportConfig, sh_degree: int,
+               device: torch.device, rendered: Callable[[int], None] = lambda _k: None) -> None:
+    """The mesh output: each of ``_mesh_cameras`` rendered (depth, colour, opacity) and fused
+    (``export/mesh.py``); ``rendered(k)`` after the k-th view."""
+    g = Gaussians.from_state(gaussians.state(), device)
+    means, quats, scales, opacities, sh = g.activated()
+    views = []
+    with torch.no_grad():
+        for k, cam in enumerate(_mesh_cameras(scene, config), start=1):
+            out = render(means, quats, scales, opacities, sh, cam, sh_degree=sh_degree,
+                         background=torch.zeros(3, device=device), with_depth=True)
+            assert out.depth is not None
+            views.append(View(cam, out.depth.cpu().numpy().astype(np.float32),
+                              out.image.clamp(0.0, 1.0).cpu().numpy().astype(np.float32),
+                              out.alpha.cpu().numpy().astype(np.float32)))
+            rendered(k)
+    lo, hi = mesh_bounds(gaussians.exported()["means"], scene)
+    write_mesh_glb(path, fuse(views, lo, hi, config.mesh_resolution))
 
 
 def without_floaters(gaussians: Gaussians, scene: SceneData, iteration: int) -> Gaussians:
