@@ -60,7 +60,11 @@ export function aimFromFirstCamera(camera: THREE.PerspectiveCamera, target: THRE
   bounds: Bounds): void {
   camera.fov = firstCameraFov(first, camera);
   camera.updateProjectionMatrix();
-  camera.up.copy(first.up);
+  // Orbit about the vertical: the pipeline levels every scene (its floor or table horizontal, y up here), so
+  // this is the first camera's view without its roll, and dragging turns about the true vertical. A camera
+  // looking straight down or up has no horizon to level: it keeps its own up.
+  if (Math.abs(first.forward.y) < 0.98) camera.up.set(0, 1, 0);
+  else camera.up.copy(first.up);
   camera.position.copy(first.position);
   // Orbit about the point straight ahead at the depth of the scene's centre.
   const depth = Math.max(bounds.center.clone().sub(first.position).dot(first.forward), bounds.radius * 0.25);
