@@ -32,8 +32,10 @@ logger = logging.getLogger(__name__)
 
 
 class Channel(kombu_sqla.Channel):
-    from_transport_options = (*kombu_sqla.Channel.from_transport_options, "keep_delivered_seconds",
-                              "prune_every_seconds")
+    # kombu sets each of these attributes from the transport option of the same name; its own tuple's inferred
+    # type is a pair, which the longer tuple cannot match.
+    from_transport_options = (*kombu_sqla.Channel.from_transport_options,  # type: ignore[assignment]
+                              "keep_delivered_seconds", "prune_every_seconds")
     keep_delivered_seconds: float = KEEP_DELIVERED_SECONDS
     prune_every_seconds: float = PRUNE_EVERY_SECONDS
     _pruned_at: float | None = None  # monotonic time of this channel's last prune
