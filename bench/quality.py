@@ -130,7 +130,6 @@ def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str
             "train_s": round(train_s, 1),
             "s_per_it": round(train_s / g.iterations, 4), "psnr": round(quality.psnr, 2),
             "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
-            "train_psnr_at_training_size": round(result.metrics["psnr"], 2),
             "trained_gaussians": int(result.metrics["n_gaussians"]), "exported_gaussians": int(exported["gaussians"]),
             "needle_share": round(exported["needle_share"], 4),
             "needle_share_weighted": round(exported["needle_share_weighted"], 4), "export_s": round(export_s, 1),

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
                                               "would pass it is refused with 413, before its body is read when "
                                               "its size is announced (0: no quota)")
     cors_origins: list[str] = ["*"]
+    web_dist: Path | None = Field(default=None,
+                                  description="the built web app to serve at /; unset: the package's own build "
+                                              "(vidscene/web/dist), and a JSON note at / when there is none")
     otel: bool = Field(default=False,
                        description="FastAPI's native OpenTelemetry spans, metrics and logs, for where an OpenTelemetry "
                                    "SDK is configured (off: the per-request provider check costs ~5% of a request)")

@@ -68,8 +68,11 @@ def _candidates() -> list[Path]:
 
 
 @functools.cache
-def _probe_function() -> Any:
-    """``av_probe_input_format3`` of the libavformat PyAV uses (its version must be PyAV's), or ``None``."""
+def probe_function() -> Any:
+    """``av_probe_input_format3`` of the libavformat PyAV uses (its version must be PyAV's), or ``None``.
+
+    Everything here calls it through this name, so that a test can run the fallback of a system where
+    libavformat cannot be called by replacing it with one that returns ``None``."""
     wanted = tuple(av.library_versions.get("libavformat", ()))
     for path in _candidates():
         try:
@@ -92,7 +95,7 @@ def _probe_function() -> Any:
 
 
 def available() -> bool:
-    return _probe_function() is not None
+    return probe_function() is not None
 
 
 def _score(function: Any, data: bytes | None, filename: bytes, *, opened: bool) -> Detection:
@@ -115,7 +118,7 @@ def detect(head: bytes, path: Path | str, *, whole_file: bool) -> Detection | No
     as FFmpeg's does: an extension adds a point, a pattern such as ``%d`` would pick image2. Also ``None``
     when libavformat cannot be called.
     """
-    function = _probe_function()
+    function = probe_function()
     if function is None:
         return None
     filename = os.fsencode(str(path))

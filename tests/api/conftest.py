@@ -26,11 +26,13 @@ TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats", "stage_timings")
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+def cheap_password_hashing() -> Iterator[None]:
     """Argon2id with minimal cost parameters: the production ones (64 MiB, 3 passes) cost 0.1-0.5 s per hash
     on the 2-core CI machine and dominate the run. test_security.py checks the production parameters."""
-    monkeypatch.setattr(security, "_hasher", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=64,
+    previous = security.use_password_hasher(PasswordHash((Argon2Hasher(time_cost=1, memory_cost=64,
                                                                         parallelism=1),)))
+    yield
+    security.use_password_hasher(previous)
 
 
 @pytest.fixture(scope="session")

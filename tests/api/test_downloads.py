@@ -144,7 +144,7 @@ def test_preload_leaves_everything_else_to_the_response(data_file: tuple[Path, b
     request = scope(headers=headers)
     response = DownloadResponse(path, media_type="application/octet-stream", stat_result=os.stat(path))
     response.preload(Headers(scope=request))
-    assert response._preloaded is None
+    assert not response.preloaded
     plain = serve(path, request)
     assert serve(path, request, preload=True)[0]["status"] == plain[0]["status"]
 

@@ -207,20 +207,20 @@ class _FullDisk:
     """A temporary file whose writes fail like a full disk (ENOSPC), to drive the real error mapping."""
 
     def __init__(self, real: Any) -> None:
-        self._real = real
+        self.real = real
         self.name = real.name
 
     def write(self, data: bytes) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     def close(self) -> None:
-        self._real.close()
+        self.real.close()
 
 
 def test_disk_full_while_writing_is_507(api: Api, auth: dict[str, str], mp4_bytes: bytes,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = upload_module._open_temp
-    monkeypatch.setattr(upload_module, "_open_temp", lambda tmp_dir: _FullDisk(real_open(tmp_dir)))
+    real_open = upload_module.open_temp_file
+    monkeypatch.setattr(upload_module, "open_temp_file", lambda tmp_dir: _FullDisk(real_open(tmp_dir)))
     resp = api.new_scene(auth, mp4_bytes)
     assert resp.status_code == 507
     assert set(resp.json()) == {"error"}

@@ -137,21 +137,20 @@ def test_a_remembered_token_still_expires() -> None:
         codec.decode(token)
 
 
-def test_token_memory_is_bounded_and_keeps_no_failures(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(security, "VERIFIED_TOKENS_KEPT", 3)
-    codec = TokenCodec(secret="s" * 48, lifetime_seconds=60)
+def test_token_memory_is_bounded_and_keeps_no_failures() -> None:
+    codec = TokenCodec(secret="s" * 48, lifetime_seconds=60, remember_at_most=3)
     tokens = [codec.issue(user_id=i, token_version=1) for i in range(5)]
     assert [codec.decode(t).user_id for t in tokens] == list(range(5))
-    assert len(codec._verified) == 3
+    assert codec.remembered() == frozenset(tokens[2:])  # the oldest went first
     forged = TokenCodec(secret="x" * 48, lifetime_seconds=60).issue(user_id=1, token_version=1)
     for _ in range(2):  # refused every time, not only before it could have been remembered
         with pytest.raises(security.InvalidTokenError):
             codec.decode(forged)
-    assert forged not in codec._verified
+    assert forged not in codec.remembered()
 
 
-def test_production_password_hash_is_argon2id(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.undo()  # drop the cheap test hasher installed by conftest
+def test_production_password_hash_is_argon2id() -> None:
+    security.use_password_hasher(security.production_hasher())  # not the cheap one conftest installs
     digest = security.hash_password(PASSWORD)
     assert digest.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert security.verify_password(PASSWORD, digest)

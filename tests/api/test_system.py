@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.api_client import Api, ApiFactory
-from vidscene.api import app as app_module
 
 EXPECTED_ROUTES = {
     ("POST", "/user/account/login", False),
@@ -160,22 +159,19 @@ def test_cors_origins_are_configurable(api_factory: ApiFactory) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_root_without_web_app(api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(app_module, "WEB_DIST", tmp_path / "no-dist")
-    api = api_factory()
+def test_root_without_web_app(api_factory: ApiFactory, tmp_path: Path) -> None:
+    api = api_factory(web_dist=tmp_path / "no-dist")
     resp = api.client.get("/")
     assert resp.status_code == 200
     assert resp.json()["routes"] == "/routes"
 
 
-def test_web_app_is_served_without_shadowing_the_api(api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_web_app_is_served_without_shadowing_the_api(api_factory: ApiFactory, tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text("<!doctype html><title>vidscene</title>")
     (dist / "assets" / "app.js").write_text("console.log('hi')")
-    monkeypatch.setattr(app_module, "WEB_DIST", dist)
-    api = api_factory()
+    api = api_factory(web_dist=dist)
     assert "<title>vidscene</title>" in api.client.get("/").text
     assert api.client.get("/assets/app.js").text == "console.log('hi')"
     assert api.client.get("/health").text == "OK"

@@ -211,7 +211,7 @@ def test_both_routes_refuse_naming_the_format(api: Api, auth: dict[str, str], na
 
 def test_without_libavformat_refusals_are_named_by_their_first_bytes(api: Api, auth: dict[str, str],
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(format_probe, "_probe_function", lambda: None)
+    monkeypatch.setattr(format_probe, "probe_function", lambda: None)
     assert format_probe.detect(_png(), "x.part", whole_file=True) is None
     for data, words in ((_png(), "a PNG image"), (HLS, "an HLS playlist"), (CONCAT, "an FFmpeg concat list")):
         resp = api.new_scene(auth, data)

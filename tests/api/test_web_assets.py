@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.api_client import Api, ApiFactory
-from vidscene.api import app as app_module
 from vidscene.api.webapp import accepted_encodings
 
 SCRIPT = b"console.log('viewer');\n" * 400
 
 
 @pytest.fixture
-def web(api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Api:
+def web(api_factory: ApiFactory, tmp_path: Path) -> Api:
     dist = tmp_path / "dist"
     (dist / "assets").mkdir(parents=True)
     (dist / "index.html").write_text('<!doctype html><script src="/assets/viewer-abc123.js"></script>')
@@ -23,8 +22,7 @@ def web(api_factory: ApiFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     (dist / "assets" / "viewer-abc123.js.gz").write_bytes(gzip.compress(SCRIPT))
     (dist / "assets" / "viewer-abc123.js.br").write_bytes(b"brotli bytes stand-in")
     (dist / "assets" / "plain-def456.css").write_text("body{}")
-    monkeypatch.setattr(app_module, "WEB_DIST", dist)
-    return api_factory()
+    return api_factory(web_dist=dist)
 
 
 def test_assets_are_immutable_and_precompressed(web: Api) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kombu import Connection
+from kombu import Connection, Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.support.scenes import add_scene
@@ -22,6 +22,13 @@ from vidscene.db.models import Stage
 from vidscene.jobs import state
 from vidscene.jobs.celery_app import broker_url
 from vidscene.jobs.reaper import Reaper
+
+
+def _cpu_queue(connection: Connection) -> Queue:
+    """The ``cpu`` queue on ``connection``'s channel, declared, as a worker's consumer reads it."""
+    queue = Queue("cpu", routing_key="cpu")(connection.default_channel)
+    queue.declare()
+    return queue
 
 
 def _child_writes(path: Path) -> bool:
@@ -81,16 +88,16 @@ def test_children_forked_while_the_embedded_broker_is_polled_can_publish(tmp_pat
     options = {"connect_args": {"timeout": 1}}
     consumer = Connection(broker, transport_options=options)
     producer = Connection(broker, transport_options=options)
-    polling = consumer.channel()
-    polling._new_queue("cpu")
-    publishing = producer.channel()
+    polling = _cpu_queue(consumer)
+    publishing = producer.Producer()
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.is_set():
             try:
-                polling._get("cpu")
-            except Exception:  # Empty, mostly
+                if polling.get(no_ack=True) is None:
+                    time.sleep(0.001)
+            except Exception:  # a poll that fails only slows this loop down
                 time.sleep(0.001)
 
     thread = threading.Thread(target=poll, daemon=True)
@@ -102,7 +109,7 @@ def test_children_forked_while_the_embedded_broker_is_polled_can_publish(tmp_pat
             if pid == 0:
                 signal.alarm(10)
                 try:
-                    publishing._put("cpu", {"body": n})
+                    publishing.publish(n, routing_key="cpu")
                     os._exit(0)
                 except BaseException:
                     os._exit(1)
@@ -130,32 +137,36 @@ def test_the_reaper_pass_holds_forks_back_on_sqlite_only(factory: sessionmaker[S
     assert GUARD.active == 0
 
 
-def test_the_embedded_broker_drops_delivered_messages_after_an_hour(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_embedded_broker_drops_delivered_messages_after_an_hour(tmp_path: Path) -> None:
     """kombu keeps every delivered message as an invisible row; the broker file grew by a row per stage."""
     from vidscene.jobs import sqlite_transport
 
     connection = Connection(broker_url(Settings(data_dir=tmp_path)))
-    channel = connection.channel()
     try:
-        channel._new_queue("cpu")
+        queue = _cpu_queue(connection)
+        channel = connection.default_channel
+        assert isinstance(channel, sqlite_transport.Channel)
+        producer = connection.Producer()
+
+        def next_payload() -> object:
+            return queue.get(no_ack=True).payload
+
         for n in range(3):
-            channel._put("cpu", {"body": n})
-        assert channel._get("cpu") == {"body": 0} and channel._get("cpu") == {"body": 1}
+            producer.publish(n, routing_key="cpu")
+        assert next_payload() == 0 and next_payload() == 1
         message = channel.message_cls
         assert channel.session.query(message).filter(message.visible == False).count() == 2  # noqa: E712
-        channel._get("cpu")  # within PRUNE_EVERY_SECONDS of the last prune, and the rows are new: all kept
+        next_payload()  # within PRUNE_EVERY_SECONDS of the last prune, and the rows are new: all kept
         assert channel.session.query(message).count() == 3
 
-        monkeypatch.setattr(sqlite_transport, "KEEP_DELIVERED_SECONDS", 0.0)
-        monkeypatch.setattr(sqlite_transport, "PRUNE_EVERY_SECONDS", 0.0)
-        channel._put("cpu", {"body": 3})
-        assert channel._get("cpu") == {"body": 3}  # the oldest waiting one; then the delivered ones go
+        channel.keep_delivered_seconds = channel.prune_every_seconds = 0.0  # also transport options
+        producer.publish(3, routing_key="cpu")
+        assert next_payload() == 3  # the oldest waiting one; then the delivered ones go
         assert channel.session.query(message).count() == 0
-        channel._put("cpu", {"body": 4})
-        channel._put("cpu", {"body": 5})
-        assert channel._get("cpu") == {"body": 4}
+        producer.publish(4, routing_key="cpu")
+        producer.publish(5, routing_key="cpu")
+        assert next_payload() == 4
         assert [m.visible for m in channel.session.query(message)] == [True]  # a waiting message is never pruned
-        assert channel._get("cpu") == {"body": 5}
+        assert next_payload() == 5
     finally:
         connection.release()

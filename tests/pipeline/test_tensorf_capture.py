@@ -12,7 +12,14 @@ import pytest
 import torch
 from plyfile import PlyData
 
-from tests.support.captures import WIDTH, forward_capture, orbit_capture, tiny_tensorf_config
+from tests.support.captures import (
+    WIDTH,
+    flat_quality_psnr,
+    forward_capture,
+    orbit_capture,
+    tiny_tensorf_config,
+    trained_quality,
+)
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.config import ExportConfig
 from vidscene.pipeline.tensorf.config import TensorfConfig
@@ -89,12 +96,11 @@ def test_field_shapes_saved_before_spaces_load_in_world_space() -> None:
 
 
 def test_forward_clip_trains_to_a_textured_render_with_points(forward_scene: SceneData, tmp_path: Path) -> None:
-    result = train_tensorf(forward_scene, tiny_forward_config(), tmp_path / "work", save_iterations=[],
-                           device="cpu")
-    m = result.metrics
-    assert m["ndc"] == 1.0
-    assert m["psnr"] > m["flat_psnr"] + 3.0  # clearly above the mean-colour image
-    assert m["render_std"] > 0.5 * m["frame_std"]  # textured, not grey
+    config = tiny_forward_config()
+    result = train_tensorf(forward_scene, config, tmp_path / "work", save_iterations=[], device="cpu")
+    assert result.metrics["ndc"] == 1.0
+    flat = flat_quality_psnr(forward_scene, config.eval_every)
+    assert trained_quality(forward_scene, result, config).psnr > flat + 3.0  # clearly above the mean-colour image
     loaded = load_model(result.checkpoint, torch.device("cpu"))
     assert isinstance(loaded.model.space, NdcSpace)
 
@@ -125,5 +131,6 @@ def test_tensorf_that_masks_everything_out_keeps_training(forward_scene: SceneDa
     # An alpha mask with nothing in it used to skip every sample for good (grey video, empty point cloud).
     config = replace(tiny_forward_config(), ndc_alpha_mask_threshold=2.0)
     result = train_tensorf(forward_scene, config, tmp_path, save_iterations=[], device="cpu")
-    assert result.metrics["psnr"] > result.metrics["flat_psnr"] + 3.0
+    assert trained_quality(forward_scene, result, config).psnr > flat_quality_psnr(forward_scene,
+                                                                                   config.eval_every) + 3.0
     assert load_model(result.checkpoint, torch.device("cpu")).alpha_mask is None

@@ -11,7 +11,7 @@ import pytest
 from vidscene.pipeline.checkpoints import CheckpointFiles
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.train_loop import Cadence, TrainLoop
-from vidscene.pipeline.training import load_checkpoint
+from vidscene.pipeline.training import load_checkpoint, save_checkpoint
 
 FILES = CheckpointFiles(format="test", suffix=".test", resume_file="resume.test")
 
@@ -44,7 +44,7 @@ class Method:
 
     def final_metrics(self) -> dict[str, float]:
         self.events.append("final_metrics")
-        return {"psnr": 30.0}
+        return {"s_per_it": 0.5}
 
     def progress_message(self, iteration: int) -> str:
         return f"at {iteration}"
@@ -81,10 +81,10 @@ def test_saves_reports_and_finishes_in_order(tmp_path: Path) -> None:
 
     assert result.iteration == 25
     assert result.checkpoint == tmp_path / "checkpoints" / "25.test"
-    assert result.metrics == {"psnr": 30.0}
+    assert result.metrics == {"s_per_it": 0.5}
     # the method's own state, and the keys the loop writes for every method
     assert load_checkpoint(result.checkpoint) == {"state": 25, "format": "test", "iteration": 25, "seconds": 0.0,
-                                                  "metrics": {"psnr": 30.0}}
+                                                  "metrics": {"s_per_it": 0.5}}
     saves = [e for e in method.events if e.startswith("saved")]
     assert saves == ["saved 5 5.test", "saved 25 25.test"]  # 30 is past the end and ignored
     reported = [int(e.split()[1]) for e in method.events if e.startswith("progress")]
@@ -124,6 +124,16 @@ def test_finished_run_returns_the_recorded_result(tmp_path: Path) -> None:
     first = loop.run(Method(clock), start=0)
     again = _loop(tmp_path, clock, events).finished()
     assert again == first
+
+
+def test_an_old_final_checkpoint_loads_without_its_training_size_quality(tmp_path: Path) -> None:
+    """Final checkpoints once held a PSNR/SSIM measured at the training downscale beside the working-size one of
+    ``metrics/<it>.json``; reading one keeps its training figures only, so a model has one PSNR."""
+    old = {"psnr": 24.1, "ssim": 0.8, "flat_psnr": 16.9, "heldout": 1.0, "n_gaussians": 900.0, "s_per_it": 0.2}
+    save_checkpoint({"state": 25, "format": FILES.format, "iteration": 25, "seconds": 5.0, "metrics": old},
+                    FILES.path(tmp_path, 25))
+    done = _loop(tmp_path, Clock(), []).finished()
+    assert done is not None and done.metrics == {"n_gaussians": 900.0, "s_per_it": 0.2}
 
 
 def test_resumed_run_starts_after_the_checkpoint(tmp_path: Path) -> None:

@@ -10,6 +10,6 @@ each other or from a conftest.
 - ``browser``: the web app's server, headless Chromium driven by Playwright, and what the viewer drew.
 - ``scenes``: scene, job and output rows (and their files) as the service leaves them.
 - ``outputs``: sample files of each output format, and checks that a real output parses back.
-- ``captures``: tiny captures and configs that training tests run in seconds.
+- ``captures``: tiny captures and configs that training tests run in seconds, and the quality of what they train.
 - ``gaussians``: random gaussians and how to compare them with what a reader or renderer gives back.
 """

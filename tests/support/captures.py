@@ -1,6 +1,6 @@
 """Tiny captures and configs that training tests run in seconds: the TensoRF captures and config of the
 capture-shape and collapse tests, and the gaussian config and scene of known gaussians that the gaussian
-training, evaluation and schedule tests share."""
+training, evaluation and schedule tests share; and the working-size quality of what they train."""
 
 from __future__ import annotations
 
@@ -21,10 +21,15 @@ from tests.support.synthetic import (
     posed_scene,
 )
 from vidscene.pipeline.cameras import Camera, SceneData
+from vidscene.pipeline.collapse import flat_image_psnr, mean_colour
+from vidscene.pipeline.config import PipelineConfig
+from vidscene.pipeline.evaluate import Quality, evaluation_views
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.render import render
 from vidscene.pipeline.gaussian.sh import rgb_to_sh0
+from vidscene.pipeline.methods import METHODS
 from vidscene.pipeline.tensorf.config import TensorfConfig
+from vidscene.pipeline.training import TrainResult
 
 WIDTH, HEIGHT, FRAMES = 48, 36, 20
 
@@ -78,3 +83,18 @@ def make_tiny_scene(root: Path, n_cams: int = 12, width: int = 64, height: int =
         cameras.append(cam)
     points = (means + 0.03 * torch.randn(n, 3, generator=g)).numpy().astype(np.float32)
     return SceneData(cameras=cameras, images_dir=images, points=points, colors=(rgb.numpy() * 255).astype(np.uint8))
+
+
+def trained_quality(scene: SceneData, result: TrainResult, method_config: GaussianConfig | TensorfConfig) -> Quality:
+    """The quality the product reports for a training result: its final checkpoint measured at working size by
+    the method's own evaluation (what ``metrics/<iteration>.json`` records), the one PSNR a checkpoint has."""
+    mode = "gaussian" if isinstance(method_config, GaussianConfig) else "tensorf"
+    config = replace(PipelineConfig(device="cpu"), **{mode: method_config})
+    return METHODS[mode].evaluate(result.checkpoint, scene, config)
+
+
+def flat_quality_psnr(scene: SceneData, eval_every: int) -> float:
+    """PSNR of the best flat image (the frames' own mean colour) on the frames ``trained_quality`` measures on:
+    the figure a model that learned nothing would reach."""
+    _, images, _ = evaluation_views(scene, eval_every)
+    return flat_image_psnr(mean_colour(images), list(images))

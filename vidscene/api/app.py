@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     app.state.metrics = ApiMetrics(context.engine)
     install_error_handlers(app)
     _add_middleware(app, settings)
-    _include_routes(app)
+    _include_routes(app, context.web_dist)
 
     def custom_openapi() -> dict[str, Any]:
         return _openapi_without_422(app)
@@ -107,7 +107,7 @@ def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
         register_limiter=RegistrationRateLimiter(settings.register_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
         db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
-        web_dist=WEB_DIST,
+        web_dist=settings.web_dist or WEB_DIST,
     )
 
 
@@ -164,7 +164,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
 
 
-def _include_routes(app: FastAPI) -> None:
+def _include_routes(app: FastAPI, web_dist: Path) -> None:
     """The API's routers, then the built web app at ``/`` (or, when it is not built, a JSON note there)."""
     # The download route first: FastAPI matches included routers in order (api/scenes/outputs.py).
     app.include_router(scenes.output_router)
@@ -178,8 +178,8 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(webhooks.router)
     app.include_router(system.router)
 
-    if (WEB_DIST / "index.html").is_file():
-        app.router.routes.append(WebAppMount(WEB_DIST, app.router))
+    if (web_dist / "index.html").is_file():
+        app.router.routes.append(WebAppMount(web_dist, app.router))
     else:
         @app.get("/", include_in_schema=False)
         def root() -> JSONResponse:

@@ -32,6 +32,17 @@ def production_hasher() -> PasswordHash:
 _hasher = production_hasher()
 
 
+def use_password_hasher(hasher: PasswordHash) -> PasswordHash:
+    """Hash and verify passwords with ``hasher`` from now on; returns the hasher it replaces.
+
+    For a deployment that must tune Argon2's cost to its machine, and for tests: the production parameters
+    cost 0.1-0.5 s per hash on a 2-core machine and would dominate a test run."""
+    global _hasher
+    previous, _hasher = _hasher, hasher
+    _dummy_hash.cache_clear()  # the timing equaliser must cost what a real verification costs
+    return previous
+
+
 def initial_token_version() -> int:
     """A random starting version for a new account.
 
@@ -109,7 +120,7 @@ VERIFIED_TOKENS_KEPT = 4096
 class TokenCodec:
     """Issues and verifies tokens.
 
-    Verified tokens are remembered (up to ``VERIFIED_TOKENS_KEPT``, until their ``exp``): a client sends the
+    Verified tokens are remembered (up to ``remember_at_most``, until their ``exp``): a client sends the
     same token with every poll and every 1 MiB chunk, and PyJWT's verification was the largest single cost
     of a chunk request. Only the signature work is skipped; expiry is checked on every use, and revocation is
     a database check that does not depend on this.
@@ -117,6 +128,7 @@ class TokenCodec:
 
     secret: str
     lifetime_seconds: int
+    remember_at_most: int = VERIFIED_TOKENS_KEPT
     _verified: dict[str, tuple[TokenClaims, float]] = field(default_factory=dict, init=False, repr=False,
                                                             compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
@@ -143,10 +155,15 @@ class TokenCodec:
                 self._verified.pop(token, None)
         claims, expires = self._verify(token)
         with self._lock:
-            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            if len(self._verified) >= self.remember_at_most:
                 self._verified.pop(next(iter(self._verified)))  # the oldest entry
             self._verified[token] = (claims, expires)
         return claims
+
+    def remembered(self) -> frozenset[str]:
+        """The tokens verified and remembered now (expired ones go when next presented)."""
+        with self._lock:
+            return frozenset(self._verified)
 
     def _verify(self, token: str) -> tuple[TokenClaims, float]:
         try:

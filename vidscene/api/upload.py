@@ -267,7 +267,7 @@ class _Receiver:
             collector.open_file_wanted = False
             if self.check_fields is not None:
                 self.check_fields(dict(upload.fields))
-            self.handle = await anyio.to_thread.run_sync(_open_temp, self.tmp_dir)
+            self.handle = await anyio.to_thread.run_sync(open_temp_file, self.tmp_dir)
             upload.file_path = Path(self.handle.name)
         if self.check_head is not None and len(collector.head) >= HEAD_BYTES and upload.file_path is not None:
             head, collector.head, collector.head_wanted = bytes(collector.head), bytearray(), 0
@@ -298,7 +298,11 @@ class _Receiver:
         self.handle = None
 
 
-def _open_temp(tmp_dir: Path) -> IO[bytes]:
+def open_temp_file(tmp_dir: Path) -> IO[bytes]:
+    """A new file in ``tmp_dir`` that an upload streams into; a full disk is ``InsufficientStorageError``.
+
+    The one place an upload's file is opened, so that a test can hand the receiver a file whose writes fail
+    like a full disk and check the whole error path (507, nothing left behind) through the real route."""
     try:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         # Unbuffered: pieces go straight from the request's chunks to the kernel (see ``_write``).

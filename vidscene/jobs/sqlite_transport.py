@@ -8,7 +8,8 @@ kombu's transport never deletes a message it delivered: it marks the row invisib
 delivery time) and keeps it, so the broker file grew by one row per stage for ever. Unacknowledged messages
 live in the consumer's memory and are put back as new rows when it goes away, so a delivered row is needed
 by nothing but forensics (``bench/soak_trace.py`` reads it): the channel drops those older than
-``KEEP_DELIVERED_SECONDS``, at most once per ``PRUNE_EVERY_SECONDS``.
+``KEEP_DELIVERED_SECONDS``, at most once per ``PRUNE_EVERY_SECONDS`` (transport options
+``keep_delivered_seconds`` and ``prune_every_seconds`` change both).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 
 class Channel(kombu_sqla.Channel):
+    # kombu sets each of these attributes from the transport option of the same name; its own tuple's inferred
+    # type is a pair, which the longer tuple cannot match.
+    from_transport_options = (*kombu_sqla.Channel.from_transport_options,  # type: ignore[assignment]
+                              "keep_delivered_seconds", "prune_every_seconds")
+    keep_delivered_seconds: float = KEEP_DELIVERED_SECONDS
+    prune_every_seconds: float = PRUNE_EVERY_SECONDS
     _pruned_at: float | None = None  # monotonic time of this channel's last prune
 
     def _get(self, queue: Any, *args: Any, **kwargs: Any) -> Any:
@@ -41,13 +48,13 @@ class Channel(kombu_sqla.Channel):
                 self._prune_delivered()
 
     def _prune_delivered(self) -> None:
-        """Delete delivered rows older than ``KEEP_DELIVERED_SECONDS`` (the consumer polls, so this runs)."""
+        """Delete delivered rows older than ``keep_delivered_seconds`` (the consumer polls, so this runs)."""
         now = time.monotonic()
-        if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+        if self._pruned_at is not None and now - self._pruned_at < self.prune_every_seconds:
             return
         self._pruned_at = now
         # kombu stamps a delivered row with datetime.now() (local, naive): compare in the same clock.
-        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=KEEP_DELIVERED_SECONDS)
+        cutoff = datetime.datetime.now() - datetime.timedelta(seconds=self.keep_delivered_seconds)
         message = self.message_cls
         deleted = (self.session.query(message).filter(message.visible == False)  # noqa: E712  # SQL, not Python
                    .filter(message.sent_at < cutoff).delete(synchronize_session=False))

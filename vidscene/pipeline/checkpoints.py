@@ -23,7 +23,12 @@ CHECKPOINT_DIR = "checkpoints"  # under a scene's training dir: ``checkpoints/{i
 FORMAT = "format"  # the method's ``CheckpointFiles.format``: another method's file is refused on load
 ITERATION = "iteration"  # the last iteration trained (1-based)
 SECONDS = "seconds"  # training wall time up to ``ITERATION``, summed over resumed runs
-METRICS = "metrics"  # the final checkpoint's figures (empty in the others)
+METRICS = "metrics"  # the final checkpoint's training figures (empty in the others); see ``training_metrics``
+
+# Quality figures that final checkpoints once stored, measured at the training downscale by the collapse check.
+# A checkpoint's quality is measured at working size (``pipeline.evaluate``, ``metrics/<iteration>.json``), so
+# these are dropped when an old checkpoint is read: two PSNRs of one model disagreed by up to several dB.
+RETIRED_METRICS = frozenset({"psnr", "ssim", "l1", "heldout", "eval_views", "render_std", "frame_std", "flat_psnr"})
 
 
 @dataclass(frozen=True)
@@ -86,3 +91,9 @@ def training_seconds(checkpoint: dict[str, Any]) -> float:
     resume with their time, and their scenes report it.
     """
     return float(checkpoint.get(SECONDS, checkpoint.get("train_seconds", 0.0)))
+
+
+def training_metrics(checkpoint: dict[str, Any]) -> dict[str, float]:
+    """The training figures a final checkpoint records (gaussian count, seconds, seconds per iteration, ...),
+    without the training-size quality figures that checkpoints written before had (``RETIRED_METRICS``)."""
+    return {k: v for k, v in dict(checkpoint.get(METRICS, {})).items() if k not in RETIRED_METRICS}

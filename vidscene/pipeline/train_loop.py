@@ -11,7 +11,7 @@ bookkeeping, so both methods behave alike:
 - progress at the first iteration of a run, then every ``progress_every_iterations`` or
   ``progress_every_seconds``, and at the last iteration; the callback may raise to cancel, which leaves
   the checkpoints written so far intact;
-- after the last iteration: the final evaluation, the final checkpoint holding its metrics, and removal of
+- after the last iteration: the final check, the final checkpoint holding its training figures, and removal of
   the resume file the final checkpoint supersedes;
 - the keys every checkpoint has (``checkpoints.FORMAT``, ``ITERATION``, ``SECONDS``, ``METRICS``) beside the
   method's own state, so nothing that reads a checkpoint depends on which method wrote it.
@@ -54,7 +54,9 @@ class LoopHooks(Protocol):
         checkpoint a run resumed from, plus this run's)."""
 
     def final_metrics(self) -> dict[str, float]:
-        """Quality and timing of the finished model: stored in the final checkpoint and returned."""
+        """Training figures of the finished model (timing, size), stored in the final checkpoint and returned;
+        raise ``TrainingError`` when it learned nothing. Its quality is not among them: that is measured at
+        working size from the checkpoint (``pipeline.evaluate``), one figure per checkpoint."""
 
     def progress_message(self, iteration: int) -> str:
         """A short message for the progress callback after ``iteration``."""
@@ -104,7 +106,7 @@ class TrainLoop:
         done = self.files.load(self.final_path)
         log.info("training already finished", extra=self.log_extra)
         return TrainResult(iteration=self.total, checkpoint=self.final_path,
-                           metrics=dict(done.get(checkpoints.METRICS, {})))
+                           metrics=checkpoints.training_metrics(done))
 
     def resume_point(self) -> tuple[int, Path] | None:
         """The newest readable checkpoint (numbered or the resume file) at or below ``total``."""

@@ -4,7 +4,7 @@
 import type { JSX } from "preact";
 import { useId, useState } from "preact/hooks";
 
-import type { PresetOption, SceneOptions } from "./api/options";
+import type { OptionLimits, PresetOption, SceneOptions, TrainingModeOption } from "./api/options";
 import type { Metadata, TrainingFields } from "./api/types";
 import { modeNamed, outputLabel, presetValues } from "./catalogue";
 import { presetCost } from "./metrics";
@@ -93,150 +93,213 @@ export function TrainingSettings({ options, value, onChange, disabled, initially
   disabled?: boolean;
   initiallyOpen?: boolean;
 }): JSX.Element {
-  const ids = { mode: useId(), modeHint: useId(), total: useId(), save: useId(), saveHint: useId() };
   const [open, setOpen] = useState(initiallyOpen);
-  const { limits } = options;
   const training = modeNamed(options, value.mode) ?? options.training_modes[0]!;
   const custom = (changes: Partial<SettingsDraft>): void => onChange({ ...value, ...changes, preset: null });
+
+  return (
+    <>
+      <PresetChoice
+        options={options}
+        training={training}
+        chosen={value.preset}
+        onChange={onChange}
+        onCustom={() => {
+          custom({});
+          setOpen(true);
+        }}
+        disabled={disabled}
+      />
+      <details class="settings" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
+        <summary>Training settings</summary>
+        <fieldset disabled={disabled}>
+          <legend class="visually-hidden">Training settings</legend>
+          <ModeField options={options} training={training} value={value} onChange={custom} />
+          <OutputFields options={options} training={training} value={value} onChange={custom} />
+          <IterationFields limits={options.limits} value={value} onChange={custom} />
+        </fieldset>
+      </details>
+    </>
+  );
+}
+
+/** A part of the settings form: `onChange` takes the fields it changes (the draft becomes Custom). */
+interface FieldsProps {
+  value: SettingsDraft;
+  onChange: (changes: Partial<SettingsDraft>) => void;
+}
+
+/** The preset cards (each with its length and cost in the chosen mode) and Custom. */
+function PresetChoice({ options, training, chosen, onChange, onCustom, disabled }: {
+  options: SceneOptions;
+  training: TrainingModeOption;
+  chosen: string | null;
+  onChange: (next: SettingsDraft) => void;
+  onCustom: () => void;
+  disabled?: boolean;
+}): JSX.Element {
+  return (
+    <fieldset disabled={disabled}>
+      <legend>Preset</legend>
+      <div class="presets">
+        {options.presets.map((p) => (
+          <PresetCard
+            preset={p}
+            training={training}
+            selected={chosen === p.name}
+            key={p.name}
+            onChoose={() => {
+              const next = draftOfPreset(p, training.name);
+              if (next) onChange(next);
+            }}
+          />
+        ))}
+        <label class={`preset ${chosen === null ? "selected" : ""}`}>
+          <input type="radio" name="preset" value="custom" checked={chosen === null} onChange={onCustom} />
+          <span class="preset-label">Custom</span>
+          <small class="hint">Set the fields below yourself.</small>
+        </label>
+      </div>
+    </fieldset>
+  );
+}
+
+function PresetCard({ preset, training, selected, onChoose }: {
+  preset: PresetOption;
+  training: TrainingModeOption;
+  selected: boolean;
+  onChoose: () => void;
+}): JSX.Element {
+  const values = presetValues(preset, training.name);
+  const cost = presetCost(preset, training.name);
+  return (
+    <label class={`preset ${selected ? "selected" : ""}`}>
+      <input
+        type="radio"
+        name="preset"
+        value={preset.name}
+        checked={selected}
+        disabled={!values}
+        onChange={onChoose}
+      />
+      <span class="preset-label">{preset.label}</span>
+      <small class="hint">
+        {values
+          ? `${values.totalIterations.toLocaleString("en")} iterations`
+          : `Not available with ${training.label}`}{" "}
+        · {preset.description}
+        {values && cost && (
+          <span class="preset-cost" data-testid="preset-cost">{cost}</span>
+        )}
+      </small>
+    </label>
+  );
+}
+
+function ModeField({ options, training, value, onChange }: FieldsProps & {
+  options: SceneOptions;
+  training: TrainingModeOption;
+}): JSX.Element {
+  const ids = { mode: useId(), hint: useId() };
 
   function changeMode(next: string): void {
     const nextMode = modeNamed(options, next);
     if (!nextMode) return;
     // Keep what the new mode makes (tensorf has no splat cloud); nothing left: the mode's defaults.
     const kept = value.outputs.filter((o) => nextMode.outputs.includes(o));
-    custom({ mode: nextMode.name, outputs: kept.length ? kept : nextMode.default_outputs });
-  }
-
-  function toggleOutput(type: string, on: boolean): void {
-    custom({ outputs: on ? [...value.outputs.filter((t) => t !== type), type] : value.outputs.filter((t) => t !== type) });
+    onChange({ mode: nextMode.name, outputs: kept.length ? kept : nextMode.default_outputs });
   }
 
   return (
-    <>
-      <fieldset disabled={disabled}>
-        <legend>Preset</legend>
-        <div class="presets">
-          {options.presets.map((p) => {
-            const values = presetValues(p, training.name);
-            return (
-              <label class={`preset ${value.preset === p.name ? "selected" : ""}`} key={p.name}>
-                <input
-                  type="radio"
-                  name="preset"
-                  value={p.name}
-                  checked={value.preset === p.name}
-                  disabled={!values}
-                  onChange={() => {
-                    const next = draftOfPreset(p, training.name);
-                    if (next) onChange(next);
-                  }}
-                />
-                <span class="preset-label">{p.label}</span>
-                <small class="hint">
-                  {values
-                    ? `${values.totalIterations.toLocaleString("en")} iterations`
-                    : `Not available with ${training.label}`}{" "}
-                  · {p.description}
-                  {values && presetCost(p, training.name) && (
-                    <span class="preset-cost" data-testid="preset-cost">{presetCost(p, training.name)}</span>
-                  )}
-                </small>
-              </label>
-            );
-          })}
-          <label class={`preset ${value.preset === null ? "selected" : ""}`}>
-            <input
-              type="radio"
-              name="preset"
-              value="custom"
-              checked={value.preset === null}
-              onChange={() => {
-                custom({});
-                setOpen(true);
-              }}
-            />
-            <span class="preset-label">Custom</span>
-            <small class="hint">Set the fields below yourself.</small>
-          </label>
-        </div>
-      </fieldset>
+    <div class="field">
+      <label for={ids.mode}>Training mode</label>
+      <select
+        id={ids.mode}
+        name="training_mode"
+        value={training.name}
+        aria-describedby={ids.hint}
+        onChange={(e) => changeMode(e.currentTarget.value)}
+      >
+        {options.training_modes.map((m) => (
+          <option value={m.name} key={m.name}>
+            {m.label}
+          </option>
+        ))}
+      </select>
+      <small id={ids.hint} class="hint">
+        {training.description}
+      </small>
+    </div>
+  );
+}
 
-      <details class="settings" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
-        <summary>Training settings</summary>
-        <fieldset disabled={disabled}>
-          <legend class="visually-hidden">Training settings</legend>
-          <div class="field">
-            <label for={ids.mode}>Training mode</label>
-            <select
-              id={ids.mode}
-              name="training_mode"
-              value={training.name}
-              aria-describedby={ids.modeHint}
-              onChange={(e) => changeMode(e.currentTarget.value)}
-            >
-              {options.training_modes.map((m) => (
-                <option value={m.name} key={m.name}>
-                  {m.label}
-                </option>
-              ))}
-            </select>
-            <small id={ids.modeHint} class="hint">
-              {training.description}
-            </small>
-          </div>
-          <fieldset class="outputs">
-            <legend>Outputs</legend>
-            {options.output_types.map((o) => {
-              const allowed = training.outputs.includes(o.name);
-              return (
-                <label key={o.name} class={allowed ? "" : "unavailable"} title={o.description}>
-                  <input
-                    type="checkbox"
-                    name="output_types"
-                    value={o.name}
-                    checked={allowed && value.outputs.includes(o.name)}
-                    disabled={!allowed}
-                    onChange={(e) => toggleOutput(o.name, e.currentTarget.checked)}
-                  />
-                  {outputLabel(o, [training.name])}
-                  {!allowed && <span class="visually-hidden"> (not available with {training.label})</span>}
-                </label>
-              );
-            })}
-          </fieldset>
-          <div class="grid-2">
-            <div class="field">
-              <label for={ids.total}>Total iterations</label>
-              <input
-                id={ids.total}
-                name="total_iterations"
-                type="number"
-                min={1}
-                max={limits.max_total_iterations}
-                step={1}
-                inputMode="numeric"
-                value={value.total}
-                onInput={(e) => custom({ total: e.currentTarget.value })}
-              />
-            </div>
-            <div class="field">
-              <label for={ids.save}>Save at iterations</label>
-              <input
-                id={ids.save}
-                name="save_iterations"
-                type="text"
-                inputMode="text"
-                value={value.save}
-                aria-describedby={ids.saveHint}
-                onInput={(e) => custom({ save: e.currentTarget.value })}
-              />
-              <small id={ids.saveHint} class="hint">
-                Comma-separated; the last iteration is always saved.
-              </small>
-            </div>
-          </div>
-        </fieldset>
-      </details>
-    </>
+/** One box per output type; those the mode cannot make are shown, disabled, so that the choice is visible. */
+function OutputFields({ options, training, value, onChange }: FieldsProps & {
+  options: SceneOptions;
+  training: TrainingModeOption;
+}): JSX.Element {
+  function toggle(type: string, on: boolean): void {
+    const others = value.outputs.filter((t) => t !== type);
+    onChange({ outputs: on ? [...others, type] : others });
+  }
+
+  return (
+    <fieldset class="outputs">
+      <legend>Outputs</legend>
+      {options.output_types.map((o) => {
+        const allowed = training.outputs.includes(o.name);
+        return (
+          <label key={o.name} class={allowed ? "" : "unavailable"} title={o.description}>
+            <input
+              type="checkbox"
+              name="output_types"
+              value={o.name}
+              checked={allowed && value.outputs.includes(o.name)}
+              disabled={!allowed}
+              onChange={(e) => toggle(o.name, e.currentTarget.checked)}
+            />
+            {outputLabel(o, [training.name])}
+            {!allowed && <span class="visually-hidden"> (not available with {training.label})</span>}
+          </label>
+        );
+      })}
+    </fieldset>
+  );
+}
+
+function IterationFields({ limits, value, onChange }: FieldsProps & { limits: OptionLimits }): JSX.Element {
+  const ids = { total: useId(), save: useId(), saveHint: useId() };
+  return (
+    <div class="grid-2">
+      <div class="field">
+        <label for={ids.total}>Total iterations</label>
+        <input
+          id={ids.total}
+          name="total_iterations"
+          type="number"
+          min={1}
+          max={limits.max_total_iterations}
+          step={1}
+          inputMode="numeric"
+          value={value.total}
+          onInput={(e) => onChange({ total: e.currentTarget.value })}
+        />
+      </div>
+      <div class="field">
+        <label for={ids.save}>Save at iterations</label>
+        <input
+          id={ids.save}
+          name="save_iterations"
+          type="text"
+          inputMode="text"
+          value={value.save}
+          aria-describedby={ids.saveHint}
+          onInput={(e) => onChange({ save: e.currentTarget.value })}
+        />
+        <small id={ids.saveHint} class="hint">
+          Comma-separated; the last iteration is always saved.
+        </small>
+      </div>
+    </div>
   );
 }

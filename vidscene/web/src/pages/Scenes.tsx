@@ -96,7 +96,43 @@ function SceneCard({ scene, startsIn }: { scene: SceneSummary; startsIn: number 
   );
 }
 
-export function ScenesPage(): JSX.Element {
+/** What one poll learnt of a scene that still changes: its name and progress, or that it was deleted. */
+type Detail = { id: string; gone: true } | { id: string; gone: false; name: string; progress: Progress };
+
+/** The name (until known) and progress (until finished) of each scene in `pending`. */
+function fetchDetails(pending: SceneSummary[], signal: AbortSignal): Promise<Detail[]> {
+  return Promise.all(
+    pending.map(async (s): Promise<Detail> => {
+      try {
+        const [name, progress] = await Promise.all([
+          s.name ? Promise.resolve(s.name) : sceneName(s.id, signal),
+          s.progress && isFinished(stateOf(s.progress)) ? Promise.resolve(s.progress) : sceneProgress(s.id, signal),
+        ]);
+        return { id: s.id, name, progress, gone: false };
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return { id: s.id, gone: true };
+        throw err;
+      }
+    }),
+  );
+}
+
+/** `scenes` with each detail applied: a deleted scene leaves the list, the others get their new figures. */
+function withDetails(scenes: SceneSummary[], details: Detail[]): SceneSummary[] {
+  const byId = new Map(details.map((r) => [r.id, r]));
+  return scenes
+    .filter((s) => !byId.get(s.id)?.gone)
+    .map((s) => {
+      const r = byId.get(s.id);
+      return r && !r.gone ? { id: s.id, name: r.name, progress: r.progress } : s;
+    });
+}
+
+/**
+ * The user's scenes, newest first, polled: the history now and then (new and deleted scenes), and the
+ * progress of every scene not finished yet at each poll.
+ */
+function useSceneList(): { scenes: SceneSummary[] | null; error: string | null } {
   const [scenes, setScenes] = useState<SceneSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const scenesRef = useRef<SceneSummary[]>([]);
@@ -121,28 +157,8 @@ export function ScenesPage(): JSX.Element {
           update(current);
         }
         const pending = current.filter((s) => !s.progress || !isFinished(stateOf(s.progress)) || !s.name);
-        const results = await Promise.all(
-          pending.map(async (s) => {
-            try {
-              const [name, progress] = await Promise.all([
-                s.name ? Promise.resolve(s.name) : sceneName(s.id, signal),
-                s.progress && isFinished(stateOf(s.progress)) ? Promise.resolve(s.progress) : sceneProgress(s.id, signal),
-              ]);
-              return { id: s.id, name, progress, gone: false };
-            } catch (err) {
-              if (err instanceof ApiError && err.status === 404) return { id: s.id, gone: true };
-              throw err;
-            }
-          }),
-        );
-        const byId = new Map(results.map((r) => [r.id, r]));
-        current = scenesRef.current
-          .filter((s) => !byId.get(s.id)?.gone)
-          .map((s) => {
-            const r = byId.get(s.id);
-            return r && !r.gone ? { id: s.id, name: r.name, progress: r.progress } : s;
-          });
-        update(current);
+        const details = await fetchDetails(pending, signal);
+        update(withDetails(scenesRef.current, details));
         setError(null);
       } catch (err) {
         if (isAbort(err)) throw err;
@@ -153,7 +169,11 @@ export function ScenesPage(): JSX.Element {
     PROGRESS_POLL_MS,
     [],
   );
+  return { scenes, error };
+}
 
+export function ScenesPage(): JSX.Element {
+  const { scenes, error } = useSceneList();
   const known = (scenes ?? []).flatMap((s) => (s.progress ? [s.progress] : []));
   return (
     <section class="scenes">

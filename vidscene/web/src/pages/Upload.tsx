@@ -1,7 +1,7 @@
-import type { JSX } from "preact";
+import type { JSX, Ref, RefObject } from "preact";
 import { useEffect, useId, useRef, useState } from "preact/hooks";
 
-import type { SceneOptions } from "../api/options";
+import type { OptionLimits, SceneOptions } from "../api/options";
 import { useSceneOptions } from "../catalogue";
 import { ErrorMessage, Notice, OptionsUnavailable, PageHeading, ProgressBar, errorText } from "../components";
 import { FilmingAdvice } from "../filming";
@@ -72,18 +72,77 @@ export function UploadProgress({ state }: { state: Extract<UploadState, { phase:
 }
 
 function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
-  const ids = { file: useId(), name: useId() };
   const { limits } = options;
+  const { file, setFile, name, setName, settings, setSettings, fileInput } = useUploadDraft(options);
+  const [error, setError] = useState<string | null>(null);
+  const upload = useUpload();
+  const uploading = upload?.phase === "sending";
+
+  function onSubmit(e: Event): void {
+    e.preventDefault();
+    setError(null);
+    dismissUpload();
+    const problem = sendUpload(options, file, name, settings);
+    if (problem) setError(problem);
+  }
+
+  const failed = upload?.phase === "failed" ? upload.error : null;
+  const cancelled = upload?.phase === "cancelled" ? "Upload cancelled. Nothing was kept on the server." : null;
+
+  return (
+    <form class="card" onSubmit={onSubmit} noValidate>
+      <FileField file={file} onChange={setFile} inputRef={fileInput} disabled={uploading} />
+      <SceneNameField limits={limits} value={name} onChange={setName} disabled={uploading} />
+      <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={uploading} />
+      <p class="hint">
+        Uploads resume: a dropped connection carries on by itself, and if this page is closed or reloaded, the
+        upload is listed above with a button to resume it (or choose the same video with the same settings to
+        continue from where it stopped).
+      </p>
+      <ErrorMessage message={error ?? failed} />
+      <Notice message={cancelled} />
+      {upload?.phase === "sending" && <UploadProgress state={upload} />}
+      <UploadActions uploading={uploading} />
+    </form>
+  );
+}
+
+/** Starts the upload of what the form holds; returns why it cannot, or null once it has started. */
+function sendUpload(options: SceneOptions, file: File | null, name: string, settings: SettingsDraft): string | null {
+  const checked = checkSettings(options, settings);
+  if ("error" in checked) return checked.error;
+  const problem = videoFileError(file, options.limits) ?? sceneNameError(name.trim(), options.limits);
+  if (problem || !file) return problem ?? "Choose a video file to upload.";
+  try {
+    startUpload({ file, sceneName: name.trim(), ...checked.value }, options.limits.upload_chunk_bytes, settings);
+  } catch (err) {
+    return errorText(err);
+  }
+  return null;
+}
+
+interface UploadFields {
+  file: File | null;
+  setFile: (file: File | null) => void;
+  name: string;
+  setName: (name: string) => void;
+  settings: SettingsDraft;
+  setSettings: (settings: SettingsDraft) => void;
+  fileInput: RefObject<HTMLInputElement | null>;
+}
+
+/**
+ * The form's fields, kept as a draft while the user goes elsewhere in the app (and restored from a resumed
+ * upload): the file, the scene name and the training settings.
+ */
+function useUploadDraft(options: SceneOptions): UploadFields {
   const [start] = useState<UploadDraft>(
     () => uploadDraft() ?? { file: null, name: "", settings: defaultSettings(options) },
   );
   const [file, setFile] = useState<File | null>(start.file);
   const [name, setName] = useState(start.name);
   const [settings, setSettings] = useState<SettingsDraft>(start.settings);
-  const [error, setError] = useState<string | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
-  const upload = useUpload();
-  const uploading = upload?.phase === "sending";
 
   useEffect(() => {
     saveUploadDraft({ file, name, settings });
@@ -102,97 +161,85 @@ function UploadForm({ options }: { options: SceneOptions }): JSX.Element {
     }
   }, []);
 
-  function onSubmit(e: Event): void {
-    e.preventDefault();
-    setError(null);
-    dismissUpload();
-    const checked = checkSettings(options, settings);
-    if ("error" in checked) {
-      setError(checked.error);
-      return;
-    }
-    const problem = videoFileError(file, limits) ?? sceneNameError(name.trim(), limits);
-    if (problem || !file) {
-      setError(problem ?? "Choose a video file to upload.");
-      return;
-    }
-    try {
-      startUpload({ file, sceneName: name.trim(), ...checked.value }, limits.upload_chunk_bytes, settings);
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
+  return { file, setFile, name, setName, settings, setSettings, fileInput };
+}
 
-  const failed = upload?.phase === "failed" ? upload.error : null;
-  const cancelled = upload?.phase === "cancelled" ? "Upload cancelled. Nothing was kept on the server." : null;
-
+function FileField({ file, onChange, inputRef, disabled }: {
+  file: File | null;
+  onChange: (file: File | null) => void;
+  inputRef: Ref<HTMLInputElement>;
+  disabled: boolean;
+}): JSX.Element {
+  const id = useId();
   return (
-    <form class="card" onSubmit={onSubmit} noValidate>
-      <div class="field">
-        <label for={ids.file}>Video file</label>
-        <input
-          id={ids.file}
-          ref={fileInput}
-          name="file"
-          type="file"
-          accept="video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
-          required
-          disabled={uploading}
-          onChange={(e) => setFile(e.currentTarget.files?.[0] ?? null)}
-        />
-        {file && (
-          <small class="hint">
-            {file.name} · {formatBytes(file.size)}
-          </small>
-        )}
-      </div>
+    <div class="field">
+      <label for={id}>Video file</label>
+      <input
+        id={id}
+        ref={inputRef}
+        name="file"
+        type="file"
+        accept="video/*,.mp4,.mov,.m4v,.webm,.mkv,.avi"
+        required
+        disabled={disabled}
+        onChange={(e) => onChange(e.currentTarget.files?.[0] ?? null)}
+      />
+      {file && (
+        <small class="hint">
+          {file.name} · {formatBytes(file.size)}
+        </small>
+      )}
+    </div>
+  );
+}
 
-      <div class="field">
-        <label for={ids.name}>Scene name (optional)</label>
-        <input
-          id={ids.name}
-          name="scene_name"
-          type="text"
-          value={name}
-          maxLength={limits.max_scene_name}
-          placeholder={limits.default_scene_name}
-          disabled={uploading}
-          onInput={(e) => setName(e.currentTarget.value)}
-        />
-      </div>
+function SceneNameField({ limits, value, onChange, disabled }: {
+  limits: OptionLimits;
+  value: string;
+  onChange: (name: string) => void;
+  disabled: boolean;
+}): JSX.Element {
+  const id = useId();
+  return (
+    <div class="field">
+      <label for={id}>Scene name (optional)</label>
+      <input
+        id={id}
+        name="scene_name"
+        type="text"
+        value={value}
+        maxLength={limits.max_scene_name}
+        placeholder={limits.default_scene_name}
+        disabled={disabled}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
+    </div>
+  );
+}
 
-      <TrainingSettings options={options} value={settings} onChange={setSettings} disabled={uploading} />
-
-      <p class="hint">
-        Uploads resume: a dropped connection carries on by itself, and if this page is closed or reloaded, the
-        upload is listed above with a button to resume it (or choose the same video with the same settings to
-        continue from where it stopped).
-      </p>
-      <ErrorMessage message={error ?? failed} />
-      <Notice message={cancelled} />
-      {upload?.phase === "sending" && <UploadProgress state={upload} />}
-      <div class="actions">
-        {/* Two keyed elements, never one that changes type: the click that cancels would otherwise submit
-            the form again, since the button is back to type=submit by the time the click's default runs. */}
-        {uploading ? (
-          <button
-            type="button"
-            class="secondary"
-            key="cancel"
-            onClick={(e) => {
-              e.preventDefault();
-              cancelUpload();
-            }}
-          >
-            Cancel upload
-          </button>
-        ) : (
-          <button type="submit" key="submit">
-            Upload and start
-          </button>
-        )}
-      </div>
-    </form>
+function UploadActions({ uploading }: { uploading: boolean }): JSX.Element {
+  return (
+    <div class="actions">
+      {/* Two keyed elements, never one that changes type: the click that cancels would otherwise submit
+          the form again, since the button is back to type=submit by the time the click's default runs. */}
+      {uploading ? (
+        <button
+          type="button"
+          class="secondary"
+          key="cancel"
+          onClick={(e) => {
+            e.preventDefault();
+            cancelUpload();
+          }}
+        >
+          Cancel upload
+        </button>
+      ) : (
+        <button type="submit" key="submit">
+          Upload and start
+        </button>
+      )}
+    </div>
   );
 }
 

@@ -90,12 +90,8 @@ function LinkRow({ link, sceneName, onRevoke, onCopied }: {
  */
 export function SharePanel({ sceneId, sceneName }: { sceneId: string; sceneName: string }): JSX.Element {
   const [links, setLinks] = useState<ShareLink[] | null>(null);
-  const [days, setDays] = useState("");
-  const [creating, setCreating] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const daysId = useId();
-  const hintId = useId();
 
   useEffect(() => {
     const controller = new AbortController();
@@ -106,27 +102,9 @@ export function SharePanel({ sceneId, sceneName }: { sceneId: string; sceneName:
     return () => controller.abort();
   }, [sceneId]);
 
-  async function onCreate(e: Event): Promise<void> {
-    e.preventDefault();
-    setError(null);
-    setNotice(null);
-    const text = days.trim();
-    const expiresIn = text === "" ? null : Number(text);
-    if (expiresIn !== null && (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRY_DAYS)) {
-      setError(`Expiry: a whole number of days from 1 to ${MAX_EXPIRY_DAYS}, or empty for a link that lasts.`);
-      return;
-    }
-    setCreating(true);
-    try {
-      const link = await createShare(sceneId, expiresIn);
-      setLinks((current) => [...(current ?? []), link]);
-      setDays("");
-      setNotice("Link created. Anyone with it can view this scene.");
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setCreating(false);
-    }
+  function onCreated(link: ShareLink): void {
+    setLinks((current) => [...(current ?? []), link]);
+    setNotice("Link created. Anyone with it can view this scene.");
   }
 
   async function onRevoke(link: ShareLink): Promise<void> {
@@ -143,13 +121,7 @@ export function SharePanel({ sceneId, sceneName }: { sceneId: string; sceneName:
         A link opens the 3D view, the video and the downloads (never the checkpoint) to anyone who has it,
         without an account, until you revoke it.
       </p>
-      <form class="share-form" onSubmit={(e) => void onCreate(e)} noValidate>
-        <label for={daysId}>Expires after (days, optional)</label>
-        <input id={daysId} type="number" inputMode="numeric" min={1} max={MAX_EXPIRY_DAYS} step={1} value={days}
-          aria-describedby={hintId} onInput={(e) => setDays(e.currentTarget.value)} disabled={creating} />
-        <button type="submit" class="small" disabled={creating}>{creating ? "Creating…" : "Create link"}</button>
-        <span id={hintId} class="hint">Empty: the link lasts until revoked.</span>
-      </form>
+      <ShareForm sceneId={sceneId} onCreated={onCreated} setError={setError} setNotice={setNotice} />
       <ErrorMessage message={error} />
       <Notice message={notice} />
       {links === null ? (
@@ -157,23 +129,79 @@ export function SharePanel({ sceneId, sceneName }: { sceneId: string; sceneName:
       ) : links.length === 0 ? (
         <p class="muted">No links yet: only you can see this scene.</p>
       ) : (
-        <table class="share-links">
-          <thead>
-            <tr>
-              <th scope="col">Link</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires</th>
-              <th scope="col"><span class="visually-hidden">Actions</span></th>
-            </tr>
-          </thead>
-          <tbody>
-            {links.map((link) => (
-              <LinkRow key={link.token} link={link} sceneName={sceneName} onRevoke={onRevoke}
-                onCopied={(what) => setNotice(`${what} is copied to the clipboard.`)} />
-            ))}
-          </tbody>
-        </table>
+        <LinkTable links={links} sceneName={sceneName} onRevoke={onRevoke}
+          onCopied={(what) => setNotice(`${what} is copied to the clipboard.`)} />
       )}
     </section>
+  );
+}
+
+/** Makes a link, lasting or expiring after a number of days; says what went wrong through `setError`. */
+function ShareForm({ sceneId, onCreated, setError, setNotice }: {
+  sceneId: string;
+  onCreated: (link: ShareLink) => void;
+  setError: (error: string | null) => void;
+  setNotice: (notice: string | null) => void;
+}): JSX.Element {
+  const [days, setDays] = useState("");
+  const [creating, setCreating] = useState(false);
+  const daysId = useId();
+  const hintId = useId();
+
+  async function onCreate(e: Event): Promise<void> {
+    e.preventDefault();
+    setError(null);
+    setNotice(null);
+    const text = days.trim();
+    const expiresIn = text === "" ? null : Number(text);
+    if (expiresIn !== null && (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_EXPIRY_DAYS)) {
+      setError(`Expiry: a whole number of days from 1 to ${MAX_EXPIRY_DAYS}, or empty for a link that lasts.`);
+      return;
+    }
+    setCreating(true);
+    try {
+      const link = await createShare(sceneId, expiresIn);
+      onCreated(link);
+      setDays("");
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setCreating(false);
+    }
+  }
+
+  return (
+    <form class="share-form" onSubmit={(e) => void onCreate(e)} noValidate>
+      <label for={daysId}>Expires after (days, optional)</label>
+      <input id={daysId} type="number" inputMode="numeric" min={1} max={MAX_EXPIRY_DAYS} step={1} value={days}
+        aria-describedby={hintId} onInput={(e) => setDays(e.currentTarget.value)} disabled={creating} />
+      <button type="submit" class="small" disabled={creating}>{creating ? "Creating…" : "Create link"}</button>
+      <span id={hintId} class="hint">Empty: the link lasts until revoked.</span>
+    </form>
+  );
+}
+
+function LinkTable({ links, sceneName, onRevoke, onCopied }: {
+  links: ShareLink[];
+  sceneName: string;
+  onRevoke: (link: ShareLink) => Promise<void>;
+  onCopied: (what: string) => void;
+}): JSX.Element {
+  return (
+    <table class="share-links">
+      <thead>
+        <tr>
+          <th scope="col">Link</th>
+          <th scope="col">Created</th>
+          <th scope="col">Expires</th>
+          <th scope="col"><span class="visually-hidden">Actions</span></th>
+        </tr>
+      </thead>
+      <tbody>
+        {links.map((link) => (
+          <LinkRow key={link.token} link={link} sceneName={sceneName} onRevoke={onRevoke} onCopied={onCopied} />
+        ))}
+      </tbody>
+    </table>
   );
 }
