@@ -59,7 +59,8 @@ SCOPED = {path: scope for scope, paths in {
     "scenes:read": ["/user/scene/metadata/{scene_id}", "/user/scene/thumbnail/{scene_id}",
                     "/user/scene/capture/{scene_id}", "/user/scene/progress/{scene_id}",
                     "/user/scene/output/{output_type}/{scene_id}", "/user/scene/history",
-                    "/user/scene/metrics/{scene_id}", "/user/scene/shares/{scene_id}"],
+                    "/user/scene/metrics/{scene_id}", "/user/scene/shares/{scene_id}",
+                    "/user/account/usage"],  # a script checks its room before it uploads
     "scenes:write": ["/user/scene/new", "/user/scene/delete/{scene_id}", "/user/scene/retry/{scene_id}",
                      "/user/scene/uploads", "/user/scene/uploads/{upload_id}", "/user/scene/share/{scene_id}",
                      "/user/scene/share/{scene_id}/{token}"],
