@@ -1,4 +1,4 @@
-"""Command line: ``serve``, ``worker``, ``run VIDEO``, ``migrate``, ``status``."""
+"""Command line: ``serve``, ``worker``, ``run VIDEO``, ``migrate``, ``status``, and ``remote`` (``vidscene.client``)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from vidscene import catalogue
+from vidscene.client.command import remote
 from vidscene.config import Settings
 from vidscene.logs import setup_logging
 from vidscene.work_env import WORK_ENV, reexec_with_work_env
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the pipeline loads only in the commands that run it
     from vidscene.storage.local import SceneFiles
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
+app.add_typer(remote, name="remote")
 log = logging.getLogger("vidscene.cli")
 
 def _reexec_with_work_env() -> None:
