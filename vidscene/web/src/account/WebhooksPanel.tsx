@@ -70,7 +70,8 @@ function WebhookForm({ onCreated }: { onCreated: (hook: NewWebhook) => void }): 
     <form class="token-form webhook-form" onSubmit={(e) => void onSubmit(e)} noValidate>
       <div class="field">
         <label for={urlId}>Webhook URL</label>
-        <input id={urlId} type="text" inputMode="url" value={url} maxLength={WEBHOOK_URL_MAX} placeholder="https://example.com/hooks"
+        <input id={urlId} type="text" inputMode="url" value={url} maxLength={WEBHOOK_URL_MAX}
+          placeholder="https://example.com/hooks"
           onInput={(e) => setUrl(e.currentTarget.value)} disabled={busy} />
       </div>
       <EventChoices events={events} disabled={busy} onChange={setEvents} />
