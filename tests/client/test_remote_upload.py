@@ -16,7 +16,7 @@ from tests.support.api_client import ApiClient
 from tests.support.cluster import Cluster
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo, make_orbit_video
-from vidscene.client import Client, UploadFields
+from vidscene.client import ApiError, Client, UploadFields
 
 CHUNK = 16 * 1024  # the server's smallest upload chunk: the tiny video takes several PATCHes
 
@@ -79,6 +79,15 @@ def test_resumed_upload_continues_from_the_servers_offset(cluster: Cluster, owne
     assert owner.http.get("/user/scene/history").json()["resources"] == [scene]
     # Only the upload was under test: free the worker for the next test.
     assert owner.http.delete(f"/user/scene/delete/{scene}").status_code == 200
+
+
+def test_refusals_carry_the_servers_message(cluster: Cluster, owner: ApiClient, video: SyntheticVideo,
+                                            tmp_path: Path) -> None:
+    fields = UploadFields(training_mode="gaussian", output_types=("point_cloud",), total_iterations=2)
+    with Client(cluster.base_url, api_token(owner, "scenes:read")) as client, pytest.raises(ApiError) as refused:
+        client.upload(video.path, fields, state_file=tmp_path / "state.json", chunk_bytes=CHUNK)
+    assert (refused.value.status, refused.value.message) == (403, "This token lacks the scenes:write scope")
+    assert not (tmp_path / "state.json").exists()
 
 
 def test_remote_upload_waits_and_downloads_every_output(cluster: Cluster, owner: ApiClient, video: SyntheticVideo,
