@@ -5,6 +5,7 @@ import type { ApiToken, NewApiToken, Scope } from "../api/tokens";
 import { SCOPES, TOKEN_DAYS_MAX, TOKEN_NAME_MAX, createToken, listTokens, revokeToken } from "../api/tokens";
 import { ConfirmDialog, ErrorMessage, Notice, errorText } from "../components";
 import { formatDate } from "../format";
+import { Choices } from "./Choices";
 import { useLoadedList, useRemoval } from "./listHooks";
 import { OneTimeSecret } from "./OneTimeSecret";
 
@@ -71,26 +72,7 @@ function TokenTable({ tokens, onRevoke }: { tokens: ApiToken[]; onRevoke: (t: Ap
   );
 }
 
-interface ScopeChoicesProps {
-  scopes: Scope[];
-  disabled: boolean;
-  onToggle: (scope: Scope, on: boolean) => void;
-}
-
-function ScopeChoices({ scopes, disabled, onToggle }: ScopeChoicesProps): JSX.Element {
-  return (
-    <fieldset class="token-scopes">
-      <legend>Access</legend>
-      {SCOPES.map((s) => (
-        <label key={s.scope}>
-          <input type="checkbox" checked={scopes.includes(s.scope)} disabled={disabled}
-            onChange={(e) => onToggle(s.scope, e.currentTarget.checked)} />
-          {s.label} <span class="hint">({s.hint})</span>
-        </label>
-      ))}
-    </fieldset>
-  );
-}
+const SCOPE_CHOICES = SCOPES.map((s) => ({ value: s.scope, label: s.label, hint: s.hint }));
 
 function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): JSX.Element {
   const [name, setName] = useState("");
@@ -100,10 +82,6 @@ function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): 
   const [error, setError] = useState<string | null>(null);
   const nameId = useId();
   const daysId = useId();
-
-  function toggle(scope: Scope, on: boolean): void {
-    setScopes((current) => SCOPES.map((s) => s.scope).filter((s) => (s === scope ? on : current.includes(s))));
-  }
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
@@ -132,7 +110,7 @@ function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): 
         <input id={nameId} type="text" value={name} maxLength={TOKEN_NAME_MAX} placeholder="e.g. nightly backup"
           onInput={(e) => setName(e.currentTarget.value)} disabled={busy} />
       </div>
-      <ScopeChoices scopes={scopes} disabled={busy} onToggle={toggle} />
+      <Choices legend="Access" choices={SCOPE_CHOICES} chosen={scopes} disabled={busy} onChange={setScopes} />
       <div class="field">
         <label for={daysId}>Expires after (days, optional)</label>
         <input id={daysId} type="number" inputMode="numeric" min={1} max={TOKEN_DAYS_MAX} step={1} value={days}

@@ -5,6 +5,7 @@ import type { NewWebhook, Webhook, WebhookEvent } from "../api/webhooks";
 import { EVENTS, WEBHOOK_URL_MAX, createWebhook, deleteWebhook, listWebhooks } from "../api/webhooks";
 import { ConfirmDialog, ErrorMessage, Notice, errorText } from "../components";
 import { formatDate } from "../format";
+import { Choices } from "./Choices";
 import { DeliveriesView } from "./DeliveriesView";
 import { useLoadedList, useRemoval } from "./listHooks";
 import { OneTimeSecret } from "./OneTimeSecret";
@@ -19,29 +20,7 @@ function formProblem(url: string, events: WebhookEvent[]): string | null {
   return null;
 }
 
-interface EventChoicesProps {
-  events: WebhookEvent[];
-  disabled: boolean;
-  onChange: (events: WebhookEvent[]) => void;
-}
-
-function EventChoices({ events, disabled, onChange }: EventChoicesProps): JSX.Element {
-  function toggle(event: WebhookEvent, on: boolean): void {
-    onChange(EVENTS.map((e) => e.event).filter((e) => (e === event ? on : events.includes(e))));
-  }
-  return (
-    <fieldset class="token-scopes">
-      <legend>Events</legend>
-      {EVENTS.map((e) => (
-        <label key={e.event}>
-          <input type="checkbox" checked={events.includes(e.event)} disabled={disabled}
-            onChange={(ev) => toggle(e.event, ev.currentTarget.checked)} />
-          {e.label} <span class="hint">({e.hint})</span>
-        </label>
-      ))}
-    </fieldset>
-  );
-}
+const EVENT_CHOICES = EVENTS.map((e) => ({ value: e.event, label: e.label, hint: e.hint }));
 
 function WebhookForm({ onCreated }: { onCreated: (hook: NewWebhook) => void }): JSX.Element {
   const [url, setUrl] = useState("");
@@ -74,7 +53,7 @@ function WebhookForm({ onCreated }: { onCreated: (hook: NewWebhook) => void }): 
           placeholder="https://example.com/hooks"
           onInput={(e) => setUrl(e.currentTarget.value)} disabled={busy} />
       </div>
-      <EventChoices events={events} disabled={busy} onChange={setEvents} />
+      <Choices legend="Events" choices={EVENT_CHOICES} chosen={events} disabled={busy} onChange={setEvents} />
       <ErrorMessage message={error} />
       <div class="actions">
         <button type="submit" disabled={busy}>{busy ? "Adding…" : "Add webhook"}</button>
