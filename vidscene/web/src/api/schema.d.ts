@@ -107,6 +107,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/user/account/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's scenes in the queue and bytes kept, against their limits */
+        get: operations["account_usage_user_account_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/user/scene/options": {
         parameters: {
             query?: never;
@@ -556,6 +573,40 @@ export interface paths {
         };
         /** Liveness check */
         get: operations["health_health_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness: database, broker and store reachable (503 naming the failing one) */
+        get: operations["ready_health_ready_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics: queue depth, stage durations, worker heartbeats, upload bytes, 5xx answers */
+        get: operations["metrics_metrics_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1264,6 +1315,29 @@ export interface components {
             /** File Name */
             file_name: string | null;
         };
+        /** UsageOut */
+        UsageOut: {
+            /**
+             * Queued
+             * @description Scenes waiting or processing
+             */
+            queued: number;
+            /**
+             * Max Queued
+             * @description Most scenes waiting or processing at once (null: no limit)
+             */
+            max_queued: number | null;
+            /**
+             * Bytes
+             * @description Bytes kept: uploads, outputs and resumable uploads still arriving
+             */
+            bytes: number;
+            /**
+             * Quota Bytes
+             * @description The storage quota in bytes (null: no quota)
+             */
+            quota_bytes: number | null;
+        };
         /** WebhookList */
         WebhookList: {
             /** Webhooks */
@@ -1507,7 +1581,7 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1516,7 +1590,7 @@ export interface operations {
                     "application/json": components["schemas"]["RegisterErrorBody"];
                 };
             };
-            /** @description Too many failed attempts */
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1587,7 +1661,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1596,7 +1670,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many failed attempts */
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1685,7 +1759,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1694,7 +1768,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many failed attempts */
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1774,7 +1848,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1783,7 +1857,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many failed attempts */
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1859,7 +1933,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1868,8 +1942,55 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Too many failed attempts */
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    account_usage_user_account_usage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token, or wrong password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A personal API token lacking the route's scope, or on a route that needs the login token */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1995,7 +2116,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2006,6 +2127,15 @@ export interface operations {
             };
             /** @description The upload is not a decodable video */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2703,7 +2833,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2860,8 +2990,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Too many failed attempts, or too many of the user's scenes waiting */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3235,7 +3374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3765,7 +3904,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -3962,7 +4101,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Upload too large */
+            /** @description Upload too large, or past the user's storage quota */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -4152,6 +4291,83 @@ export interface operations {
                 };
                 content: {
                     "text/plain": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ready_health_ready_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every part answered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "status": "ready",
+                     *       "checks": {
+                     *         "database": "ok",
+                     *         "broker": "ok",
+                     *         "store": "ok"
+                     *       }
+                     *     }
+                     */
+                    "application/json": unknown;
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A part the server needs (database, broker, store) is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    metrics_metrics_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The Prometheus text exposition format */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
