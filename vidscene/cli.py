@@ -1,4 +1,4 @@
-"""Command line: ``serve``, ``worker``, ``run VIDEO``, ``migrate``, ``status``."""
+"""Command line: ``serve``, ``worker``, ``run VIDEO``, ``migrate``, ``status``, and ``remote`` (``vidscene.client``)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,26 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
 from vidscene import catalogue
+from vidscene.client.command import remote
 from vidscene.config import Settings
 from vidscene.logs import setup_logging
 from vidscene.work_env import WORK_ENV, reexec_with_work_env
 
-if TYPE_CHECKING:  # the pipeline loads only in the commands that run it
+if TYPE_CHECKING:  # the pipeline and the database load only in the commands that use them
+    from sqlalchemy.orm import Session
+
     from vidscene.pipeline.scene import SceneWork
     from vidscene.storage.local import SceneFiles
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="vidscene: turn a video into a 3D scene.")
+app.add_typer(remote, name="remote")
 log = logging.getLogger("vidscene.cli")
 
 def _reexec_with_work_env() -> None:
@@ -383,7 +387,21 @@ def status() -> None:
         typer.echo(f"failed (latest {len(failed)}):")
         for job in failed:
             typer.echo(f"  scene={job.scene_id} stage={job.stage} reason={job.message}")
+        _echo_webhook_backlog(session, now)
     engine.dispose()
+
+
+def _echo_webhook_backlog(session: Session, now: datetime) -> None:
+    """Deliveries still to send: a growing count or an old oldest one means no worker is sending them, or a
+    receiver keeps failing (each is retried for 24 h)."""
+    from sqlalchemy import func, select
+
+    from vidscene.db.models import DeliveryState, WebhookDelivery
+
+    count, oldest = session.execute(select(func.count(), func.min(WebhookDelivery.created_at))
+                                    .where(WebhookDelivery.state == DeliveryState.pending.value)).one()
+    age = f", oldest {int((now - oldest).total_seconds())} s old" if count and oldest is not None else ""
+    typer.echo(f"webhook deliveries: {count} pending{age}")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ class TokenRequest(BaseModel):
                                         description="Days until the token stops working; none: until revoked")
 
 
-class TokenOut(BaseModel):
+class ApiTokenOut(BaseModel):
     id: str
     name: str
     scopes: list[Scope]
@@ -30,9 +30,9 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None = Field(description="Within a minute; none: never used")
 
 
-class NewTokenOut(TokenOut):
+class NewTokenOut(ApiTokenOut):
     token: str = Field(description="The secret, `vst_...`: shown this once, only its hash is kept")
 
 
 class TokenList(BaseModel):
-    tokens: list[TokenOut]
+    tokens: list[ApiTokenOut]

@@ -11,15 +11,15 @@ from vidscene.api.deps import UnitOfWork
 from vidscene.api.errors import BadRequestError, NotFoundError
 from vidscene.api.security import hash_api_token, new_api_token
 from vidscene.api.tokens import repository
-from vidscene.api.tokens.schemas import NewTokenOut, Scope, TokenOut, TokenRequest
+from vidscene.api.tokens.schemas import ApiTokenOut, NewTokenOut, Scope, TokenRequest
 from vidscene.catalogue import API_SCOPES
 from vidscene.db.models import ApiToken, utcnow
 
 MAX_TOKENS_PER_USER = 100
 
 
-def token_out(token: ApiToken) -> TokenOut:
-    return TokenOut(id=token.id, name=token.name, scopes=cast(list[Scope], token.scopes),
+def token_out(token: ApiToken) -> ApiTokenOut:
+    return ApiTokenOut(id=token.id, name=token.name, scopes=cast(list[Scope], token.scopes),
                     created_at=token.created_at, expires_at=token.expires_at, last_used_at=token.last_used_at)
 
 
@@ -41,7 +41,7 @@ def create(unit_of_work: UnitOfWork, *, user_id: int, request: TokenRequest) -> 
         return NewTokenOut(**token_out(token).model_dump(), token=secret)
 
 
-def list_tokens(unit_of_work: UnitOfWork, *, user_id: int) -> list[TokenOut]:
+def list_tokens(unit_of_work: UnitOfWork, *, user_id: int) -> list[ApiTokenOut]:
     with unit_of_work() as session:
         return [token_out(token) for token in repository.tokens_of(session, user_id)]
 

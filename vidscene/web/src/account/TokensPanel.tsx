@@ -1,11 +1,13 @@
 import type { JSX } from "preact";
-import { useEffect, useId, useState } from "preact/hooks";
+import { useId, useState } from "preact/hooks";
 
 import type { ApiToken, NewApiToken, Scope } from "../api/tokens";
 import { SCOPES, TOKEN_DAYS_MAX, TOKEN_NAME_MAX, createToken, listTokens, revokeToken } from "../api/tokens";
-import { copyText } from "../clipboard";
-import { ConfirmDialog, ErrorMessage, Notice, errorText, isAbort } from "../components";
+import { ConfirmDialog, ErrorMessage, Notice, errorText } from "../components";
 import { formatDate } from "../format";
+import { Choices } from "./Choices";
+import { useLoadedList, useRemoval } from "./listHooks";
+import { OneTimeSecret } from "./OneTimeSecret";
 
 const SCOPE_LABELS: Record<string, string> = Object.fromEntries(SCOPES.map((s) => [s.scope, s.label]));
 
@@ -21,38 +23,13 @@ function formProblem(name: string, scopes: Scope[], days: string): string | null
   return null;
 }
 
-/**
- * The secret of the token just made: the server sends it this once and keeps only a hash, so it is shown with a
- * copy button and a warning until the user dismisses it, and never again.
- */
+/** The token just made: the server sends its secret this once and keeps only a hash. */
 function NewTokenSecret({ token, onDone }: { token: NewApiToken; onDone: () => void }): JSX.Element {
-  const [copied, setCopied] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  async function copy(): Promise<void> {
-    setError(null);
-    try {
-      await copyText(token.token);
-      setCopied("The token is copied to the clipboard.");
-    } catch (err) {
-      setError(errorText(err));
-    }
-  }
-
   return (
-    <div class="token-secret" role="region" aria-label="New API token">
-      <p class="warning">
-        Copy the token for <strong>{token.name}</strong> now: it is shown only this once. Anyone who has it can use
-        your scenes as its access allows, until you revoke it.
-      </p>
-      <code class="token-value" data-testid="new-token">{token.token}</code>
-      <div class="actions">
-        <button type="button" class="secondary small" onClick={() => void copy()}>Copy token</button>
-        <button type="button" class="small" onClick={onDone}>I have copied it</button>
-      </div>
-      <ErrorMessage message={error} />
-      <Notice message={copied} />
-    </div>
+    <OneTimeSecret label="New API token" what="token" secret={token.token} testId="new-token" onDone={onDone}>
+      Copy the token for <strong>{token.name}</strong> now: it is shown only this once. Anyone who has it can use
+      your scenes as its access allows, until you revoke it.
+    </OneTimeSecret>
   );
 }
 
@@ -95,6 +72,8 @@ function TokenTable({ tokens, onRevoke }: { tokens: ApiToken[]; onRevoke: (t: Ap
   );
 }
 
+const SCOPE_CHOICES = SCOPES.map((s) => ({ value: s.scope, label: s.label, hint: s.hint }));
+
 function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): JSX.Element {
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<Scope[]>(["scenes:read"]);
@@ -103,10 +82,6 @@ function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): 
   const [error, setError] = useState<string | null>(null);
   const nameId = useId();
   const daysId = useId();
-
-  function toggle(scope: Scope, on: boolean): void {
-    setScopes((current) => SCOPES.map((s) => s.scope).filter((s) => (s === scope ? on : current.includes(s))));
-  }
 
   async function onSubmit(e: Event): Promise<void> {
     e.preventDefault();
@@ -135,16 +110,7 @@ function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): 
         <input id={nameId} type="text" value={name} maxLength={TOKEN_NAME_MAX} placeholder="e.g. nightly backup"
           onInput={(e) => setName(e.currentTarget.value)} disabled={busy} />
       </div>
-      <fieldset class="token-scopes">
-        <legend>Access</legend>
-        {SCOPES.map((s) => (
-          <label key={s.scope}>
-            <input type="checkbox" checked={scopes.includes(s.scope)} disabled={busy}
-              onChange={(e) => toggle(s.scope, e.currentTarget.checked)} />
-            {s.label} <span class="hint">({s.hint})</span>
-          </label>
-        ))}
-      </fieldset>
+      <Choices legend="Access" choices={SCOPE_CHOICES} chosen={scopes} disabled={busy} onChange={setScopes} />
       <div class="field">
         <label for={daysId}>Expires after (days, optional)</label>
         <input id={daysId} type="number" inputMode="numeric" min={1} max={TOKEN_DAYS_MAX} step={1} value={days}
@@ -163,43 +129,21 @@ function TokenForm({ onCreated }: { onCreated: (token: NewApiToken) => void }): 
  * A token reaches scenes only (never this page's other settings), as far as its access allows.
  */
 export function TokensPanel(): JSX.Element {
-  const [tokens, setTokens] = useState<ApiToken[] | null>(null);
   const [created, setCreated] = useState<NewApiToken | null>(null);
-  const [revoking, setRevoking] = useState<ApiToken | null>(null);
-  const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-
-  useEffect(() => {
-    const controller = new AbortController();
-    listTokens(controller.signal).then(setTokens, (err: unknown) => {
-      if (!isAbort(err)) setError(errorText(err));
-    });
-    return () => controller.abort();
-  }, []);
+  const [tokens, setTokens] = useLoadedList(listTokens, setError);
+  const revoking = useRemoval<ApiToken>((t) => revokeToken(t.id), (revoked) => {
+    setTokens((current) => (current ?? []).filter((t) => t.id !== revoked.id));
+    if (created?.id === revoked.id) setCreated(null);
+    setNotice(`Token “${revoked.name}” revoked: it no longer works.`);
+  }, setError);
 
   function onCreated(token: NewApiToken): void {
     const { token: _secret, ...listed } = token;
     setTokens((current) => [...(current ?? []), listed]);
     setCreated(token);
     setNotice(null);
-  }
-
-  async function onConfirmRevoke(): Promise<void> {
-    if (!revoking) return;
-    setBusy(true);
-    setError(null);
-    try {
-      await revokeToken(revoking.id);
-      setTokens((current) => (current ?? []).filter((t) => t.id !== revoking.id));
-      if (created?.id === revoking.id) setCreated(null);
-      setNotice(`Token “${revoking.name}” revoked: it no longer works.`);
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-      setRevoking(null);
-    }
   }
 
   return (
@@ -214,10 +158,10 @@ export function TokensPanel(): JSX.Element {
       <ErrorMessage message={error} />
       <Notice message={notice} />
       {tokens === null ? (!error && <p class="muted" role="status">Loading…</p>)
-        : <TokenTable tokens={tokens} onRevoke={setRevoking} />}
-      <ConfirmDialog open={revoking !== null} title="Revoke this token?" confirmLabel="Revoke token" busy={busy}
-        onConfirm={() => void onConfirmRevoke()} onCancel={() => setRevoking(null)}>
-        <p>Programs using “{revoking?.name}” will be refused from now on.</p>
+        : <TokenTable tokens={tokens} onRevoke={revoking.ask} />}
+      <ConfirmDialog open={revoking.pending !== null} title="Revoke this token?" confirmLabel="Revoke token"
+        busy={revoking.busy} onConfirm={() => void revoking.confirm()} onCancel={revoking.cancel}>
+        <p>Programs using “{revoking.pending?.name}” will be refused from now on.</p>
       </ConfirmDialog>
     </section>
   );

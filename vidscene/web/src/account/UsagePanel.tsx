@@ -2,16 +2,12 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { sendJson } from "../api/client";
+import type { components } from "../api/schema";
 import { errorText, isAbort } from "../components";
 import { formatBytes } from "../format";
 
 /** `GET /user/account/usage`: the user's scenes in the queue and bytes kept, against the server's limits (null: none). */
-interface Usage {
-  queued: number;
-  max_queued: number | null;
-  bytes: number;
-  quota_bytes: number | null;
-}
+type Usage = components["schemas"]["UsageOut"];
 
 function usageLine(u: Usage): string {
   const queued = u.max_queued === null ? `${u.queued}` : `${u.queued} of ${u.max_queued}`;

@@ -1,13 +1,14 @@
 // Accounts: register, log in, and the changes a logged-in user makes to their own account.
 
 import { ApiError, sendJson } from "./client";
+import type { components } from "./schema";
 
 export async function register(username: string, password: string): Promise<void> {
   await sendJson("POST", "/user/account/register", { json: { username, password }, auth: false });
 }
 
 export async function login(username: string, password: string): Promise<string> {
-  const body = await sendJson<{ jwtToken: string }>("POST", "/user/account/login", {
+  const body = await sendJson<components["schemas"]["TokenOut"]>("POST", "/user/account/login", {
     json: { username, password },
     auth: false,
   });

@@ -1,15 +1,16 @@
 // A user's scenes: the list, each one's name, progress and metadata, and what the owner does with one.
 
 import { enc, send, sendJson } from "./client";
+import type { components } from "./schema";
 import type { CaptureReport, Metadata, Progress, SceneState, TrainingFields } from "./types";
 
 export async function sceneHistory(signal?: AbortSignal): Promise<string[]> {
-  const body = await sendJson<{ resources: string[] }>("GET", "/user/scene/history", { signal });
+  const body = await sendJson<components["schemas"]["SceneHistory"]>("GET", "/user/scene/history", { signal });
   return body.resources;
 }
 
 export async function sceneName(id: string, signal?: AbortSignal): Promise<string> {
-  const body = await sendJson<{ name: string }>("GET", `/user/scene/name/${enc(id)}`, { signal });
+  const body = await sendJson<components["schemas"]["SceneName"]>("GET", `/user/scene/name/${enc(id)}`, { signal });
   return body.name;
 }
 
@@ -33,7 +34,7 @@ export async function sceneThumbnail(id: string, signal?: AbortSignal): Promise<
 
 /** Renames the scene; returns the name as the server stored it (trimmed). */
 export async function renameScene(id: string, name: string): Promise<string> {
-  const body = await sendJson<{ name: string }>("PATCH", `/user/scene/name/${enc(id)}`, { json: { name } });
+  const body = await sendJson<components["schemas"]["SceneName"]>("PATCH", `/user/scene/name/${enc(id)}`, { json: { name } });
   return body.name;
 }
 

@@ -2,6 +2,7 @@
 // list or revoke them (the server answers 403 to an API token on these routes).
 
 import { enc, sendJson } from "./client";
+import type { components } from "./schema";
 
 /** What a token may do (the server's vidscene.catalogue.API_SCOPES). */
 export const SCOPES = [
@@ -15,24 +16,14 @@ export type Scope = (typeof SCOPES)[number]["scope"];
 export const TOKEN_NAME_MAX = 100;
 export const TOKEN_DAYS_MAX = 3650;
 
-export interface ApiToken {
-  id: string;
-  name: string;
-  scopes: Scope[];
-  /** ISO 8601. */
-  created_at: string;
-  expires_at: string | null;
-  /** Within a minute; null until first used. */
-  last_used_at: string | null;
-}
-
+/** Times are ISO 8601; `last_used_at` is right within a minute, null until first used. */
+export type ApiToken = components["schemas"]["ApiTokenOut"];
 /** A token just made: the only time the server sends its secret. */
-export interface NewApiToken extends ApiToken {
-  token: string;
-}
+export type NewApiToken = components["schemas"]["NewTokenOut"];
+type TokenList = components["schemas"]["TokenList"];
 
 export async function listTokens(signal?: AbortSignal): Promise<ApiToken[]> {
-  const body = await sendJson<{ tokens: ApiToken[] }>("GET", "/user/tokens", { signal });
+  const body = await sendJson<TokenList>("GET", "/user/tokens", { signal });
   return body.tokens;
 }
 

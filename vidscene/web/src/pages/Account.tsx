@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 
 import { TokensPanel } from "../account/TokensPanel";
 import { UsagePanel } from "../account/UsagePanel";
+import { WebhooksPanel } from "../account/WebhooksPanel";
 import { deleteAccount, login, updatePassword, updateUsername } from "../api/accounts";
 import { ApiError } from "../api/client";
 import { session } from "../api/session";
@@ -146,21 +147,26 @@ async function passwordIsRight(password: string): Promise<boolean> {
   }
 }
 
-function DeleteForm(): JSX.Element {
-  const limits = useLimits();
-  const [password, setPassword] = useState("");
-  const error = useFormError();
+type FormError = ReturnType<typeof useFormError>;
+
+interface AccountDeletion {
+  confirming: boolean;
+  checking: boolean;
+  busy: boolean;
+  check: (password: string) => Promise<void>;
+  confirm: (password: string) => Promise<void>;
+  cancel: () => void;
+}
+
+/** The delete form's two steps: check the password (no change), then delete once the dialog is confirmed. */
+function useAccountDeletion(error: FormError): AccountDeletion {
   const [confirming, setConfirming] = useState(false);
   const [checking, setChecking] = useState(false);
   const [busy, setBusy] = useState(false);
 
-  async function onSubmit(e: Event): Promise<void> {
-    e.preventDefault();
+  async function check(password: string): Promise<void> {
     error.clear();
-    if (!password) {
-      error.set("Enter your password to delete the account.");
-      return;
-    }
+    if (!password) return error.set("Enter your password to delete the account.");
     setChecking(true);
     try {
       if (await passwordIsRight(password)) setConfirming(true);
@@ -172,7 +178,7 @@ function DeleteForm(): JSX.Element {
     }
   }
 
-  async function onConfirm(): Promise<void> {
+  async function confirm(password: string): Promise<void> {
     setBusy(true);
     try {
       await deleteAccount(password);
@@ -187,6 +193,20 @@ function DeleteForm(): JSX.Element {
     }
   }
 
+  return { confirming, checking, busy, check, confirm, cancel: () => setConfirming(false) };
+}
+
+function DeleteForm(): JSX.Element {
+  const limits = useLimits();
+  const [password, setPassword] = useState("");
+  const error = useFormError();
+  const deletion = useAccountDeletion(error);
+
+  function onSubmit(e: Event): void {
+    e.preventDefault();
+    void deletion.check(password);
+  }
+
   return (
     <form class="card danger-zone" onSubmit={onSubmit} noValidate aria-labelledby="delete-heading">
       <h2 id="delete-heading">Delete account</h2>
@@ -195,17 +215,17 @@ function DeleteForm(): JSX.Element {
         autoComplete="current-password" maxLength={limits?.password_max} required />
       <ErrorMessage message={error.message} />
       <div class="actions">
-        <button type="submit" class="danger" disabled={checking || error.waiting}>
-          {checking ? "Checking the password…" : "Delete account…"}
+        <button type="submit" class="danger" disabled={deletion.checking || error.waiting}>
+          {deletion.checking ? "Checking the password…" : "Delete account…"}
         </button>
       </div>
       <ConfirmDialog
-        open={confirming}
+        open={deletion.confirming}
         title="Delete your account?"
         confirmLabel="Delete account"
-        busy={busy}
-        onConfirm={() => void onConfirm()}
-        onCancel={() => setConfirming(false)}
+        busy={deletion.busy}
+        onConfirm={() => void deletion.confirm(password)}
+        onCancel={deletion.cancel}
       >
         <p>All your scenes and files will be deleted for good.</p>
       </ConfirmDialog>
@@ -247,6 +267,7 @@ export function AccountPage(): JSX.Element {
         <PasswordForm />
       </div>
       <TokensPanel />
+      <WebhooksPanel />
       <DeleteForm />
     </section>
   );
