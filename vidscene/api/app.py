@@ -26,6 +26,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, shares, system, tokens, tus, webhooks
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
+from vidscene.api.edits.endpoints import router as edits_router
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
@@ -59,13 +60,14 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI:
-    """Build the API for ``settings``; ``enqueue(job_id)`` is called after each new scene's commit.
+def create_app(settings: Settings, *, enqueue: Enqueue | None = None, enqueue_derive: Enqueue | None = None) -> FastAPI:
+    """Build the API for ``settings``; ``enqueue(job_id)`` is called after each new scene's commit, and
+    ``enqueue_derive(id)`` after each new derive job's (an edit, an output asked for after the fact).
 
     The database must already be migrated (``vidscene.db.migrate.upgrade``). The engine is disposed when the
     app shuts down.
     """
-    context = _app_context(settings, enqueue)
+    context = _app_context(settings, enqueue, enqueue_derive)
     app = FastAPI(
         title="vidscene",
         version=_package_version,
@@ -88,7 +90,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     return app
 
 
-def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
+def _app_context(settings: Settings, enqueue: Enqueue | None, enqueue_derive: Enqueue | None) -> AppContext:
     """What every request shares: database engine and sessions, storage (created if missing), tokens, limiters."""
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
@@ -104,6 +106,7 @@ def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
                                        storage_uri=settings.rate_limit_storage),
         register_limiter=RegistrationRateLimiter(settings.register_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
+        enqueue_derive=enqueue_derive,
         db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
         web_dist=WEB_DIST,
     )
@@ -169,6 +172,7 @@ def _include_routes(app: FastAPI) -> None:
     app.include_router(tus.router)
     app.include_router(shares.owner_router)
     app.include_router(shares.public_router)
+    app.include_router(edits_router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
     app.include_router(system.router)
