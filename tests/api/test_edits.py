@@ -14,9 +14,17 @@ import pytest
 from plyfile import PlyData
 
 from tests.support.api_client import Api
-from tests.support.outputs import check_splat, make_splat
+from tests.support.outputs import check_mp4, check_splat, make_splat
 from tests.support.scenes import seed_scene
-from tests.support.trained import ITERATIONS, Deployment, export_originals, run_derive_jobs, seed_trained_scene, write_model
+from tests.support.trained import (
+    ITERATIONS,
+    Deployment,
+    export_originals,
+    run_derive_jobs,
+    seed_trained_scene,
+    write_model,
+)
+from vidscene.pipeline.presets import PREVIEW
 
 FORMATS = ("splat_cloud", "point_cloud", "spz", "compressed_ply")
 BOX = {"op": "keep_inside", "shape": "box", "center": [0.1, 0.0, 0.0], "half_size": [0.3, 0.5, 0.5]}
@@ -191,3 +199,21 @@ def test_only_the_owner_edits_and_tokens_need_their_scope(api: Api, db_url: str)
                          stage="train", outputs={"splat_cloud": {}})
     resp = api.client.put(f"/user/scene/edits/{running}", headers=auth, json={"operations": [BOX]})
     assert resp.status_code == 409
+
+
+@pytest.mark.slow  # renders the preview preset's 90 video frames on the CPU twice over: about 25 s
+def test_an_edit_renders_the_video_again(api: Api, db_url: str, model: tuple[Path, dict[str, dict[int, bytes]]],
+                                         tmp_path: Path) -> None:
+    username, auth = api.user()
+    root, originals = model
+    with_video = {"splat_cloud": originals["splat_cloud"], **export_originals(root, ("video",))}
+    scene_id = seed_trained_scene(deployment(api, db_url), username, root, with_video)
+    assert api.client.put(f"/user/scene/edits/{scene_id}", headers=auth,
+                          json={"operations": [BOX]}).status_code == 202
+    assert run_derive_jobs(api.settings) == 1
+    for iteration in ITERATIONS:
+        video = download(api, auth, "video", scene_id, iteration)
+        assert video != with_video["video"][iteration]
+        assert check_mp4(video) == PREVIEW.export.video_frames  # made from the edited gaussians, by the preset
+    assert api.client.delete(f"/user/scene/edits/{scene_id}", headers=auth).status_code == 200
+    assert download(api, auth, "video", scene_id, ITERATIONS[-1]) == with_video["video"][ITERATIONS[-1]]

@@ -148,7 +148,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Range", *tus_protocol.CORS_REQUEST_HEADERS],
         expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After",
                         *tus_protocol.CORS_RESPONSE_HEADERS],

@@ -56,6 +56,7 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
         kept = derive_outputs(work, request, progress, on_output)
     except Cancelled:
         log.info("derive job lost its lease (scene deleted, or taken over)", extra=extra)
+        _remove_if_deleted(ctx, work.files, claimed.scene_id)
         return
     except Exception as exc:
         _failed(ctx, job_id, exc, extra)
@@ -66,6 +67,8 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
         log.info("derive job %s", outcome, extra=extra)
         if outcome == derive.SUPERSEDED:
             _remove_edit(work.files, claimed.edit_version)
+        else:
+            _remove_if_deleted(ctx, work.files, claimed.scene_id)
         return
     log.info("derive job done", extra={**extra, "files": len(made), "kept": kept})
     if claimed.edit_version:
@@ -81,6 +84,13 @@ def _failed(ctx: WorkerContext, job_id: int, exc: Exception, extra: dict[str, ob
         log.exception("derive job crashed", extra=extra)
         message = "Making the outputs failed unexpectedly."
     derive.fail(ctx.factory, job_id, ctx.worker_id, message)
+
+
+def _remove_if_deleted(ctx: WorkerContext, files: SceneFiles, scene_id: str) -> None:
+    """A scene deleted while its files were being made: what this job wrote after the API removed the folder
+    goes too."""
+    if derive.scene_of(ctx.factory, scene_id) is None:
+        files.remove()
 
 
 def _remove_edit(files: SceneFiles, version: int) -> None:
