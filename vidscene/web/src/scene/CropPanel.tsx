@@ -49,10 +49,9 @@ function useSceneEdit(id: string, onServed: () => void): [SceneEdit | null, (edi
   return [edit, setEdit, error];
 }
 
-function Vec3Fields({ legend, value, step, min, onChange }: {
+function Vec3Fields({ legend, value, min, onChange }: {
   legend: string;
   value: Vec3;
-  step: number;
   min?: number;
   onChange: (value: Vec3) => void;
 }): JSX.Element {
@@ -63,7 +62,7 @@ function Vec3Fields({ legend, value, step, min, onChange }: {
       {AXES.map((axis, i) => (
         <span key={axis} class="field inline">
           <label for={`${id}-${axis}`}>{axis}</label>
-          <input id={`${id}-${axis}`} type="number" step={step} min={min} value={value[i]} required
+          <input id={`${id}-${axis}`} type="number" step="any" min={min} value={value[i]} required
             onInput={(e) => {
               const next = [...value] as Vec3;
               next[i] = Number(e.currentTarget.value);
@@ -111,9 +110,9 @@ export function CropPanel({ sceneId, onServedChange }: { sceneId: string; onServ
       <h2 id="crop-heading">Crop</h2>
       <p class="hint">Keep only what is inside a box (in the downloaded files' coordinates). The original is kept.</p>
       <form onSubmit={(e) => { e.preventDefault(); void run(() => saveEdit(sceneId, [crop])); }}>
-        <Vec3Fields legend="Centre" value={shown.center} step={0.05}
+        <Vec3Fields legend="Centre" value={shown.center}
           onChange={(center) => setBox({ ...shown, center })} />
-        <Vec3Fields legend="Half size" value={shown.half} step={0.05} min={0.001}
+        <Vec3Fields legend="Half size" value={shown.half} min={0.001}
           onChange={(half) => setBox({ ...shown, half })} />
         <div class="actions">
           <button type="submit" disabled={busy}>Save crop</button>
