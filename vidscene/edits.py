@@ -25,6 +25,9 @@ from numpy.typing import NDArray
 OPS = ("keep_inside", "delete_inside")
 SHAPES = ("box", "sphere")
 MAX_OPERATIONS = 100
+# Output types an edit leaves as they are: the checkpoint is the training state, not the exported scene; an
+# edited scene serves their originals.
+UNEDITED = ("model",)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,10 @@ def test_a_newer_edit_wins_over_one_still_being_made(api: Api, db_url: str,
     assert len(served) == edit["kept"] and (np.linalg.norm(served - BALL["center"], axis=1) > BALL["radius"]).all()
     edits_dir = api.settings.data_dir / "scenes" / scene_id / "outputs" / "edits"
     assert sorted(p.name for p in edits_dir.iterdir()) == ["2"]
+    # The checkpoint, asked for while the edit is served, is the original: an edit does not change a model.
+    assert api.client.get(f"/user/scene/output/model/{scene_id}", headers=auth).status_code == 202
+    assert run_derive_jobs(api.settings) == 1
+    assert download(api, auth, "model", scene_id, 4) == (root / "train" / "checkpoints" / "4.ckpt").read_bytes()
 
 
 def test_a_format_not_asked_for_is_made_on_demand(api: Api, db_url: str,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene.db.models import ACTIVE_STATES, DeriveJob, JobState, Output, Scene, SceneEdit, utcnow
 from vidscene.db.session import write_session
+from vidscene.edits import UNEDITED
 from vidscene.jobs.state import upsert_output
 
 EDIT_READY = "ready"
@@ -127,9 +128,13 @@ def finish(factory: sessionmaker[Session], claimed: ClaimedDerive, worker_id: st
             if edit is None or edit.version != version:
                 job.message = SUPERSEDED
                 return SUPERSEDED
+        served = session.scalar(select(Scene.edit_version).where(Scene.id == claimed.scene_id)) or 0
         for f in made:
             upsert_output(session, claimed.scene_id, f.output_type, f.iteration, f.relpath, f.size,
                           edit_version=version)
+            if not version and served and f.output_type in UNEDITED:  # the served edit shows the original
+                upsert_output(session, claimed.scene_id, f.output_type, f.iteration, f.relpath, f.size,
+                              edit_version=served)
         if version:
             _serve_edit(session, claimed.scene_id, version, kept)
         return RECORDED

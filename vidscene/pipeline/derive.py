@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidscene import catalogue
-from vidscene.edits import Operation
+from vidscene.edits import UNEDITED, Operation
 from vidscene.pipeline.cameras import SceneData
 from vidscene.pipeline.errors import PipelineError
 from vidscene.pipeline.export.edits import edit_filter
@@ -21,9 +21,6 @@ from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.scene import OutputSink, SceneWork
 
 log = logging.getLogger(__name__)
-
-# Output types an edit does not change: the checkpoint is the training state, not the exported scene.
-UNEDITED = ("model",)
 
 
 class NoModelKeptError(PipelineError):

@@ -19,7 +19,7 @@ from vidscene.api.edits import repository
 from vidscene.api.edits.schemas import EditOperation, EditOut, EditRequest
 from vidscene.api.errors import BadRequestError, ConflictError, NotFoundError, SceneNotFoundError
 from vidscene.db.models import JobState, Output, Scene, SceneEdit
-from vidscene.edits import Operation, keep_mask, read_positions
+from vidscene.edits import UNEDITED, Operation, keep_mask, read_positions
 from vidscene.jobs import derive
 from vidscene.storage import Storage
 
@@ -134,4 +134,5 @@ def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, 
         iterations = set(scene.save_iterations) | {scene.total_iterations}
         if not any(files.checkpoint_path(it, scene.training_mode).is_file() for it in iterations):
             raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept.")
-        return derive.request(session, scene_id, scene.edit_version, [output_type])
+        version = 0 if output_type in UNEDITED else scene.edit_version  # an edit serves their originals
+        return derive.request(session, scene_id, version, [output_type])
