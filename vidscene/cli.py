@@ -73,7 +73,7 @@ def serve(
     from vidscene.db.migrate import upgrade
     from vidscene.db.session import make_engine, make_sessionmaker
     from vidscene.jobs import state
-    from vidscene.jobs.celery_app import enqueue_stage, make_celery
+    from vidscene.jobs.celery_app import enqueue_derive, enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
 
     _private_files()
@@ -90,14 +90,16 @@ def serve(
     celery = make_celery(settings)
     engine = make_engine(settings.resolved_database_url)
     factory = make_sessionmaker(engine)
-    reaper = Reaper(factory, settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage))
+    reaper = Reaper(factory, settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage),
+                    enqueue_derive=lambda job_id: enqueue_derive(celery, job_id))
     reaper.start()
     embedded = EmbeddedWorker() if settings.embedded_worker else None
     if embedded is not None:
         embedded.start()
     # A new scene waits for its frames; a retried one may wait for training (its poses kept).
     api = create_app(settings, enqueue=lambda job_id: enqueue_stage(celery, job_id,
-                                                                    state.pending_stage(factory, job_id)))
+                                                                    state.pending_stage(factory, job_id)),
+                     enqueue_derive=lambda job_id: enqueue_derive(celery, job_id))
     log.info("serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
     try:
         uvicorn.run(api, host=settings.host, port=settings.port, log_config=None, proxy_headers=False)
@@ -175,7 +177,7 @@ def worker(
 
     from vidscene.db.migrate import upgrade
     from vidscene.db.session import make_engine, make_sessionmaker
-    from vidscene.jobs.celery_app import enqueue_stage, make_celery
+    from vidscene.jobs.celery_app import enqueue_derive, enqueue_stage, make_celery
     from vidscene.jobs.reaper import Reaper
     from vidscene.jobs.webhooks import WebhookSender
 
@@ -189,7 +191,7 @@ def worker(
     celery = make_celery(settings)
     engine = make_engine(settings.resolved_database_url)
     reaper = Reaper(make_sessionmaker(engine), settings, lambda job_id, stage: enqueue_stage(celery, job_id, stage),
-                    worker_queues=qs)
+                    worker_queues=qs, enqueue_derive=lambda job_id: enqueue_derive(celery, job_id))
     reaper.start()
     webhooks = WebhookSender(make_sessionmaker(engine), settings)  # workers send webhooks; the API never does
     webhooks.start()

@@ -37,6 +37,9 @@ EXPECTED_ROUTES = {
     ("POST", "/user/scene/share/{scene_id}", True),
     ("GET", "/user/scene/shares/{scene_id}", True),
     ("DELETE", "/user/scene/share/{scene_id}/{token}", True),
+    ("GET", "/user/scene/edits/{scene_id}", True),
+    ("PUT", "/user/scene/edits/{scene_id}", True),
+    ("DELETE", "/user/scene/edits/{scene_id}", True),
     ("GET", "/public/{token}/metadata", False),
     ("GET", "/public/{token}/output/{output_type}", False),
     ("GET", "/s/{token}", False),
@@ -100,7 +103,7 @@ def test_openapi_documents_bodies_and_errors(api: Api) -> None:
         if auth:
             assert "401" in responses and "403" in responses, path
             scopes = [SCOPED[path]] if path in SCOPED else []
-            if path == "/user/scene/name/{scene_id}":
+            if path in ("/user/scene/name/{scene_id}", "/user/scene/edits/{scene_id}"):
                 scopes = ["scenes:read"] if method == "GET" else ["scenes:write"]
             assert operation["security"] == [{"HTTPBearer": scopes}], (method, path)
     for path in ("/user/account/login", "/user/account/register"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -13,13 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.support.api_client import PASSWORD, api_register, unique_username
 from tests.support.browser import Browser, WebServer, canvas_pixels, drawn_fraction, wait_for_drawn_canvas
 from tests.support.outputs import make_splat, splat_as_spz
 from tests.support.scenes import seed_scene
+from tests.support.synthetic import look_at_rotation
 from tests.support.videos import make_mp4
+from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.export.initial_view import initial_view
+from vidscene.storage import Storage
 
 pytestmark = pytest.mark.browser
 
@@ -58,6 +64,10 @@ def shared(server: WebServer, tmp_path_factory: pytest.TempPathFactory) -> Share
         "spz": {1000: spz}, "splat_cloud": {1000: splat}, "video": {1000: (tmp / "render.mp4").read_bytes()},
         "model": {1000: b"secret weights"},
     })
+    centre = np.array([0.6, -0.5, -2.6])  # the first capture camera: in front of the ball, a little above it
+    R = look_at_rotation(centre, np.zeros(3))
+    camera = Camera(width=320, height=240, fx=250, fy=250, cx=160, cy=120, R=R, t=-R @ centre, image_name="1.png")
+    Storage(server.data_dir).scene(scene).initial_view.write_text(json.dumps(initial_view(camera)))
     token = api.post(f"/user/scene/share/{scene}").json()["token"]
     return Shared(username=username, scene=scene, token=token, spz=spz, api=api)
 
@@ -71,6 +81,8 @@ def test_share_page_opens_without_login_and_draws_the_spz(browser: Browser, serv
     page.get_by_role("heading", name="Shared garden", level=1).wait_for()
     assert drawn_fraction(wait_for_drawn_canvas(page, minimum=0.05)) > 0.05, "the shared scene drew nothing"
     assert page.get_by_test_id("viewer").get_attribute("data-points") == "6000"
+    # It opens at the owner's first camera, and goes back there as the owner's page does.
+    assert page.get_by_role("button", name="First camera").count() == 1
     # The viewer took the SPZ (through the token, never the owner's routes), not the .splat beside it.
     assert any(f"/public/{token}/output/spz" in u for u in outputs), outputs
     assert not any("splat_cloud" in u or "/user/" in u for u in outputs), outputs
@@ -202,6 +214,11 @@ def test_owner_creates_copies_and_revokes_links(browser: Browser, server: WebSer
     browser.screenshot("share-panel")
 
     row.get_by_role("button", name="Revoke").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel").click()  # revoking asks first
+    page.get_by_role("dialog").wait_for(state="hidden")
+    assert len(api.get(f"/user/scene/shares/{scene}").json()["shares"]) == len(known) + 1  # cancelled: kept
+    row.get_by_role("button", name="Revoke").click()
+    page.get_by_role("dialog").get_by_role("button", name="Revoke link").click()
     panel.get_by_text("Link revoked").wait_for()
     row.wait_for(state="detached")
     left = {s["token"] for s in api.get(f"/user/scene/shares/{scene}").json()["shares"]}

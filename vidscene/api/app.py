@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from vidscene import __version__ as _package_version
 from vidscene.api import accounts, scenes, shares, system, tokens, tus, user_limits, webhooks
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
+from vidscene.api.edits.endpoints import router as edits_router
 from vidscene.api.errors import install_error_handlers
 from vidscene.api.metrics import ApiMetrics, MetricsMiddleware
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
@@ -44,6 +46,21 @@ logger = logging.getLogger(__name__)
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
+def _hoisted_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with the ``$defs`` of request bodies documented by hand (``forms.request_body_openapi``: a model
+    with nested models) moved into ``components/schemas``: a ``#/$defs/...`` reference inside a path resolves
+    against the document's root, where nothing is, and generators (openapi-typescript) refuse it."""
+    components = schema["components"]["schemas"]
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            body = operation.get("requestBody", {}) if isinstance(operation, dict) else {}
+            for media in body.get("content", {}).values():
+                defs = media.get("schema", {}).pop("$defs", None)
+                for name, definition in (defs or {}).items():
+                    components.setdefault(name, definition)
+    return cast(dict[str, Any], json.loads(json.dumps(schema).replace('"#/$defs/', '"#/components/schemas/')))
+
+
 def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
     """FastAPI documents a 422 body for every parameterised route; this API answers 400 ``{"error"}``
     instead (see errors.py), so the schema must say so or clients and schema checkers are misled."""
@@ -53,20 +70,21 @@ def _openapi_without_422(app: FastAPI) -> dict[str, Any]:
             for operation in path_item.values():
                 if isinstance(operation, dict):
                     operation.get("responses", {}).pop("422", None)
-        components = schema.get("components", {}).get("schemas", {})
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
-        app.openapi_schema = schema
+        app.openapi_schema = _hoisted_defs(schema)
     return app.openapi_schema
 
 
-def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI:
-    """Build the API for ``settings``; ``enqueue(job_id)`` is called after each new scene's commit.
+def create_app(settings: Settings, *, enqueue: Enqueue | None = None, enqueue_derive: Enqueue | None = None) -> FastAPI:
+    """Build the API for ``settings``; ``enqueue(job_id)`` is called after each new scene's commit, and
+    ``enqueue_derive(id)`` after each new derive job's (an edit, an output asked for after the fact).
 
     The database must already be migrated (``vidscene.db.migrate.upgrade``). The engine is disposed when the
     app shuts down.
     """
-    context = _app_context(settings, enqueue)
+    context = _app_context(settings, enqueue, enqueue_derive)
     app = FastAPI(
         title="vidscene",
         version=_package_version,
@@ -90,7 +108,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
     return app
 
 
-def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
+def _app_context(settings: Settings, enqueue: Enqueue | None, enqueue_derive: Enqueue | None) -> AppContext:
     """What every request shares: database engine and sessions, storage (created if missing), tokens, limiters."""
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
@@ -106,6 +124,7 @@ def _app_context(settings: Settings, enqueue: Enqueue | None) -> AppContext:
                                        storage_uri=settings.rate_limit_storage),
         register_limiter=RegistrationRateLimiter(settings.register_rate_limit, storage_uri=settings.rate_limit_storage),
         enqueue=enqueue,
+        enqueue_derive=enqueue_derive,
         db_threads=DbThreads(settings.api_db_threads or os.cpu_count() or 1),
         web_dist=settings.web_dist or WEB_DIST,
     )
@@ -147,7 +166,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(
         JsonCORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Range", *tus_protocol.CORS_REQUEST_HEADERS],
         expose_headers=["Content-Range", "Content-Length", "Content-Disposition", "Accept-Ranges", "Retry-After",
                         *tus_protocol.CORS_RESPONSE_HEADERS],
@@ -174,6 +193,7 @@ def _include_routes(app: FastAPI, web_dist: Path) -> None:
     app.include_router(tus.router)
     app.include_router(shares.owner_router)
     app.include_router(shares.public_router)
+    app.include_router(edits_router)
     app.include_router(tokens.router)
     app.include_router(webhooks.router)
     app.include_router(system.router)

@@ -66,6 +66,7 @@ class AppContext:
     enqueue: Enqueue | None
     db_threads: DbThreads
     web_dist: Path  # the built browser app (pages such as the share page are its index.html)
+    enqueue_derive: Enqueue | None = None  # hands a committed derive job (``jobs.derive``) to the workers
 
     def unit_of_work(self) -> AbstractContextManager[Session]:
         """A write transaction that commits when the block ends (rolls back on an exception): the one place

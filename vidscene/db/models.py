@@ -98,6 +98,8 @@ class Scene(Base):
     video_filename: Mapped[str] = mapped_column(String(255), nullable=False)
     video_info: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # The edit (``SceneEdit.version``) whose outputs downloads, metadata and share links serve; 0: the original.
+    edit_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="scenes")
     job: Mapped[Job] = relationship(back_populates="scene", cascade="all, delete-orphan", uselist=False,
@@ -150,10 +152,58 @@ class Output(Base):
     relpath: Mapped[str] = mapped_column(String(255), nullable=False)
     size: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    # 0: the original file; N: the file of edit version N (``SceneEdit``), served while the scene's
+    # ``edit_version`` is N. Originals are never rewritten by an edit.
+    edit_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     scene: Mapped[Scene] = relationship(back_populates="outputs")
 
-    __table_args__ = (UniqueConstraint("scene_id", "output_type", "iteration", name="uq_output"),)
+    __table_args__ = (UniqueConstraint("scene_id", "output_type", "iteration", "edit_version", name="uq_output"),)
+
+
+class SceneEdit(Base):
+    """A scene's crop-and-clean edit list (``vidscene.edits``), at most one per scene.
+
+    ``version`` counts every change (a ``PUT`` or a revert), so a derive job made for an older version can
+    tell it is stale; ``operations`` empty means the original. ``state``: ``original``, ``preparing`` (a
+    derive job is writing the edited files), ``ready`` (served: ``Scene.edit_version == version``) or
+    ``failed`` (``message`` says why; the previous version is still served).
+    """
+
+    __tablename__ = "scene_edits"
+
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    operations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="original")
+    kept: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # gaussians left at the last iteration
+    total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # gaussians before the edit
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+
+class DeriveJob(Base):
+    """Outputs made after a scene finished (``jobs.derive``): the edited files of an edit version, or an output
+    type the upload did not ask for, at every iteration whose model is kept.
+
+    A state machine of its own beside ``jobs`` (which has one row per scene for its stages): ``queued ->
+    processing (lease) -> done | failed``, each move a conditional ``UPDATE``; the broker message carries
+    only the id.
+    """
+
+    __tablename__ = "derive_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scene_id: Mapped[str] = mapped_column(ForeignKey("scenes.id", ondelete="CASCADE"), nullable=False, index=True)
+    edit_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    output_types: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default=JobState.queued.value, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    message: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow, onupdate=utcnow)
 
 
 class Share(Base):

@@ -20,6 +20,9 @@ from vidscene.jobs import sqlite_transport
 log = logging.getLogger(__name__)
 
 VISIBILITY_TIMEOUT_S = 24 * 3600
+# Outputs made after a scene finished (``jobs.derive``): an export's work, on the export stage's queue.
+DERIVE_TASK = "vidscene.derive"
+DERIVE_QUEUE = STAGE_QUEUES[Stage.export]
 
 
 def task_name(stage: Stage) -> str:
@@ -45,7 +48,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_default_queue="cpu",
-        task_routes={task_name(s): {"queue": q} for s, q in STAGE_QUEUES.items()},
+        task_routes={**{task_name(s): {"queue": q} for s, q in STAGE_QUEUES.items()},
+                     DERIVE_TASK: {"queue": DERIVE_QUEUE}},
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1,
         worker_hijack_root_logger=False,
@@ -92,8 +96,20 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
 
         app.task(name=task_name(stage), acks_late=True, reject_on_worker_lost=True)(run)
 
+    def run_derive(job_id: int) -> None:
+        from vidscene.jobs.derive_execution import run_derive
+
+        run_derive(_context(settings, app), int(job_id))
+
+    app.task(name=DERIVE_TASK, acks_late=True, reject_on_worker_lost=True)(run_derive)
+
 
 def enqueue_stage(app: Celery, job_id: int, stage: Stage) -> None:
     sent = app.send_task(task_name(stage), args=[job_id], queue=STAGE_QUEUES[stage])
     # The task id ties this line to the worker's "received" line: how a lost message is told from a late one.
     log.info("enqueued", extra={"job": job_id, "stage": stage.value, "task_id": sent.id, "pid": os.getpid()})
+
+
+def enqueue_derive(app: Celery, job_id: int) -> None:
+    sent = app.send_task(DERIVE_TASK, args=[job_id], queue=DERIVE_QUEUE)
+    log.info("enqueued", extra={"derive_job": job_id, "task_id": sent.id, "pid": os.getpid()})

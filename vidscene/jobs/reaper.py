@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidscene.config import Settings
 from vidscene.db.fork_guard import sqlite_operation
 from vidscene.db.models import Stage, utcnow
-from vidscene.jobs import state
+from vidscene.jobs import derive, state
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,17 @@ REQUEUE_WAITING_AFTER = timedelta(minutes=10)
 
 
 def reap_once(factory: sessionmaker[Session], settings: Settings, enqueue: Callable[[int, Stage], None],
-              *, requeue_waiting_after: timedelta = REQUEUE_WAITING_AFTER) -> int:
+              *, requeue_waiting_after: timedelta = REQUEUE_WAITING_AFTER,
+              enqueue_derive: Callable[[int], None] | None = None) -> int:
     """Re-send expired leases and long-waiting stages, and a stage left without a message while the engine
-    idles (``state.stalled_job``); returns how many were sent."""
+    idles (``state.stalled_job``), and the same for derive jobs (``jobs.derive``); returns how many were sent."""
     now = utcnow()
+    sent = 0
+    if enqueue_derive is not None:
+        for derive_id in derive.expired(factory, now=now, requeue_waiting_after=requeue_waiting_after,
+                                        lease_seconds=settings.lease_seconds):
+            enqueue_derive(derive_id)
+            sent += 1
     jobs = state.expired_jobs(factory, now=now, requeue_waiting_after=requeue_waiting_after,
                               lease_seconds=settings.lease_seconds)
     stalled = state.stalled_job(factory, now=now, idle_after=timedelta(seconds=settings.requeue_idle_seconds),
@@ -40,16 +47,17 @@ def reap_once(factory: sessionmaker[Session], settings: Settings, enqueue: Calla
         jobs.append(stalled)
     for job_id, stage in jobs:
         enqueue(job_id, stage)
-    return len(jobs)
+    return sent + len(jobs)
 
 
 class Reaper(threading.Thread):
     def __init__(self, factory: sessionmaker[Session], settings: Settings, enqueue: Callable[[int, Stage], None],
-                 *, worker_queues: Sequence[str] = ()) -> None:
+                 *, worker_queues: Sequence[str] = (), enqueue_derive: Callable[[int], None] | None = None) -> None:
         super().__init__(name="vidscene-reaper", daemon=True)
         self.factory = factory
         self.settings = settings
         self.enqueue = enqueue
+        self.enqueue_derive = enqueue_derive
         self.worker_queues = tuple(worker_queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
         self._stop_event = threading.Event()
@@ -63,7 +71,7 @@ class Reaper(threading.Thread):
             if self.worker_queues:
                 state.beat_worker(self.factory, self.worker_id, socket.gethostname(), os.getpid(),
                                   self.worker_queues)
-            return reap_once(self.factory, self.settings, self.enqueue)
+            return reap_once(self.factory, self.settings, self.enqueue, enqueue_derive=self.enqueue_derive)
 
     def run(self) -> None:
         while True:

@@ -25,10 +25,12 @@ from vidscene.db.models import ACTIVE_STATES as ACTIVE_STATES  # re-exported: th
 from vidscene.db.models import (
     STAGE_ORDER,
     STAGE_QUEUES,
+    DeriveJob,
     Job,
     JobState,
     Output,
     Scene,
+    SceneEdit,
     Stage,
     WorkerBeat,
     utcnow,
@@ -221,6 +223,10 @@ def restart(session: Session, job: Job, *, keep_through: Stage | None) -> None:
     job.stage_started_at = job.started_at = job.finished_at = None
     job.created_at = job.updated_at = now
     session.execute(delete(Output).where(Output.scene_id == job.scene_id))
+    # A new model: edits and outputs made after the fact described the old one (their files go with outputs/).
+    session.execute(delete(SceneEdit).where(SceneEdit.scene_id == job.scene_id))
+    session.execute(delete(DeriveJob).where(DeriveJob.scene_id == job.scene_id))
+    session.execute(update(Scene).where(Scene.id == job.scene_id).values(edit_version=0))
 
 
 def pending_stage(factory: sessionmaker[Session], job_id: int) -> Stage:
@@ -333,15 +339,22 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
 
 
 def record_output(factory: sessionmaker[Session], scene_id: str, output_type: str, iteration: int, relpath: str,
-                  size: int) -> None:
+                  size: int, *, edit_version: int = 0) -> None:
     """Insert or refresh the row for a finished output file (idempotent across retries)."""
     with write_session(factory) as session:
-        dialect = session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(Output).values(scene_id=scene_id, output_type=output_type, iteration=iteration,
-                                     relpath=relpath, size=size, created_at=utcnow())
-        session.execute(stmt.on_conflict_do_update(index_elements=["scene_id", "output_type", "iteration"],
-                                                   set_={"relpath": relpath, "size": size}))
+        upsert_output(session, scene_id, output_type, iteration, relpath, size, edit_version=edit_version)
+
+
+def upsert_output(session: Session, scene_id: str, output_type: str, iteration: int, relpath: str, size: int,
+                  *, edit_version: int = 0) -> None:
+    """``record_output`` inside the caller's transaction (a derive job records its files with its result)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Output).values(scene_id=scene_id, output_type=output_type, iteration=iteration,
+                                 relpath=relpath, size=size, created_at=utcnow(), edit_version=edit_version)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["scene_id", "output_type", "iteration", "edit_version"],
+        set_={"relpath": relpath, "size": size}))
 
 
 def scene_for_job(factory: sessionmaker[Session], job_id: int) -> Scene | None:

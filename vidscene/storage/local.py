@@ -83,6 +83,24 @@ class SceneFiles:
         ext = extension or next(iter(catalogue.OUTPUT_TYPES[output_type].extensions.values()))
         return self.outputs_dir / output_type / f"{iteration}{ext}"
 
+    def edits_dir(self, version: int | None = None) -> Path:
+        """Where the files of edit ``version`` live (``edits/`` holds every version): beside the originals,
+        which an edit never touches."""
+        root = self.outputs_dir / "edits"
+        return root if version is None else root / str(version)
+
+    def edited_output_path(self, version: int, output_type: str, iteration: int, extension: str) -> Path:
+        """An output of edit ``version`` (0 is the original: ``output_path``)."""
+        if version == 0:
+            return self.output_path(output_type, iteration, extension)
+        return self.edits_dir(version) / output_type / f"{iteration}{extension}"
+
+    def checkpoint_path(self, iteration: int, training_mode: str) -> Path:
+        """The saved model of ``iteration`` (``pipeline.checkpoints``: ``train/checkpoints/<iteration><model
+        extension>``), from which outputs are made after the fact."""
+        extension = catalogue.OUTPUT_TYPES["model"].extension(training_mode)
+        return self.train_dir / "checkpoints" / f"{iteration}{extension}"
+
     def read_metrics(self) -> dict[int, dict[str, Any]]:
         """Every saved iteration's quality numbers, by iteration (a file being written is skipped)."""
         out: dict[int, dict[str, Any]] = {}

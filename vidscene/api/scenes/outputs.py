@@ -9,9 +9,12 @@ scene route before it. Paths here overlap no other router's.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Connection
 from starlette.types import Receive, Scope, Send
@@ -20,6 +23,8 @@ from vidscene import catalogue
 from vidscene.api.auth import READ_SCOPES, ScenesRead, get_caller
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, bearer_scheme, get_context, read_in_thread
 from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.edits import service as edits_service
+from vidscene.api.edits.endpoints import enqueue_derive
 from vidscene.api.errors import BadRequestError
 from vidscene.api.scenes import service
 from vidscene.api.schemas import error_responses
@@ -51,7 +56,7 @@ async def output(
     context: ContextDep,
     request: Request,
     iteration: IterationQuery = None,
-) -> DownloadResponse:
+) -> Response:
     if output_type not in catalogue.OUTPUT_TYPES:
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
@@ -61,7 +66,26 @@ async def output(
             response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
         return response
 
-    return await read_in_thread(context, read)
+    try:
+        return await read_in_thread(context, read)
+    except service.NotMadeYetError:
+        return await preparing(context, claims, scene_id, output_type)
+
+
+PREPARING_RETRY_SECONDS = 5
+
+
+async def preparing(context: AppContext, claims: TokenClaims, scene_id: str, output_type: str) -> Response:
+    """An output type the upload did not ask for: have it made (once) and say so, 202 with
+    ``{"status": "preparing", "message"}`` and ``Retry-After``; a later request downloads it."""
+    job_id = await anyio.to_thread.run_sync(partial(
+        edits_service.prepare_output, context.unit_of_work, context.storage, user_id=claims.user_id,
+        scene_id=scene_id, output_type=output_type))
+    await enqueue_derive(context, scene_id, job_id)
+    label = catalogue.OUTPUT_TYPES[output_type].label
+    return JSONResponse({"status": "preparing",
+                         "message": f"{label} is being made from the trained model; ask again in a few seconds."},
+                        status_code=202, headers={"retry-after": str(PREPARING_RETRY_SECONDS)})
 
 
 
@@ -109,6 +133,8 @@ class OutputRoute(SessionReleasingRoute):
 
 
 _OUTPUT_PATH = "/output/{output_type}/{scene_id}"
+_PREPARING = {"type": "object", "required": ["status", "message"],
+              "properties": {"status": {"type": "string", "enum": ["preparing"]}, "message": {"type": "string"}}}
 _OUTPUT_CONTENT = dict.fromkeys(_MEDIA_TYPES, _BINARY)
 router.add_api_route(
     _OUTPUT_PATH, output, methods=["GET"], route_class_override=OutputRoute,
@@ -116,6 +142,8 @@ router.add_api_route(
     summary="Download an output file (Range requests supported)",
     responses={
         200: {"content": _OUTPUT_CONTENT, "description": "The whole file"},
+        202: {"content": {"application/json": {"schema": _PREPARING}},
+              "description": "A type the upload did not ask for, being made now: ask again after Retry-After"},
         206: {"content": {**_OUTPUT_CONTENT, "multipart/byteranges": _BINARY},
               "description": "The requested byte range(s)"},
         **error_responses(400, 401, 403, 404, 416),
@@ -129,6 +157,7 @@ router.add_api_route(
     summary="An output file's headers: size, type, validators, file name (no body; Range is ignored)",
     responses={
         200: {"content": _OUTPUT_CONTENT, "description": "The whole file's headers"},
+        202: {"description": "A type the upload did not ask for, being made now (no body)"},
         **error_responses(400, 401, 403, 404),
     },
 )

@@ -46,9 +46,11 @@ def output_statements(scene: Select[Any]) -> tuple[Select[Any], Select[Any], Sel
     outputs of ``:output_type`` newest first, and its output of ``:output_type`` at ``:iteration``.
 
     The owner's routes build them on ``OWNED_SCENE``, share links on their token lookup: one shape, so a
-    shared answer is exactly the owner's."""
-    of_type = and_(Output.scene_id == Scene.id, Output.output_type == bindparam("output_type"))
-    metadata = scene.outerjoin(Output, Output.scene_id == Scene.id).add_columns(
+    shared answer is exactly the owner's. Only the files of the edit the scene serves (``Scene.edit_version``,
+    0 for the original) are joined, so every answer switches to an edit, and back, at one commit."""
+    served = and_(Output.scene_id == Scene.id, Output.edit_version == Scene.edit_version)
+    of_type = and_(served, Output.output_type == bindparam("output_type"))
+    metadata = scene.outerjoin(Output, served).add_columns(
         Output.output_type, Output.iteration, Output.relpath)
     outputs = scene.outerjoin(Output, of_type).add_columns(Output.iteration, Output.relpath).order_by(
         Output.iteration.desc())

@@ -272,7 +272,8 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
     files = storage.scene(scene.id)
     iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
     resources: dict[str, dict[str, ResourceInfo]] = {}
-    for output_type in scene.output_types:
+    made_after = [t for t in catalogue.OUTPUT_TYPES if t not in scene.output_types and any(k[0] == t for k in relpaths)]
+    for output_type in [*scene.output_types, *made_after]:  # and the types made after the fact, once made
         if public_only and not catalogue.OUTPUT_TYPES[output_type].public:
             continue
         entries: dict[str, ResourceInfo] = {}
@@ -332,10 +333,21 @@ def find_output(conn: Connection, storage: Storage, claims: TokenClaims, scene_i
     return output_of(rows, storage, output_type, iteration)
 
 
+class NotMadeYetError(NotFoundError):
+    """An output type the scene's mode makes but its upload did not ask for, not made yet: the owner's
+    download asks for it (``api.edits.service.prepare_output``); anyone else gets this 404."""
+
+    def __init__(self, scene_id: str, output_type: str) -> None:
+        super().__init__(f"This scene does not produce {output_type}.")
+        self.scene_id = scene_id
+        self.output_type = output_type
+
+
 def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iteration: int | None) -> OutputFile:
     """The file to send from a scene's ``OUTPUTS``/``OUTPUT_AT``-shaped rows (newest first)."""
     scene = rows[0]
-    if output_type not in scene.output_types:
+    made_after = output_type not in scene.output_types
+    if made_after and scene.training_mode not in catalogue.OUTPUT_TYPES[output_type].extensions:
         raise NotFoundError(f"This scene does not produce {output_type}.")
     files = storage.scene(scene.id)
     kind = catalogue.OUTPUT_TYPES[output_type]
@@ -347,6 +359,8 @@ def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iter
         return OutputFile(path=path, stat_result=stat_result, media_type=kind.media_type,
                           filename_stem=f"{scene.name}-{output_type}-{row.iteration}",
                           extension=kind.extension(scene.training_mode))  # .compressed.ply, not .ply
+    if made_after:
+        raise NotMadeYetError(scene.id, output_type)
     if iteration is not None:
         raise NotFoundError(f"No {output_type} output for iteration {iteration} yet.")
     raise NotFoundError(f"No {output_type} output yet.")

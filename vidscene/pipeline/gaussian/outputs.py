@@ -103,36 +103,28 @@ assert set(OUTPUT_TYPES) == set(catalogue.TRAINING_MODES["gaussian"].outputs), \
 
 
 def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], config: ExportConfig, *,
-                   device: str = "auto", progress: ProgressFn = no_progress) -> None:
-    """Write every requested output of the model in ``checkpoint``.
+                   device: str = "auto", progress: ProgressFn = no_progress, keep: Keep | None = None) -> int:
+    """Write every requested output of the model in ``checkpoint``; returns how many gaussians they hold.
 
     ``requests`` maps an output type (one of ``OUTPUT_TYPES``) to its destination path. SPZ, SOG, glTF and
     compressed PLY keep the SH bands up to the degree the checkpoint was trained to; the ``.ply`` keeps all of
     them. The mesh is fused from the capture cameras' rendered depth (``write_mesh``); the video follows a
     smoothed version of the capture path (``scene.cameras``) at no more than ``config.video_max_long_side``
-    pixels. ``progress`` counts mesh views and video frames plus one step per other output. Raises
-    ``ValueError`` for an unknown output type (before writing anything) and ``StorageFullError`` when the disk
-    is full.
+    pixels. ``keep`` (an edit, ``pipeline.export.edits``) picks the gaussians to write from their exported
+    positions; the mesh and the video are rendered from the same ones. ``progress`` counts mesh views and video
+    frames plus one step per other output. Raises ``ValueError`` for an unknown output type (before writing
+    anything) and ``StorageFullError`` when the disk is full.
     """
     unknown = sorted(set(requests) - set(OUTPUT_TYPES))
     if unknown:
         raise ValueError(f"unknown gaussian output types: {', '.join(unknown)}")
-    ckpt = CHECKPOINTS.load(checkpoint)
-    iteration = int(ckpt["iteration"])
-    gaussians = without_floaters(Gaussians.from_state(ckpt["params"]), scene, iteration)
-    sh_degree = int(ckpt.get("active_sh_degree", ckpt.get("sh_degree", gaussians.max_sh_degree)))
-    sh_degree = min(sh_degree, gaussians.max_sh_degree)
-    extra = {"stage": "export", "iteration": iteration, "gaussians": len(gaussians)}
-
+    gaussians, model = exported_model(checkpoint, scene, keep)
+    extra = {"stage": "export", "checkpoint": checkpoint.name, "gaussians": len(gaussians)}
     video_frames = config.video_frames if "video" in requests else 0
     mesh_views = len(_mesh_cameras(scene, config)) if "mesh" in requests else 0
     total = video_frames + mesh_views + sum(1 for t in requests if t in FILE_WRITERS)
     done = 0
     progress(done, total, "exporting")
-    arrays = gaussians.exported()  # the 3D filter baked in: viewers do not know it
-    model = ExportedModel(checkpoint=checkpoint, means=arrays["means"], log_scales=arrays["scales"],
-                          quats=arrays["quats"], opacity_logits=arrays["opacities"], sh=gaussians.sh_numpy(),
-                          sh_degree=sh_degree)
     for output_type, path in requests.items():
         if output_type not in FILE_WRITERS:
             continue  # the video last: it is the slow one, the small files are useful sooner
@@ -143,7 +135,7 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 
     dev = resolve_device(device, cuda_usable=cuda_available)
     if "mesh" in requests:
-        write_mesh(requests["mesh"], gaussians, scene, config, sh_degree, dev,
+        write_mesh(requests["mesh"], gaussians, scene, config, model.sh_degree, dev,
                    lambda k: progress(done + k, total, f"rendered mesh view {k}/{mesh_views}"))
         done += mesh_views
         logger.info("wrote output", extra={**extra, "output": "mesh", "path": str(requests["mesh"])})
@@ -154,13 +146,35 @@ def export_outputs(checkpoint: Path, scene: SceneData, requests: Mapping[str, Pa
 
         def counted() -> Iterator[np.ndarray]:
             nonlocal done
-            for k, frame in enumerate(_render_path(gaussians, scene, config, sh_degree, dev), start=1):
+            for k, frame in enumerate(_render_path(gaussians, scene, config, model.sh_degree, dev), start=1):
                 yield frame
                 done += 1
                 progress(done, total, f"rendered video frame {k}/{video_frames}")
 
         write_mp4(counted(), path, fps=config.video_fps)
         logger.info("wrote output", extra={**extra, "output": "video", "path": str(path)})
+    return len(gaussians)
+
+
+Keep = Callable[[NDArray[np.float32]], NDArray[np.bool_]]
+"""Which gaussians to write, from their (N, 3) exported positions."""
+
+
+def exported_model(checkpoint: Path, scene: SceneData, keep: Keep | None = None) -> tuple[Gaussians, ExportedModel]:
+    """The gaussians a checkpoint exports (floaters dropped, ``keep`` applied) and the writers' arrays of them."""
+    ckpt = CHECKPOINTS.load(checkpoint)
+    gaussians = without_floaters(Gaussians.from_state(ckpt["params"]), scene, int(ckpt["iteration"]))
+    sh_degree = int(ckpt.get("active_sh_degree", ckpt.get("sh_degree", gaussians.max_sh_degree)))
+    sh_degree = min(sh_degree, gaussians.max_sh_degree)
+    if keep is not None:
+        mask = torch.from_numpy(np.asarray(keep(gaussians.exported()["means"]), dtype=bool))
+        filt = gaussians.filter_variances
+        gaussians = Gaussians({k: v.detach()[mask] for k, v in gaussians.params.items()},
+                              None if filt is None else filt[mask])
+    arrays = gaussians.exported()  # the 3D filter baked in: viewers do not know it
+    return gaussians, ExportedModel(checkpoint=checkpoint, means=arrays["means"], log_scales=arrays["scales"],
+                                    quats=arrays["quats"], opacity_logits=arrays["opacities"],
+                                    sh=gaussians.sh_numpy(), sh_degree=sh_degree)
 
 
 def _mesh_cameras(scene: SceneData, config: ExportConfig) -> list[Camera]:

@@ -460,6 +460,25 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/user/scene/edits/{scene_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The scene's edit list and whether it is served */
+        get: operations["get_edit_user_scene_edits__scene_id__get"];
+        /** Crop and clean: store an edit list; its files are made, then served */
+        put: operations["put_edit_user_scene_edits__scene_id__put"];
+        post?: never;
+        /** Revert to the original outputs */
+        delete: operations["delete_edit_user_scene_edits__scene_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/user/tokens": {
         parameters: {
             query?: never;
@@ -734,6 +753,81 @@ export interface components {
             delivered_at: string | null;
             /** Next Attempt At */
             next_attempt_at: string | null;
+        };
+        /**
+         * EditOperation
+         * @description One step of an edit, in the exported files' coordinates.
+         */
+        EditOperation: {
+            /**
+             * Op
+             * @enum {string}
+             */
+            op: "keep_inside" | "delete_inside";
+            /**
+             * Shape
+             * @enum {string}
+             */
+            shape: "box" | "sphere";
+            /** Center */
+            center: number[];
+            /**
+             * Half Size
+             * @description box: half its size along its own axes
+             */
+            half_size?: number[] | null;
+            /**
+             * Radius
+             * @description sphere
+             */
+            radius?: number | null;
+            /**
+             * Rotation
+             * @description box: a quaternion [w, x, y, z], normalised here
+             * @default [
+             *       1,
+             *       0,
+             *       0,
+             *       0
+             *     ]
+             */
+            rotation: number[];
+        };
+        /** EditOut */
+        EditOut: {
+            /** Operations */
+            operations: components["schemas"]["EditOperation"][];
+            /**
+             * Version
+             * @description Counts every change of the edit list; the files served are of `served`
+             */
+            version: number;
+            /**
+             * Served
+             * @description The version downloads, metadata and share links show now; 0: the original
+             */
+            served: number;
+            /**
+             * State
+             * @description preparing: the edited files are being written; ready: served
+             * @enum {string}
+             */
+            state: "original" | "preparing" | "ready" | "failed";
+            /**
+             * Kept
+             * @description Gaussians the edit keeps at the last iteration
+             */
+            kept: number | null;
+            /**
+             * Total
+             * @description Gaussians before the edit
+             */
+            total: number | null;
+            /**
+             * Message
+             * @description Why the edit failed, when it did
+             */
+            message: string;
         };
         /** ErrorBody */
         ErrorBody: {
@@ -1374,7 +1468,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                output_type: "spz" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video" | "model";
+                output_type: "spz" | "sog" | "gltf" | "mesh" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video" | "model";
                 scene_id: string;
             };
             cookie?: never;
@@ -1388,7 +1482,21 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "model/gltf-binary": string;
                     "video/mp4": string;
+                };
+            };
+            /** @description A type the upload did not ask for, being made now: ask again after Retry-After */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "preparing";
+                        message: string;
+                    };
                 };
             };
             /** @description The requested byte range(s) */
@@ -1398,6 +1506,7 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "model/gltf-binary": string;
                     "video/mp4": string;
                     "multipart/byteranges": string;
                 };
@@ -1466,7 +1575,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                output_type: "spz" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video" | "model";
+                output_type: "spz" | "sog" | "gltf" | "mesh" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video" | "model";
                 scene_id: string;
             };
             cookie?: never;
@@ -1480,8 +1589,16 @@ export interface operations {
                 };
                 content: {
                     "application/octet-stream": string;
+                    "model/gltf-binary": string;
                     "video/mp4": string;
                 };
+            };
+            /** @description A type the upload did not ask for, being made now (no body) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description A field is missing or invalid */
             400: {
@@ -2056,7 +2173,7 @@ export interface operations {
                     /** @enum {string} */
                     training_mode: "gaussian" | "tensorf";
                     /**
-                     * @description Comma-separated: spz, splat_cloud, point_cloud, compressed_ply, video, model
+                     * @description Comma-separated: spz, sog, gltf, mesh, splat_cloud, point_cloud, compressed_ply, video, model
                      * @example spz,splat_cloud,video
                      */
                     output_types: string;
@@ -2705,7 +2822,7 @@ export interface operations {
                     /** @enum {string} */
                     training_mode: "gaussian" | "tensorf";
                     /**
-                     * @description Comma-separated: spz, splat_cloud, point_cloud, compressed_ply, video, model
+                     * @description Comma-separated: spz, sog, gltf, mesh, splat_cloud, point_cloud, compressed_ply, video, model
                      * @example spz,splat_cloud,video
                      */
                     output_types: string;
@@ -2730,7 +2847,7 @@ export interface operations {
                     /** @enum {string} */
                     training_mode: "gaussian" | "tensorf";
                     /**
-                     * @description Comma-separated: spz, splat_cloud, point_cloud, compressed_ply, video, model
+                     * @description Comma-separated: spz, sog, gltf, mesh, splat_cloud, point_cloud, compressed_ply, video, model
                      * @example spz,splat_cloud,video
                      */
                     output_types: string;
@@ -2755,7 +2872,7 @@ export interface operations {
                     /** @enum {string} */
                     training_mode: "gaussian" | "tensorf";
                     /**
-                     * @description Comma-separated: spz, splat_cloud, point_cloud, compressed_ply, video, model
+                     * @description Comma-separated: spz, sog, gltf, mesh, splat_cloud, point_cloud, compressed_ply, video, model
                      * @example spz,splat_cloud,video
                      */
                     output_types: string;
@@ -3670,7 +3787,7 @@ export interface operations {
             header?: never;
             path: {
                 token: string;
-                output_type: "spz" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video";
+                output_type: "spz" | "sog" | "gltf" | "mesh" | "splat_cloud" | "point_cloud" | "compressed_ply" | "video";
             };
             cookie?: never;
         };
@@ -3771,6 +3888,224 @@ export interface operations {
                 };
                 content: {
                     "text/html": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_edit_user_scene_edits__scene_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token, or wrong password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A personal API token lacking the route's scope, or on a route that needs the login token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown scene, or a scene of another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_edit_user_scene_edits__scene_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Operations
+                     * @description Applied in order; DELETE restores the original
+                     */
+                    operations: components["schemas"]["EditOperation"][];
+                };
+                "application/x-www-form-urlencoded": {
+                    /**
+                     * Operations
+                     * @description Applied in order; DELETE restores the original
+                     */
+                    operations: components["schemas"]["EditOperation"][];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditOut"];
+                };
+            };
+            /** @description A field is missing or invalid */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token, or wrong password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A personal API token lacking the route's scope, or on a route that needs the login token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown scene, or a scene of another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Username taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Upload too large, or past the user's storage quota */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_edit_user_scene_edits__scene_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scene_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditOut"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token, or wrong password */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A personal API token lacking the route's scope, or on a route that needs the login token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unknown scene, or a scene of another user */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

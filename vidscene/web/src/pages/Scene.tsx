@@ -9,6 +9,7 @@ import { useSceneOptions } from "../catalogue";
 import { ConfirmDialog, ErrorMessage, PageHeading } from "../components";
 import { problemsByStep, useCaptureReport } from "../scene/capture";
 import { CaptureCheck } from "../scene/CaptureCheck";
+import { CropPanel } from "../scene/CropPanel";
 import { Downloads } from "../scene/Downloads";
 import { IterationPicker } from "../scene/IterationPicker";
 import { MetricsPanel } from "../scene/MetricsPanel";
@@ -99,6 +100,9 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
         initialView={meta?.initial_view ?? null} sayWhenEmpty={state === "done"} />
       <MetricsPanel id={id} state={state} />
       {state === "done" && captureCheck}
+      {state === "done" && meta?.training_mode === "gaussian" && (
+        <CropPanel sceneId={id} onServedChange={scene.followNewRun} />
+      )}
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache} state={state} />}
       {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}
       <DeleteDialog deletion={deletion} label={name ?? id} state={state} />

@@ -103,7 +103,8 @@ function ShareView({ token, meta, cache }: { token: string; meta: SharedScene; c
     <section class="scene share" data-share-token={token}>
       <PageHeading title={meta.name} />
       <p class="muted">Shared with you through a link: you can look around and download it, no account needed.</p>
-      <SceneMedia sceneId={token} meta={meta} iteration={iteration} cache={cache} />
+      <SceneMedia sceneId={token} meta={meta} iteration={iteration} cache={cache}
+        initialView={meta.initial_view ?? null} />
       {iteration === null ? (
         <p class="card muted">Nothing to show yet: this scene is still being made. Try the link again later.</p>
       ) : (

@@ -3,7 +3,7 @@ import { useEffect, useId, useState } from "preact/hooks";
 
 import type { ShareLink } from "../api/shares";
 import { createShare, listShares, revokeShare } from "../api/shares";
-import { ErrorMessage, Notice, errorText, isAbort } from "../components";
+import { ConfirmDialog, ErrorMessage, Notice, errorText, isAbort } from "../components";
 import { formatDate } from "../format";
 import { copyText } from "../clipboard";
 
@@ -24,6 +24,23 @@ export function embedSnippet(link: ShareLink, sceneName: string): string {
   const src = `${shareUrl(link)}?embed=1`;
   return `<iframe src="${attribute(src)}" title="${attribute(`${sceneName} (3D scene)`)}" width="960" ` +
     'height="540" style="border:0" allow="fullscreen" loading="lazy"></iframe>';
+}
+
+/** "Revoke", which asks first: a revoked link cannot be brought back, and pages embedding it go blank. */
+function RevokeButton({ url, busy, onConfirm }: { url: string; busy: boolean; onConfirm: () => Promise<void> }): JSX.Element {
+  const [confirming, setConfirming] = useState(false);
+  return (
+    <>
+      <button type="button" class="danger small" onClick={() => setConfirming(true)} disabled={busy}
+        aria-label={`Revoke link ${url}`}>
+        {busy ? "Revoking…" : "Revoke"}
+      </button>
+      <ConfirmDialog open={confirming} title="Revoke this link?" confirmLabel="Revoke link" busy={busy}
+        onConfirm={() => void onConfirm().finally(() => setConfirming(false))} onCancel={() => setConfirming(false)}>
+        <p>Anyone who has it, and every page that embeds it, will no longer see the scene.</p>
+      </ConfirmDialog>
+    </>
+  );
 }
 
 function LinkRow({ link, sceneName, onRevoke, onCopied }: {
@@ -73,10 +90,7 @@ function LinkRow({ link, sceneName, onRevoke, onCopied }: {
           embedSnippet(link, sceneName))} aria-label={`Copy embed code for ${url}`}>
           Copy embed code
         </button>
-        <button type="button" class="danger small" onClick={() => void revoke()} disabled={busy}
-          aria-label={`Revoke link ${url}`}>
-          {busy ? "Revoking…" : "Revoke"}
-        </button>
+        <RevokeButton url={url} busy={busy} onConfirm={revoke} />
         {error && <span class="error-text" role="alert">{error}</span>}
       </td>
     </tr>

@@ -1,0 +1,108 @@
+"""Run one derive job (``jobs.derive``): claim it, make its files with ``pipeline.derive``, record them.
+
+Beside ``stage_execution`` the other place where the pipeline meets the database. A derive job touches no
+stage of its scene: it reads the kept models and the SfM cameras and writes next to the originals, so it can
+run on a finished scene at any time, and a failure leaves the scene as it was (its edit marked failed).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from vidscene.edits import parse_operations
+from vidscene.jobs import derive
+from vidscene.jobs.stage_execution import WorkerContext, scene_work
+from vidscene.pipeline.derive import DeriveRequest, derive_outputs
+from vidscene.pipeline.errors import PipelineError
+from vidscene.pipeline.progress import Cancelled
+from vidscene.storage import SceneFiles, is_disk_full
+
+log = logging.getLogger(__name__)
+
+
+def run_derive(ctx: WorkerContext, job_id: int) -> None:
+    """Make a derive job's outputs if this delivery may (``derive.claim``)."""
+    claimed = derive.claim(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds,
+                           max_attempts=ctx.settings.max_attempts)
+    if claimed is None:
+        log.info("stale or duplicate derive delivery ignored", extra={"derive_job": job_id})
+        return
+    scene = derive.scene_of(ctx.factory, claimed.scene_id)
+    if scene is None:
+        return
+    work = scene_work(ctx, scene)
+    extra = {"scene": claimed.scene_id, "derive_job": job_id, "edit_version": claimed.edit_version}
+    made: list[derive.MadeFile] = []
+    last_renew = time.monotonic()
+
+    def progress(position: int, total: int, message: str = "") -> None:
+        nonlocal last_renew
+        if time.monotonic() - last_renew >= ctx.settings.heartbeat_seconds:
+            last_renew = time.monotonic()
+            if not derive.renew(ctx.factory, job_id, ctx.worker_id, ctx.settings.lease_seconds):
+                raise Cancelled(f"derive job {job_id} is no longer ours")
+
+    def on_output(output_type: str, iteration: int, path: Path) -> None:
+        made.append(derive.MadeFile(output_type, iteration, str(path.relative_to(work.files.root)),
+                                    path.stat().st_size))
+
+    try:
+        request = DeriveRequest(output_types=claimed.output_types, edit_version=claimed.edit_version,
+                                operations=parse_operations(list(claimed.operations)) if claimed.edit_version
+                                else ())
+        kept = derive_outputs(work, request, progress, on_output)
+    except Cancelled:
+        log.info("derive job lost its lease (scene deleted, or taken over)", extra=extra)
+        _remove_if_deleted(ctx, work.files, claimed.scene_id)
+        return
+    except Exception as exc:
+        _failed(ctx, job_id, exc, extra)
+        _remove_edit(work.files, claimed.edit_version)
+        return
+    outcome = derive.finish(ctx.factory, claimed, ctx.worker_id, made, kept)
+    if outcome != derive.RECORDED:
+        log.info("derive job %s", outcome, extra=extra)
+        if outcome == derive.SUPERSEDED:
+            _remove_edit(work.files, claimed.edit_version)
+        else:
+            _remove_if_deleted(ctx, work.files, claimed.scene_id)
+        return
+    log.info("derive job done", extra={**extra, "files": len(made), "kept": kept})
+    if claimed.edit_version:
+        remove_older_edits(work.files, claimed.edit_version)
+
+
+def _failed(ctx: WorkerContext, job_id: int, exc: Exception, extra: dict[str, object]) -> None:
+    if isinstance(exc, PipelineError):
+        message = str(exc)
+    elif is_disk_full(exc):
+        message = "The server ran out of disk space while making the outputs."
+    else:
+        log.exception("derive job crashed", extra=extra)
+        message = "Making the outputs failed unexpectedly."
+    derive.fail(ctx.factory, job_id, ctx.worker_id, message)
+
+
+def _remove_if_deleted(ctx: WorkerContext, files: SceneFiles, scene_id: str) -> None:
+    """A scene deleted while its files were being made: what this job wrote after the API removed the folder
+    goes too."""
+    if derive.scene_of(ctx.factory, scene_id) is None:
+        files.remove()
+
+
+def _remove_edit(files: SceneFiles, version: int) -> None:
+    if version:
+        shutil.rmtree(files.edits_dir(version), ignore_errors=True)
+
+
+def remove_older_edits(files: SceneFiles, version: int) -> None:
+    """The files of edit versions before ``version`` (no longer served: their rows went with the switch)."""
+    root = files.edits_dir()
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.name.isdigit() and int(entry.name) < version:
+            shutil.rmtree(entry, ignore_errors=True)
