@@ -17,10 +17,11 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from vidscene.api.auth import ScenesRead, ScenesWrite
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, read_in_thread
+from vidscene.api.downloads import file_response
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
@@ -38,6 +39,7 @@ from vidscene.api.scenes.schemas import (
 )
 from vidscene.api.schemas import MessageOut, error_responses
 from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
+from vidscene.storage.objects import LocalFile
 
 logger = logging.getLogger(__name__)
 
@@ -147,11 +149,15 @@ async def capture(scene_id: str, claims: ScenesRead, context: ContextDep) -> Sce
     summary="JPEG thumbnail (404 until frames are extracted)",
     responses={200: {"content": {"image/jpeg": _BINARY}, "description": "The thumbnail"}, **_SCENE_ERRORS},
 )
-async def thumbnail(scene_id: str, claims: ScenesRead, context: ContextDep) -> FileResponse:
-    path, stat_result = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
-                                                              claims=claims, scene_id=scene_id))
-    return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
-                        headers={"Cache-Control": "private, no-cache"})
+async def thumbnail(scene_id: str, claims: ScenesRead, context: ContextDep) -> Response:
+    found = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
+                                                  claims=claims, scene_id=scene_id))
+    if isinstance(found, LocalFile):
+        return FileResponse(found.path, media_type="image/jpeg", stat_result=found.stat_result,
+                            headers={"Cache-Control": "private, no-cache"})
+    response = file_response(found, media_type="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @router.patch("/name/{scene_id}", response_model=SceneName, summary="Rename the scene",
