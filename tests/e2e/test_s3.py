@@ -48,7 +48,7 @@ def test_pipeline_downloads_and_delete_on_s3(tmp_path: Path, s3_server: S3Server
         cluster.worker("-Q", "cpu,gpu")
         client = ApiClient(cluster.base_url, "s3user")
         scene_id = client.upload(orbit_video.path, outputs="splat_cloud,point_cloud", total=15)
-        final = client.wait(scene_id, timeout=300, cluster=cluster)
+        final = client.wait(scene_id, timeout=500, cluster=cluster)
         assert final["state"] == "done", (final, cluster.logs())
 
         keys = s3_server.keys(bucket, f"{PREFIX}/scenes/{scene_id}/")

@@ -9,6 +9,7 @@ in both modes.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -170,3 +171,61 @@ def parse_metrics(found: Mapping[str, bytes]) -> dict[int, dict[str, Any]]:
         if isinstance(value, dict):
             out[int(stem)] = value
     return dict(sorted(out.items()))
+
+
+class ObjectReader(io.RawIOBase):
+    """A stored object as a seekable binary file, each read one ranged ``GET``: what FFmpeg (PyAV) and
+    ``zipfile`` need to probe an upload that never had a local copy. Wrap it in ``io.BufferedReader`` so
+    small reads share one request."""
+
+    def __init__(self, store: ObjectStore, key: str, size: int) -> None:
+        super().__init__()
+        self.store = store
+        self.key = key
+        self.size = size
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(base + offset, 0)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self.size - self.position)
+        if wanted <= 0:
+            return 0
+        data = self.store.read_range(self.key, self.position, wanted)
+        buffer[:len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+
+READ_AHEAD_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An upload received straight into the store (``key``): what the API probes and then keeps as the
+    scene's video. Offers what probing uses of a ``Path`` (``open``, ``size``, ``str``), so the probe reads
+    it with ranged reads instead of from a local copy."""
+
+    store: ObjectStore
+    key: str
+    size: int
+
+    def open(self, mode: str = "rb") -> io.BufferedReader:
+        if mode != "rb":
+            raise ValueError("a stored upload is read only")
+        return io.BufferedReader(ObjectReader(self.store, self.key, self.size), buffer_size=READ_AHEAD_BYTES)
+
+    def __str__(self) -> str:
+        return self.key.rsplit("/", 1)[-1]

@@ -71,15 +71,16 @@ async def create_scene(request: Request, user: ScenesWrite, context: ContextDep)
     upload: ReceivedUpload = await receive_upload(
         request, tmp_dir=context.storage.tmp_dir, max_file_bytes=settings.max_upload_bytes, free_bytes=free,
         check_fields=partial(service.check_early_fields, default_preset=settings.default_preset),
-        check_head=service.check_video_head)
+        check_head=service.check_video_head, store=context.storage.objects)
     try:
-        if upload.file_path is None:
+        received, location = upload.received, upload.location
+        if received is None or location is None:
             raise BadRequestError(f"Missing field: {FILE_FIELD}.")
         req = service.parse_scene_request(upload.fields, default_preset=settings.default_preset)
-        info = await anyio.to_thread.run_sync(service.probe, upload.file_path)
+        info = await anyio.to_thread.run_sync(service.probe, received)
         scene_id, job_id = await anyio.to_thread.run_sync(partial(
             service.create_scene, context.unit_of_work, context.storage, user_id=user.id,
-            request=req, upload_path=upload.file_path, info=info))
+            request=req, upload_path=location, info=info))
     finally:
         upload.discard()  # already moved into place on success; removes the temporary file otherwise
     logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,

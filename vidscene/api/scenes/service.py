@@ -46,7 +46,7 @@ from vidscene.config import Settings
 from vidscene.db.models import Stage
 from vidscene.jobs import estimates, state
 from vidscene.jobs.progress import progress_fields
-from vidscene.probe import NotAVideoError, VideoInfo, judge_head, probe_video
+from vidscene.probe import Media, NotAVideoError, VideoInfo, judge_head, probe_video
 from vidscene.storage import Readable, Storage
 
 # Scene files the API reads, relative to the scene (the layout of ``storage.local.SceneFiles``).
@@ -63,7 +63,7 @@ _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm":
 # ---- creating a scene -----------------------------------------------------------------------------------
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Media) -> VideoInfo:
     """What the upload is: a video, or a zip of photos (``vidscene.photos``); 415 for anything else."""
     try:
         return photos.probe_archive(path) if photos.is_archive(path) else probe_video(path)
