@@ -54,8 +54,8 @@ def test_upload_goes_to_the_bucket_and_downloads_come_from_it(s3_api: Api, s3_se
     storage.objects.put_bytes(scene_key(scene_id, "thumbnail.jpg"), b"\xff\xd8\xff" + bytes(997))
     thumb = s3_api.client.get(f"/user/scene/thumbnail/{scene_id}", headers={**auth, "Range": "bytes=10-19"})
     assert thumb.status_code == 206 and thumb.headers["content-range"] == "bytes 10-19/1000"
-    refused = s3_api.client.post("/user/scene/new", headers=auth, files={"file": ("x.mp4", b"%PDF-1.7" * 1000)})
-    assert refused.status_code == 415
+    refused = s3_api.new_scene(auth, b"%PDF-1.7" * 1000)
+    assert refused.status_code == 415, refused.text
     assert s3_server.keys(bucket) == [f"p/scenes/{scene_id}/thumbnail.jpg", f"p/scenes/{scene_id}/upload/video.mp4"]
     assert s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
@@ -81,7 +81,7 @@ def test_a_store_that_goes_down_answers_503(tmp_path: Path, private_s3: S3Server
         private_s3.stop()
         for answer in (api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth),
                        api.client.get(f"/user/scene/thumbnail/{scene_id}", headers=auth),
-                       api.client.post("/user/scene/new", headers=auth, files={"file": ("a.mp4", b"0" * 5000)})):
+                       api.new_scene(auth, b"0" * 5000)):
             assert answer.status_code == 503, answer.text
             assert "storage is unavailable" in answer.json()["error"]
         assert api.client.get("/health").status_code == 200  # the API itself is up

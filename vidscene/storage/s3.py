@@ -59,7 +59,9 @@ class S3Store:
                 import boto3
                 from botocore.config import Config
 
-                config = Config(connect_timeout=3, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
+                # SigV4 everywhere: the only signature newer regions, R2 and MinIO take (presigned URLs included).
+                config = Config(signature_version="s3v4", connect_timeout=3, read_timeout=60,
+                                retries={"max_attempts": 3, "mode": "standard"},
                                 max_pool_connections=32)
                 self._client = boto3.session.Session().client("s3", config=config)
                 self._client_pid = os.getpid()
