@@ -44,7 +44,9 @@ class Cluster:
 
     def data_dir_of(self, index: int) -> Path:
         """The data dir of the ``index``-th process started."""
-        return self.data_dir.with_name(f"{self.data_dir.name}-{index}") if self.separate_dirs and index else self.data_dir
+        if not self.separate_dirs or index == 0:
+            return self.data_dir
+        return self.data_dir.with_name(f"{self.data_dir.name}-{index}")
 
     def _env(self) -> dict[str, str]:
         return {**self.env, "VIDSCENE_DATA_DIR": str(self.data_dir_of(len(self.procs)))}
