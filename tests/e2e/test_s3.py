@@ -76,6 +76,7 @@ def test_pipeline_downloads_and_delete_on_s3(tmp_path: Path, s3_server: S3Server
         cluster.stop()
 
 
+@pytest.mark.slow  # a whole `serve` start; tests/storage/test_s3_api.py checks the same refusal in process
 def test_start_refused_when_the_store_is_unreachable(tmp_path: Path, s3_server: S3Server) -> None:
     """A bucket that does not exist (or a store that is down): ``serve`` stops at once with the reason."""
     cluster = Cluster.create(tmp_path, extra_env={**s3_server.env, "VIDSCENE_STORAGE_URL": "s3://no-such-bucket/x"})

@@ -47,6 +47,7 @@ def _job(factory: sessionmaker[Session], job_id: int) -> Job:
         return job
 
 
+@pytest.mark.slow  # ~5 s of a real frames stage; the e2e test runs every stage on s3 in the default run
 def test_frames_on_s3_after_a_store_outage(factory: sessionmaker[Session], tmp_path: Path,
                                                    s3_server: S3Server, bucket: str, store: S3Store,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:

@@ -189,6 +189,18 @@ class Storage:
         info = self.objects.stat(key)
         return None if info is None else StoredObject(self.objects, key, info, self.presign_seconds)
 
+    def file_sizes(self, scene_id: str, relpaths: list[str]) -> dict[str, int]:
+        """The sizes of those of a scene's files that are there (what the polled metadata route reports):
+        one ``stat`` each in the data dir, one listing of ``outputs/`` in a store instead of a request each."""
+        if self.objects is None or not all(relpath.startswith("outputs/") for relpath in relpaths):
+            found = {relpath: self.open_file(scene_id, relpath) for relpath in relpaths}
+            return {relpath: file.size for relpath, file in found.items() if file is not None}
+        if not relpaths:
+            return {}
+        listed = self.objects.listing(scene_key(self.scene(scene_id).root.name, "outputs/"))
+        sizes = {f"outputs/{name}": info.size for name, info in listed.items()}
+        return {relpath: sizes[relpath] for relpath in relpaths if relpath in sizes and safe_parts(relpath)}
+
     def read_json(self, scene_id: str, relpath: str) -> dict[str, Any] | None:
         """A JSON object the pipeline wrote (``capture.json``, ``outputs/initial_view.json``), or None."""
         if self.objects is None:

@@ -108,8 +108,9 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     files = storage.scene(scene_id)
     filename = _video_filename(info)
     storage.ensure()
-    # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
-    files.root.mkdir(mode=0o700)
+    if storage.objects is None:  # a bucket has no folders to make
+        # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
+        files.root.mkdir(mode=0o700)
     try:
         keep_upload(storage, scene_id, filename, upload_path)
         with unit_of_work() as session:
@@ -262,14 +263,14 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
     relpaths = {(row.output_type, row.iteration): row.relpath for row in rows if row.relpath is not None}
     iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
     resources: dict[str, dict[str, ResourceInfo]] = {}
+    sizes = storage.file_sizes(scene.id, list(relpaths.values()))
     for output_type in scene.output_types:
         if public_only and not catalogue.OUTPUT_TYPES[output_type].public:
             continue
         entries: dict[str, ResourceInfo] = {}
         for iteration in iterations:
             relpath = relpaths.get((output_type, iteration))
-            found = storage.open_file(scene.id, relpath) if relpath is not None else None
-            entries[str(iteration)] = resource_info(found.size if found is not None else None)
+            entries[str(iteration)] = resource_info(sizes.get(relpath) if relpath is not None else None)
         resources[output_type] = entries
     view = storage.read_json(scene.id, INITIAL_VIEW)
     return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
