@@ -84,3 +84,32 @@ def test_start_refused_when_the_store_is_unreachable(tmp_path: Path, s3_server: 
     assert proc.proc is not None
     assert proc.proc.wait(timeout=60) == 2
     assert "cannot use the storage s3://no-such-bucket/x" in proc.tail()
+
+
+@pytest.mark.slow  # minutes: training interrupted and resumed
+def test_a_killed_worker_resumes_training_from_the_bucket(tmp_path: Path, s3_server: S3Server, postgres_url: str,
+                                                          redis_db: str, orbit_video: SyntheticVideo) -> None:
+    """A worker killed mid-training leaves its checkpoint in the bucket; a worker on another machine (data dir)
+    resumes from it, and nothing half-made is left."""
+    bucket = s3_server.new_bucket()
+    cluster = _s3_cluster(tmp_path, s3_server, bucket, postgres_url, redis_db)
+    cluster.env["VIDSCENE_STORAGE_SYNC_SECONDS"] = "1"
+    try:
+        cluster.serve(embedded_worker=False)
+        first = cluster.worker("-Q", "cpu,gpu")
+        client = ApiClient(cluster.base_url, "s3resume")
+        scene_id = client.upload(orbit_video.path, outputs="splat_cloud", save="10", total=40)
+        checkpoint = f"{PREFIX}/scenes/{scene_id}/train/checkpoints/10.ckpt"
+        client.wait(scene_id, timeout=500, cluster=cluster,
+                    until=lambda _: checkpoint in s3_server.keys(bucket, f"{PREFIX}/scenes/{scene_id}/train/"))
+        first.kill()
+        second = cluster.worker("-Q", "cpu,gpu")
+        final = client.wait(scene_id, timeout=500, cluster=cluster)
+        assert final["state"] == "done", (final, cluster.logs())
+        assert "resumed_from=10" in second.log_path.read_text(), cluster.logs()
+        keys = s3_server.keys(bucket, f"{PREFIX}/scenes/{scene_id}/")
+        assert not [k for k in keys if k.endswith(".part") or "/train/resume." in k], keys
+        meta = client.http.get(f"/user/scene/metadata/{scene_id}").json()["resources"]["splat_cloud"]
+        assert meta["10"]["exists"] and meta["40"]["exists"]
+    finally:
+        cluster.stop()
