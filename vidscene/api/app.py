@@ -117,7 +117,8 @@ def _lifespan(context: AppContext) -> Callable[[FastAPI], AbstractAsyncContextMa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(remove_stale_uploads, context.storage.tmp_dir)
+        await anyio.to_thread.run_sync(partial(remove_stale_uploads, context.storage.tmp_dir,
+                                               store=context.storage.objects))
         sweeper = asyncio.create_task(_sweep_uploads(context), name="vidscene-upload-sweeper")
         try:
             yield

@@ -77,13 +77,20 @@ class ReceivedUpload:
             self.stored = None
 
 
-def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SECONDS) -> int:
-    """Delete temporary upload files left by a crashed or killed server; returns how many were removed.
+def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SECONDS,
+                         store: ObjectStore | None = None) -> int:
+    """Delete temporary upload files (and ``tmp/upload-*`` objects in ``store``) left by a crashed or killed
+    server; returns how many were removed.
 
     Only files older than ``older_than_s`` go: another API process sharing the data dir may be receiving one.
     """
     removed = 0
     cutoff = time.time() - older_than_s
+    if store is not None:
+        stale = [name for name, info in store.listing("tmp/").items()
+                 if name.startswith(TEMP_PREFIX) and info.mtime < cutoff]
+        store.delete(f"tmp/{name}" for name in stale)
+        removed += len(stale)
     for path in tmp_dir.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
         try:
             if path.stat().st_mtime < cutoff:
