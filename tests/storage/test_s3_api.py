@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support import uploads
-from tests.support.api_client import Api, TestClient, make_settings
+from tests.support.api_client import PASSWORD, Api, TestClient, make_settings
 from tests.support.s3 import S3Server, running_s3_server
 from tests.support.videos import encode_video
 from vidscene.api import create_app
@@ -59,6 +59,9 @@ def test_upload_goes_to_the_bucket_and_downloads_come_from_it(s3_api: Api, s3_se
     assert refused.status_code == 415, refused.text
     assert s3_server.keys(bucket) == [f"p/scenes/{scene_id}/thumbnail.jpg", f"p/scenes/{scene_id}/upload/video.mp4"]
     assert s3_server.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    gone = s3_api.client.request("DELETE", "/user/account/delete", json={"password": PASSWORD}, headers=auth)
+    assert gone.status_code == 200, gone.text
+    assert s3_server.keys(bucket) == []  # the account's scenes, every object of them
 
 
 def test_a_resumable_upload_is_sent_to_the_bucket_when_complete(s3_api: Api, s3_server: S3Server, bucket: str,
