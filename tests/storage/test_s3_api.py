@@ -55,6 +55,10 @@ def test_upload_goes_to_the_bucket_and_downloads_come_from_it(s3_api: Api, s3_se
     storage.objects.put_bytes(scene_key(scene_id, "thumbnail.jpg"), b"\xff\xd8\xff" + bytes(997))
     thumb = s3_api.client.get(f"/user/scene/thumbnail/{scene_id}", headers={**auth, "Range": "bytes=10-19"})
     assert thumb.status_code == 206 and thumb.headers["content-range"] == "bytes 10-19/1000"
+    big = bytes(range(256)) * (10 * 1024 + 7)  # 2.5 MiB and a bit: one streamed GET, sent 1 MiB at a time
+    storage.objects.put_bytes(scene_key(scene_id, "thumbnail.jpg"), big)
+    whole = s3_api.client.get(f"/user/scene/thumbnail/{scene_id}", headers=auth)
+    assert whole.status_code == 200 and whole.content == big
     refused = s3_api.new_scene(auth, b"%PDF-1.7" * 1000)
     assert refused.status_code == 415, refused.text
     assert s3_server.keys(bucket) == [f"p/scenes/{scene_id}/thumbnail.jpg", f"p/scenes/{scene_id}/upload/video.mp4"]

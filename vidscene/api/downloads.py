@@ -30,7 +30,7 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from email.utils import formatdate
 from urllib.parse import quote
 
@@ -41,7 +41,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from vidscene.catalogue import CHUNK_BYTES
 from vidscene.storage import Readable, StoreUnavailableError, objects
-from vidscene.storage.objects import LocalFile
+from vidscene.storage.objects import LocalFile, StoredObject
 
 Span = tuple[int, int]  # byte offsets [start, end)
 
@@ -301,6 +301,17 @@ class DownloadResponse(Response):
         headers["content-length"] = str(length)
         return {"type": "http.response.start", "status": 206, "headers": headers.raw}, pieces
 
+    async def _send_stored(self, send: Send, file: StoredObject, offset: int, end: int, more_after: bool) -> None:
+        """A long span of a stored object from one ranged ``GET`` read ``chunk_size`` at a time."""
+        chunks = file.chunks(offset, end - offset, self.chunk_size)
+        try:
+            while offset < end:
+                chunk = await _next_chunk(chunks)
+                offset += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": more_after or offset < end})
+        finally:
+            await anyio.to_thread.run_sync(chunks.close)
+
     def _reads(self, pieces: list[bytes | Span]) -> int:
         return sum(-(-(piece[1] - piece[0]) // self.chunk_size) for piece in pieces if not isinstance(piece, bytes))
 
@@ -315,11 +326,18 @@ class DownloadResponse(Response):
             offset, end = piece
             if offset == end:  # an empty file
                 await send({"type": "http.response.body", "body": b"", "more_body": more_after})
+            if isinstance(self._file, StoredObject) and end - offset > self.chunk_size:
+                await self._send_stored(send, self._file, offset, end, more_after)
+                continue
             while offset < end:
                 size = min(self.chunk_size, end - offset)
                 chunk = await anyio.to_thread.run_sync(self._read, offset, size)
                 offset += size
                 await send({"type": "http.response.body", "body": chunk, "more_body": more_after or offset < end})
+
+
+async def _next_chunk(chunks: Generator[bytes]) -> bytes:
+    return await anyio.to_thread.run_sync(next, chunks)
 
 
 async def _unless_disconnected(receive: Receive, send_body: Callable[[], Awaitable[None]]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,23 @@ class S3Store:
             found = self.client.get_object(Bucket=self.bucket, Key=self._key(key),
                                            Range=f"bytes={offset}-{offset + size - 1}")
             return bytes(found["Body"].read())
+
+    def stream_range(self, key: str, offset: int, size: int, chunk: int) -> Generator[bytes]:
+        with self._translated("a ranged GET"):
+            found = self.client.get_object(Bucket=self.bucket, Key=self._key(key),
+                                           Range=f"bytes={offset}-{offset + size - 1}")
+        body = found["Body"]
+        try:
+            sent = 0
+            while sent < size:
+                with self._translated("a ranged GET"):
+                    data = body.read(min(chunk, size - sent))
+                if not data:
+                    raise RuntimeError(f"Object {key} is shorter than expected.")
+                sent += len(data)
+                yield data
+        finally:
+            body.close()
 
     def read_bytes(self, key: str) -> bytes | None:
         try:
