@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     upload_chunk_bytes: int = Field(default=64 * 1024**2, ge=16 * 1024,
                                     description="size of each PATCH the web app sends for a resumable "
                                                 "upload; lower it below a reverse proxy's body limit")
+    user_max_queued: int = Field(default=0, ge=0,
+                                 description="scenes one user may have waiting or processing at once; a new "
+                                             "upload past it is refused with 429 before its body is read (0: "
+                                             "no limit)")
+    user_quota_bytes: int = Field(default=0, ge=0,
+                                  description="bytes one user may keep (uploads and outputs); an upload that "
+                                              "would pass it is refused with 413, before its body is read when "
+                                              "its size is announced (0: no quota)")
     cors_origins: list[str] = ["*"]
     otel: bool = Field(default=False,
                        description="FastAPI's native OpenTelemetry spans, metrics and logs, for where an OpenTelemetry "

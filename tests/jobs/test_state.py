@@ -136,20 +136,20 @@ def _done_through(factory: sessionmaker[Session], job_id: int, stage: Stage) -> 
         state.complete_stage(factory, job_id, W1, current)
 
 
-def test_oldest_waiting_job_on_a_queue(factory: sessionmaker[Session]) -> None:
+def test_first_waiting_job_on_a_queue(factory: sessionmaker[Session]) -> None:
     old, middle, new = (add_scene(factory, f"scene-{i}") for i in range(3))
     cpu = [Stage.frames, Stage.sfm, Stage.export]
-    assert state.oldest_waiting(factory, cpu, before_job=new) == (old, Stage.frames)
-    assert state.oldest_waiting(factory, cpu, before_job=old) is None  # nothing older than the oldest
+    assert state.first_waiting(factory, cpu, ahead_of=new) == (old, Stage.frames)
+    assert state.first_waiting(factory, cpu, ahead_of=old) is None  # nothing older than the oldest
     _done_through(factory, old, Stage.sfm)  # old now waits for training: not a cpu stage
-    assert state.oldest_waiting(factory, cpu, before_job=new) == (middle, Stage.frames)
-    assert state.oldest_waiting(factory, [Stage.train], before_job=new) == (old, Stage.train)
+    assert state.first_waiting(factory, cpu, ahead_of=new) == (middle, Stage.frames)
+    assert state.first_waiting(factory, [Stage.train], ahead_of=new) == (old, Stage.train)
     assert state.claim(factory, middle, Stage.frames, W2, 60, max_attempts=3) is not None  # leased: not waiting
-    assert state.oldest_waiting(factory, cpu, before_job=new) is None
+    assert state.first_waiting(factory, cpu, ahead_of=new) is None
     with factory() as session:
         session.execute(update(Job).where(Job.id == old).values(state=JobState.cancelled.value))
         session.commit()
-    assert state.oldest_waiting(factory, [Stage.train], before_job=new) is None
+    assert state.first_waiting(factory, [Stage.train], ahead_of=new) is None
 
 
 def test_a_stage_whose_message_was_lost_is_sent_again_once_the_engine_idles(factory: sessionmaker[Session]) -> None:

@@ -24,9 +24,10 @@ from fastapi.responses import JSONResponse
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from vidscene import __version__ as _package_version
-from vidscene.api import accounts, scenes, shares, system, tokens, tus, webhooks
+from vidscene.api import accounts, scenes, shares, system, tokens, tus, user_limits, webhooks
 from vidscene.api.deps import AppContext, DbThreads, Enqueue
 from vidscene.api.errors import install_error_handlers
+from vidscene.api.metrics import ApiMetrics, MetricsMiddleware
 from vidscene.api.middleware import JsonCORSMiddleware, SecurityHeaders
 from vidscene.api.ratelimit import LoginRateLimiter, RegistrationRateLimiter
 from vidscene.api.security import TokenCodec
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, enqueue: Enqueue | None = None) -> FastAPI
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     app.state.context = context
+    app.state.metrics = ApiMetrics(context.engine)
     install_error_handlers(app)
     _add_middleware(app, settings)
     _include_routes(app)
@@ -157,6 +159,8 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     )
     # Every answer gets the security headers.
     app.add_middleware(SecurityHeaders)
+    # Outside the others: it counts every 5xx, and upload bytes as the routes read them (api/metrics.py).
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     if settings.forwarded_allow_ips:
         # Outermost: the client address every throttle and log line sees is the one the trusted proxy
         # forwarded for; X-Forwarded-For from anyone else is ignored.
@@ -168,6 +172,7 @@ def _include_routes(app: FastAPI) -> None:
     # The download route first: FastAPI matches included routers in order (api/scenes/outputs.py).
     app.include_router(scenes.output_router)
     app.include_router(accounts.router)
+    app.include_router(user_limits.router)
     app.include_router(scenes.router)
     app.include_router(tus.router)
     app.include_router(shares.owner_router)

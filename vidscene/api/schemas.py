@@ -28,12 +28,13 @@ def error_responses(*codes: int, model: type[BaseModel] = ErrorBody) -> dict[int
         409: "Username taken",
         410: "The resumable upload expired",
         412: "Tus-Resumable is missing or names a tus version other than 1.0.0",
-        413: "Upload too large",
+        413: "Upload too large, or past the user's storage quota",
         415: "The upload is not a decodable video",
         416: "Range not satisfiable",
         423: "Another request is appending to this upload; retry after it ends",
-        429: "Too many failed attempts",
+        429: "Too many failed attempts, or too many of the user's scenes waiting",
         500: "Internal error",
+        503: "A part the server needs (database, broker, store) is unreachable",
         507: "Not enough disk space on the server",
     }
     out: dict[int | str, dict[str, Any]] = {}

@@ -1,4 +1,5 @@
-"""``/routes`` and ``/health``: what a client or a load balancer asks before anything else."""
+"""``/routes``, ``/health``, ``/health/ready`` and ``/metrics``: what a client, a load balancer or a monitoring
+system asks before anything else."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from collections.abc import Iterator, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute
 
 from vidscene.api.auth import get_caller
-from vidscene.api.deps import get_token_claims
+from vidscene.api.deps import ContextDep, get_token_claims
+from vidscene.api.metrics import api_metrics
+from vidscene.api.readiness import readiness
 from vidscene.api.schemas import RouteInfo, error_responses
 
 router = APIRouter(tags=["system"], responses=error_responses())
@@ -74,3 +78,32 @@ def routes(request: Request) -> list[RouteInfo]:
 )
 def health() -> PlainTextResponse:
     return PlainTextResponse("OK")
+
+
+@router.get(
+    "/health/ready",
+    summary="Readiness: database, broker and store reachable (503 naming the failing one)",
+    responses={200: {"content": {"application/json": {"example": {"status": "ready", "checks": {
+        "database": "ok", "broker": "ok", "store": "ok"}}}}, "description": "Every part answered"},
+        **error_responses(503)},
+)
+async def ready(context: ContextDep) -> JSONResponse:
+    checks = await readiness(context.settings, context.engine, context.storage)
+    failing = [name for name, outcome in checks.items() if outcome != "ok"]
+    if failing:
+        reasons = "; ".join(f"{name}: {checks[name]}" for name in failing)
+        return JSONResponse({"error": f"Not ready: {reasons}.", "checks": checks}, status_code=503,
+                            headers={"Cache-Control": "no-store"})
+    return JSONResponse({"status": "ready", "checks": checks}, headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics: queue depth, stage durations, worker heartbeats, upload bytes, 5xx answers",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                     "description": "The Prometheus text exposition format"}},
+)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(api_metrics(request.app).registry), media_type=CONTENT_TYPE_LATEST,
+                    headers={"Cache-Control": "no-store"})

@@ -243,6 +243,15 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
     return collector.result
 
 
+def announced_file_bytes(request: Request) -> int | None:
+    """The least the file part can be, from ``Content-Length`` (None without one): the body less the
+    allowance for the form's boundaries and fields."""
+    announced = request.headers.get("content-length")
+    if announced is None or not announced.isdigit():
+        return None
+    return max(0, int(announced) - FORM_OVERHEAD_BYTES)
+
+
 def _check_announced(request: Request, max_file_bytes: int, free_bytes: int) -> bytes:
     """The multipart boundary, once the headers say the body may be taken (size limit, free space)."""
     media, options = parse_options_header(request.headers.get("content-type"))

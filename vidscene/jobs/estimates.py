@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from vidscene import catalogue
 from vidscene.db.models import STAGE_ORDER, Job, JobState, Scene, Stage, StageTiming, WorkerBeat, utcnow
 from vidscene.db.session import write_session
+from vidscene.jobs import fair_queue
 
 SAMPLES = 20  # latest finished stages per (stage, mode, preset) that an estimate is the median of
 CACHE_SECONDS = 30.0
@@ -307,9 +308,11 @@ def live_workers(conn: Connection, *, now: datetime | None = None) -> int:
 
 
 LIVE_WORKERS = select(func.count()).select_from(WorkerBeat).where(WorkerBeat.seen_at >= bindparam("seen_after"))
+_ORDER = fair_queue.fair_queue()
+# The unfinished jobs in the queue's order (round-robin across users: ``jobs.fair_queue``).
 QUEUE = (select(Job.id.label("job_id"), *JOB_COLUMNS).join(Scene, Scene.id == Job.scene_id)
-         .where(Job.state.in_((JobState.queued.value, JobState.processing.value)))
-         .order_by(Job.created_at, Job.id).limit(QUEUE_LOOKAHEAD))
+         .join(_ORDER, _ORDER.c.job_id == Job.id)
+         .order_by(_ORDER.c.place).limit(QUEUE_LOOKAHEAD))
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ _queues: weakref.WeakKeyDictionary[Engine, tuple[float, QueueSnapshot]] = weakre
 def queue_wait_seconds(conn: Connection, *, job_id: int, now: datetime | None = None,
                        max_age: float = QUEUE_CACHE_SECONDS) -> int | None:
     """Seconds until a queued job is likely to start: the work left in every unfinished job ahead of it
-    (older; the id breaks ties, as in the queue position) shared among the live workers. None when no worker
+    in the queue's order (``jobs.fair_queue``, as the queue position) shared among the live workers. None when no worker
     is alive, some job ahead has no estimate, or the job is past the first ``QUEUE_LOOKAHEAD``.
 
     Every queued scene's page polls this, so the whole queue is summed once per ``max_age`` seconds per

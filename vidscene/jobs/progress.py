@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, or_, select
+from sqlalchemy import Connection, Row, Select, bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from vidscene.db.models import ACTIVE_STATES, Job, JobState, Scene, Stage
-from vidscene.jobs import estimates
+from vidscene.jobs import estimates, fair_queue
 
 SFM_STAGES = (Stage.frames.value, Stage.sfm.value)
 # Share of the whole job each stage represents in ``percent`` when neither this server nor the reference CPU has
@@ -33,14 +33,12 @@ SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations
 
 def progress_statement(scene: Select[Any]) -> Select[Any]:
     """For a statement selecting one scene (at least ``SCENE_COLUMNS``): the scene, its job, and the queue:
-    all unfinished (queued or processing) jobs of every user, and those of them ahead of this job (older, the
-    id breaking ties)."""
-    everyone, earlier = aliased(Job), aliased(Job)
+    all unfinished (queued or processing) jobs of every user, and how many of them are ahead of this job in
+    the queue's order (``fair_queue``: round-robin across users)."""
+    everyone = aliased(Job)
     queue_size = select(func.count()).select_from(everyone).where(everyone.state.in_(ACTIVE_STATES))
-    ahead = select(func.count()).select_from(earlier).where(
-        earlier.state.in_(ACTIVE_STATES),
-        or_(earlier.created_at < Job.created_at, and_(earlier.created_at == Job.created_at, earlier.id < Job.id)),
-    )
+    queue = fair_queue.fair_queue()
+    ahead = select(queue.c.place).where(queue.c.job_id == Job.id)
     return (scene.join(Job, Job.scene_id == Scene.id)
             .add_columns(Job.id.label("job_id"), Job.state, Job.stage, Job.stage_done, Job.lease_owner,
                          Job.stage_started_at, Job.current_position, Job.current_size, Job.eta_seconds,
@@ -79,9 +77,9 @@ def progress_fields(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     """The seed's progress fields plus ``state/step/percent/eta_seconds/starts_in_seconds``, from a row of
     ``progress_statement``.
 
-    ``overall_position`` is the 0-based place of this job among all unfinished jobs, ``overall_size`` their
-    count. A finished job is in no queue: it reports position 0 and the current size, so a client's "n of m"
-    display stays within bounds.
+    ``overall_position`` is the 0-based place of this job among all unfinished jobs in the queue's order
+    (``fair_queue``), ``overall_size`` their count. A finished job is in no queue: it reports position 0 and
+    the current size, so a client's "n of m" display stays within bounds.
     """
     job_state: str = row.state
     error = 0

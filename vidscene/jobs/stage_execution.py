@@ -172,11 +172,12 @@ def scene_work(ctx: WorkerContext, scene: Scene, files: SceneFiles) -> SceneWork
 
 
 def claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.ClaimedJob | None:
-    """Claim the oldest waiting job's stage on this delivery's queue, else the delivered one.
+    """Claim the first waiting job's stage on this delivery's queue in the queue's order (``jobs.fair_queue``:
+    round-robin across users, each user's scenes oldest first), else the delivered one.
 
     The broker hands out stages first in, first out: with 20 scenes queued, every scene would move one stage
     at a time and the first upload would finish with the last. Whichever message a worker gets, it runs the
-    oldest scene's next stage instead and sends the delivered stage again, so there is still one message for
+    first waiting scene's next stage instead and sends the delivered stage again, so there is still one message for
     every waiting stage (the older job's own message turns stale; ``claim`` ignores it when it arrives).
     """
     def claim(job: int, job_stage: Stage) -> state.ClaimedJob | None:
@@ -184,7 +185,7 @@ def claim_oldest_first(ctx: WorkerContext, job_id: int, stage: Stage) -> state.C
                            max_attempts=ctx.settings.max_attempts)
 
     queue = STAGE_QUEUES[stage]
-    older = state.oldest_waiting(ctx.factory, [s for s, q in STAGE_QUEUES.items() if q == queue], before_job=job_id)
+    older = state.first_waiting(ctx.factory, [s for s, q in STAGE_QUEUES.items() if q == queue], ahead_of=job_id)
     if older is not None:
         claimed = claim(*older)
         if claimed is not None:

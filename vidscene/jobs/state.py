@@ -34,7 +34,7 @@ from vidscene.db.models import (
     utcnow,
 )
 from vidscene.db.session import write_session
-from vidscene.jobs import outbox
+from vidscene.jobs import fair_queue, outbox
 
 log = logging.getLogger(__name__)
 
@@ -105,27 +105,28 @@ def claim(factory: sessionmaker[Session], job_id: int, stage: Stage, worker_id: 
         return ClaimedJob(job_id=job.id, scene_id=job.scene_id, stage=stage, attempts=attempts)
 
 
-def oldest_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
-                   before_job: int) -> tuple[int, Stage] | None:
-    """The oldest unfinished job created before ``before_job`` that waits for one of ``stages`` (nobody holds
-    a live lease on it), with that stage; None if there is none.
+def first_waiting(factory: sessionmaker[Session], stages: Sequence[Stage], *,
+                  ahead_of: int) -> tuple[int, Stage] | None:
+    """The first job in the queue's order (``fair_queue``) that waits for one of ``stages`` (nobody holds a
+    live lease on it) and comes before the job ``ahead_of``, with that stage; None if there is none (or
+    ``ahead_of`` is finished: its message is stale).
 
     Stages are delivered first in, first out, so without this a long queue moves every scene one stage at a
-    time and the first upload finishes with the last; see ``stage_execution.run_stage``.
+    time and the first upload finishes with the last, and one user's many uploads hold everyone else's
+    behind them; see ``stage_execution.claim_oldest_first``.
     """
     now = utcnow()
+    queue = fair_queue.fair_queue()
     with factory() as session:
-        delivered = session.execute(select(Job.created_at, Job.id).where(Job.id == before_job)).one_or_none()
+        delivered = session.scalar(select(queue.c.place).where(queue.c.job_id == ahead_of))
         if delivered is None:
             return None
         row = session.execute(
-            select(Job.id, Job.stage_done).where(
-                Job.state.in_(ACTIVE_STATES),
+            select(Job.id, Job.stage_done).join(queue, queue.c.job_id == Job.id).where(
                 or_(*(_waits_for(stage) for stage in stages)),
                 _lease_free(now),
-                or_(Job.created_at < delivered.created_at,
-                    and_(Job.created_at == delivered.created_at, Job.id < delivered.id)),
-            ).order_by(Job.created_at, Job.id).limit(1)
+                queue.c.place < delivered,
+            ).order_by(queue.c.place).limit(1)
         ).one_or_none()
     if row is None:
         return None
@@ -291,14 +292,14 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
                 worker_seen_after: timedelta) -> tuple[int, Stage] | None:
     """A job to re-send because its stage message was lost: None unless the engine is idle while work waits.
 
-    Every waiting stage has one message in the broker, and whichever message a worker gets runs the oldest
+    Every waiting stage has one message in the broker, and whichever message a worker gets runs the first
     waiting stage of its queue (``stage_execution.claim_oldest_first``); so a lost message shows as an engine with
     nothing to do while a job waits: no live lease anywhere, and no job row written for ``idle_after`` (claims,
     heartbeats, progress and finished stages all write one). The gap between one stage finishing and a new
     pool process claiming the next is a few seconds of that silence and must not count, or every such gap
     would send the oldest waiting stage again (a soak run sent 143 duplicates for 12 scenes that way, each
-    costing a process start to be ignored). Then the oldest waiting job, on a queue some live worker
-    consumes, is sent again and its clock restarted: a re-send costs ``idle_after`` plus a reaper interval,
+    costing a process start to be ignored). Then the first waiting job in the queue's order, on a queue some
+    live worker consumes, is sent again and its clock restarted: a re-send costs ``idle_after`` plus a reaper interval,
     happens once per ``idle_after`` at most, and is harmless if the message was only late (``claim`` lets one
     delivery run).
     """
@@ -316,9 +317,10 @@ def stalled_job(factory: sessionmaker[Session], *, now: datetime, idle_after: ti
         stages = [stage for stage, queue in STAGE_QUEUES.items() if queue in consumed]
         if not stages:
             return None
-        job = session.scalars(select(Job).where(
-            Job.state.in_(ACTIVE_STATES), or_(*(_waits_for(stage) for stage in stages)), _lease_free(now),
-        ).order_by(Job.created_at, Job.id).limit(1).with_for_update()).first()
+        queue = fair_queue.fair_queue()
+        first = select(Job.id).join(queue, queue.c.job_id == Job.id).where(
+            or_(*(_waits_for(stage) for stage in stages)), _lease_free(now)).order_by(queue.c.place).limit(1)
+        job = session.scalars(select(Job).where(Job.id == first.scalar_subquery()).with_for_update()).first()
         if job is None:
             return None
         stage = next_stage(job.stage_done)

@@ -19,6 +19,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import FileResponse, Response
 
+from vidscene.api import user_limits
 from vidscene.api.auth import ScenesRead, ScenesWrite
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, read_in_thread
 from vidscene.api.downloads import file_response
@@ -38,7 +39,7 @@ from vidscene.api.scenes.schemas import (
     upload_form_openapi,
 )
 from vidscene.api.schemas import MessageOut, error_responses
-from vidscene.api.upload import FILE_FIELD, ReceivedUpload, receive_upload
+from vidscene.api.upload import FILE_FIELD, ReceivedUpload, announced_file_bytes, receive_upload
 from vidscene.storage.objects import LocalFile
 
 logger = logging.getLogger(__name__)
@@ -62,14 +63,16 @@ async def options(context: ContextDep) -> dict[str, Any]:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SceneCreated,
     summary="Upload a video and start processing it into a scene",
-    responses=error_responses(400, 401, 403, 413, 415, 507),
+    responses=error_responses(400, 401, 403, 413, 415, 429, 507),
     openapi_extra=upload_form_openapi(),
 )
 async def create_scene(request: Request, user: ScenesWrite, context: ContextDep) -> SceneCreated:
     settings = context.settings
+    max_file_bytes = await read_in_thread(context, partial(
+        user_limits.check_new_scene, settings=settings, user_id=user.id, incoming_bytes=announced_file_bytes(request)))
     free = await anyio.to_thread.run_sync(context.storage.free_bytes)
     upload: ReceivedUpload = await receive_upload(
-        request, tmp_dir=context.storage.tmp_dir, max_file_bytes=settings.max_upload_bytes, free_bytes=free,
+        request, tmp_dir=context.storage.tmp_dir, max_file_bytes=max_file_bytes, free_bytes=free,
         check_fields=partial(service.check_early_fields, default_preset=settings.default_preset),
         check_head=service.check_video_head, store=context.storage.objects)
     try:

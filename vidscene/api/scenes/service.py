@@ -42,6 +42,7 @@ from vidscene.api.scenes.schemas import (
     SceneProgress,
 )
 from vidscene.api.security import TokenClaims
+from vidscene.api.user_limits import UPLOAD_BYTES_KEY
 from vidscene.config import Settings
 from vidscene.db.models import Stage
 from vidscene.jobs import estimates, state
@@ -107,6 +108,7 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     scene_id = secrets.token_urlsafe(16)
     files = storage.scene(scene_id)
     filename = _video_filename(info)
+    size = upload_path.stat().st_size  # counted against the user's quota (``api.user_limits``)
     storage.ensure()
     if storage.objects is None:  # a bucket has no folders to make
         # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
@@ -120,7 +122,8 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
                 session, scene_id=scene_id, user_id=user_id, name=request.name,
                 training_mode=request.training_mode, output_types=request.output_types,
                 save_iterations=request.save_iterations, total_iterations=request.total_iterations,
-                preset=request.preset, video_filename=filename, video_info=info.to_json())
+                preset=request.preset, video_filename=filename,
+                video_info={**info.to_json(), UPLOAD_BYTES_KEY: size})
             if in_transaction is not None:
                 in_transaction(session, scene_id)
         return scene_id, job_id

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import Connection
 from starlette.requests import ClientDisconnect
 
+from vidscene.api import user_limits
 from vidscene.api.auth import ScenesWrite
 from vidscene.api.deps import ContextDep, SessionReleasingRoute, read_in_thread
 from vidscene.api.errors import APIError, BadRequestError, PayloadTooLargeError
@@ -99,7 +100,7 @@ async def tus_options(context: ContextDep) -> Response:
     responses={201: {**_NO_BODY, "description": "Created; send its bytes with PATCH to the Location",
                      "headers": {"Location": {"schema": {"type": "string"}, "description": "The upload's URL"},
                                  **_OFFSET_HEADERS}},
-               **error_responses(400, 401, 403, 412, 413, 507)},
+               **error_responses(400, 401, 403, 412, 413, 429, 507)},
     openapi_extra={"parameters": [
         {"name": "Tus-Resumable", "in": "header", "required": True, "schema": {"type": "string",
                                                                               "enum": [protocol.TUS_VERSION]}},
@@ -119,10 +120,12 @@ async def create_upload(request: Request, user: ScenesWrite, context: ContextDep
         raise BadRequestError("Send the bytes with PATCH after creating the upload (creation-with-upload is "
                               "not supported).")
     settings = context.settings
+    max_bytes = await read_in_thread(context, partial(
+        user_limits.check_new_scene, settings=settings, user_id=user.id, incoming_bytes=length))
     free = await anyio.to_thread.run_sync(context.storage.free_bytes)
     state = await anyio.to_thread.run_sync(partial(
         service.create_upload, context.unit_of_work, context.storage, user_id=user.id, length=length,
-        metadata=metadata, max_bytes=settings.max_upload_bytes, free_bytes=free,
+        metadata=metadata, max_bytes=max_bytes, free_bytes=free,
         default_preset=settings.default_preset, expiry_s=settings.upload_expiry_seconds))
     logger.info("resumable upload created", extra={"upload_id": state.id, "user_id": user.id, "bytes": length})
     return Response(status_code=status.HTTP_201_CREATED,

@@ -2,6 +2,7 @@ import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 
 import { TokensPanel } from "../account/TokensPanel";
+import { UsagePanel } from "../account/UsagePanel";
 import { deleteAccount, login, updatePassword, updateUsername } from "../api/accounts";
 import { ApiError } from "../api/client";
 import { session } from "../api/session";
@@ -240,6 +241,7 @@ export function AccountPage(): JSX.Element {
           Logged in as <strong data-testid="current-username">{username ?? "?"}</strong>
         </p>
       </PageHeading>
+      <UsagePanel />
       <div class="grid-2">
         <UsernameForm />
         <PasswordForm />
