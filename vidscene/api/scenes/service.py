@@ -108,7 +108,7 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     scene_id = secrets.token_urlsafe(16)
     files = storage.scene(scene_id)
     filename = _video_filename(info)
-    size = upload_path.stat().st_size  # counted against the user's quota (``api.user_limits``)
+    size = _upload_size(storage, upload_path)  # counted against the user's quota (``api.user_limits``)
     storage.ensure()
     if storage.objects is None:  # a bucket has no folders to make
         # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
@@ -130,6 +130,16 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     except BaseException:
         storage.remove_scenes([scene_id])
         raise
+
+
+def _upload_size(storage: Storage, upload: Path | str) -> int:
+    """The received upload's size: a local file, or an object in the store (``upload`` its key)."""
+    if isinstance(upload, Path):
+        return upload.stat().st_size
+    found = storage.objects.stat(upload) if storage.objects is not None else None
+    if found is None:
+        raise FileNotFoundError(f"the upload {upload} is not in the store")
+    return found.size
 
 
 def keep_upload(storage: Storage, scene_id: str, filename: str, upload: Path | str) -> None:
