@@ -47,6 +47,8 @@ def main() -> None:
                                                   "-H", f"Authorization: Bearer {token}", f"{base}/user/scene/new"])
                 disk = sum(p.stat().st_size for p in (tmp_path / "data").rglob("*") if p.is_file()
                            and not p.name.startswith(("vidscene.db", "broker.db", "jwt-secret")))
+                if status != 202:
+                    print((tmp_path / "server.log").read_text(errors="replace")[-6000:], file=sys.stderr)
                 print(json.dumps({"status": status, "body": body[:200], **throughput(video.stat().st_size, seconds),
                                   **rss.summary(), "api_data_dir_bytes_besides_db": disk, "load": load()}, indent=2))
             finally:
