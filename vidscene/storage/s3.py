@@ -23,6 +23,7 @@ from urllib.parse import quote, urlsplit
 from vidscene.storage.objects import ObjectInfo, StoreUnavailableError
 
 PART_BYTES = 8 * 1024**2  # S3's minimum is 5 MiB for every part but the last
+COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject call may copy
 # Codes that mean "this store will not serve us now", not "this object is missing".
 _UNAVAILABLE_CODES = frozenset({
     "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket", "ExpiredToken",
@@ -73,7 +74,9 @@ class S3Store:
     @contextmanager
     def _translated(self, what: str) -> Iterator[None]:
         """botocore's connection and permission errors as ``StoreUnavailableError`` naming the store."""
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
+        from s3transfer.exceptions import RetriesExceededError
 
         try:
             yield
@@ -82,7 +85,8 @@ class S3Store:
             if code in _UNAVAILABLE_CODES:
                 raise StoreUnavailableError(f"object store {self.url} refused {what}: {code}") from exc
             raise
-        except BotoCoreError as exc:  # no connection, timeouts, no credentials
+        except (BotoCoreError, S3UploadFailedError, RetriesExceededError) as exc:
+            # no connection, timeouts, no credentials; the managed transfers wrap the same in their own types
             raise StoreUnavailableError(f"object store {self.url} unreachable ({what}): {exc}") from exc
 
     @staticmethod
@@ -182,8 +186,17 @@ class S3Store:
         os.replace(part, path)
 
     def copy(self, source: str, target: str) -> None:
+        """A server-side copy: one CopyObject up to S3's 5 GiB limit (a multipart copy re-reads the source
+        once per part on some servers), the managed multipart copy above it."""
+        found = self.stat(source)
+        if found is None:
+            raise FileNotFoundError(f"object {source} is missing")
+        origin = {"Bucket": self.bucket, "Key": self._key(source)}
         with self._translated("a copy"):
-            self.client.copy({"Bucket": self.bucket, "Key": self._key(source)}, self.bucket, self._key(target))
+            if found.size <= COPY_OBJECT_LIMIT:
+                self.client.copy_object(CopySource=origin, Bucket=self.bucket, Key=self._key(target))
+            else:
+                self.client.copy(origin, self.bucket, self._key(target))
 
     def delete(self, keys: Iterable[str]) -> None:
         batch = [{"Key": self._key(key)} for key in keys]
