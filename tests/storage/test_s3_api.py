@@ -41,6 +41,7 @@ def s3_api(tmp_path: Path, bucket: str) -> Iterator[Api]:
     yield from _api(tmp_path, f"s3://{bucket}/p")
 
 
+@pytest.mark.slow  # the default run's s3 budget goes to the e2e pipeline and the outage answers
 def test_upload_goes_to_the_bucket_and_downloads_come_from_it(s3_api: Api, s3_server: S3Server, bucket: str,
                                                                tmp_path: Path) -> None:
     _, auth = s3_api.user()
@@ -68,6 +69,7 @@ def test_upload_goes_to_the_bucket_and_downloads_come_from_it(s3_api: Api, s3_se
     assert s3_server.keys(bucket) == []  # the account's scenes, every object of them
 
 
+@pytest.mark.slow  # the default run's s3 budget goes to the e2e pipeline and the outage answers
 def test_a_resumable_upload_is_sent_to_the_bucket_when_complete(s3_api: Api, s3_server: S3Server, bucket: str,
                                                                  tmp_path: Path) -> None:
     _, auth = s3_api.user()
@@ -84,6 +86,7 @@ def test_a_resumable_upload_is_sent_to_the_bucket_when_complete(s3_api: Api, s3_
     assert list(s3_api.settings.data_dir.glob("tmp/*")) == []
 
 
+@pytest.mark.slow  # the default run's s3 budget goes to the e2e pipeline and the outage answers
 def test_presigned_downloads_redirect(tmp_path: Path, s3_server: S3Server, bucket: str) -> None:
     for api in _api(tmp_path, f"s3://{bucket}/p", s3_presigned_downloads=True, s3_presign_seconds=60):
         _, auth = api.user()

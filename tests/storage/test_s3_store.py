@@ -17,6 +17,10 @@ from vidscene.storage.objects import StoredUpload
 from vidscene.storage.s3 import PART_BYTES, S3Store
 from vidscene.storage.staging import StagedScene, StagePlan
 
+# Slow (each moto round trip is tens of ms, a part 8 MiB): the default run's s3 checks are the e2e pipeline
+# (tests/e2e/test_s3.py) and the outage answers (test_s3_api.py), within the CI budget.
+pytestmark = pytest.mark.slow
+
 
 def test_objects_round_trip_and_ranged_reads(store: S3Store, s3_server: S3Server, bucket: str,
                                              tmp_path: Path) -> None:
