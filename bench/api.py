@@ -15,6 +15,9 @@ Transfers report the median round and the range; the ratios are vidscene's media
 
     .venv/bin/python bench/api.py --big-mib 1024 --clients 200 --duration 20
 
+``--storage s3`` runs the same against ``VIDSCENE_STORAGE_URL=s3://...`` on moto's S3 server (started here,
+``tests/support/s3.py``): uploads stream into the bucket and downloads are ranged reads of it.
+
 Needs ``curl``; ``wrk`` and ``nginx`` are used when present (Debian: ``apt-get install wrk nginx``; the bench
 starts its own nginx with a temporary configuration and stops it). Without wrk the concurrent clients are an
 asyncio httpx load generator in this process (said in the output); ``--skip-nginx`` leaves out the ceiling.
@@ -46,10 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api_load import httpx_load, percentiles, run_wrk
 from api_support import MiB, Nginx, PeakRss, curl, free_port, stop, throughput, wait_for_port
 
+from tests.support.s3 import running_s3_server
 from tests.support.videos import raw_noise_video
 from vidscene.db.models import Output
 from vidscene.db.session import make_engine, make_sessionmaker
-from vidscene.storage import Storage
+from vidscene.storage import Storage, open_storage, scene_key
 
 PASSWORD = "benchmark password"
 # The web app's scene page polls progress and metadata together every 2.5 s (vidscene/web/src/scene/pageState.ts).
@@ -259,6 +263,11 @@ def main() -> None:
         machine["video_write_s"] = round(time.perf_counter() - started, 1)
         port = free_port()
         server_log = tmp_path / "server.log"
+        stack = contextlib.ExitStack()
+        if args.storage == "s3":
+            s3 = stack.enter_context(running_s3_server(tmp_path / "moto.log"))
+            os.environ.update({**s3.env, "VIDSCENE_STORAGE_URL": f"s3://{s3.new_bucket()}/bench"})
+            machine["storage"] = "s3 (moto server on loopback)"
         proc = _start_server(data_dir, port, server_log)
         nginx: Nginx | None = None
         failed = True
@@ -276,6 +285,7 @@ def main() -> None:
             if nginx is not None:
                 nginx.close(failed)
             stop(proc)
+            stack.close()
             errors = server_errors(server_log)
             machine["server_log_errors"] = sum(errors.values())
             if errors:
@@ -302,6 +312,8 @@ def _parse_args() -> tuple[argparse.Namespace, bool]:
     parser.add_argument("--httpx-load", action="store_true",
                         help="generate the concurrent load with asyncio httpx even where wrk is installed")
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where the video and data go (default: TMPDIR)")
+    parser.add_argument("--storage", choices=("file", "s3"), default="file",
+                        help="where scenes live: the data dir, or a bucket on a local S3 server")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         parser.error("curl is needed for the upload and whole-file download figures")
@@ -405,11 +417,15 @@ def _one_client_polls(client: httpx.Client, path: str, polls: int) -> dict[str, 
 
 def _add_video_as_output(client: httpx.Client, data_dir: Path, scene_id: str, video: Path, size: int) -> None:
     """Make the uploaded video the scene's splat_cloud output at iteration 100, so it can be downloaded."""
-    # The output is the uploaded video itself, hard-linked: the same bytes nginx serves.
+    # The output is the uploaded video itself, hard-linked (or sent to the bucket): the same bytes nginx serves.
     files = Storage(data_dir).scene(scene_id)
     out = files.output_path("splat_cloud", 100)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.link(video, out)
+    store = open_storage(data_dir, os.environ.get("VIDSCENE_STORAGE_URL", "")).objects
+    if store is not None:
+        store.put_file(scene_key(scene_id, out.relative_to(files.root).as_posix()), video)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.link(video, out)
     engine = make_engine(f"sqlite:///{data_dir / 'vidscene.db'}")
     with make_sessionmaker(engine)() as session:
         session.add(Output(scene_id=scene_id, output_type="splat_cloud", iteration=100,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.s3 import S3Server, running_s3_server
 from tests.support.services import temporary_postgres_database, unreachable
 
 REDIS_URL = os.environ.get("VIDSCENE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -50,3 +51,10 @@ def amqp_url() -> str:
     except Exception as exc:
         unreachable("RabbitMQ", exc)
     return AMQP_URL
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server for the whole session (``tests/support/s3.py``); each test makes its own bucket."""
+    with running_s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
+        yield server

@@ -46,6 +46,19 @@ def _parse_csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _check_storage(settings: Settings) -> None:
+    """Stop at start, with the reason, when the object store is down or refuses the credentials: better than
+    a service that starts and then fails every upload and stage."""
+    from vidscene.storage import StoreUnavailableError, open_storage
+
+    try:
+        open_storage(settings.data_dir, settings.storage_url).check()
+    except (StoreUnavailableError, ValueError) as exc:
+        log.error("cannot use the storage %s: %s", settings.storage_url, exc)
+        typer.echo(f"vidscene: cannot use the storage {settings.storage_url}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (also done by ``serve`` on start)."""
@@ -86,6 +99,7 @@ def serve(
     if worker is not None:
         settings.embedded_worker = worker
     settings.ensure_data_dir()
+    _check_storage(settings)
     upgrade(settings.resolved_database_url)
     celery = make_celery(settings)
     engine = make_engine(settings.resolved_database_url)
@@ -185,6 +199,7 @@ def worker(
     setup_logging()
     settings = Settings()
     settings.ensure_data_dir()
+    _check_storage(settings)
     if parent_pid == 0:
         upgrade(settings.resolved_database_url)
     qs = _parse_csv(queues) or settings.worker_queues

@@ -89,6 +89,22 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=2.0, gt=0,
                                         description="how often each worker looks for webhook deliveries to send")
 
+    storage_url: str = Field(default="",
+                             description="where scenes live: empty or file:// (the data dir), file:///dir, or "
+                                         "s3://bucket/prefix (with the standard AWS_* settings: AWS_ENDPOINT_URL, "
+                                         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)")
+    scratch_dir: Path | None = Field(default=None,
+                                     description="with s3://, where a worker stages a stage's files (removed "
+                                                 "after it); empty means <data dir>/scratch")
+    s3_presigned_downloads: bool = Field(default=False,
+                                         description="with s3://, answer downloads with a redirect to a "
+                                                     "presigned URL instead of streaming through the API")
+    s3_presign_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600,
+                                    description="how long a presigned download URL is valid")
+    storage_sync_seconds: float = Field(default=60.0, gt=0,
+                                        description="with s3://, how often a running training stage sends its "
+                                                    "new checkpoints to the store (what a resume can start from)")
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     default_preset: str = Field(default=catalogue.DEFAULT_PRESET,
                                 description="preset of uploads that name none (a name in vidscene.catalogue)")
@@ -103,7 +119,17 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
+        if self.scratch_dir is not None:
+            self.scratch_dir = self.scratch_dir.expanduser().resolve()
         return self
+
+    @property
+    def resolved_scratch_dir(self) -> Path:
+        return self.scratch_dir or self.data_dir / "scratch"
+
+    @property
+    def uses_object_store(self) -> bool:
+        return self.storage_url.startswith("s3://")
 
     @property
     def resolved_database_url(self) -> str:

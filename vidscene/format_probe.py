@@ -22,7 +22,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 import av
 
@@ -110,7 +110,7 @@ def _score(function: Any, data: bytes | None, filename: bytes, *, opened: bool) 
     return Detection(name.decode("ascii", errors="replace") if name else None, int(score.value))
 
 
-def detect(head: bytes, path: Path | str, *, whole_file: bool) -> Detection | None:
+def detect(head: bytes, path: object, *, whole_file: bool) -> Detection | None:
     """The demuxer ``av.open(path)`` picks for a file starting with ``head``; ``None`` while undecided.
 
     ``whole_file``: ``head`` is all of the file (a shorter file is decided at its end). Otherwise the answer
@@ -142,7 +142,13 @@ def detect(head: bytes, path: Path | str, *, whole_file: bool) -> Detection | No
         size = min(size * 2, PROBE_BUF_MAX)
 
 
-def read_head(path: Path) -> tuple[bytes, bool]:
+class Openable(Protocol):
+    """A ``Path``, or an upload read from an object store (``probe.RemoteMedia``)."""
+
+    def open(self, mode: str = "rb") -> IO[bytes]: ...
+
+
+def read_head(path: Path | Openable) -> tuple[bytes, bool]:
     """The bytes of ``path`` that ``detect`` may need, and whether they are the whole file."""
     with path.open("rb") as handle:
         head = handle.read(PROBE_BUF_MAX)

@@ -17,10 +17,11 @@ import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vidscene.probe import NotAVideoError, VideoInfo
+from vidscene.probe import Media, NotAVideoError, VideoInfo
 
 try:  # HEIC, the iPhone's default; without the package such photos are refused by name
     import pillow_heif
@@ -44,7 +45,12 @@ def looks_like_archive(head: bytes) -> bool:
     return head.startswith(ZIP_MAGIC)
 
 
-def is_archive(path: Path) -> bool:
+def _zip_source(path: Media) -> Path | IO[bytes]:
+    """What ``zipfile`` reads: the path, or a remote upload's ranged reader (``probe.RemoteMedia``)."""
+    return path if isinstance(path, Path) else path.open("rb")
+
+
+def is_archive(path: Media) -> bool:
     """Whether the file at ``path`` is a zip archive (by its first bytes, never its name)."""
     with path.open("rb") as f:
         return looks_like_archive(f.read(4))
@@ -56,11 +62,11 @@ class PhotoEntry:
     size: int
 
 
-def photo_entries(path: Path) -> list[PhotoEntry]:
+def photo_entries(path: Media) -> list[PhotoEntry]:
     """The archive's photos in name order; ``NotAVideoError`` (a sentence for the user) when it is unsafe,
     damaged, or holds fewer than ``MIN_PHOTOS`` photos."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(_zip_source(path)) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise NotAVideoError("The zip archive is damaged and cannot be read.") from exc
@@ -125,11 +131,11 @@ def read_photo(archive: zipfile.ZipFile, entry: PhotoEntry) -> Image.Image:
         raise NotAVideoError(f"The photo {entry.name!r} in the archive cannot be read: {kind}.") from exc
 
 
-def probe_archive(path: Path) -> VideoInfo:
+def probe_archive(path: Media) -> VideoInfo:
     """What an upload of photos is, in the shape of a video's probe: ``frame_count`` photos, the first one's
     upright size; ``NotAVideoError`` as ``photo_entries`` and ``read_photo`` raise it."""
     photos = photo_entries(path)
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(_zip_source(path)) as archive:
         first = read_photo(archive, photos[0])
     return VideoInfo(container="zip", codec="photos", width=first.width, height=first.height, rotation=0,
                      fps=0.0, duration_s=0.0, frame_count=len(photos))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 import av
 import av.error
@@ -64,9 +64,28 @@ _MAGIC = (
 )
 
 
-def open_video(path: Path) -> av.container.InputContainer:
-    """``av.open`` limited to the video formats above and to plain local files; FFmpeg errors propagate."""
-    return av.open(str(path), mode="r", metadata_errors="ignore", container_options=_OPEN_OPTIONS)
+class RemoteMedia(Protocol):
+    """An upload that is not a local file (one in an object store, read by ranges: ``storage.objects``):
+    what probing needs of it. ``str()`` is its name, as a path's is."""
+
+    @property
+    def size(self) -> int: ...
+
+    def open(self, mode: str = "rb") -> IO[bytes]: ...
+
+
+Media = Path | RemoteMedia
+
+
+def media_size(media: Media) -> int:
+    return media.stat().st_size if isinstance(media, Path) else media.size
+
+
+def open_video(path: Media) -> av.container.InputContainer:
+    """``av.open`` limited to the video formats above and to plain local files (or a remote upload's own
+    reader, which names no other file either); FFmpeg errors propagate."""
+    source = str(path) if isinstance(path, Path) else path.open("rb")
+    return av.open(source, mode="r", metadata_errors="ignore", container_options=_OPEN_OPTIONS)
 
 
 def is_accepted(demuxer: str) -> bool:
@@ -122,7 +141,7 @@ def refusal(detection: Detection | None, head: bytes) -> str:
     return f"The uploaded file is {words}, not a video. {ACCEPTED}"
 
 
-def judge_head(head: bytes, path: Path | str, *, whole_file: bool) -> str | None:
+def judge_head(head: bytes, path: Media | str, *, whole_file: bool) -> str | None:
     """A refusal sentence when the first bytes of a file (an upload still arriving) already decide that FFmpeg
     will not open it; ``None`` when they decide for an accepted format, or do not decide yet.
 
@@ -134,14 +153,14 @@ def judge_head(head: bytes, path: Path | str, *, whole_file: bool) -> str | None
     return refusal(detection, head)
 
 
-def probe_video(path: Path) -> VideoInfo:
+def probe_video(path: Media) -> VideoInfo:
     """Open ``path`` with FFmpeg (PyAV) and decode its first video frame.
 
     Raises ``NotAVideoError`` for empty files, non-media files, formats outside ``ALLOWED_DEMUXERS`` (images,
     playlists; named when FFmpeg or the first bytes say what they are), media without a video stream and
     video streams that yield no decodable frame.
     """
-    size = path.stat().st_size
+    size = media_size(path)
     if size == 0:
         raise NotAVideoError("The uploaded file is empty.")
     head, whole = format_probe.read_head(path)
@@ -166,7 +185,7 @@ def _unreadable(detection: Detection | None, head: bytes) -> str:
     return refusal(detection, head)
 
 
-def _decode_first_frame(path: Path) -> VideoInfo:
+def _decode_first_frame(path: Media) -> VideoInfo:
     with open_video(path) as container:
         if not container.streams.video:
             raise NotAVideoError("The uploaded file has no video stream.")
@@ -203,7 +222,7 @@ def _frame_rate(stream: av.VideoStream) -> float:
     return 0.0
 
 
-def _with_counted_frames(path: Path, info: VideoInfo, size: int) -> VideoInfo:
+def _with_counted_frames(path: Media, info: VideoInfo, size: int) -> VideoInfo:
     """A raw stream's frame count and duration: its header has neither (FFmpeg's guess from the bit rate
     field of an MPEG-1 sequence header is milliseconds), so its packets are counted."""
     count = 0

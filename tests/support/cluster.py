@@ -1,5 +1,6 @@
 """The end-to-end cluster: ``vidscene serve`` / ``vidscene worker`` subprocesses (``server.Proc``) on loopback
-sharing a data dir, database and broker; ``api_client.ApiClient`` speaks to it as the web client does."""
+sharing a data dir (or, with an object store, each in a data dir of its own), database and broker;
+``api_client.ApiClient`` speaks to it as the web client does."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class Cluster:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     procs: list[Proc] = field(default_factory=list)
+    # Each process in a data dir of its own (``data_dir`` then ``data_dir-1``, ...): with an object store
+    # they must share nothing but the database, the broker and the bucket.
+    separate_dirs: bool = False
 
     @classmethod
     def create(cls, tmp: Path, *, database_url: str = "", broker_url: str = "",
@@ -38,15 +42,24 @@ class Cluster:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def data_dir_of(self, index: int) -> Path:
+        """The data dir of the ``index``-th process started."""
+        if not self.separate_dirs or index == 0:
+            return self.data_dir
+        return self.data_dir.with_name(f"{self.data_dir.name}-{index}")
+
+    def _env(self) -> dict[str, str]:
+        return {**self.env, "VIDSCENE_DATA_DIR": str(self.data_dir_of(len(self.procs)))}
+
     def serve(self, *, embedded_worker: bool) -> Proc:
         args = ["serve", "--port", str(self.port), "--worker" if embedded_worker else "--no-worker"]
-        proc = Proc(args, self.env, self.data_dir.parent / f"serve-{len(self.procs)}.log").start()
+        proc = Proc(args, self._env(), self.data_dir.parent / f"serve-{len(self.procs)}.log").start()
         self.procs.append(proc)
         wait_healthy(self.base_url, proc.proc, logs=proc.tail)
         return proc
 
     def worker(self, *args: str) -> Proc:
-        proc = Proc(["worker", *args], self.env, self.data_dir.parent / f"worker-{len(self.procs)}.log").start()
+        proc = Proc(["worker", *args], self._env(), self.data_dir.parent / f"worker-{len(self.procs)}.log").start()
         self.procs.append(proc)
         return proc
 

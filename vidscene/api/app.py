@@ -39,7 +39,7 @@ from vidscene.api.upload import remove_stale_uploads
 from vidscene.api.webapp import WebAppMount
 from vidscene.config import Settings
 from vidscene.db.session import make_engine, make_sessionmaker
-from vidscene.storage import Storage
+from vidscene.storage import open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,10 @@ def _app_context(settings: Settings, enqueue: Enqueue | None, enqueue_derive: En
     """What every request shares: database engine and sessions, storage (created if missing), tokens, limiters."""
     settings.ensure_data_dir()
     engine = make_engine(settings.resolved_database_url)
-    storage = Storage(settings.data_dir)
+    storage = open_storage(settings.data_dir, settings.storage_url,
+                           presign_seconds=settings.s3_presign_seconds if settings.s3_presigned_downloads else None)
     storage.ensure()
+    storage.check()  # a store that is down or refuses the credentials stops the start with its reason
     return AppContext(
         settings=settings,
         engine=engine,
@@ -136,7 +138,8 @@ def _lifespan(context: AppContext) -> Callable[[FastAPI], AbstractAsyncContextMa
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(remove_stale_uploads, context.storage.tmp_dir)
+        await anyio.to_thread.run_sync(partial(remove_stale_uploads, context.storage.tmp_dir,
+                                               store=context.storage.objects))
         sweeper = asyncio.create_task(_sweep_uploads(context), name="vidscene-upload-sweeper")
         try:
             yield

@@ -30,16 +30,18 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from email.utils import formatdate
 from urllib.parse import quote
 
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from vidscene.catalogue import CHUNK_BYTES
+from vidscene.storage import Readable, StoreUnavailableError, objects
+from vidscene.storage.objects import LocalFile, StoredObject
 
 Span = tuple[int, int]  # byte offsets [start, end)
 
@@ -129,17 +131,22 @@ def _joined(spans: list[Span]) -> list[Span]:
 
 
 def read_at(path: str | os.PathLike[str], offset: int, size: int) -> bytes:
-    """``size`` bytes at ``offset``: open, read and close in one call, so one worker-thread hop serves a chunk
-    and no file descriptor stays open across a cancelled transfer."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        data = os.pread(fd, size, offset)
-    finally:
-        os.close(fd)
-    if len(data) != size:
-        # The length is already promised in Content-Length: a file that shrank must abort the response.
-        raise RuntimeError(f"File at path {path} is shorter than expected.")
-    return data
+    """``size`` bytes at ``offset`` of a local file in one call (``storage.objects.read_at``)."""
+    return objects.read_at(path, offset, size)
+
+
+def file_response(file: Readable, status_code: int = 200, *, media_type: str,
+                  filename: str | None = None) -> Response:
+    """The answer that sends this opened scene file (``Storage.open_file``): a ``DownloadResponse`` reading the
+    data dir or ranged reads of the store, or, with presigned downloads on, a redirect to a short-lived URL
+    (307, so a client's ``Range`` goes along to the store, which answers it itself)."""
+    if isinstance(file, LocalFile):
+        return DownloadResponse(file.path, status_code, stat_result=file.stat_result, media_type=media_type,
+                                filename=filename)
+    url = file.redirect_url(filename)
+    if url is not None:
+        return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store"})
+    return DownloadResponse.stored(file, status_code, media_type=media_type, filename=filename)
 
 
 class DownloadResponse(Response):
@@ -156,14 +163,31 @@ class DownloadResponse(Response):
     def __init__(self, path: str | os.PathLike[str], status_code: int = 200, *, stat_result: os.stat_result,
                  media_type: str, filename: str | None = None) -> None:
         self.path = path
-        self.size = stat_result.st_size
+        self._setup(status_code, stat_result.st_size, stat_result.st_mtime, media_type, filename)
+
+    @classmethod
+    def stored(cls, file: Readable, status_code: int = 200, *, media_type: str,
+               filename: str | None = None) -> DownloadResponse:
+        """A response reading ``file`` (an object in the store) instead of a path."""
+        response = cls.__new__(cls)
+        response.path = ""
+        response._file = file
+        response._setup(status_code, file.size, file.mtime, media_type, filename)
+        return response
+
+    def _read(self, offset: int, size: int) -> bytes:
+        return read_at(self.path, offset, size) if self._file is None else self._file.read_at(offset, size)
+
+    def _setup(self, status_code: int, size: int, mtime: float, media_type: str, filename: str | None) -> None:
+        if not hasattr(self, "_file"):
+            self._file: Readable | None = None
+        self.size = size
         headers = {
             "accept-ranges": "bytes",
             "content-length": str(self.size),
-            "last-modified": formatdate(stat_result.st_mtime, usegmt=True),
+            "last-modified": formatdate(mtime, usegmt=True),
             # The recipe Starlette's FileResponse used, so validators clients already hold keep matching.
-            "etag": '"' + hashlib.md5(f"{stat_result.st_mtime}-{self.size}".encode(),
-                                      usedforsecurity=False).hexdigest() + '"',
+            "etag": '"' + hashlib.md5(f"{mtime}-{self.size}".encode(), usedforsecurity=False).hexdigest() + '"',
         }
         if filename is not None:
             quoted = quote(filename)
@@ -215,8 +239,8 @@ class DownloadResponse(Response):
         if end - start > self.chunk_size:
             return
         try:
-            body = read_at(self.path, start, end - start) if end > start else b""
-        except (OSError, RuntimeError):
+            body = self._read(start, end - start) if end > start else b""
+        except (OSError, RuntimeError, StoreUnavailableError):
             return
         self._preloaded = (spans, body)
 
@@ -277,6 +301,17 @@ class DownloadResponse(Response):
         headers["content-length"] = str(length)
         return {"type": "http.response.start", "status": 206, "headers": headers.raw}, pieces
 
+    async def _send_stored(self, send: Send, file: StoredObject, offset: int, end: int, more_after: bool) -> None:
+        """A long span of a stored object from one ranged ``GET`` read ``chunk_size`` at a time."""
+        chunks = file.chunks(offset, end - offset, self.chunk_size)
+        try:
+            while offset < end:
+                chunk = await _next_chunk(chunks)
+                offset += len(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": more_after or offset < end})
+        finally:
+            await anyio.to_thread.run_sync(chunks.close)
+
     def _reads(self, pieces: list[bytes | Span]) -> int:
         return sum(-(-(piece[1] - piece[0]) // self.chunk_size) for piece in pieces if not isinstance(piece, bytes))
 
@@ -291,11 +326,18 @@ class DownloadResponse(Response):
             offset, end = piece
             if offset == end:  # an empty file
                 await send({"type": "http.response.body", "body": b"", "more_body": more_after})
+            if isinstance(self._file, StoredObject) and end - offset > self.chunk_size:
+                await self._send_stored(send, self._file, offset, end, more_after)
+                continue
             while offset < end:
                 size = min(self.chunk_size, end - offset)
-                chunk = await anyio.to_thread.run_sync(read_at, self.path, offset, size)
+                chunk = await anyio.to_thread.run_sync(self._read, offset, size)
                 offset += size
                 await send({"type": "http.response.body", "body": chunk, "more_body": more_after or offset < end})
+
+
+async def _next_chunk(chunks: Generator[bytes]) -> bytes:
+    return await anyio.to_thread.run_sync(next, chunks)
 
 
 async def _unless_disconnected(receive: Receive, send_body: Callable[[], Awaitable[None]]) -> None:

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from vidscene.storage import StoreUnavailableError
+
 logger = logging.getLogger(__name__)
 
 # Routes that set this key in ``request.state`` get its members merged into every error body they produce
@@ -162,6 +164,14 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
     return error_response(request, 400, _validation_message(exc))
 
 
+async def _store_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The object store is down or refuses the credentials: the service is unavailable, not broken, and the
+    client may try again (the operator finds the store and the reason in the log)."""
+    logger.error("object store unavailable: %s", exc, extra={"path": request.url.path})
+    return error_response(request, 503, "File storage is unavailable right now; try again in a minute.",
+                          {"Retry-After": "30"})
+
+
 async def _unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
     # Registered for ``Exception``: Starlette runs it in ServerErrorMiddleware, the outermost layer, so
     # the traceback goes to the log and never to the client.
@@ -173,4 +183,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable_handler)
     app.add_exception_handler(Exception, _unhandled_error_handler)

@@ -38,7 +38,9 @@ def broker_reachable(url: str) -> None:
 
 
 def store_reachable(storage: Storage) -> None:
-    """The data dir's folders exist and this process may write them (a lost mount fails here)."""
+    """The data dir's folders exist and this process may write them (a lost mount fails here), and with
+    ``s3://`` the bucket answers to our credentials."""
+    storage.check()
     for folder in (storage.scenes_dir, storage.tmp_dir):
         if not folder.is_dir():
             raise OSError(f"{folder} is missing")

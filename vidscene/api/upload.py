@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO
 
 import anyio
@@ -27,7 +28,8 @@ from starlette.requests import ClientDisconnect
 
 from vidscene.api.errors import BadRequestError, InsufficientStorageError, PayloadTooLargeError
 from vidscene.format_probe import PROBE_BUF_MAX
-from vidscene.storage import is_disk_full
+from vidscene.storage import ObjectStore, is_disk_full
+from vidscene.storage.objects import StoredUpload, Upload
 
 logger = logging.getLogger(__name__)
 
@@ -47,26 +49,48 @@ WRITE_BATCH_BYTES = 1024 * 1024
 
 @dataclass
 class ReceivedUpload:
-    """Text fields and the temporary file of the ``file`` part; the caller owns (and must remove) the file."""
+    """Text fields and the ``file`` part: a temporary file, or (with an object store) a temporary object;
+    the caller owns (and must remove) it."""
 
     fields: dict[str, str] = field(default_factory=dict)
     file_path: Path | None = None
     file_name: str | None = None
     file_size: int = 0
+    stored: StoredUpload | None = None  # the object the file part went to, once complete
+
+    @property
+    def received(self) -> Path | StoredUpload | None:
+        """The file part as probing reads it, wherever it went."""
+        return self.file_path if self.file_path is not None else self.stored
+
+    @property
+    def location(self) -> Path | str | None:
+        """What ``scenes.service.create_scene`` keeps: the temporary file, or the temporary object's key."""
+        return self.file_path if self.file_path is not None else self.stored.key if self.stored else None
 
     def discard(self) -> None:
         if self.file_path is not None:
             self.file_path.unlink(missing_ok=True)
             self.file_path = None
+        if self.stored is not None:
+            self.stored.store.delete([self.stored.key])
+            self.stored = None
 
 
-def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SECONDS) -> int:
-    """Delete temporary upload files left by a crashed or killed server; returns how many were removed.
+def remove_stale_uploads(tmp_dir: Path, *, older_than_s: float = STALE_UPLOAD_SECONDS,
+                         store: ObjectStore | None = None) -> int:
+    """Delete temporary upload files (and ``tmp/upload-*`` objects in ``store``) left by a crashed or killed
+    server; returns how many were removed.
 
     Only files older than ``older_than_s`` go: another API process sharing the data dir may be receiving one.
     """
     removed = 0
     cutoff = time.time() - older_than_s
+    if store is not None:
+        stale = [name for name, info in store.listing("tmp/").items()
+                 if name.startswith(TEMP_PREFIX) and info.mtime < cutoff]
+        store.delete(f"tmp/{name}" for name in stale)
+        removed += len(stale)
     for path in tmp_dir.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
         try:
             if path.stat().st_mtime < cutoff:
@@ -184,8 +208,10 @@ class _PartCollector:
 
 async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int, free_bytes: int,
                          check_fields: Callable[[dict[str, str]], None] | None = None,
-                         check_head: Callable[[bytes, Path], None] | None = None) -> ReceivedUpload:
-    """Parse the multipart body of ``request``, streaming the ``file`` part into a new file in ``tmp_dir``.
+                         check_head: Callable[[bytes, Path], None] | None = None,
+                         store: ObjectStore | None = None) -> ReceivedUpload:
+    """Parse the multipart body of ``request``, streaming the ``file`` part into a new file in ``tmp_dir``,
+    or with ``store`` into a multipart upload of a new ``tmp/upload-*`` object (no copy on this host).
 
     ``free_bytes`` is the free space of the data dir's filesystem, checked against the announced size.
     ``check_fields`` sees the text fields that came before the file, when the file part begins: a field it
@@ -202,7 +228,7 @@ async def receive_upload(request: Request, *, tmp_dir: Path, max_file_bytes: int
         parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]  # TypedDict of callables
     except ValueError as exc:
         raise BadRequestError("Invalid multipart boundary.") from exc
-    receiver = _Receiver(collector, tmp_dir, check_fields, check_head)
+    receiver = _Receiver(collector, tmp_dir, check_fields, check_head, store)
     try:
         async for chunk in request.stream():
             if chunk:
@@ -248,12 +274,15 @@ class _Receiver:
 
     def __init__(self, collector: _PartCollector, tmp_dir: Path,
                  check_fields: Callable[[dict[str, str]], None] | None,
-                 check_head: Callable[[bytes, Path], None] | None) -> None:
+                 check_head: Callable[[bytes, Path], None] | None, store: ObjectStore | None) -> None:
         self.collector = collector
         self.tmp_dir = tmp_dir
         self.check_fields = check_fields
         self.check_head = check_head
+        self.store = store
         self.handle: IO[bytes] | None = None
+        self.sending: Upload | None = None
+        self.head_path: Path | None = None  # what ``check_head`` is told the file is (FFmpeg reads its name)
         if check_head is not None:
             collector.head_wanted = HEAD_BYTES
 
@@ -267,20 +296,32 @@ class _Receiver:
             collector.open_file_wanted = False
             if self.check_fields is not None:
                 self.check_fields(dict(upload.fields))
-            self.handle = await anyio.to_thread.run_sync(open_temp_file, self.tmp_dir)
-            upload.file_path = Path(self.handle.name)
-        if self.check_head is not None and len(collector.head) >= HEAD_BYTES and upload.file_path is not None:
+            await self.open_sink()
+        if self.check_head is not None and len(collector.head) >= HEAD_BYTES and self.head_path is not None:
             head, collector.head, collector.head_wanted = bytes(collector.head), bytearray(), 0
-            await anyio.to_thread.run_sync(self.check_head, head, upload.file_path)
+            await anyio.to_thread.run_sync(self.check_head, head, self.head_path)
             self.check_head = None
         if collector.pending_bytes >= WRITE_BATCH_BYTES:
             await self.write_pending()
 
+    async def open_sink(self) -> None:
+        """Where the file part goes: a temporary file, or a multipart upload to the store."""
+        if self.store is None:
+            self.handle = await anyio.to_thread.run_sync(open_temp_file, self.tmp_dir)
+            self.collector.result.file_path = self.head_path = Path(self.handle.name)
+            return
+        key = f"tmp/{TEMP_PREFIX}{secrets.token_urlsafe(16)}{TEMP_SUFFIX}"
+        self.sending = await anyio.to_thread.run_sync(self.store.start_upload, key)
+        self.head_path = Path(PurePosixPath(key).name)  # only its name reaches FFmpeg (``format_probe``)
+
     async def write_pending(self) -> None:
-        assert self.handle is not None
         pieces = self.collector.pending
         self.collector.pending = []
         self.collector.pending_bytes = 0
+        if self.sending is not None:
+            await anyio.to_thread.run_sync(_send, self.sending, pieces)
+            return
+        assert self.handle is not None
         await anyio.to_thread.run_sync(_write, self.handle, pieces)
 
     async def finish(self, parser: MultipartParser) -> None:
@@ -292,8 +333,19 @@ class _Receiver:
         if self.handle is not None:
             handle, self.handle = self.handle, None
             await anyio.to_thread.run_sync(_sync_and_close, handle)
+        if self.sending is not None and self.store is not None:
+            sending, self.sending = self.sending, None
+            try:
+                await anyio.to_thread.run_sync(sending.complete)
+            except BaseException:
+                sending.abort()
+                raise
+            self.collector.result.stored = StoredUpload(self.store, sending.key, self.collector.result.file_size)
 
     def abandon(self) -> None:
+        if self.sending is not None:  # nothing of an aborted multipart upload stays in the bucket
+            self.sending.abort()
+            self.sending = None
         _abandon(self.handle, self.collector.result)
         self.handle = None
 
@@ -324,6 +376,11 @@ def _write(handle: IO[bytes], pieces: list[memoryview]) -> None:
         if is_disk_full(exc):
             raise InsufficientStorageError() from exc
         raise
+
+
+def _send(sending: Upload, pieces: list[memoryview]) -> None:
+    for piece in pieces:
+        sending.write(piece)
 
 
 def _sync_and_close(handle: IO[bytes]) -> None:

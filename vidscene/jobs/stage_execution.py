@@ -28,7 +28,8 @@ from vidscene.pipeline.errors import PipelineError, StorageFullError
 from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.scene import STAGES, SceneWork
-from vidscene.storage import Storage, is_disk_full
+from vidscene.storage import SceneFiles, Storage, StoreUnavailableError, is_disk_full, open_storage
+from vidscene.storage.staging import InPlace, StagedScene, StagePlan, Staging
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,29 @@ class WorkerContext:
     def create(cls, settings: Settings, enqueue: Enqueue, *, hard_exit_on_cancel: bool = False) -> WorkerContext:
         engine = make_engine(settings.resolved_database_url)
         return cls(settings=settings, engine=engine, factory=make_sessionmaker(engine),
-                   storage=Storage(settings.data_dir), enqueue=enqueue, hard_exit_on_cancel=hard_exit_on_cancel)
+                   storage=open_storage(settings.data_dir, settings.storage_url), enqueue=enqueue,
+                   hard_exit_on_cancel=hard_exit_on_cancel)
+
+
+# With an object store: what each stage fetches into its scratch folder and sends back (``storage.staging``;
+# the stage table of docs/design.md). A stage never fetches its own results, so a half-sent run is redone.
+_COLMAP = ("sfm/colmap/",)  # pycolmap's working files, kept for inspection: no later stage reads them
+STAGE_PLANS: Mapping[Stage, StagePlan] = {
+    Stage.frames: StagePlan(fetch=("upload/",), mirror=("frames/", "thumbnail.jpg", "capture.json")),
+    Stage.sfm: StagePlan(fetch=("frames/", "capture.json"), mirror=("sfm/", "capture.json")),
+    Stage.train: StagePlan(fetch=("sfm/", "frames/", "capture.json", "train/", "outputs/", "metrics/"), skip=_COLMAP,
+                           mirror=("train/", "outputs/", "metrics/", "capture.json"), sync=("train/",)),
+    Stage.export: StagePlan(fetch=("sfm/", "train/checkpoints/", "outputs/", "metrics/"), skip=_COLMAP,
+                            mirror=("outputs/", "metrics/")),
+}
+
+
+def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage) -> Staging:
+    """Where the stage works: the scene's folder in the data dir, or a scratch copy of its objects."""
+    if ctx.storage.objects is None:
+        return InPlace(ctx.storage.scene(scene_id))
+    root = ctx.settings.resolved_scratch_dir / ctx.storage.scene(scene_id).root.name
+    return StagedScene(ctx.storage.objects, scene_id, root, STAGE_PLANS[stage])
 
 
 class StageReporter:
@@ -140,8 +163,7 @@ class StageReporter:
         return {"scene": self.job.scene_id, "stage": self.job.stage.value, "job": self.job.job_id}
 
 
-def scene_work(ctx: WorkerContext, scene: Scene) -> SceneWork:
-    files = ctx.storage.scene(scene.id)
+def scene_work(ctx: WorkerContext, scene: Scene, files: SceneFiles) -> SceneWork:
     config = preset_config(scene.preset, device=ctx.settings.device)
     return SceneWork.create(scene_id=scene.id, video=files.upload_dir / scene.video_filename, files=files,
                             training_mode=scene.training_mode, output_types=scene.output_types,
@@ -198,6 +220,10 @@ def _ran(ctx: WorkerContext, claimed: state.ClaimedJob, stage_call: Callable[[],
     except Cancelled:
         cleanup_if_gone()
         log.info("stage stopped: job cancelled", extra=extra)
+    except StoreUnavailableError as exc:
+        # Not the scene's fault: the job stays as it is, and once the lease runs out the reaper sends the
+        # stage again; what was fetched or half sent is redone (``storage.staging``).
+        log.warning("stage stopped: object store unavailable: %s", exc, extra=extra)
     except PipelineError as exc:
         log.warning("stage failed: %s", exc, extra=extra)
         state.fail(ctx.factory, claimed.job_id, ctx.worker_id, message=str(exc), code=exc.code)
@@ -225,24 +251,36 @@ def run_stage(ctx: WorkerContext, job_id: int, stage: Stage) -> None:
     scene = state.scene_for_job(ctx.factory, job_id)
     if scene is None:
         return
-    work = scene_work(ctx, scene)
+    staging = staging_for(ctx, scene.id, stage)
+    work = scene_work(ctx, scene, staging.files)
 
     def cleanup_if_gone() -> None:
         if not state.job_exists(ctx.factory, job_id):
-            work.files.remove()
+            ctx.storage.remove_scenes([scene.id])
+            staging.remove()
             log.info("scene deleted; files removed", extra=extra)
 
     def on_output(output_type: str, iteration: int, path: Path) -> None:
         if reporter.lost.is_set():
             raise Cancelled("job cancelled")
+        staging.push_file(path)  # the row is written only once its file can be read
         state.record_output(ctx.factory, work.scene_id, output_type, iteration,
                             str(path.relative_to(work.files.root)), path.stat().st_size)
 
+    def stage_call() -> None:
+        staging.fetch()
+        with staging.syncing(ctx.settings.storage_sync_seconds):
+            STAGES[stage.value](work, reporter, on_output)
+        staging.finish()
+
     log.info("stage started", extra=extra)
     started = time.monotonic()
-    with StageReporter(ctx, claimed, cleanup_if_gone) as reporter:
-        if not _ran(ctx, claimed, lambda: STAGES[stage.value](work, reporter, on_output), cleanup_if_gone, extra):
-            return
+    try:
+        with StageReporter(ctx, claimed, cleanup_if_gone) as reporter:
+            if not _ran(ctx, claimed, stage_call, cleanup_if_gone, extra):
+                return
+    finally:
+        staging.remove()
     seconds = time.monotonic() - started
     following = state.complete_stage(ctx.factory, job_id, ctx.worker_id, stage)
     log.info("stage finished in %.1f s", seconds, extra=extra)

@@ -10,12 +10,18 @@ import errno
 import json
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vidscene import catalogue
+from vidscene.storage.objects import LocalFile, ObjectStore, Readable, StoredObject, parse_metrics
+
+# What a retry removes (``remove_results``): what training and export made, and with the poses also these.
+_RESULTS = ("train", "outputs", "metrics")
+_POSES = ("frames", "sfm")
 
 
 @dataclass(frozen=True)
@@ -118,11 +124,24 @@ class SceneFiles:
     def remove_results(self, *, keep_poses: bool) -> None:
         """Drop what training and export made (and the frames and poses unless ``keep_poses``) so a retried
         job starts clean; the upload and the thumbnail stay."""
-        folders = [self.train_dir, self.outputs_dir, self.metrics_dir]
-        if not keep_poses:
-            folders += [self.frames_dir, self.sfm_dir]
-        for folder in folders:
-            shutil.rmtree(folder, ignore_errors=True)
+        for folder in _RESULTS + (() if keep_poses else _POSES):
+            shutil.rmtree(self.root / folder, ignore_errors=True)
+
+    def open_file(self, relpath: str) -> LocalFile | None:
+        """A regular file inside the scene folder, found by one ``stat``; None for anything else.
+
+        The check is lexical (no ``resolve()``: the scene folder holds no symbolic links), because it runs on
+        every chunk request.
+        """
+        parts = safe_parts(relpath)
+        if parts is None:
+            return None
+        path = self.root.joinpath(*parts)
+        try:
+            status = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return LocalFile(path, status) if stat.S_ISREG(status.st_mode) else None
 
     def create(self) -> None:
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -131,11 +150,31 @@ class SceneFiles:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def safe_parts(relpath: str) -> tuple[str, ...] | None:
+    """The parts of a relative path recorded by the pipeline; None for one that is absolute or climbs out."""
+    parts = PurePosixPath(relpath).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return None
+    return parts
+
+
+def scene_key(scene_id: str, relpath: str = "") -> str:
+    """A scene's object key in a store: its data-dir path below ``scenes/``."""
+    return f"scenes/{scene_id}/{relpath}"
+
+
 class Storage:
-    def __init__(self, data_dir: Path) -> None:
+    """Where scenes live: the data dir (``file://``, the default), or an object store (``objects``) with the
+    same layout under ``scenes/<id>/``. The API reads scenes through the methods taking a scene id, which
+    answer from either; workers stage a store's objects into a local ``SceneFiles`` (``storage.staging``)."""
+
+    def __init__(self, data_dir: Path, *, objects: ObjectStore | None = None,
+                 presign_seconds: int | None = None) -> None:
         self.data_dir = data_dir
         self.scenes_dir = data_dir / "scenes"
         self.tmp_dir = data_dir / "tmp"
+        self.objects = objects
+        self.presign_seconds = presign_seconds
 
     def scene(self, scene_id: str) -> SceneFiles:
         if not scene_id or "/" in scene_id or scene_id.startswith("."):
@@ -143,15 +182,93 @@ class Storage:
         return SceneFiles(self.scenes_dir / scene_id)
 
     def remove_scenes(self, scene_ids: Iterable[str]) -> None:
-        """The scenes' folders, after their rows are gone (a worker still writing one removes what it adds)."""
+        """The scenes' folders (and objects), after their rows are gone (a worker still writing one removes
+        what it adds)."""
         for scene_id in scene_ids:
             self.scene(scene_id).remove()
+            if self.objects is not None:
+                self.objects.delete_prefix(scene_key(scene_id))
+
+    def remove_results(self, scene_id: str, *, keep_poses: bool) -> None:
+        """``SceneFiles.remove_results`` in whichever place the scene lives."""
+        if self.objects is None:
+            self.scene(scene_id).remove_results(keep_poses=keep_poses)
+            return
+        for folder in _RESULTS + (() if keep_poses else _POSES):
+            self.objects.delete_prefix(scene_key(scene_id, f"{folder}/"))
+
+    def open_file(self, scene_id: str, relpath: str) -> Readable | None:
+        """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there."""
+        if self.objects is None:
+            return self.scene(scene_id).open_file(relpath)
+        if safe_parts(relpath) is None:
+            return None
+        key = scene_key(self.scene(scene_id).root.name, relpath)  # scene() refuses a malformed id
+        info = self.objects.stat(key)
+        return None if info is None else StoredObject(self.objects, key, info, self.presign_seconds)
+
+    def file_sizes(self, scene_id: str, relpaths: list[str]) -> dict[str, int]:
+        """The sizes of those of a scene's files that are there (what the polled metadata route reports):
+        one ``stat`` each in the data dir, one listing of ``outputs/`` in a store instead of a request each."""
+        if self.objects is None or not all(relpath.startswith("outputs/") for relpath in relpaths):
+            found = {relpath: self.open_file(scene_id, relpath) for relpath in relpaths}
+            return {relpath: file.size for relpath, file in found.items() if file is not None}
+        if not relpaths:
+            return {}
+        listed = self.objects.listing(scene_key(self.scene(scene_id).root.name, "outputs/"))
+        sizes = {f"outputs/{name}": info.size for name, info in listed.items()}
+        return {relpath: sizes[relpath] for relpath in relpaths if relpath in sizes and safe_parts(relpath)}
+
+    def read_json(self, scene_id: str, relpath: str) -> dict[str, Any] | None:
+        """A JSON object the pipeline wrote (``capture.json``, ``outputs/initial_view.json``), or None."""
+        if self.objects is None:
+            path = self.scene(scene_id).root / relpath
+            data = path.read_bytes() if path.is_file() else None
+        else:
+            data = self.objects.read_bytes(scene_key(scene_id, relpath))
+        try:
+            found = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
+    def read_metrics(self, scene_id: str) -> dict[int, dict[str, Any]]:
+        """``SceneFiles.read_metrics`` in whichever place the scene lives."""
+        if self.objects is None:
+            return self.scene(scene_id).read_metrics()
+        prefix = scene_key(scene_id, "metrics/")
+        names = [name for name in self.objects.listing(prefix) if "/" not in name]
+        found = {name: self.objects.read_bytes(prefix + name) for name in names}
+        return parse_metrics({name: data for name, data in found.items() if data is not None})
+
+    def keep_upload(self, scene_id: str, filename: str, upload: Path) -> None:
+        """Make a received upload the scene's ``upload/<filename>``: renamed in the data dir, or sent to the
+        store (and the local file removed)."""
+        if self.objects is None:
+            publish(upload, self.scene(scene_id).upload_dir / filename)
+            return
+        self.objects.put_file(scene_key(scene_id, f"upload/{filename}"), upload)
+        upload.unlink(missing_ok=True)
+
+    def keep_stored_upload(self, scene_id: str, filename: str, key: str) -> None:
+        """Make an upload already in the store (``key``) the scene's ``upload/<filename>``."""
+        assert self.objects is not None
+        self.objects.copy(key, scene_key(scene_id, f"upload/{filename}"))
+        self.objects.delete([key])
 
     def ensure(self) -> None:
         self.scenes_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
+    def check(self) -> None:
+        """Raise ``StoreUnavailableError`` (naming the store and why) when the object store cannot be used."""
+        if self.objects is not None:
+            self.objects.check()
+
     def free_bytes(self) -> int:
+        """Free space for uploads; an object store's is not ours to measure (its quota answers for it)."""
+        if self.objects is not None:
+            return 2**62
         self.ensure()
         return shutil.disk_usage(self.data_dir).free
 

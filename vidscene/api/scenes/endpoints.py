@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from vidscene.api import user_limits
 from vidscene.api.auth import ScenesRead, ScenesWrite
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, read_in_thread
+from vidscene.api.downloads import file_response
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi, text_fields
 from vidscene.api.scenes import service
@@ -39,6 +40,7 @@ from vidscene.api.scenes.schemas import (
 )
 from vidscene.api.schemas import MessageOut, error_responses
 from vidscene.api.upload import FILE_FIELD, ReceivedUpload, announced_file_bytes, receive_upload
+from vidscene.storage.objects import LocalFile
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +74,16 @@ async def create_scene(request: Request, user: ScenesWrite, context: ContextDep)
     upload: ReceivedUpload = await receive_upload(
         request, tmp_dir=context.storage.tmp_dir, max_file_bytes=max_file_bytes, free_bytes=free,
         check_fields=partial(service.check_early_fields, default_preset=settings.default_preset),
-        check_head=service.check_video_head)
+        check_head=service.check_video_head, store=context.storage.objects)
     try:
-        if upload.file_path is None:
+        received, location = upload.received, upload.location
+        if received is None or location is None:
             raise BadRequestError(f"Missing field: {FILE_FIELD}.")
         req = service.parse_scene_request(upload.fields, default_preset=settings.default_preset)
-        info = await anyio.to_thread.run_sync(service.probe, upload.file_path)
+        info = await anyio.to_thread.run_sync(service.probe, received)
         scene_id, job_id = await anyio.to_thread.run_sync(partial(
             service.create_scene, context.unit_of_work, context.storage, user_id=user.id,
-            request=req, upload_path=upload.file_path, info=info))
+            request=req, upload_path=location, info=info))
     finally:
         upload.discard()  # already moved into place on success; removes the temporary file otherwise
     logger.info("scene created", extra={"scene_id": scene_id, "job_id": job_id, "user_id": user.id,
@@ -150,11 +153,15 @@ async def capture(scene_id: str, claims: ScenesRead, context: ContextDep) -> Sce
     summary="JPEG thumbnail (404 until frames are extracted)",
     responses={200: {"content": {"image/jpeg": _BINARY}, "description": "The thumbnail"}, **_SCENE_ERRORS},
 )
-async def thumbnail(scene_id: str, claims: ScenesRead, context: ContextDep) -> FileResponse:
-    path, stat_result = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
-                                                              claims=claims, scene_id=scene_id))
-    return FileResponse(path, media_type="image/jpeg", stat_result=stat_result,
-                        headers={"Cache-Control": "private, no-cache"})
+async def thumbnail(scene_id: str, claims: ScenesRead, context: ContextDep) -> Response:
+    found = await read_in_thread(context, partial(service.thumbnail, storage=context.storage,
+                                                  claims=claims, scene_id=scene_id))
+    if isinstance(found, LocalFile):
+        return FileResponse(found.path, media_type="image/jpeg", stat_result=found.stat_result,
+                            headers={"Cache-Control": "private, no-cache"})
+    response = file_response(found, media_type="image/jpeg")
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @router.patch("/name/{scene_id}", response_model=SceneName, summary="Rename the scene",

@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from vidscene import catalogue
 from vidscene.api.auth import READ_SCOPES, ScenesRead, get_caller
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, bearer_scheme, get_context, read_in_thread
-from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.downloads import DownloadResponse, file_response, safe_filename
 from vidscene.api.edits import service as edits_service
 from vidscene.api.edits.endpoints import enqueue_derive
 from vidscene.api.errors import BadRequestError
@@ -37,11 +37,11 @@ _MEDIA_TYPES = sorted({o.media_type for o in catalogue.OUTPUT_TYPES.values()})
 
 
 def output_response(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
-                    iteration: int | None) -> DownloadResponse:
+                    iteration: int | None) -> Response:
     """The download of the latest (or the given) iteration of an output; raises the API error otherwise."""
     found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration)
-    return DownloadResponse(found.path, media_type=found.media_type, stat_result=found.stat_result,
-                            filename=safe_filename(found.filename_stem, found.extension))
+    return file_response(found.file, media_type=found.media_type,
+                         filename=safe_filename(found.filename_stem, found.extension))
 
 
 IterationQuery = Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS,
@@ -60,9 +60,9 @@ async def output(
     if output_type not in catalogue.OUTPUT_TYPES:
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
-    def read(conn: Connection) -> DownloadResponse:
+    def read(conn: Connection) -> Response:
         response = output_response(conn, context, claims, scene_id, output_type, iteration)
-        if request.method == "GET":
+        if request.method == "GET" and isinstance(response, DownloadResponse):
             response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
         return response
 

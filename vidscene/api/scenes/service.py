@@ -9,12 +9,10 @@ cannot be probed.
 from __future__ import annotations
 
 import math
-import os
 import secrets
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -49,8 +47,13 @@ from vidscene.config import Settings
 from vidscene.db.models import Stage
 from vidscene.jobs import estimates, state
 from vidscene.jobs.progress import progress_fields
-from vidscene.probe import NotAVideoError, VideoInfo, judge_head, probe_video
-from vidscene.storage import SceneFiles, Storage, publish
+from vidscene.probe import Media, NotAVideoError, VideoInfo, judge_head, probe_video
+from vidscene.storage import Readable, Storage
+
+# Scene files the API reads, relative to the scene (the layout of ``storage.local.SceneFiles``).
+THUMBNAIL = "thumbnail.jpg"
+CAPTURE_REPORT = "capture.json"
+INITIAL_VIEW = "outputs/initial_view.json"
 
 _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm": ".webm", "avi": ".avi",
                        "mpeg": ".mpg", "mpegts": ".ts", "flv": ".flv", "asf": ".wmv", "ogg": ".ogv", "mxf": ".mxf",
@@ -61,7 +64,7 @@ _CONTAINER_SUFFIXES = {"mov": ".mp4", "mp4": ".mp4", "matroska": ".mkv", "webm":
 # ---- creating a scene -----------------------------------------------------------------------------------
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Media) -> VideoInfo:
     """What the upload is: a video, or a zip of photos (``vidscene.photos``); 415 for anything else."""
     try:
         return photos.probe_archive(path) if photos.is_archive(path) else probe_video(path)
@@ -92,7 +95,7 @@ def _video_filename(info: VideoInfo) -> str:
 
 
 def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, request: SceneRequest,
-                 upload_path: Path, info: VideoInfo,
+                 upload_path: Path | str, info: VideoInfo,
                  in_transaction: Callable[[Session, str], None] | None = None) -> tuple[str, int]:
     """Move the upload into a new scene's folder and add the scene with its queued job; (scene id, job id).
 
@@ -105,12 +108,13 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
     scene_id = secrets.token_urlsafe(16)
     files = storage.scene(scene_id)
     filename = _video_filename(info)
-    size = upload_path.stat().st_size  # counted against the user's quota (``api.user_limits``)
+    size = _upload_size(storage, upload_path)  # counted against the user's quota (``api.user_limits``)
     storage.ensure()
-    # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
-    files.root.mkdir(mode=0o700)
+    if storage.objects is None:  # a bucket has no folders to make
+        # exist_ok=False: an id collision (128 random bits: never in practice) must not clean up someone's scene.
+        files.root.mkdir(mode=0o700)
     try:
-        publish(upload_path, files.upload_dir / filename)
+        keep_upload(storage, scene_id, filename, upload_path)
         with unit_of_work() as session:
             if not repository.lock_user(session, user_id):
                 raise NotAuthenticatedError("The account was deleted while the video was uploading.")
@@ -124,8 +128,27 @@ def create_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, re
                 in_transaction(session, scene_id)
         return scene_id, job_id
     except BaseException:
-        files.remove()
+        storage.remove_scenes([scene_id])
         raise
+
+
+def _upload_size(storage: Storage, upload: Path | str) -> int:
+    """The received upload's size: a local file, or an object in the store (``upload`` its key)."""
+    if isinstance(upload, Path):
+        return upload.stat().st_size
+    found = storage.objects.stat(upload) if storage.objects is not None else None
+    if found is None:
+        raise FileNotFoundError(f"the upload {upload} is not in the store")
+    return found.size
+
+
+def keep_upload(storage: Storage, scene_id: str, filename: str, upload: Path | str) -> None:
+    """The received upload as the scene's video: a file in the data dir (moved), or an object already in
+    the store (``upload`` is its key) or a local file sent there."""
+    if isinstance(upload, str):
+        storage.keep_stored_upload(scene_id, filename, upload)
+    else:
+        storage.keep_upload(scene_id, filename, upload)
 
 
 # ---- changing a scene -----------------------------------------------------------------------------------
@@ -166,7 +189,7 @@ def retry_scene(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, sce
         # Files first, inside the transaction: if the commit then fails, the rows still describe a finished
         # scene whose outputs read "exists: false", which is honest; the other order could let a worker
         # start on files about to be removed.
-        storage.scene(scene.id).remove_results(keep_poses=keep_poses)
+        storage.remove_results(scene.id, keep_poses=keep_poses)
         state.restart(session, job, keep_through=Stage.sfm if keep_poses else None)
         scene.name = request.name
         scene.training_mode = request.training_mode
@@ -222,24 +245,6 @@ def owned_scene(conn: Connection, claims: TokenClaims, scene_id: str) -> Row[Any
     return scene
 
 
-def output_file(files: SceneFiles, relpath: str) -> tuple[Path, os.stat_result] | None:
-    """The output's file and its status, if it is a regular file inside the scene folder.
-
-    Relative paths are written by the pipeline; one that is absolute or climbs out with ``..`` is refused
-    anyway. The check is lexical (no ``resolve()``: the scene folder holds no symbolic links), because it
-    runs on every chunk request.
-    """
-    parts = PurePosixPath(relpath).parts
-    if not parts or parts[0] == "/" or ".." in parts:
-        return None
-    path = files.root.joinpath(*parts)
-    try:
-        status = path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return (path, status) if stat.S_ISREG(status.st_mode) else None
-
-
 def resource_info(size: int | None) -> ResourceInfo:
     if size is None:
         return ResourceInfo(exists=False, size=0, chunks=0, last_chunk_size=0)
@@ -269,9 +274,9 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
     """The metadata answer from a scene's ``METADATA``-shaped rows (one per output, or one with none)."""
     scene = rows[0]
     relpaths = {(row.output_type, row.iteration): row.relpath for row in rows if row.relpath is not None}
-    files = storage.scene(scene.id)
     iterations = sorted(set(scene.save_iterations) | {scene.total_iterations})
     resources: dict[str, dict[str, ResourceInfo]] = {}
+    sizes = storage.file_sizes(scene.id, list(relpaths.values()))
     made_after = [t for t in catalogue.OUTPUT_TYPES if t not in scene.output_types and any(k[0] == t for k in relpaths)]
     for output_type in [*scene.output_types, *made_after]:  # and the types made after the fact, once made
         if public_only and not catalogue.OUTPUT_TYPES[output_type].public:
@@ -279,10 +284,9 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
         entries: dict[str, ResourceInfo] = {}
         for iteration in iterations:
             relpath = relpaths.get((output_type, iteration))
-            found = output_file(files, relpath) if relpath is not None else None
-            entries[str(iteration)] = resource_info(found[1].st_size if found is not None else None)
+            entries[str(iteration)] = resource_info(sizes.get(relpath) if relpath is not None else None)
         resources[output_type] = entries
-    view = files.read_initial_view()
+    view = storage.read_json(scene.id, INITIAL_VIEW)
     return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
                          resources=resources, name=scene.name, training_mode=scene.training_mode,
                          preset=scene.preset,
@@ -291,34 +295,32 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
 
 def metrics(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneMetrics:
     scene = owned_scene(conn, claims, scene_id)
-    found = storage.scene(scene.id).read_metrics()
+    found = storage.read_metrics(scene.id)
     return SceneMetrics(uuid=scene.id, preset=scene.preset,
                         metrics={str(it): IterationQuality.model_validate(values) for it, values in found.items()})
 
 
 def capture(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> SceneCapture:
     scene = owned_scene(conn, claims, scene_id)
-    found = storage.scene(scene.id).read_capture_report()
+    found = storage.read_json(scene.id, CAPTURE_REPORT)
     if found is None:
         raise NotFoundError("The capture check is not ready yet: it runs once the frames are extracted.")
     return SceneCapture.model_validate({**found, "uuid": scene.id})
 
 
-def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> tuple[Path, os.stat_result]:
+def thumbnail(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str) -> Readable:
     scene = owned_scene(conn, claims, scene_id)
-    path = storage.scene(scene.id).thumbnail
-    try:
-        return path, path.stat()
-    except FileNotFoundError:
-        raise NotFoundError("The thumbnail is not ready yet.") from None
+    found = storage.open_file(scene.id, THUMBNAIL)
+    if found is None:
+        raise NotFoundError("The thumbnail is not ready yet.")
+    return found
 
 
 @dataclass(frozen=True)
 class OutputFile:
     """An output to send: where it is, what it is, and the file name the client should save it under."""
 
-    path: Path
-    stat_result: os.stat_result
+    file: Readable
     media_type: str
     filename_stem: str
     extension: str
@@ -349,14 +351,12 @@ def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iter
     made_after = output_type not in scene.output_types
     if made_after and scene.training_mode not in catalogue.OUTPUT_TYPES[output_type].extensions:
         raise NotFoundError(f"This scene does not produce {output_type}.")
-    files = storage.scene(scene.id)
     kind = catalogue.OUTPUT_TYPES[output_type]
     for row in rows:
-        found = output_file(files, row.relpath) if row.relpath is not None else None
+        found = storage.open_file(scene.id, row.relpath) if row.relpath is not None else None
         if found is None:
             continue
-        path, stat_result = found
-        return OutputFile(path=path, stat_result=stat_result, media_type=kind.media_type,
+        return OutputFile(file=found, media_type=kind.media_type,
                           filename_stem=f"{scene.name}-{output_type}-{row.iteration}",
                           extension=kind.extension(scene.training_mode))  # .compressed.ply, not .ply
     if made_after:

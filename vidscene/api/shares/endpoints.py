@@ -12,13 +12,13 @@ from pathlib import Path as FilePath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Connection
 
 from vidscene import catalogue
 from vidscene.api.auth import ScenesReadUser, ScenesWrite
 from vidscene.api.deps import ContextDep, SessionReleasingRoute, read_in_thread
-from vidscene.api.downloads import DownloadResponse, safe_filename
+from vidscene.api.downloads import DownloadResponse, file_response, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi
 from vidscene.api.middleware import page_policy
@@ -95,15 +95,15 @@ async def shared_output(
     context: ContextDep,
     request: Request,
     iteration: Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS)] = None,
-) -> DownloadResponse:
+) -> Response:
     if output_type not in catalogue.OUTPUT_TYPES:
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
-    def read(conn: Connection) -> DownloadResponse:
+    def read(conn: Connection) -> Response:
         found = service.shared_output(conn, context.storage, token, output_type, iteration)
-        response = DownloadResponse(found.path, media_type=found.media_type, stat_result=found.stat_result,
-                                    filename=safe_filename(found.filename_stem, found.extension))
-        if request.method == "GET":
+        response = file_response(found.file, media_type=found.media_type,
+                                 filename=safe_filename(found.filename_stem, found.extension))
+        if request.method == "GET" and isinstance(response, DownloadResponse):
             response.preload(request.headers)
         return response
 
