@@ -14,11 +14,13 @@ from pathlib import Path
 
 from vidscene.edits import parse_operations
 from vidscene.jobs import derive
-from vidscene.jobs.stage_execution import WorkerContext, scene_work
+from vidscene.jobs.stage_execution import DERIVE_PLAN, WorkerContext, scene_work, staging_for
 from vidscene.pipeline.derive import DeriveRequest, derive_outputs
 from vidscene.pipeline.errors import PipelineError
 from vidscene.pipeline.progress import Cancelled
+from vidscene.pipeline.scene import SceneWork
 from vidscene.storage import SceneFiles, is_disk_full
+from vidscene.storage.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,16 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
     scene = derive.scene_of(ctx.factory, claimed.scene_id)
     if scene is None:
         return
-    work = scene_work(ctx, scene)
+    staging = staging_for(ctx, scene.id, DERIVE_PLAN)
+    work = scene_work(ctx, scene, staging.files)
+    try:
+        _derive(ctx, job_id, claimed, work, staging)
+    finally:
+        staging.remove()
+
+
+def _derive(ctx: WorkerContext, job_id: int, claimed: derive.ClaimedDerive, work: SceneWork,
+            staging: Staging) -> None:
     extra = {"scene": claimed.scene_id, "derive_job": job_id, "edit_version": claimed.edit_version}
     made: list[derive.MadeFile] = []
     last_renew = time.monotonic()
@@ -46,6 +57,7 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
                 raise Cancelled(f"derive job {job_id} is no longer ours")
 
     def on_output(output_type: str, iteration: int, path: Path) -> None:
+        staging.push_file(path)  # the row is written only once its file can be read
         made.append(derive.MadeFile(output_type, iteration, str(path.relative_to(work.files.root)),
                                     path.stat().st_size))
 
@@ -53,7 +65,9 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
         request = DeriveRequest(output_types=claimed.output_types, edit_version=claimed.edit_version,
                                 operations=parse_operations(list(claimed.operations)) if claimed.edit_version
                                 else ())
+        staging.fetch()
         kept = derive_outputs(work, request, progress, on_output)
+        staging.finish()
     except Cancelled:
         log.info("derive job lost its lease (scene deleted, or taken over)", extra=extra)
         _remove_if_deleted(ctx, work.files, claimed.scene_id)

@@ -75,12 +75,18 @@ STAGE_PLANS: Mapping[Stage, StagePlan] = {
 }
 
 
-def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage) -> Staging:
-    """Where the stage works: the scene's folder in the data dir, or a scratch copy of its objects."""
+# A derive job (edits, a format made after the fact) reads the cameras and the kept models, writes outputs.
+DERIVE_PLAN = StagePlan(fetch=("sfm/", "train/checkpoints/", "outputs/"), skip=_COLMAP, mirror=("outputs/",))
+
+
+def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage | StagePlan) -> Staging:
+    """Where the stage (or a derive job: ``DERIVE_PLAN``) works: the scene's folder in the data dir, or a
+    scratch copy of its objects."""
     if ctx.storage.objects is None:
         return InPlace(ctx.storage.scene(scene_id))
     root = ctx.settings.resolved_scratch_dir / ctx.storage.scene(scene_id).root.name
-    return StagedScene(ctx.storage.objects, scene_id, root, STAGE_PLANS[stage])
+    plan = stage if isinstance(stage, StagePlan) else STAGE_PLANS[stage]
+    return StagedScene(ctx.storage.objects, scene_id, root, plan)
 
 
 class StageReporter:
