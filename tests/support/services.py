@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -44,3 +44,29 @@ def temporary_postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class DatabaseEmptier:
+    """Empties a migrated PostgreSQL database between tests: every row deleted child tables first, every
+    sequence back at 1 (what ``TRUNCATE ... RESTART IDENTITY CASCADE`` did). On these tiny tables DELETE costs
+    about 10 ms where TRUNCATE, which replaces each table's and index's files, cost 0.1-0.5 s on the shared CI
+    machine, and the API suite empties the database for some 360 tests."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        metadata = MetaData()
+        metadata.reflect(self.engine)
+        self.tables = [t for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+        with self.engine.connect() as conn:
+            self.sequences = list(conn.scalars(text("SELECT schemaname || '.' || sequencename FROM pg_sequences")))
+
+    def empty(self) -> None:
+        with self.engine.begin() as conn:
+            for table in self.tables:
+                conn.execute(table.delete())
+            for sequence in self.sequences:
+                conn.execute(text("SELECT setval(:seq, 1, false)"), {"seq": sequence})
+
+    def dispose(self) -> None:
+        self.engine.dispose()
