@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM, REPO, WEB_DIST, Browser, WebServer, make_server, open_browser
+from tests.support.browser import (
+    CHROMIUM,
+    REPO,
+    WEB_DIST,
+    Browser,
+    WebServer,
+    launch_chromium,
+    make_server,
+    open_browser,
+)
 from tests.support.services import unavailable
 
 
@@ -36,16 +45,21 @@ def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Any]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the session (a launch costs seconds); tests get contexts of it."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (run scripts/install-chromium.sh)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        yield pw
+        launched = launch_chromium(pw, tmp_path_factory.mktemp("downloads"))
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture
-def browser(playwright_driver: Any, server: WebServer, tmp_path: Path) -> Iterator[Browser]:
-    """A fresh Chromium profile on the module's server; console errors are collected for each test."""
-    yield from open_browser(playwright_driver, server.base_url, tmp_path)
+def browser(chromium: Any, server: WebServer) -> Iterator[Browser]:
+    """A fresh Chromium profile (context) on the module's server; console errors are collected for each test."""
+    yield from open_browser(chromium, server.base_url)
