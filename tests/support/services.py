@@ -47,26 +47,28 @@ def temporary_postgres_database(prefix: str) -> Iterator[str]:
 
 
 class DatabaseEmptier:
-    """Empties a migrated PostgreSQL database between tests: every row deleted child tables first, every
-    sequence back at 1 (what ``TRUNCATE ... RESTART IDENTITY CASCADE`` did). On these tiny tables DELETE costs
-    about 10 ms where TRUNCATE, which replaces each table's and index's files, cost 0.1-0.5 s on the shared CI
-    machine, and the API suite empties the database for some 360 tests."""
+    """Empties a migrated PostgreSQL database between tests: every row deleted, child tables first, every
+    sequence back at 1 (what ``TRUNCATE ... RESTART IDENTITY CASCADE`` did), in one round trip. On these tiny
+    tables that costs 0.01-0.04 s where TRUNCATE, which replaces each table's and index's files, cost 0.5-0.8 s
+    on the shared CI machine, and some 370 tests of the default run take a PostgreSQL database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_engine(url)
         metadata = MetaData()
         metadata.reflect(self.engine)
-        self.tables = [t for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
         with self.engine.connect() as conn:
-            self.sequences = list(conn.scalars(text("SELECT schemaname || '.' || sequencename FROM pg_sequences")))
+            sequences = list(conn.scalars(text("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)"
+                                               " FROM pg_sequences")))
+        # One round trip: child tables first, then every sequence (names from the database's own catalogue).
+        self.statement = "; ".join(
+            [f'DELETE FROM "{t.name}"'  # noqa: S608
+             for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+            + [f"SELECT setval('{sequence}', 1, false)" for sequence in sequences])
 
     def empty(self) -> None:
         with self.engine.begin() as conn:
-            for table in self.tables:
-                conn.execute(table.delete())
-            for sequence in self.sequences:
-                conn.execute(text("SELECT setval(:seq, 1, false)"), {"seq": sequence})
+            conn.exec_driver_sql(self.statement)
 
     def dispose(self) -> None:
         self.engine.dispose()

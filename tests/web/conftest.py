@@ -3,6 +3,7 @@ temporary data dir, and Debian's headless Chromium driven by Playwright (never a
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -25,12 +26,17 @@ from tests.support.services import unavailable
 
 
 @pytest.fixture(scope="session")
-def web_dist() -> Path:
-    """The built app; built with the set-up script when missing (``make test`` has built it already)."""
-    if not (WEB_DIST / "index.html").is_file():
-        if shutil.which("npm") is None:
-            unavailable("the web app is not built and npm is missing (run scripts/build-web.sh)")
-        subprocess.run(["bash", str(REPO / "scripts" / "build-web.sh")], check=True, timeout=600)
+def web_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built app; built with the set-up script when missing (``make test`` has built it already).
+
+    Under pytest-xdist every worker asks; a lock in the run's shared temporary directory (the parent of each
+    worker's own) lets one build while the others wait, instead of two builds emptying each other's dist."""
+    with (tmp_path_factory.getbasetemp().parent / "web-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (WEB_DIST / "index.html").is_file():
+            if shutil.which("npm") is None:
+                unavailable("the web app is not built and npm is missing (run scripts/build-web.sh)")
+            subprocess.run(["bash", str(REPO / "scripts" / "build-web.sh")], check=True, timeout=600)
     return WEB_DIST
 
 
