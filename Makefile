@@ -40,10 +40,11 @@ typecheck: install
 	$(BIN)/mypy
 
 # The default run: everything but tests marked slow or gpu (those run with `make test-slow` / `make test-gpu`).
-# Two pytest-xdist workers, each test module on one worker (--dist loadscope: a module's shared server, browser
-# or trained scene is set up once); much of the suite waits on servers, workers and Chromium, and those waits
-# overlap. PYTEST_WORKERS=0 runs in one process (bench/RESULTS.md, "CI time").
-PYTEST_WORKERS ?= 2
+# PYTEST_WORKERS=2 runs it on two pytest-xdist workers, each test module on one worker (--dist loadscope: a
+# module's shared server, browser or trained scene is set up once). Not the default yet: of two runs on two
+# workers the API/jobs part passed, but the whole suite had one failure in an e2e fault test (bench/RESULTS.md,
+# "CI time"); 0 runs in one process.
+PYTEST_WORKERS ?= 0
 pytest: install
 	$(BIN)/python -m pytest -m "not slow and not gpu" -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
