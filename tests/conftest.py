@@ -1,14 +1,21 @@
-"""Fixtures shared by every test package: real databases (SQLite and the local PostgreSQL)."""
+"""Fixtures shared by every test package: real databases (SQLite and the local PostgreSQL).
+
+Migrations run once per backend and session: SQLite tests copy a migrated template file, PostgreSQL tests
+share one randomly named database (dropped at the end), emptied before each test (``DatabaseEmptier``).
+A test that needs a database of its own (dropped, restarted, unmigrated) takes ``postgres_url``."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.s3 import S3Server, running_s3_server
-from tests.support.services import temporary_postgres_database, unreachable
+from tests.support.services import DatabaseEmptier, temporary_postgres_database, unreachable
+from vidscene.db.migrate import upgrade
 
 REDIS_URL = os.environ.get("VIDSCENE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("VIDSCENE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -21,13 +28,36 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "vidscene.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_emptier() -> Iterator[DatabaseEmptier]:
+    """The session's migrated PostgreSQL database and the means to empty it."""
+    with temporary_postgres_database("vidscene_session_test") as url:
+        upgrade(url)
+        emptier = DatabaseEmptier(url)
+        try:
+            yield emptier
+        finally:
+            emptier.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated-ready empty database on each backend the service supports."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database on each backend the service supports."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'vidscene.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "vidscene.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    emptier: DatabaseEmptier = request.getfixturevalue("pg_emptier")
+    emptier.empty()
+    return emptier.url
 
 
 @pytest.fixture(scope="session")

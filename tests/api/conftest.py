@@ -1,7 +1,6 @@
 """Fixtures for the API tests: the real app on SQLite and on PostgreSQL, users with tokens, tiny videos.
 
-Migrations run once per backend and session: SQLite tests copy a migrated template file, PostgreSQL tests
-share one randomly named database (dropped at the end) and truncate its tables after each test.
+The databases are the root conftest's (``database_url``): migrated once per session, emptied for each test.
 """
 
 from __future__ import annotations
@@ -14,15 +13,10 @@ from typing import Any
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import create_engine, text
 
 from tests.support.api_client import Api, ApiFactory, TestClient, make_settings
-from tests.support.services import temporary_postgres_database
 from tests.support.videos import encode_audio, encode_video
 from vidscene.api import create_app, security
-from vidscene.db.migrate import upgrade
-
-TABLES = ("outputs", "jobs", "scenes", "users", "worker_beats", "stage_timings")
 
 
 @pytest.fixture(autouse=True)
@@ -35,44 +29,10 @@ def cheap_password_hashing() -> Iterator[None]:
     security.use_password_hasher(previous)
 
 
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("sqlite-template") / "vidscene.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture(scope="session")
-def pg_session_url() -> Iterator[str]:
-    with temporary_postgres_database("vidscene_api_test") as url:
-        upgrade(url)
-        yield url
-
-
-def _truncate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database on each supported backend."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "vidscene.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
-        return
-    url: str = request.getfixturevalue("pg_session_url")
-    _truncate(url)
-    try:
-        yield url
-    finally:
-        _truncate(url)
+@pytest.fixture
+def db_url(database_url: str) -> str:
+    """A migrated, empty database on each supported backend (``database_url``; the API tests' name for it)."""
+    return database_url
 
 
 @pytest.fixture

@@ -14,6 +14,10 @@ from tests.support.cluster import Cluster
 from tests.support.outputs import check_output
 from tests.support.videos import SyntheticVideo, make_static_video
 
+# Long enough to be killed mid-training at iteration 60 with a checkpoint at 40 behind it, short enough that the
+# resumed run (on a worker that has to start again) stays a small part of the test.
+RESUMED_TOTAL = 160
+
 
 def _training_at(iteration: int):  # type: ignore[no-untyped-def]  # returns a predicate over progress bodies
     return lambda p: p.get("stage") == "nerf_list" and p.get("step") == "train" and p["current_position"] >= iteration
@@ -23,7 +27,7 @@ def test_worker_killed_mid_training_resumes_from_checkpoint(cluster: Cluster, or
     cluster.serve(embedded_worker=False)
     first = cluster.worker()
     client = ApiClient(cluster.base_url, "bob")
-    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=300)
+    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=RESUMED_TOTAL)
     client.wait(scene_id, until=_training_at(60), timeout=600, cluster=cluster)
     first.kill(signal.SIGKILL)  # the whole worker process group, mid-training, no warning
     killed_at = client.progress(scene_id)
@@ -37,8 +41,8 @@ def test_worker_killed_mid_training_resumes_from_checkpoint(cluster: Cluster, or
     assert resumed, second.tail()
     assert int(resumed.group(1)) >= 40  # from a checkpoint, not from iteration 0
     meta = client.http.get(f"/user/scene/metadata/{scene_id}").json()["resources"]
-    data = client.download(scene_id, "model", 300, meta["model"]["300"])
-    assert check_output("model", data, mode="gaussian") == 300
+    data = client.download(scene_id, "model", RESUMED_TOTAL, meta["model"][str(RESUMED_TOTAL)])
+    assert check_output("model", data, mode="gaussian") == RESUMED_TOTAL
 
 
 def test_server_killed_with_queued_jobs_loses_nothing(cluster: Cluster, orbit_video: SyntheticVideo) -> None:
@@ -96,7 +100,7 @@ def test_embedded_worker_killed_is_restarted_and_scene_finishes(cluster: Cluster
 
     server = cluster.serve(embedded_worker=True)
     client = ApiClient(cluster.base_url, "frank")
-    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=300)
+    scene_id = client.upload(orbit_video.path, outputs="splat_cloud,model", save="40", total=RESUMED_TOTAL)
     client.wait(scene_id, until=_training_at(60), timeout=600, cluster=cluster)
     assert server.proc is not None
     workers = [p for p in psutil.Process(server.proc.pid).children() if "worker" in p.cmdline()]

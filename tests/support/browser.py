@@ -119,7 +119,6 @@ class Browser:
     page: Page
     console: ConsoleLog
     base_url: str
-    downloads_dir: Path
 
     def goto(self, route: str = "#/") -> None:
         self.page.goto(f"{self.base_url}/{route}")
@@ -140,21 +139,22 @@ class Browser:
         self.page.wait_for_timeout(200)
 
 
-def open_browser(pw: Any, base_url: str, tmp_path: Path) -> Iterator[Browser]:
-    """A fresh profile per test (``--user-data-dir`` is what launch_persistent_context passes)."""
-    profile = tmp_path / "chromium-profile"
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    context = pw.chromium.launch_persistent_context(
-        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-        viewport=DESKTOP, accept_downloads=True, downloads_path=str(downloads),
-    )
+def launch_chromium(pw: Any, downloads: Path) -> Any:
+    """Debian's Chromium, headless, launched once per session: each test gets a fresh context of it
+    (``open_browser``), which isolates cookies, storage and cache like a new profile without a new browser."""
+    return pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                              downloads_path=str(downloads))
+
+
+def open_browser(chromium: Any, base_url: str) -> Iterator[Browser]:
+    """A fresh context (a new incognito profile: no cookies, storage or cache) of the session's browser."""
+    context = chromium.new_context(viewport=DESKTOP, accept_downloads=True)
     context.set_default_timeout(20_000)
-    page = context.pages[0] if context.pages else context.new_page()
+    page = context.new_page()
     console = ConsoleLog()
     console.attach(page)
     try:
-        yield Browser(page=page, console=console, base_url=base_url, downloads_dir=downloads)
+        yield Browser(page=page, console=console, base_url=base_url)
     finally:
         context.close()
 

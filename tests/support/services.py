@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_ADMIN_URL = os.environ.get("VIDSCENE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -44,3 +44,31 @@ def temporary_postgres_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+class DatabaseEmptier:
+    """Empties a migrated PostgreSQL database between tests: every row deleted, child tables first, every
+    sequence back at 1 (what ``TRUNCATE ... RESTART IDENTITY CASCADE`` did), in one round trip. On these tiny
+    tables that costs 0.01-0.04 s where TRUNCATE, which replaces each table's and index's files, cost 0.5-0.8 s
+    on the shared CI machine, and some 370 tests of the default run take a PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        metadata = MetaData()
+        metadata.reflect(self.engine)
+        with self.engine.connect() as conn:
+            sequences = list(conn.scalars(text("SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename)"
+                                               " FROM pg_sequences")))
+        # One round trip: child tables first, then every sequence (names from the database's own catalogue).
+        self.statement = "; ".join(
+            [f'DELETE FROM "{t.name}"'  # noqa: S608
+             for t in reversed(metadata.sorted_tables) if t.name != "alembic_version"]
+            + [f"SELECT setval('{sequence}', 1, false)" for sequence in sequences])
+
+    def empty(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(self.statement)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -3,6 +3,7 @@ temporary data dir, and Debian's headless Chromium driven by Playwright (never a
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -11,17 +12,31 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import CHROMIUM, REPO, WEB_DIST, Browser, WebServer, make_server, open_browser
+from tests.support.browser import (
+    CHROMIUM,
+    REPO,
+    WEB_DIST,
+    Browser,
+    WebServer,
+    launch_chromium,
+    make_server,
+    open_browser,
+)
 from tests.support.services import unavailable
 
 
 @pytest.fixture(scope="session")
-def web_dist() -> Path:
-    """The built app; built with the set-up script when missing (``make test`` has built it already)."""
-    if not (WEB_DIST / "index.html").is_file():
-        if shutil.which("npm") is None:
-            unavailable("the web app is not built and npm is missing (run scripts/build-web.sh)")
-        subprocess.run(["bash", str(REPO / "scripts" / "build-web.sh")], check=True, timeout=600)
+def web_dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built app; built with the set-up script when missing (``make test`` has built it already).
+
+    Under pytest-xdist every worker asks; a lock in the run's shared temporary directory (the parent of each
+    worker's own) lets one build while the others wait, instead of two builds emptying each other's dist."""
+    with (tmp_path_factory.getbasetemp().parent / "web-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (WEB_DIST / "index.html").is_file():
+            if shutil.which("npm") is None:
+                unavailable("the web app is not built and npm is missing (run scripts/build-web.sh)")
+            subprocess.run(["bash", str(REPO / "scripts" / "build-web.sh")], check=True, timeout=600)
     return WEB_DIST
 
 
@@ -36,16 +51,21 @@ def server(web_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Any]:
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium for the session (a launch costs seconds); tests get contexts of it."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (run scripts/install-chromium.sh)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        yield pw
+        launched = launch_chromium(pw, tmp_path_factory.mktemp("downloads"))
+        try:
+            yield launched
+        finally:
+            launched.close()
 
 
 @pytest.fixture
-def browser(playwright_driver: Any, server: WebServer, tmp_path: Path) -> Iterator[Browser]:
-    """A fresh Chromium profile on the module's server; console errors are collected for each test."""
-    yield from open_browser(playwright_driver, server.base_url, tmp_path)
+def browser(chromium: Any, server: WebServer) -> Iterator[Browser]:
+    """A fresh Chromium profile (context) on the module's server; console errors are collected for each test."""
+    yield from open_browser(chromium, server.base_url)

@@ -222,8 +222,8 @@ def strict_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
 
 
 @pytest.fixture
-def strict_browser(playwright_driver: Any, strict_server: WebServer, tmp_path: Path) -> Iterator[Browser]:
-    yield from open_browser(playwright_driver, strict_server.base_url, tmp_path)
+def strict_browser(chromium: Any, strict_server: WebServer) -> Iterator[Browser]:
+    yield from open_browser(chromium, strict_server.base_url)
 
 
 def test_the_rate_limit_message_counts_down_from_retry_after(strict_browser: Browser,

@@ -31,8 +31,8 @@ def worker_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
 
 
 @pytest.fixture
-def journey_browser(playwright_driver: Any, worker_server: WebServer, tmp_path: Path) -> Iterator[Browser]:
-    yield from open_browser(playwright_driver, worker_server.base_url, tmp_path)
+def journey_browser(chromium: Any, worker_server: WebServer) -> Iterator[Browser]:
+    yield from open_browser(chromium, worker_server.base_url)
 
 
 def test_register_upload_watch_progress_view_and_download(journey_browser: Browser, worker_server: WebServer,

@@ -223,8 +223,8 @@ def quiet_server(web_dist: Path, tmp_path: Path) -> Iterator[WebServer]:
 
 
 @pytest.fixture
-def quiet_browser(playwright_driver: Any, quiet_server: WebServer, tmp_path: Path) -> Iterator[Browser]:
-    yield from open_browser(playwright_driver, quiet_server.base_url, tmp_path)
+def quiet_browser(chromium: Any, quiet_server: WebServer) -> Iterator[Browser]:
+    yield from open_browser(chromium, quiet_server.base_url)
 
 
 def test_progress_reads_in_units_steps_and_places_in_the_queue(quiet_browser: Browser,
