@@ -121,6 +121,7 @@ def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str
     result = train_gaussians(scene, g, work, save_iterations=[], device="cpu")
     train_s = time.monotonic() - t
     quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
+    raw = raw_scores(result.checkpoint, scene, config)
     ply = work / "scene.ply"
     t = time.monotonic()
     export_outputs(result.checkpoint, scene, {"point_cloud": ply}, config.export, device="cpu")
@@ -130,11 +131,23 @@ def run_one(clip: str, preset: str, iterations: int | None, root: Path, tag: str
             "train_s": round(train_s, 1),
             "s_per_it": round(train_s / g.iterations, 4), "psnr": round(quality.psnr, 2),
             "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
+            "masked": round(quality.masked, 4), "psnr_raw": round(raw.psnr, 2), "ssim_raw": round(raw.ssim, 4),
             "trained_gaussians": int(result.metrics["n_gaussians"]), "exported_gaussians": int(exported["gaussians"]),
             "needle_share": round(exported["needle_share"], 4),
             "needle_share_weighted": round(exported["needle_share_weighted"], 4), "export_s": round(export_s, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def raw_scores(checkpoint: Path, scene: Any, config: Any) -> Any:
+    """PSNR/SSIM as the product measured them before held-out frames were colour-fitted and moving content left
+    out (every pixel, raw colours): the figure earlier rows of RESULTS compare with."""
+    from vidscene.pipeline.evaluate import evaluation_views, measure
+    from vidscene.pipeline.gaussian.method import drawing
+
+    draw, _, _ = drawing(checkpoint, config)
+    cameras, images, _ = evaluation_views(scene, config.gaussian.eval_every)
+    return measure(draw, cameras, images, fit_colours=False)
 
 
 def main() -> None:

@@ -90,13 +90,16 @@ class SceneMetadata(BaseModel):
 
 
 class IterationQuality(BaseModel):
-    psnr: float = Field(description="dB, mean over the evaluation views")
+    psnr: float = Field(description="dB, mean over the evaluation views, each after the gain and offset per "
+                                    "channel that best match its frame's exposure, without what moved through it")
     ssim: float
     gaussians: int | None = Field(description="Gaussian count (gaussian mode)")
     seconds: float = Field(description="Training time up to this iteration")
     eval_views: int
     heldout: bool = Field(description="False when the capture was too short to hold frames out")
     resolution: list[int] = Field(description="[width, height] the views were rendered and compared at")
+    masked: float = Field(default=0.0, description="Share of the evaluation views' pixels not counted because "
+                                                    "something moved through them (people, cars)")
 
 
 class SceneMetrics(BaseModel):

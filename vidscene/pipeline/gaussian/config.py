@@ -57,12 +57,11 @@ class GaussianConfig:
     robust_floor: float = 0.1
     robust_block: int = 8
     robust_max_share: float = 0.5
-    # A colour map per training frame against exposure and white-balance drift (gaussian/appearance.py); an lr
-    # of 0 turns it off. Off by default: on the disturbed capture it kept the drift out of the gaussians (novel
-    # views without a colour fit +1.1 dB), but on clean clips the held-out PSNR, measured with the identity
-    # map, fell by 1.0-1.1 dB (bench/RESULTS.md, session 6), and a 100x stronger pull to the identity did not
-    # recover it. The weight pulls each map towards the identity, the exposure exports show.
-    appearance_lr: float = 0.0
+    # A gain and offset per channel and training frame against exposure and white-balance drift
+    # (gaussian/appearance.py), re-centred so the model keeps the capture's average exposure; an lr of 0 turns
+    # it off. Clean clips at preview: held-out PSNR (raw colours) 32.09 -> 32.17 dB orbit, 31.91 -> 31.92
+    # portrait (bench/RESULTS.md, session 7); the earlier 3x3 maps without the centring had cost 1 dB there.
+    appearance_lr: float = 1e-3
     appearance_weight: float = 0.01
 
     def scaled_to(self, total: int) -> GaussianConfig:

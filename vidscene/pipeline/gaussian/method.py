@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.config import PipelineConfig
 from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
+from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.training_method import TrainingMethod
 
 if TYPE_CHECKING:
-    from vidscene.pipeline.evaluate import Quality
+    from torch import Tensor
+
+    from vidscene.pipeline.evaluate import MovingMask, Quality
 
 
 
@@ -39,10 +42,21 @@ def export(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], con
 
 
 def evaluate(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality:
+    from vidscene.pipeline.evaluate import Quality, evaluation_views, measure
+
+    draw, ckpt, count = drawing(checkpoint, config)
+    cameras, images, heldout = evaluation_views(scene, config.gaussian.eval_every)
+    scores = measure(draw, cameras, images, moving=_moving_content(config.gaussian, cameras[0]))
+    return Quality(psnr=scores.psnr, ssim=scores.ssim, gaussians=count, seconds=training_seconds(ckpt),
+                   eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height),
+                   masked=scores.masked)
+
+
+def drawing(checkpoint: Path, config: PipelineConfig) -> tuple[Callable[[Camera], Tensor], dict[str, Any], int]:
+    """``(draw, checkpoint, gaussians)``: a function that renders the saved model from a camera (as exports show
+    it: black background, the SH degree reached), the loaded checkpoint, and its gaussian count."""
     import torch
 
-    from vidscene.pipeline.cameras import Camera
-    from vidscene.pipeline.evaluate import Quality, evaluation_views, measure
     from vidscene.pipeline.gaussian.model import Gaussians
     from vidscene.pipeline.gaussian.render import cuda_available, render
     from vidscene.pipeline.training import resolve_device
@@ -53,14 +67,23 @@ def evaluate(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Qual
     degree = min(int(ckpt.get("active_sh_degree", gaussians.max_sh_degree)), gaussians.max_sh_degree)
     means, quats, scales, opacities, sh = gaussians.activated()
     background = torch.zeros(3, device=device)
-    cameras, images, heldout = evaluation_views(scene, config.gaussian.eval_every)
 
-    def draw(camera: Camera) -> torch.Tensor:
+    def draw(camera: Camera) -> Tensor:
         return render(means, quats, scales, opacities, sh, camera, sh_degree=degree, background=background).image
 
-    psnr, ssim = measure(draw, cameras, images)
-    return Quality(psnr=psnr, ssim=ssim, gaussians=len(gaussians), seconds=training_seconds(ckpt),
-                   eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height))
+    return draw, ckpt, len(gaussians)
+
+
+def _moving_content(config: GaussianConfig, camera: Camera) -> MovingMask | None:
+    """What training leaves out as moving content, found the same way in the frames quality is measured on
+    (at their size: the blocks grow with it), or None when training keeps everything."""
+    from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask
+
+    if not config.robust_start:
+        return None
+    block = max(1, round(config.robust_block * max(camera.width, camera.height) / config.max_long_side))
+    settings = RobustSettings(config.robust_factor, config.robust_floor, block, config.robust_max_share)
+    return lambda pred, target: transient_mask(pred, target, settings)
 
 
 def transients(checkpoint: Path, scene: SceneData) -> Mapping[str, float]:

@@ -139,7 +139,8 @@ class GaussianTraining:
         self.update_filter()
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
         self.strategy_state = self.strategy.initial_state(len(self.gaussians), device)
-        self.colours = FrameColours(len(self.cameras), device, config.appearance_lr) if config.appearance_lr else None
+        self.colours = (FrameColours(len(self.cameras), device, config.appearance_lr, self.train_idx)
+                        if config.appearance_lr else None)
         self.robust = RobustSettings(config.robust_factor, config.robust_floor, config.robust_block,
                                      config.robust_max_share)
         # Share of each frame the last step on it left out as transient content (0 for held-out frames).
@@ -234,7 +235,7 @@ class GaussianTraining:
             opt.step()
             opt.zero_grad(set_to_none=True)
         if self.colours is not None:
-            self.colours.step()
+            self.colours.step(view)
         self.strategy.step_post_backward(self.gaussians, self.optimizers, self.strategy_state, step, out)
         if len(self.gaussians) == 0:
             raise learned_nothing("training removed every gaussian", iterations=self.config.iterations)

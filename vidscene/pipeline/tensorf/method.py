@@ -55,8 +55,8 @@ def evaluate(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Qual
         return render_image(loaded.model, camera, loaded.settings, alpha_mask=loaded.alpha_mask,
                             density_volume=volume)
 
-    psnr, ssim = measure(draw, cameras, images)
-    return Quality(psnr=psnr, ssim=ssim, gaussians=None, seconds=training_seconds(loaded.checkpoint),
+    scores = measure(draw, cameras, images)  # TensoRF trains on every pixel: nothing is left out as moving
+    return Quality(psnr=scores.psnr, ssim=scores.ssim, gaussians=None, seconds=training_seconds(loaded.checkpoint),
                    eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height))
 
 
