@@ -137,12 +137,28 @@ TRAINING_MODES: Mapping[str, TrainingMode] = MappingProxyType({m.name: m for m i
 
 
 @dataclass(frozen=True)
+class ReferenceCost:
+    """What one preset cost one training mode on the reference 2-core CPU (bench/RESULTS.md), per unit of work,
+    so that an estimate is a function of the preset and the video: decoding reads every frame of the video,
+    structure from motion works on the frames kept (at most the preset's ``frames``), training is iterations x
+    the cost of a step at the preset's gaussian cap and resolution (bounded by the cap, not by what the video
+    shows: ``GaussianConfig.strategy``), and the export is the preset's outputs."""
+
+    seconds_per_source_frame: float
+    seconds_per_kept_frame: float
+    seconds_per_iteration: float
+    export_seconds: float
+
+
+@dataclass(frozen=True)
 class Preset:
     """A named quality level: how many frames at what size, and the training budget of each mode.
 
     ``iterations`` is the default ``total_iterations`` per training mode (the pipeline's schedules are tuned to
     it); ``save_fractions`` places the extra saved iterations as fractions of the total, so a person sees an
     early result; ``outputs`` are the output types a form ticks for it (those the chosen mode makes).
+    ``frames`` is how many frames it keeps from a longer video (``FramesConfig.target_count``), ``costs`` the
+    reference CPU's cost per mode (``jobs.estimates``; a mode missing from it was never measured there).
     """
 
     name: str
@@ -151,6 +167,8 @@ class Preset:
     iterations: Mapping[str, int]
     save_fractions: tuple[float, ...] = field(default=())
     outputs: tuple[str, ...] = field(default=())
+    frames: int = 0
+    costs: Mapping[str, ReferenceCost] = field(default_factory=lambda: MappingProxyType({}))
 
     def outputs_for(self, mode: str) -> tuple[str, ...]:
         return tuple(o for o in self.outputs if mode in OUTPUT_TYPES[o].extensions)
@@ -160,17 +178,31 @@ class Preset:
         return tuple(sorted({max(1, round(total * f)) for f in self.save_fractions} | {total}))
 
 
+# The reference CPU's figures (bench/RESULTS.md, quiet 2-core VM), per unit of work:
+# - preview, "Gaussian splatting end to end", row "preview, quiet machine" (10 s 480x360 orbit, 240 source
+#   frames, 80 kept): frames 1.5 s, SfM 11.2 s, training 30.8 s for 1500 iterations, export 0.6 s; TensoRF,
+#   row "video at the training resolution on CPU, quiet machine": 188.1 s for 2000 iterations, export and the
+#   rest 72.2 s.
+# - standard, "Session 5: standard within reach of a CPU", the ``vidscene run`` row (10 s 1080x1920 portrait,
+#   240 source frames, 150 kept): frames 4.4 s, SfM 22.9 s, training 612 s for 7000 iterations, 15.3 s of
+#   evaluation and outputs.
+_PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 / 1500, 0.6)
+_PREVIEW_TENSORF = ReferenceCost(1.5 / 240, 11.2 / 80, 188.1 / 2000, 72.2)
+_STANDARD_GAUSSIAN = ReferenceCost(4.4 / 240, 22.9 / 150, 612.0 / 7000, 15.3)
+
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
            MappingProxyType({"gaussian": 1500, "tensorf": 2000}), save_fractions=(0.5,),
-           outputs=("spz", "splat_cloud", "video")),
+           outputs=("spz", "splat_cloud", "video"), frames=80,
+           costs=MappingProxyType({"gaussian": _PREVIEW_GAUSSIAN, "tensorf": _PREVIEW_TENSORF})),
     Preset("standard", "Standard",
            "more frames at a higher resolution: minutes on a CPU for gaussian splatting, a GPU for TensoRF",
            MappingProxyType({"gaussian": 7000, "tensorf": 15000}), save_fractions=(2 / 7,),
-           outputs=("spz", "splat_cloud", "point_cloud", "video")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video"), frames=150,
+           costs=MappingProxyType({"gaussian": _STANDARD_GAUSSIAN})),
     Preset("quality", "High quality", "the papers' full schedules at up to 1280 px; needs a GPU",
            MappingProxyType({"gaussian": 30000, "tensorf": 30000}), save_fractions=(7 / 30, 0.5),
-           outputs=("spz", "splat_cloud", "point_cloud", "video", "model")),
+           outputs=("spz", "splat_cloud", "point_cloud", "video", "model"), frames=250),
 )
 PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _PRESETS})
 DEFAULT_PRESET = "preview"

@@ -7,15 +7,22 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.support.api_client import Api
 from tests.support.scenes import open_db
-from vidscene.db.models import Job, StageTiming, WorkerBeat, utcnow
+from vidscene.db.models import Job, Scene, StageTiming, WorkerBeat, utcnow
 from vidscene.jobs import estimates
 from vidscene.storage import Storage
 
-REF = estimates.REFERENCE_COSTS[("gaussian", "preview")]
+REF = estimates.REFERENCE_COSTS[("gaussian", "preview")]  # for the reference clip (the catalogue's figure)
+
+
+def scene_ref(db_url: str, scene_id: str, preset: str = "preview") -> estimates.ModeCosts:
+    """The reference figures for this scene's video: frames and SfM scale with its length."""
+    with open_db(db_url) as session:
+        info = session.scalar(select(Scene.video_info).where(Scene.id == scene_id))
+    return estimates.reference_costs("gaussian", preset, estimates.video_frames(info))
 
 
 def set_job(db_url: str, scene_id: str, **values: Any) -> None:
@@ -82,9 +89,11 @@ def test_queued_scene_behind_another_gets_a_start_estimate(api: Api, auth: dict[
     first = api.scene_id(auth, mp4_bytes, total_iterations="1000", save_iterations="1000")
     second = api.scene_id(auth, mp4_bytes, total_iterations="1500", save_iterations="1500")
     alone = progress(api, auth, second)
+    ref = scene_ref(db_url, second)
+    assert ref.sfm != REF.sfm  # a short clip: less to decode and reconstruct than the reference's 240 frames
     assert (alone["state"], alone["overall_position"]) == ("queued", 1)
     assert alone["starts_in_seconds"] is None  # no worker alive: nobody knows when it starts
-    assert alone["eta_seconds"] == round(REF.total_seconds(1500) or 0)  # its own work, at reference speed
+    assert alone["eta_seconds"] == round(ref.total_seconds(1500) or 0)  # its own work, at reference speed
 
     # one worker, training the first scene: 300 of its 1000 iterations left at 40 s
     add_rows(db_url, WorkerBeat(worker_id="w1", hostname="h", pid=1, queues="cpu,gpu", seen_at=utcnow()))
@@ -121,7 +130,7 @@ def test_running_scene_eta_covers_the_steps_after_the_current_one(api: Api, auth
     set_job(db_url, scene, state="processing", stage="sfm", stage_done="frames", lease_owner="w1",
             stage_started_at=utcnow() - timedelta(seconds=5), started_at=utcnow())
     body = progress(api, auth, scene)
-    rest_of_sfm = (REF.sfm or 0) - 5
+    rest_of_sfm = max(0.0, (scene_ref(db_url, scene).sfm or 0) - 5)
     expected = rest_of_sfm + 1500 * (REF.seconds_per_iteration or 0) + (REF.export or 0)
     assert abs(body["eta_seconds"] - expected) <= 1
     # between stages (sfm finished, training not yet claimed): all of training and the export
@@ -134,8 +143,8 @@ def test_percent_follows_each_stages_share_of_the_time(api: Api, auth: dict[str,
                                                        db_url: str) -> None:
     """The bar moves with the time the stages take. Fixed shares put the end of SfM at 30% of the bar, where at
     standard it is 4% of the time: then 26 points came at once and training crawled through the rest."""
-    std = estimates.REFERENCE_COSTS[("gaussian", "standard")]
     scene = api.scene_id(auth, mp4_bytes, preset="standard", total_iterations="7000", save_iterations="7000")
+    std = scene_ref(db_url, scene, "standard")
     total = std.total_seconds(7000) or 0
     before_training = 100 * ((std.frames or 0) + (std.sfm or 0)) / total
     set_job(db_url, scene, state="processing", stage="sfm", stage_done="frames", lease_owner="w1",
@@ -194,5 +203,6 @@ def test_the_queue_is_summed_once_for_every_poll_of_a_few_seconds(api: Api, auth
     third = api.scene_id(auth, mp4_bytes, total_iterations="1000", save_iterations="1000")
     # a scene queued since is not in that snapshot: the queue is summed again, with the new figures
     behind = cached(third)["starts_in_seconds"]
-    assert behind == round(10 + (REF.export or 0)) + round(REF.total_seconds(1000) or 0)  # whole seconds a job
+    whole_job = round(scene_ref(db_url, second).total_seconds(1000) or 0)
+    assert behind == round(10 + (REF.export or 0)) + whole_job  # whole seconds a job
     assert cached(second)["starts_in_seconds"] == round(10 + (REF.export or 0))

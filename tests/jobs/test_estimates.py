@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -101,3 +102,38 @@ def test_remaining_time_through_a_jobs_life(factory: sessionmaker[Session]) -> N
     assert remaining_seconds(_job(state="done", stage="export", stage_done="export"), figures) == 0
     # a preset nobody measured: unknown rather than a guess
     assert remaining_seconds(_job(state="queued", preset="quality"), figures) is None
+
+
+def test_an_estimate_is_a_function_of_the_preset_and_the_videos_length() -> None:
+    """Not one past run's time: decoding scales with the video's frames, SfM with those kept (at most the
+    preset's), training with the iterations at the preset's bounded step cost."""
+    short, reference, long = (estimates.reference_costs("gaussian", "preview", n) for n in (60, 240, 960))
+    assert reference == REF  # 240 frames: the reference clip's
+    assert estimates.reference_costs("gaussian", "preview") == REF  # unknown length: the reference clip's
+    assert short.frames == pytest.approx((reference.frames or 0) / 4)
+    assert long.frames == pytest.approx((reference.frames or 0) * 4)
+    assert (short.sfm or 0) < (reference.sfm or 0) == long.sfm  # preview keeps at most 80 frames of either
+    assert short.seconds_per_iteration == reference.seconds_per_iteration == long.seconds_per_iteration
+    standard = estimates.reference_costs("gaussian", "standard", 240)
+    assert (standard.total_seconds(7000) or 0) > 10 * (reference.total_seconds(1500) or 0)
+
+
+def test_frames_and_sfm_record_their_units_and_scale_by_them(factory: sessionmaker[Session]) -> None:
+    job_id = add_scene(factory, total=300)
+    with factory() as session:
+        scene = session.scalars(select(Scene)).one()
+        scene.video_info = {"frame_count": 480, "duration_s": 20.0}
+        session.commit()
+        session.refresh(scene)
+        session.expunge(scene)
+    for stage, seconds in ((Stage.frames, 4.8), (Stage.sfm, 16.0)):
+        claimed = state.ClaimedJob(job_id=job_id, scene_id=scene.id, stage=stage, attempts=1)
+        stage_execution.record_timing(factory, claimed, scene, seconds)
+    with factory() as session:
+        units = {r.stage: r.units for r in session.scalars(select(StageTiming))}
+    assert units == {"frames": 480, "sfm": 80}  # every frame decoded; SfM on the 80 preview keeps
+    figures = _figures(factory)
+    half = figures.costs("gaussian", "preview", 240)
+    assert half.frames == pytest.approx(2.4)  # 0.01 s a source frame
+    assert half.sfm == pytest.approx(16.0)  # still 80 frames kept
+    assert figures.costs("gaussian", "preview", 40).sfm == pytest.approx(8.0)  # 40 kept: 0.2 s each

@@ -1,11 +1,16 @@
 """How long a scene will take, from what this server measured: the one place time estimates are made.
 
+An estimate is a function of the preset and the video, never of one past run: each stage's cost per unit of
+work times the units this job has (``stage_units``): the video's frames for decoding, the frames kept (at most
+the preset's) for SfM, the iterations for training (a step's cost is bounded by the preset's gaussian cap and
+resolution, ``GaussianConfig.strategy``), plain seconds for the export.
+
 Every stage that a worker finishes without interruption leaves a ``stage_timings`` row (``record_stage``):
-its mode, preset, step count and seconds. Estimates are the median of the latest ``SAMPLES`` rows per
-(stage, mode, preset): seconds per iteration for training (the stage's whole time over its iterations, so
-the exports and evaluations at saved iterations are included), plain seconds for frames, SfM and export.
-Until this server has finished a stage of that kind, the figure is the reference 2-core CPU's
-(``REFERENCE``, measured in bench/RESULTS.md), or unknown (None) where nobody measured it.
+its mode, preset, units and seconds. The cost per unit is the median of the latest ``SAMPLES`` rows per
+(stage, mode, preset) (training's includes the exports and evaluations at saved iterations; rows from before
+frames and SfM had units count in plain seconds). Until this server has finished a stage of that kind, the
+figure is the reference 2-core CPU's (``catalogue.Preset.costs``, measured in bench/RESULTS.md), or unknown
+(None) where nobody measured it.
 
 The API reads estimates on every progress poll, so the table is read once per ``CACHE_SECONDS`` per engine
 (one small query), and everything else is arithmetic on rows the progress query already has.
@@ -84,32 +89,45 @@ class ModeCosts:
         return spans
 
 
-def _reference() -> Mapping[tuple[str, str], ModeCosts]:
-    """The reference 2-core CPU (bench/RESULTS.md, quiet machine, load 1.3, 10 s 480x360 orbit, 120 frames).
-
-    - gaussian/preview, "Gaussian splatting end to end", row "preview, quiet machine": SfM 11.2 s, training
-      30.8 s for 1500 iterations (0.020 s/iteration), 44.1 s end to end; frames 1.5 s as in the TensoRF
-      forward-clip run ("frames 1.5 s"), so export is the remaining 0.6 s.
-    - tensorf/preview, "TensoRF", row "video at the training resolution on CPU, quiet machine": 188.1 s for
-      2000 iterations (0.094 s/iteration over the whole 188.1 s; the row says 0.090), video export 58 s,
-      273 s end to end; the same video's frames (1.5 s) and SfM (11.2 s) as above, the rest of the 273 s
-      (14.2 s) counted with the export.
-    - gaussian/standard, "Session 5: standard within reach of a CPU", the ``vidscene run`` row (10 s 1080x1920
-      portrait clip, 150 frames at 360x640, load 1.6): frames 4.4 s, SfM 22.9 s, 612 s of training for 7000
-      iterations, and 15.3 s of evaluation and outputs (the rest of the 627.3 s training stage), 655 s in all.
-    - tensorf/standard and quality: not measured on that CPU (RESULTS.md has no figure), so unknown until this
-      server has run them. Under load the same machine took 1.5-3.5x as long (rows at load 3.9-6.4).
-    """
-    preview_frames, preview_sfm = 1.5, 11.2
-    return MappingProxyType({
-        ("gaussian", "preview"): ModeCosts(preview_frames, preview_sfm, 30.8 / 1500, 0.6, REFERENCE),
-        ("gaussian", "standard"): ModeCosts(4.4, 22.9, 612.0 / 7000, 15.3, REFERENCE),
-        ("tensorf", "preview"): ModeCosts(preview_frames, preview_sfm, 188.1 / 2000, 58.0 + 14.2, REFERENCE),
-    })
+REFERENCE_VIDEO_FRAMES = 240  # the 10 s, 24 fps clips the reference figures were measured on
 
 
-REFERENCE_COSTS = _reference()
+def video_frames(video_info: Mapping[str, Any] | None) -> int | None:
+    """The source frame count a scene's ``video_info`` holds (``probe.VideoInfo``), None when unknown."""
+    count = (video_info or {}).get("frame_count")
+    return int(count) if isinstance(count, (int, float)) and count > 0 else None
+
+
+def stage_units(stage: Stage, preset: str, frames: int | None) -> int:
+    """The units of work a frames or SfM stage has for a video of ``frames`` source frames (0 when unknown):
+    decoding reads all of them, SfM works on those kept, at most the preset's ``frames``."""
+    if frames is None:
+        return 0
+    if stage == Stage.frames:
+        return frames
+    if stage == Stage.sfm:
+        target = catalogue.PRESETS[preset].frames if preset in catalogue.PRESETS else 0
+        return min(frames, target) if target > 0 else frames
+    return 0
+
+
+def reference_costs(mode: str, preset: str, frames: int | None = None) -> ModeCosts:
+    """The reference 2-core CPU's figures for a video of ``frames`` source frames (the reference clip's 240
+    when unknown); unknown stages where the catalogue has no figure."""
+    found = catalogue.PRESETS.get(preset)
+    cost = found.costs.get(mode) if found is not None else None
+    if cost is None:
+        return UNMEASURED
+    count = frames or REFERENCE_VIDEO_FRAMES
+    return ModeCosts(cost.seconds_per_source_frame * stage_units(Stage.frames, preset, count),
+                     cost.seconds_per_kept_frame * stage_units(Stage.sfm, preset, count),
+                     cost.seconds_per_iteration, cost.export_seconds, REFERENCE)
+
+
 UNMEASURED = ModeCosts(None, None, None, None, REFERENCE)
+# The reference figures for the reference clip, by (mode, preset), for readers that want the table.
+REFERENCE_COSTS: Mapping[tuple[str, str], ModeCosts] = MappingProxyType({
+    (mode, p.name): reference_costs(mode, p.name) for p in catalogue.PRESETS.values() for mode in p.costs})
 
 
 # ---- what the workers record ----------------------------------------------------------------------------
@@ -134,11 +152,18 @@ class Measured:
     per_unit: Mapping[tuple[str, str, str], float]
     samples: Mapping[tuple[str, str, str], int]
 
-    def costs(self, mode: str, preset: str) -> ModeCosts:
-        reference = REFERENCE_COSTS.get((mode, preset), UNMEASURED)
+    def costs(self, mode: str, preset: str, frames: int | None = None) -> ModeCosts:
+        """Each stage's expected seconds for a video of ``frames`` source frames (the reference clip's when
+        unknown): this server's cost per unit where it has one, else its plain median, else the reference's."""
+        reference = reference_costs(mode, preset, frames)
+        count = frames or REFERENCE_VIDEO_FRAMES
 
         def stage(name: Stage, fallback: float | None) -> float | None:
-            return self.seconds.get((name.value, mode, preset), fallback)
+            key = (name.value, mode, preset)
+            per_unit = self.per_unit.get(key)
+            if per_unit is not None and name in (Stage.frames, Stage.sfm):
+                return per_unit * stage_units(name, preset, count)
+            return self.seconds.get(key, fallback)
 
         train_key = (Stage.train.value, mode, preset)
         rate = self.per_unit.get(train_key)
@@ -197,7 +222,8 @@ def forget_cached(engine: Engine) -> None:
 
 
 def preset_estimates(conn: Connection) -> dict[str, dict[str, dict[str, Any]]]:
-    """For the catalogue: preset -> training mode -> the cost of its default run, and where it comes from."""
+    """For the catalogue: preset -> training mode -> the cost of its default run on a 10 s clip (240 source
+    frames: a form has no video yet), and where it comes from."""
     figures = measured(conn)
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for preset in catalogue.PRESETS.values():
@@ -240,6 +266,7 @@ class JobView:
     preset: str
     total_iterations: int
     progress: float | None = None  # share of the running stage done (its position over its size)
+    video_frames: int | None = None  # the video's source frames (``video_frames``), None when unknown
 
     @classmethod
     def of(cls, row: Any) -> JobView:
@@ -248,7 +275,8 @@ class JobView:
         return cls(state=row.state, stage=row.stage, stage_done=row.stage_done,
                    running=row.lease_owner is not None, eta_seconds=row.eta_seconds,
                    stage_started_at=row.stage_started_at, training_mode=row.training_mode, preset=row.preset,
-                   total_iterations=row.total_iterations, progress=min(max(done, 0.0), 1.0) if done else None)
+                   total_iterations=row.total_iterations, progress=min(max(done, 0.0), 1.0) if done else None,
+                   video_frames=video_frames(row.video_info))
 
 
 def _stages_left(job: JobView) -> list[Stage]:
@@ -271,7 +299,7 @@ def remaining_seconds(job: JobView, figures: Measured, *, now: datetime | None =
     ignores how fast this machine is today. Past ``TRUST_OWN_AFTER`` of the stage the own estimate stands."""
     if job.state not in (JobState.queued.value, JobState.processing.value):
         return 0
-    costs = figures.costs(job.training_mode, job.preset)
+    costs = figures.costs(job.training_mode, job.preset, job.video_frames)
     todo = _stages_left(job)
     if job.stage_done is not None and todo and todo[0].value == job.stage_done:
         todo.pop(0)  # finished, waiting for the next stage's delivery
@@ -299,7 +327,8 @@ def _blended(own: float, typical: float | None, progress: float | None) -> float
 
 
 JOB_COLUMNS = (Job.state, Job.stage, Job.stage_done, Job.lease_owner, Job.eta_seconds, Job.stage_started_at,
-               Job.current_position, Job.current_size, Scene.training_mode, Scene.preset, Scene.total_iterations)
+               Job.current_position, Job.current_size, Scene.training_mode, Scene.preset, Scene.total_iterations,
+               Scene.video_info)
 
 
 def live_workers(conn: Connection, *, now: datetime | None = None) -> int:

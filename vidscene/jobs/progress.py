@@ -28,7 +28,7 @@ STAGE_SPANS: dict[str, tuple[float, float]] = {
 }
 # The scene columns the progress fields read, for a statement built here rather than by the API.
 SCENE_COLUMNS = (Scene.id, Scene.name, Scene.output_types, Scene.save_iterations, Scene.total_iterations,
-                 Scene.training_mode, Scene.preset)
+                 Scene.training_mode, Scene.preset, Scene.video_info)
 
 
 def progress_statement(scene: Select[Any]) -> Select[Any]:
@@ -93,7 +93,8 @@ def progress_fields(conn: Connection, row: Row[Any]) -> dict[str, Any]:
     figures = estimates.measured(conn)  # cached: one read of the timings every 30 s at most
     eta, starts_in = _estimates(conn, row, figures) if unfinished else (None, None)
     # Also for a failed or cancelled scene: it shows where it stopped on the scale it was shown on.
-    spans = figures.costs(row.training_mode, row.preset).stage_spans(row.total_iterations)
+    spans = (figures.costs(row.training_mode, row.preset, estimates.video_frames(row.video_info))
+             .stage_spans(row.total_iterations))
     return {
         "uuid": row.id,
         "status": 200,

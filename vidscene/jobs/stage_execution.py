@@ -206,7 +206,8 @@ def record_timing(factory: sessionmaker[Session], claimed: state.ClaimedJob, sce
     resumed after a killed worker did only part of the work in ``seconds``. Never fails the job."""
     if claimed.attempts != 1:
         return
-    units = {Stage.train: scene.total_iterations, Stage.export: len(scene.save_iterations)}.get(claimed.stage, 0)
+    units = {Stage.train: scene.total_iterations, Stage.export: len(scene.save_iterations)}.get(claimed.stage) or \
+        estimates.stage_units(claimed.stage, scene.preset, estimates.video_frames(scene.video_info))
     try:
         estimates.record_stage(factory, stage=claimed.stage, training_mode=scene.training_mode,
                                preset=scene.preset, units=units, seconds=seconds)

@@ -73,6 +73,9 @@ def _check_against_catalogue() -> None:
     if set(PRESETS) != set(catalogue.PRESETS):
         raise RuntimeError(f"presets {sorted(PRESETS)} differ from the catalogue's {sorted(catalogue.PRESETS)}")
     for name, config in PRESETS.items():
+        if config.frames.target_count != catalogue.PRESETS[name].frames:
+            raise RuntimeError(f"preset {name}: keeps {config.frames.target_count} frames here and "
+                               f"{catalogue.PRESETS[name].frames} in the catalogue")
         for mode, budget in catalogue.PRESETS[name].iterations.items():
             if config.training(mode).iterations != budget:
                 raise RuntimeError(f"preset {name}: {mode} trains {config.training(mode).iterations} iterations "

@@ -7,6 +7,7 @@ short budgets of CPU presets (docs/measured.md); ``pipeline.presets`` sets each 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,18 @@ class GaussianConfig:
     densify_size_threshold: float = 0.01  # fraction of scene extent splitting instead of cloning
     prune_opacity: float = 0.005
     opacity_reset_every: int = 3000
-    max_gaussians: int = 200_000
+    max_gaussians: int = 200_000  # the cap: neither strategy ever holds more
+    # How the count changes (gaussian/strategy.py, gaussian/mcmc.py): "adaptive" is 3DGS's densify-and-prune,
+    # which grows where the gradient asks and so costs what the content asks; "mcmc" relocates dead gaussians
+    # onto live ones and grows on a fixed schedule up to the cap, so the count (and the step's cost) is the
+    # preset's. Both use densify_start/stop/every as their refinement schedule.
+    strategy: Literal["adaptive", "mcmc"] = "adaptive"
+    mcmc_growth: float = 0.05  # least growth per refinement (0: relocation only, the count stays the initial one)
+    mcmc_reach_cap: bool = True  # grow faster when needed to reach the cap by densify_stop
+    mcmc_min_opacity: float = 0.005  # drawn opacity under which a gaussian is dead and relocated
+    mcmc_noise_lr: float = 5e5  # position noise = this x the position learning rate x the covariance
+    opacity_reg: float = 0.01  # mcmc: weight of the mean opacity in the loss (dead gaussians free up)
+    scale_reg: float = 0.01  # mcmc: weight of the mean scale, in scene extents
     eval_every: int = 8  # every Nth frame is held out for evaluation
     random_background: bool = False
     seed: int = 0

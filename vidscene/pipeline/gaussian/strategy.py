@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -50,6 +51,25 @@ class RefineStats:
     split: int
     pruned: int
     total: int
+    relocated: int = 0  # mcmc: dead gaussians moved onto live ones (``cloned`` counts the ones it added)
+
+
+class Strategy(Protocol):
+    """What the trainer asks of a way of changing the gaussian count: this module's ``DensifyStrategy``
+    (adaptive) and ``mcmc.MCMCStrategy`` (bounded), chosen by ``GaussianConfig.strategy``."""
+
+    def initial_state(self, n: int, device: torch.device) -> dict[str, Tensor]: ...
+
+    def step_pre_backward(self, step: int, out: RenderOutput) -> None: ...
+
+    def step_post_backward(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
+                           step: int, out: RenderOutput) -> RefineStats | None: ...
+
+    def regularisation(self, scales: Tensor, opacities: Tensor) -> Tensor | None:
+        """A term the strategy adds to the loss, from the activated (drawn) scales and opacities; None: none."""
+        ...
+
+    def state_dict(self, state: dict[str, Tensor]) -> dict[str, Tensor]: ...
 
 
 def edit_gaussians(gaussians: Gaussians, optimizers: Optimizers, keep: Tensor, new: dict[str, Tensor]) -> None:
@@ -87,6 +107,10 @@ class DensifyStrategy:
 
     def step_pre_backward(self, step: int, out: RenderOutput) -> None:
         """Nothing to do before backward: ``render`` already retains the screen-space gradient it reports."""
+
+    def regularisation(self, scales: Tensor, opacities: Tensor) -> Tensor | None:
+        """None: densification adds no loss term."""
+        return None
 
     def step_post_backward(self, gaussians: Gaussians, optimizers: Optimizers, state: dict[str, Tensor],
                            step: int, out: RenderOutput) -> RefineStats | None:

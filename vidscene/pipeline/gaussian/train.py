@@ -35,6 +35,7 @@ from vidscene.pipeline.gaussian.appearance import FrameColours
 from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
+from vidscene.pipeline.gaussian.mcmc import MCMCStrategy
 from vidscene.pipeline.gaussian.model import (
     PARAM_NAMES,
     RANDOM_INIT_POINTS,
@@ -44,7 +45,7 @@ from vidscene.pipeline.gaussian.model import (
 )
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask, without_masked
-from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers
+from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.train_loop import Cadence, TrainLoop
@@ -125,7 +126,8 @@ class GaussianTraining:
             raise TrainingError("There are no frames to train on.")
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.strategy = DensifyStrategy(config, self.extent, self.generator, on_edit=lambda _: self.update_filter())
+        self.strategy: Strategy = (MCMCStrategy if config.strategy == "mcmc" else DensifyStrategy)(
+            config, self.extent, self.generator, on_edit=lambda _: self.update_filter())
         self.step = 0
         self.seconds = 0.0
         self.view_order = torch.empty(0, dtype=torch.long)
@@ -226,6 +228,8 @@ class GaussianTraining:
         loss, _ = photometric_loss(pred, self._static_part(pred, target, view), cfg.ssim_lambda)
         if cfg.needle_weight > 0:
             loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
+        if (regularisation := self.strategy.regularisation(scales, opacities)) is not None:
+            loss = loss + regularisation
         if self.colours is not None:
             loss = loss + cfg.appearance_weight * self.colours.penalty(view)
         if not torch.isfinite(loss):

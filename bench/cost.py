@@ -1,0 +1,155 @@
+"""Benchmark: what each preset costs end to end, and what the app promised for it (issue 25).
+
+Per clip, preset and strategy: seconds of frames, SfM, training and export, s/iteration over the first and the
+last tenth of training, gaussians, peak RSS of this process (everything runs in it), held-out PSNR/SSIM, and
+the time ``jobs.estimates`` promises for that preset and that video's length (the reference CPU's figures: a
+server without measurements of its own promises exactly this) next to the actual time, per stage.
+
+    python bench/cost.py --work-dir /tmp/cost                                   # orbit, preview, default strategy
+    python bench/cost.py --work-dir /tmp/cost --clip forward --strategy adaptive --strategy mcmc
+    nice python bench/cost.py --work-dir /tmp/cost --clip portrait10 --preset standard
+
+Clips: ``orbit`` (plain, 10 s 480x360) and ``portrait``/``portrait10`` (3 s / 10 s 1080x1920 phone clips) are
+``bench/quality.py``'s; ``forward`` is a texture-rich forward-facing 10 s 640x480 sweep over a table (1024 px
+textures). Frames and SfM are redone for every run (they are part of the end-to-end time); the clips are cached
+in the work dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+
+from quality import make_clip
+
+from vidscene.work_env import reexec_with_work_env
+
+STAGES = ("frames", "sfm", "train", "export")
+
+
+def clip_path(clip: str, root: Path) -> Path:
+    if clip != "forward":
+        return make_clip(clip, root)
+    from tests.support.videos import make_forward_video
+
+    path = root / "forward_640x480_240_24_rich.mp4"
+    if not path.is_file():
+        make_forward_video(path, width=640, height=480, n_frames=240, fps=24, texture_size=1024)
+    return path
+
+
+class Rate:
+    """Progress callback keeping (iteration, time) pairs, for s/iteration at the start and at the end."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, float]] = []
+
+    def __call__(self, position: int, total: int, message: str = "") -> None:
+        self.points.append((position, time.monotonic()))
+
+    def seconds_per_iteration(self, lo: float, hi: float) -> float | None:
+        """Mean s/iteration between fractions ``lo`` and ``hi`` of the run."""
+        total = self.points[-1][0] if self.points else 0
+        inside = [(i, t) for i, t in self.points if lo * total <= i <= hi * total]
+        if len(inside) < 2 or inside[-1][0] == inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None, root: Path,
+            iterations: int | None = None) -> dict[str, Any]:
+    from vidscene import catalogue
+    from vidscene.db.models import Stage
+    from vidscene.jobs import estimates
+    from vidscene.pipeline.frames import extract_frames
+    from vidscene.pipeline.gaussian.outputs import export_outputs
+    from vidscene.pipeline.gaussian.train import train_gaussians
+    from vidscene.pipeline.methods import METHODS
+    from vidscene.pipeline.presets import preset_config
+    from vidscene.pipeline.sfm import reconstruct
+    from vidscene.probe import probe_video
+
+    video = clip_path(clip, root)
+    config = preset_config(preset, device="cpu")
+    if iterations:
+        config = config.with_iterations(iterations)
+    if strategy:
+        config = replace(config, gaussian=replace(config.gaussian, strategy=strategy))
+    g = config.gaussian
+    work = root / f"{clip}-{preset}-{g.strategy}"
+    shutil.rmtree(work, ignore_errors=True)
+    seconds: dict[str, float] = {}
+    t = time.monotonic()
+    frames = extract_frames(video, work / "frames", work / "thumb.jpg", config.frames)
+    seconds["frames"] = time.monotonic() - t
+    t = time.monotonic()
+    scene = reconstruct(frames, work / "sfm", config.sfm)
+    seconds["sfm"] = time.monotonic() - t
+    rate = Rate()
+    t = time.monotonic()
+    result = train_gaussians(scene, g, work / "train", save_iterations=[], device="cpu", progress=rate)
+    seconds["train"] = time.monotonic() - t
+    outputs = catalogue.PRESETS[preset].outputs_for("gaussian")
+    requests = {name: work / "out" / f"scene{catalogue.OUTPUT_TYPES[name].extension('gaussian')}" for name in outputs}
+    t = time.monotonic()
+    export_outputs(result.checkpoint, scene, requests, config.export, device="cpu")
+    seconds["export"] = time.monotonic() - t
+    quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
+    source_frames = probe_video(video).frame_count
+    promised = estimates.reference_costs("gaussian", preset, source_frames)
+    promise = {s: promised.stage_seconds(Stage(s), g.iterations) for s in STAGES}
+    end_to_end = sum(seconds.values())
+    total_promise = promised.total_seconds(g.iterations)
+    return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
+            "iterations": g.iterations, "source_frames": source_frames, "frames_kept": len(scene.cameras),
+            "seconds": {k: round(v, 1) for k, v in seconds.items()}, "end_to_end_s": round(end_to_end, 1),
+            "s_per_it_start": _round(rate.seconds_per_iteration(0.0, 0.1)),
+            "s_per_it_end": _round(rate.seconds_per_iteration(0.9, 1.0)),
+            "gaussians": int(result.metrics["n_gaussians"]), "psnr": round(quality.psnr, 2),
+            "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "promised": {k: _round(v, 1) for k, v in promise.items()}, "promised_total_s": _round(total_promise, 1),
+            "actual_over_promised": _round(end_to_end / total_promise, 2) if total_promise else None,
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", action="append", choices=["orbit", "portrait", "portrait10", "forward"],
+                        help="repeatable; default orbit")
+    parser.add_argument("--preset", action="append", choices=["preview", "standard", "quality"],
+                        help="repeatable; default preview")
+    parser.add_argument("--strategy", action="append", choices=["adaptive", "mcmc"],
+                        help="repeatable, alternated per clip; default the preset's")
+    parser.add_argument("--iterations", type=int, help="a shorter run (smoke tests); the schedule scales to it")
+    parser.add_argument("--work-dir", type=Path, required=True, help="cache of the clips")
+    parser.add_argument("--json", type=Path, help="append one JSON line per run here")
+    args = parser.parse_args()
+    reexec_with_work_env(sys.argv)
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    for clip in args.clip or ["orbit"]:
+        for preset in args.preset or ["preview"]:
+            for strategy in args.strategy or [None]:
+                row = run_one(clip, preset, strategy, args.work_dir, args.iterations)
+                print(json.dumps(row), flush=True)
+                if args.json:
+                    with args.json.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
