@@ -890,7 +890,7 @@ export interface components {
         IterationQuality: {
             /**
              * Psnr
-             * @description dB, mean over the evaluation views
+             * @description dB, mean over the evaluation views, each after the gain and offset per channel that best match its frame's exposure, without what moved through it
              */
             psnr: number;
             /** Ssim */
@@ -917,6 +917,12 @@ export interface components {
              * @description [width, height] the views were rendered and compared at
              */
             resolution: number[];
+            /**
+             * Masked
+             * @description Share of the evaluation views' pixels not counted because something moved through them (people, cars)
+             * @default 0
+             */
+            masked: number;
         };
         /** MessageOut */
         MessageOut: {
