@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -143,13 +143,25 @@ def run_train(work: SceneWork, progress: ProgressFn = no_progress, on_output: Ou
     def on_save(iteration: int, checkpoint: Path) -> None:
         export_iteration(work, scene, iteration, checkpoint, no_progress, on_output)
 
-    work.method.train(scene, work.config, work.files.train_dir, save_iterations=work.save_iterations,
-                      progress=progress, on_save=on_save)
     report = capture_check.CaptureReport.read(work.files.capture_report)
+    work.method.train(scene, training_config(work.config, report), work.files.train_dir,
+                      save_iterations=work.save_iterations, progress=progress, on_save=on_save)
     final = work.checkpoint_path(work.total_iterations)
     if report is not None and report.stage != "train" and final.is_file():
         left_out = work.method.transients(final, scene)
         _publish(work, capture_check.check_training(report, _frame_names(work), left_out))
+
+
+def training_config(config: PipelineConfig, report: capture_check.CaptureReport | None) -> PipelineConfig:
+    """The preset's settings as this capture trains with them: the per-frame colour maps
+    (``gaussian/appearance.py``) only where the capture check saw the exposure or white balance change. There
+    they keep the drift out of the scene (views off the path in the capture's own colours: +0.8 dB); on a
+    steady capture they have nothing to absorb but view-dependent colour, and cost views off the path
+    0.4-0.8 dB (bench/RESULTS.md, sessions 6 and 7)."""
+    drifting = report is not None and any(p.code == "exposure_changes" for p in report.problems)
+    if drifting or not config.gaussian.appearance_lr:
+        return config
+    return replace(config, gaussian=replace(config.gaussian, appearance_lr=0.0))
 
 
 def run_export(work: SceneWork, progress: ProgressFn = no_progress, on_output: OutputSink = _ignore_output) -> None:

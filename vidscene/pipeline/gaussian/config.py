@@ -71,8 +71,9 @@ class GaussianConfig:
     robust_max_share: float = 0.5
     # A gain and offset per channel and training frame against exposure and white-balance drift
     # (gaussian/appearance.py), re-centred so the model keeps the capture's average exposure; an lr of 0 turns
-    # it off. Clean clips at preview: held-out PSNR (raw colours) 32.09 -> 32.17 dB orbit, 31.91 -> 31.92
-    # portrait (bench/RESULTS.md, session 7); the earlier 3x3 maps without the centring had cost 1 dB there.
+    # it off. The train stage keeps it only for captures the capture check found drifting
+    # (scene.training_config): on clean clips held-out PSNR is unchanged (32.09 -> 32.17 dB orbit, 31.91 ->
+    # 31.92 portrait, preview) but views off the path lost 0.8 dB (bench/RESULTS.md, session 7).
     appearance_lr: float = 1e-3
     appearance_weight: float = 0.01
 
