@@ -195,7 +195,7 @@ def test_metrics_per_saved_iteration_owner_only(api: Api, auth: dict[str, str], 
     (metrics_dir / "100.json").write_text(json.dumps(quality))
     (metrics_dir / "200.json.part").write_text("{half")  # being written: not listed
     body = api.client.get(f"/user/scene/metrics/{scene}", headers=auth).json()
-    assert body["metrics"] == {"100": quality}
+    assert body["metrics"] == {"100": {**quality, "masked": 0.0}}  # files from before the masked share: none
     _, other = api.user()
     assert api.client.get(f"/user/scene/metrics/{scene}", headers=other).status_code == 404
     assert api.client.get(f"/user/scene/metrics/{scene}").status_code == 401

@@ -100,7 +100,8 @@ def test_remote_upload_waits_and_downloads_every_output(cluster: Cluster, owner:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}\n{cluster.logs()}"
     scene = done.stdout.splitlines()[0].removeprefix("scene ")
-    assert "processing frames" in done.stderr and done.stderr.splitlines()[-1] == "done export 100%"
+    shown = done.stderr.splitlines()  # a stage may pass between two polls: some, not all, are shown
+    assert any(line.startswith("processing ") for line in shown) and shown[-1] == "done export 100%"
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "model-2.ckpt", "model-4.ckpt", "point_cloud-2.ply", "point_cloud-4.ply"]
     meta = owner.http.get(f"/user/scene/metadata/{scene}").json()

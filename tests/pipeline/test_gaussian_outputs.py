@@ -106,8 +106,8 @@ def test_export_writes_spz_and_compressed_ply_from_a_checkpoint(tiny_run: tuple[
     assert "KHR_gaussian_splatting:SH_DEGREE_2_COEF_0" not in names
     assert glb.accessors[glb.meshes[0].primitives[0].attributes.POSITION].count == n
 
-    with pytest.raises(ValueError, match="unknown gaussian output types: mesh"):
-        export_outputs(checkpoint, scene, {"mesh": tmp_path / "m"}, ExportConfig(), device="cpu")
+    with pytest.raises(ValueError, match="unknown gaussian output types: hologram"):
+        export_outputs(checkpoint, scene, {"hologram": tmp_path / "m"}, ExportConfig(), device="cpu")
 
 
 @pytest.mark.parametrize("output_type", NEW_TYPES)

@@ -138,7 +138,9 @@ def test_dark_video_reconstructs(tmp_path: Path) -> None:
                             FramesConfig(target_count=24, max_long_side=200))
     truth = [replace(video.cameras[i], image_name=name)
              for i, name in zip(frames.source_frame_indices, frames.frame_names, strict=True)]
-    scene = reconstruct(frames, tmp_path / "sfm", SfmConfig(matcher="sequential", num_threads=2))
+    # One thread: with two, pycolmap's run differs from run to run and once placed 16 of the 24 dark frames
+    # (a busy machine, the whole suite); what this test is about is the features, not the threading.
+    scene = reconstruct(frames, tmp_path / "sfm", SfmConfig(matcher="sequential", num_threads=1))
     assert scene.extras["brightness_p99"] < 60
     assert scene.extras["registered"] >= 22
     # At 200x150 and 15% brightness pycolmap's multi-threaded run lands between about 0.6 and 1.3 degrees mean

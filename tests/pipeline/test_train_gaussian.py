@@ -197,7 +197,7 @@ def test_export_from_every_checkpoint(scene: SceneData, straight_run: Run, tmp_p
         assert steps[-1] == 6 + 3
         assert not list(out.glob("*.part"))
     with pytest.raises(ValueError, match="unknown"):
-        export_outputs(straight_run.result.checkpoint, scene, {"mesh": tmp_path / "x"}, cfg, device="cpu")
+        export_outputs(straight_run.result.checkpoint, scene, {"hologram": tmp_path / "x"}, cfg, device="cpu")
 
 
 def test_divergence_raises_training_error(scene: SceneData, tmp_path: Path,
