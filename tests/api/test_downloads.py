@@ -12,7 +12,7 @@ import pytest
 from starlette.datastructures import Headers
 from starlette.types import Message
 
-from tests.support.api_client import asgi_scope, call_asgi
+from tests.support.api_client import asgi_scope, call_asgi, run_async
 from vidscene.api import downloads
 from vidscene.api.downloads import DownloadResponse, read_at
 
@@ -61,7 +61,7 @@ def serve(path: Path, request: dict[str, Any], *, disconnect_after: int | None =
         with anyio.fail_after(10):
             await response(request, receive, send)
 
-    anyio.run(main)
+    run_async(main)
     return sent
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,14 @@ def asgi_scope(method: str = "GET", path: str = "/", query: bytes = b"",
             "root_path": "", "headers": headers or [], "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
 
 
+def run_async(func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    """``anyio.run(func, *args)`` on a thread of its own: the session's Chromium (Playwright's sync API) keeps
+    an asyncio loop running in the main thread once a browser test has run in this process, and a second
+    loop may not start there ("Already running asyncio in this thread")."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(anyio.run, func, *args).result()
+
+
 def call_asgi(app: ASGIApp, scope: dict[str, Any]) -> list[Message]:
     """Run one request without a body through ``app``; returns what it sent."""
     sent: list[Message] = []
@@ -108,7 +117,7 @@ def call_asgi(app: ASGIApp, scope: dict[str, Any]) -> list[Message]:
     async def main() -> None:
         await app(scope, receive, send)
 
-    anyio.run(main)
+    run_async(main)
     return sent
 
 

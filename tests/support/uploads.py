@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from sqlalchemy import func, select
 
-from tests.support.api_client import Api, asgi_scope
+from tests.support.api_client import Api, asgi_scope, run_async
 from tests.support.scenes import open_db
 from vidscene.db.models import Scene
 
@@ -62,7 +61,7 @@ def stream_upload(api: Api, auth: dict[str, str], path: str, chunks: list[bytes]
         elif message["type"] == "http.response.body":
             sent["body"] += message.get("body", b"")
 
-    anyio.run(api.app, scope, receive, send)
+    run_async(api.app, scope, receive, send)
     return Streamed(sent["status"], sent["body"], sent["answered"], total)
 
 
