@@ -150,10 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))  # document this checkout, whatever else is installed
-    text = render(openapi_schema())
-    output: Path = args.output
+    return write_or_check(args.output, render(openapi_schema()), check=args.check,
+                          stale="does not match the app's routes; run `python scripts/api_docs.py`")
+
+
+def write_or_check(output: Path, text: str, *, check: bool, stale: str) -> int:
+    """Write a generated file, or (``check``) exit status 1 with a diff when the checked-in one differs; the
+    one behaviour of every generated file's script (this one and ``web_api_types.py``)."""
     shown = output.relative_to(REPO) if output.is_relative_to(REPO) else output
-    if not args.check:
+    if not check:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         print(f"wrote {shown}")
@@ -164,8 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
                                 fromfile=f"{shown} (checked in)", tofile=f"{shown} (from the app)")
-    sys.stderr.write(f"{shown} does not match the app's routes; run `python scripts/api_docs.py` and commit "
-                     "the result.\n")
+    sys.stderr.write(f"{shown} {stale} and commit the result.\n")
     sys.stderr.writelines(diff)
     return 1
 

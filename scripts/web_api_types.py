@@ -14,7 +14,6 @@ model without regenerated types fails CI.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib.util
 import json
 import shutil
@@ -74,22 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeneratorMissingError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    output: Path = args.output
-    shown = output.relative_to(REPO) if output.is_relative_to(REPO) else output
-    if not args.check:
-        output.write_text(text, encoding="utf-8")
-        print(f"wrote {shown}")
-        return 0
-    current = output.read_text(encoding="utf-8") if output.is_file() else ""
-    if current == text:
-        print(f"{shown} is up to date")
-        return 0
-    diff = difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                fromfile=f"{shown} (checked in)", tofile=f"{shown} (from the app)")
-    sys.stderr.write(f"{shown} does not match the app's schema; run `python scripts/web_api_types.py` and "
-                     "commit the result.\n")
-    sys.stderr.writelines(diff)
-    return 1
+    return int(_api_docs().write_or_check(args.output, text, check=args.check,
+                                          stale="does not match the app's schema; run "
+                                                "`python scripts/web_api_types.py`"))
 
 
 if __name__ == "__main__":

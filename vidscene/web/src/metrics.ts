@@ -2,26 +2,14 @@
 // the scene page, the scene cards and the upload form show them.
 
 import type { PresetOption } from "./api/options";
+import type { components } from "./api/schema";
 import { sendJson } from "./api/client";
 import { formatDuration } from "./format";
 
-/** One saved iteration's held-out quality, as the server measured it after saving. */
-export interface IterationQuality {
-  psnr: number;
-  ssim: number;
-  gaussians: number | null;
-  /** Training seconds up to this iteration. */
-  seconds: number;
-  eval_views: number;
-  heldout: boolean;
-  resolution: number[];
-}
-
-export interface SceneMetrics {
-  uuid: string;
-  preset: string;
-  metrics: Record<string, IterationQuality>;
-}
+/** One saved iteration's held-out quality, as the server measured it after saving (`masked`: the share of the
+ * measured pixels left out because something moved through them). */
+export type IterationQuality = components["schemas"]["IterationQuality"];
+export type SceneMetrics = components["schemas"]["SceneMetrics"];
 
 export async function sceneMetrics(id: string, signal?: AbortSignal): Promise<SceneMetrics> {
   return sendJson<SceneMetrics>("GET", `/user/scene/metrics/${encodeURIComponent(id)}`, { signal });
