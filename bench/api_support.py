@@ -73,6 +73,16 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
             time.sleep(0.2)
 
 
+def registered_token(base: str, password: str) -> str:
+    """Register the ``bench`` account on the server at ``base`` (already there is fine) and log it in."""
+    import httpx
+
+    httpx.post(f"{base}/user/account/register", json={"username": "bench", "password": password})
+    login = httpx.post(f"{base}/user/account/login", json={"username": "bench", "password": password})
+    token: str = login.json()["jwtToken"]
+    return token
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()

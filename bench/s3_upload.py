@@ -13,12 +13,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api import PASSWORD, UPLOAD_FIELDS, _start_server, load
-from api_support import MiB, PeakRss, curl, free_port, stop, throughput, wait_for_port
+from api_support import MiB, PeakRss, curl, free_port, registered_token, stop, throughput, wait_for_port
 
 from tests.support.s3 import running_s3_server
 from tests.support.videos import raw_noise_video
@@ -38,9 +36,7 @@ def main() -> None:
             try:
                 wait_for_port(port, proc, "vidscene serve")
                 base = f"http://127.0.0.1:{port}"
-                httpx.post(f"{base}/user/account/register", json={"username": "bench", "password": PASSWORD})
-                token = httpx.post(f"{base}/user/account/login",
-                                   json={"username": "bench", "password": PASSWORD}).json()["jwtToken"]
+                token = registered_token(base, PASSWORD)
                 fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
                 with PeakRss(proc.pid) as rss:
                     status, seconds, body = curl([*fields, "-F", f"file=@{video};type=video/x-matroska",

@@ -26,7 +26,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.api import PASSWORD, UPLOAD_FIELDS, load
-from bench.api_support import MiB, PeakRss, curl, free_port, stop, throughput, wait_for_port
+from bench.api_support import MiB, PeakRss, curl, free_port, registered_token, stop, throughput, wait_for_port
 from tests.support.videos import raw_noise_video
 
 
@@ -83,9 +83,7 @@ def main() -> None:
         try:
             wait_for_port(port, proc, "vidscene serve")
             base = f"http://127.0.0.1:{port}"
-            httpx.post(f"{base}/user/account/register", json={"username": "bench", "password": PASSWORD})
-            token = httpx.post(f"{base}/user/account/login",
-                               json={"username": "bench", "password": PASSWORD}).json()["jwtToken"]
+            token = registered_token(base, PASSWORD)
             auth = {"Authorization": f"Bearer {token}"}
             fields = [arg for name, value in UPLOAD_FIELDS.items() for arg in ("-F", f"{name}={value}")]
             for _ in range(args.rounds):
