@@ -3,26 +3,18 @@ column must say what the routes enforce."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.scripts import load_script
 from vidscene.api.system import route_table
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "api_docs.py"
 
 
 @pytest.fixture(scope="module")
 def api_docs() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vidscene_api_docs_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    return load_script("api_docs")
 
 
 def test_checked_in_route_table_matches_the_app(api_docs: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:

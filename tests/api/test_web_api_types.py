@@ -3,25 +3,18 @@ checked-in file must be what the server's schema gives now, so the web app's typ
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.scripts import load_script
 from tests.support.services import unavailable
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "web_api_types.py"
 
 
 @pytest.fixture(scope="module")
 def web_api_types() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("vidscene_web_api_types_script", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = load_script("web_api_types")
     if not module.GENERATOR.is_file():
         unavailable("openapi-typescript is not installed (run scripts/build-web.sh or `npm ci` in vidscene/web)")
     return module
