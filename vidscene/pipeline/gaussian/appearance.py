@@ -35,7 +35,6 @@ class FrameColours:
         self.gain = torch.ones((count, 3), device=device)
         self.bias = torch.zeros((count, 3), device=device)
         self.trained = list(range(count)) if trained is None else list(trained)
-        self.lr = lr
         self._params = [torch.zeros(6, device=device, requires_grad=True) for _ in range(count)]
         self._optimizers = [torch.optim.Adam([p], lr=lr, eps=1e-15) for p in self._params]
 
