@@ -223,8 +223,11 @@ export function useFormError(): {
     waiting: left > 0,
     set(err: unknown): void {
       const retry = err instanceof ApiError && err.status === 429 ? err.retryAfter : null;
-      setNow(Date.now());
-      setError({ text: typeof err === "string" ? err : errorText(err), until: retry === null ? null : Date.now() + retry * 1000 });
+      // One clock reading for both: two could differ by a millisecond, and the first tick would then show
+      // one second more than the server's Retry-After.
+      const t = Date.now();
+      setNow(t);
+      setError({ text: typeof err === "string" ? err : errorText(err), until: retry === null ? null : t + retry * 1000 });
     },
     clear(): void {
       setError(null);
