@@ -20,6 +20,8 @@ const SPARK_TYPES: Record<ViewerFormat, SplatFileType> = {
 export interface LoadedContent {
   points: Float32Array;
   count: number;
+  /** What a ray from the camera can hit (the splats, or the points), for picking a place in the scene. */
+  pickTarget: THREE.Object3D;
   dispose(): void;
 }
 
@@ -57,10 +59,12 @@ function loadPointCloud(bytes: Uint8Array, content: THREE.Group): LoadedContent 
     vertexColors: hasColor,
     color: hasColor ? 0xffffff : 0x9ec5ff,
   });
-  content.add(new THREE.Points(geometry, material));
+  const cloud = new THREE.Points(geometry, material);
+  content.add(cloud);
   return {
     points,
     count,
+    pickTarget: cloud,
     dispose: () => {
       geometry.dispose();
       material.dispose();
@@ -80,6 +84,7 @@ async function loadSplats(bytes: Uint8Array, format: ViewerFormat, stage: Stage)
   stage.content.add(mesh);
   return {
     ...splatCenters(mesh),
+    pickTarget: mesh,
     dispose: () => {
       mesh.dispose();
       stage.scene.remove(spark);

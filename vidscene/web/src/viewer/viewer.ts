@@ -4,13 +4,14 @@
 //
 // This is the composition; its parts: the stage (canvas, scene, camera: stage.ts), what the file holds
 // (loading.ts, measured by bounds.ts), where the camera goes and how it is steered (camera.ts, controls.ts),
-// and the drawing on demand (drawing.ts).
+// the drawing on demand (drawing.ts), and the crop editor's shapes, handles and preview (editing.ts).
 
 import type { InitialView } from "../api/types";
 import { robustBounds, worldBounds } from "./bounds";
 import { firstCameraOf } from "./camera";
 import { CameraControls } from "./controls";
 import { DrawOnDemand, startDrawing, wakeOnInput } from "./drawing";
+import { SceneEditor } from "./editing";
 import { loadContent } from "./loading";
 import { createStage, disposeStage, followContainerSize } from "./stage";
 import type { ControlMode, ViewerFormat, ViewerHandle } from "./types";
@@ -37,6 +38,7 @@ export async function createViewer(
   controls.applyMode();
   const stopWaking = wakeOnInput(stage.canvas, controls, demand.wake);
   const stopDrawing = startDrawing(stage, controls, bounds, demand);
+  const editor = new SceneEditor(stage, loaded, bounds, controls.orbit.target, demand.wake);
 
   let disposed = false;
   return {
@@ -44,12 +46,14 @@ export async function createViewer(
     resetView: () => controls.resetView(),
     frameScene: () => controls.frameScene(),
     pointCount: loaded.count,
+    editor,
     dispose(): void {
       if (disposed) return;
       disposed = true;
       stopDrawing();
       stopFollowing();
       stopWaking();
+      editor.dispose();
       controls.dispose();
       loaded.dispose();
       disposeStage(stage);
