@@ -2,6 +2,7 @@
 // the quality numbers, the downloads and the share links; renaming and deleting the scene.
 
 import type { JSX } from "preact";
+import { useMemo } from "preact/hooks";
 
 import { isFinished, stateOf } from "../api/scenes";
 import type { SceneState } from "../api/types";
@@ -10,6 +11,7 @@ import { ConfirmDialog, ErrorMessage, PageHeading } from "../components";
 import { problemsByStep, useCaptureReport } from "../scene/capture";
 import { CaptureCheck } from "../scene/CaptureCheck";
 import { CropPanel } from "../scene/CropPanel";
+import { EditBridge } from "../scene/editBridge";
 import { Downloads } from "../scene/Downloads";
 import { IterationPicker } from "../scene/IterationPicker";
 import { MetricsPanel } from "../scene/MetricsPanel";
@@ -76,6 +78,8 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
   const { name, progress, meta, cache } = scene;
   const state = progress ? stateOf(progress) : null;
   const capture = useCaptureReport(id, scene.missing ? null : progress, scene.run);
+  // The crop panel and the 3D view share the edit list being worked on.
+  const editing = useMemo(() => new EditBridge(), [id]);
   if (scene.missing) return <SceneNotFound />;
 
   const report = capture.status === "ready" ? capture.report : null;
@@ -97,11 +101,11 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       {state !== "done" && captureCheck}
       <IterationPicker iterations={scene.iterations} chosen={scene.chosen} onPick={scene.pick} />
       <SceneMedia sceneId={id} meta={meta} iteration={scene.chosen} cache={cache}
-        initialView={meta?.initial_view ?? null} sayWhenEmpty={state === "done"} />
+        initialView={meta?.initial_view ?? null} sayWhenEmpty={state === "done"} editing={editing} />
       <MetricsPanel id={id} state={state} />
       {state === "done" && captureCheck}
       {state === "done" && meta?.training_mode === "gaussian" && (
-        <CropPanel sceneId={id} onServedChange={scene.followNewRun} />
+        <CropPanel sceneId={id} onServedChange={scene.followNewRun} editing={editing} />
       )}
       {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache} state={state} />}
       {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}

@@ -1,29 +1,24 @@
-// Crop: keep only what is inside a box, in the coordinates of the exported files. Saving stores the edit on
-// the server, which makes every format again from the kept models and then serves the cropped files
-// (downloads, the viewer, share links); "Revert to original" serves the untouched originals again.
+// Crop and clean: the scene's edit list (a crop box that keeps what is inside it, erasers that remove what is
+// inside them), in the coordinates of the exported files. The shapes are drawn in the 3D view with handles,
+// and what they remove disappears from the view at once; Save stores the list on the server, which makes
+// every format again from the kept models and then serves the edited files (downloads, the viewer, share
+// links); "Revert to original" serves the untouched originals again.
 
 import type { JSX } from "preact";
-import { useEffect, useId, useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 
 import type { EditOperation, SceneEdit, Vec3 } from "../api/edits";
 import { revertEdit, saveEdit, sceneEdit } from "../api/edits";
 import { ErrorMessage, errorText } from "../components";
 import { usePolling } from "../polling";
+import type { ViewerEditor } from "../viewer/types";
+import type { EditBridge } from "./editBridge";
+import type { EditHistory } from "./editHistory";
+import { useEditHistory, useUndoKeys } from "./editHistory";
+import { newCropBox, newEraser, replaceAt, rounded } from "./editOps";
+import { changeAt, HistoryButtons, OperationFields, OperationList } from "./EditTools";
 
 const PREPARING_POLL_MS = 2000;
-const AXES = ["x", "y", "z"] as const;
-
-interface Box {
-  center: Vec3;
-  half: Vec3;
-}
-
-const WHOLE: Box = { center: [0, 0, 0], half: [1, 1, 1] };
-
-function boxOf(edit: SceneEdit | null): Box {
-  const op = edit?.operations.find((o) => o.shape === "box" && o.op === "keep_inside");
-  return op?.half_size ? { center: op.center, half: op.half_size } : WHOLE;
-}
 
 /** The scene's edit, polled while its files are being made; `onServed` when the files shown change. */
 function useSceneEdit(id: string, onServed: () => void): [SceneEdit | null, (edit: SceneEdit) => void, string | null] {
@@ -49,29 +44,36 @@ function useSceneEdit(id: string, onServed: () => void): [SceneEdit | null, (edi
   return [edit, setEdit, error];
 }
 
-function Vec3Fields({ legend, value, min, onChange }: {
-  legend: string;
-  value: Vec3;
-  min?: number;
-  onChange: (value: Vec3) => void;
-}): JSX.Element {
-  const id = useId();
-  return (
-    <fieldset class="vec3">
-      <legend>{legend}</legend>
-      {AXES.map((axis, i) => (
-        <span key={axis} class="field inline">
-          <label for={`${id}-${axis}`}>{axis}</label>
-          <input id={`${id}-${axis}`} type="number" step="any" min={min} value={value[i]} required
-            onInput={(e) => {
-              const next = [...value] as Vec3;
-              next[i] = Number(e.currentTarget.value);
-              onChange(next);
-            }} />
-        </span>
-      ))}
-    </fieldset>
-  );
+/** The view's editor while there is one (for placing and sizing new shapes). */
+function useViewEditor(bridge: EditBridge): ViewerEditor | null {
+  const [editor, setEditor] = useState<ViewerEditor | null>(bridge.current);
+  useEffect(() => bridge.watch(setEditor), [bridge]);
+  return editor;
+}
+
+/** Keeps the view showing the list and the selection, and takes the handles' drags and picks into the list. */
+function useViewSync(bridge: EditBridge, history: EditHistory, selected: number | null, placing: boolean,
+  onPlaced: (operations: EditOperation[]) => void): void {
+  const latest = useRef(history);
+  latest.current = history;
+  useEffect(() => bridge.show(history.operations, selected), [bridge, history.operations, selected]);
+  useEffect(() => {
+    bridge.onDrag(({ index, operation, done }) => {
+      const next = replaceAt(latest.current.operations, index, rounded(operation));
+      if (done) latest.current.commit(next);
+      else latest.current.preview(next);
+    });
+    return () => bridge.onDrag(null);
+  }, [bridge]);
+  useEffect(() => {
+    if (!placing) return;
+    bridge.onPick((point: Vec3) => {
+      const next = [...latest.current.operations, newEraser(bridge.current, point)];
+      latest.current.commit(next);
+      onPlaced(next);
+    });
+    return () => bridge.onPick(null);
+  }, [bridge, placing]);
 }
 
 function editSummary(edit: SceneEdit | null): string {
@@ -85,12 +87,59 @@ function editSummary(edit: SceneEdit | null): string {
   }
 }
 
-export function CropPanel({ sceneId, onServedChange }: { sceneId: string; onServedChange: () => void }): JSX.Element {
+/** Adding shapes: a crop box around the scene, an eraser at the view's centre, or erasers where clicked. */
+function AddButtons({ history, editor, placing, onPlacing, onAdded }: {
+  history: EditHistory;
+  editor: ViewerEditor | null;
+  placing: boolean;
+  onPlacing: (on: boolean) => void;
+  onAdded: (operations: EditOperation[]) => void;
+}): JSX.Element {
+  const add = (operation: EditOperation): void => {
+    const next = [...history.operations, operation];
+    history.commit(next);
+    onAdded(next);
+  };
+  const hasCrop = history.operations.some((o) => o.op === "keep_inside");
+  return (
+    <div class="actions">
+      <button type="button" class="secondary" disabled={hasCrop} onClick={() => add(newCropBox(editor))}>
+        Add crop box
+      </button>
+      <button type="button" class="secondary" onClick={() => add(newEraser(editor))}>Add eraser</button>
+      <button type="button" class="secondary" aria-pressed={placing} disabled={editor === null}
+        onClick={() => onPlacing(!placing)}>
+        {placing ? "Stop placing erasers" : "Place erasers by clicking the view"}
+      </button>
+    </div>
+  );
+}
+
+export function CropPanel({ sceneId, onServedChange, editing }: {
+  sceneId: string;
+  onServedChange: () => void;
+  editing: EditBridge;
+}): JSX.Element {
   const [edit, setEdit, loadError] = useSceneEdit(sceneId, onServedChange);
-  const [box, setBox] = useState<Box | null>(null);
+  const history = useEditHistory();
+  const [selected, setSelected] = useState<number | null>(null);
+  const [placing, setPlacing] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const shown = box ?? boxOf(edit);
+  const editor = useViewEditor(editing);
+  const selectLast = (operations: EditOperation[]): void => setSelected(operations.length - 1);
+  useViewSync(editing, history, selected, placing, selectLast);
+  useUndoKeys(history);
+  const started = useRef(false);
+  useEffect(() => {
+    if (edit === null || started.current) return;
+    started.current = true; // the saved list, once: later answers (polling, Save) must not undo the user's work
+    history.reset(edit.operations);
+    setSelected(edit.operations.length > 0 ? 0 : null);
+  }, [edit]);
+  const operations = history.operations;
+  const shown = selected !== null && selected < operations.length ? selected : null;
+  const selectedOperation = shown === null ? undefined : operations[shown];
 
   async function run(action: () => Promise<SceneEdit>): Promise<void> {
     setBusy(true);
@@ -104,20 +153,40 @@ export function CropPanel({ sceneId, onServedChange }: { sceneId: string; onServ
     }
   }
 
-  const crop: EditOperation = { op: "keep_inside", shape: "box", center: shown.center, half_size: shown.half };
+  function save(): void {
+    if (history.operations.length === 0) void run(() => revertEdit(sceneId)); // nothing to apply: the original
+    else void run(() => saveEdit(sceneId, history.operations));
+  }
+
+  function revert(): void {
+    history.commit([]);
+    setSelected(null);
+    void run(() => revertEdit(sceneId));
+  }
+
   return (
     <section class="crop card" aria-labelledby="crop-heading" data-testid="crop">
-      <h2 id="crop-heading">Crop</h2>
-      <p class="hint">Keep only what is inside a box (in the downloaded files' coordinates). The original is kept.</p>
-      <form onSubmit={(e) => { e.preventDefault(); void run(() => saveEdit(sceneId, [crop])); }}>
-        <Vec3Fields legend="Centre" value={shown.center}
-          onChange={(center) => setBox({ ...shown, center })} />
-        <Vec3Fields legend="Half size" value={shown.half} min={0.001}
-          onChange={(half) => setBox({ ...shown, half })} />
+      <div class="section-head">
+        <h2 id="crop-heading">Crop and clean</h2>
+        <HistoryButtons history={history} />
+      </div>
+      <p class="hint">
+        A crop box keeps what is inside it, erasers remove what is inside them (in the downloaded files'
+        coordinates). Drag the handles in the 3D view: the view hides what the list removes at once, and Save
+        makes the files. The original is kept. The view can only hide: where the scene shown is already cropped,
+        what a looser crop brings back appears after Save.
+      </p>
+      <AddButtons history={history} editor={editor} placing={placing} onPlacing={setPlacing} onAdded={selectLast} />
+      <OperationList history={history} selected={shown} onSelect={setSelected} />
+      <form onSubmit={(e) => { e.preventDefault(); save(); }}>
+        {selectedOperation && shown !== null && (
+          <OperationFields operation={selectedOperation} sceneRadius={editor?.sceneRadius ?? 1}
+            onChange={changeAt(history, shown)} />
+        )}
         <div class="actions">
           <button type="submit" disabled={busy}>Save crop</button>
           <button type="button" class="secondary" disabled={busy || edit === null || edit.state === "original"}
-            onClick={() => { setBox(null); void run(() => revertEdit(sceneId)); }}>
+            onClick={revert}>
             Revert to original
           </button>
         </div>

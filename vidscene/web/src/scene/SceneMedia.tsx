@@ -5,10 +5,11 @@ import type { JSX } from "preact";
 import type { InitialView, Metadata } from "../api/types";
 import type { OutputCache } from "../outputs";
 import { cloudAt, existing } from "../outputs";
+import type { EditBridge } from "./editBridge";
 import { VideoPlayer } from "./VideoPlayer";
 import { Viewer } from "./Viewer";
 
-export function SceneMedia({ sceneId, meta, iteration, cache, initialView = null, sayWhenEmpty = false }: {
+export function SceneMedia({ sceneId, meta, iteration, cache, initialView = null, sayWhenEmpty = false, editing }: {
   /** The scene's id, or the share token it is seen through. */
   sceneId: string;
   meta: Metadata | null;
@@ -18,6 +19,8 @@ export function SceneMedia({ sceneId, meta, iteration, cache, initialView = null
   initialView?: InitialView | null;
   /** Say so when there is neither a 3D file nor a video at this iteration. */
   sayWhenEmpty?: boolean;
+  /** The crop panel's edit list, shown in the 3D view (the owner's page only). */
+  editing?: EditBridge;
 }): JSX.Element {
   const cloud = cloudAt(meta, iteration);
   const video = existing(meta, "video").find(([it]) => it === iteration);
@@ -25,7 +28,7 @@ export function SceneMedia({ sceneId, meta, iteration, cache, initialView = null
     <div class="scene-media">
       {cloud && iteration && (
         <Viewer sceneId={sceneId} type={cloud.type} iteration={iteration} info={cloud.info} cache={cache}
-          initialView={initialView} />
+          initialView={initialView} editing={editing} />
       )}
       {video && iteration && <VideoPlayer sceneId={sceneId} iteration={iteration} info={video[1]} cache={cache} />}
       {meta && !cloud && !video && sayWhenEmpty && (

@@ -2,12 +2,13 @@
 // fullscreen) and a hint on how to move. Shown on the scene page and the share page.
 
 import type { JSX } from "preact";
-import { useId, useState } from "preact/hooks";
+import { useEffect, useId, useState } from "preact/hooks";
 
 import type { InitialView, ResourceInfo } from "../api/types";
 import { ErrorMessage, ProgressBar } from "../components";
 import type { CloudType, OutputCache } from "../outputs";
 import type { ControlMode } from "../viewer/types";
+import type { EditBridge } from "./editBridge";
 import { useCloudViewer } from "./useCloudViewer";
 import { ViewerTools } from "./ViewerTools";
 
@@ -38,7 +39,7 @@ function ModePicker({ mode, onPick }: { mode: ControlMode; onPick: (mode: Contro
   );
 }
 
-export function Viewer({ sceneId, type, iteration, info, cache, initialView = null }: {
+export function Viewer({ sceneId, type, iteration, info, cache, initialView = null, editing }: {
   sceneId: string;
   type: CloudType;
   iteration: string;
@@ -46,10 +47,17 @@ export function Viewer({ sceneId, type, iteration, info, cache, initialView = nu
   cache: OutputCache;
   /** The first capture camera (metadata's initial_view): where the view opens. */
   initialView?: InitialView | null;
+  /** The crop panel's edit list, shown (and dragged) in the view. */
+  editing?: EditBridge;
 }): JSX.Element {
   const [mode, setMode] = useState<ControlMode>("orbit");
   const viewer = useCloudViewer({ key: sceneId, cache, cloud: { type, info }, iteration }, { mode, view: initialView });
   const ready = viewer.status === "ready";
+  useEffect(() => {
+    if (!editing || !ready) return;
+    editing.attach(viewer.handle.current?.editor ?? null);
+    return () => editing.attach(null);
+  }, [editing, ready]);
 
   function pickMode(next: ControlMode): void {
     setMode(next);

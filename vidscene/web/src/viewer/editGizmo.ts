@@ -95,13 +95,31 @@ function disposeTree(root: THREE.Object3D): void {
   });
 }
 
+/** Where a handle was drawn, in CSS pixels from the canvas's top left corner. */
+export interface HandleOnScreen extends Handle {
+  x: number;
+  y: number;
+}
+
+/** The handles' places on the canvas as `camera` sees them. */
+function onScreen(handles: THREE.Mesh[], camera: THREE.Camera, canvas: HTMLCanvasElement): HandleOnScreen[] {
+  return handles.map((mesh) => {
+    const ndc = mesh.getWorldPosition(new THREE.Vector3()).project(camera);
+    const x = ((ndc.x + 1) / 2) * canvas.clientWidth;
+    const y = ((1 - ndc.y) / 2) * canvas.clientHeight;
+    return { ...(mesh.userData.handle as Handle), x: Math.round(x * 10) / 10, y: Math.round(y * 10) / 10 };
+  });
+}
+
 /** The shapes and the selected one's handles, rebuilt whenever the list or the selection changes. */
 export class EditGizmo {
   private readonly group = new THREE.Group();
   /** The selected shape's handles (what a pointer can grab). */
   handles: THREE.Mesh[] = [];
 
-  constructor(parent: THREE.Object3D, private readonly handleSize: number) {
+  /** `report` hears where the handles were drawn, each time they are (for tests, and anything watching). */
+  constructor(parent: THREE.Object3D, private readonly handleSize: number,
+    private readonly report: (handles: HandleOnScreen[]) => void) {
     this.group.name = "edit-gizmo";
     parent.add(this.group);
   }
@@ -118,10 +136,18 @@ export class EditGizmo {
       if (index === selected) {
         this.handles = handlesOf(operation, this.handleSize);
         frame.add(...this.handles);
+        const handles = this.handles;
+        const first = handles[0];
+        if (first) {
+          first.onBeforeRender = (renderer, _scene, camera) => {
+            this.report(onScreen(handles, camera, renderer.domElement));
+          };
+        }
       }
       this.group.add(frame);
     });
     this.group.updateMatrixWorld(true);
+    if (this.handles.length === 0) this.report([]);
   }
 
   dispose(): void {

@@ -40,7 +40,10 @@ export class SceneEditor implements ViewerEditor {
     this.sceneCenter = vec3(stage.content.worldToLocal(bounds.center.clone()));
     this.sceneRadius = bounds.radius;
     this.preview = new EditPreview(stage.content);
-    this.gizmo = new EditGizmo(stage.content, bounds.radius * HANDLE_RADII);
+    this.gizmo = new EditGizmo(stage.content, bounds.radius * HANDLE_RADII, (handles) => {
+      const value = JSON.stringify(handles);
+      if (stage.canvas.dataset.handles !== value) stage.canvas.dataset.handles = value;
+    });
     this.pointer = new PointerTools({
       canvas: stage.canvas,
       camera: stage.camera,
