@@ -94,8 +94,18 @@ def field_values(panel: Any, group: str) -> list[float]:
     return [float(fields.get_by_label(axis, exact=True).input_value()) for axis in ("x", "y", "z")]
 
 
-def image_difference(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a - b).mean())
+def redrawn_difference(page: Any, shown: np.ndarray, expected: np.ndarray, tries: int = 3) -> float:
+    """How far what the canvas shows is from `expected` (mean difference of 0-255 values). On a loaded
+    machine the picture can settle before Spark's sorting worker has caught up; a key press on the canvas
+    (one that moves nothing) draws it again, a few times at most."""
+    difference = float(np.abs(shown - expected).mean())
+    for _ in range(tries):
+        if difference < 2.0:
+            break
+        page.locator(CANVAS).press("Shift")
+        page.wait_for_timeout(500)
+        difference = float(np.abs(canvas_pixels(page) - expected).mean())
+    return difference
 
 
 def test_crop_with_the_box_handles_and_save(browser: Browser, server: WebServer,
@@ -139,7 +149,7 @@ def test_crop_with_the_box_handles_and_save(browser: Browser, server: WebServer,
     reloaded = wait_for_drawn_canvas(page)
     assert visible_splats(page) == preview_kept
     # The edited file, opened at the same first camera, looks as the preview did.
-    assert image_difference(reloaded, preview) < 4.0, image_difference(reloaded, preview)
+    assert redrawn_difference(page, reloaded, preview) < 2.0
     sizes = api.get(f"/user/scene/metadata/{scene_id}").json()["resources"]["splat_cloud"]
     assert sizes[str(ITERATIONS[-1])]["size"] == 32 * preview_kept
     browser.screenshot("crop")
@@ -165,17 +175,22 @@ def test_erase_with_spheres_undo_and_redo(browser: Browser, server: WebServer,
 
     panel.get_by_role("button", name="Add eraser").click()
     assert operation_names(panel) == ["Eraser 1"]
-    panel.get_by_role("group", name="Radius").get_by_label("Radius", exact=True).fill("0.45")
+    # Placed on the scene under the view's centre (the gaussians fill a cube of half size 0.5 at the origin).
+    assert all(abs(v) < 0.6 for v in field_values(panel, "Centre"))
+    centre = panel.get_by_role("group", name="Centre")
+    for axis in ("x", "y", "z"):
+        centre.get_by_label(axis, exact=True).fill("0")
+    panel.get_by_role("group", name="Radius").get_by_label("Radius", exact=True).fill("0.6")
     page.keyboard.press("Tab")  # leaving the field makes the change one undo step
     erased = visible_splats(page)
-    assert 0 < erased < total
-    assert drawn_fraction(canvas_pixels(page)) < drawn * 0.8  # the middle of the view is gone before Save
+    assert 0 < erased < total * 0.4
+    assert drawn_fraction(canvas_pixels(page)) < drawn * 0.8  # all but the cube's corners gone, before Save
 
     # A second eraser where the pointer clicks, then removed; undo and redo walk back and forth.
     panel.get_by_role("button", name="Place erasers by clicking the view").click()
     page.locator(CANVAS).scroll_into_view_if_needed()
     box = page.locator(CANVAS).bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.click(box["x"] + box["width"] * 0.42, box["y"] + box["height"] * 0.35)  # off the handles
     panel.get_by_role("button", name="Stop placing erasers").click()
     assert operation_names(panel) == ["Eraser 1", "Eraser 2"]
     panel.get_by_role("button", name="Remove Eraser 2").click()
@@ -189,7 +204,7 @@ def test_erase_with_spheres_undo_and_redo(browser: Browser, server: WebServer,
     page.locator("body").press("Control+y")
     assert operation_names(panel) == ["Eraser 1"]
     # Ctrl+Z while typing in a number is the field's own undo, not the list's.
-    panel.get_by_role("button", name="Eraser 1").click()
+    panel.get_by_role("button", name="Eraser 1", exact=True).click()
     panel.get_by_role("group", name="Centre").get_by_label("x", exact=True).press("Control+z")
     assert operation_names(panel) == ["Eraser 1"]
     assert visible_splats(page) == erased
@@ -198,6 +213,7 @@ def test_erase_with_spheres_undo_and_redo(browser: Browser, server: WebServer,
     panel.get_by_test_id("crop-status").get_by_text("Making the cropped files").wait_for()
     edit = api.get(f"/user/scene/edits/{scene_id}").json()
     (saved,) = edit["operations"]
-    assert (saved["op"], saved["shape"], saved["radius"]) == ("delete_inside", "sphere", 0.45)
+    assert (saved["op"], saved["shape"], saved["radius"]) == ("delete_inside", "sphere", 0.6)
+    assert saved["center"] == [0, 0, 0]
     assert edit["kept"] == erased
     assert browser.console.errors == [], browser.console.errors

@@ -22,8 +22,8 @@ export interface PointerHost {
   selected(): { index: number; operation: EditOperation } | null;
   minSize: number;
   onDrag(index: number, operation: EditOperation, done: boolean): void;
-  /** The surface point (in world space) under the pointer's normalised device coordinates, or null. */
-  surfaceAt(ndc: THREE.Vector2): THREE.Vector3 | null;
+  /** The surface point (in world space) under the pointer's normalised device coordinates. */
+  surfaceAt(ndc: THREE.Vector2): THREE.Vector3;
 }
 
 export class PointerTools {
@@ -96,11 +96,8 @@ export class PointerTools {
     this.press = null;
     if (!press || !this.pick || event.type !== "pointerup") return;
     if (Math.hypot(event.clientX - press.x, event.clientY - press.y) > CLICK_SLOP_PX) return;
-    const point = this.host.surfaceAt(this.ndc(event));
-    if (point) {
-      const inFile = this.host.content.worldToLocal(point.clone());
-      this.pick([inFile.x, inFile.y, inFile.z]);
-    }
+    const inFile = this.host.content.worldToLocal(this.host.surfaceAt(this.ndc(event)));
+    this.pick([inFile.x, inFile.y, inFile.z]);
   };
 
   dispose(): void {

@@ -52,7 +52,7 @@ export class SceneEditor implements ViewerEditor {
       selected: () => this.selectedOperation(),
       minSize: minSizeFor(bounds.radius),
       onDrag: (index, operation, done) => this.dragListener?.({ index, operation, done }),
-      surfaceAt: (ndc) => this.surfaceAt(ndc),
+      surfaceAt: (ndc) => this.surfaceAt(ndc) ?? this.atTargetDepth(ndc),
     });
     this.setCount(loaded.count);
   }
@@ -94,6 +94,15 @@ export class SceneEditor implements ViewerEditor {
     this.raycaster.params.Points.threshold = this.sceneRadius / 100;
     const hit = this.raycaster.intersectObject(this.loaded.pickTarget, false)[0];
     return hit ? hit.point.clone() : null;
+  }
+
+  /** The point under `ndc` as deep as the orbit's target: where nothing is hit (a gap between splats). */
+  private atTargetDepth(ndc: THREE.Vector2): THREE.Vector3 {
+    this.raycaster.setFromCamera(ndc, this.stage.camera);
+    const forward = this.stage.camera.getWorldDirection(new THREE.Vector3());
+    const depth = this.target.clone().sub(this.raycaster.ray.origin).dot(forward);
+    const along = depth / Math.max(this.raycaster.ray.direction.dot(forward), 1e-3);
+    return this.raycaster.ray.at(Math.max(along, 0), new THREE.Vector3());
   }
 
   private scheduleCount(): void {
