@@ -5,6 +5,7 @@ place (the viewer's reloaded scene shows what the preview showed); erasers, undo
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,13 @@ def handle_at(page: Any, kind: str, axis: int = 0, sign: int = 1) -> tuple[float
 
 
 def drag(page: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A drag with the mouse, then until the view has drawn the change (its handles' places with it)."""
     page.mouse.move(*start)
     page.mouse.down()
     page.mouse.move(*end, steps=6)
     page.mouse.up()
+    page.wait_for_timeout(300)
+    page.wait_for_selector(f"{CANVAS}[data-idle=true]", timeout=30_000)
 
 
 def field_values(panel: Any, group: str) -> list[float]:
@@ -123,7 +127,6 @@ def test_crop_with_the_box_handles_and_save(browser: Browser, server: WebServer,
     # Drag the +x face handle two thirds of the way to the centre: the box gets narrower, the camera stays.
     face, centre = handle_at(page, "face", 0, 1), handle_at(page, "move")
     drag(page, face, (face[0] + (centre[0] - face[0]) * 0.66, face[1] + (centre[1] - face[1]) * 0.66))
-    page.wait_for_selector(f"{CANVAS}[data-idle=true]")
     assert canvas_data(page, "camera") == camera, "dragging a handle must not orbit the camera"
     # The face followed the pointer two thirds of the way in and the opposite face stayed: the half size is
     # a third shorter, and the centre moved by what it lost.
@@ -131,8 +134,21 @@ def test_crop_with_the_box_handles_and_save(browser: Browser, server: WebServer,
     assert half[0] == pytest.approx(before_half[0] * (1 - 0.66 / 2), rel=0.05) and half[1:] == before_half[1:]
     assert centre_values[0] == pytest.approx(before_centre[0] - (before_half[0] - half[0]), abs=1e-4)
     assert centre_values[1:] == before_centre[1:]
+    assert visible_splats(page) < total * 0.8  # hidden at once, before Save
+    # The turn handle turns the box about the vertical, the centre handle moves it; neither changes its size.
+    turn = handle_at(page, "turn", 1)
+    drag(page, turn, (turn[0], turn[1] + 60))
+    degrees = float(panel.get_by_label("Turn about the vertical (degrees)").input_value())
+    assert abs(degrees) > 5 and field_values(panel, "Half size") == half
+    assert field_values(panel, "Centre") == centre_values
+    centre, moved_from = handle_at(page, "move"), centre_values
+    drag(page, centre, (centre[0] + 40, centre[1]))
+    assert canvas_data(page, "camera") == camera, "dragging handles must not orbit the camera"
+    centre_values = field_values(panel, "Centre")
+    assert centre_values != moved_from
+    assert field_values(panel, "Half size") == half
     preview_kept = visible_splats(page)
-    assert 0 < preview_kept < total * 0.8  # hidden at once, before Save
+    assert 0 < preview_kept < total
     preview = canvas_pixels(page)
 
     panel.get_by_role("button", name="Save crop").click()
@@ -141,6 +157,8 @@ def test_crop_with_the_box_handles_and_save(browser: Browser, server: WebServer,
     (saved,) = edit["operations"]
     assert (saved["op"], saved["shape"]) == ("keep_inside", "box")
     assert saved["half_size"] == half and saved["center"] == centre_values  # the dragged values, as shown
+    w, x, y, z = saved["rotation"]
+    assert (x, z) == (0, 0) and math.degrees(2 * math.atan2(y, w)) == pytest.approx(degrees, abs=0.01)
     assert edit["kept"] == preview_kept and edit["total"] == total  # the preview cut where the server cuts
 
     assert run_derive_jobs(make_settings(server.data_dir, server.database_url)) == 1

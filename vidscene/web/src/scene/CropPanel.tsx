@@ -115,32 +115,22 @@ function AddButtons({ history, editor, placing, onPlacing, onAdded }: {
   );
 }
 
-export function CropPanel({ sceneId, onServedChange, editing }: {
-  sceneId: string;
-  onServedChange: () => void;
-  editing: EditBridge;
-}): JSX.Element {
-  const [edit, setEdit, loadError] = useSceneEdit(sceneId, onServedChange);
-  const history = useEditHistory();
-  const [selected, setSelected] = useState<number | null>(null);
-  const [placing, setPlacing] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const editor = useViewEditor(editing);
-  const selectLast = (operations: EditOperation[]): void => setSelected(operations.length - 1);
-  useViewSync(editing, history, selected, placing, selectLast);
-  useUndoKeys(history);
+/** The saved list, once, when it first arrives: later answers (polling, Save) must not undo the user's work. */
+function useStartFromSaved(edit: SceneEdit | null, history: EditHistory, select: (index: number | null) => void): void {
   const started = useRef(false);
   useEffect(() => {
     if (edit === null || started.current) return;
-    started.current = true; // the saved list, once: later answers (polling, Save) must not undo the user's work
+    started.current = true;
     history.reset(edit.operations);
-    setSelected(edit.operations.length > 0 ? 0 : null);
+    select(edit.operations.length > 0 ? 0 : null);
   }, [edit]);
-  const operations = history.operations;
-  const shown = selected !== null && selected < operations.length ? selected : null;
-  const selectedOperation = shown === null ? undefined : operations[shown];
+}
 
+/** Save (the list, or the original when it is empty) and revert, with their busy state and error. */
+function useSaveActions(sceneId: string, setEdit: (edit: SceneEdit) => void, history: EditHistory,
+  select: (index: number | null) => void): { busy: boolean; error: string | null; save(): void; revert(): void } {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
   async function run(action: () => Promise<SceneEdit>): Promise<void> {
     setBusy(true);
     setError(null);
@@ -152,18 +142,39 @@ export function CropPanel({ sceneId, onServedChange, editing }: {
       setBusy(false);
     }
   }
+  return {
+    busy,
+    error,
+    save: () => {
+      const operations = history.operations;
+      void run(() => (operations.length === 0 ? revertEdit(sceneId) : saveEdit(sceneId, operations)));
+    },
+    revert: () => {
+      history.commit([]);
+      select(null);
+      void run(() => revertEdit(sceneId));
+    },
+  };
+}
 
-  function save(): void {
-    if (history.operations.length === 0) void run(() => revertEdit(sceneId)); // nothing to apply: the original
-    else void run(() => saveEdit(sceneId, history.operations));
-  }
-
-  function revert(): void {
-    history.commit([]);
-    setSelected(null);
-    void run(() => revertEdit(sceneId));
-  }
-
+export function CropPanel({ sceneId, onServedChange, editing }: {
+  sceneId: string;
+  onServedChange: () => void;
+  editing: EditBridge;
+}): JSX.Element {
+  const [edit, setEdit, loadError] = useSceneEdit(sceneId, onServedChange);
+  const history = useEditHistory();
+  const [selected, setSelected] = useState<number | null>(null);
+  const [placing, setPlacing] = useState(false);
+  const editor = useViewEditor(editing);
+  const selectLast = (operations: EditOperation[]): void => setSelected(operations.length - 1);
+  useViewSync(editing, history, selected, placing, selectLast);
+  useUndoKeys(history);
+  useStartFromSaved(edit, history, setSelected);
+  const actions = useSaveActions(sceneId, setEdit, history, setSelected);
+  const operations = history.operations;
+  const shown = selected !== null && selected < operations.length ? selected : null;
+  const selectedOperation = shown === null ? undefined : operations[shown];
   return (
     <section class="crop card" aria-labelledby="crop-heading" data-testid="crop">
       <div class="section-head">
@@ -178,21 +189,21 @@ export function CropPanel({ sceneId, onServedChange, editing }: {
       </p>
       <AddButtons history={history} editor={editor} placing={placing} onPlacing={setPlacing} onAdded={selectLast} />
       <OperationList history={history} selected={shown} onSelect={setSelected} />
-      <form onSubmit={(e) => { e.preventDefault(); save(); }}>
+      <form onSubmit={(e) => { e.preventDefault(); actions.save(); }}>
         {selectedOperation && shown !== null && (
           <OperationFields operation={selectedOperation} sceneRadius={editor?.sceneRadius ?? 1}
             onChange={changeAt(history, shown)} />
         )}
         <div class="actions">
-          <button type="submit" disabled={busy}>Save crop</button>
-          <button type="button" class="secondary" disabled={busy || edit === null || edit.state === "original"}
-            onClick={revert}>
+          <button type="submit" disabled={actions.busy}>Save crop</button>
+          <button type="button" class="secondary"
+            disabled={actions.busy || edit === null || edit.state === "original"} onClick={actions.revert}>
             Revert to original
           </button>
         </div>
       </form>
       <p role="status" data-testid="crop-status">{editSummary(edit)}</p>
-      <ErrorMessage message={error ?? loadError} />
+      <ErrorMessage message={actions.error ?? loadError} />
     </section>
   );
 }
