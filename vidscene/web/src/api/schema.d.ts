@@ -1471,6 +1471,8 @@ export interface operations {
             query?: {
                 /** @description Default: the latest that exists */
                 iteration?: number | null;
+                /** @description For a type made after the fact whose last making failed: try again (without it the failure is answered, 409) */
+                retry?: boolean;
             };
             header?: never;
             path: {
@@ -1553,6 +1555,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A type the upload did not ask for whose making failed: the reason (ask with retry=true to try again) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -1578,6 +1589,8 @@ export interface operations {
             query?: {
                 /** @description Default: the latest that exists */
                 iteration?: number | null;
+                /** @description For a type made after the fact whose last making failed: try again (without it the failure is answered, 409) */
+                retry?: boolean;
             };
             header?: never;
             path: {
@@ -1635,6 +1648,15 @@ export interface operations {
             };
             /** @description Unknown scene, or a scene of another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A type the upload did not ask for whose making failed: the reason (ask with retry=true to try again) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
