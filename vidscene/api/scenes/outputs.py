@@ -10,7 +10,7 @@ scene route before it. Paths here overlap no other router's.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -140,8 +140,9 @@ class OutputRoute(SessionReleasingRoute):
 _OUTPUT_PATH = "/output/{output_type}/{scene_id}"
 _PREPARING = {"type": "object", "required": ["status", "message"],
               "properties": {"status": {"type": "string", "enum": ["preparing"]}, "message": {"type": "string"}}}
-_FAILED = {409: {"model": ErrorBody, "description": "A type the upload did not ask for whose making failed: "
-                                                   "the reason (ask with retry=true to try again)"}}
+_FAILED: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorBody,
+    "description": "A type the upload did not ask for whose making failed: why (ask with retry=true to try again)"}}
 _OUTPUT_CONTENT = dict.fromkeys(_MEDIA_TYPES, _BINARY)
 router.add_api_route(
     _OUTPUT_PATH, output, methods=["GET"], route_class_override=OutputRoute,

@@ -1555,7 +1555,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A type the upload did not ask for whose making failed: the reason (ask with retry=true to try again) */
+            /** @description A type the upload did not ask for whose making failed: why (ask with retry=true to try again) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1655,7 +1655,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A type the upload did not ask for whose making failed: the reason (ask with retry=true to try again) */
+            /** @description A type the upload did not ask for whose making failed: why (ask with retry=true to try again) */
             409: {
                 headers: {
                     [name: string]: unknown;
