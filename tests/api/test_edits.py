@@ -170,7 +170,7 @@ def test_a_failed_format_is_answered_until_retried(api: Api, db_url: str,
     scene_id = seed_trained_scene(deployment(api, db_url), username, root, {"splat_cloud": originals["splat_cloud"]})
     url = f"/user/scene/output/point_cloud/{scene_id}"
     checkpoint = api.settings.data_dir / "scenes" / scene_id / "train" / "checkpoints" / "2.ckpt"
-    assert checkpoint.is_file()
+    assert api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth).json()["models_kept"] == list(ITERATIONS)
     good = checkpoint.read_bytes()
     checkpoint.write_bytes(b"not a checkpoint")  # the worker cannot read the model: a real failure
     assert api.client.get(url, headers=auth).status_code == 202
@@ -184,8 +184,10 @@ def test_a_failed_format_is_answered_until_retried(api: Api, db_url: str,
     assert api.client.get(url, params={"retry": "true"}, headers=auth).status_code == 202
     assert run_derive_jobs(api.settings) == 1
     assert api.client.get(url, headers=auth).status_code == 200
-    resp = api.client.get(f"/user/scene/output/spz/{scene_id}", params={"iteration": 3}, headers=auth)
-    assert resp.status_code == 404 and "iteration 3" in resp.json()["error"], resp.text
+    checkpoint.unlink()  # the model of iteration 2 goes: the metadata says so, and asking there is 404
+    assert api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth).json()["models_kept"] == [4]
+    resp = api.client.get(f"/user/scene/output/spz/{scene_id}", params={"iteration": 2}, headers=auth)
+    assert resp.status_code == 404 and "iteration 2" in resp.json()["error"], resp.text
     assert run_derive_jobs(api.settings) == 0
 
 

@@ -1201,6 +1201,11 @@ export interface components {
             preset: string;
             /** @description Where the viewer opens: the first capture camera (null before export, and for older scenes) */
             initial_view?: components["schemas"]["InitialView"] | null;
+            /**
+             * Models Kept
+             * @description Saved iterations whose trained model is kept: there the owner's output route makes any output type of the scene's mode after the fact (empty through a share link, which cannot ask for one)
+             */
+            models_kept?: number[];
         };
         /** SceneMetrics */
         SceneMetrics: {
