@@ -55,7 +55,8 @@ export function PrepareButton({ target, label: outputText, cache, onMade }: {
   return (
     <div class="download">
       {!busy && state.phase !== "done" && (
-        <button type="button" class="secondary small" onClick={start} aria-label={`Prepare ${label}`}
+        <button type="button" class="secondary small" onClick={start}
+          aria-label={state.phase === "failed" ? `Try preparing ${label} again` : `Prepare ${label}`}
           data-output={target.type} data-iteration={target.iteration}>
           {state.phase === "failed" ? "Try again" : "Prepare"}
         </button>
