@@ -79,11 +79,11 @@ def test_a_format_not_asked_for_is_prepared_and_downloaded(browser: Browser, ser
         for iteration in ITERATIONS:
             assert page.get_by_role("button", name=f"Prepare {label}, iteration {iteration}").count() == 1
     prepare.click()
-    page.get_by_role("status").filter(has_text="being made from the trained model").wait_for()  # the 202
+    page.get_by_role("status").filter(has_text="Being made from the trained model").wait_for()  # the 202
     assert jobs_of(server, scene_id) == [(["point_cloud"], "queued")]
 
     page.reload()  # the wait is picked up again, and asking again queued nothing more
-    page.get_by_role("status").filter(has_text="being made from the trained model").wait_for()
+    page.get_by_role("status").filter(has_text="Being made from the trained model").wait_for()
     assert jobs_of(server, scene_id) == [(["point_cloud"], "queued")]
     browser.screenshot("downloads-preparing")
 
@@ -108,7 +108,7 @@ def test_a_failed_preparation_shows_why_and_tries_again(browser: Browser, server
     browser.goto(f"#/scene/{scene_id}")
     page = browser.page
     page.get_by_role("button", name=f"Prepare SPZ (.spz), iteration {ITERATIONS[-1]}").click()
-    page.get_by_role("status").filter(has_text="being made from the trained model").wait_for()
+    page.get_by_role("status").filter(has_text="Being made from the trained model").wait_for()
     assert run_derive_jobs(make_settings(server.data_dir, server.database_url)) == 1
     browser.console.expect("409")  # Chromium logs the refused request
     alert = page.get_by_role("alert").filter(has_text="Making SPZ failed")
@@ -117,7 +117,7 @@ def test_a_failed_preparation_shows_why_and_tries_again(browser: Browser, server
 
     checkpoint.write_bytes(good)
     page.get_by_role("button", name=f"Try preparing SPZ (.spz), iteration {ITERATIONS[-1]} again").click()
-    page.get_by_role("status").filter(has_text="being made from the trained model").wait_for()
+    page.get_by_role("status").filter(has_text="Being made from the trained model").wait_for()
     assert [state for _, state in jobs_of(server, scene_id)] == ["failed", "queued"]  # a new try, asked for
     page.get_by_role("button", name=f"Stop waiting for SPZ (.spz), iteration {ITERATIONS[-1]}").click()
     page.get_by_text("Stopped waiting").wait_for()

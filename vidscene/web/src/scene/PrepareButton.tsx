@@ -20,8 +20,11 @@ function PreparationState({ state, label, onCancel }: {
     case "preparing":
       return (
         <>
-          <span role="status" data-preparing="">
-            Preparing… <span class="muted">{state.message}</span>
+          <span role="status" data-preparing={state.made ? "made" : "asked"}>
+            Preparing…{" "}
+            <span class="muted">
+              {state.made ? "Being made from the trained model; it downloads when ready." : "Asking the server."}
+            </span>
           </span>
           <button type="button" class="secondary small" onClick={onCancel} aria-label={`Stop waiting for ${label}`}>
             Cancel

@@ -58,7 +58,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Asks until the route says the file is there, waiting the route's Retry-After (1 to 60 s) between asks;
- * `onWaiting` gets each 202's message. Throws past `maxWaitMs`, and the route's error (a failure is a 409).
+ * `onWaiting` gets each 202's message (words for an API client: "ask again in a few seconds"). Throws past
+ * `maxWaitMs`, and the route's error (a failure is a 409).
  */
 export async function waitUntilMade(
   ask: (retry: boolean) => Promise<OutputAnswer>,
@@ -82,7 +83,8 @@ export async function waitUntilMade(
 
 export type Preparation =
   | { phase: "idle"; note: string | null }
-  | { phase: "preparing"; message: string }
+  /** `made`: the route said the worker makes it (a 202); false while the first ask is under way. */
+  | { phase: "preparing"; made: boolean }
   | { phase: "downloading"; percent: number }
   | { phase: "failed"; error: string; retry: boolean }
   | { phase: "done" };
@@ -99,7 +101,7 @@ async function prepareAndSave(target: PreparedOutput, cache: OutputCache, retry:
   show: (state: Preparation) => void, signal: AbortSignal): Promise<void> {
   const { sceneId, type, iteration } = target;
   await waitUntilMade((again) => askForOutput(sceneId, type, iteration, again, signal), retry,
-    (message) => show({ phase: "preparing", message }), signal);
+    () => show({ phase: "preparing", made: true }), signal);
   // Its size and chunks, as every download has them: from the metadata, which lists the type once made.
   const info = (await sceneMetadata(sceneId, signal)).resources[type]?.[iteration];
   if (!info?.exists) throw new Error(`The file was made, but the server lists none for iteration ${iteration}.`);
@@ -130,7 +132,7 @@ export function usePreparation(target: PreparedOutput, cache: OutputCache, onMad
     const current = new AbortController();
     controller.current = current;
     remember(target.sceneId, key, true);
-    setState({ phase: "preparing", message: "Asking the server…" });
+    setState({ phase: "preparing", made: false });
     prepareAndSave(target, cache, retry, setState, current.signal).then(() => {
       remember(target.sceneId, key, false);
       made.current();
