@@ -161,6 +161,36 @@ def test_a_format_not_asked_for_is_made_on_demand(api: Api, db_url: str,
     assert api.client.get(f"/public/{share}/output/point_cloud").status_code == 200
 
 
+def test_a_failed_format_is_answered_until_retried(api: Api, db_url: str,
+                                                   model: tuple[Path, dict[str, dict[int, bytes]]]) -> None:
+    """The worker's failure is the answer (not a new job at every ask), an explicit retry makes it, and an
+    iteration whose model is gone is 404 at once rather than a job that can make nothing there."""
+    username, auth = api.user()
+    root, originals = model
+    scene_id = seed_trained_scene(deployment(api, db_url), username, root, {"splat_cloud": originals["splat_cloud"]})
+    url = f"/user/scene/output/point_cloud/{scene_id}"
+    checkpoint = api.settings.data_dir / "scenes" / scene_id / "train" / "checkpoints" / "2.ckpt"
+    assert api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth).json()["models_kept"] == list(ITERATIONS)
+    good = checkpoint.read_bytes()
+    checkpoint.write_bytes(b"not a checkpoint")  # the worker cannot read the model: a real failure
+    assert api.client.get(url, headers=auth).status_code == 202
+    assert run_derive_jobs(api.settings) == 1
+    for _ in range(2):  # the failure, as often as asked, and no job queued meanwhile
+        resp = api.client.get(url, headers=auth)
+        assert resp.status_code == 409, resp.text
+        assert resp.json()["error"].startswith("Making Point cloud") and "retry=true" in resp.json()["error"]
+    assert run_derive_jobs(api.settings) == 0
+    checkpoint.write_bytes(good)
+    assert api.client.get(url, params={"retry": "true"}, headers=auth).status_code == 202
+    assert run_derive_jobs(api.settings) == 1
+    assert api.client.get(url, headers=auth).status_code == 200
+    checkpoint.unlink()  # the model of iteration 2 goes: the metadata says so, and asking there is 404
+    assert api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth).json()["models_kept"] == [4]
+    resp = api.client.get(f"/user/scene/output/spz/{scene_id}", params={"iteration": 2}, headers=auth)
+    assert resp.status_code == 404 and "iteration 2" in resp.json()["error"], resp.text
+    assert run_derive_jobs(api.settings) == 0
+
+
 def test_bad_edits_are_400_naming_the_problem(api: Api, db_url: str) -> None:
     username, auth = api.user()
     scene_id = seed_scene(deployment(api, db_url), username, name="ball",  # type: ignore[arg-type]

@@ -18,7 +18,8 @@ from scipy.spatial import cKDTree
 
 from tests.support.synthetic import QuadScene, TabletopScene, forward_cameras, surface_points
 from vidscene.pipeline.cameras import Camera
-from vidscene.pipeline.export.mesh import View, fuse, write_mesh_glb
+from vidscene.pipeline.errors import PipelineError
+from vidscene.pipeline.export.mesh import NoSurfaceError, View, fuse, write_mesh_glb
 
 F64 = NDArray[np.float64]
 Y_UP = np.array([1.0, -1.0, -1.0])  # the pipeline's -y-up world -> glTF's +y up
@@ -78,8 +79,9 @@ def test_fused_depth_meets_the_targets(tmp_path: Path) -> None:
 def test_nothing_seen_is_refused() -> None:
     cam = forward_cameras(1, 16, 12)[0]
     empty = View(cam, np.zeros((12, 16), np.float32), np.zeros((12, 16, 3), np.float32), np.zeros((12, 16), np.float32))
-    with pytest.raises(ValueError, match="no surface"):
+    with pytest.raises(NoSurfaceError, match="no surface was seen") as failed:
         fuse([empty], np.array([-1.0, -1.0, 0.0]), np.array([1.0, 1.0, 2.0]), resolution=16)
+    assert isinstance(failed.value, PipelineError), "the job's message is this sentence, not an internal error"
 
 
 @pytest.mark.slow

@@ -63,6 +63,19 @@ def request(session: Session, scene_id: str, edit_version: int, output_types: Se
     return job.id
 
 
+def failure(session: Session, scene_id: str, edit_version: int, output_type: str) -> str | None:
+    """The message of the newest job making ``output_type`` for ``edit_version`` when it failed; None when
+    that job is done or still on its way, or there is none. Asking again must not quietly start the same
+    failing job over and over: the API reports this until the owner asks to retry."""
+    jobs = session.scalars(select(DeriveJob).where(DeriveJob.scene_id == scene_id,
+                                                   DeriveJob.edit_version == edit_version)
+                           .order_by(DeriveJob.id.desc())).all()
+    newest = next((job for job in jobs if output_type in job.output_types), None)
+    if newest is None or newest.state != JobState.failed.value:
+        return None
+    return newest.message or "Making the outputs failed."
+
+
 def _lease_free(now: datetime) -> ColumnElement[bool]:
     return or_(DeriveJob.lease_owner.is_(None), DeriveJob.lease_expires_at.is_(None),
                DeriveJob.lease_expires_at < now)

@@ -118,10 +118,17 @@ def delete_edit(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, sce
     return answer
 
 
+class OutputFailedError(ConflictError):
+    """The newest job making an output type failed: its message, until the owner asks with ``retry``."""
+
+
 def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, scene_id: str,
-                   output_type: str) -> int | None:
+                   output_type: str, iteration: int | None = None, retry: bool = False) -> int | None:
     """Queue the making of an output type the upload did not ask for (at the edit the scene serves); the
-    derive job to enqueue, or None when one is already on its way. 404 when it cannot be made."""
+    derive job to enqueue, or None when one is already on its way. 404 when it cannot be made (at
+    ``iteration``, when given: otherwise asking for an iteration without a model would queue a job that makes
+    nothing there, again at every ask); 409 with the failure's message when the last try failed and
+    ``retry`` is not set."""
     label = catalogue.OUTPUT_TYPES[output_type].label
     with unit_of_work() as session:
         scene = repository.owned_scene(session, user_id, scene_id, lock=True)
@@ -134,5 +141,11 @@ def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, 
         iterations = set(scene.save_iterations) | {scene.total_iterations}
         if not any(files.checkpoint_path(it, scene.training_mode).is_file() for it in iterations):
             raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept.")
+        if iteration is not None and not files.checkpoint_path(iteration, scene.training_mode).is_file():
+            raise NotFoundError(f"This scene does not produce {output_type} for iteration {iteration}: the "
+                                "model of that iteration is not kept.")
         version = 0 if output_type in UNEDITED else scene.edit_version  # an edit serves their originals
+        failed = None if retry else derive.failure(session, scene_id, version, output_type)
+        if failed is not None:
+            raise OutputFailedError(f"Making {label} failed: {failed} Ask again with retry=true to try once more.")
         return derive.request(session, scene_id, version, [output_type])

@@ -10,7 +10,7 @@ scene route before it. Paths here overlap no other router's.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
@@ -27,7 +27,7 @@ from vidscene.api.edits import service as edits_service
 from vidscene.api.edits.endpoints import enqueue_derive
 from vidscene.api.errors import BadRequestError
 from vidscene.api.scenes import service
-from vidscene.api.schemas import error_responses
+from vidscene.api.schemas import ErrorBody, error_responses
 from vidscene.api.security import TokenClaims
 
 router = APIRouter(prefix="/user/scene", tags=["scene"], route_class=SessionReleasingRoute)
@@ -47,6 +47,8 @@ def output_response(conn: Connection, context: AppContext, claims: TokenClaims, 
 IterationQuery = Annotated[int | None, Query(ge=1, le=catalogue.MAX_TOTAL_ITERATIONS,
                                              description="Default: the latest that exists")]
 _ITERATION = TypeAdapter(IterationQuery)  # validates exactly as FastAPI does for the route: same annotation
+RetryQuery = Annotated[bool, Query(description="For a type made after the fact whose last making failed: try "
+                                               "again (without it the failure is answered, 409)")]
 
 
 async def output(
@@ -56,6 +58,7 @@ async def output(
     context: ContextDep,
     request: Request,
     iteration: IterationQuery = None,
+    retry: RetryQuery = False,
 ) -> Response:
     if output_type not in catalogue.OUTPUT_TYPES:
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
@@ -69,18 +72,20 @@ async def output(
     try:
         return await read_in_thread(context, read)
     except service.NotMadeYetError:
-        return await preparing(context, claims, scene_id, output_type)
+        return await preparing(context, claims, scene_id, output_type, iteration, retry)
 
 
 PREPARING_RETRY_SECONDS = 5
 
 
-async def preparing(context: AppContext, claims: TokenClaims, scene_id: str, output_type: str) -> Response:
+async def preparing(context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
+                    iteration: int | None, retry: bool) -> Response:
     """An output type the upload did not ask for: have it made (once) and say so, 202 with
-    ``{"status": "preparing", "message"}`` and ``Retry-After``; a later request downloads it."""
+    ``{"status": "preparing", "message"}`` and ``Retry-After``; a later request downloads it, or gets the
+    failure (409) if the worker could not make it."""
     job_id = await anyio.to_thread.run_sync(partial(
         edits_service.prepare_output, context.unit_of_work, context.storage, user_id=claims.user_id,
-        scene_id=scene_id, output_type=output_type))
+        scene_id=scene_id, output_type=output_type, iteration=iteration, retry=retry))
     await enqueue_derive(context, scene_id, job_id)
     label = catalogue.OUTPUT_TYPES[output_type].label
     return JSONResponse({"status": "preparing",
@@ -135,6 +140,9 @@ class OutputRoute(SessionReleasingRoute):
 _OUTPUT_PATH = "/output/{output_type}/{scene_id}"
 _PREPARING = {"type": "object", "required": ["status", "message"],
               "properties": {"status": {"type": "string", "enum": ["preparing"]}, "message": {"type": "string"}}}
+_FAILED: dict[int | str, dict[str, Any]] = {409: {
+    "model": ErrorBody,
+    "description": "A type the upload did not ask for whose making failed: why (ask with retry=true to try again)"}}
 _OUTPUT_CONTENT = dict.fromkeys(_MEDIA_TYPES, _BINARY)
 router.add_api_route(
     _OUTPUT_PATH, output, methods=["GET"], route_class_override=OutputRoute,
@@ -146,7 +154,7 @@ router.add_api_route(
               "description": "A type the upload did not ask for, being made now: ask again after Retry-After"},
         206: {"content": {**_OUTPUT_CONTENT, "multipart/byteranges": _BINARY},
               "description": "The requested byte range(s)"},
-        **error_responses(400, 401, 403, 404, 416),
+        **error_responses(400, 401, 403, 404, 416), **_FAILED,
     },
 )
 # HEAD as an operation of its own: one route with both methods would give both the same operationId (FastAPI
@@ -158,7 +166,7 @@ router.add_api_route(
     responses={
         200: {"content": _OUTPUT_CONTENT, "description": "The whole file's headers"},
         202: {"description": "A type the upload did not ask for, being made now (no body)"},
-        **error_responses(400, 401, 403, 404),
+        **error_responses(400, 401, 403, 404), **_FAILED,
     },
 )
 

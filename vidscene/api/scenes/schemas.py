@@ -87,6 +87,9 @@ class SceneMetadata(BaseModel):
     preset: str
     initial_view: InitialView | None = Field(default=None, description=(
         "Where the viewer opens: the first capture camera (null before export, and for older scenes)"))
+    models_kept: list[int] = Field(default_factory=list, description=(
+        "Saved iterations whose trained model is kept: there the owner's output route makes any output type "
+        "of the scene's mode after the fact (empty through a share link, which cannot ask for one)"))
 
 
 class IterationQuality(BaseModel):

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.errors import PipelineError
 from vidscene.pipeline.export import atomic_write_path
 from vidscene.pipeline.export.gltf import GlbBuffer, glb_bytes
 
@@ -40,6 +41,15 @@ EMPTY_ALPHA = 0.05  # ... at most this transparent sees nothing
 CLUSTER_VOXELS = 2.0
 TRIANGLES = 4
 _Y_UP = np.array([1.0, -1.0, -1.0], dtype=np.float32)
+
+
+class NoSurfaceError(PipelineError, ValueError):
+    """Every view of the model is empty, so there is no surface to mesh: the model is too sparse, or an edit cut
+    away all the capture cameras see. A user-facing failure (the job's message), not an internal error."""
+
+    def __init__(self) -> None:
+        super().__init__("No mesh could be made: no surface was seen, every view of the model from the capture "
+                         "cameras is empty (an edit may have cut away what they saw).")
 
 
 @dataclass(frozen=True)
@@ -108,7 +118,7 @@ class Volume:
 
         observed = self.weight > 0
         if not observed.any() or self.tsdf[observed].min() > 0 or self.tsdf[observed].max() < 0:
-            raise ValueError("no surface was seen: every view is empty")
+            raise NoSurfaceError()
         verts, faces, normals, _ = marching_cubes(self.tsdf, level=0.0, spacing=(self.voxel,) * 3, mask=observed)
         cell = np.clip(np.rint(verts / self.voxel).astype(np.int64), 0, np.array(self.shape) - 1)
         colours = self.colour[cell[:, 0], cell[:, 1], cell[:, 2]]

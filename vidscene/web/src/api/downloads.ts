@@ -1,7 +1,7 @@
 // A scene's output files, downloaded in the Range chunks the metadata describes: the owner's, and those a
 // share link opens without login.
 
-import { ApiError, enc, send } from "./client";
+import { ApiError, enc, retryAfterSeconds, send } from "./client";
 import type { ResourceInfo } from "./types";
 
 export interface DownloadedOutput {
@@ -97,4 +97,39 @@ export async function downloadSharedOutput(
 ): Promise<DownloadedOutput> {
   const url = `/public/${enc(token)}/output/${enc(type)}?iteration=${enc(iteration)}`;
   return downloadInChunks(url, info, onProgress, { signal, auth: false });
+}
+
+/** What the output route says of a type made after the fact: there (ready), or being made. */
+export type OutputAnswer =
+  | { ready: true }
+  | { ready: false; message: string; retryAfterSeconds: number | null };
+
+/**
+ * Asks the owner's output route for a type the upload did not ask for: the first ask has it made (202 with
+ * `Retry-After` while a worker makes it), later asks only look, and `retry` asks for a new try after a
+ * failure (which the route answers as a 409 ApiError with the worker's reason). Only the first byte is
+ * asked for, so the answer once it is made costs nothing; the file itself comes in chunks afterwards.
+ */
+export async function askForOutput(
+  sceneId: string,
+  type: string,
+  iteration: string,
+  retry: boolean,
+  signal?: AbortSignal,
+): Promise<OutputAnswer> {
+  const query = `iteration=${enc(iteration)}${retry ? "&retry=true" : ""}`;
+  const res = await send("GET", `/user/scene/output/${enc(type)}/${enc(sceneId)}?${query}`, {
+    signal,
+    headers: { Range: "bytes=0-0" },
+  });
+  if (res.status !== 202) {
+    await res.arrayBuffer();
+    return { ready: true };
+  }
+  const body = (await res.json().catch(() => ({}))) as { message?: unknown };
+  return {
+    ready: false,
+    message: typeof body.message === "string" ? body.message : "Being made from the trained model.",
+    retryAfterSeconds: retryAfterSeconds(res.headers.get("Retry-After")),
+  };
 }

@@ -1201,6 +1201,11 @@ export interface components {
             preset: string;
             /** @description Where the viewer opens: the first capture camera (null before export, and for older scenes) */
             initial_view?: components["schemas"]["InitialView"] | null;
+            /**
+             * Models Kept
+             * @description Saved iterations whose trained model is kept: there the owner's output route makes any output type of the scene's mode after the fact (empty through a share link, which cannot ask for one)
+             */
+            models_kept?: number[];
         };
         /** SceneMetrics */
         SceneMetrics: {
@@ -1471,6 +1476,8 @@ export interface operations {
             query?: {
                 /** @description Default: the latest that exists */
                 iteration?: number | null;
+                /** @description For a type made after the fact whose last making failed: try again (without it the failure is answered, 409) */
+                retry?: boolean;
             };
             header?: never;
             path: {
@@ -1553,6 +1560,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description A type the upload did not ask for whose making failed: why (ask with retry=true to try again) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Range not satisfiable */
             416: {
                 headers: {
@@ -1578,6 +1594,8 @@ export interface operations {
             query?: {
                 /** @description Default: the latest that exists */
                 iteration?: number | null;
+                /** @description For a type made after the fact whose last making failed: try again (without it the failure is answered, 409) */
+                retry?: boolean;
             };
             header?: never;
             path: {
@@ -1635,6 +1653,15 @@ export interface operations {
             };
             /** @description Unknown scene, or a scene of another user */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A type the upload did not ask for whose making failed: why (ask with retry=true to try again) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -107,7 +107,8 @@ export function ScenePage({ id }: { id: string }): JSX.Element {
       {state === "done" && meta?.training_mode === "gaussian" && (
         <CropPanel sceneId={id} onServedChange={scene.followNewRun} editing={editing} />
       )}
-      {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache} state={state} />}
+      {meta && <Downloads sceneId={id} meta={meta} options={options} cache={cache} state={state}
+        onPrepared={scene.refresh} />}
       {meta && <SharePanel sceneId={id} sceneName={name ?? "Scene"} />}
       <DeleteDialog deletion={deletion} label={name ?? id} state={state} />
     </section>

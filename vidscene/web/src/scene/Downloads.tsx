@@ -1,5 +1,7 @@
 // The files of a scene to download, one row per output and saved iteration, each downloaded in the chunks the
-// metadata describes (with a bar) and saved under the server's name for it.
+// metadata describes (with a bar) and saved under the server's name for it. On the owner's page a finished
+// scene also offers every other type its mode makes, at each iteration whose model is kept: "Prepare" has the
+// server make it (PrepareButton).
 
 import type { ComponentChildren, JSX } from "preact";
 import { useState } from "preact/hooks";
@@ -12,20 +14,8 @@ import { modesMaking, outputExtension, outputLabel, outputNamed } from "../catal
 import { OptionsUnavailable, ProgressBar, errorText } from "../components";
 import { formatBytes } from "../format";
 import type { OutputCache } from "../outputs";
-
-/** Hands the bytes to the browser's own "save file", under `name`. */
-function saveFile(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement("a");
-  a.href = url;
-  a.download = name;
-  a.style.display = "none";
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  // Give the browser time to start the save before the blob goes away.
-  window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
+import { PrepareButton } from "./PrepareButton";
+import { saveFile } from "./saveFile";
 
 function DownloadButton({
   sceneId,
@@ -90,29 +80,39 @@ interface DownloadRow {
   label: string;
   extension: string;
   iteration: string;
-  info: ResourceInfo;
+  /** The file as the metadata describes it; null for a type to prepare (not made yet). */
+  info: ResourceInfo | null;
 }
 
-/** One row per file, output types in the catalogue's order (any it does not name last, by their name). */
-function downloadRows(options: SceneOptions, meta: Metadata): DownloadRow[] {
-  const types = Object.keys(meta.resources);
-  const modes = modesMaking(options, types);
+/** The types the scene's mode makes but its metadata does not list, at each iteration whose model is kept. */
+function toPrepare(options: SceneOptions, meta: Metadata): { type: string; iteration: string }[] {
+  const mode = options.training_modes.find((m) => m.name === meta.training_mode);
+  const missing = (mode?.outputs ?? []).filter((type) => !(type in meta.resources));
+  return missing.flatMap((type) => (meta.models_kept ?? []).map((iteration) => ({ type, iteration: String(iteration) })));
+}
+
+/**
+ * One row per file, output types in the catalogue's order (any it does not name last, by their name), then
+ * by iteration; with `preparable`, also the rows of `toPrepare`.
+ */
+function downloadRows(options: SceneOptions, meta: Metadata, preparable: boolean): DownloadRow[] {
+  const made = Object.entries(meta.resources).flatMap(([type, byIteration]) =>
+    Object.entries(byIteration).map(([iteration, info]) => ({ type, iteration, info: info as ResourceInfo | null })));
+  const other = preparable ? toPrepare(options, meta).map((row) => ({ ...row, info: null })) : [];
+  const modes = meta.training_mode ? [meta.training_mode] : modesMaking(options, Object.keys(meta.resources));
   const rank = (type: string): number => {
     const i = options.output_types.findIndex((o) => o.name === type);
     return i < 0 ? options.output_types.length : i;
   };
-  return types
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
-    .flatMap((type) => {
-      const output = outputNamed(options, type);
-      const label = output ? outputLabel(output, modes) : type;
-      const extension = output ? outputExtension(output, modes) : "";
-      return Object.entries(meta.resources[type] ?? {})
-        .sort((a, b) => Number(a[0]) - Number(b[0]))
-        .map(([iteration, info]) => ({ type, label, extension, iteration, info }));
+  return [...made, ...other]
+    .sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type)
+      || Number(a.iteration) - Number(b.iteration))
+    .map((row) => {
+      const output = outputNamed(options, row.type);
+      return { ...row, label: output ? outputLabel(output, modes) : row.type,
+        extension: output ? outputExtension(output, modes) : "" };
     });
 }
-
 
 function DownloadsCard({ children }: { children: ComponentChildren }): JSX.Element {
   return (
@@ -123,7 +123,29 @@ function DownloadsCard({ children }: { children: ComponentChildren }): JSX.Eleme
   );
 }
 
-function DownloadTable({ sceneId, rows, cache }: { sceneId: string; rows: DownloadRow[]; cache: OutputCache }): JSX.Element {
+function DownloadCell({ sceneId, row, cache, onPrepared }: {
+  sceneId: string;
+  row: DownloadRow;
+  cache: OutputCache;
+  onPrepared: (() => void) | undefined;
+}): JSX.Element {
+  const { type, label, extension, iteration, info } = row;
+  if (info === null) {
+    return onPrepared ? (
+      <PrepareButton target={{ sceneId, type, iteration, extension }} label={label} cache={cache} onMade={onPrepared} />
+    ) : <span class="muted">Not made</span>;
+  }
+  if (!info.exists) return <span class="muted">Not ready yet</span>;
+  return <DownloadButton sceneId={sceneId} type={type} label={label} extension={extension}
+    iteration={iteration} info={info} cache={cache} />;
+}
+
+function DownloadTable({ sceneId, rows, cache, onPrepared }: {
+  sceneId: string;
+  rows: DownloadRow[];
+  cache: OutputCache;
+  onPrepared: (() => void) | undefined;
+}): JSX.Element {
   return (
     <table>
       <thead>
@@ -137,18 +159,13 @@ function DownloadTable({ sceneId, rows, cache }: { sceneId: string; rows: Downlo
         </tr>
       </thead>
       <tbody>
-        {rows.map(({ type, label, extension, iteration, info }) => (
-          <tr key={`${type}/${iteration}`}>
-            <td data-label="Output">{label}</td>
-            <td data-label="Iteration">{Number(iteration).toLocaleString("en")}</td>
-            <td data-label="Size">{info.exists ? formatBytes(info.size) : "—"}</td>
+        {rows.map((row) => (
+          <tr key={`${row.type}/${row.iteration}`} data-made={row.info === null ? "later" : undefined}>
+            <td data-label="Output">{row.label}</td>
+            <td data-label="Iteration">{Number(row.iteration).toLocaleString("en")}</td>
+            <td data-label="Size">{row.info?.exists ? formatBytes(row.info.size) : "—"}</td>
             <td>
-              {info.exists ? (
-                <DownloadButton sceneId={sceneId} type={type} label={label} extension={extension}
-                  iteration={iteration} info={info} cache={cache} />
-              ) : (
-                <span class="muted">Not ready yet</span>
-              )}
+              <DownloadCell sceneId={sceneId} row={row} cache={cache} onPrepared={onPrepared} />
             </td>
           </tr>
         ))}
@@ -159,18 +176,21 @@ function DownloadTable({ sceneId, rows, cache }: { sceneId: string; rows: Downlo
 
 /**
  * The files to download. While processing, every requested file is listed (those to come as "Not ready
- * yet"); once finished, only the files that exist: a failed scene with none has no section at all.
+ * yet"); once finished, the files that exist and, with `onPrepared` (the owner's page: share links cannot
+ * ask for a type), the other types the mode makes, to prepare. A failed scene with no file has no section.
  */
-export function Downloads({ sceneId, meta, options, cache, state }: {
+export function Downloads({ sceneId, meta, options, cache, state, onPrepared }: {
   sceneId: string;
   meta: Metadata;
   options: OptionsState;
   cache: OutputCache;
   state: SceneState | null;
+  /** A type made after the fact is there now: the page reads the metadata again. */
+  onPrepared?: () => void;
 }): JSX.Element | null {
   const finished = state !== null && isFinished(state);
   const anyFile = Object.values(meta.resources).some((byIteration) => Object.values(byIteration).some((i) => i.exists));
-  if (finished && !anyFile) {
+  if (finished && !anyFile && !(state === "done" && onPrepared && meta.models_kept?.length)) {
     if (state !== "done") return null; // the failure box says what happened
     return <DownloadsCard><p class="muted">No files were produced.</p></DownloadsCard>;
   }
@@ -185,13 +205,14 @@ export function Downloads({ sceneId, meta, options, cache, state }: {
       </DownloadsCard>
     );
   }
-  const rows = downloadRows(options.options, meta).filter((row) => !finished || row.info.exists);
+  const preparable = state === "done" && onPrepared !== undefined;
+  const rows = downloadRows(options.options, meta, preparable).filter((row) => !finished || row.info?.exists !== false);
   return (
     <DownloadsCard>
       {rows.length === 0 ? (
         <p class="muted">No outputs were requested.</p>
       ) : (
-        <DownloadTable sceneId={sceneId} rows={rows} cache={cache} />
+        <DownloadTable sceneId={sceneId} rows={rows} cache={cache} onPrepared={preparable ? onPrepared : undefined} />
       )}
     </DownloadsCard>
   );

@@ -7,6 +7,7 @@ import { useEffect, useId, useState } from "preact/hooks";
 import type { InitialView, ResourceInfo } from "../api/types";
 import { ErrorMessage, ProgressBar } from "../components";
 import type { CloudType, OutputCache } from "../outputs";
+import { controlHint, useTouchPointer } from "../viewer/hints";
 import type { ControlMode } from "../viewer/types";
 import type { EditBridge } from "./editBridge";
 import { useCloudViewer } from "./useCloudViewer";
@@ -51,6 +52,7 @@ export function Viewer({ sceneId, type, iteration, info, cache, initialView = nu
   editing?: EditBridge;
 }): JSX.Element {
   const [mode, setMode] = useState<ControlMode>("orbit");
+  const touch = useTouchPointer();
   const viewer = useCloudViewer({ key: sceneId, cache, cloud: { type, info }, iteration }, { mode, view: initialView });
   const ready = viewer.status === "ready";
   useEffect(() => {
@@ -81,10 +83,8 @@ export function Viewer({ sceneId, type, iteration, info, cache, initialView = nu
         {viewer.status === "loading" && <ViewerLoading loaded={viewer.loaded} />}
       </div>
       <ErrorMessage message={viewer.error} />
-      <p class="hint">
-        {mode === "orbit"
-          ? "Drag to orbit, right-drag or two fingers to pan, scroll or pinch to zoom. With the view focused, arrow keys pan."
-          : "Click the view, then W A S D or the arrow keys to move, E and Q to rise and sink; drag to look around."}
+      <p class="hint" data-testid="viewer-hint" data-pointer={touch ? "touch" : "mouse"}>
+        {controlHint(mode, touch)}
       </p>
     </section>
   );

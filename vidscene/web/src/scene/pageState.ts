@@ -93,6 +93,8 @@ export interface FollowedScene extends SceneView {
   renamed(name: string): void;
   /** A retry started a new run: forget the old one's files and follow the new one. */
   followNewRun(): void;
+  /** Read the scene once more (a finished one is not polled): a file made after the fact is listed then. */
+  refresh(): void;
 }
 
 /** The scene `id`, polled every few seconds until it is finished (again after a retry). */
@@ -126,6 +128,7 @@ export function useFollowedScene(id: string): FollowedScene {
       cache.current = ownerOutputs(id);
       dispatch({ type: "newRun" });
     },
+    refresh: () => void pollScene(id, knownName, dispatch, new AbortController().signal),
   };
 }
 

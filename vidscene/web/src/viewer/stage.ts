@@ -3,6 +3,8 @@
 
 import * as THREE from "three";
 
+import { canvasLabel, isTouchPointer } from "./hints";
+
 export interface Stage {
   renderer: THREE.WebGLRenderer;
   canvas: HTMLCanvasElement;
@@ -12,9 +14,6 @@ export interface Stage {
   content: THREE.Group;
 }
 
-const CANVAS_LABEL =
-  "3D view of the scene. Orbit: drag to rotate, right-drag or arrow keys to pan, scroll to zoom. " +
-  "Fly: W A S D or arrow keys to move, E and Q to rise and sink, drag to look around.";
 
 function createCanvasRenderer(container: HTMLElement): THREE.WebGLRenderer {
   const renderer = new THREE.WebGLRenderer({ antialias: false, powerPreference: "high-performance" });
@@ -24,7 +23,7 @@ function createCanvasRenderer(container: HTMLElement): THREE.WebGLRenderer {
   canvas.tabIndex = 0; // keyboard users focus the canvas to move the camera with the keys
   canvas.className = "viewer-canvas";
   canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", CANVAS_LABEL);
+  canvas.setAttribute("aria-label", canvasLabel(isTouchPointer()));
   container.appendChild(canvas);
   return renderer;
 }
