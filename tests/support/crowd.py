@@ -168,24 +168,52 @@ def blurred_frames(n_frames: int, seed: int) -> list[int]:
     return sorted(int(i) for i in pick)
 
 
+@dataclass(frozen=True)
+class PeopleInView:
+    """The truth about frame ``index``: the pixels where a person is the nearest surface, the room alone and
+    the room with the people (both 0..1, without the camera's disturbances)."""
+
+    index: int
+    mask: NDArray[np.bool_]
+    room: F32
+    people: F32
+
+    def kept_share(self, render: NDArray[np.floating]) -> float:
+        """Share of the people's pixels where ``render`` (a model drawn at this frame's pose, 0..1) is nearer the
+        person than the room behind: how much of the people a model fitted to the frames shows as a ghost.
+        Unaffected by where in depth the ghost sits (in the people's path, or smeared nearer the camera)."""
+        to_room = np.abs(render - self.room).mean(axis=-1)
+        to_people = np.abs(render - self.people).mean(axis=-1)
+        return float(np.mean(to_people[self.mask] < to_room[self.mask])) if self.mask.any() else 0.0
+
+
 class Filming:
     """One capture's frames, rendered in order (``frame(i)`` for i = 0, 1, ...: the sensor noise is drawn from
     one generator in frame order, so frames must be asked for in order to be the same every time).
 
     ``fps`` sets the capture's clock: the walkers cross in ``WALK_SECONDS`` and the exposure drifts over the
     clip's own length, so a 30-frame capture at 6 fps sees the same walk as the benchmark's 150 at 30 fps.
+    ``texture_size`` is the room's (a tiny capture resolves little of the benchmark's 512-pixel textures).
     ``shares`` holds, per frame rendered so far, the share of pixels a person covers (0 for the clean one).
     """
 
-    def __init__(self, name: CaptureName, cameras: list[Camera], fps: float, seed: int = 0) -> None:
+    def __init__(self, name: CaptureName, cameras: list[Camera], fps: float, seed: int = 0,
+                 texture_size: int = 512) -> None:
         self.name = name
         self.cameras = cameras
         self.fps = fps
-        self.room = SyntheticScene(seed)
+        self.room = SyntheticScene(seed, texture_size=texture_size)
         self.crowd = Crowd(self.room, WALKERS, seed)
         self.blurred = blurred_frames(len(cameras), seed) if name == "disturbed" else []
         self.rng = np.random.default_rng(seed + 17)
         self.shares = [0.0] * len(cameras)
+
+    def people_in_view(self, i: int) -> PeopleInView:
+        """Where the people are in frame ``i`` and what the room and the people look like there, undisturbed."""
+        camera, scene = self.cameras[i], self.crowd.at(i / self.fps)
+        return PeopleInView(index=i, mask=scene.depth(camera) < self.room.depth(camera) - 1e-4,
+                            room=self.room.render(camera).astype(np.float32) / 255.0,
+                            people=scene.render(camera).astype(np.float32) / 255.0)
 
     def frame(self, i: int) -> U8:
         if self.name == "clean":
