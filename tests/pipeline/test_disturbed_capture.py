@@ -42,6 +42,7 @@ from tests.support.crowd import (
     WALK_SECONDS,
     CaptureName,
     Filming,
+    PeopleInView,
     SweptOpacity,
     capture_cameras,
     swept_opacity,
@@ -111,20 +112,23 @@ def product_settings(filmed: Filmed, seed: int = SEED) -> GaussianConfig:
                    seed=seed)
 
 
-def train_and_measure(filmed: Filmed, config: GaussianConfig, work_dir: Path, people: Filmed) -> Kept:
-    """Train on ``filmed`` with ``config``; what the final model kept of ``people``'s walkers."""
+def people_views(filmed: Filmed) -> list[PeopleInView]:
+    """The truth about the people in the frames where they cover at least ``PEOPLE_SHARE`` of the pixels."""
+    views = [filmed.filming.people_in_view(i) for i in range(FRAMES)]
+    return [v for v in views if v.mask.mean() >= PEOPLE_SHARE]
+
+
+def train_and_measure(filmed: Filmed, config: GaussianConfig, work_dir: Path, people: list[PeopleInView]) -> Kept:
+    """Train on ``filmed`` with ``config``; what the final model kept of the ``people``."""
     result = train_gaussians(filmed.scene, config, work_dir, save_iterations=[], device="cpu")
     checkpoint = CHECKPOINTS.load(result.checkpoint)
     means, quats, scales, opacities, sh = Gaussians.from_state(checkpoint["params"], "cpu").activated()
     shares = []
     with torch.no_grad():
-        for i, camera in enumerate(filmed.scene.cameras):
-            view = people.filming.people_in_view(i)
-            if view.mask.mean() < PEOPLE_SHARE:
-                continue
-            drawn = render(means, quats, scales, opacities, sh, camera, sh_degree=checkpoint["active_sh_degree"],
-                           background=torch.zeros(3)).image.clamp(0.0, 1.0).numpy()
-            shares.append(view.kept_share(drawn))
+        for view in people:
+            drawn = render(means, quats, scales, opacities, sh, filmed.scene.cameras[view.index],
+                           sh_degree=checkpoint["active_sh_degree"], background=torch.zeros(3)).image
+            shares.append(view.kept_share(drawn.clamp(0.0, 1.0).numpy()))
     swept = swept_opacity(means.detach().numpy(), opacities.detach().numpy(), filmed.to_model)
     return Kept(share=float(np.mean(shares)), swept=swept, masked=float(checkpoint["masked_share"].mean()))
 
@@ -145,9 +149,10 @@ def kept(disturbed: Filmed, clean: Filmed, tmp_path_factory: pytest.TempPathFact
     product's on the clean capture (all measured against the disturbed capture's people)."""
     root = tmp_path_factory.mktemp("trained")
     config = product_settings(disturbed)
-    return {"product": train_and_measure(disturbed, config, root / "product", disturbed),
-            "without_robust": train_and_measure(disturbed, replace(config, robust_start=0), root / "plain", disturbed),
-            "clean": train_and_measure(clean, product_settings(clean), root / "clean", disturbed)}
+    people = people_views(disturbed)
+    return {"product": train_and_measure(disturbed, config, root / "product", people),
+            "without_robust": train_and_measure(disturbed, replace(config, robust_start=0), root / "plain", people),
+            "clean": train_and_measure(clean, product_settings(clean), root / "clean", people)}
 
 
 def _figures(kept: dict[str, Kept]) -> str:
