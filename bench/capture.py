@@ -57,9 +57,9 @@ from capture_scenes import (
     make_captures,
     novel_views,
     render_views,
-    swept_boxes,
 )
 
+from tests.support.crowd import swept_opacity as swept_measure
 from tests.support.synthetic import camera_errors
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.poses import Similarity, umeyama
@@ -71,9 +71,6 @@ F64 = NDArray[np.float64]
 U8 = NDArray[np.uint8]
 
 OUTPUTS = ("spz", "splat_cloud", "video")  # the gaussian mode's default outputs (what the web form ticks)
-# The swept volume starts this far above the floor (metres): the clean model's floor splats behind the boxes
-# (seen at grazing angles) reach 0.1-0.3 m up, and would otherwise dominate the clean figure.
-FLOOR_MARGIN = 0.3
 IMAGE_VIEWS = (1, 2, 4, 7)  # novel views saved as pictures: below, above-farther, above, below-nearer
 STAGE_LINE = re.compile(r"^(frames|sfm|train|export): ([0-9.]+) s$", re.MULTILINE)
 DONE_LINE = re.compile(r"^done in ([0-9.]+) s", re.MULTILINE)
@@ -266,21 +263,10 @@ def novel_view_measures(model: Model, align: Alignment, views: list[NovelView], 
 
 
 def swept_opacity(model: Model, sim: Similarity) -> dict[str, Any]:
-    """Summed activated opacity (and count) of the gaussians whose centres lie in the people's swept volume,
-    in all and per walker (a gaussian in two walkers' volumes counts once in all)."""
-    means = model.means.detach().cpu().numpy().astype(np.float64)
-    opacity = model.opacities.detach().cpu().numpy().astype(np.float64).reshape(-1)
-    x = (means - sim.t) @ sim.R / sim.scale  # SfM frame -> true frame (the inverse of ``sim``)
-    inside = np.zeros(len(x), dtype=bool)
-    per_walker = []
-    for lo, hi in swept_boxes():
-        top = hi.copy()
-        top[1] = -FLOOR_MARGIN
-        mine = np.all((x >= lo) & (x <= top), axis=1)
-        per_walker.append(round(float(opacity[mine].sum()), 2))
-        inside |= mine
-    return {"swept_opacity": float(opacity[inside].sum()), "swept_gaussians": int(inside.sum()),
-            "swept_opacity_by_walker": per_walker}
+    """``tests.support.crowd.swept_opacity`` of the model, the true frame carried into SfM's by ``sim``."""
+    swept = swept_measure(model.means.detach().cpu().numpy(), model.opacities.detach().cpu().numpy(), sim)
+    return {"swept_opacity": swept.opacity, "swept_gaussians": swept.gaussians,
+            "swept_opacity_by_walker": swept.by_walker}
 
 
 def measure_run(run: Run, capture: Capture, views: list[NovelView], seed: int) -> tuple[dict[str, Any], Any]:

@@ -11,5 +11,7 @@ each other or from a conftest.
 - ``scenes``: scene, job and output rows (and their files) as the service leaves them.
 - ``outputs``: sample files of each output format, and checks that a real output parses back.
 - ``captures``: tiny captures and configs that training tests run in seconds, and the quality of what they train.
+- ``crowd``: the walk-around with people walking through, exposure drift, blur and noise (``bench/capture.py``'s
+  disturbed capture), and what a model kept of the people.
 - ``gaussians``: random gaussians and how to compare them with what a reader or renderer gives back.
 """

@@ -19,12 +19,16 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
 from vidscene.pipeline.cameras import Camera, SceneData
+
+if TYPE_CHECKING:
+    from vidscene.pipeline.poses import Similarity
 
 log = logging.getLogger(__name__)
 
@@ -277,23 +281,31 @@ def forward_cameras(n_frames: int, width: int, height: int, *, turn_degrees: flo
 
 
 def posed_scene(directory: Path, cameras: Sequence[Camera], scene: QuadScene, *, image: U8 | None = None,
-                points_per_frame: int = 60, seed: int = 0) -> SceneData:
+                frames: Callable[[int], U8] | None = None, points_per_frame: int = 60, seed: int = 0) -> SceneData:
     """What structure from motion would hand to training, without running it: ``scene`` rendered from the true
-    ``cameras`` into ``directory`` (or ``image`` for every frame), and sparse points, the true surface under
-    ``points_per_frame`` random pixels of each frame (grey), all in the world frame SfM promises
-    (``poses.normalizing_similarity``). Frames are saved as ``{image_name}.png``."""
-    from vidscene.pipeline.poses import normalizing_similarity
-
+    ``cameras`` into ``directory`` (or ``image`` for every frame, or ``frames(i)`` for frame ``i``, asked in
+    order: a capture with more in it than the static scene), and sparse points, the true surface of ``scene``
+    under ``points_per_frame`` random pixels of each frame (grey), all in the world frame SfM promises
+    (``posed_similarity``). Frames are saved as ``{image_name}.png``."""
     directory.mkdir(parents=True, exist_ok=True)
     named = []
-    for cam in cameras:
+    for i, cam in enumerate(cameras):
         name = f"{cam.image_name}.png"
-        Image.fromarray(scene.render(cam) if image is None else image).save(directory / name)
+        frame = image if image is not None else frames(i) if frames is not None else scene.render(cam)
+        Image.fromarray(frame).save(directory / name)
         named.append(replace(cam, image_name=name))
-    sim = normalizing_similarity(named)
+    sim = posed_similarity(named)
     pts = sim.apply_points(surface_points(scene, cameras, points_per_frame, seed=seed)).astype(np.float32)
     return SceneData(cameras=[sim.apply_camera(c) for c in named], images_dir=directory, points=pts,
                      colors=np.full(pts.shape, 128, np.uint8))
+
+
+def posed_similarity(cameras: Sequence[Camera]) -> Similarity:
+    """The similarity ``posed_scene`` carries the true world frame by into the training frame (the one SfM's
+    output is normalised by), to bring what a model learned back to the truth."""
+    from vidscene.pipeline.poses import normalizing_similarity
+
+    return normalizing_similarity(list(cameras))
 
 
 def surface_points(scene: QuadScene, cameras: Sequence[Camera], per_frame: int, *, seed: int = 0) -> F64:
