@@ -75,12 +75,19 @@ STAGE_PLANS: Mapping[Stage, StagePlan] = {
 }
 
 
-# A derive job (edits, a format made after the fact) reads the cameras and the kept models, writes outputs.
-DERIVE_PLAN = StagePlan(fetch=("sfm/", "train/checkpoints/", "outputs/"), skip=_COLMAP, mirror=("outputs/",))
+def derive_plan(edit_version: int, output_types: tuple[str, ...]) -> StagePlan:
+    """What a derive job stages: the cameras and the kept models, and only the folders it writes. An edit's
+    job owns ``outputs/edits/<version>/`` and nothing else; a format made after the fact owns its type's
+    folder (fetched so a re-delivered job keeps what it made). Mirroring all of ``outputs/`` would delete what
+    another derive job of the scene sent meanwhile (two edits in a row run on two workers at once)."""
+    owned = ((f"outputs/edits/{edit_version}/",) if edit_version
+             else tuple(f"outputs/{output_type}/" for output_type in output_types))
+    reads = () if edit_version else owned
+    return StagePlan(fetch=("sfm/", "train/checkpoints/", *reads), skip=_COLMAP, mirror=owned)
 
 
 def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage | StagePlan) -> Staging:
-    """Where the stage (or a derive job: ``DERIVE_PLAN``) works: the scene's folder in the data dir, or a
+    """Where the stage (or a derive job: ``derive_plan``) works: the scene's folder in the data dir, or a
     scratch copy of its objects."""
     if ctx.storage.objects is None:
         return InPlace(ctx.storage.scene(scene_id))

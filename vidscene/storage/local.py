@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -196,6 +196,27 @@ class Storage:
             return
         for folder in _RESULTS + (() if keep_poses else _POSES):
             self.objects.delete_prefix(scene_key(scene_id, f"{folder}/"))
+
+    def remove_edits(self, scene_id: str, which: Callable[[int], bool] | None = None) -> int:
+        """Remove the files of the scene's edit versions that ``which`` picks (every version: None), in the
+        data dir and in the store; how many objects went. An edit's files are dead once another version is
+        served or the edit is reverted, and in a store nothing else would ever delete them."""
+        root = self.scene(scene_id).edits_dir()
+        if which is None:
+            shutil.rmtree(root, ignore_errors=True)
+        elif root.is_dir():
+            for entry in root.iterdir():
+                if entry.name.isdigit() and which(int(entry.name)):
+                    shutil.rmtree(entry, ignore_errors=True)
+        if self.objects is None:
+            return 0
+        prefix = scene_key(scene_id, "outputs/edits/")
+        if which is None:
+            return self.objects.delete_prefix(prefix)
+        dead = [prefix + rel for rel in self.objects.listing(prefix)
+                if rel.partition("/")[0].isdigit() and which(int(rel.partition("/")[0]))]
+        self.objects.delete(dead)
+        return len(dead)
 
     def open_file(self, scene_id: str, relpath: str) -> Readable | None:
         """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there."""
