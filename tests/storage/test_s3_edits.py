@@ -13,7 +13,14 @@ import pytest
 
 from tests.support.api_client import Api, TestClient, make_settings
 from tests.support.s3 import S3Server
-from tests.support.trained import ITERATIONS, Deployment, export_originals, run_derive_jobs, seed_trained_scene, write_model
+from tests.support.trained import (
+    ITERATIONS,
+    Deployment,
+    export_originals,
+    run_derive_jobs,
+    seed_trained_scene,
+    write_model,
+)
 from vidscene.api import create_app
 from vidscene.config import Settings
 from vidscene.db.migrate import upgrade
@@ -96,8 +103,10 @@ def test_dead_edit_versions_leave_the_bucket(s3_api: Api, s3_server: S3Server, b
     assert _edit_versions(objects) == ["4"]
     assert {f"outputs/edits/4/splat_cloud/{it}.splat" for it in ITERATIONS} <= set(objects)
     for iteration in ITERATIONS:
-        served = s3_api.client.get(f"/user/scene/output/splat_cloud/{scene_id}?iteration={iteration}", headers=auth)
-        assert served.status_code == 200 and len(served.content) == objects[f"outputs/edits/4/splat_cloud/{iteration}.splat"]
+        served = s3_api.client.get(f"/user/scene/output/splat_cloud/{scene_id}?iteration={iteration}",
+                                   headers=auth)
+        assert served.status_code == 200
+        assert len(served.content) == objects[f"outputs/edits/4/splat_cloud/{iteration}.splat"]
 
     # The checkpoint made on demand while the edit is served: one file behind two rows (the original's and
     # the served edit's), charged once.

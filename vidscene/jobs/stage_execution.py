@@ -29,6 +29,7 @@ from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.scene import STAGES, SceneWork
 from vidscene.storage import SceneFiles, Storage, StoreUnavailableError, is_disk_full, open_storage
+from vidscene.storage.scratch import WorkerScratch
 from vidscene.storage.staging import InPlace, StagedScene, StagePlan, Staging
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ class WorkerContext:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     # True inside a Celery child process: a stage stuck in native code after cancellation ends the process.
     hard_exit_on_cancel: bool = False
+    scratch: WorkerScratch | None = None  # made on first use: only s3:// stages use scratch
+
+    def scratch_root(self) -> Path:
+        """This process's own folder in the scratch dir; what workers that died left there is removed first
+        (``storage.scratch``)."""
+        if self.scratch is None:
+            self.scratch = WorkerScratch(self.settings.resolved_scratch_dir)
+        return self.scratch.root()
 
     @classmethod
     def create(cls, settings: Settings, enqueue: Enqueue, *, hard_exit_on_cancel: bool = False) -> WorkerContext:
@@ -91,7 +100,7 @@ def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage | StagePlan) -> 
     scratch copy of its objects."""
     if ctx.storage.objects is None:
         return InPlace(ctx.storage.scene(scene_id))
-    root = ctx.settings.resolved_scratch_dir / ctx.storage.scene(scene_id).root.name
+    root = ctx.scratch_root() / ctx.storage.scene(scene_id).root.name
     plan = stage if isinstance(stage, StagePlan) else STAGE_PLANS[stage]
     return StagedScene(ctx.storage.objects, scene_id, root, plan)
 
