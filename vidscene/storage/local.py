@@ -218,13 +218,21 @@ class Storage:
         self.objects.delete(dead)
         return len(dead)
 
-    def open_file(self, scene_id: str, relpath: str) -> Readable | None:
-        """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there."""
+    def open_file(self, scene_id: str, relpath: str, *, first: tuple[int, int] | None = None) -> Readable | None:
+        """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there.
+
+        ``first`` (offset, size): the span the caller will read first (a ``Range`` request's), which a store
+        then reads with the file's size and date in one request instead of two."""
         if self.objects is None:
             return self.scene(scene_id).open_file(relpath)
         if safe_parts(relpath) is None:
             return None
         key = scene_key(self.scene(scene_id).root.name, relpath)  # scene() refuses a malformed id
+        if first is not None and self.presign_seconds is None:
+            found = self.objects.read_first(key, *first)
+            if found is None:
+                return None
+            return StoredObject(self.objects, key, found[0], first=(first[0], found[1]))
         info = self.objects.stat(key)
         return None if info is None else StoredObject(self.objects, key, info, self.presign_seconds)
 
