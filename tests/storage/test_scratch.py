@@ -62,16 +62,18 @@ def test_a_killed_workers_scratch_goes_and_a_live_ones_stays(tmp_path: Path,
     killed.wait()
     assert (dead_root / "scene-x" / "frames" / "frame_00001.jpg").is_file()  # what SIGKILL leaves behind
 
-    own = WorkerScratch(base).root()  # a worker starting on the same machine
+    worker = WorkerScratch(base)  # a worker starting on the same machine
+    own = worker.root()
     assert not dead_root.exists() and not dead_root.with_name(dead_root.name + LOCK_SUFFIX).exists()
     assert (live_root / "scene-x" / "frames" / "frame_00001.jpg").is_file()
     assert stranger.is_dir() and own.is_dir() and own != live_root
 
-    alive.send_signal(signal.SIGKILL)  # the other one dies too: a worker's next stage sweeps it
+    alive.send_signal(signal.SIGKILL)  # the other one dies too: this worker's next stage sweeps it
     alive.wait()
-    WorkerScratch(base).root()
+    assert worker.root() == own
     assert not live_root.exists() and own.is_dir()
-    assert stranger.is_dir()
+    worker.release()
+    assert sorted(p.name for p in base.iterdir()) == [stranger.name]
 
 
 def test_a_stage_on_s3_works_in_its_workers_own_folder(tmp_path: Path) -> None:
@@ -84,3 +86,6 @@ def test_a_stage_on_s3_works_in_its_workers_own_folder(tmp_path: Path) -> None:
     assert staging.files.root.name == "scene-1" and folder.parent == settings.scratch_dir
     assert folder.name.startswith("worker-") and folder.is_dir()
     assert ctx.scratch_root() == folder  # one folder for the process's life
+    assert ctx.scratch is not None
+    ctx.scratch.release()
+    assert list(settings.scratch_dir.iterdir()) == []
