@@ -6,7 +6,7 @@ their own; the scene lives only in the bucket."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ def _seed_in_bucket(api: Api, tmp_path: Path, username: str) -> str:
     return scene_id
 
 
-def _edit(api: Api, auth: dict[str, str], scene_id: str, *operations: dict[str, object]) -> None:
+def _edit(api: Api, auth: dict[str, str], scene_id: str, *operations: Mapping[str, object]) -> None:
     resp = api.client.put(f"/user/scene/edits/{scene_id}", headers=auth, json={"operations": list(operations)})
     assert resp.status_code == 202, resp.text
 
