@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from tests.support.api_client import Api, TestClient, make_settings
 from tests.support.s3 import S3Server
@@ -24,6 +25,8 @@ from tests.support.trained import (
 from vidscene.api import create_app
 from vidscene.config import Settings
 from vidscene.db.migrate import upgrade
+from vidscene.db.models import DeriveJob
+from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import open_storage, scene_key
 
 BOX = {"op": "keep_inside", "shape": "box", "center": [0.1, 0.0, 0.0], "half_size": [0.3, 0.5, 0.5]}
@@ -107,6 +110,21 @@ def test_dead_edit_versions_leave_the_bucket(s3_api: Api, s3_server: S3Server, b
                                    headers=auth)
         assert served.status_code == 200
         assert len(served.content) == objects[f"outputs/edits/4/splat_cloud/{iteration}.splat"]
+
+    # Version 5's worker was killed every time (what it had sent stays in the bucket): the job fails at its
+    # next claim, and its objects go; version 4 is still served.
+    _edit(s3_api, auth, scene_id, BALL)
+    s3_server.client().put_object(Bucket=bucket, Key=f"{PREFIX}/scenes/{scene_id}/outputs/edits/5/splat_cloud/2.splat",
+                                  Body=b"half")
+    engine = make_engine(s3_api.settings.resolved_database_url)
+    with make_sessionmaker(engine)() as session:
+        session.execute(update(DeriveJob).where(DeriveJob.edit_version == 5).values(attempts=worker.max_attempts))
+        session.commit()
+    engine.dispose()
+    assert run_derive_jobs(worker) == 1
+    edit = s3_api.client.get(f"/user/scene/edits/{scene_id}", headers=auth).json()
+    assert (edit["version"], edit["served"], edit["state"]) == (5, 4, "failed")
+    assert _edit_versions(_objects(s3_server, bucket, scene_id)) == ["4"]
 
     # The checkpoint made on demand while the edit is served: one file behind two rows (the original's and
     # the served edit's), charged once.

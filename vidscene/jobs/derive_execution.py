@@ -30,6 +30,9 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
                            max_attempts=ctx.settings.max_attempts)
     if claimed is None:
         log.info("stale or duplicate derive delivery ignored", extra={"derive_job": job_id})
+        failed = derive.failed_edit(ctx.factory, job_id)
+        if failed is not None:  # failed at this claim (killed too often): the killed runs' files go
+            ctx.storage.remove_edits(failed[0], lambda version: version == failed[1])
         return
     scene = derive.scene_of(ctx.factory, claimed.scene_id)
     if scene is None:
