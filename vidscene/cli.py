@@ -200,6 +200,10 @@ def worker(
     settings = Settings()
     settings.ensure_data_dir()
     _check_storage(settings)
+    if settings.storage_url.startswith("s3:"):  # what workers killed on this machine left (storage.scratch)
+        from vidscene.storage.scratch import sweep
+
+        sweep(settings.resolved_scratch_dir)
     if parent_pid == 0:
         upgrade(settings.resolved_database_url)
     qs = _parse_csv(queues) or settings.worker_queues

@@ -39,6 +39,11 @@ def _local_files(data_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(data_dir)) for p in data_dir.glob("scenes/**/*") if p.is_file())
 
 
+def _staged(scratch: Path) -> list[Path]:
+    """Files staged in a scratch dir (each worker process's lock file aside)."""
+    return [p for p in scratch.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+
+
 def test_pipeline_downloads_and_delete_on_s3(tmp_path: Path, s3_server: S3Server, postgres_url: str, redis_db: str,
                                              orbit_video: SyntheticVideo) -> None:
     bucket = s3_server.new_bucket()
@@ -90,10 +95,13 @@ def test_start_refused_when_the_store_is_unreachable(tmp_path: Path, s3_server: 
 def test_a_killed_worker_resumes_training_from_the_bucket(tmp_path: Path, s3_server: S3Server, postgres_url: str,
                                                           redis_db: str, orbit_video: SyntheticVideo) -> None:
     """A worker killed mid-training leaves its checkpoint in the bucket; a worker on another machine (data dir)
-    resumes from it, and nothing half-made is left."""
+    resumes from it, and nothing half-made is left. The two workers share one scratch dir, as workers on one
+    machine would: what the killed one had staged there is removed when the next one starts."""
     bucket = s3_server.new_bucket()
     cluster = _s3_cluster(tmp_path, s3_server, bucket, postgres_url, redis_db)
     cluster.env["VIDSCENE_STORAGE_SYNC_SECONDS"] = "1"
+    scratch = tmp_path / "scratch"
+    cluster.env["VIDSCENE_SCRATCH_DIR"] = str(scratch)
     try:
         cluster.serve(embedded_worker=False)
         first = cluster.worker("-Q", "cpu,gpu")
@@ -103,6 +111,7 @@ def test_a_killed_worker_resumes_training_from_the_bucket(tmp_path: Path, s3_ser
         client.wait(scene_id, timeout=500, cluster=cluster,
                     until=lambda _: checkpoint in s3_server.keys(bucket, f"{PREFIX}/scenes/{scene_id}/train/"))
         first.kill()
+        assert _staged(scratch), "the killed worker left nothing in its scratch folder"
         second = cluster.worker("-Q", "cpu,gpu")
         final = client.wait(scene_id, timeout=500, cluster=cluster)
         assert final["state"] == "done", (final, cluster.logs())
@@ -111,5 +120,6 @@ def test_a_killed_worker_resumes_training_from_the_bucket(tmp_path: Path, s3_ser
         assert not [k for k in keys if k.endswith(".part") or "/train/resume." in k], keys
         meta = client.http.get(f"/user/scene/metadata/{scene_id}").json()["resources"]["splat_cloud"]
         assert meta["10"]["exists"] and meta["40"]["exists"]
+        assert _staged(scratch) == []  # the killed worker's staged files went
     finally:
         cluster.stop()

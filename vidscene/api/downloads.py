@@ -111,6 +111,23 @@ def parse_range(value: str, size: int) -> list[Span] | None:
     return _joined(spans)
 
 
+def first_read(request_headers: Headers) -> tuple[int, int] | None:
+    """(offset, size) of a ``GET`` for one range ``bytes=a-b`` of at most ``CHUNK_BYTES`` (the web client's
+    chunk), found before the file's size is known: what ``Storage.open_file`` may read with the file's
+    size and date in one request to a store. None for anything else (read as before)."""
+    value = request_headers.get("range")
+    if value is None:
+        return None
+    unit, equals, spec = value.partition("=")
+    if not equals or unit.strip(_OWS).lower() != "bytes":
+        return None
+    match = _RANGE_SPEC.fullmatch(spec.strip(_OWS))
+    if match is None or not match[1] or not match[2]:
+        return None
+    start, last = _offset(match[1]), _offset(match[2])
+    return (start, last - start + 1) if 0 <= last - start < CHUNK_BYTES else None
+
+
 def _offset(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else _HUGE
 

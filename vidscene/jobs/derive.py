@@ -172,6 +172,16 @@ def _serve_edit(session: Session, scene_id: str, version: int, kept: int | None)
                     .values(**values))
 
 
+def failed_edit(factory: sessionmaker[Session], job_id: int) -> tuple[str, int] | None:
+    """(scene id, edit version) of a failed job that was making an edit: its files will never be served
+    (a new edit takes a new version), so what its killed runs left may go."""
+    with factory() as session:
+        job = session.get(DeriveJob, job_id)
+        if job is None or job.state != JobState.failed.value or not job.edit_version:
+            return None
+        return job.scene_id, job.edit_version
+
+
 def scene_of(factory: sessionmaker[Session], scene_id: str) -> Scene | None:
     with factory() as session:
         return session.get(Scene, scene_id)

@@ -8,18 +8,17 @@ run on a finished scene at any time, and a failure leaves the scene as it was (i
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from pathlib import Path
 
 from vidscene.edits import parse_operations
 from vidscene.jobs import derive
-from vidscene.jobs.stage_execution import DERIVE_PLAN, WorkerContext, scene_work, staging_for
+from vidscene.jobs.stage_execution import WorkerContext, derive_plan, scene_work, staging_for
 from vidscene.pipeline.derive import DeriveRequest, derive_outputs
 from vidscene.pipeline.errors import PipelineError
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.scene import SceneWork
-from vidscene.storage import SceneFiles, is_disk_full
+from vidscene.storage import is_disk_full
 from vidscene.storage.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -31,11 +30,14 @@ def run_derive(ctx: WorkerContext, job_id: int) -> None:
                            max_attempts=ctx.settings.max_attempts)
     if claimed is None:
         log.info("stale or duplicate derive delivery ignored", extra={"derive_job": job_id})
+        failed = derive.failed_edit(ctx.factory, job_id)
+        if failed is not None:  # failed at this claim (killed too often): the killed runs' files go
+            ctx.storage.remove_edits(failed[0], lambda version: version == failed[1])
         return
     scene = derive.scene_of(ctx.factory, claimed.scene_id)
     if scene is None:
         return
-    staging = staging_for(ctx, scene.id, DERIVE_PLAN)
+    staging = staging_for(ctx, scene.id, derive_plan(claimed.edit_version, claimed.output_types))
     work = scene_work(ctx, scene, staging.files)
     try:
         _derive(ctx, job_id, claimed, work, staging)
@@ -70,23 +72,23 @@ def _derive(ctx: WorkerContext, job_id: int, claimed: derive.ClaimedDerive, work
         staging.finish()
     except Cancelled:
         log.info("derive job lost its lease (scene deleted, or taken over)", extra=extra)
-        _remove_if_deleted(ctx, work.files, claimed.scene_id)
+        _remove_if_deleted(ctx, claimed.scene_id)
         return
     except Exception as exc:
         _failed(ctx, job_id, exc, extra)
-        _remove_edit(work.files, claimed.edit_version)
+        _remove_edit(ctx, claimed)
         return
     outcome = derive.finish(ctx.factory, claimed, ctx.worker_id, made, kept)
     if outcome != derive.RECORDED:
         log.info("derive job %s", outcome, extra=extra)
         if outcome == derive.SUPERSEDED:
-            _remove_edit(work.files, claimed.edit_version)
+            _remove_edit(ctx, claimed)
         else:
-            _remove_if_deleted(ctx, work.files, claimed.scene_id)
+            _remove_if_deleted(ctx, claimed.scene_id)
         return
     log.info("derive job done", extra={**extra, "files": len(made), "kept": kept})
     if claimed.edit_version:
-        remove_older_edits(work.files, claimed.edit_version)
+        remove_older_edits(ctx, claimed)
 
 
 def _failed(ctx: WorkerContext, job_id: int, exc: Exception, extra: dict[str, object]) -> None:
@@ -100,23 +102,24 @@ def _failed(ctx: WorkerContext, job_id: int, exc: Exception, extra: dict[str, ob
     derive.fail(ctx.factory, job_id, ctx.worker_id, message)
 
 
-def _remove_if_deleted(ctx: WorkerContext, files: SceneFiles, scene_id: str) -> None:
-    """A scene deleted while its files were being made: what this job wrote after the API removed the folder
-    goes too."""
+def _remove_if_deleted(ctx: WorkerContext, scene_id: str) -> None:
+    """A scene deleted while its files were being made: what this job wrote (or sent to the store) after
+    the API removed the scene goes too."""
     if derive.scene_of(ctx.factory, scene_id) is None:
-        files.remove()
+        ctx.storage.remove_scenes([scene_id])
 
 
-def _remove_edit(files: SceneFiles, version: int) -> None:
+def _remove_edit(ctx: WorkerContext, claimed: derive.ClaimedDerive) -> None:
+    """The files of an edit that will never be served (superseded, or failed half-way)."""
+    version = claimed.edit_version
     if version:
-        shutil.rmtree(files.edits_dir(version), ignore_errors=True)
+        ctx.storage.remove_edits(claimed.scene_id, lambda found: found == version)
 
 
-def remove_older_edits(files: SceneFiles, version: int) -> None:
-    """The files of edit versions before ``version`` (no longer served: their rows went with the switch)."""
-    root = files.edits_dir()
-    if not root.is_dir():
-        return
-    for entry in root.iterdir():
-        if entry.name.isdigit() and int(entry.name) < version:
-            shutil.rmtree(entry, ignore_errors=True)
+def remove_older_edits(ctx: WorkerContext, claimed: derive.ClaimedDerive) -> None:
+    """The files of edit versions before the one just served: their rows went with the switch, and a newer
+    version still being made is not touched. Also what a killed job of an older version left."""
+    version = claimed.edit_version
+    removed = ctx.storage.remove_edits(claimed.scene_id, lambda found: found < version)
+    if removed:
+        log.info("older edits' objects removed", extra={"scene": claimed.scene_id, "objects": removed})

@@ -29,6 +29,7 @@ from vidscene.pipeline.presets import preset_config
 from vidscene.pipeline.progress import Cancelled
 from vidscene.pipeline.scene import STAGES, SceneWork
 from vidscene.storage import SceneFiles, Storage, StoreUnavailableError, is_disk_full, open_storage
+from vidscene.storage.scratch import WorkerScratch
 from vidscene.storage.staging import InPlace, StagedScene, StagePlan, Staging
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ class WorkerContext:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     # True inside a Celery child process: a stage stuck in native code after cancellation ends the process.
     hard_exit_on_cancel: bool = False
+    scratch: WorkerScratch | None = None  # made on first use: only s3:// stages use scratch
+
+    def scratch_root(self) -> Path:
+        """This process's own folder in the scratch dir; what workers that died left there is removed first
+        (``storage.scratch``)."""
+        if self.scratch is None:
+            self.scratch = WorkerScratch(self.settings.resolved_scratch_dir)
+        return self.scratch.root()
 
     @classmethod
     def create(cls, settings: Settings, enqueue: Enqueue, *, hard_exit_on_cancel: bool = False) -> WorkerContext:
@@ -75,16 +84,23 @@ STAGE_PLANS: Mapping[Stage, StagePlan] = {
 }
 
 
-# A derive job (edits, a format made after the fact) reads the cameras and the kept models, writes outputs.
-DERIVE_PLAN = StagePlan(fetch=("sfm/", "train/checkpoints/", "outputs/"), skip=_COLMAP, mirror=("outputs/",))
+def derive_plan(edit_version: int, output_types: tuple[str, ...]) -> StagePlan:
+    """What a derive job stages: the cameras and the kept models, and only the folders it writes. An edit's
+    job owns ``outputs/edits/<version>/`` and nothing else; a format made after the fact owns its type's
+    folder (fetched so a re-delivered job keeps what it made). Mirroring all of ``outputs/`` would delete what
+    another derive job of the scene sent meanwhile (two edits in a row run on two workers at once)."""
+    owned = ((f"outputs/edits/{edit_version}/",) if edit_version
+             else tuple(f"outputs/{output_type}/" for output_type in output_types))
+    reads = () if edit_version else owned
+    return StagePlan(fetch=("sfm/", "train/checkpoints/", *reads), skip=_COLMAP, mirror=owned)
 
 
 def staging_for(ctx: WorkerContext, scene_id: str, stage: Stage | StagePlan) -> Staging:
-    """Where the stage (or a derive job: ``DERIVE_PLAN``) works: the scene's folder in the data dir, or a
+    """Where the stage (or a derive job: ``derive_plan``) works: the scene's folder in the data dir, or a
     scratch copy of its objects."""
     if ctx.storage.objects is None:
         return InPlace(ctx.storage.scene(scene_id))
-    root = ctx.settings.resolved_scratch_dir / ctx.storage.scene(scene_id).root.name
+    root = ctx.scratch_root() / ctx.storage.scene(scene_id).root.name
     plan = stage if isinstance(stage, StagePlan) else STAGE_PLANS[stage]
     return StagedScene(ctx.storage.objects, scene_id, root, plan)
 

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -197,13 +197,42 @@ class Storage:
         for folder in _RESULTS + (() if keep_poses else _POSES):
             self.objects.delete_prefix(scene_key(scene_id, f"{folder}/"))
 
-    def open_file(self, scene_id: str, relpath: str) -> Readable | None:
-        """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there."""
+    def remove_edits(self, scene_id: str, which: Callable[[int], bool] | None = None) -> int:
+        """Remove the files of the scene's edit versions that ``which`` picks (every version: None), in the
+        data dir and in the store; how many objects went. An edit's files are dead once another version is
+        served or the edit is reverted, and in a store nothing else would ever delete them."""
+        root = self.scene(scene_id).edits_dir()
+        if which is None:
+            shutil.rmtree(root, ignore_errors=True)
+        elif root.is_dir():
+            for entry in root.iterdir():
+                if entry.name.isdigit() and which(int(entry.name)):
+                    shutil.rmtree(entry, ignore_errors=True)
+        if self.objects is None:
+            return 0
+        prefix = scene_key(scene_id, "outputs/edits/")
+        if which is None:
+            return self.objects.delete_prefix(prefix)
+        dead = [prefix + rel for rel in self.objects.listing(prefix)
+                if rel.partition("/")[0].isdigit() and which(int(rel.partition("/")[0]))]
+        self.objects.delete(dead)
+        return len(dead)
+
+    def open_file(self, scene_id: str, relpath: str, *, first: tuple[int, int] | None = None) -> Readable | None:
+        """Open this scene file (an output, the thumbnail) for reading: None when it is not (yet) there.
+
+        ``first`` (offset, size): the span the caller will read first (a ``Range`` request's), which a store
+        then reads with the file's size and date in one request instead of two."""
         if self.objects is None:
             return self.scene(scene_id).open_file(relpath)
         if safe_parts(relpath) is None:
             return None
         key = scene_key(self.scene(scene_id).root.name, relpath)  # scene() refuses a malformed id
+        if first is not None and self.presign_seconds is None:
+            found = self.objects.read_first(key, *first)
+            if found is None:
+                return None
+            return StoredObject(self.objects, key, found[0], first=(first[0], found[1]))
         info = self.objects.stat(key)
         return None if info is None else StoredObject(self.objects, key, info, self.presign_seconds)
 

@@ -59,6 +59,12 @@ class ObjectStore(Protocol):
 
     def read_bytes(self, key: str) -> bytes | None: ...
 
+    def read_first(self, key: str, offset: int, size: int) -> tuple[ObjectInfo, bytes] | None:
+        """Up to ``size`` bytes at ``offset`` and the object's size and modification time, from one ranged
+        ``GET`` (what a ``stat`` and a ``read_range`` would take two requests for); the bytes are empty when
+        ``offset`` is past the end; None when the object is missing."""
+        ...
+
     def listing(self, prefix: str) -> dict[str, ObjectInfo]: ...
 
     def put_file(self, key: str, path: Path) -> None: ...
@@ -138,6 +144,7 @@ class StoredObject:
     key: str
     info: ObjectInfo
     presign_seconds: int | None = None
+    first: tuple[int, bytes] | None = None  # (offset, bytes) read with the info (``ObjectStore.read_first``)
 
     @property
     def size(self) -> int:
@@ -148,6 +155,10 @@ class StoredObject:
         return self.info.mtime
 
     def read_at(self, offset: int, size: int) -> bytes:
+        if self.first is not None:
+            start, found = self.first
+            if start <= offset and offset + size <= start + len(found):
+                return found[offset - start:offset - start + size]
         data = self.store.read_range(self.key, offset, size)
         if len(data) != size:
             raise RuntimeError(f"Object {self.key} is shorter than expected.")

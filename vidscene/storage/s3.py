@@ -41,6 +41,14 @@ def parse_url(url: str) -> tuple[str, str]:
     return parts.netloc, f"{prefix}/" if prefix else ""
 
 
+def _total_size(content_range: str | None) -> int | None:
+    """The object's size from a ``Content-Range: bytes a-b/size`` answer header (None: no such header)."""
+    if not content_range or "/" not in content_range:
+        return None
+    total = content_range.rpartition("/")[2]
+    return int(total) if total.isdigit() else None
+
+
 class S3Store:
     """An ``ObjectStore`` (``storage.objects``) on one bucket under one prefix."""
 
@@ -141,6 +149,32 @@ class S3Store:
                 yield data
         finally:
             body.close()
+
+    def read_first(self, key: str, offset: int, size: int) -> tuple[ObjectInfo, bytes] | None:
+        """One ranged GET answering for a HEAD too: the total size is in its ``Content-Range``. A range
+        past the end (416) takes a HEAD after all; a server that ignores ``Range`` and sends more than was
+        asked has its answer dropped unread for a HEAD, so no whole object is ever read into memory here."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._translated("a ranged GET"):
+                found = self.client.get_object(Bucket=self.bucket, Key=self._key(key),
+                                               Range=f"bytes={offset}-{offset + max(size, 1) - 1}")
+        except ClientError as exc:
+            if self._missing(exc):
+                return None
+            if str(exc.response.get("Error", {}).get("Code", "")) not in ("InvalidRange", "416"):
+                raise
+            info = self.stat(key)
+            return None if info is None else (info, b"")
+        total = _total_size(found.get("ContentRange"))
+        if total is None or int(found["ContentLength"]) > size:
+            found["Body"].close()
+            info = self.stat(key)
+            return None if info is None else (info, b"")
+        with self._translated("a ranged GET"):
+            data = bytes(found["Body"].read())
+        return ObjectInfo(size=total, mtime=found["LastModified"].timestamp()), data
 
     def read_bytes(self, key: str) -> bytes | None:
         try:

@@ -9,8 +9,6 @@ originals at once. The API does no heavy work: it counts what an edit keeps from
 
 from __future__ import annotations
 
-import shutil
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from vidscene import catalogue
@@ -114,7 +112,7 @@ def delete_edit(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, sce
         scene.edit_version = 0
         repository.drop_edited_outputs(session, scene_id)
         answer = _out(edit, 0)
-    shutil.rmtree(storage.scene(scene_id).edits_dir(), ignore_errors=True)
+    storage.remove_edits(scene_id)  # in the store too, where nothing else would ever delete them
     return answer
 
 
@@ -139,7 +137,9 @@ def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, 
                                 "scene is processed.")
         files = storage.scene(scene_id)
         iterations = set(scene.save_iterations) | {scene.total_iterations}
-        if not any(files.checkpoint_path(it, scene.training_mode).is_file() for it in iterations):
+        kept = (files.checkpoint_path(it, scene.training_mode).relative_to(files.root).as_posix()
+                for it in iterations)
+        if not any(storage.open_file(scene_id, relpath) is not None for relpath in kept):  # disk or store
             raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept.")
         if iteration is not None and not files.checkpoint_path(iteration, scene.training_mode).is_file():
             raise NotFoundError(f"This scene does not produce {output_type} for iteration {iteration}: the "

@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from vidscene import catalogue
 from vidscene.api.auth import READ_SCOPES, ScenesRead, get_caller
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, bearer_scheme, get_context, read_in_thread
-from vidscene.api.downloads import DownloadResponse, file_response, safe_filename
+from vidscene.api.downloads import DownloadResponse, file_response, first_read, safe_filename
 from vidscene.api.edits import service as edits_service
 from vidscene.api.edits.endpoints import enqueue_derive
 from vidscene.api.errors import BadRequestError
@@ -37,9 +37,9 @@ _MEDIA_TYPES = sorted({o.media_type for o in catalogue.OUTPUT_TYPES.values()})
 
 
 def output_response(conn: Connection, context: AppContext, claims: TokenClaims, scene_id: str, output_type: str,
-                    iteration: int | None) -> Response:
+                    iteration: int | None, first: tuple[int, int] | None = None) -> Response:
     """The download of the latest (or the given) iteration of an output; raises the API error otherwise."""
-    found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration)
+    found = service.find_output(conn, context.storage, claims, scene_id, output_type, iteration, first=first)
     return file_response(found.file, media_type=found.media_type,
                          filename=safe_filename(found.filename_stem, found.extension))
 
@@ -64,7 +64,8 @@ async def output(
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
     def read(conn: Connection) -> Response:
-        response = output_response(conn, context, claims, scene_id, output_type, iteration)
+        first = first_read(request.headers) if request.method == "GET" else None
+        response = output_response(conn, context, claims, scene_id, output_type, iteration, first)
         if request.method == "GET" and isinstance(response, DownloadResponse):
             response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
         return response

@@ -329,12 +329,13 @@ class OutputFile:
 
 
 def find_output(conn: Connection, storage: Storage, claims: TokenClaims, scene_id: str, output_type: str,
-                iteration: int | None) -> OutputFile:
-    """The latest (or the given) iteration of an output; raises the API error otherwise."""
+                iteration: int | None, *, first: tuple[int, int] | None = None) -> OutputFile:
+    """The latest (or the given) iteration of an output; raises the API error otherwise. ``first``: the span
+    the request reads (``downloads.first_read``)."""
     rows = repository.output_rows(conn, claims, scene_id, output_type, iteration)
     if not rows:
         raise scene_missing(conn, claims)
-    return output_of(rows, storage, output_type, iteration)
+    return output_of(rows, storage, output_type, iteration, first=first)
 
 
 class NotMadeYetError(NotFoundError):
@@ -347,7 +348,8 @@ class NotMadeYetError(NotFoundError):
         self.output_type = output_type
 
 
-def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iteration: int | None) -> OutputFile:
+def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iteration: int | None, *,
+              first: tuple[int, int] | None = None) -> OutputFile:
     """The file to send from a scene's ``OUTPUTS``/``OUTPUT_AT``-shaped rows (newest first)."""
     scene = rows[0]
     made_after = output_type not in scene.output_types
@@ -355,7 +357,7 @@ def output_of(rows: Sequence[Row[Any]], storage: Storage, output_type: str, iter
         raise NotFoundError(f"This scene does not produce {output_type}.")
     kind = catalogue.OUTPUT_TYPES[output_type]
     for row in rows:
-        found = storage.open_file(scene.id, row.relpath) if row.relpath is not None else None
+        found = storage.open_file(scene.id, row.relpath, first=first) if row.relpath is not None else None
         if found is None:
             continue
         return OutputFile(file=found, media_type=kind.media_type,

@@ -84,10 +84,10 @@ def shared_metadata(conn: Connection, storage: Storage, token: str) -> SceneMeta
 
 
 def shared_output(conn: Connection, storage: Storage, token: str, output_type: str,
-                  iteration: int | None) -> OutputFile:
+                  iteration: int | None, *, first: tuple[int, int] | None = None) -> OutputFile:
     if not catalogue.OUTPUT_TYPES[output_type].public:
         raise NotFoundError(f"{output_type} is not shared.")
     rows = repository.shared_output_rows(conn, token, utcnow(), output_type, iteration)
     if not rows:
         raise ShareNotFoundError()
-    return output_of(rows, storage, output_type, iteration)
+    return output_of(rows, storage, output_type, iteration, first=first)
