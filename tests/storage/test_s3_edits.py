@@ -128,6 +128,8 @@ def test_dead_edit_versions_leave_the_bucket(s3_api: Api, s3_server: S3Server, b
 
     # The checkpoint made on demand while the edit is served: one file behind two rows (the original's and
     # the served edit's), charged once.
+    meta = s3_api.client.get(f"/user/scene/metadata/{scene_id}", headers=auth).json()
+    assert meta["models_kept"] == sorted(ITERATIONS), "the models in the bucket are where formats can be made"
     assert s3_api.client.get(f"/user/scene/output/model/{scene_id}", headers=auth).status_code == 202
     assert run_derive_jobs(worker) == 1
     objects = _objects(s3_server, bucket, scene_id)

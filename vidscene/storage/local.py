@@ -248,6 +248,15 @@ class Storage:
         sizes = {f"outputs/{name}": info.size for name, info in listed.items()}
         return {relpath: sizes[relpath] for relpath in relpaths if relpath in sizes and safe_parts(relpath)}
 
+    def kept_models(self, scene_id: str, iterations: list[int], training_mode: str) -> list[int]:
+        """Those of ``iterations`` whose trained model is kept (on disk or in the store): where outputs can be
+        made after the fact. A local check alone said "none" for every scene kept in a store."""
+        files = self.scene(scene_id)
+        relpaths = {it: files.checkpoint_path(it, training_mode).relative_to(files.root).as_posix()
+                    for it in iterations}
+        sizes = self.file_sizes(scene_id, list(relpaths.values()))
+        return [it for it in iterations if relpaths[it] in sizes]
+
     def read_json(self, scene_id: str, relpath: str) -> dict[str, Any] | None:
         """A JSON object the pipeline wrote (``capture.json``, ``outputs/initial_view.json``), or None."""
         if self.objects is None:

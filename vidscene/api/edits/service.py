@@ -135,13 +135,11 @@ def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, 
         if repository.job_state(session, scene_id) != JobState.done.value:
             raise NotFoundError(f"This scene does not produce {output_type} yet: {label} can be made once the "
                                 "scene is processed.")
-        files = storage.scene(scene_id)
-        iterations = set(scene.save_iterations) | {scene.total_iterations}
-        kept = (files.checkpoint_path(it, scene.training_mode).relative_to(files.root).as_posix()
-                for it in iterations)
-        if not any(storage.open_file(scene_id, relpath) is not None for relpath in kept):  # disk or store
+        asked = [iteration] if iteration is not None else sorted(set(scene.save_iterations) | {scene.total_iterations})
+        kept = storage.kept_models(scene_id, asked, scene.training_mode)
+        if iteration is None and not kept:
             raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept.")
-        if iteration is not None and not files.checkpoint_path(iteration, scene.training_mode).is_file():
+        if iteration is not None and not kept:
             raise NotFoundError(f"This scene does not produce {output_type} for iteration {iteration}: the "
                                 "model of that iteration is not kept.")
         version = 0 if output_type in UNEDITED else scene.edit_version  # an edit serves their originals

@@ -287,8 +287,7 @@ def metadata_of(rows: Sequence[Row[Any]], storage: Storage, *, uuid: str, public
             entries[str(iteration)] = resource_info(sizes.get(relpath) if relpath is not None else None)
         resources[output_type] = entries
     view = storage.read_json(scene.id, INITIAL_VIEW)
-    files = storage.scene(scene.id)
-    kept = [] if public_only else [it for it in iterations if files.checkpoint_path(it, scene.training_mode).is_file()]
+    kept = [] if public_only else storage.kept_models(scene.id, iterations, scene.training_mode)
     return SceneMetadata(uuid=uuid, status=200, error=0, message="Scene metadata retrieved successfully",
                          resources=resources, name=scene.name, training_mode=scene.training_mode,
                          preset=scene.preset, models_kept=kept,
