@@ -1,14 +1,20 @@
 """Masks of what moves with the camera (``flow_masks``): a patch carried along with the camera over the ray-cast
-room is flagged, the room itself (boxes in front of walls: parallax) is not."""
+room is flagged, the room itself (boxes in front of walls: parallax) is not; training leaves the masks out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
 
+from tests.support.captures import CONFIG, make_tiny_scene
 from tests.support.synthetic import SyntheticScene, orbit_cameras, surface_points
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.flow_masks import FlowMaskSettings, flow_masks, off_static
+from vidscene.pipeline.gaussian.train import GaussianTraining
 
 WIDTH, HEIGHT = 160, 90
 MIDDLE = 2  # the frame judged: two neighbours on each side, ``gap`` 2 frames (4 degrees of orbit) apart
@@ -65,3 +71,22 @@ def test_off_static_measures_from_the_nearest_static_landing() -> None:
     far[1] = 10.0  # a static point lands 0 to 10 pixels to the right, as its depth goes from near to far
     measured = np.array([[[0.0, 0.0, 3.0]], [[5.0, 14.0, -2.0]]])  # on the segment; past its end; off the line
     assert np.allclose(off_static(measured, near, far)[0], [0.0, 4.0, np.hypot(3.0, 2.0)])
+
+
+def test_training_leaves_the_carried_masks_out_of_the_loss(tmp_path: Path) -> None:
+    """The masks are found once, when the robust loss starts, for every training frame, and what they cover
+    is left out of that frame's loss like the robust loss's own blocks."""
+    scene = make_tiny_scene(tmp_path)
+    training = GaussianTraining(scene, replace(CONFIG, robust_start=1, flow_masks=True), tmp_path, torch.device("cpu"))
+    training.train_step()
+    assert training.carried is not None and sorted(training.carried) == training.train_idx
+    view = training.train_idx[1]
+    height, width = training.images.shape[1:3]
+    assert all(m.shape == (height, width) for m in training.carried.values())
+    training.carried[view] = torch.zeros((height, width), dtype=torch.bool)
+    training.carried[view][:, : width // 2] = True  # as if something rode along on the left half
+    pred, target = torch.zeros((height, width, 3)), training.image(view)
+    kept = training._static_part(pred, target, view)
+    assert torch.equal(kept[:, : width // 2], pred[:, : width // 2])  # left half: no residual, no gradient
+    assert torch.equal(kept[:, width // 2:], target[:, width // 2:])
+    assert float(training.masked_share[view]) >= 0.5

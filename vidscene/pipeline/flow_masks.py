@@ -7,15 +7,18 @@ like scenery and their residual is as small as the room's. What gives them away 
 
 Between two neighbouring frames with known poses, a static surface at depth ``z`` moves by the flow the
 camera's rotation and translation dictate for that depth; a thing carried along with the camera moves by
-much less (about the rotation's part alone, as a point at infinity would). So each frame gets a depth per
-pixel from the sparse SfM points it sees (a low percentile per block: the nearer surface hides the farther,
-and a few points on the person themselves do not outvote the room's), the flow that depth predicts towards
-a neighbour before and after it, and the flow the images show (``skimage``'s iterative Lucas-Kanade on small
-normalised grey frames, which exposure drift does not move). A block is flagged when the two disagree by
-more than ``threshold`` pixels towards *both* neighbours (a flow error or a blurred frame seldom fails the
-same way twice), where the frame has texture enough for flow to be measured, and only in blobs at least two
-blocks wide (as the robust loss's). Computed once per frame before training; the masks join the robust
-loss's own (``gaussian/train.py``), so nothing downstream changes.
+much less (about the rotation's part alone, as a point at infinity would). So each frame gets a range of
+depths per pixel from the sparse SfM points that project into it (a near and a far quantile per block: SfM
+points carry no visibility here, and at a box's edge either surface may be the one seen), the segment of the
+epipolar line where a static surface in that range would land in a neighbour before and after it, and the
+flow the images show (``skimage``'s iterative Lucas-Kanade on small normalised grey frames, which exposure
+drift does not move). A block is flagged when the measured landing is more than ``threshold`` pixels off
+that segment towards *both* neighbours (a flow error or a blurred frame seldom fails the same way twice),
+where the frame has texture enough for flow to be measured, and only in blobs at least two blocks wide (as
+the robust loss's). A single depth per block (a low percentile) flagged 2.6% of a clean capture at box
+edges; the range, 0.7% (bench/RESULTS.md). Computed once per run, when the robust loss starts; the masks
+join its own (``gaussian/train.py``), so nothing downstream changes, the capture check's per-frame moving
+share included.
 """
 
 from __future__ import annotations
@@ -43,8 +46,7 @@ class FlowMaskSettings:
     threshold: float = 3.0  # flow disagreement (pixels) that flags a block
     block: int = 8  # pixels on a block's side
     depth_quantiles: tuple[float, float] = (0.1, 0.9)  # of the SfM points' depths in a block: near and far
-    spread: int = 1
-    prefilter: int = 0
+    min_points: int = 3  # SfM points a block needs for a depth range of its own
     flow_radius: int = 4  # Lucas-Kanade window radius (pixels at the flow size)
     min_texture: float = 0.08  # mean gradient magnitude of the normalised grey block; below it flow is guessed
     max_share: float = 0.5  # a frame flagged more than this is a bad fit of poses or depth, not a person
@@ -82,12 +84,12 @@ def _moving_blocks(i: int, cameras: Sequence[Camera], grey: Callable[[int], F32]
     grid = (-(-cam.height // settings.block), -(-cam.width // settings.block))
     none = np.zeros(grid, dtype=bool)
     neighbours = [j for j in (i - settings.gap, i + settings.gap) if 0 <= j < len(cameras)]
-    depths = depth_range(cam, points, settings.block, settings.depth_quantiles, settings.spread)
+    depths = depth_range(cam, points, settings.block, settings.depth_quantiles, settings.min_points)
     if len(neighbours) < 2 or depths is None:
         return none
     disagree = np.full(grid, np.inf)
     for j in neighbours:
-        measured = optical_flow_ilk(grey(i), grey(j), radius=settings.flow_radius, num_warp=5, prefilter=settings.prefilter)
+        measured = optical_flow_ilk(grey(i), grey(j), radius=settings.flow_radius, num_warp=5)
         near, far = (predicted_flow(cam, cameras[j], d) for d in depths)
         disagree = np.minimum(disagree, _block_median(off_static(measured, near, far), settings.block))
     flagged = (disagree > settings.threshold) & (_block_texture(grey(i), settings.block) >= settings.min_texture)
@@ -104,12 +106,14 @@ def _normalised_grey(image: F32, size: tuple[int, int]) -> F32:
     return np.asarray((small - small.mean()) / max(float(small.std()), 1e-6), dtype=np.float32)
 
 
-def depth_range(camera: Camera, points: F32, block: int, quantiles: tuple[float, float], settings_spread: int = 3) -> tuple[F64, F64] | None:
+def depth_range(camera: Camera, points: F32, block: int, quantiles: tuple[float, float],
+                min_points: int = 1) -> tuple[F64, F64] | None:
     """``(near, far)``, each ``(H, W)``: the camera-space depths a static surface at each pixel of ``camera`` may
-    have, from the SfM points in front of it. Per block the ``quantiles`` of the depths projected there (blocks
-    without points take their nearest block's), then the nearest and farthest over the block and its eight
-    neighbours: at an edge between a box and the wall behind it either may be what the pixel shows. None when
-    no point projects into the frame."""
+    have, from the SfM points in front of it: per block the ``quantiles`` of the depths projected there; a block
+    with fewer than ``min_points`` takes the whole frame's range, so that it is never judged on a guess (a plain
+    wall above a box took the box's depth from its neighbours and was flagged on a clean capture). A range, not
+    one depth: at an edge between a box and the wall behind it either may be what the pixel shows, and points
+    hidden in this frame project into it too. None when no point projects into the frame."""
     cam_pts = np.asarray(points, dtype=np.float64) @ camera.R.T + camera.t
     z = cam_pts[:, 2]
     front = z > 1e-6
@@ -126,15 +130,11 @@ def depth_range(camera: Camera, points: F32, block: int, quantiles: tuple[float,
     starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
     counts = np.diff(np.r_[starts, cells.size])
     bounds = []
-    for q, spread in ((quantiles[0], ndimage.minimum_filter), (quantiles[1], ndimage.maximum_filter)):
-        depths = np.full(grid[0] * grid[1], np.nan)
-        depths[cells[starts]] = zs[starts + np.floor(q * (counts - 1)).astype(np.int64)]
+    for q in quantiles:
+        depths = np.full(grid[0] * grid[1], np.quantile(zs, q))  # a block with too few points: the frame's range
+        judged = counts >= min_points
+        depths[cells[starts][judged]] = zs[(starts + np.floor(q * (counts - 1)).astype(np.int64))[judged]]
         depths = depths.reshape(grid)
-        empty = np.isnan(depths)
-        if empty.any():
-            nearest = ndimage.distance_transform_edt(empty, return_distances=False, return_indices=True)
-            depths = depths[tuple(nearest)]
-        depths = spread(depths, size=settings_spread, mode="nearest")
         full = np.repeat(np.repeat(depths, block, axis=0), block, axis=1)
         bounds.append(np.asarray(full[: camera.height, : camera.width], dtype=np.float64))
     return bounds[0], bounds[1]
@@ -164,29 +164,24 @@ def predicted_flow(src: Camera, dst: Camera, depth: F64) -> F64:
     return np.stack([v - rows, u - cols])
 
 
-def _block_median(values: F64, block: int) -> F64:
-    """Per ``block`` x ``block`` cell, the median (edge cells padded with their own values' median)."""
+def _cells(values: F64, block: int) -> F64:
+    """``(bh, bw, block * block)``: the values of each ``block`` x ``block`` cell, NaN past the image's edge."""
     height, width = values.shape
     grid = (-(-height // block), -(-width // block))
     padded = np.full((grid[0] * block, grid[1] * block), np.nan)
     padded[:height, :width] = values
-    cells = padded.reshape(grid[0], block, grid[1], block).transpose(0, 2, 1, 3).reshape(grid[0], grid[1], -1)
-    return np.asarray(np.nanmedian(cells, axis=-1), dtype=np.float64)
+    return padded.reshape(grid[0], block, grid[1], block).transpose(0, 2, 1, 3).reshape(grid[0], grid[1], -1)
+
+
+def _block_median(values: F64, block: int) -> F64:
+    """Per block, the median: a block is judged by most of its pixels, not by the flow's worst guesses."""
+    return np.asarray(np.nanmedian(_cells(values, block), axis=-1), dtype=np.float64)
 
 
 def _block_texture(grey: F32, block: int) -> F64:
     """Per block, the mean gradient magnitude: flow is measurable only where the image has structure."""
     gy, gx = np.gradient(grey.astype(np.float64))
-    return _block_mean(np.hypot(gx, gy), block)
-
-
-def _block_mean(values: F64, block: int) -> F64:
-    height, width = values.shape
-    grid = (-(-height // block), -(-width // block))
-    padded = np.full((grid[0] * block, grid[1] * block), np.nan)
-    padded[:height, :width] = values
-    cells = padded.reshape(grid[0], block, grid[1], block).transpose(0, 2, 1, 3).reshape(grid[0], grid[1], -1)
-    return np.asarray(np.nanmean(cells, axis=-1), dtype=np.float64)
+    return np.asarray(np.nanmean(_cells(np.hypot(gx, gy), block), axis=-1), dtype=np.float64)
 
 
 def _coherent(flagged: BoolArray) -> BoolArray:

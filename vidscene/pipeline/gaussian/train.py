@@ -270,7 +270,7 @@ class GaussianTraining:
         from vidscene.pipeline.flow_masks import flow_masks
 
         started = time.monotonic()
-        images = [self.images[i].cpu().numpy().astype("float32") / 255.0 for i in range(len(self.cameras))]
+        images = [self.image(i).cpu().numpy() for i in range(len(self.cameras))]
         masks = flow_masks(self.cameras, images, self.points, frames=self.train_idx)
         logger.info("flow masks", extra={"seconds": round(time.monotonic() - started, 2),
                                          "masked_share": float(sum(m.mean() for m in masks.values()) / len(masks))})
