@@ -18,7 +18,8 @@ where the frame has texture enough for flow to be measured, and only in blobs at
 the robust loss's). A single depth per block (a low percentile) flagged 2.6% of a clean capture at box
 edges; the range, 0.7% (bench/RESULTS.md). Computed once per run, when the robust loss starts; the masks
 join its own (``gaussian/train.py``), so nothing downstream changes, the capture check's per-frame moving
-share included.
+share included. Off by default (``GaussianConfig.flow_masks``): on the benchmark's disturbed capture it
+did not move the figures, and on the clean one it raised a false ``moving_content`` warning (bench/RESULTS.md).
 """
 
 from __future__ import annotations
