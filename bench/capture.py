@@ -383,6 +383,8 @@ def main() -> None:
                              "images/, so that a run never overwrites the pictures bench/results/ keeps)")
     parser.add_argument("--iterations", type=int, help="training length (default: the preset's); quick checks only")
     parser.add_argument("--reuse-runs", action="store_true", help="measure the last runs again, do not rerun")
+    parser.add_argument("--only", choices=["clean", "disturbed"],
+                        help="rerun this capture only; the other's last run in the work dir is measured again")
     args = parser.parse_args()
     reexec_with_work_env(sys.argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -396,7 +398,8 @@ def main() -> None:
     for n, preset in enumerate(args.preset or ["preview"]):
         pictures: dict[str, Any] = {}
         for capture in captures:
-            run = run_pipeline(capture, preset, args.work_dir, args.reuse_runs, args.iterations)
+            reuse = args.reuse_runs or (args.only is not None and capture.name != args.only)
+            run = run_pipeline(capture, preset, args.work_dir, reuse, args.iterations)
             row, pictures[capture.name] = measure_run(run, capture, views, args.seed)
             row["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
             rows.append(row)

@@ -69,6 +69,12 @@ class GaussianConfig:
     robust_floor: float = 0.1
     robust_block: int = 8
     robust_max_share: float = 0.5
+    # ... and, with the robust loss, what moves along with the camera, which its residual cannot see: blocks
+    # whose image motion between neighbouring frames the SfM poses and points do not explain (flow_masks.py).
+    # Off: on the disturbed capture it left the novel views at 17.69 dB against 18.72 without it (same
+    # frames and SfM), the people's path at 28.5 against 30.9 of opacity, and it masked 0.8% of a clean
+    # capture (bench/RESULTS.md, brief B).
+    flow_masks: bool = False
     # A gain and offset per channel and training frame against exposure and white-balance drift
     # (gaussian/appearance.py), re-centred so the model keeps the capture's average exposure; an lr of 0 turns
     # it off. The train stage keeps it only for captures the capture check found drifting

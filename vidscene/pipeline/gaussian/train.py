@@ -147,6 +147,9 @@ class GaussianTraining:
                                      config.robust_max_share)
         # Share of each frame the last step on it left out as transient content (0 for held-out frames).
         self.masked_share = torch.zeros(len(self.cameras))
+        self.points = scene.points
+        # What moves with the camera (flow_masks.py), per training frame: found once, when the robust loss starts.
+        self.carried: dict[int, Tensor] | None = None
 
     def update_filter(self) -> None:
         """Recompute every gaussian's 3D filter from the training cameras (at the training resolution: their
@@ -254,8 +257,24 @@ class GaussianTraining:
         if not self.config.robust_start or self.step < self.config.robust_start:
             return target
         mask = transient_mask(pred, target, self.robust)
+        if self.config.flow_masks:
+            if self.carried is None:
+                self.carried = self._carried_masks()
+            mask = mask | self.carried[view]
         self.masked_share[view] = mask.float().mean().cpu()
         return without_masked(pred, target, mask)
+
+    def _carried_masks(self) -> dict[int, Tensor]:
+        """``flow_masks`` of every training frame, on the training device (once per run: a resumed run finds
+        the same masks again, so they need no room in checkpoints)."""
+        from vidscene.pipeline.flow_masks import flow_masks
+
+        started = time.monotonic()
+        images = [self.image(i).cpu().numpy() for i in range(len(self.cameras))]
+        masks = flow_masks(self.cameras, images, self.points, frames=self.train_idx)
+        logger.info("flow masks", extra={"seconds": round(time.monotonic() - started, 2),
+                                         "masked_share": float(sum(m.mean() for m in masks.values()) / len(masks))})
+        return {i: torch.from_numpy(m).to(self.device) for i, m in masks.items()}
 
     def eval_views(self) -> list[int]:
         """The frames ``evaluate`` renders: the held-out ones, or a spread of training frames when none are."""
