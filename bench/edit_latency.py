@@ -12,8 +12,8 @@ finish at the preset. Then, through the API only, as the web app does:
 2. ``DELETE`` it (revert) and check that every download has its original size again;
 3. ask for ``mesh`` (``GET`` of the output route: 202 while a worker makes it, then 200): its seconds.
 
-The derive job logs no time per type, so the seconds after ``Save`` at which each edited file was written (its
-modification time under the data dir) stand in for them. Prints one JSON object per measurement.
+The derive job logs no time per type, but the export logs each file it writes: the seconds after ``Save`` (and
+after the file before) come from those lines of the server's log. Prints one JSON object per measurement.
 
     python bench/edit_latency.py --work-dir /tmp/vidscene-edit-bench
     python bench/edit_latency.py --video /tmp/cap/clean_480x270_150_30_s0_v2.mp4 --preset preview
@@ -24,9 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +113,31 @@ def half_box(http: httpx.Client, scene: str) -> dict[str, Any]:
     return {"op": "keep_inside", "shape": "box", "center": centre, "half_size": half}
 
 
-def written_after(data_dir: Path, since: float) -> dict[str, float]:
-    """Seconds after ``since`` (wall clock) at which each file under an ``edits`` folder was last written."""
-    return {str(p.relative_to(data_dir)).split("/edits/", 1)[-1]: round(p.stat().st_mtime - since, 1)
-            for p in sorted(data_dir.rglob("*")) if p.is_file() and "edits" in p.parts and p.stat().st_mtime >= since}
+WROTE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO vidscene\.pipeline\.gaussian\.outputs: "
+                   r"wrote output \[.*checkpoint=(\d+)\.ckpt .*output=(\w+) ")
 
 
-def edit(http: httpx.Client, scene: str, data_dir: Path, before: Sizes, timeout: float) -> dict[str, Any]:
+def files_written(log: Path, since: float) -> list[dict[str, Any]]:
+    """Each output file the worker wrote after ``since`` (wall clock), from its ``wrote output`` log lines
+    (the server logs in local time): seconds after ``since`` and after the previous file. The export writes
+    one iteration's types one after the other, so the gap before a file is about what that type cost (the
+    first of an iteration also pays for loading and filtering its checkpoint)."""
+    rows: list[dict[str, Any]] = []
+    previous = since
+    for line in log.read_text(errors="replace").splitlines():
+        match = WROTE.match(line)
+        if match is None:
+            continue
+        at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        if at < since:
+            continue
+        rows.append({"file": f"{match[3]}@{match[2]}", "s_after": round(at - since, 1),
+                     "s_since_previous": round(at - previous, 1)})
+        previous = at
+    return rows
+
+
+def edit(http: httpx.Client, scene: str, log: Path, before: Sizes, timeout: float) -> dict[str, Any]:
     """PUT the half box; seconds until the edit reads ready and until every download serves a new size."""
     box = half_box(http, scene)
     wall, started = time.time(), time.monotonic()
@@ -143,7 +163,7 @@ def edit(http: httpx.Client, scene: str, data_dir: Path, before: Sizes, timeout:
             "downloads_checked_s": round(time.monotonic() - started, 1), "kept": state["kept"],
             "total": state["total"], "downloads": len(edited),
             "bytes_before_after": {f"{t}@{i}": [before[(t, i)], after[(t, i)]] for t, i in sorted(edited)},
-            "written_s_after_put": written_after(data_dir, wall)}
+            "files_written": files_written(log, wall)}
 
 
 def revert(http: httpx.Client, scene: str, before: Sizes) -> dict[str, Any]:
@@ -158,9 +178,9 @@ def revert(http: httpx.Client, scene: str, before: Sizes) -> dict[str, Any]:
             "downloads_checked_s": round(time.monotonic() - started, 1), "downloads": len(after)}
 
 
-def mesh(http: httpx.Client, scene: str, timeout: float) -> dict[str, Any]:
+def mesh(http: httpx.Client, scene: str, log: Path, timeout: float) -> dict[str, Any]:
     """Ask for the mesh after the fact: 202 until a worker made it at every kept iteration, then 200."""
-    started = time.monotonic()
+    wall, started = time.time(), time.monotonic()
     first = http.get(f"/user/scene/output/mesh/{scene}")
     if first.status_code != 202:
         raise RuntimeError(f"the first mesh GET answered {first.status_code}: {first.text[:200]}")
@@ -175,7 +195,8 @@ def mesh(http: httpx.Client, scene: str, timeout: float) -> dict[str, Any]:
     seconds = time.monotonic() - started
     sizes = served_sizes(http, scene, {"mesh"})
     return {"step": "mesh after the fact", "seconds": round(seconds, 1),
-            "bytes": {f"{t}@{i}": size for (t, i), size in sorted(sizes.items())}}
+            "bytes": {f"{t}@{i}": size for (t, i), size in sorted(sizes.items())},
+            "files_written": files_written(log, wall)}
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -187,7 +208,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     cluster.data_dir.parent.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     try:
-        cluster.serve(embedded_worker=True)
+        log = cluster.serve(embedded_worker=True).log_path
         http = httpx.Client(base_url=cluster.base_url, timeout=120)
         http.post("/user/account/register", json={"username": "editbench", "password": "bench-password-1"})
         login = http.post("/user/account/login", json={"username": "editbench", "password": "bench-password-1"})
@@ -201,9 +222,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         rows.append({"step": f"upload to done ({args.preset})", "seconds": round(time.monotonic() - started, 1),
                      "video": str(video)})
         before = served_sizes(http, scene)
-        rows.append(edit(http, scene, cluster.data_dir, before, args.timeout))
+        rows.append(edit(http, scene, log, before, args.timeout))
         rows.append(revert(http, scene, before))
-        rows.append(mesh(http, scene, args.timeout))
+        rows.append(mesh(http, scene, log, args.timeout))
     except Exception:
         print(cluster.logs()[-6000:], file=sys.stderr)
         raise
