@@ -141,8 +141,9 @@ class ReferenceCost:
     """What one preset cost one training mode on the reference 2-core CPU (bench/RESULTS.md), per unit of work,
     so that an estimate is a function of the preset and the video: decoding reads every frame of the video,
     structure from motion works on the frames kept (at most the preset's ``frames``), training is iterations x
-    the cost of a step at the preset's gaussian cap and resolution (bounded by the cap, not by what the video
-    shows: ``GaussianConfig.strategy``), and the export is the preset's outputs."""
+    the cost of a step along the preset's gaussian budget and at its resolution (the count at every iteration is
+    bounded by the budget's ramp, not by what the video shows: ``pipeline/gaussian/budget.py``), and the export
+    is the preset's outputs."""
 
     seconds_per_source_frame: float
     seconds_per_kept_frame: float
