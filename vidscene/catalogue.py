@@ -189,7 +189,13 @@ class Preset:
 #   evaluation and outputs.
 _PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 / 1500, 0.6)
 _PREVIEW_TENSORF = ReferenceCost(1.5 / 240, 11.2 / 80, 188.1 / 2000, 72.2)
-_STANDARD_GAUSSIAN = ReferenceCost(4.4 / 240, 22.9 / 150, 612.0 / 7000, 15.3)
+# - standard's training is the bound of its budget ramp (``pipeline/gaussian/budget.py``: from about 10k
+#   gaussians at iteration 300 linearly to 300k at 5000, then 300k to 7000), from the steps issue 25 measured
+#   on a quiet 2-core VM (texture-rich 10 s clip: 0.11 s per step while the count rose to 300k, mean about 130k
+#   gaussians, and 0.21 s at 300k) taken as linear in the count (0.035 s + 0.585 s per million gaussians):
+#   300 x 0.041 + 4700 x 0.125 + 2000 x 0.21 = 1021 s. The 612 s above was a plain clip that stopped at 198k;
+#   the rich clip took 1231 s before the ramp. Not yet measured under the ramp (bench/RESULTS.md, issue 25).
+_STANDARD_GAUSSIAN = ReferenceCost(4.4 / 240, 22.9 / 150, 1021.0 / 7000, 15.3)
 
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",
