@@ -187,7 +187,9 @@ class Preset:
 # - standard, "Session 5: standard within reach of a CPU", the ``vidscene run`` row (10 s 1080x1920 portrait,
 #   240 source frames, 150 kept): frames 4.4 s, SfM 22.9 s, training 612 s for 7000 iterations, 15.3 s of
 #   evaluation and outputs.
-_PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 / 1500, 0.6)
+# - preview's training under the budget ramp: those 30.8 s x 113.8 / 124.4, the CPU seconds of the ramp's and the
+#   unbounded run's training measured side by side on the orbit (bench/RESULTS.md, issue 25, second session).
+_PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 * 113.8 / 124.4 / 1500, 0.6)
 _PREVIEW_TENSORF = ReferenceCost(1.5 / 240, 11.2 / 80, 188.1 / 2000, 72.2)
 # - standard's training is the bound of its budget ramp (``pipeline/gaussian/budget.py``: from about 10k
 #   gaussians at iteration 300 linearly to 300k at 5000, then 300k to 7000), from the steps issue 25 measured
