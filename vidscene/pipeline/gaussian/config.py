@@ -48,7 +48,7 @@ class GaussianConfig:
     mcmc_grow: bool = True  # False: relocation only, the count stays the initial one
     # A gaussian is dead (relocated) when its stored opacity is at most mcmc_min_opacity, or when it draws
     # nothing at all (under the rasterizer's cut after the 3D filter). With mcmc_judge_drawn the filtered
-    # opacity is compared instead, which relocated healthy small gaussians (bench/RESULTS.md, issue 25).
+    # opacity is compared instead (the first form; no better: bench/RESULTS.md, issue 25, second session).
     mcmc_min_opacity: float = 0.005
     mcmc_judge_drawn: bool = False
     mcmc_noise_lr: float = 5e5  # position noise = this x the position learning rate x the covariance

@@ -21,11 +21,12 @@ so the same preset took 11 or 21 minutes (issue 25). Here the count follows a sc
 
 Dead or alive, the noise's gate and the sampling weights read the *stored* opacity, as the paper's do, and
 a gaussian that draws nothing at all (under the rasterizer's cut once Mip-Splatting's 3D filter has scaled it
-down) is dead too. Judging by the drawn opacity alone, as this module first did, lost 1.3-4 dB to adaptive
-at preview: the filter scales a small gaussian's opacity by ``sqrt(det S / det(S + vI))``, so on small training
-frames healthy small gaussians read as dead, were relocated and shaken every refinement, and the scale
-regulariser (which shrinks them further) fed the loop (bench/RESULTS.md, issue 25). The relocation formula is
-applied to the stored opacity and scales, and the filter is recomputed afterwards (``on_edit``).
+down) is dead too. This module first judged by the drawn opacity alone, which the filter scales by
+``sqrt(det S / det(S + vI))``, so a healthy small gaussian could read as dead (``mcmc_judge_drawn`` keeps that
+test). It was suspected of MCMC's 1.3-4 dB loss to adaptive at preview, but measured it is not the cause: the
+loss stays 1.7 dB with either test, and without the regularisers or the noise (bench/RESULTS.md, issue 25,
+second session). The relocation formula is applied to the stored opacity and scales, and the filter is
+recomputed afterwards (``on_edit``).
 """
 
 from __future__ import annotations
