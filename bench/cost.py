@@ -1,7 +1,8 @@
 """Benchmark: what each preset costs end to end, and what the app promised for it (issue 25).
 
-Per clip, preset and strategy: seconds of frames, SfM, training and export, s/iteration over the first and the
-last tenth of training, gaussians, peak RSS of this process (everything runs in it), held-out PSNR/SSIM, and
+Per clip, preset and strategy: wall and CPU seconds of frames, SfM, training and export, wall and CPU
+s/iteration over the first and the last tenth of training, gaussians (the most held and the final count),
+peak RSS of this process (everything runs in it), held-out PSNR/SSIM, and
 the time ``jobs.estimates`` promises for that preset and that video's length (the reference CPU's figures: a
 server without measurements of its own promises exactly this) next to the actual time, per stage.
 
@@ -37,49 +38,60 @@ from vidscene.work_env import reexec_with_work_env
 STAGES = ("frames", "sfm", "train", "export")
 
 
-def clip_path(clip: str, root: Path) -> Path:
-    if clip != "forward":
-        return make_clip(clip, root)
-    from tests.support.videos import make_forward_video
-
-    path = root / "forward_640x480_240_24_rich.mp4"
-    if not path.is_file():
-        make_forward_video(path, width=640, height=480, n_frames=240, fps=24, texture_size=1024)
-    return path
-
-
 class Rate:
-    """Progress callback keeping (iteration, time) pairs, for s/iteration at the start and at the end."""
+    """Progress callback keeping (iteration, wall time, CPU time, gaussians) at every report, for the cost of a
+    step at the start and at the end of training and the count it had there."""
 
     def __init__(self) -> None:
-        self.points: list[tuple[int, float]] = []
+        self.points: list[tuple[int, float, float, int]] = []
 
     def __call__(self, position: int, total: int, message: str = "") -> None:
-        self.points.append((position, time.monotonic()))
+        words = message.split()
+        count = int(words[words.index("gaussians") + 1]) if "gaussians" in words[:-1] else -1
+        self.points.append((position, time.monotonic(), time.process_time(), count))
 
-    def seconds_per_iteration(self, lo: float, hi: float) -> float | None:
-        """Mean s/iteration between fractions ``lo`` and ``hi`` of the run."""
+    def per_iteration(self, lo: float, hi: float, column: int) -> float | None:
+        """Mean seconds per iteration (``column`` 1: wall, 2: CPU) between fractions ``lo`` and ``hi`` of the
+        run."""
         total = self.points[-1][0] if self.points else 0
-        inside = [(i, t) for i, t in self.points if lo * total <= i <= hi * total]
+        inside = [p for p in self.points if lo * total <= p[0] <= hi * total]
         if len(inside) < 2 or inside[-1][0] == inside[0][0]:
             return None
-        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+        return (inside[-1][column] - inside[0][column]) / (inside[-1][0] - inside[0][0])
+
+    def max_gaussians(self) -> int:
+        return max((p[3] for p in self.points), default=-1)
+
+
+class Clock:
+    """Wall and CPU seconds (``time.process_time``: every thread of this process, where all stages run) of
+    each stage. CPU seconds are the figure to compare on a shared machine: the load stretches wall time, but
+    hardly the work done."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._started = (0.0, 0.0)
+
+    def start(self) -> None:
+        self._started = (time.monotonic(), time.process_time())
+
+    def stop(self, stage: str) -> None:
+        self.wall[stage] = time.monotonic() - self._started[0]
+        self.cpu[stage] = time.process_time() - self._started[1]
 
 
 def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None, root: Path,
             iterations: int | None = None) -> dict[str, Any]:
     from vidscene import catalogue
-    from vidscene.db.models import Stage
-    from vidscene.jobs import estimates
     from vidscene.pipeline.frames import extract_frames
     from vidscene.pipeline.gaussian.outputs import export_outputs
     from vidscene.pipeline.gaussian.train import train_gaussians
     from vidscene.pipeline.methods import METHODS
     from vidscene.pipeline.presets import preset_config
     from vidscene.pipeline.sfm import reconstruct
-    from vidscene.probe import probe_video
 
-    video = clip_path(clip, root)
+    video = make_clip(clip, root)
     config = preset_config(preset, device="cpu")
     if iterations:
         config = config.with_iterations(iterations)
@@ -88,39 +100,59 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
     g = config.gaussian
     work = root / f"{clip}-{preset}-{g.strategy}"
     shutil.rmtree(work, ignore_errors=True)
-    seconds: dict[str, float] = {}
-    t = time.monotonic()
+    clock, rate = Clock(), Rate()
+    clock.start()
     frames = extract_frames(video, work / "frames", work / "thumb.jpg", config.frames)
-    seconds["frames"] = time.monotonic() - t
-    t = time.monotonic()
+    clock.stop("frames")
+    clock.start()
     scene = reconstruct(frames, work / "sfm", config.sfm)
-    seconds["sfm"] = time.monotonic() - t
-    rate = Rate()
-    t = time.monotonic()
+    clock.stop("sfm")
+    clock.start()
     result = train_gaussians(scene, g, work / "train", save_iterations=[], device="cpu", progress=rate)
-    seconds["train"] = time.monotonic() - t
+    clock.stop("train")
     outputs = catalogue.PRESETS[preset].outputs_for("gaussian")
     requests = {name: work / "out" / f"scene{catalogue.OUTPUT_TYPES[name].extension('gaussian')}" for name in outputs}
-    t = time.monotonic()
+    clock.start()
     export_outputs(result.checkpoint, scene, requests, config.export, device="cpu")
-    seconds["export"] = time.monotonic() - t
+    clock.stop("export")
     quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
+    return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
+            "iterations": g.iterations, "frames_kept": len(scene.cameras),
+            "seconds": {k: round(v, 1) for k, v in clock.wall.items()},
+            "end_to_end_s": round(sum(clock.wall.values()), 1),
+            "cpu_seconds": {k: round(v, 1) for k, v in clock.cpu.items()},
+            "end_to_end_cpu_s": round(sum(clock.cpu.values()), 1),
+            "s_per_it_start": _round(rate.per_iteration(0.0, 0.1, 1)),
+            "s_per_it_end": _round(rate.per_iteration(0.9, 1.0, 1)),
+            "cpu_s_per_it_start": _round(rate.per_iteration(0.0, 0.1, 2)),
+            "cpu_s_per_it_end": _round(rate.per_iteration(0.9, 1.0, 2)),
+            "gaussians": int(result.metrics["n_gaussians"]), "most_gaussians": rate.max_gaussians(),
+            "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            **promise(video, preset, g.iterations, sum(clock.wall.values())),
+            "torch_threads": torch_threads(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
+
+
+def promise(video: Path, preset: str, iterations: int, end_to_end: float) -> dict[str, Any]:
+    """What ``jobs.estimates`` promises for this preset and this video's length on a server without
+    measurements of its own (the reference CPU's figures), per stage, against the actual wall time."""
+    from vidscene.db.models import Stage
+    from vidscene.jobs import estimates
+    from vidscene.probe import probe_video
+
     source_frames = probe_video(video).frame_count
     promised = estimates.reference_costs("gaussian", preset, source_frames)
-    promise = {s: promised.stage_seconds(Stage(s), g.iterations) for s in STAGES}
-    end_to_end = sum(seconds.values())
-    total_promise = promised.total_seconds(g.iterations)
-    return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
-            "iterations": g.iterations, "source_frames": source_frames, "frames_kept": len(scene.cameras),
-            "seconds": {k: round(v, 1) for k, v in seconds.items()}, "end_to_end_s": round(end_to_end, 1),
-            "s_per_it_start": _round(rate.seconds_per_iteration(0.0, 0.1)),
-            "s_per_it_end": _round(rate.seconds_per_iteration(0.9, 1.0)),
-            "gaussians": int(result.metrics["n_gaussians"]), "psnr": round(quality.psnr, 2),
-            "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "promised": {k: _round(v, 1) for k, v in promise.items()}, "promised_total_s": _round(total_promise, 1),
-            "actual_over_promised": _round(end_to_end / total_promise, 2) if total_promise else None,
-            "loadavg": [round(x, 2) for x in os.getloadavg()]}
+    per_stage = {s: promised.stage_seconds(Stage(s), iterations) for s in STAGES}
+    total = promised.total_seconds(iterations)
+    return {"source_frames": source_frames, "promised": {k: _round(v, 1) for k, v in per_stage.items()},
+            "promised_total_s": _round(total, 1),
+            "actual_over_promised": _round(end_to_end / total, 2) if total else None}
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:

@@ -141,8 +141,9 @@ class ReferenceCost:
     """What one preset cost one training mode on the reference 2-core CPU (bench/RESULTS.md), per unit of work,
     so that an estimate is a function of the preset and the video: decoding reads every frame of the video,
     structure from motion works on the frames kept (at most the preset's ``frames``), training is iterations x
-    the cost of a step at the preset's gaussian cap and resolution (bounded by the cap, not by what the video
-    shows: ``GaussianConfig.strategy``), and the export is the preset's outputs."""
+    the cost of a step along the preset's gaussian budget and at its resolution (the count at every iteration is
+    bounded by the budget's ramp, not by what the video shows: ``pipeline/gaussian/budget.py``), and the export
+    is the preset's outputs."""
 
     seconds_per_source_frame: float
     seconds_per_kept_frame: float
@@ -186,9 +187,17 @@ class Preset:
 # - standard, "Session 5: standard within reach of a CPU", the ``vidscene run`` row (10 s 1080x1920 portrait,
 #   240 source frames, 150 kept): frames 4.4 s, SfM 22.9 s, training 612 s for 7000 iterations, 15.3 s of
 #   evaluation and outputs.
-_PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 / 1500, 0.6)
+# - preview's training under the budget ramp: those 30.8 s x 113.8 / 124.4, the CPU seconds of the ramp's and the
+#   unbounded run's training measured side by side on the orbit (bench/RESULTS.md, issue 25, second session).
+_PREVIEW_GAUSSIAN = ReferenceCost(1.5 / 240, 11.2 / 80, 30.8 * 113.8 / 124.4 / 1500, 0.6)
 _PREVIEW_TENSORF = ReferenceCost(1.5 / 240, 11.2 / 80, 188.1 / 2000, 72.2)
-_STANDARD_GAUSSIAN = ReferenceCost(4.4 / 240, 22.9 / 150, 612.0 / 7000, 15.3)
+# - standard's training is the bound of its budget ramp (``pipeline/gaussian/budget.py``: from about 10k
+#   gaussians at iteration 300 linearly to 300k at 5000, then 300k to 7000), from the steps issue 25 measured
+#   on a quiet 2-core VM (texture-rich 10 s clip: 0.11 s per step while the count rose to 300k, mean about 130k
+#   gaussians, and 0.21 s at 300k) taken as linear in the count (0.035 s + 0.585 s per million gaussians):
+#   300 x 0.041 + 4700 x 0.125 + 2000 x 0.21 = 1021 s. The 612 s above was a plain clip that stopped at 198k;
+#   the rich clip took 1231 s before the ramp. Not yet measured under the ramp (bench/RESULTS.md, issue 25).
+_STANDARD_GAUSSIAN = ReferenceCost(4.4 / 240, 22.9 / 150, 1021.0 / 7000, 15.3)
 
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",

@@ -2,8 +2,8 @@
 
 An estimate is a function of the preset and the video, never of one past run: each stage's cost per unit of
 work times the units this job has (``stage_units``): the video's frames for decoding, the frames kept (at most
-the preset's) for SfM, the iterations for training (a step's cost is bounded by the preset's gaussian cap and
-resolution, ``GaussianConfig.strategy``), plain seconds for the export.
+the preset's) for SfM, the iterations for training (a step's cost is bounded by the preset's resolution and
+its gaussian budget, which no run passes at any iteration: ``gaussian/budget.py``), plain seconds for the export.
 
 Every stage that a worker finishes without interruption leaves a ``stage_timings`` row (``record_stage``):
 its mode, preset, units and seconds. The cost per unit is the median of the latest ``SAMPLES`` rows per

@@ -38,15 +38,19 @@ class GaussianConfig:
     densify_size_threshold: float = 0.01  # fraction of scene extent splitting instead of cloning
     prune_opacity: float = 0.005
     opacity_reset_every: int = 3000
-    max_gaussians: int = 200_000  # the cap: neither strategy ever holds more
+    max_gaussians: int = 200_000  # the budget: neither strategy ever holds more (budget.count_cap's ramp to it)
     # How the count changes (gaussian/strategy.py, gaussian/mcmc.py): "adaptive" is 3DGS's densify-and-prune,
-    # which grows where the gradient asks and so costs what the content asks; "mcmc" relocates dead gaussians
-    # onto live ones and grows on a fixed schedule up to the cap, so the count (and the step's cost) is the
-    # preset's. Both use densify_start/stop/every as their refinement schedule.
+    # which grows where the gradient asks, under the budget's ramp (it may stay below it on plain content);
+    # "mcmc" relocates dead gaussians onto live ones and grows exactly along the ramp. Both use
+    # densify_start/stop/every as their refinement schedule, so the count (and a step's cost) at any iteration
+    # is at most the preset's (budget.py).
     strategy: Literal["adaptive", "mcmc"] = "adaptive"
-    mcmc_growth: float = 0.05  # least growth per refinement (0: relocation only, the count stays the initial one)
-    mcmc_reach_cap: bool = True  # grow faster when needed to reach the cap by densify_stop
-    mcmc_min_opacity: float = 0.005  # drawn opacity under which a gaussian is dead and relocated
+    mcmc_grow: bool = True  # False: relocation only, the count stays the initial one
+    # A gaussian is dead (relocated) when its stored opacity is at most mcmc_min_opacity, or when it draws
+    # nothing at all (under the rasterizer's cut after the 3D filter). With mcmc_judge_drawn the filtered
+    # opacity is compared instead (the first form; no better: bench/RESULTS.md, issue 25, second session).
+    mcmc_min_opacity: float = 0.005
+    mcmc_judge_drawn: bool = False
     mcmc_noise_lr: float = 5e5  # position noise = this x the position learning rate x the covariance
     opacity_reg: float = 0.01  # mcmc: weight of the mean opacity in the loss (dead gaussians free up)
     scale_reg: float = 0.01  # mcmc: weight of the mean scale, in scene extents

@@ -10,18 +10,23 @@ so the same preset took 11 or 21 minutes (issue 25). Here the count follows a sc
   probability proportional to its opacity. The drawn one and its copies share its opacity and are shrunk so
   that together they draw what it drew alone (the paper's equation 9: opacity ``1 - (1 - o)^(1/N)`` for N
   copies, scales times ``o / sum_k C(N, k+1) (-1)^k o'^(k+1) / sqrt(k+1)``);
-- then new ones are added the same way: at least ``mcmc_growth`` more per refinement, and with
-  ``mcmc_reach_cap`` as many more as it takes to reach ``max_gaussians`` at ``densify_stop`` on a geometric
-  path, never past the cap;
+- then new ones are added the same way, as many as it takes to follow the budget's ramp
+  (``budget.count_cap``: linear from the initial count at ``densify_start`` to ``max_gaussians`` at
+  ``densify_stop``), never past it;
 - after every step, positions move by noise shaped like each gaussian's covariance and scaled by the position
   learning rate, gated by its opacity (a sigmoid that is 1/2 at ``mcmc_min_opacity`` and nearly 0 above ten
   times that): faint gaussians wander, the ones that draw the image stay;
 - the loss gains the mean opacity and the mean scale (in scene extents), ``regularisation``, which is what
   makes unneeded gaussians fade so that relocation can reuse them.
 
-Opacities are judged as drawn (after Mip-Splatting's 3D filter), as ``strategy.py`` explains; the relocation
-formula is applied to the stored (unfiltered) opacity and scales, and the filter is recomputed afterwards
-(``on_edit``).
+Dead or alive, the noise's gate and the sampling weights read the *stored* opacity, as the paper's do, and
+a gaussian that draws nothing at all (under the rasterizer's cut once Mip-Splatting's 3D filter has scaled it
+down) is dead too. This module first judged by the drawn opacity alone, which the filter scales by
+``sqrt(det S / det(S + vI))``, so a healthy small gaussian could read as dead (``mcmc_judge_drawn`` keeps that
+test). It was suspected of MCMC's 1.3-4 dB loss to adaptive at preview, but measured it is not the cause: the
+loss stays 1.7 dB with either test, and without the regularisers or the noise (bench/RESULTS.md, issue 25,
+second session). The relocation formula is applied to the stored opacity and scales, and the filter is
+recomputed afterwards (``on_edit``).
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from vidscene.pipeline.gaussian.budget import count_cap
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.model import Gaussians
-from vidscene.pipeline.gaussian.project import covariances3d
+from vidscene.pipeline.gaussian.project import ALPHA_MIN, covariances3d
 from vidscene.pipeline.gaussian.render_output import RenderOutput
 from vidscene.pipeline.gaussian.strategy import Optimizers, RefineStats, edit_gaussians
 
@@ -76,15 +82,18 @@ def relocated(opacities: Tensor, scales: Tensor, copies: Tensor, min_opacity: fl
 
 
 class MCMCStrategy:
-    """Relocation, scheduled growth up to ``config.max_gaussians``, position noise and regularisers."""
+    """Relocation, growth along the budget's ramp up to ``config.max_gaussians``, position noise and
+    regularisers."""
 
     def __init__(self, config: GaussianConfig, extent: float, generator: torch.Generator,
-                 on_edit: Callable[[Gaussians], None] | None = None) -> None:
-        """``on_edit(gaussians)`` runs after every relocation or growth (the trainer recomputes the 3D filter)."""
+                 on_edit: Callable[[Gaussians], None] | None = None, initial: int = 0) -> None:
+        """``on_edit(gaussians)`` runs after every relocation or growth (the trainer recomputes the 3D filter);
+        ``initial`` is the count the run started with, where the budget's ramp starts."""
         self.config = config
         self.extent = extent
         self.generator = generator
         self.on_edit = on_edit
+        self.initial = initial
 
     def initial_state(self, n: int, device: torch.device) -> dict[str, Tensor]:
         return {}  # nothing accumulated between refinements
@@ -109,29 +118,35 @@ class MCMCStrategy:
         return stats
 
     def target_count(self, n: int, step: int) -> int:
-        """How many gaussians there should be after the refinement at ``step``: ``mcmc_growth`` more, or (with
-        ``mcmc_reach_cap``) the next point of a geometric path from ``n`` to the cap at ``densify_stop``."""
-        cfg = self.config
-        cap = cfg.max_gaussians
-        if n >= cap or cfg.mcmc_growth <= 0:
-            return min(n, cap)
-        grown = n * (1.0 + cfg.mcmc_growth)
-        if cfg.mcmc_reach_cap:
-            left = max(1, (cfg.densify_stop - step) // max(cfg.densify_every, 1) + 1)  # refinements left, this one too
-            grown = max(grown, n * (cap / n) ** (1.0 / left))
-        return min(cap, max(n, math.ceil(grown)))
+        """How many gaussians there should be after the refinement at ``step``: the budget's ramp (``n`` when
+        growth is off; never fewer than ``n``: relocation, not removal, is how this strategy frees room)."""
+        if not self.config.mcmc_grow:
+            return n
+        return max(n, count_cap(self.config, step, self.initial))
+
+    def liveness(self, gaussians: Gaussians) -> Tensor:
+        """(N,) the opacity that says how alive each gaussian is: the stored one (``mcmc_judge_drawn``: after
+        the 3D filter), detached."""
+        if self.config.mcmc_judge_drawn:
+            return gaussians.drawn_opacities()
+        return torch.sigmoid(gaussians.params["opacities"].detach())
+
+    def dead(self, gaussians: Gaussians) -> Tensor:
+        """(N,) bool: faint by ``liveness``, or drawing nothing at all (it gets no gradient, so it cannot
+        recover where it is)."""
+        return (self.liveness(gaussians) <= self.config.mcmc_min_opacity) | (gaussians.drawn_opacities() < ALPHA_MIN)
 
     @torch.no_grad()
     def refine(self, gaussians: Gaussians, optimizers: Optimizers, step: int) -> RefineStats:
         """Relocate the dead gaussians, then grow towards ``target_count``."""
         n = len(gaussians)
-        drawn = gaussians.drawn_opacities()
-        dead = drawn <= self.config.mcmc_min_opacity
+        live = self.liveness(gaussians)
+        dead = self.dead(gaussians)
         n_dead = int(dead.sum())
         alive = torch.nonzero(~dead).squeeze(1)
         moved = 0
         if n_dead and alive.numel():
-            sources = alive[self._sample(drawn[alive], n_dead)]
+            sources = alive[self._sample(live[alive], n_dead)]
             targets = torch.nonzero(dead).squeeze(1)
             self._share(gaussians, optimizers, sources, extra=1)
             for name, p in gaussians.params.items():
@@ -140,7 +155,7 @@ class MCMCStrategy:
             moved = n_dead
         added = self.target_count(n, step) - n
         if added > 0:
-            sources = self._sample(gaussians.drawn_opacities(), added)
+            sources = self._sample(self.liveness(gaussians), added)
             self._share(gaussians, optimizers, sources, extra=1)
             copies = {name: p.detach()[sources] for name, p in gaussians.params.items()}
             edit_gaussians(gaussians, optimizers, torch.ones(n, dtype=torch.bool, device=gaussians.device), copies)
@@ -182,14 +197,14 @@ class MCMCStrategy:
 
     @torch.no_grad()
     def add_noise(self, gaussians: Gaussians, means_lr: float) -> None:
-        """Move each position by ``N(0, Sigma / extent^2) x means_lr x mcmc_noise_lr``, gated by its drawn
-        opacity. ``means_lr`` already carries the extent (``train.make_optimizers``), so the move is in world
+        """Move each position by ``N(0, Sigma / extent^2) x means_lr x mcmc_noise_lr``, gated by its
+        ``liveness``. ``means_lr`` already carries the extent (``train.make_optimizers``), so the move is in world
         units whatever the scene's scale."""
         cfg = self.config
         if cfg.mcmc_noise_lr <= 0 or len(gaussians) == 0:
             return
         p = gaussians.params
-        gate = torch.sigmoid(-NOISE_GATE_SHARPNESS * (gaussians.drawn_opacities() - cfg.mcmc_min_opacity))
+        gate = torch.sigmoid(-NOISE_GATE_SHARPNESS * (self.liveness(gaussians) - cfg.mcmc_min_opacity))
         # Only the faint ones move measurably: the rest (gate under 1e-4, opacity above ~0.1) are left out
         # rather than paying a covariance and a random vector per gaussian every step.
         rows = torch.nonzero(gate > NOISE_GATE_FLOOR).squeeze(1)

@@ -30,6 +30,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from vidscene.pipeline.gaussian.budget import count_cap
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.model import Gaussians
 from vidscene.pipeline.gaussian.project import ALPHA_MIN, quats_to_rotmats
@@ -91,16 +92,19 @@ def edit_gaussians(gaussians: Gaussians, optimizers: Optimizers, keep: Tensor, n
 
 
 class DensifyStrategy:
-    """3DGS densification with a hard cap on the number of gaussians (``config.max_gaussians``)."""
+    """3DGS densification under the budget's ramp (``budget.count_cap``): never more gaussians than the
+    preset allows at that iteration, ``config.max_gaussians`` at most."""
 
     def __init__(self, config: GaussianConfig, extent: float, generator: torch.Generator,
-                 on_edit: Callable[[Gaussians], None] | None = None) -> None:
+                 on_edit: Callable[[Gaussians], None] | None = None, initial: int = 0) -> None:
         """``on_edit(gaussians)`` runs after every change of the gaussian count, before anything else reads
-        them: the trainer recomputes the 3D filter there (a reset in the same step reads drawn opacities)."""
+        them: the trainer recomputes the 3D filter there (a reset in the same step reads drawn opacities).
+        ``initial`` is the count the run started with, where the budget's ramp starts."""
         self.config = config
         self.extent = extent
         self.generator = generator
         self.on_edit = on_edit
+        self.initial = initial
 
     def initial_state(self, n: int, device: torch.device) -> dict[str, Tensor]:
         return {"grad2d": torch.zeros(n, device=device), "count": torch.zeros(n, device=device)}
@@ -160,9 +164,10 @@ class DensifyStrategy:
             if cfg.opacity_reset_every > 0 and step > cfg.opacity_reset_every:
                 prune |= max_scale > HUGE_WORLD_FRACTION * self.extent
             candidates = (avg_grad > cfg.densify_grad_threshold) & ~prune
-            budget = max(0, cfg.max_gaussians - (n - int(prune.sum())))
+            # A split adds one gaussian net (two children replace the parent), a clone one.
+            budget = max(0, count_cap(cfg, step, self.initial) - (n - int(prune.sum())))
             if int(candidates.sum()) > budget:
-                # Over the cap: grow only where the gradient says the image needs it most.
+                # Over the ramp: grow only where the gradient says the image needs it most.
                 idx = torch.nonzero(candidates).squeeze(1)
                 top = torch.topk(avg_grad[idx], budget).indices if budget > 0 else idx[:0]
                 candidates = torch.zeros_like(candidates)

@@ -126,8 +126,6 @@ class GaussianTraining:
             raise TrainingError("There are no frames to train on.")
         self.extent = scene_extent(self.cameras)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.strategy: Strategy = (MCMCStrategy if config.strategy == "mcmc" else DensifyStrategy)(
-            config, self.extent, self.generator, on_edit=lambda _: self.update_filter())
         self.step = 0
         self.seconds = 0.0
         self.view_order = torch.empty(0, dtype=torch.long)
@@ -137,6 +135,10 @@ class GaussianTraining:
                                           generator=self.generator,
                                           random_points=min(RANDOM_INIT_POINTS, config.max_gaussians // 2))
         self.gaussians = Gaussians.from_state(self.gaussians.params, device, requires_grad=True)
+        # The budget's ramp starts from the initial count (the same on a resume: same points, same seed).
+        self.strategy: Strategy = (MCMCStrategy if config.strategy == "mcmc" else DensifyStrategy)(
+            config, self.extent, self.generator, on_edit=lambda _: self.update_filter(),
+            initial=len(self.gaussians))
         self.filter_step = -1  # the step the 3D filter was last computed at
         self.update_filter()
         self.optimizers = make_optimizers(self.gaussians, config, self.extent)
