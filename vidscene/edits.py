@@ -6,7 +6,10 @@ every gaussian inside it. Shapes are a box (``center``, ``half_size`` along its 
 ``rotation``, a unit quaternion ``[w, x, y, z]``) or a sphere (``center``, ``radius``).
 
 Both the API (to refuse an edit that keeps nothing, from positions it reads cheaply) and the pipeline (to
-write the edited files) need the same answer, so it lives here, below both, with numpy as its only import.
+write the edited files) need the same answer, so it lives here, below both. numpy is imported inside the
+functions that compute, not at the top: the API imports this module at start for its parsing and constants,
+and numpy's ~20 MiB resident would count against every API process before any edit is asked for
+(tests/api/test_start_imports.py).
 The API validates bodies with pydantic first; ``parse_operations`` is the one check for everything else
 (stored rows, the command line), raising ``ValueError`` with a message that names the problem.
 """
@@ -17,10 +20,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 OPS = ("keep_inside", "delete_inside")
 SHAPES = ("box", "sphere")
@@ -50,6 +54,8 @@ class Operation:
 
     def inside(self, points: NDArray[np.floating]) -> NDArray[np.bool_]:
         """Which of the (N, 3) ``points`` lie inside the shape (its surface included)."""
+        import numpy as np
+
         local = np.asarray(points, dtype=np.float64) - np.asarray(self.center, dtype=np.float64)
         if self.shape == "sphere":
             radius = float(self.radius or 0.0)
@@ -62,6 +68,8 @@ class Operation:
 
 def rotation_matrix(wxyz: Sequence[float]) -> NDArray[np.float64]:
     """The 3x3 matrix of a unit quaternion ``[w, x, y, z]``."""
+    import numpy as np
+
     w, x, y, z = (float(v) for v in wxyz)
     return np.array([
         [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
@@ -72,6 +80,8 @@ def rotation_matrix(wxyz: Sequence[float]) -> NDArray[np.float64]:
 
 def keep_mask(points: NDArray[np.floating], operations: Sequence[Operation]) -> NDArray[np.bool_]:
     """Which gaussians (by their (N, 3) positions) the operations keep, applied in order."""
+    import numpy as np
+
     keep = np.ones(len(points), dtype=bool)
     for operation in operations:
         inside = operation.inside(points)
@@ -135,6 +145,8 @@ _SPLAT_RECORD = 32  # antimatter15 .splat: position is its first 12 bytes
 def read_positions(path: Path) -> NDArray[np.float32] | None:
     """The (N, 3) positions of a ``.splat`` or a binary little-endian 3DGS ``.ply``, or None for another
     file: what the API reads to count what an edit keeps (a memory map, no decoding)."""
+    import numpy as np
+
     name = path.name
     if name.endswith(".splat"):
         data = np.memmap(path, dtype=np.float32, mode="r")
@@ -145,6 +157,8 @@ def read_positions(path: Path) -> NDArray[np.float32] | None:
 
 
 def _ply_positions(path: Path) -> NDArray[np.float32] | None:
+    import numpy as np
+
     with open(path, "rb") as f:
         head = f.read(64 * 1024)
     end = head.find(b"end_header\n")

@@ -16,20 +16,14 @@ import io
 import stat
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
-from typing import IO
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import IO, TYPE_CHECKING
 
 from vidscene.probe import Media, NotAVideoError, VideoInfo
 
-try:  # HEIC, the iPhone's default; without the package such photos are refused by name
-    import pillow_heif
-
-    pillow_heif.register_heif_opener()
-    HEIC = True
-except ImportError:  # pragma: no cover - the package is a dependency
-    HEIC = False
+if TYPE_CHECKING:
+    from PIL import Image
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".heic", ".heif")
 MIN_PHOTOS = 8
@@ -118,15 +112,32 @@ def _natural_key(name: str) -> list[object]:
     return [(0, k) if isinstance(k, int) else (1, k) for k in key]
 
 
+@cache
+def heic_support() -> bool:
+    """Registers HEIC (the iPhone's default) with Pillow, once; False when the package is missing, and such
+    photos are then refused by name. Done on the first photo read, not at import: the API imports this module
+    at start, and Pillow with its HEIC plugin would be resident in every API process that never sees a photo
+    (tests/api/test_start_imports.py)."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - the package is a dependency
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def read_photo(archive: zipfile.ZipFile, entry: PhotoEntry) -> Image.Image:
     """The photo upright (EXIF orientation applied) in RGB; ``NotAVideoError`` when it cannot be decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    heic = heic_support()
     with archive.open(entry.name) as stream:
         data = stream.read(MAX_PHOTO_BYTES + 1)
     try:
         with Image.open(io.BytesIO(data)) as img:
             return ImageOps.exif_transpose(img).convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        kind = "HEIC support is missing" if entry.name.lower().endswith((".heic", ".heif")) and not HEIC else \
+        kind = "HEIC support is missing" if entry.name.lower().endswith((".heic", ".heif")) and not heic else \
             "it is damaged or not a photo"
         raise NotAVideoError(f"The photo {entry.name!r} in the archive cannot be read: {kind}.") from exc
 

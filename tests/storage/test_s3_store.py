@@ -62,6 +62,25 @@ def test_multipart_upload_is_whole_or_nothing(store: S3Store, s3_server: S3Serve
     assert s3_server.keys(bucket) == []
 
 
+def test_multipart_upload_keeps_every_byte_across_part_boundaries(store: S3Store, s3_server: S3Server,
+                                                                    bucket: str) -> None:
+    """Pieces of odd sizes straddle the parts (the upload copies them into one reused part buffer); a
+    caller's bytearray changed after ``write`` returns changes nothing sent."""
+    data = bytes(range(251)) * (2 * PART_BYTES // 251 + 2)  # two full parts and a tail, no period of 8 MiB
+    sending = store.start_upload("tmp/upload-3.part")
+    offset, sizes = 0, [1, PART_BYTES - 2, 3, 65_537, PART_BYTES]
+    for size in sizes:
+        sending.write(memoryview(data)[offset:offset + size])
+        offset += size
+    reused = bytearray(data[offset:])
+    sending.write(reused)
+    reused[:] = b"\0" * len(reused)
+    sending.complete()
+    assert store.read_range("tmp/upload-3.part", 0, len(data)) == data
+    head = s3_server.client().head_object(Bucket=bucket, Key=store._key("tmp/upload-3.part"))
+    assert head["ETag"].strip('"').endswith("-3")  # two parts of PART_BYTES and the tail
+
+
 def test_a_stored_upload_is_probed_by_ranged_reads(store: S3Store, tmp_path: Path) -> None:
     video = encode_video(tmp_path / "clip.mp4")
     store.put_file("tmp/upload-v.part", video)
