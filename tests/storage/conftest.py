@@ -1,10 +1,15 @@
-"""Fixtures for the storage tests: a fresh bucket on the session's S3 server, and the store over it."""
+"""Fixtures for the storage tests: a fresh bucket on the session's S3 server, the store over it, and the API
+keeping its scenes there."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
-from tests.support.s3 import S3Server
+from tests.support.api_client import Api, api_over_store
+from tests.support.s3 import PREFIX, S3Server
 from vidscene.storage.s3 import S3Store
 
 
@@ -24,3 +29,8 @@ def bucket(s3_server: S3Server, s3_env: dict[str, str]) -> str:
 @pytest.fixture
 def store(bucket: str) -> S3Store:
     return S3Store(f"s3://{bucket}/pre")
+
+
+@pytest.fixture
+def s3_api(tmp_path: Path, bucket: str) -> Iterator[Api]:
+    yield from api_over_store(tmp_path, f"s3://{bucket}/{PREFIX}")

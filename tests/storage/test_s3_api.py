@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from tests.support import uploads
-from tests.support.api_client import PASSWORD, Api, TestClient, make_settings
+from tests.support.api_client import PASSWORD, Api, api_over_store, make_settings
 from tests.support.s3 import S3Server, running_s3_server
 from tests.support.videos import encode_video
 from vidscene.api import create_app
-from vidscene.db.migrate import upgrade
 from vidscene.storage import StoreUnavailableError, open_storage, scene_key
 
 
@@ -27,18 +26,6 @@ def private_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Se
         yield server
 
 
-def _api(tmp_path: Path, url: str, **overrides: object) -> Iterator[Api]:
-    database = f"sqlite:///{tmp_path / 'vidscene.db'}"
-    upgrade(database)
-    settings = make_settings(tmp_path / "data", database, storage_url=url, **overrides)
-    app = create_app(settings, enqueue=None)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client=client, app=app, settings=settings)
-
-
-@pytest.fixture
-def s3_api(tmp_path: Path, bucket: str) -> Iterator[Api]:
-    yield from _api(tmp_path, f"s3://{bucket}/p")
 
 
 @pytest.mark.slow  # the default run's s3 budget goes to the e2e pipeline and the outage answers
@@ -88,7 +75,7 @@ def test_a_resumable_upload_is_sent_to_the_bucket_when_complete(s3_api: Api, s3_
 
 @pytest.mark.slow  # the default run's s3 budget goes to the e2e pipeline and the outage answers
 def test_presigned_downloads_redirect(tmp_path: Path, s3_server: S3Server, bucket: str) -> None:
-    for api in _api(tmp_path, f"s3://{bucket}/p", s3_presigned_downloads=True, s3_presign_seconds=60):
+    for api in api_over_store(tmp_path, f"s3://{bucket}/p", s3_presigned_downloads=True, s3_presign_seconds=60):
         _, auth = api.user()
         scene_id = api.scene_id(auth, encode_video(tmp_path / "clip.mp4").read_bytes())
         storage = open_storage(api.settings.data_dir, f"s3://{bucket}/p")
@@ -102,7 +89,7 @@ def test_presigned_downloads_redirect(tmp_path: Path, s3_server: S3Server, bucke
 
 def test_a_store_that_goes_down_answers_503(tmp_path: Path, private_s3: S3Server) -> None:
     bucket = private_s3.new_bucket()
-    for api in _api(tmp_path, f"s3://{bucket}/p"):
+    for api in api_over_store(tmp_path, f"s3://{bucket}/p"):
         _, auth = api.user()
         scene_id = api.scene_id(auth, encode_video(tmp_path / "clip.mp4").read_bytes())
         private_s3.stop()

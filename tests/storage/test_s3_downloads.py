@@ -4,31 +4,17 @@ the data dir gives (ranges clamped at the end, 416 past it, ``If-Range`` gone st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.api_client import Api, TestClient, make_settings
+from tests.support.api_client import Api
 from tests.support.scenes import seed_scene
 from tests.support.trained import Deployment
-from vidscene.api import create_app
-from vidscene.db.migrate import upgrade
 from vidscene.storage import open_storage, scene_key
 
 MiB = 1024 * 1024
 DATA = bytes(range(256)) * (10 * 1024 + 3)  # 2.5 MiB and a bit: two whole chunks and a short one
 
-
-@pytest.fixture
-def s3_api(tmp_path: Path, bucket: str) -> Iterator[Api]:
-    database = f"sqlite:///{tmp_path / 'vidscene.db'}"
-    upgrade(database)
-    settings = make_settings(tmp_path / "api", database, storage_url=f"s3://{bucket}/d")
-    app = create_app(settings, enqueue=None)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client=client, app=app, settings=settings)
 
 
 def _seed(api: Api, tmp_path: Path, username: str) -> str:

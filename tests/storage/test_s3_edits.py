@@ -6,14 +6,13 @@ their own; the scene lives only in the bucket."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
 from sqlalchemy import update
 
-from tests.support.api_client import Api, TestClient, make_settings
-from tests.support.s3 import S3Server
+from tests.support.api_client import Api
+from tests.support.s3 import PREFIX, S3Server
 from tests.support.trained import (
     ITERATIONS,
     Deployment,
@@ -22,26 +21,14 @@ from tests.support.trained import (
     seed_trained_scene,
     write_model,
 )
-from vidscene.api import create_app
 from vidscene.config import Settings
-from vidscene.db.migrate import upgrade
 from vidscene.db.models import DeriveJob
 from vidscene.db.session import make_engine, make_sessionmaker
 from vidscene.storage import open_storage, scene_key
 
 BOX = {"op": "keep_inside", "shape": "box", "center": [0.1, 0.0, 0.0], "half_size": [0.3, 0.5, 0.5]}
 BALL = {"op": "delete_inside", "shape": "sphere", "center": [0.2, 0.0, 0.0], "radius": 0.15}
-PREFIX = "p"
 
-
-@pytest.fixture
-def s3_api(tmp_path: Path, bucket: str) -> Iterator[Api]:
-    database = f"sqlite:///{tmp_path / 'vidscene.db'}"
-    upgrade(database)
-    settings = make_settings(tmp_path / "api", database, storage_url=f"s3://{bucket}/{PREFIX}")
-    app = create_app(settings, enqueue=None)
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client=client, app=app, settings=settings)
 
 
 def _seed_in_bucket(api: Api, tmp_path: Path, username: str) -> str:

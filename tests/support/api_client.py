@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import time
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +25,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient as TestClient  # re-exported for the test modules
 
+from vidscene.api import create_app
 from vidscene.config import Settings
+from vidscene.db.migrate import upgrade
 
 if TYPE_CHECKING:
     from tests.support.cluster import Cluster
@@ -119,6 +121,16 @@ def call_asgi(app: ASGIApp, scope: dict[str, Any]) -> list[Message]:
 
     run_async(main)
     return sent
+
+
+def api_over_store(tmp_path: Path, url: str, **overrides: object) -> Iterator[Api]:
+    """The API (a fresh SQLite database, its own data dir) with ``storage_url=url`` and ``overrides``."""
+    database = f"sqlite:///{tmp_path / 'vidscene.db'}"
+    upgrade(database)
+    settings = make_settings(tmp_path / "data", database, storage_url=url, **overrides)
+    app = create_app(settings, enqueue=None)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client=client, app=app, settings=settings)
 
 
 class ApiClient:

@@ -18,6 +18,7 @@ import httpx
 
 from tests.support.server import free_port
 
+PREFIX = "p"  # the key prefix the storage tests' API keeps scenes under (tests/storage/conftest.py: s3_api)
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "vidscene-test", "AWS_SECRET_ACCESS_KEY": "vidscene-test-secret",
                "AWS_REGION": "us-east-1"}
 
