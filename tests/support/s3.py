@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,20 +71,28 @@ def running_s3_server(log_path: Path) -> Iterator[S3Server]:
                                 stdout=log, stderr=subprocess.STDOUT)
     server = S3Server(endpoint=f"http://127.0.0.1:{port}", proc=proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"moto server exited: {log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                httpx.get(server.endpoint, timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        _wait_until_ready(server, lambda: httpx.get(server.endpoint, timeout=1), log_path, seconds=30,
+                          pause=0.1, errors=(httpx.HTTPError,))
         yield server
     finally:
         server.stop()
+
+
+def _wait_until_ready(server: S3Server, ask: Callable[[], object], log_path: Path, *, seconds: float, pause: float,
+                      errors: tuple[type[Exception], ...]) -> None:
+    """Ask the starting server until ``ask`` answers without one of ``errors``; the log's tail when the process
+    exits first, the last error after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{log_path.name}: the server exited: {log_path.read_text(errors='replace')[-2000:]}")
+        try:
+            ask()
+            return
+        except errors:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
 
 
 @contextmanager
@@ -102,17 +110,8 @@ def running_seaweedfs(weed: str, work_dir: Path) -> Iterator[S3Server]:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     server = S3Server(endpoint=f"http://127.0.0.1:{ports['s3']}", proc=proc)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"weed exited: {(work_dir / 'weed.log').read_text(errors='replace')[-2000:]}")
-            try:
-                server.client().list_buckets()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        _wait_until_ready(server, lambda: server.client().list_buckets(), work_dir / "weed.log", seconds=60,
+                          pause=0.5, errors=(Exception,))
         yield server
     finally:
         server.stop()
