@@ -165,16 +165,19 @@ class S3Store:
                 return None
             if str(exc.response.get("Error", {}).get("Code", "")) not in ("InvalidRange", "416"):
                 raise
-            info = self.stat(key)
-            return None if info is None else (info, b"")
+            return self._info_only(key)
         total = _total_size(found.get("ContentRange"))
         if total is None or int(found["ContentLength"]) > size:
             found["Body"].close()
-            info = self.stat(key)
-            return None if info is None else (info, b"")
+            return self._info_only(key)
         with self._translated("a ranged GET"):
             data = bytes(found["Body"].read())
         return ObjectInfo(size=total, mtime=found["LastModified"].timestamp()), data
+
+    def _info_only(self, key: str) -> tuple[ObjectInfo, bytes] | None:
+        """``read_first``'s answer from a HEAD, with no bytes: the ranged GET could not say the size."""
+        info = self.stat(key)
+        return None if info is None else (info, b"")
 
     def read_bytes(self, key: str) -> bytes | None:
         try:

@@ -136,12 +136,10 @@ def prepare_output(unit_of_work: UnitOfWork, storage: Storage, *, user_id: int, 
             raise NotFoundError(f"This scene does not produce {output_type} yet: {label} can be made once the "
                                 "scene is processed.")
         asked = [iteration] if iteration is not None else sorted(set(scene.save_iterations) | {scene.total_iterations})
-        kept = storage.kept_models(scene_id, asked, scene.training_mode)
-        if iteration is None and not kept:
-            raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept.")
-        if iteration is not None and not kept:
-            raise NotFoundError(f"This scene does not produce {output_type} for iteration {iteration}: the "
-                                "model of that iteration is not kept.")
+        if not storage.kept_models(scene_id, asked, scene.training_mode):
+            raise NotFoundError(f"This scene does not produce {output_type}: its trained model is not kept." if
+                                iteration is None else f"This scene does not produce {output_type} for iteration "
+                                f"{iteration}: the model of that iteration is not kept.")
         version = 0 if output_type in UNEDITED else scene.edit_version  # an edit serves their originals
         failed = None if retry else derive.failure(session, scene_id, version, output_type)
         if failed is not None:
