@@ -71,6 +71,7 @@ class Clock:
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.peak_mb: dict[str, int] = {}  # the process's peak RSS so far at the end of each stage
         self._started = (0.0, 0.0)
 
     def start(self) -> None:
@@ -79,6 +80,7 @@ class Clock:
     def stop(self, stage: str) -> None:
         self.wall[stage] = time.monotonic() - self._started[0]
         self.cpu[stage] = time.process_time() - self._started[1]
+        self.peak_mb[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None, root: Path,
@@ -116,6 +118,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
     export_outputs(result.checkpoint, scene, requests, config.export, device="cpu")
     clock.stop("export")
     quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
+    clock.peak_mb["evaluate"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
             "iterations": g.iterations, "frames_kept": len(scene.cameras),
             "seconds": {k: round(v, 1) for k, v in clock.wall.items()},
@@ -129,6 +132,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
             "gaussians": int(result.metrics["n_gaussians"]), "most_gaussians": rate.max_gaussians(),
             "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb_after": clock.peak_mb,  # one clip per process: later clips' peaks include earlier ones
             **promise(video, preset, g.iterations, sum(clock.wall.values())),
             "torch_threads": torch_threads(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 

@@ -28,7 +28,15 @@ from vidscene.pipeline.export.camera_path import (
 from vidscene.pipeline.export.ply import gaussian_ply_properties, write_gaussian_ply, write_point_ply
 from vidscene.pipeline.export.splat import write_splat
 from vidscene.pipeline.export.video import write_mp4
-from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map, ssim_mean
+from vidscene.pipeline.images import (
+    load_training_images,
+    psnr,
+    split_train_eval,
+    ssim,
+    ssim_map,
+    ssim_mean,
+    training_size,
+)
 
 SH_C0 = 0.28209479177387814
 
@@ -312,6 +320,20 @@ def test_load_training_images_scales_cameras_and_pixels(tmp_path: Path) -> None:
     assert float(images[0, 10, 70, 0]) == 0.0
     _, full = load_training_images(scene, 1000)  # never upscaled
     assert full.shape == (3, 240, 320, 3)
+    # A pixel budget: the 4:3 frame gets the pixels a 16:9 one of the same long side has, and the decoded
+    # values as they are when asked for bytes.
+    budget_cams, budget = load_training_images(scene, 80, 80 * 45, dtype=torch.uint8)
+    assert budget.shape == (3, 52, 69, 3) and budget.dtype == torch.uint8
+    assert (budget_cams[1].width, budget_cams[1].height) == (69, 52)
+    assert int(budget[2, 10, 5, 0]) == 202
+
+
+def test_a_pixel_budget_keeps_the_aspect_and_never_upscales() -> None:
+    assert training_size(480, 360, 480, 480 * 270) == (416, 312)  # 4:3 at standard: 129,792 pixels
+    assert training_size(270, 480, 480, 480 * 270) == (270, 480)  # 9:16 already within both
+    assert training_size(1920, 1080, 480, 480 * 270) == (480, 270)
+    assert training_size(200, 150, 480, 480 * 270) == (200, 150)
+    assert training_size(480, 360, 0, 0) == (480, 360)
 
 
 def test_split_train_eval() -> None:

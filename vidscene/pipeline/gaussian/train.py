@@ -117,10 +117,11 @@ class GaussianTraining:
         self.config = config
         self.work_dir = work_dir
         self.device = device
-        self.cameras, images = load_training_images(scene, config.max_long_side)
         # Kept as uint8 (exactly the decoded values) and converted per step: a quarter of the memory, which
         # matters for hundreds of full-HD frames on a GPU.
-        self.images = (images * 255.0).round_().to(torch.uint8).to(device)
+        self.cameras, images = load_training_images(scene, config.max_long_side, config.max_pixels,
+                                                    dtype=torch.uint8)
+        self.images = images.to(device)
         self.train_idx, self.eval_idx = split_train_eval(len(self.cameras), config.eval_every)
         if not self.train_idx:
             raise TrainingError("There are no frames to train on.")
