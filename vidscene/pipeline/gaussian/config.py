@@ -76,6 +76,15 @@ class GaussianConfig:
     robust_floor: float = 0.1
     robust_block: int = 8
     robust_max_share: float = 0.5
+    # ... and which side of a high residual moved, the frame or the model, as the neighbouring frames seen
+    # through the model's depth say (gaussian/consensus.py): from consensus_start on (0: off) and again every
+    # consensus_every steps, the robust loss masks only blocks the neighbours disagree with, at the lower
+    # factor consensus_factor. Off: at mid size it cut the people's path from 21.5 to 6.1 only with the lower
+    # factor from the start, which cost a clean capture 1.1 dB, and the opacity figures move by 2x between
+    # arms of the same clean capture (bench/RESULTS.md, "Captures as people film them: session 9").
+    consensus_start: int = 0
+    consensus_every: int = 300
+    consensus_factor: float = 2.5
     # ... and, with the robust loss, what moves along with the camera, which its residual cannot see: blocks
     # whose image motion between neighbouring frames the SfM poses and points do not explain (flow_masks.py).
     # Off: on the disturbed capture it left the novel views at 17.69 dB against 18.72 without it (same
@@ -109,7 +118,9 @@ class GaussianConfig:
 
         start, stop = steps(self.densify_start), steps(self.densify_stop)
         robust = steps(self.robust_start) if self.robust_start > 0 else 0
+        consensus = steps(self.consensus_start) if self.consensus_start > 0 else 0
         return replace(self, iterations=total, lr_decay_steps=decay, densify_start=start, robust_start=robust,
+                       consensus_start=consensus, consensus_every=steps(self.consensus_every),
                        densify_stop=max(stop, start + 1),
                        densify_every=steps(self.densify_every), sh_degree_interval=steps(self.sh_degree_interval),
                        opacity_reset_every=steps(self.opacity_reset_every) if self.opacity_reset_every > 0 else 0)

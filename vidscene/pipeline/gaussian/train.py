@@ -34,6 +34,7 @@ from vidscene.pipeline.gaussian.antialias import filter_variances
 from vidscene.pipeline.gaussian.appearance import FrameColours
 from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
+from vidscene.pipeline.gaussian.consensus import ConsensusSettings, consensus_mask, masks_share
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
 from vidscene.pipeline.gaussian.mcmc import MCMCStrategy
 from vidscene.pipeline.gaussian.model import (
@@ -153,6 +154,11 @@ class GaussianTraining:
         self.points = scene.points
         # What moves with the camera (flow_masks.py), per training frame: found once, when the robust loss starts.
         self.carried: dict[int, Tensor] | None = None
+        # What the neighbouring frames disagree with (consensus.py), per training frame, and the step it was
+        # found at (None: not yet in this process; a resumed run finds it again at once).
+        self.consensus: dict[int, Tensor] = {}
+        self.consensus_step: int | None = None
+        self.consensus_settings = ConsensusSettings(block=config.robust_block)
 
     def update_filter(self) -> None:
         """Recompute every gaussian's 3D filter from the training cameras (at the training resolution: their
@@ -259,13 +265,50 @@ class GaussianTraining:
         """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up."""
         if not self.config.robust_start or self.step < self.config.robust_start:
             return target
-        mask = transient_mask(pred, target, self.robust)
+        if self._consensus_due():
+            self.consensus = self._consensus_masks()
+            self.consensus_step = self.step
+        if view in self.consensus:
+            # A second witness: the residual's bar can be lower where the neighbours confirm what it flags.
+            confirmed = dataclasses.replace(self.robust, factor=self.config.consensus_factor)
+            mask = transient_mask(pred, target, confirmed) & self.consensus[view]
+        else:
+            mask = transient_mask(pred, target, self.robust)
         if self.config.flow_masks:
             if self.carried is None:
                 self.carried = self._carried_masks()
             mask = mask | self.carried[view]
         self.masked_share[view] = mask.float().mean().cpu()
         return without_masked(pred, target, mask)
+
+    def _consensus_due(self) -> bool:
+        start, every = self.config.consensus_start, max(self.config.consensus_every, 1)
+        if not start or self.step < start:
+            return False
+        return self.consensus_step is None or self.step - self.consensus_step >= every
+
+    @torch.no_grad()
+    def _consensus_masks(self) -> dict[int, Tensor]:
+        """``consensus_mask`` of every training frame against its training neighbours (held-out frames neither
+        vote nor get masks), through the depth the current model renders where it is mostly opaque."""
+        started = time.monotonic()
+        means, quats, scales, opacities, sh = self.gaussians.activated()
+        cameras = [self.cameras[i] for i in self.train_idx]
+        depths = []
+        for camera in cameras:
+            out = render(means, quats, scales, opacities, sh, camera, sh_degree=0,
+                         background=torch.zeros(3, device=self.device), with_depth=True)
+            assert out.depth is not None
+            opaque = out.alpha > self.consensus_settings.opaque
+            depths.append(torch.where(opaque, out.depth, torch.zeros_like(out.depth)).reshape(
+                camera.height, camera.width))
+        masks = {index: consensus_mask(k, cameras, lambda k: self.image(self.train_idx[k]), depths,
+                                       self.consensus_settings)
+                 for k, index in enumerate(self.train_idx)}
+        logger.info("consensus masks", extra={"iteration": self.step,
+                                              "seconds": round(time.monotonic() - started, 2),
+                                              "disagreeing_share": round(masks_share(masks), 4)})
+        return masks
 
     def _carried_masks(self) -> dict[int, Tensor]:
         """``flow_masks`` of every training frame, on the training device (once per run: a resumed run finds
