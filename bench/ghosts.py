@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.support
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 import torch
+from quality import parse_settings
 
 from tests.support.crowd import WALK_SECONDS, CaptureName, Filming, capture_cameras, swept_opacity
 from tests.support.synthetic import posed_scene, posed_similarity
@@ -46,14 +48,7 @@ from vidscene.pipeline.scene import training_config
 
 def parse_arm(text: str) -> dict[str, Any]:
     """``name=value,...`` (values read as JSON, else kept as strings) for ``GaussianConfig`` fields."""
-    out: dict[str, Any] = {}
-    for pair in filter(None, text.split(",")):
-        name, _, value = pair.partition("=")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
+    return parse_settings([pair for pair in text.split(",") if pair])
 
 
 def main() -> None:
@@ -76,7 +71,7 @@ def main() -> None:
     people = Filming("disturbed", cameras, fps=fps, seed=args.seed)  # the truth about where people walked
     views = [v for v in (people.people_in_view(i) for i in range(args.frames)) if v.mask.mean() >= 0.05]
     base = replace(training_config(preset_config("preview", device="cpu"), report).gaussian,
-                   max_long_side=max(width, height), max_pixels=0, seed=args.seed)
+                   max_long_side=max(width, height), seed=args.seed)
     for arm in args.arm or [""]:
         config = replace(base, **parse_arm(arm))
         started = time.monotonic()

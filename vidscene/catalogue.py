@@ -197,17 +197,14 @@ _PREVIEW_GAUSSIAN = ReferenceCost((1.7 + 3.5) / 2 / 240, (22.5 + 18.9) / 2 / 80,
                                   (3.3 + 2.4) / 2)
 _PREVIEW_TENSORF = ReferenceCost(_PREVIEW_GAUSSIAN.seconds_per_source_frame, _PREVIEW_GAUSSIAN.seconds_per_kept_frame,
                                  188.1 / 2000, 72.2)  # frames and SfM are the same work in either mode
-# - standard's training is the bound of its budget ramp (``pipeline/gaussian/budget.py``: from about 10k
-#   gaussians at iteration 300 linearly to 300k at 5000, then 300k to 7000), from the steps issue 25 measured
-#   on a quiet 2-core VM (texture-rich 10 s clip: 0.11 s per step while the count rose to 300k, mean about 130k
-#   gaussians, and 0.21 s at 300k) taken as linear in the count (0.035 s + 0.585 s per million gaussians):
-#   300 x 0.041 + 4700 x 0.125 + 2000 x 0.21 = 1021 s. The 612 s above was a plain clip that stopped at 198k;
-#   the rich clip took 1231 s before the ramp. Measured under the ramp on a quiet VM at the end of session 8
-#   (`bench/cost.py --clip portrait10 --preset standard`: the generated texture-rich 10 s 1080x1920 clip,
-#   240 source frames, 150 kept): frames 6.9 s, SfM 43.0 s, training 1477.2 s (182k gaussians, under the
-#   ramp's 300k: steps cost 0.20 s at that count and 360x640, more than the linear model above said), export
-#   14.2 s, 1541 s end to end where the bound promised 1064 s. The promise is now that measurement.
-_STANDARD_GAUSSIAN = ReferenceCost(6.9 / 240, 43.0 / 150, 1477.2 / 7000, 14.2)
+# - standard is the mean of two clips measured on a quiet 2-core VM in session 9 with standard's 100k budget
+#   (`bench/cost.py --clip portrait10 --clip orbit --preset standard`, bench/RESULTS.md "Cost: session 9"): the
+#   generated texture-rich 10 s 1080x1920 portrait (frames 4.8 s, SfM 33.5 s, training 565.5 s, export 9.6 s)
+#   and the 10 s 480x360 orbit (3.7, 29.9, 740.0, 8.0 s; its 4:3 frames have a third more pixels), both 240
+#   source frames and 150 kept: 613 and 782 s end to end, within 13% of the 697 s promised. The 300k budget
+#   before it took 1541 s on the portrait.
+_STANDARD_GAUSSIAN = ReferenceCost((4.8 + 3.7) / 2 / 240, (33.5 + 29.9) / 2 / 150, (565.5 + 740.0) / 2 / 7000,
+                                   (9.6 + 8.0) / 2)
 
 _PRESETS = (
     Preset("preview", "Quick preview", "small frames and a short schedule: minutes on a CPU",

@@ -58,9 +58,9 @@ def test_catalogue_costs_come_from_the_reference_cpu_then_from_this_server(api: 
     assert preview["seconds_per_iteration"] == round(REF.seconds_per_iteration or 0, 4)
     assert preview["estimated_seconds"] == round(REF.total_seconds(1500) or 0)
     assert "reference 2-core CPU" in preview["basis"]
-    # the reference CPU (bench/RESULTS.md): 4.4 + 22.9 s (session 5), 1021 s for the budget ramp's training
-    # (issue 25, catalogue.py), 15.3 s
-    assert presets["standard"]["estimates"]["gaussian"]["estimated_seconds"] == 1541
+    # the reference CPU (bench/RESULTS.md, "Cost: session 9"): the mean of two 10 s clips at standard's 100k
+    # budget, 4.25 + 31.7 + 7000 x 0.09325 + 8.8 s (catalogue.py)
+    assert presets["standard"]["estimates"]["gaussian"]["estimated_seconds"] == 698
     assert presets["standard"]["estimates"]["gaussian"]["source"] == "reference"
     # nobody measured quality on the reference CPU: unknown, not made up
     assert presets["quality"]["estimates"]["gaussian"] == {

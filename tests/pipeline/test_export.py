@@ -35,7 +35,6 @@ from vidscene.pipeline.images import (
     ssim,
     ssim_map,
     ssim_mean,
-    training_size,
 )
 
 SH_C0 = 0.28209479177387814
@@ -320,20 +319,11 @@ def test_load_training_images_scales_cameras_and_pixels(tmp_path: Path) -> None:
     assert float(images[0, 10, 70, 0]) == 0.0
     _, full = load_training_images(scene, 1000)  # never upscaled
     assert full.shape == (3, 240, 320, 3)
-    # A pixel budget: the 4:3 frame gets the pixels a 16:9 one of the same long side has, and the decoded
-    # values as they are when asked for bytes.
-    budget_cams, budget = load_training_images(scene, 80, 80 * 45, dtype=torch.uint8)
-    assert budget.shape == (3, 52, 69, 3) and budget.dtype == torch.uint8
-    assert (budget_cams[1].width, budget_cams[1].height) == (69, 52)
-    assert int(budget[2, 10, 5, 0]) == 202
-
-
-def test_a_pixel_budget_keeps_the_aspect_and_never_upscales() -> None:
-    assert training_size(480, 360, 480, 480 * 270) == (416, 312)  # 4:3 at standard: 129,792 pixels
-    assert training_size(270, 480, 480, 480 * 270) == (270, 480)  # 9:16 already within both
-    assert training_size(1920, 1080, 480, 480 * 270) == (480, 270)
-    assert training_size(200, 150, 480, 480 * 270) == (200, 150)
-    assert training_size(480, 360, 0, 0) == (480, 360)
+    # The decoded values as they are, when asked for bytes.
+    byte_cams, as_bytes = load_training_images(scene, 80, dtype=torch.uint8)
+    assert as_bytes.shape == (3, 60, 80, 3) and as_bytes.dtype == torch.uint8
+    assert (byte_cams[1].width, byte_cams[1].height) == (80, 60)
+    assert int(as_bytes[2, 10, 5, 0]) == 202
 
 
 def test_split_train_eval() -> None:

@@ -66,9 +66,9 @@ def test_presets_say_what_they_cost_on_this_server(browser: Browser, server: Web
     costs = page.get_by_test_id("preset-cost")
     costs.first.wait_for()
     # 2 + 15 + 1500 x 0.04 + 3 = 80 s: "1 min" (formatDuration rounds to minutes past 60 s)
-    # standard: the reference CPU's 1541 s end to end (catalogue.py, issue 25); quality: nobody measured it
+    # standard: the reference CPU's 698 s end to end (catalogue.py, issue 25); quality: nobody measured it
     assert costs.all_inner_texts() == ["about 1 min on this server (measured over 3 scenes)",
-                                       "about 26 min on a 2-core CPU (reference measurement)",
+                                       "about 12 min on a 2-core CPU (reference measurement)",
                                        "time not measured yet"]
     page.locator("summary", has_text="Training settings").click()
     page.get_by_label("Training mode").select_option("tensorf")

@@ -48,14 +48,14 @@ class Quality:
 def evaluation_views(scene: SceneData, eval_every: int) -> tuple[list[Camera], torch.Tensor, bool]:
     """The cameras and images to measure on, at working resolution: the held-out frames (at most
     ``MAX_EVAL_VIEWS``, evenly picked), or all frames when none is held out."""
-    cameras, images = load_training_images(scene, WORKING_RESOLUTION)
+    cameras, images = load_training_images(scene, WORKING_RESOLUTION, dtype=torch.uint8)
     _, held = split_train_eval(len(cameras), eval_every)
     heldout = bool(held)
     picked = held or list(range(len(cameras)))
     if len(picked) > MAX_EVAL_VIEWS:
         step = len(picked) / MAX_EVAL_VIEWS
         picked = [picked[int(i * step)] for i in range(MAX_EVAL_VIEWS)]
-    return [cameras[i] for i in picked], images[picked], heldout
+    return [cameras[i] for i in picked], images[picked].to(torch.float32) / 255.0, heldout
 
 
 class Scores(NamedTuple):

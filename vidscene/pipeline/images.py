@@ -25,39 +25,30 @@ from vidscene.pipeline.errors import TrainingError
 logger = logging.getLogger(__name__)
 
 
-def training_size(width: int, height: int, max_long_side: int, max_pixels: int = 0) -> tuple[int, int]:
-    """(width, height) with the long side at most ``max_long_side`` and, when ``max_pixels`` is set, at most
-    that many pixels; never upscales, keeps the aspect.
-
-    The pixel budget is what makes a step cost the same whatever the frame's shape: at one long side a 4:3
-    frame has a third more pixels than a 9:16 one, and a CPU step costs about in proportion (``standard`` on
-    the 4:3 orbit took 740 s of training where the 9:16 portrait took 566 s: bench/RESULTS.md, session 9).
-    """
-    scale = 1.0
-    if max_long_side > 0:
-        scale = min(scale, max_long_side / max(width, height))
-    if max_pixels > 0:
-        scale = min(scale, math.sqrt(max_pixels / (width * height)))
-    if scale >= 1.0:
+def training_size(width: int, height: int, max_long_side: int) -> tuple[int, int]:
+    """(width, height) with the long side at most ``max_long_side``; never upscales, keeps the aspect."""
+    long_side = max(width, height)
+    if max_long_side <= 0 or long_side <= max_long_side:
         return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    s = max_long_side / long_side
+    return max(1, round(width * s)), max(1, round(height * s))
 
 
-def load_training_images(scene: SceneData, max_long_side: int, max_pixels: int = 0, *,
+def load_training_images(scene: SceneData, max_long_side: int, *,
                          dtype: torch.dtype = torch.float32) -> tuple[list[Camera], torch.Tensor]:
-    """Every camera's image resized to the working resolution (``training_size``), with the cameras scaled to
-    match.
+    """Every camera's image resized to the working resolution, with the cameras scaled to match.
 
     Returns ``(cameras, images)`` where ``images`` is ``(M, H, W, 3)`` on the CPU, in the order of
     ``scene.cameras``: float32 in 0..1, or with ``dtype=torch.uint8`` exactly the decoded values (a quarter of
-    the memory; the gaussian trainer keeps them so, and a float copy of 150 frames at 480x360 was 311 MB of
-    peak RSS). All images share the first camera's working size (SfM runs with one camera model, so they
-    normally already do). Raises ``TrainingError`` when an image is missing or unreadable.
+    the memory: a float copy of 150 frames at 480x360 is 311 MB of peak RSS, which the gaussian trainer and
+    the quality figure need not pay). All images share the first camera's working size (SfM runs with one
+    camera model, so they normally already do). Raises ``TrainingError`` when an image is missing or
+    unreadable.
     """
     if not scene.cameras:
         raise TrainingError("There are no registered frames to train on.")
     ref = scene.cameras[0]
-    w, h = training_size(ref.width, ref.height, max_long_side, max_pixels)
+    w, h = training_size(ref.width, ref.height, max_long_side)
     cameras: list[Camera] = []
     images = torch.empty((len(scene.cameras), h, w, 3), dtype=dtype)
     for i, cam in enumerate(scene.cameras):

@@ -27,7 +27,7 @@ PREVIEW = PipelineConfig(
     sfm=SfmConfig(max_num_features=2048),
     # bench/gaussian.py (10 s 480x360 orbit, SfM poses, 2 busy cores): 2000 iterations and 60k gaussians gave
     # 34.9 dB held-out in 308 s of training; these settings 34.0 dB in 106 s.
-    gaussian=GaussianConfig(iterations=1500, max_long_side=240, max_pixels=240 * 135, max_gaussians=30_000,
+    gaussian=GaussianConfig(iterations=1500, max_long_side=240, max_gaussians=30_000,
                             densify_start=200, densify_stop=1000, sh_degree_interval=500, robust_start=30),
     # SH appearance (no network), a coarse grid and few samples per ray: minutes on two cores.
     tensorf=TensorfConfig(iterations=2000, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
@@ -41,8 +41,10 @@ STANDARD = PipelineConfig(
     preset="standard",
     frames=FramesConfig(target_count=150, max_long_side=640),
     sfm=SfmConfig(max_num_features=4096),
-    gaussian=GaussianConfig(iterations=7000, max_long_side=480, max_pixels=480 * 270, max_gaussians=100_000,
-                            densify_stop=5000),
+    # 100k gaussians: a 10 s clip in 10-13 min on two quiet cores whatever it shows (34.1 dB on the rich
+    # portrait, 35.5 on the orbit); 300k took 25.7 min for 35.0 dB on the portrait (bench/RESULTS.md, "Cost:
+    # session 9"). The quality preset is the one for more.
+    gaussian=GaussianConfig(iterations=7000, max_long_side=480, max_gaussians=100_000, densify_stop=5000),
     tensorf=TensorfConfig(iterations=15000, max_long_side=480, grid_start=96, grid_final=220,
                           upsample_fractions=(0.1, 0.16, 0.22, 0.3), alpha_mask_fractions=(0.1, 0.22)),
     export=ExportConfig(video_frames=150, video_max_long_side=640),
@@ -53,7 +55,7 @@ QUALITY = PipelineConfig(
     frames=FramesConfig(target_count=250, max_long_side=1280),
     sfm=SfmConfig(max_num_features=8192, exhaustive_below=80),
     # The paper's learning rates: the CPU presets keep GaussianConfig's 3x ones, best for short budgets.
-    gaussian=GaussianConfig(iterations=30000, max_long_side=1280, max_pixels=1280 * 720, max_gaussians=3_000_000,
+    gaussian=GaussianConfig(iterations=30000, max_long_side=1280, max_gaussians=3_000_000,
                             densify_stop=15000, lr_means=1.6e-4, lr_means_final=1.6e-6, lr_scales=5e-3, lr_quats=1e-3,
                             lr_opacities=5e-2, lr_sh0=2.5e-3, lr_shN=2.5e-3 / 20),
     tensorf=TensorfConfig(iterations=30000),

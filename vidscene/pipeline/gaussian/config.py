@@ -16,9 +16,6 @@ class GaussianConfig:
 
     iterations: int = 3000
     max_long_side: int = 240  # training resolution on the long side
-    # ... and at most this many pixels (0: no such budget), so that a step costs the same for a 4:3 frame as
-    # for a 9:16 one (images.training_size).
-    max_pixels: int = 0
     sh_degree: int = 3
     sh_degree_interval: int = 1000  # iterations between SH degree increases
     lr_means: float = 1.6e-4 * 3

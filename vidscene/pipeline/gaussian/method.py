@@ -78,12 +78,10 @@ def _moving_content(config: GaussianConfig, camera: Camera) -> MovingMask | None
     """What training leaves out as moving content, found the same way in the frames quality is measured on
     (at their size: the blocks grow with it), or None when training keeps everything."""
     from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask
-    from vidscene.pipeline.images import training_size
 
     if not config.robust_start:
         return None
-    trained = training_size(camera.width, camera.height, config.max_long_side, config.max_pixels)
-    block = max(1, round(config.robust_block * max(camera.width, camera.height) / max(trained)))
+    block = max(1, round(config.robust_block * max(camera.width, camera.height) / config.max_long_side))
     settings = RobustSettings(config.robust_factor, config.robust_floor, block, config.robust_max_share)
     return lambda pred, target: transient_mask(pred, target, settings)
 

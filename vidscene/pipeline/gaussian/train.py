@@ -120,8 +120,7 @@ class GaussianTraining:
         self.device = device
         # Kept as uint8 (exactly the decoded values) and converted per step: a quarter of the memory, which
         # matters for hundreds of full-HD frames on a GPU.
-        self.cameras, images = load_training_images(scene, config.max_long_side, config.max_pixels,
-                                                    dtype=torch.uint8)
+        self.cameras, images = load_training_images(scene, config.max_long_side, dtype=torch.uint8)
         self.images = images.to(device)
         self.train_idx, self.eval_idx = split_train_eval(len(self.cameras), config.eval_every)
         if not self.train_idx:
