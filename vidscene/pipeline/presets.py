@@ -41,7 +41,7 @@ STANDARD = PipelineConfig(
     preset="standard",
     frames=FramesConfig(target_count=150, max_long_side=640),
     sfm=SfmConfig(max_num_features=4096),
-    # 100k gaussians: a 10 s clip in 10-13 min on two quiet cores whatever it shows (34.1 dB on the rich
+    # 100k gaussians: a 10 s clip in 10-13 min on two quiet cores whatever it shows (34.1-34.5 dB on the rich
     # portrait, 35.5 on the orbit); 300k took 25.7 min for 35.0 dB on the portrait (bench/RESULTS.md, "Cost:
     # session 9"). The quality preset is the one for more.
     gaussian=GaussianConfig(iterations=7000, max_long_side=480, max_gaussians=100_000, densify_stop=5000),
