@@ -114,8 +114,10 @@ def test_an_estimate_is_a_function_of_the_preset_and_the_videos_length() -> None
     assert long.frames == pytest.approx((reference.frames or 0) * 4)
     assert (short.sfm or 0) < (reference.sfm or 0) == long.sfm  # preview keeps at most 80 frames of either
     assert short.seconds_per_iteration == reference.seconds_per_iteration == long.seconds_per_iteration
+    # standard's own figures: a dearer step (more gaussians, larger frames) over more iterations
     standard = estimates.reference_costs("gaussian", "standard", 240)
-    assert (standard.total_seconds(7000) or 0) > 10 * (reference.total_seconds(1500) or 0)
+    assert (standard.seconds_per_iteration or 0) > (reference.seconds_per_iteration or 0)
+    assert (standard.total_seconds(7000) or 0) > 5 * (reference.total_seconds(1500) or 0)
 
 
 def test_frames_and_sfm_record_their_units_and_scale_by_them(factory: sessionmaker[Session]) -> None:
