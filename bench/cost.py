@@ -63,6 +63,11 @@ class Rate:
         return max((p[3] for p in self.points), default=-1)
 
 
+def peak_rss_mb() -> int:
+    """This process's peak RSS so far (everything a run does happens in it)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 class Clock:
     """Wall and CPU seconds (``time.process_time``: every thread of this process, where all stages run) of
     each stage. CPU seconds are the figure to compare on a shared machine: the load stretches wall time, but
@@ -80,7 +85,7 @@ class Clock:
     def stop(self, stage: str) -> None:
         self.wall[stage] = time.monotonic() - self._started[0]
         self.cpu[stage] = time.process_time() - self._started[1]
-        self.peak_mb[stage] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        self.peak_mb[stage] = peak_rss_mb()
 
 
 def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None, root: Path,
@@ -118,7 +123,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
     export_outputs(result.checkpoint, scene, requests, config.export, device="cpu")
     clock.stop("export")
     quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
-    clock.peak_mb["evaluate"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    clock.peak_mb["evaluate"] = peak_rss_mb()
     return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
             "iterations": g.iterations, "frames_kept": len(scene.cameras),
             "seconds": {k: round(v, 1) for k, v in clock.wall.items()},
@@ -131,7 +136,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
             "cpu_s_per_it_end": _round(rate.per_iteration(0.9, 1.0, 2)),
             "gaussians": int(result.metrics["n_gaussians"]), "most_gaussians": rate.max_gaussians(),
             "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "peak_rss_mb": peak_rss_mb(),
             "peak_rss_mb_after": clock.peak_mb,  # one clip per process: later clips' peaks include earlier ones
             **promise(video, preset, g.iterations, sum(clock.wall.values())),
             "torch_threads": torch_threads(), "loadavg": [round(x, 2) for x in os.getloadavg()]}

@@ -79,15 +79,14 @@ def _sample(image: Tensor, uv: Tensor, camera: Camera) -> Tensor:
 
 
 @torch.no_grad()
-def warped_votes(index: int, cameras: Sequence[Camera], images: Callable[[int], Tensor], depths: Sequence[Tensor],
-                 settings: ConsensusSettings) -> tuple[Tensor, Tensor]:
-    """Frame ``index``'s neighbours seen from it: ``(K, H, W, 3)`` colours at its exposure and ``(K, H, W)``
-    whether each neighbour sees the same surface there (``K`` may be 0)."""
+def warped_votes(index: int, target: Tensor, cameras: Sequence[Camera], images: Callable[[int], Tensor],
+                 depths: Sequence[Tensor], settings: ConsensusSettings) -> tuple[Tensor, Tensor]:
+    """Frame ``index`` (its image: ``target``)'s neighbours seen from it: ``(K, H, W, 3)`` colours at its
+    exposure and ``(K, H, W)`` whether each neighbour sees the same surface there (``K`` may be 0)."""
     camera, depth = cameras[index], depths[index]
     device = depth.device
     rotation, translation = _pose(camera, device)
     world = (_pixel_rays(camera, device) * depth[..., None] - translation) @ rotation  # R^T (x - t)
-    target = images(index)
     colours, valid = [], []
     for offset in neighbour_offsets(len(cameras), settings):
         j = index + offset
@@ -124,7 +123,7 @@ def consensus_mask(index: int, cameras: Sequence[Camera], images: Callable[[int]
     0 where it draws too little)."""
     target = images(index)
     height, width = target.shape[:2]
-    colours, valid = warped_votes(index, cameras, images, depths, settings)
+    colours, valid = warped_votes(index, target, cameras, images, depths, settings)
     if not len(colours):
         return torch.ones((height, width), dtype=torch.bool, device=target.device)
     block = settings.block

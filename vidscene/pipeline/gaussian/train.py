@@ -301,8 +301,10 @@ class GaussianTraining:
             opaque = out.alpha > self.consensus_settings.opaque
             depths.append(torch.where(opaque, out.depth, torch.zeros_like(out.depth)).reshape(
                 camera.height, camera.width))
-        masks = {index: consensus_mask(k, cameras, lambda k: self.image(self.train_idx[k]), depths,
-                                       self.consensus_settings)
+        def frame(k: int) -> Tensor:  # the k-th training frame, converted when asked (no float copy of all)
+            return self.image(self.train_idx[k])
+
+        masks = {index: consensus_mask(k, cameras, frame, depths, self.consensus_settings)
                  for k, index in enumerate(self.train_idx)}
         logger.info("consensus masks", extra={"iteration": self.step,
                                               "seconds": round(time.monotonic() - started, 2),
