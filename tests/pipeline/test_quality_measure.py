@@ -4,10 +4,13 @@ anything the model itself gets wrong must."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.evaluate import measure
+from vidscene.pipeline.gaussian.config import GaussianConfig
+from vidscene.pipeline.gaussian.method import moving_settings
 from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask
 
 
@@ -50,3 +53,17 @@ def test_a_passer_by_is_not_counted_but_a_wrong_model_is() -> None:
     wrong = measure(lambda _: blurred, [_camera()], scene[None], moving=moving)
     assert wrong.psnr < 25.0
     assert wrong.masked == 0.0
+
+
+@pytest.mark.parametrize(("size", "block"), [((320, 180), 8), ((480, 270), 8), ((960, 540), 16)])
+def test_the_quality_figure_masks_blocks_as_large_as_training_did(size: tuple[int, int], block: int) -> None:
+    """Training draws frames at most ``max_long_side`` long and never upscales them, so frames smaller than
+    that trained with the configured block and are scored with it; frames twice as large need blocks twice
+    as large to cover the same part of the picture."""
+    import numpy as np
+
+    camera = Camera(width=size[0], height=size[1], fx=300.0, fy=300.0, cx=size[0] / 2, cy=size[1] / 2,
+                    R=np.eye(3), t=np.zeros(3))
+    settings = moving_settings(GaussianConfig(max_long_side=480, robust_block=8), camera)
+    assert settings is not None and settings.block == block
+    assert moving_settings(GaussianConfig(robust_start=0), camera) is None

@@ -20,7 +20,7 @@ import torch
 
 from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.export import atomic_write_path
-from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map
+from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, ssim_map, unit_float
 
 MAX_EVAL_VIEWS = 10  # spread over the held-out frames: enough for a stable mean, cheap on a CPU
 WORKING_RESOLUTION = 1 << 30  # "no downscale": the frames are stored at the preset's working size
@@ -55,7 +55,7 @@ def evaluation_views(scene: SceneData, eval_every: int) -> tuple[list[Camera], t
     if len(picked) > MAX_EVAL_VIEWS:
         step = len(picked) / MAX_EVAL_VIEWS
         picked = [picked[int(i * step)] for i in range(MAX_EVAL_VIEWS)]
-    return [cameras[i] for i in picked], images[picked].to(torch.float32) / 255.0, heldout
+    return [cameras[i] for i in picked], unit_float(images[picked]), heldout
 
 
 class Scores(NamedTuple):

@@ -65,10 +65,16 @@ def load_training_images(scene: SceneData, max_long_side: int, *,
         except (OSError, ValueError) as exc:
             raise TrainingError(f"Frame {cam.image_name!r} could not be read for training.") from exc
         pixels = torch.from_numpy(arr.copy())
-        images[i] = pixels if dtype == torch.uint8 else pixels.to(dtype) / 255.0
+        images[i] = pixels if dtype == torch.uint8 else unit_float(pixels, dtype)
         cameras.append(cam.scaled(w, h))
     logger.debug("loaded training images", extra={"count": len(cameras), "width": w, "height": h})
     return cameras, images
+
+
+def unit_float(pixels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Decoded bytes (0..255) as ``dtype`` in 0..1: frames are kept as bytes, a quarter of a float copy's
+    memory, and converted only when one is drawn or scored."""
+    return pixels.to(dtype) / 255.0
 
 
 def split_train_eval(n: int, eval_every: int) -> tuple[list[int], list[int]]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from vidscene.pipeline.evaluate import MovingMask, Quality
+    from vidscene.pipeline.gaussian.robust import RobustSettings
 
 
 
@@ -75,15 +76,30 @@ def drawing(checkpoint: Path, config: PipelineConfig) -> tuple[Callable[[Camera]
 
 
 def _moving_content(config: GaussianConfig, camera: Camera) -> MovingMask | None:
-    """What training leaves out as moving content, found the same way in the frames quality is measured on
-    (at their size: the blocks grow with it), or None when training keeps everything."""
-    from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask
+    """What training leaves out as moving content, found the same way in the frames quality is measured on,
+    or None when training keeps everything."""
+    from vidscene.pipeline.gaussian.robust import transient_mask
+
+    settings = moving_settings(config, camera)
+    if settings is None:
+        return None
+    return lambda pred, target: transient_mask(pred, target, settings)
+
+
+def moving_settings(config: GaussianConfig, camera: Camera) -> RobustSettings | None:
+    """The robust loss's settings for frames of ``camera``'s size. Training drew the frames at
+    ``training_size`` (never above their own size), so a block covers the same part of the picture here only
+    when it grows by the frames' size over that one: frames no larger than ``max_long_side`` keep the
+    training block."""
+    from vidscene.pipeline.gaussian.robust import RobustSettings
+    from vidscene.pipeline.images import training_size
 
     if not config.robust_start:
         return None
-    block = max(1, round(config.robust_block * max(camera.width, camera.height) / config.max_long_side))
-    settings = RobustSettings(config.robust_factor, config.robust_floor, block, config.robust_max_share)
-    return lambda pred, target: transient_mask(pred, target, settings)
+    long_side = max(camera.width, camera.height)
+    trained = max(training_size(camera.width, camera.height, config.max_long_side))
+    block = max(1, round(config.robust_block * long_side / trained))
+    return RobustSettings(config.robust_factor, config.robust_floor, block, config.robust_max_share)
 
 
 def transients(checkpoint: Path, scene: SceneData) -> Mapping[str, float]:

@@ -47,7 +47,7 @@ from vidscene.pipeline.gaussian.model import (
 from vidscene.pipeline.gaussian.render import cuda_available, render
 from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
-from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim
+from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, unit_float
 from vidscene.pipeline.progress import ProgressFn, no_progress
 from vidscene.pipeline.train_loop import Cadence, TrainLoop
 from vidscene.pipeline.training import TrainResult as TrainResult  # re-exported: one result type for both trainers
@@ -217,7 +217,7 @@ class GaussianTraining:
 
     def image(self, index: int) -> Tensor:
         """Ground-truth image ``index`` as (H, W, 3) float32 in 0..1 on the training device."""
-        return self.images[index].to(torch.float32) / 255.0
+        return unit_float(self.images[index])
 
     def background(self) -> Tensor:
         if self.config.random_background:
