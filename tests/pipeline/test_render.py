@@ -366,3 +366,38 @@ def test_non_finite_gaussians_are_culled(backend: Backend) -> None:
                  camera, sh_degree=0, background=torch.zeros(3), backend=backend)
     assert out.radii.tolist()[1:] == [0, 0, 0] and out.radii[0] > 0
     assert torch.isfinite(out.image).all() and out.alpha.max() > 0.4
+
+
+@pytest.mark.parametrize("backend", ["cpu", "reference"])
+def test_tiles_left_out_show_the_background_and_send_no_gradient(backend: Backend) -> None:
+    """A step under the pixel budget draws some rows of tiles: what it draws must be exactly the full render
+    there, and the gaussians' gradients exactly those of the full render with the loss on the drawn pixels."""
+    camera = tilted_camera(45, 37)  # 3 x 3 tiles, the last row and column partial
+    params = random_scene(300, seed=3, camera=camera)
+    background = torch.tensor([0.2, 0.5, 0.9])
+    drawn_tiles = torch.tensor([[True] * 3, [False] * 3, [True] * 3])
+    drawn = drawn_tiles.repeat_interleave(16, 0).repeat_interleave(16, 1)[:37, :45]
+    weights = torch.rand((37, 45, 3), generator=torch.Generator().manual_seed(5))
+
+    def grads(tiles: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        p = fresh(params)
+        out = render(*p, camera, sh_degree=3, background=background, backend=backend, drawn_tiles=tiles)
+        (out.image * weights * drawn[..., None]).sum().backward()
+        return out.image.detach(), [q.grad for q in p if q.grad is not None]
+
+    full_image, full_grads = grads(None)
+    part_image, part_grads = grads(drawn_tiles)
+    assert torch.allclose(part_image[drawn], full_image[drawn], atol=1e-6)
+    assert torch.equal(part_image[~drawn], background.expand(int((~drawn).sum()), 3))
+    assert not torch.allclose(full_image[~drawn], part_image[~drawn])  # the left-out rows had gaussians
+    assert len(part_grads) == 5
+    for full, part in zip(full_grads, part_grads, strict=True):
+        assert rel_err(part, full) < 1e-5
+
+
+def test_drawn_tiles_of_the_wrong_shape_are_refused() -> None:
+    camera = tilted_camera(45, 37)
+    params = random_scene(10, seed=3, camera=camera)
+    with pytest.raises(ValueError, match="drawn_tiles"):
+        render(*params, camera, sh_degree=0, background=torch.zeros(3), backend="cpu",
+               drawn_tiles=torch.ones((2, 3), dtype=torch.bool))

@@ -96,6 +96,10 @@ class GaussianConfig:
     # 31.92 portrait, preview) but views off the path lost 0.8 dB (bench/RESULTS.md, session 7).
     appearance_lr: float = 1e-3
     appearance_weight: float = 0.01
+    # Pixels a CPU step draws at most (gaussian/pixel_budget.py): frames larger than this draw a changing
+    # subset of their rows of tiles each step, so a 4:3 clip costs what a 16:9 one does at the same long side;
+    # 0 draws every pixel.
+    step_pixels: int = 0
 
     def scaled_to(self, total: int) -> GaussianConfig:
         """The same schedule over ``total`` iterations instead of ``self.iterations``.

@@ -44,7 +44,7 @@ class _RasterizeCPU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, means2d: Tensor, conics: Tensor, colors: Tensor, opacities: Tensor,
                 depths: Tensor, background: Tensor, visible: Tensor, extents: Tensor, width: int, height: int,
-                with_depth: bool) -> tuple[Tensor, Tensor, Tensor]:
+                with_depth: bool, drawn_tiles: NDArray[np.bool_] | None) -> tuple[Tensor, Tensor, Tensor]:
         n = colors.shape[0]
         m2 = _f32(means2d)
         con = _f32(conics)
@@ -61,11 +61,18 @@ class _RasterizeCPU(torch.autograd.Function):
         tiles_y = (height + TILE - 1) // TILE
         ext = _f32(extents)
         offsets, ids = bin_tiles(order, m2, con, ext2, ext, tiles_x, tiles_y)
-        tile_order = _balanced_tile_order(offsets)
-        image = np.empty((height, width, 3), dtype=np.float32)
-        alpha = np.empty((height, width), dtype=np.float32)
-        depth = np.empty((height, width), dtype=np.float32)
-        trans = np.empty((height, width), dtype=np.float32)
+        tile_order = _balanced_tile_order(offsets, drawn_tiles)
+        if drawn_tiles is None:  # the kernel writes every pixel
+            image = np.empty((height, width, 3), dtype=np.float32)
+            alpha = np.empty((height, width), dtype=np.float32)
+            depth = np.empty((height, width), dtype=np.float32)
+            trans = np.empty((height, width), dtype=np.float32)
+        else:  # tiles left out show the background: nothing in front of it, nothing to walk back through
+            image = np.empty((height, width, 3), dtype=np.float32)
+            image[:] = bg
+            alpha = np.zeros((height, width), dtype=np.float32)
+            depth = np.zeros((height, width), dtype=np.float32)
+            trans = np.ones((height, width), dtype=np.float32)
         last = np.empty((height, width), dtype=np.int32)
         forward_tiles(offsets, ids, tile_order, m2, con, cols, opac, ext, width, height, tiles_x, bg, image, alpha,
                        depth, trans, last)
@@ -97,16 +104,19 @@ class _RasterizeCPU(torch.autograd.Function):
         g_bg = torch.from_numpy(np.einsum("hw,hwc->c", trans, g_image)).to(dt_bg)
         g_depths = grads[:, 9].to(dt_depths) if with_depth else None
         return (grads[:, 0:2].to(dt_means), grads[:, 2:5].to(dt_conics), grads[:, 6:9].to(dt_colors),
-                grads[:, 5].to(dt_opac), g_depths, g_bg, None, None, None, None, None)
+                grads[:, 5].to(dt_opac), g_depths, g_bg, None, None, None, None, None, None)
 
 
-def _balanced_tile_order(offsets: NDArray[np.int32]) -> NDArray[np.int32]:
-    """Tiles dealt round-robin by decreasing cost into one contiguous run per thread.
+def _balanced_tile_order(offsets: NDArray[np.int32], drawn: NDArray[np.bool_] | None = None) -> NDArray[np.int32]:
+    """The tiles to draw (all, or the ``drawn`` ones), dealt round-robin by decreasing cost into one
+    contiguous run per thread.
 
     numba splits a prange into equal contiguous chunks, one per thread, and tile costs (list lengths) vary
     by orders of magnitude across an image; dealing the sorted tiles keeps every thread's share near equal.
     """
     by_cost = np.argsort(-np.diff(offsets), kind="stable").astype(np.int32)
+    if drawn is not None:
+        by_cost = by_cost[drawn.reshape(-1)[by_cost]]
     threads = max(1, numba.get_num_threads())
     return np.concatenate([by_cost[i::threads] for i in range(threads)])
 
@@ -131,21 +141,32 @@ def _thread_grad_buffer(n: int) -> NDArray[np.float32]:
     return view
 
 
+def _drawn(drawn_tiles: Tensor | None, width: int, height: int) -> NDArray[np.bool_] | None:
+    if drawn_tiles is None:
+        return None
+    shape = ((height + TILE - 1) // TILE, (width + TILE - 1) // TILE)
+    if tuple(drawn_tiles.shape) != shape:
+        raise ValueError(f"drawn_tiles must have shape {shape} for {width}x{height}, got {tuple(drawn_tiles.shape)}")
+    return np.ascontiguousarray(drawn_tiles.detach().cpu().numpy().astype(np.bool_))
+
+
 def rasterize_cpu(means2d: Tensor, conics: Tensor, colors: Tensor, opacities: Tensor, depths: Tensor,
                   background: Tensor, visible: Tensor, extents: Tensor, width: int, height: int,
-                  with_depth: bool) -> tuple[Tensor, Tensor, Tensor]:
+                  with_depth: bool, drawn_tiles: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Composite gaussians with the numba kernels.
 
     Returns ``(image (H, W, 3) over background, alpha (H, W), depth)`` where depth is the alpha-weighted sum
     of ``depths`` (H, W) when ``with_depth`` (divide by alpha for the expected depth), else an empty tensor.
     Gradients flow to means2d, conics, colors, opacities, depths (with_depth) and background.
+    ``drawn_tiles`` ((tiles down, tiles across) bool, 16x16-pixel tiles): only those tiles are composited,
+    forward and backward; the others show the background and send the gaussians no gradient.
     Threads: ``numba.set_num_threads`` (default: all cores).
     """
     if colors.ndim != 2 or colors.shape[1] != 3:
         raise ValueError(f"colors must have shape (N, 3), got {tuple(colors.shape)}")
     out: tuple[Tensor, Tensor, Tensor] = _RasterizeCPU.apply(means2d, conics, colors, opacities, depths,
                                                              background, visible, extents, width, height,
-                                                             with_depth)
+                                                             with_depth, _drawn(drawn_tiles, width, height))
     return out
 
 

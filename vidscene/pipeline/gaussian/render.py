@@ -22,6 +22,7 @@ Running the CPU backend well (see bench/rasterizer.py for figures):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import cache
 from typing import Literal
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor
 
 from vidscene.pipeline.cameras import Camera
+from vidscene.pipeline.gaussian.cpu_kernels.tiles import TILE
 from vidscene.pipeline.gaussian.project import Projected, project_gaussians
 from vidscene.pipeline.gaussian.raster_reference import rasterize_reference
 from vidscene.pipeline.gaussian.render_output import RenderOutput
@@ -84,7 +86,7 @@ def resolve_backend(backend: Backend, device: torch.device) -> Literal["cpu", "c
 
 def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients, camera: Camera, *,
            sh_degree: int, background: Tensor, backend: Backend = "auto",
-           with_depth: bool = False) -> RenderOutput:
+           with_depth: bool = False, drawn_tiles: Tensor | None = None) -> RenderOutput:
     """Render gaussians seen by ``camera``.
 
     Args:
@@ -99,6 +101,10 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         background: (3,) colour behind the gaussians (gradients flow to it if it requires grad).
         backend: see the module docstring.
         with_depth: also render the expected depth.
+        drawn_tiles: ((H + 15) // 16, (W + 15) // 16) bool: draw only these 16x16-pixel tiles (the rest show
+            the background and send the gaussians no gradient). The CPU rasterizer skips the others' work,
+            which is what a training step's pixel budget (``GaussianConfig.step_pixels``) is for; the other
+            backends draw everything and blank the rest.
 
     The screen-space gradient for densification: call ``out.screen_grad_norm()`` after ``backward()``.
     """
@@ -107,17 +113,22 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
     if chosen == "cuda":
         from vidscene.pipeline.gaussian.raster_cuda import render_gsplat
 
-        return render_gsplat(means, quats, scales, opacities, joined_sh(sh), camera, sh_degree=sh_degree,
-                             background=background, with_depth=with_depth)
+        out = render_gsplat(means, quats, scales, opacities, joined_sh(sh), camera, sh_degree=sh_degree,
+                            background=background, with_depth=with_depth)
+        return out if drawn_tiles is None else blanked(out, drawn_tiles, background)
     if means.device.type != "cpu":
         raise ValueError(f"backend {chosen!r} needs CPU tensors, got {means.device}")
 
     if chosen == "cpu":
         proj, image, alpha, depth_sum = _rasterized_cpu(means, quats, scales, opacities, sh, camera, sh_degree,
-                                                        background, with_depth)
+                                                        background, with_depth, drawn_tiles)
     else:
         proj, image, alpha, depth_sum = _rasterized_reference(means, quats, scales, opacities, sh, camera,
                                                               sh_degree, background, with_depth)
+        if drawn_tiles is not None:
+            drawn = tile_pixels(drawn_tiles, camera.width, camera.height)
+            image = torch.where(drawn[..., None], image, background.to(image.dtype))
+            alpha, depth_sum = alpha * drawn, (depth_sum * drawn if with_depth else depth_sum)
     depth = None
     if with_depth:
         depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
@@ -125,6 +136,20 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         proj.means2d.retain_grad()
     return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
                         width=camera.width, height=camera.height)
+
+
+def tile_pixels(drawn_tiles: Tensor, width: int, height: int) -> Tensor:
+    """(H, W) bool: the pixels of the ``drawn_tiles`` (see ``render``)."""
+    full = drawn_tiles.repeat_interleave(TILE, dim=0).repeat_interleave(TILE, dim=1)
+    return full[:height, :width]
+
+
+def blanked(out: RenderOutput, drawn_tiles: Tensor, background: Tensor) -> RenderOutput:
+    """``out`` with the pixels outside ``drawn_tiles`` at the background, as if they were never drawn."""
+    drawn = tile_pixels(drawn_tiles.to(out.image.device), out.width, out.height)
+    image = torch.where(drawn[..., None], out.image, background.to(out.image.dtype))
+    depth = None if out.depth is None else out.depth * drawn
+    return dataclasses.replace(out, image=image, alpha=out.alpha * drawn, depth=depth)
 
 
 def _check_shapes(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
@@ -146,8 +171,8 @@ def _check_shapes(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tenso
 
 
 def _rasterized_cpu(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
-                    camera: Camera, sh_degree: int, background: Tensor,
-                    with_depth: bool) -> tuple[Projected, Tensor, Tensor, Tensor]:
+                    camera: Camera, sh_degree: int, background: Tensor, with_depth: bool,
+                    drawn_tiles: Tensor | None = None) -> tuple[Projected, Tensor, Tensor, Tensor]:
     """Projection, image, alpha and alpha-weighted depth sum from the numba kernels (``raster_cpu``)."""
     from vidscene.pipeline.gaussian.raster_cpu import project_cpu, rasterize_cpu, sh_colors_cpu
 
@@ -155,7 +180,7 @@ def _rasterized_cpu(means: Tensor, quats: Tensor, scales: Tensor, opacities: Ten
     colors = sh_colors_cpu(sh, means, camera.center, sh_degree, proj.visible)
     image, alpha, depth_sum = rasterize_cpu(proj.means2d, proj.conics, colors, opacities, proj.depths,
                                             background.to(means.dtype), proj.visible, proj.extents,
-                                            camera.width, camera.height, with_depth)
+                                            camera.width, camera.height, with_depth, drawn_tiles)
     return proj, image, alpha, depth_sum
 
 

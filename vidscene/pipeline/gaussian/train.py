@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from vidscene.pipeline import train_loop
-from vidscene.pipeline.cameras import SceneData
+from vidscene.pipeline.cameras import Camera, SceneData
 from vidscene.pipeline.checkpoints import training_seconds
 from vidscene.pipeline.collapse import check_not_flat, flat_image_psnr, image_std, learned_nothing, mean_colour
 from vidscene.pipeline.errors import TrainingError
@@ -44,7 +44,8 @@ from vidscene.pipeline.gaussian.model import (
     init_from_points,
     scene_extent,
 )
-from vidscene.pipeline.gaussian.render import cuda_available, render
+from vidscene.pipeline.gaussian.pixel_budget import drawn_tiles
+from vidscene.pipeline.gaussian.render import cuda_available, render, tile_pixels
 from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, unit_float
@@ -230,13 +231,16 @@ class GaussianTraining:
         step, cfg = self.step, self.config
         self.optimizers["means"].param_groups[0]["lr"] = means_lr(cfg, self.extent, step)
         view = self.next_view()
+        camera = self.cameras[view]
+        tiles = self._drawn_tiles(camera)
         means, quats, scales, opacities, sh = self.gaussians.activated()
-        out = render(means, quats, scales, opacities, sh, self.cameras[view], sh_degree=sh_degree_at(cfg, step),
-                     background=self.background())
+        out = render(means, quats, scales, opacities, sh, camera, sh_degree=sh_degree_at(cfg, step),
+                     background=self.background(), drawn_tiles=tiles)
         self.strategy.step_pre_backward(step, out)
         target = self.image(view)
+        drawn = None if tiles is None else tile_pixels(tiles, camera.width, camera.height).to(self.device)
         pred = out.image if self.colours is None else self.colours.apply(out.image, view)
-        loss, _ = photometric_loss(pred, self._static_part(pred, target, view), cfg.ssim_lambda)
+        loss, _ = photometric_loss(pred, self._static_part(pred, target, view, drawn), cfg.ssim_lambda)
         if cfg.needle_weight > 0:
             loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
         if (regularisation := self.strategy.regularisation(scales, opacities)) is not None:
@@ -257,27 +261,47 @@ class GaussianTraining:
         if step % max(cfg.filter_every, 1) == 0 and self.filter_step != step:  # not again after an edit
             self.update_filter()
         with torch.no_grad():
-            mse = float(torch.mean((pred.detach().clamp(0, 1) - target) ** 2))
+            error = (pred.detach().clamp(0, 1) - target) ** 2
+            mse = float(error.mean() if drawn is None else error[drawn].mean())
         return float(loss.detach()), mse
 
-    def _static_part(self, pred: Tensor, target: Tensor, view: int) -> Tensor:
-        """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up."""
+    def _drawn_tiles(self, camera: Camera) -> Tensor | None:
+        """The tiles this step draws under the pixel budget (``pixel_budget``), or None for the whole frame.
+        The budget is the CPU's: a GPU draws a frame's pixels in parallel, and skipping them saves nothing."""
+        if not self.config.step_pixels or self.device.type != "cpu":
+            return None
+        return drawn_tiles(camera.width, camera.height, self.config.step_pixels, self.generator)
+
+    def _static_part(self, pred: Tensor, target: Tensor, view: int, drawn: Tensor | None = None) -> Tensor:
+        """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up, and
+        with the pixels this step did not draw (``drawn``, (H, W) bool) left out as well.
+
+        The robust loss judges the drawn rows stacked together: blocks it never drew would otherwise count as
+        the frame's best-fitted ones and lower its bar."""
         if not self.config.robust_start or self.step < self.config.robust_start:
-            return target
+            return target if drawn is None else without_masked(pred, target, ~drawn)
+        rows = None if drawn is None else drawn.any(dim=1)
+        def drawn_part(image: Tensor) -> Tensor:
+            return image if rows is None else image[rows]
+
         if self._consensus_due():
             self.consensus = self._consensus_masks()
             self.consensus_step = self.step
         if view in self.consensus:
             # A second witness: the residual's bar can be lower where the neighbours confirm what it flags.
             confirmed = dataclasses.replace(self.robust, factor=self.config.consensus_factor)
-            mask = transient_mask(pred, target, confirmed) & self.consensus[view]
+            mask = transient_mask(drawn_part(pred), drawn_part(target), confirmed) & drawn_part(self.consensus[view])
         else:
-            mask = transient_mask(pred, target, self.robust)
+            mask = transient_mask(drawn_part(pred), drawn_part(target), self.robust)
         if self.config.flow_masks:
             if self.carried is None:
                 self.carried = self._carried_masks()
-            mask = mask | self.carried[view]
+            mask = mask | drawn_part(self.carried[view])
         self.masked_share[view] = mask.float().mean().cpu()
+        if rows is not None:
+            full = torch.ones(target.shape[:2], dtype=torch.bool, device=target.device)  # undrawn: left out
+            full[rows] = mask
+            mask = full
         return without_masked(pred, target, mask)
 
     def _consensus_due(self) -> bool:
