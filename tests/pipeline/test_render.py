@@ -379,20 +379,25 @@ def test_tiles_left_out_show_the_background_and_send_no_gradient(backend: Backen
     drawn = drawn_tiles.repeat_interleave(16, 0).repeat_interleave(16, 1)[:37, :45]
     weights = torch.rand((37, 45, 3), generator=torch.Generator().manual_seed(5))
 
-    def grads(tiles: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def grads(tiles: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         p = fresh(params)
         out = render(*p, camera, sh_degree=3, background=background, backend=backend, drawn_tiles=tiles)
         (out.image * weights * drawn[..., None]).sum().backward()
-        return out.image.detach(), [q.grad for q in p if q.grad is not None]
+        return out.image.detach(), out.radii, [q.grad for q in p if q.grad is not None]
 
-    full_image, full_grads = grads(None)
-    part_image, part_grads = grads(drawn_tiles)
+    full_image, full_radii, full_grads = grads(None)
+    part_image, part_radii, part_grads = grads(drawn_tiles)
     assert torch.allclose(part_image[drawn], full_image[drawn], atol=1e-6)
     assert torch.equal(part_image[~drawn], background.expand(int((~drawn).sum()), 3))
     assert not torch.allclose(full_image[~drawn], part_image[~drawn])  # the left-out rows had gaussians
     assert len(part_grads) == 5
     for full, part in zip(full_grads, part_grads, strict=True):
         assert rel_err(part, full) < 1e-5
+    # Gaussians seen only in the left-out row count as not drawn (densification averages over views that
+    # drew a gaussian), and they are exactly ones the drawn pixels' loss sends nothing to.
+    unseen = (full_radii > 0) & (part_radii == 0)
+    assert int(unseen.sum()) > 0 and torch.equal(part_radii[~unseen], full_radii[~unseen])
+    assert torch.all(full_grads[0][unseen] == 0)
 
 
 def test_drawn_tiles_of_the_wrong_shape_are_refused() -> None:

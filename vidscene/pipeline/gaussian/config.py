@@ -76,10 +76,10 @@ class GaussianConfig:
     # ... and which side of a high residual moved, the frame or the model, as the neighbouring frames seen
     # through the model's depth say (gaussian/consensus.py): from consensus_start on (0: off) and again every
     # consensus_every steps, the robust loss masks only blocks the neighbours disagree with, at the lower
-    # factor consensus_factor. Off until run through the whole pipeline: at mid size and true poses, with
-    # robust_factor 2.5 as well, it cut the opacity in the people's path by 38% over three seeds with the clean
-    # capture's quality unchanged on average, for 2-25% more training time (bench/RESULTS.md, "Captures as
-    # people film them: session 9").
+    # factor consensus_factor. Off: at mid size and true poses, with robust_factor 2.5 as well, it cut the
+    # opacity in the people's path by 38% over three seeds, but through the whole pipeline (SfM's poses,
+    # bench/capture.py) it left 38.4 against the product's 41.4 on one seed and 82.8 against 47.3 on another,
+    # for 29-39% more training time (bench/RESULTS.md, "Captures as people film them: session 10").
     consensus_start: int = 0
     consensus_every: int = 300
     consensus_factor: float = 2.5

@@ -19,11 +19,12 @@ transient content; one that agrees with them is the model's mistake. The robust 
 (``GaussianTraining``: its blocks AND these); where too few neighbours see a block, its residual decides alone.
 
 The masks come from the model as it is at ``consensus_start`` and every ``consensus_every`` steps after
-(``GaussianConfig``): forward renders of every training frame. Off by default until it has been run through
-the whole pipeline: at mid size and true poses (``bench/ghosts.py``) the robust loss alone left *more*
-opacity in the people's path than no robust loss at all; this witness with a lower residual bar from the
-start cut it by 38% over three seeds, the clean capture's quality unchanged on average, for 2-25% more
-training time (bench/RESULTS.md, "Captures as people film them: session 9").
+(``GaussianConfig``): forward renders of every training frame. Off by default: at mid size and true poses
+(``bench/ghosts.py``) the robust loss alone left *more* opacity in the people's path than no robust loss at
+all, and this witness with a lower residual bar from the start cut it by 38% over three seeds; but through the
+whole pipeline (``bench/capture.py``, SfM's poses) it did no better than the product on one seed and worse on
+another, for 29-39% more training time (bench/RESULTS.md, sessions 9 and 10). A walker who stays at about
+the same pixels for most of the capture is agreed with by every neighbour in time.
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
         depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
-    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
+    radii = proj.radii if drawn_tiles is None else drawn_radii(proj.radii, proj.means2d, drawn_tiles)
+    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=radii,
                         width=camera.width, height=camera.height)
 
 
@@ -149,7 +150,24 @@ def blanked(out: RenderOutput, drawn_tiles: Tensor, background: Tensor) -> Rende
     drawn = tile_pixels(drawn_tiles.to(out.image.device), out.width, out.height)
     image = torch.where(drawn[..., None], out.image, background.to(out.image.dtype))
     depth = None if out.depth is None else out.depth * drawn
-    return dataclasses.replace(out, image=image, alpha=out.alpha * drawn, depth=depth)
+    radii = drawn_radii(out.radii, out.means2d.reshape(-1, 2), drawn_tiles.to(out.radii.device))
+    return dataclasses.replace(out, image=image, alpha=out.alpha * drawn, depth=depth, radii=radii)
+
+
+def drawn_radii(radii: Tensor, means2d: Tensor, drawn_tiles: Tensor) -> Tensor:
+    """``radii`` with 0 for the gaussians whose footprint (a square of side twice the radius) covers no drawn
+    tile: they were not drawn, and densification must not count a view with no gradient as one that saw
+    them (it averages the screen-space gradient over the views a gaussian was visible in)."""
+    tiles_y, tiles_x = drawn_tiles.shape
+    table = torch.zeros((tiles_y + 1, tiles_x + 1), dtype=torch.int32, device=radii.device)
+    table[1:, 1:] = drawn_tiles.to(torch.int32).cumsum(0).cumsum(1)  # drawn tiles above and left of each corner
+    centre, r = means2d.detach().to(torch.float32), radii.to(torch.float32)
+    x0, x1 = ((centre[:, 0] - r) / TILE).floor(), ((centre[:, 0] + r) / TILE).floor()
+    y0, y1 = ((centre[:, 1] - r) / TILE).floor(), ((centre[:, 1] + r) / TILE).floor()
+    x0, x1 = x0.clamp(0, tiles_x - 1).long(), x1.clamp(0, tiles_x - 1).long()
+    y0, y1 = y0.clamp(0, tiles_y - 1).long(), y1.clamp(0, tiles_y - 1).long()
+    covered = table[y1 + 1, x1 + 1] - table[y0, x1 + 1] - table[y1 + 1, x0] + table[y0, x0]
+    return torch.where(covered > 0, radii, torch.zeros_like(radii))
 
 
 def _check_shapes(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: SHCoefficients,
