@@ -27,9 +27,11 @@ PREVIEW = PipelineConfig(
     sfm=SfmConfig(max_num_features=2048),
     # bench/gaussian.py (10 s 480x360 orbit, SfM poses, 2 busy cores): 2000 iterations and 60k gaussians gave
     # 34.9 dB held-out in 308 s of training; these settings 34.0 dB in 106 s.
+    # No pixel budget: at 30k gaussians a step's cost is mostly per gaussian, and drawing the 4:3 orbit's
+    # frames at 240x135's pixels saved nothing (training 42.0 against 42.4 s, bench/RESULTS.md "Cost: session
+    # 10").
     gaussian=GaussianConfig(iterations=1500, max_long_side=240, max_gaussians=30_000,
-                            densify_start=200, densify_stop=1000, sh_degree_interval=500, robust_start=30,
-                            step_pixels=240 * 135),
+                            densify_start=200, densify_stop=1000, sh_degree_interval=500, robust_start=30),
     # SH appearance (no network), a coarse grid and few samples per ray: minutes on two cores.
     tensorf=TensorfConfig(iterations=2000, max_long_side=160, grid_start=48, grid_final=128, batch_rays=1024,
                           upsample_fractions=(0.08, 0.16, 0.26, 0.4), alpha_mask_fractions=(0.08, 0.2, 0.4),
@@ -45,8 +47,9 @@ STANDARD = PipelineConfig(
     # 100k gaussians: a 10 s clip in 10-13 min on two quiet cores whatever it shows (34.1-34.5 dB on the rich
     # portrait, 35.5 on the orbit); 300k took 25.7 min for 35.0 dB on the portrait (bench/RESULTS.md, "Cost:
     # session 9"). The quality preset is the one for more.
-    # A step draws at most a 16:9 frame's pixels at that long side (gaussian/pixel_budget.py): a 4:3 clip costs
-    # what a portrait one does.
+    # A step draws at most a 16:9 frame's pixels at that long side (gaussian/pixel_budget.py): the 4:3 orbit
+    # trained in 630 s instead of 697 s (12.3 -> 11.1 min end to end), 34.83 against 35.23 dB on one run each
+    # (bench/RESULTS.md, "Cost: session 10").
     gaussian=GaussianConfig(iterations=7000, max_long_side=480, max_gaussians=100_000, densify_stop=5000,
                             step_pixels=480 * 270),
     tensorf=TensorfConfig(iterations=15000, max_long_side=480, grid_start=96, grid_final=220,
