@@ -1,6 +1,7 @@
 """Benchmark: what each preset costs end to end, and what the app promised for it (issue 25).
 
-Per clip, preset and strategy: wall and CPU seconds of frames, SfM, training and export, wall and CPU
+Per clip, preset and strategy, through the product's own stages: wall and CPU seconds of frames (with the
+capture check), SfM, training (with the final iteration's export and quality figure) and export, wall and CPU
 s/iteration over the first and the last tenth of training, gaussians (the most held and the final count),
 peak RSS of this process (everything runs in it), held-out PSNR/SSIM, and
 the time ``jobs.estimates`` promises for that preset and that video's length (the reference CPU's figures: a
@@ -90,42 +91,37 @@ class Clock:
 
 def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None, root: Path,
             iterations: int | None = None) -> dict[str, Any]:
+    """One clip through the product's own stages (``pipeline.scene.STAGES``, as ``vidscene run`` and the
+    workers call them): the capture check, the settings the train stage picks from it (colour maps only for a
+    drifting capture), and the export and quality figure of the final iteration inside the train stage."""
     from vidscene import catalogue
-    from vidscene.pipeline.frames import extract_frames
-    from vidscene.pipeline.gaussian.outputs import export_outputs
-    from vidscene.pipeline.gaussian.train import train_gaussians
-    from vidscene.pipeline.methods import METHODS
     from vidscene.pipeline.presets import preset_config
-    from vidscene.pipeline.sfm import reconstruct
+    from vidscene.pipeline.scene import STAGES as PIPELINE
+    from vidscene.pipeline.scene import SceneWork
+    from vidscene.storage.local import SceneFiles
 
     video = make_clip(clip, root)
     config = preset_config(preset, device="cpu")
-    if iterations:
-        config = config.with_iterations(iterations)
     if strategy:
         config = replace(config, gaussian=replace(config.gaussian, strategy=strategy))
     g = config.gaussian
-    work = root / f"{clip}-{preset}-{g.strategy}"
-    shutil.rmtree(work, ignore_errors=True)
+    directory = root / f"{clip}-{preset}-{g.strategy}"
+    shutil.rmtree(directory, ignore_errors=True)
+    work = SceneWork.create(scene_id=directory.name, video=video, files=SceneFiles(directory),
+                            training_mode="gaussian", output_types=catalogue.PRESETS[preset].outputs_for("gaussian"),
+                            save_iterations=[], total_iterations=iterations or g.iterations, config=config)
+    work.files.create()
     clock, rate = Clock(), Rate()
-    clock.start()
-    frames = extract_frames(video, work / "frames", work / "thumb.jpg", config.frames)
-    clock.stop("frames")
-    clock.start()
-    scene = reconstruct(frames, work / "sfm", config.sfm)
-    clock.stop("sfm")
-    clock.start()
-    result = train_gaussians(scene, g, work / "train", save_iterations=[], device="cpu", progress=rate)
-    clock.stop("train")
-    outputs = catalogue.PRESETS[preset].outputs_for("gaussian")
-    requests = {name: work / "out" / f"scene{catalogue.OUTPUT_TYPES[name].extension('gaussian')}" for name in outputs}
-    clock.start()
-    export_outputs(result.checkpoint, scene, requests, config.export, device="cpu")
-    clock.stop("export")
-    quality = METHODS["gaussian"].evaluate(result.checkpoint, scene, config)
-    clock.peak_mb["evaluate"] = peak_rss_mb()
+    for name, stage in PIPELINE.items():
+        clock.start()
+        stage(work, rate if name == "train" else lambda *_: None)
+        clock.stop(name)
+    total = work.total_iterations
+    quality = work.files.read_metrics()[total]
+    report = work.files.read_capture_report() or {}
     return {"clip": clip, "preset": preset, "strategy": g.strategy, "cap": g.max_gaussians,
-            "iterations": g.iterations, "frames_kept": len(scene.cameras),
+            "iterations": total, "frames_kept": len(list(work.files.frames_dir.glob("*.png"))),
+            "capture_check": [p["code"] for p in report.get("problems", [])],
             "seconds": {k: round(v, 1) for k, v in clock.wall.items()},
             "end_to_end_s": round(sum(clock.wall.values()), 1),
             "cpu_seconds": {k: round(v, 1) for k, v in clock.cpu.items()},
@@ -134,11 +130,12 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
             "s_per_it_end": _round(rate.per_iteration(0.9, 1.0, 1)),
             "cpu_s_per_it_start": _round(rate.per_iteration(0.0, 0.1, 2)),
             "cpu_s_per_it_end": _round(rate.per_iteration(0.9, 1.0, 2)),
-            "gaussians": int(result.metrics["n_gaussians"]), "most_gaussians": rate.max_gaussians(),
-            "psnr": round(quality.psnr, 2), "ssim": round(quality.ssim, 4), "resolution": list(quality.resolution),
+            "gaussians": quality.get("gaussians"), "most_gaussians": rate.max_gaussians(),
+            "psnr": round(quality["psnr"], 2), "ssim": round(quality["ssim"], 4),
+            "resolution": list(quality["resolution"]),
             "peak_rss_mb": peak_rss_mb(),
             "peak_rss_mb_after": clock.peak_mb,  # one clip per process: later clips' peaks include earlier ones
-            **promise(video, preset, g.iterations, sum(clock.wall.values())),
+            **promise(video, preset, total, sum(clock.wall.values())),
             "torch_threads": torch_threads(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 

@@ -113,7 +113,8 @@ def test_a_failed_preparation_shows_why_and_tries_again(browser: Browser, server
     browser.console.expect("409")  # Chromium logs the refused request
     alert = page.get_by_role("alert").filter(has_text="Making SPZ failed")
     alert.wait_for(timeout=30_000)
-    assert "retry=true" in alert.inner_text()
+    # The route's advice to API clients (ask again with retry=true) is the button beside it on the page.
+    assert "retry=true" not in alert.inner_text() and '"Try again" asks the server' in alert.inner_text()
 
     checkpoint.write_bytes(good)
     page.get_by_role("button", name=f"Try preparing SPZ (.spz), iteration {ITERATIONS[-1]} again").click()

@@ -128,6 +128,17 @@ def first_read(request_headers: Headers) -> tuple[int, int] | None:
     return (start, last - start + 1) if 0 <= last - start < CHUNK_BYTES else None
 
 
+def answered(method: str, request_headers: Headers,
+             respond: Callable[[tuple[int, int] | None], Response]) -> Response:
+    """``respond(first_read)`` for a ``GET`` (None for ``HEAD``), with a file answer's first chunk read in the
+    same hop (``DownloadResponse.preload``): what both download routes, the owner's and the shared one, do."""
+    get = method == "GET"
+    response = respond(first_read(request_headers) if get else None)
+    if get and isinstance(response, DownloadResponse):
+        response.preload(request_headers)
+    return response
+
+
 def _offset(digits: str) -> int:
     return int(digits) if len(digits) <= 18 else _HUGE
 

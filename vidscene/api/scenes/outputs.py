@@ -22,7 +22,7 @@ from starlette.types import Receive, Scope, Send
 from vidscene import catalogue
 from vidscene.api.auth import READ_SCOPES, ScenesRead, get_caller
 from vidscene.api.deps import AppContext, ContextDep, SessionReleasingRoute, bearer_scheme, get_context, read_in_thread
-from vidscene.api.downloads import DownloadResponse, file_response, first_read, safe_filename
+from vidscene.api.downloads import DownloadResponse, answered, file_response, safe_filename
 from vidscene.api.edits import service as edits_service
 from vidscene.api.edits.endpoints import enqueue_derive
 from vidscene.api.errors import BadRequestError
@@ -64,11 +64,8 @@ async def output(
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
     def read(conn: Connection) -> Response:
-        first = first_read(request.headers) if request.method == "GET" else None
-        response = output_response(conn, context, claims, scene_id, output_type, iteration, first)
-        if request.method == "GET" and isinstance(response, DownloadResponse):
-            response.preload(request.headers)  # the web client's 1 MiB chunk: read in this same hop
-        return response
+        return answered(request.method, request.headers,
+                        lambda first: output_response(conn, context, claims, scene_id, output_type, iteration, first))
 
     try:
         return await read_in_thread(context, read)

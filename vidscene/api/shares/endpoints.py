@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 from vidscene import catalogue
 from vidscene.api.auth import ScenesReadUser, ScenesWrite
 from vidscene.api.deps import ContextDep, SessionReleasingRoute, read_in_thread
-from vidscene.api.downloads import DownloadResponse, file_response, first_read, safe_filename
+from vidscene.api.downloads import DownloadResponse, answered, file_response, safe_filename
 from vidscene.api.errors import BadRequestError
 from vidscene.api.forms import body_of, request_body_openapi
 from vidscene.api.middleware import page_policy
@@ -100,13 +100,12 @@ async def shared_output(
         raise BadRequestError(f"Invalid output_type: unknown output type {output_type!r}.")
 
     def read(conn: Connection) -> Response:
-        first = first_read(request.headers) if request.method == "GET" else None
-        found = service.shared_output(conn, context.storage, token, output_type, iteration, first=first)
-        response = file_response(found.file, media_type=found.media_type,
+        def respond(first: tuple[int, int] | None) -> Response:
+            found = service.shared_output(conn, context.storage, token, output_type, iteration, first=first)
+            return file_response(found.file, media_type=found.media_type,
                                  filename=safe_filename(found.filename_stem, found.extension))
-        if request.method == "GET" and isinstance(response, DownloadResponse):
-            response.preload(request.headers)
-        return response
+
+        return answered(request.method, request.headers, respond)
 
     return await read_in_thread(context, read)
 

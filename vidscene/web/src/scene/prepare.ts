@@ -119,6 +119,15 @@ export interface PreparationControl {
   cancel(): void;
 }
 
+/**
+ * A failed making's reason as the page shows it: the route tells API clients to ask again with
+ * `retry=true`, which on this page is the "Try again" button beside the reason.
+ */
+function forThePage(reason: string): string {
+  const hint = /\s*Ask again with retry=true[^.]*\.\s*$/;
+  return hint.test(reason) ? `${reason.replace(hint, "")} "Try again" asks the server to make it once more.` : reason;
+}
+
 /** One output to prepare: resumed on mount when a wait for it was under way before a reload. */
 export function usePreparation(target: PreparedOutput, cache: OutputCache, onMade: () => void): PreparationControl {
   const [state, setState] = useState<Preparation>({ phase: "idle", note: null });
@@ -139,7 +148,8 @@ export function usePreparation(target: PreparedOutput, cache: OutputCache, onMad
     }, (err: unknown) => {
       if (isAbort(err)) return; // cancelled, or the page went away: a reload resumes the latter
       remember(target.sceneId, key, false);
-      setState({ phase: "failed", error: errorText(err), retry: err instanceof ApiError && err.status === 409 });
+      const failed = err instanceof ApiError && err.status === 409;
+      setState({ phase: "failed", error: failed ? forThePage(errorText(err)) : errorText(err), retry: failed });
     });
   };
 
