@@ -96,6 +96,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
     drifting capture), and the export and quality figure of the final iteration inside the train stage."""
     from vidscene import catalogue
     from vidscene.pipeline.presets import preset_config
+    from vidscene.pipeline.progress import no_progress
     from vidscene.pipeline.scene import STAGES as PIPELINE
     from vidscene.pipeline.scene import SceneWork
     from vidscene.storage.local import SceneFiles
@@ -114,7 +115,7 @@ def run_one(clip: str, preset: str, strategy: Literal["adaptive", "mcmc"] | None
     clock, rate = Clock(), Rate()
     for name, stage in PIPELINE.items():
         clock.start()
-        stage(work, rate if name == "train" else lambda *_: None)
+        stage(work, rate if name == "train" else no_progress)
         clock.stop(name)
     total = work.total_iterations
     quality = work.files.read_metrics()[total]

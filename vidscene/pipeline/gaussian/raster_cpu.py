@@ -62,13 +62,12 @@ class _RasterizeCPU(torch.autograd.Function):
         ext = _f32(extents)
         offsets, ids = bin_tiles(order, m2, con, ext2, ext, tiles_x, tiles_y)
         tile_order = _balanced_tile_order(offsets, drawn_tiles)
+        image = np.empty((height, width, 3), dtype=np.float32)
         if drawn_tiles is None:  # the kernel writes every pixel
-            image = np.empty((height, width, 3), dtype=np.float32)
             alpha = np.empty((height, width), dtype=np.float32)
             depth = np.empty((height, width), dtype=np.float32)
             trans = np.empty((height, width), dtype=np.float32)
         else:  # tiles left out show the background: nothing in front of it, nothing to walk back through
-            image = np.empty((height, width, 3), dtype=np.float32)
             image[:] = bg
             alpha = np.zeros((height, width), dtype=np.float32)
             depth = np.zeros((height, width), dtype=np.float32)

@@ -125,18 +125,18 @@ def render(means: Tensor, quats: Tensor, scales: Tensor, opacities: Tensor, sh: 
     else:
         proj, image, alpha, depth_sum = _rasterized_reference(means, quats, scales, opacities, sh, camera,
                                                               sh_degree, background, with_depth)
-        if drawn_tiles is not None:
-            drawn = tile_pixels(drawn_tiles, camera.width, camera.height)
-            image = torch.where(drawn[..., None], image, background.to(image.dtype))
-            alpha, depth_sum = alpha * drawn, (depth_sum * drawn if with_depth else depth_sum)
     depth = None
     if with_depth:
         depth = torch.where(alpha > 1e-6, depth_sum / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
     if proj.means2d.requires_grad:
         proj.means2d.retain_grad()
-    radii = proj.radii if drawn_tiles is None else drawn_radii(proj.radii, proj.means2d, drawn_tiles)
-    return RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=radii,
-                        width=camera.width, height=camera.height)
+    out = RenderOutput(image=image, alpha=alpha, depth=depth, means2d=proj.means2d, radii=proj.radii,
+                       width=camera.width, height=camera.height)
+    if drawn_tiles is None:
+        return out
+    if chosen == "cpu":  # the kernels drew only those tiles: the rest is background already
+        return dataclasses.replace(out, radii=drawn_radii(proj.radii, proj.means2d, drawn_tiles))
+    return blanked(out, drawn_tiles, background)
 
 
 def tile_pixels(drawn_tiles: Tensor, width: int, height: int) -> Tensor:
