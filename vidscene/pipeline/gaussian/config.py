@@ -73,6 +73,10 @@ class GaussianConfig:
     robust_floor: float = 0.1
     robust_block: int = 8
     robust_max_share: float = 0.5
+    # ... except where it flags what most other views flag too (gaussian/left_out.py): past this share of the
+    # views a gaussian lands in, a flagged block is the model's failure (unlearned texture), kept in the loss;
+    # 0 turns the rule off.
+    robust_failed_share: float = 0.7
     # ... and which side of a high residual moved, the frame or the model, as the neighbouring frames seen
     # through the model's depth say (gaussian/consensus.py): from consensus_start on (0: off) and again every
     # consensus_every steps, the robust loss masks only blocks the neighbours disagree with, at the lower

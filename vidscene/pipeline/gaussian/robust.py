@@ -33,7 +33,18 @@ class RobustSettings:
 @torch.no_grad()
 def transient_mask(pred: Tensor, target: Tensor, settings: RobustSettings) -> Tensor:
     """``(H, W)`` bool: the pixels of ``target`` to leave out of the loss against ``pred`` (both ``(H, W, 3)``)."""
-    height, width = target.shape[:2]
+    return block_pixels(transient_blocks(pred, target, settings), settings.block, target.shape[:2])
+
+
+def block_pixels(blocks: Tensor, block: int, size: tuple[int, ...]) -> Tensor:
+    """``(h, w)`` bool per block -> ``size`` (H, W) bool per pixel."""
+    full = blocks.repeat_interleave(block, dim=0).repeat_interleave(block, dim=1)
+    return full[:size[0], :size[1]]
+
+
+@torch.no_grad()
+def transient_blocks(pred: Tensor, target: Tensor, settings: RobustSettings) -> Tensor:
+    """``(ceil(H / block), ceil(W / block))`` bool: ``transient_mask`` per block."""
     residual = (pred.detach() - target).abs().mean(dim=-1)[None, None]
     blocks = F.avg_pool2d(residual, settings.block, ceil_mode=True)
     threshold = max(settings.factor * float(blocks.median()), settings.floor)
@@ -45,9 +56,8 @@ def transient_mask(pred: Tensor, target: Tensor, settings: RobustSettings) -> Te
     # One block of margin: a person's outline is blurred and shadowed beyond the blocks that clear the bar.
     outlier = F.max_pool2d(outlier, 3, stride=1, padding=1)
     if float(outlier.mean()) > settings.max_share:
-        return torch.zeros((height, width), dtype=torch.bool, device=target.device)
-    full = outlier.repeat_interleave(settings.block, dim=2).repeat_interleave(settings.block, dim=3)
-    return full[0, 0, :height, :width] > 0.5
+        return torch.zeros(outlier.shape[2:], dtype=torch.bool, device=target.device)
+    return outlier[0, 0] > 0.5
 
 
 def without_masked(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:

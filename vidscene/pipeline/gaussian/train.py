@@ -35,6 +35,7 @@ from vidscene.pipeline.gaussian.appearance import FrameColours
 from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.consensus import ConsensusSettings, consensus_mask, masks_share
+from vidscene.pipeline.gaussian.left_out import LeftOutHistory, LeftOutSettings, block_any
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
 from vidscene.pipeline.gaussian.mcmc import MCMCStrategy
 from vidscene.pipeline.gaussian.model import (
@@ -46,7 +47,7 @@ from vidscene.pipeline.gaussian.model import (
 )
 from vidscene.pipeline.gaussian.pixel_budget import drawn_tiles
 from vidscene.pipeline.gaussian.render import cuda_available, render, tile_pixels
-from vidscene.pipeline.gaussian.robust import RobustSettings, transient_mask, without_masked
+from vidscene.pipeline.gaussian.robust import RobustSettings, block_pixels, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, unit_float
 from vidscene.pipeline.progress import ProgressFn, no_progress
@@ -151,6 +152,9 @@ class GaussianTraining:
                                      config.robust_max_share)
         # Share of each frame the last step on it left out as transient content (0 for held-out frames).
         self.masked_share = torch.zeros(len(self.cameras))
+        # Each view's last verdict of the robust loss, read to keep what every view flags (left_out.py).
+        self.left_out = (LeftOutHistory(LeftOutSettings(share=config.robust_failed_share))
+                         if config.robust_failed_share > 0 else None)
         self.points = scene.points
         # What moves with the camera (flow_masks.py), per training frame: found once, when the robust loss starts.
         self.carried: dict[int, Tensor] | None = None
@@ -186,6 +190,7 @@ class GaussianTraining:
             "view_order": self.view_order.clone(),
             "view_pos": self.view_pos,
             "masked_share": self.masked_share.clone(),
+            **({"left_out": self.left_out.state()} if self.left_out is not None else {}),
             **({"colours": self.colours.state()} if self.colours is not None else {}),
         }
 
@@ -202,6 +207,8 @@ class GaussianTraining:
         self.seconds = training_seconds(ckpt)
         if "masked_share" in ckpt:  # checkpoints from before robust weighting have neither
             self.masked_share = ckpt["masked_share"].cpu().clone()
+        if self.left_out is not None and "left_out" in ckpt:
+            self.left_out.restore(ckpt["left_out"], self.device)
         if self.colours is not None and "colours" in ckpt:
             self.colours.restore(ckpt["colours"])
 
@@ -293,6 +300,8 @@ class GaussianTraining:
             mask = transient_mask(drawn_part(pred), drawn_part(target), confirmed) & drawn_part(self.consensus[view])
         else:
             mask = transient_mask(drawn_part(pred), drawn_part(target), self.robust)
+        if self.left_out is not None:
+            mask = mask & ~drawn_part(self._failed(view, mask, rows))
         if self.config.flow_masks:
             if self.carried is None:
                 self.carried = self._carried_masks()
@@ -303,6 +312,26 @@ class GaussianTraining:
             full[rows] = mask
             mask = full
         return without_masked(pred, target, mask)
+
+    def _failed(self, view: int, mask: Tensor, rows: Tensor | None) -> Tensor:
+        """``(H, W)`` bool: what the robust loss flags in frame ``view`` (``mask``: over the drawn ``rows``) that
+        the other views flag too, the model's failure to keep in the loss (``left_out.py``); records this
+        verdict for the views after it."""
+        assert self.left_out is not None
+        camera = self.cameras[view]
+        size = (camera.height, camera.width)
+        full = mask
+        judged = None
+        if rows is not None:
+            full = torch.zeros(size, dtype=torch.bool, device=mask.device)
+            full[rows] = mask
+            judged = block_any(rows[:, None].expand(size), self.robust.block)
+        flagged = block_any(full, self.robust.block)
+        means = self.gaussians.params["means"]
+        failed = self.left_out.failed(flagged, camera, means, self.gaussians.drawn_opacities(), self.cameras,
+                                      view=view)
+        self.left_out.record(view, flagged, judged)
+        return block_pixels(failed, self.robust.block, size)
 
     def _consensus_due(self) -> bool:
         start, every = self.config.consensus_start, max(self.config.consensus_every, 1)
