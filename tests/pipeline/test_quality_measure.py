@@ -41,7 +41,7 @@ def test_a_passer_by_is_not_counted_but_a_wrong_model_is() -> None:
     target[10:34, 20:36] = torch.tensor([0.9, 0.1, 0.5])  # someone walked through the held-out frame
     settings = RobustSettings(factor=4.0, floor=0.1, block=4, max_share=0.5)
 
-    def moving(pred: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    def moving(_: Camera, pred: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return transient_mask(pred, frame, settings)
 
     with_passer = measure(lambda _: scene, [_camera()], target[None], moving=moving)

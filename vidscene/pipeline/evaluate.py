@@ -64,8 +64,8 @@ class Scores(NamedTuple):
     masked: float  # mean share of each view's pixels left out as moving content
 
 
-MovingMask = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""``(pred, target) -> (H, W) bool``: the pixels of ``target`` where something moved through the shot."""
+MovingMask = Callable[[Camera, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``(camera, pred, target) -> (H, W) bool``: the pixels of ``target`` where something moved through the shot."""
 
 
 def measure(render: Callable[[Camera], torch.Tensor], cameras: Sequence[Camera], images: torch.Tensor, *,
@@ -85,7 +85,7 @@ def measure(render: Callable[[Camera], torch.Tensor], cameras: Sequence[Camera],
             pred = render(cam).clamp(0.0, 1.0).cpu()
             keep = torch.ones(target.shape[:2], dtype=torch.bool)
             if moving is not None:
-                keep = ~moving(pred, target).cpu()
+                keep = ~moving(cam, pred, target).cpu()
                 if not bool(keep.any()):
                     keep = torch.ones_like(keep)
             if fit_colours:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -42,7 +43,8 @@ class LeftOutSettings:
     share: float = 0.7  # a gaussian flagged in more than this share of the views it lands in is the model's failure
     min_views: int = 4  # ... counted only when at least this many views have judged where it lands
     min_opacity: float = 0.05  # fainter gaussians are not asked (they change little of any pixel)
-    sample: int = 4096  # most gaussians asked per frame (evenly strided): enough for every flagged block
+    sample: int = 2048  # most gaussians asked per frame (evenly strided): a few for every flagged block
+    views: int = 48  # most other views asked (evenly strided): the share they flag is what counts
 
 
 def block_any(mask: Tensor, block: int) -> Tensor:
@@ -50,22 +52,31 @@ def block_any(mask: Tensor, block: int) -> Tensor:
     return F.max_pool2d(mask[None, None].float(), block, ceil_mode=True)[0, 0] > 0.5
 
 
-def _normalised(points: Tensor, camera: Camera) -> tuple[Tensor, Tensor]:
-    """``(M, 2)`` image coordinates of ``points`` in 0..1 across ``camera``'s frame, and ``(M,)`` whether each
-    lies in front of it and inside the frame."""
-    rotation = torch.as_tensor(camera.R, dtype=points.dtype, device=points.device)
-    translation = torch.as_tensor(camera.t, dtype=points.dtype, device=points.device)
-    cam = points @ rotation.T + translation
-    z = cam[:, 2].clamp_min(1e-6)
-    uv = torch.stack([(cam[:, 0] / z * camera.fx + camera.cx) / camera.width,
-                      (cam[:, 1] / z * camera.fy + camera.cy) / camera.height], dim=-1)
-    inside = (cam[:, 2] > 1e-6) & (uv >= 0).all(dim=-1) & (uv < 1).all(dim=-1)
+def _normalised(points: Tensor, poses: _Poses) -> tuple[Tensor, Tensor]:
+    """``(V, M, 2)`` image coordinates of ``points`` (M, 3) in 0..1 across each of the ``V`` cameras' frames,
+    and ``(V, M)`` whether each lies in front of that camera and inside its frame."""
+    rotations, translations, lens = poses
+    cam = torch.einsum("vij,mj->vmi", rotations, points) + translations[:, None]
+    z = cam[..., 2].clamp_min(1e-6)
+    uv = torch.stack([(cam[..., 0] / z * lens[:, None, 0] + lens[:, None, 2]),
+                      (cam[..., 1] / z * lens[:, None, 1] + lens[:, None, 3])], dim=-1)
+    inside = (cam[..., 2] > 1e-6) & (uv >= 0).all(dim=-1) & (uv < 1).all(dim=-1)
     return uv, inside
+
+
+_Poses = tuple[Tensor, Tensor, Tensor]  # (V, 3, 3) rotations, (V, 3) translations, (V, 4) fx, fy, cx, cy / size
+
+
+def _poses(cameras: Sequence[Camera], device: torch.device) -> _Poses:
+    lens = [[c.fx / c.width, c.fy / c.height, c.cx / c.width, c.cy / c.height] for c in cameras]
+    return (torch.as_tensor(np.stack([c.R for c in cameras]), dtype=torch.float32, device=device),
+            torch.as_tensor(np.stack([c.t for c in cameras]), dtype=torch.float32, device=device),
+            torch.as_tensor(lens, dtype=torch.float32, device=device))
 
 
 def _cells(uv: Tensor, shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
     rows, cols = shape
-    return ((uv[:, 1] * rows).long().clamp(0, rows - 1), (uv[:, 0] * cols).long().clamp(0, cols - 1))
+    return ((uv[..., 1] * rows).long().clamp(0, rows - 1), (uv[..., 0] * cols).long().clamp(0, cols - 1))
 
 
 class LeftOutHistory:
@@ -75,6 +86,7 @@ class LeftOutHistory:
     def __init__(self, settings: LeftOutSettings = LeftOutSettings()) -> None:
         self.settings = settings
         self.verdicts: dict[int, Tensor] = {}  # view -> (rows, cols) int8
+        self._stacked: tuple[tuple[int, tuple[int, ...]], _Poses] | None = None
 
     def record(self, view: int, flagged: Tensor, judged: Tensor | None = None) -> None:
         """Keep ``flagged`` (blocks, bool) as view ``view``'s verdict where ``judged`` (blocks, bool; None:
@@ -92,28 +104,31 @@ class LeftOutHistory:
         failure, to keep in the loss. ``means`` (N, 3) and ``opacities`` (N,) are the gaussians as drawn;
         ``cameras[j]`` is the camera of recorded view ``j``; ``view``, if recorded, is not asked about itself."""
         failed = torch.zeros_like(flagged)
-        others = [j for j in self.verdicts if j != view]
+        others = sorted(j for j in self.verdicts if j != view)
+        if len(others) > self.settings.views:
+            others = [others[round(k * (len(others) - 1) / (self.settings.views - 1))]
+                      for k in range(self.settings.views)]
         if not bool(flagged.any()) or len(others) < self.settings.min_views or means.shape[0] == 0:
             return failed
-        means = means.detach()
-        uv, inside = _normalised(means, camera)
-        rows, cols = _cells(uv, (int(flagged.shape[0]), int(flagged.shape[1])))
-        asked = torch.nonzero(inside & (opacities.detach() >= self.settings.min_opacity) & flagged[rows, cols])
+        means = means.detach().float()
+        uv, inside = _normalised(means, _poses([camera], means.device))
+        rows, cols = _cells(uv[0], (int(flagged.shape[0]), int(flagged.shape[1])))
+        asked = torch.nonzero(inside[0] & (opacities.detach() >= self.settings.min_opacity) & flagged[rows, cols])
         asked = asked.squeeze(1)
         if asked.numel() == 0:
             return failed
         if asked.numel() > self.settings.sample:
             asked = asked[torch.linspace(0, asked.numel() - 1, self.settings.sample, device=asked.device).long()]
-        centres = means[asked]
         seen = torch.zeros(asked.numel(), device=means.device)
         flagged_there = torch.zeros_like(seen)
-        for j in others:
-            verdict = self.verdicts[j]
-            other_uv, other_inside = _normalised(centres, cameras[j])
-            there = verdict[_cells(other_uv, (int(verdict.shape[0]), int(verdict.shape[1])))]
+        for shape, views in self._by_shape(others).items():
+            verdicts = torch.stack([self.verdicts[j] for j in views])  # (V, rows, cols)
+            other_uv, other_inside = _normalised(means[asked], self._poses_of(views, cameras, means.device))
+            r, c = _cells(other_uv, shape)
+            there = verdicts.reshape(len(views), -1).gather(1, r * shape[1] + c)
             judged = other_inside & (there != UNJUDGED)
-            seen += judged.float()
-            flagged_there += (judged & (there == FLAGGED)).float()
+            seen += judged.sum(dim=0)
+            flagged_there += (judged & (there == FLAGGED)).sum(dim=0)
         counted = seen >= self.settings.min_views
         if not bool(counted.any()):
             return failed
@@ -129,6 +144,24 @@ class LeftOutHistory:
         mean = torch.where(own, total.reshape(flagged.shape) / count.reshape(flagged.shape).clamp_min(1),
                            near_total / near_count.clamp_min(1e-6))
         return flagged & (own | (near_count > 0)) & (mean > self.settings.share)
+
+    def _by_shape(self, views: list[int]) -> dict[tuple[int, int], list[int]]:
+        """``views`` grouped by the shape of their verdicts (frames of one size share one)."""
+        groups: dict[tuple[int, int], list[int]] = {}
+        for j in views:
+            groups.setdefault((int(self.verdicts[j].shape[0]), int(self.verdicts[j].shape[1])), []).append(j)
+        return groups
+
+    def _poses_of(self, views: list[int], cameras: Sequence[Camera], device: torch.device) -> _Poses:
+        """The cameras of ``views`` stacked, from those of every recorded view, stacked once while the recorded
+        views and the cameras stay the same (every step once each view has been judged)."""
+        recorded = tuple(sorted(self.verdicts))
+        key = (id(cameras), recorded)
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, _poses([cameras[j] for j in recorded], device))
+        rows = torch.as_tensor([recorded.index(j) for j in views], device=device)
+        rotations, translations, lens = self._stacked[1]
+        return rotations[rows], translations[rows], lens[rows]
 
     def state(self) -> dict[str, Tensor]:
         return {str(view): verdict.cpu().clone() for view, verdict in self.verdicts.items()}

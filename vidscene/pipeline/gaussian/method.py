@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from vidscene.pipeline.evaluate import MovingMask, Quality
+    from vidscene.pipeline.gaussian.model import Gaussians
     from vidscene.pipeline.gaussian.robust import RobustSettings
 
 
@@ -45,17 +46,18 @@ def export(checkpoint: Path, scene: SceneData, requests: Mapping[str, Path], con
 def evaluate(checkpoint: Path, scene: SceneData, config: PipelineConfig) -> Quality:
     from vidscene.pipeline.evaluate import Quality, evaluation_views, measure
 
-    draw, ckpt, count = drawing(checkpoint, config)
+    draw, ckpt, gaussians = drawing(checkpoint, config)
     cameras, images, heldout = evaluation_views(scene, config.gaussian.eval_every)
-    scores = measure(draw, cameras, images, moving=_moving_content(config.gaussian, cameras[0]))
-    return Quality(psnr=scores.psnr, ssim=scores.ssim, gaussians=count, seconds=training_seconds(ckpt),
+    moving = _moving_content(config.gaussian, cameras[0], ckpt, gaussians, scene.cameras)
+    scores = measure(draw, cameras, images, moving=moving)
+    return Quality(psnr=scores.psnr, ssim=scores.ssim, gaussians=len(gaussians), seconds=training_seconds(ckpt),
                    eval_views=len(cameras), heldout=heldout, resolution=(cameras[0].width, cameras[0].height),
                    masked=scores.masked)
 
 
-def drawing(checkpoint: Path, config: PipelineConfig) -> tuple[Callable[[Camera], Tensor], dict[str, Any], int]:
+def drawing(checkpoint: Path, config: PipelineConfig) -> tuple[Callable[[Camera], Tensor], dict[str, Any], Gaussians]:
     """``(draw, checkpoint, gaussians)``: a function that renders the saved model from a camera (as exports show
-    it: black background, the SH degree reached), the loaded checkpoint, and its gaussian count."""
+    it: black background, the SH degree reached), the loaded checkpoint, and its gaussians."""
     import torch
 
     from vidscene.pipeline.gaussian.model import Gaussians
@@ -72,18 +74,34 @@ def drawing(checkpoint: Path, config: PipelineConfig) -> tuple[Callable[[Camera]
     def draw(camera: Camera) -> Tensor:
         return render(means, quats, scales, opacities, sh, camera, sh_degree=degree, background=background).image
 
-    return draw, ckpt, len(gaussians)
+    return draw, ckpt, gaussians
 
 
-def _moving_content(config: GaussianConfig, camera: Camera) -> MovingMask | None:
-    """What training leaves out as moving content, found the same way in the frames quality is measured on,
-    or None when training keeps everything."""
-    from vidscene.pipeline.gaussian.robust import transient_mask
+def _moving_content(config: GaussianConfig, camera: Camera, ckpt: dict[str, Any], gaussians: Gaussians,
+                    trained: Sequence[Camera]) -> MovingMask | None:
+    """What training leaves out as moving content, found the same way in the frames quality is measured on
+    (``camera``'s size), or None when training keeps everything. What the training views flagged as well
+    (``left_out.py``, their verdicts in ``ckpt``; ``trained``: the scene's cameras) is the model's failure and
+    counts: a region the model never learned must not hide behind a good number."""
+    from vidscene.pipeline.gaussian.left_out import LeftOutHistory, LeftOutSettings
+    from vidscene.pipeline.gaussian.robust import block_pixels, transient_blocks
 
     settings = moving_settings(config, camera)
     if settings is None:
         return None
-    return lambda pred, target: transient_mask(pred, target, settings)
+    history = None
+    if config.robust_failed_share > 0 and "left_out" in ckpt:
+        history = LeftOutHistory(LeftOutSettings(share=config.robust_failed_share))
+        history.restore(ckpt["left_out"], gaussians.device)
+    means, opacities = gaussians.params["means"].detach(), gaussians.drawn_opacities()
+
+    def moving(view: Camera, pred: Tensor, target: Tensor) -> Tensor:
+        flagged = transient_blocks(pred, target, settings)
+        if history is not None:
+            flagged = flagged & ~history.failed(flagged, view, means, opacities, trained).to(flagged.device)
+        return block_pixels(flagged, settings.block, target.shape[:2])
+
+    return moving
 
 
 def moving_settings(config: GaussianConfig, camera: Camera) -> RobustSettings | None:
