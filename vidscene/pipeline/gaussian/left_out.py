@@ -36,6 +36,7 @@ from torch import Tensor
 from vidscene.pipeline.cameras import Camera
 
 UNJUDGED, KEPT, FLAGGED = -1, 0, 1
+_Poses = tuple[Tensor, Tensor, Tensor]  # (V, 3, 3) rotations, (V, 3) translations, (V, 4) fx, fy, cx, cy / size
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,6 @@ def _normalised(points: Tensor, poses: _Poses) -> tuple[Tensor, Tensor]:
                       (cam[..., 1] / z * lens[:, None, 1] + lens[:, None, 3])], dim=-1)
     inside = (cam[..., 2] > 1e-6) & (uv >= 0).all(dim=-1) & (uv < 1).all(dim=-1)
     return uv, inside
-
-
-_Poses = tuple[Tensor, Tensor, Tensor]  # (V, 3, 3) rotations, (V, 3) translations, (V, 4) fx, fy, cx, cy / size
 
 
 def _poses(cameras: Sequence[Camera], device: torch.device) -> _Poses:

@@ -327,9 +327,10 @@ class GaussianTraining:
             full[rows] = mask
             judged = block_any(rows[:, None].expand(size), self.robust.block)
         flagged = block_any(full, self.robust.block)
-        means = self.gaussians.params["means"]
-        failed = self.left_out.failed(flagged, camera, means, self.gaussians.drawn_opacities(), self.cameras,
-                                      view=view)
+        failed = flagged
+        if bool(flagged.any()):  # most steps of a clean capture flag nothing
+            failed = self.left_out.failed(flagged, camera, self.gaussians.params["means"],
+                                          self.gaussians.drawn_opacities(), self.cameras, view=view)
         self.left_out.record(view, flagged, judged)
         return block_pixels(failed, self.robust.block, size)
 
