@@ -44,8 +44,8 @@ class LeftOutSettings:
     share: float = 0.7  # a gaussian flagged in more than this share of the views it lands in is the model's failure
     min_views: int = 4  # ... counted only when at least this many views have judged where it lands
     min_opacity: float = 0.05  # fainter gaussians are not asked (they change little of any pixel)
-    sample: int = 2048  # most gaussians asked per frame (evenly strided): a few for every flagged block
-    views: int = 48  # most other views asked (evenly strided): the share they flag is what counts
+    sample: int = 1024  # most gaussians asked per frame (evenly strided): a few for every flagged block
+    views: int = 32  # most other views asked (evenly strided): the share they flag is what counts
 
 
 def block_any(mask: Tensor, block: int) -> Tensor:
