@@ -83,6 +83,8 @@ def _moving_content(config: GaussianConfig, camera: Camera, ckpt: dict[str, Any]
     (``camera``'s size), or None when training keeps everything. What the training views flagged as well
     (``left_out.py``, their verdicts in ``ckpt``; ``trained``: the scene's cameras) is the model's failure and
     counts: a region the model never learned must not hide behind a good number."""
+    import torch
+
     from vidscene.pipeline.gaussian.left_out import LeftOutHistory, LeftOutSettings
     from vidscene.pipeline.gaussian.robust import block_pixels, transient_blocks
 
@@ -92,13 +94,13 @@ def _moving_content(config: GaussianConfig, camera: Camera, ckpt: dict[str, Any]
     history = None
     if config.robust_failed_share > 0 and "left_out" in ckpt:
         history = LeftOutHistory(LeftOutSettings(share=config.robust_failed_share))
-        history.restore(ckpt["left_out"], gaussians.device)
-    means, opacities = gaussians.params["means"].detach(), gaussians.drawn_opacities()
+        history.restore(ckpt["left_out"], torch.device("cpu"))  # where ``measure`` compares the frames
+    means, opacities = gaussians.params["means"].detach().cpu(), gaussians.drawn_opacities().cpu()
 
     def moving(view: Camera, pred: Tensor, target: Tensor) -> Tensor:
-        flagged = transient_blocks(pred, target, settings)
+        flagged = transient_blocks(pred.cpu(), target.cpu(), settings)
         if history is not None:
-            flagged = flagged & ~history.failed(flagged, view, means, opacities, trained).to(flagged.device)
+            flagged = flagged & ~history.failed(flagged, view, means, opacities, trained)
         return block_pixels(flagged, settings.block, target.shape[:2])
 
     return moving
