@@ -18,6 +18,7 @@ from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.left_out import LeftOutHistory, block_any
 from vidscene.pipeline.gaussian.method import _moving_content
 from vidscene.pipeline.gaussian.model import init_from_points
+from vidscene.pipeline.gaussian.render import render
 from vidscene.pipeline.gaussian.robust import RobustSettings, block_pixels
 from vidscene.pipeline.gaussian.train import GaussianTraining
 
@@ -111,6 +112,23 @@ def test_the_quality_figure_counts_what_every_training_view_flagged() -> None:
         masks[name] = moving(camera, pred, target)
     assert not masks["everywhere"].any()
     assert bool(masks["passer-by"][wall].all())
+
+
+def test_the_renders_screen_positions_read_the_same_blocks() -> None:
+    """Training passes the centres where the render put them rather than projecting every gaussian again."""
+    means, opacities = _wall()
+    gaussians = init_from_points(means.numpy(), np.full((means.shape[0], 3), 128, np.uint8), CAMERAS, sh_degree=0,
+                                 generator=torch.Generator(), min_points=1)
+    camera = CAMERAS[JUDGED]
+    out = render(*gaussians.activated(), camera, sh_degree=0, background=torch.zeros(3))
+    history = _history(set(range(len(CAMERAS))))
+    flagged = _where(means, camera)
+    projected = history.failed(flagged, camera, means, opacities, CAMERAS)
+    screen = torch.where(out.visible[:, None], out.means2d.detach(), -1.0)
+    assert projected.any() and torch.equal(history.failed(flagged, camera, means, opacities, CAMERAS,
+                                                          screen=screen), projected)
+    culled = torch.full_like(screen, -1.0)
+    assert not history.failed(flagged, camera, means, opacities, CAMERAS, screen=culled).any()
 
 
 def test_blocks_not_judged_keep_their_last_verdict() -> None:

@@ -97,10 +97,12 @@ class LeftOutHistory:
 
     @torch.no_grad()
     def failed(self, flagged: Tensor, camera: Camera, means: Tensor, opacities: Tensor,
-               cameras: Sequence[Camera], view: int | None = None) -> Tensor:
+               cameras: Sequence[Camera], view: int | None = None, screen: Tensor | None = None) -> Tensor:
         """The blocks of ``flagged`` (``camera``'s blocks, bool) that the other views flag too: the model's
         failure, to keep in the loss. ``means`` (N, 3) and ``opacities`` (N,) are the gaussians as drawn;
-        ``cameras[j]`` is the camera of recorded view ``j``; ``view``, if recorded, is not asked about itself."""
+        ``cameras[j]`` is the camera of recorded view ``j``; ``view``, if recorded, is not asked about itself.
+        ``screen`` (N, 2), the centres in ``camera``'s pixels where the render has them (NaN or anywhere off
+        the frame for those it culled), saves projecting every gaussian again: most of this look-up's cost."""
         failed = torch.zeros_like(flagged)
         others = sorted(j for j in self.verdicts if j != view)
         if len(others) > self.settings.views:
@@ -109,9 +111,14 @@ class LeftOutHistory:
         if not bool(flagged.any()) or len(others) < self.settings.min_views or means.shape[0] == 0:
             return failed
         means = means.detach().float()
-        uv, inside = _normalised(means, _poses([camera], means.device))
-        rows, cols = _cells(uv[0], (int(flagged.shape[0]), int(flagged.shape[1])))
-        asked = torch.nonzero(inside[0] & (opacities.detach() >= self.settings.min_opacity) & flagged[rows, cols])
+        if screen is None:
+            projected, in_front = _normalised(means, _poses([camera], means.device))
+            uv, inside = projected[0], in_front[0]
+        else:
+            uv = screen.detach().float() / torch.tensor([camera.width, camera.height], device=screen.device)
+            inside = (uv >= 0).all(dim=-1) & (uv < 1).all(dim=-1)
+        rows, cols = _cells(uv, (int(flagged.shape[0]), int(flagged.shape[1])))
+        asked = torch.nonzero(inside & (opacities.detach() >= self.settings.min_opacity) & flagged[rows, cols])
         asked = asked.squeeze(1)
         if asked.numel() == 0:
             return failed

@@ -47,6 +47,7 @@ from vidscene.pipeline.gaussian.model import (
 )
 from vidscene.pipeline.gaussian.pixel_budget import drawn_tiles
 from vidscene.pipeline.gaussian.render import cuda_available, render, tile_pixels
+from vidscene.pipeline.gaussian.render_output import RenderOutput
 from vidscene.pipeline.gaussian.robust import RobustSettings, block_pixels, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, unit_float
@@ -247,7 +248,7 @@ class GaussianTraining:
         target = self.image(view)
         drawn = None if tiles is None else tile_pixels(tiles, camera.width, camera.height).to(self.device)
         pred = out.image if self.colours is None else self.colours.apply(out.image, view)
-        loss, _ = photometric_loss(pred, self._static_part(pred, target, view, drawn), cfg.ssim_lambda)
+        loss, _ = photometric_loss(pred, self._static_part(pred, target, view, drawn, out), cfg.ssim_lambda)
         if cfg.needle_weight > 0:
             loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
         if (regularisation := self.strategy.regularisation(scales, opacities)) is not None:
@@ -279,9 +280,11 @@ class GaussianTraining:
             return None
         return drawn_tiles(camera.width, camera.height, self.config.step_pixels, self.generator)
 
-    def _static_part(self, pred: Tensor, target: Tensor, view: int, drawn: Tensor | None = None) -> Tensor:
+    def _static_part(self, pred: Tensor, target: Tensor, view: int, drawn: Tensor | None = None,
+                     out: RenderOutput | None = None) -> Tensor:
         """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up, and
-        with the pixels this step did not draw (``drawn``, (H, W) bool) left out as well.
+        with the pixels this step did not draw (``drawn``, (H, W) bool) left out as well. ``out``: the render
+        ``pred`` comes from, whose gaussians' positions on screen the multi-view rule reads (``_failed``).
 
         The robust loss judges the drawn rows stacked together: blocks it never drew would otherwise count as
         the frame's best-fitted ones and lower its bar."""
@@ -301,7 +304,7 @@ class GaussianTraining:
         else:
             mask = transient_mask(drawn_part(pred), drawn_part(target), self.robust)
         if self.left_out is not None:
-            mask = mask & ~drawn_part(self._failed(view, mask, rows))
+            mask = mask & ~drawn_part(self._failed(view, mask, rows, out))
         if self.config.flow_masks:
             if self.carried is None:
                 self.carried = self._carried_masks()
@@ -313,7 +316,7 @@ class GaussianTraining:
             mask = full
         return without_masked(pred, target, mask)
 
-    def _failed(self, view: int, mask: Tensor, rows: Tensor | None) -> Tensor:
+    def _failed(self, view: int, mask: Tensor, rows: Tensor | None, out: RenderOutput | None = None) -> Tensor:
         """``(H, W)`` bool: what the robust loss flags in frame ``view`` (``mask``: over the drawn ``rows``) that
         the other views flag too, the model's failure to keep in the loss (``left_out.py``); records this
         verdict for the views after it."""
@@ -329,8 +332,10 @@ class GaussianTraining:
         flagged = block_any(full, self.robust.block)
         failed = flagged
         if bool(flagged.any()):  # most steps of a clean capture flag nothing
+            # Culled gaussians off the frame: the render leaves their screen positions unset.
+            screen = None if out is None else torch.where(out.visible[:, None], out.means2d.detach(), -1.0)
             failed = self.left_out.failed(flagged, camera, self.gaussians.params["means"],
-                                          self.gaussians.drawn_opacities(), self.cameras, view=view)
+                                          self.gaussians.drawn_opacities(), self.cameras, view=view, screen=screen)
         self.left_out.record(view, flagged, judged)
         return block_pixels(failed, self.robust.block, size)
 
