@@ -10,7 +10,9 @@ Residuals alone also flag texture the model has not learned yet, which must not 
 things separate them: transient content is large and coherent (a person is a blob of many blocks, an
 unlearned edge is thin), so only blocks of ``block`` x ``block`` pixels with outlying neighbours count; and
 a mask is recomputed every time a view is drawn, so a region learned from other views stops being masked.
-A view never loses more than ``max_share`` of its pixels: past that the frame is a bad fit, not an occluder.
+Neither helps with a wide textured region no view has taught yet: every view flags it, so none ever does;
+``left_out.py`` keeps in the loss what most views flag. A view never loses more than ``max_share`` of its
+pixels: past that the frame is a bad fit, not an occluder.
 """
 
 from __future__ import annotations
