@@ -15,11 +15,11 @@ from tests.support.captures import CONFIG, make_tiny_scene
 from tests.support.synthetic import LOOK_AT, orbit_cameras
 from vidscene.pipeline.cameras import Camera
 from vidscene.pipeline.gaussian.config import GaussianConfig
-from vidscene.pipeline.gaussian.left_out import LeftOutHistory, block_any
+from vidscene.pipeline.gaussian.left_out import LeftOutHistory
 from vidscene.pipeline.gaussian.method import _moving_content
 from vidscene.pipeline.gaussian.model import init_from_points
 from vidscene.pipeline.gaussian.render import render
-from vidscene.pipeline.gaussian.robust import RobustSettings, block_pixels
+from vidscene.pipeline.gaussian.robust import RobustSettings, block_any, block_pixels
 from vidscene.pipeline.gaussian.train import GaussianTraining
 
 WIDTH, HEIGHT, BLOCK = 160, 96, 8

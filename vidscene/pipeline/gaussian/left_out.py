@@ -48,11 +48,6 @@ class LeftOutSettings:
     views: int = 32  # most other views asked (evenly strided): the share they flag is what counts
 
 
-def block_any(mask: Tensor, block: int) -> Tensor:
-    """``(H, W)`` bool -> ``(ceil(H / block), ceil(W / block))`` bool: blocks holding any set pixel."""
-    return F.max_pool2d(mask[None, None].float(), block, ceil_mode=True)[0, 0] > 0.5
-
-
 def _normalised(points: Tensor, poses: _Poses) -> tuple[Tensor, Tensor]:
     """``(V, M, 2)`` image coordinates of ``points`` (M, 3) in 0..1 across each of the ``V`` cameras' frames,
     and ``(V, M)`` whether each lies in front of that camera and inside its frame."""

@@ -44,6 +44,12 @@ def block_pixels(blocks: Tensor, block: int, size: tuple[int, ...]) -> Tensor:
     return full[:size[0], :size[1]]
 
 
+def block_any(mask: Tensor, block: int) -> Tensor:
+    """``(H, W)`` bool per pixel -> ``(ceil(H / block), ceil(W / block))`` bool: blocks holding any set pixel
+    (``block_pixels`` the other way)."""
+    return F.max_pool2d(mask[None, None].float(), block, ceil_mode=True)[0, 0] > 0.5
+
+
 @torch.no_grad()
 def transient_blocks(pred: Tensor, target: Tensor, settings: RobustSettings) -> Tensor:
     """``(ceil(H / block), ceil(W / block))`` bool: ``transient_mask`` per block."""

@@ -35,7 +35,7 @@ from vidscene.pipeline.gaussian.appearance import FrameColours
 from vidscene.pipeline.gaussian.checkpoint_files import CHECKPOINTS
 from vidscene.pipeline.gaussian.config import GaussianConfig
 from vidscene.pipeline.gaussian.consensus import ConsensusSettings, consensus_mask, masks_share
-from vidscene.pipeline.gaussian.left_out import LeftOutHistory, LeftOutSettings, block_any
+from vidscene.pipeline.gaussian.left_out import LeftOutHistory, LeftOutSettings
 from vidscene.pipeline.gaussian.loss import needle_penalty, photometric_loss
 from vidscene.pipeline.gaussian.mcmc import MCMCStrategy
 from vidscene.pipeline.gaussian.model import (
@@ -48,7 +48,7 @@ from vidscene.pipeline.gaussian.model import (
 from vidscene.pipeline.gaussian.pixel_budget import drawn_tiles
 from vidscene.pipeline.gaussian.render import cuda_available, render, tile_pixels
 from vidscene.pipeline.gaussian.render_output import RenderOutput
-from vidscene.pipeline.gaussian.robust import RobustSettings, block_pixels, transient_mask, without_masked
+from vidscene.pipeline.gaussian.robust import RobustSettings, block_any, block_pixels, transient_mask, without_masked
 from vidscene.pipeline.gaussian.strategy import DensifyStrategy, Optimizers, Strategy
 from vidscene.pipeline.images import load_training_images, psnr, split_train_eval, ssim, unit_float
 from vidscene.pipeline.progress import ProgressFn, no_progress
