@@ -248,7 +248,8 @@ class GaussianTraining:
         target = self.image(view)
         drawn = None if tiles is None else tile_pixels(tiles, camera.width, camera.height).to(self.device)
         pred = out.image if self.colours is None else self.colours.apply(out.image, view)
-        loss, _ = photometric_loss(pred, self._static_part(pred, target, view, drawn, out), cfg.ssim_lambda)
+        loss, _ = photometric_loss(pred, self._static_part(pred, target, view, drawn, (out, opacities)),
+                                   cfg.ssim_lambda)
         if cfg.needle_weight > 0:
             loss = loss + cfg.needle_weight * needle_penalty(scales, cfg.needle_ratio)
         if (regularisation := self.strategy.regularisation(scales, opacities)) is not None:
@@ -281,10 +282,10 @@ class GaussianTraining:
         return drawn_tiles(camera.width, camera.height, self.config.step_pixels, self.generator)
 
     def _static_part(self, pred: Tensor, target: Tensor, view: int, drawn: Tensor | None = None,
-                     out: RenderOutput | None = None) -> Tensor:
+                     rendered: tuple[RenderOutput, Tensor] | None = None) -> Tensor:
         """``target`` with what moved through frame ``view`` masked out (``robust``), once past the warm-up, and
-        with the pixels this step did not draw (``drawn``, (H, W) bool) left out as well. ``out``: the render
-        ``pred`` comes from, whose gaussians' positions on screen the multi-view rule reads (``_failed``).
+        with the pixels this step did not draw (``drawn``, (H, W) bool) left out as well. ``rendered``: the render
+        ``pred`` comes from and the opacities it drew with, which the multi-view rule reads (``_failed``).
 
         The robust loss judges the drawn rows stacked together: blocks it never drew would otherwise count as
         the frame's best-fitted ones and lower its bar."""
@@ -304,7 +305,7 @@ class GaussianTraining:
         else:
             mask = transient_mask(drawn_part(pred), drawn_part(target), self.robust)
         if self.left_out is not None:
-            mask = mask & ~drawn_part(self._failed(view, mask, rows, out))
+            mask = mask & ~drawn_part(self._failed(view, mask, rows, rendered))
         if self.config.flow_masks:
             if self.carried is None:
                 self.carried = self._carried_masks()
@@ -316,7 +317,8 @@ class GaussianTraining:
             mask = full
         return without_masked(pred, target, mask)
 
-    def _failed(self, view: int, mask: Tensor, rows: Tensor | None, out: RenderOutput | None = None) -> Tensor:
+    def _failed(self, view: int, mask: Tensor, rows: Tensor | None,
+                rendered: tuple[RenderOutput, Tensor] | None = None) -> Tensor:
         """``(H, W)`` bool: what the robust loss flags in frame ``view`` (``mask``: over the drawn ``rows``) that
         the other views flag too, the model's failure to keep in the loss (``left_out.py``); records this
         verdict for the views after it."""
@@ -332,10 +334,12 @@ class GaussianTraining:
         flagged = block_any(full, self.robust.block)
         failed = flagged
         if bool(flagged.any()):  # most steps of a clean capture flag nothing
-            # Culled gaussians off the frame: the render leaves their screen positions unset.
-            screen = None if out is None else torch.where(out.visible[:, None], out.means2d.detach(), -1.0)
-            failed = self.left_out.failed(flagged, camera, self.gaussians.params["means"],
-                                          self.gaussians.drawn_opacities(), self.cameras, view=view, screen=screen)
+            # Where the render put the gaussians (culled ones: off the frame) and how opaque it drew them.
+            screen = (None if rendered is None
+                      else torch.where(rendered[0].visible[:, None], rendered[0].means2d.detach(), -1.0))
+            opacities = self.gaussians.drawn_opacities() if rendered is None else rendered[1].detach()
+            failed = self.left_out.failed(flagged, camera, self.gaussians.params["means"], opacities, self.cameras,
+                                          view=view, screen=screen)
         self.left_out.record(view, flagged, judged)
         return block_pixels(failed, self.robust.block, size)
 
